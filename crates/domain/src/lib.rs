@@ -1,0 +1,26 @@
+//! The rules of Lock In, free of IO.
+//!
+//! # Layout
+//!
+//! - [`input`]: the error a value gets when it does not parse.
+//! - [`id`]: opaque ids, parsed once at the edge.
+//! - [`user`], [`project`], [`session`], [`ai_log`]: the values a request may
+//!   carry (`SessionTitle::parse`, `MaxParticipants::parse`, …) and the records
+//!   the API answers with.
+//! - [`rules`]: the session state machine and who may do what. Plain functions
+//!   over plain data; the store calls them inside its transactions so a rule
+//!   is checked against the row it is about to change.
+//! - [`event`]: what changed, published on the bus for live queries.
+
+pub mod ai_log;
+pub mod event;
+pub mod id;
+pub mod input;
+pub mod project;
+pub mod rules;
+pub mod session;
+pub mod user;
+
+pub use id::Id;
+pub use input::InvalidInput;
+pub use rules::RuleError;

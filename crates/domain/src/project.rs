@@ -1,0 +1,130 @@
+//! Projects: what a session is about, and the context the assistant is given.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::input::bounded_text;
+use crate::{Id, InvalidInput};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Project {
+    #[schema(value_type = String)]
+    pub id: Id,
+    #[schema(value_type = String)]
+    pub owner_id: Id,
+    pub name: String,
+    pub description: Option<String>,
+    pub repo_url: Option<String>,
+    pub tech_stack: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectName(String);
+
+impl ProjectName {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        bounded_text("name", raw, 1, 100).map(Self)
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// Free text shown on pages and given to the assistant; an empty one means "none".
+pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, InvalidInput> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => bounded_text("description", text, 1, 2000).map(Some),
+    }
+}
+
+/// A link to the code. Only http(s), because it is rendered as a link people click.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoUrl(String);
+
+impl RepoUrl {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let raw = raw.trim();
+        let invalid = |why: &str| InvalidInput::new("repo_url", why);
+        if raw.len() > 500 {
+            return Err(invalid("must be at most 500 characters"));
+        }
+        let url = url::Url::parse(raw)
+            .map_err(|_| invalid("must be a URL like https://github.com/you/repo"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(invalid("must be an http or https URL"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// An empty string clears the link, as an empty form field would.
+    pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, InvalidInput> {
+        match raw.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => Self::parse(text).map(Some),
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// The languages and tools a project uses, e.g. `["rust", "axum"]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TechStack(Vec<String>);
+
+impl TechStack {
+    pub const MAX_ITEMS: usize = 20;
+
+    pub fn parse(raw: &[String]) -> Result<Self, InvalidInput> {
+        if raw.len() > Self::MAX_ITEMS {
+            return Err(InvalidInput::new(
+                "tech_stack",
+                format!("must have at most {} items", Self::MAX_ITEMS),
+            ));
+        }
+        let mut items: Vec<String> = Vec::with_capacity(raw.len());
+        for item in raw {
+            let item = bounded_text("tech_stack", item, 1, 40)?;
+            if !items.iter().any(|seen| seen.eq_ignore_ascii_case(&item)) {
+                items.push(item);
+            }
+        }
+        Ok(Self(items))
+    }
+
+    pub fn into_inner(self) -> Vec<String> {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_url_must_be_web() {
+        assert!(RepoUrl::parse("https://github.com/lockin/lockin").is_ok());
+        assert!(RepoUrl::parse("javascript:alert(1)").is_err());
+        assert!(RepoUrl::parse("not a url").is_err());
+        assert_eq!(RepoUrl::parse_optional(Some("  ")).unwrap(), None);
+    }
+
+    #[test]
+    fn tech_stack_drops_duplicates_and_bounds_items() {
+        let stack = TechStack::parse(&["Rust".into(), "rust".into(), "axum".into()]).unwrap();
+        assert_eq!(stack.into_inner(), vec!["Rust", "axum"]);
+        assert!(TechStack::parse(&["".into()]).is_err());
+        assert!(TechStack::parse(&vec!["x".to_string(); 21]).is_err());
+    }
+
+    #[test]
+    fn empty_description_means_none() {
+        assert_eq!(parse_description(Some("   ")).unwrap(), None);
+        assert!(parse_description(Some(&"x".repeat(2001))).is_err());
+    }
+}

@@ -1,0 +1,312 @@
+//! The session state machine and who may do what.
+//!
+//! ```text
+//!   scheduled ──start──▶ active ──end──▶ ended
+//!       └───────────────end (cancel)──────▲
+//! ```
+//!
+//! Each function looks at the current state and either says what to do or why
+//! not. The store calls them inside the transaction that holds the session row,
+//! so **a decision is always made on the state it is about to change**.
+
+use crate::Id;
+use crate::session::{Participant, ParticipantStatus, Role, Session, SessionStatus};
+
+/// Why a well-formed request is refused by the rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+}
+
+fn creator_only(session: &Session, actor: &Id, message: &'static str) -> Result<(), RuleError> {
+    if &session.creator_id == actor {
+        Ok(())
+    } else {
+        Err(RuleError::Forbidden(message))
+    }
+}
+
+pub fn start(session: &Session, actor: &Id) -> Result<(), RuleError> {
+    creator_only(session, actor, "only the session's creator can start it")?;
+    match session.status {
+        SessionStatus::Scheduled => Ok(()),
+        SessionStatus::Active => Err(RuleError::Conflict("the session is already active")),
+        SessionStatus::Ended => Err(RuleError::Conflict("the session has ended")),
+    }
+}
+
+/// What a join does, once allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinPlan {
+    /// Joining twice is harmless: nothing changes.
+    AlreadyJoined,
+    /// Take a seat (unless the role is `agent`, which never takes one).
+    Join { role: Role },
+}
+
+impl JoinPlan {
+    pub fn takes_seat(self) -> bool {
+        matches!(self, Self::Join { role } if role != Role::Agent)
+    }
+}
+
+pub fn join(
+    session: &Session,
+    user: &Id,
+    is_agent: bool,
+    existing: Option<&Participant>,
+) -> Result<JoinPlan, RuleError> {
+    if existing.is_some_and(|p| p.status == ParticipantStatus::Joined) {
+        return Ok(JoinPlan::AlreadyJoined);
+    }
+    match session.status {
+        SessionStatus::Active => {}
+        SessionStatus::Scheduled => {
+            return Err(RuleError::Conflict("the session has not started yet"));
+        }
+        SessionStatus::Ended => return Err(RuleError::Conflict("the session has ended")),
+    }
+    let role = if is_agent {
+        Role::Agent
+    } else if &session.creator_id == user {
+        Role::Host
+    } else {
+        Role::Participant
+    };
+    if role != Role::Agent && session.participant_count >= session.max_participants {
+        return Err(RuleError::Conflict("the session is full"));
+    }
+    Ok(JoinPlan::Join { role })
+}
+
+/// What a leave does, once allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeavePlan {
+    /// Leaving twice is harmless too.
+    AlreadyLeft,
+    Leave {
+        frees_seat: bool,
+    },
+}
+
+pub fn leave(existing: Option<&Participant>) -> Result<LeavePlan, RuleError> {
+    match existing {
+        None => Err(RuleError::Conflict("you have not joined this session")),
+        Some(p) if p.status == ParticipantStatus::Left => Ok(LeavePlan::AlreadyLeft),
+        Some(p) => Ok(LeavePlan::Leave {
+            frees_seat: p.role != Role::Agent,
+        }),
+    }
+}
+
+/// Ending is for the creator; a scheduled session can be ended before it starts (cancelled).
+pub fn end(session: &Session, actor: &Id) -> Result<(), RuleError> {
+    creator_only(session, actor, "only the session's creator can end it")?;
+    if session.status == SessionStatus::Ended {
+        return Err(RuleError::Conflict("the session has already ended"));
+    }
+    Ok(())
+}
+
+pub fn toggle_ai_agent(session: &Session, actor: &Id) -> Result<(), RuleError> {
+    creator_only(
+        session,
+        actor,
+        "only the session's creator can switch the assistant",
+    )?;
+    if session.status == SessionStatus::Ended {
+        return Err(RuleError::Conflict("the session has ended"));
+    }
+    Ok(())
+}
+
+/// Writing to a session's AI log is for the people in it now.
+pub fn log_interaction(participation: Option<&Participant>) -> Result<(), RuleError> {
+    match participation {
+        Some(p) if p.status == ParticipantStatus::Joined => Ok(()),
+        _ => Err(RuleError::Forbidden(
+            "only people in the session can log to it",
+        )),
+    }
+}
+
+/// Reading the log and rating answers is for anyone who is or was in the session.
+pub fn view_session_history(participation: Option<&Participant>) -> Result<(), RuleError> {
+    match participation {
+        Some(_) => Ok(()),
+        None => Err(RuleError::Forbidden(
+            "only people who were in the session can see its log",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::session::SessionType;
+
+    fn session(status: SessionStatus, seats_taken: i64) -> Session {
+        Session {
+            id: Id::generate(),
+            creator_id: Id::generate(),
+            title: "Deep work".into(),
+            description: None,
+            session_type: SessionType::Coding,
+            status,
+            scheduled_start: None,
+            started_at: None,
+            ended_at: None,
+            project_id: None,
+            max_participants: 3,
+            ai_agent_enabled: true,
+            participant_count: seats_taken,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn participant(s: &Session, user: &Id, role: Role, status: ParticipantStatus) -> Participant {
+        Participant {
+            session_id: s.id.clone(),
+            user_id: user.clone(),
+            name: "Ada".into(),
+            role,
+            status,
+            joined_at: Utc::now(),
+            left_at: None,
+        }
+    }
+
+    #[test]
+    fn only_the_creator_starts_a_scheduled_session() {
+        let s = session(SessionStatus::Scheduled, 0);
+        assert!(start(&s, &s.creator_id).is_ok());
+        assert!(matches!(
+            start(&s, &Id::generate()),
+            Err(RuleError::Forbidden(_))
+        ));
+        let active = session(SessionStatus::Active, 1);
+        assert!(matches!(
+            start(&active, &active.creator_id),
+            Err(RuleError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn join_needs_an_active_session_with_a_free_seat() {
+        let stranger = Id::generate();
+        assert!(matches!(
+            join(
+                &session(SessionStatus::Scheduled, 0),
+                &stranger,
+                false,
+                None
+            ),
+            Err(RuleError::Conflict("the session has not started yet"))
+        ));
+        assert!(matches!(
+            join(&session(SessionStatus::Ended, 0), &stranger, false, None),
+            Err(RuleError::Conflict("the session has ended"))
+        ));
+        assert!(matches!(
+            join(&session(SessionStatus::Active, 3), &stranger, false, None),
+            Err(RuleError::Conflict("the session is full"))
+        ));
+        assert_eq!(
+            join(&session(SessionStatus::Active, 2), &stranger, false, None),
+            Ok(JoinPlan::Join {
+                role: Role::Participant
+            })
+        );
+    }
+
+    #[test]
+    fn the_creator_joins_as_host_and_the_agent_needs_no_seat() {
+        let full = session(SessionStatus::Active, 3);
+        assert_eq!(
+            join(&full, &Id::generate(), true, None),
+            Ok(JoinPlan::Join { role: Role::Agent })
+        );
+        assert!(!JoinPlan::Join { role: Role::Agent }.takes_seat());
+        let open = session(SessionStatus::Active, 0);
+        assert_eq!(
+            join(&open, &open.creator_id, false, None),
+            Ok(JoinPlan::Join { role: Role::Host })
+        );
+    }
+
+    #[test]
+    fn joining_twice_is_harmless_even_when_full() {
+        let s = session(SessionStatus::Active, 3);
+        let user = Id::generate();
+        let me = participant(&s, &user, Role::Participant, ParticipantStatus::Joined);
+        assert_eq!(
+            join(&s, &user, false, Some(&me)),
+            Ok(JoinPlan::AlreadyJoined)
+        );
+    }
+
+    #[test]
+    fn rejoining_after_leaving_needs_a_seat_again() {
+        let s = session(SessionStatus::Active, 3);
+        let user = Id::generate();
+        let me = participant(&s, &user, Role::Participant, ParticipantStatus::Left);
+        assert!(join(&s, &user, false, Some(&me)).is_err());
+    }
+
+    #[test]
+    fn leave_frees_a_seat_once() {
+        let s = session(SessionStatus::Active, 1);
+        let user = Id::generate();
+        assert!(leave(None).is_err());
+        let joined = participant(&s, &user, Role::Participant, ParticipantStatus::Joined);
+        assert_eq!(
+            leave(Some(&joined)),
+            Ok(LeavePlan::Leave { frees_seat: true })
+        );
+        let left = participant(&s, &user, Role::Participant, ParticipantStatus::Left);
+        assert_eq!(leave(Some(&left)), Ok(LeavePlan::AlreadyLeft));
+        let agent = participant(&s, &user, Role::Agent, ParticipantStatus::Joined);
+        assert_eq!(
+            leave(Some(&agent)),
+            Ok(LeavePlan::Leave { frees_seat: false })
+        );
+    }
+
+    #[test]
+    fn end_and_toggle_are_for_the_creator_of_a_live_session() {
+        let s = session(SessionStatus::Active, 1);
+        assert!(end(&s, &s.creator_id).is_ok());
+        assert!(matches!(
+            end(&s, &Id::generate()),
+            Err(RuleError::Forbidden(_))
+        ));
+        let scheduled = session(SessionStatus::Scheduled, 0);
+        assert!(end(&scheduled, &scheduled.creator_id).is_ok());
+        let ended = session(SessionStatus::Ended, 0);
+        assert!(matches!(
+            end(&ended, &ended.creator_id),
+            Err(RuleError::Conflict(_))
+        ));
+        assert!(toggle_ai_agent(&s, &s.creator_id).is_ok());
+        assert!(toggle_ai_agent(&ended, &ended.creator_id).is_err());
+        assert!(toggle_ai_agent(&s, &Id::generate()).is_err());
+    }
+
+    #[test]
+    fn logs_are_written_by_present_people_and_read_by_past_ones() {
+        let s = session(SessionStatus::Active, 1);
+        let user = Id::generate();
+        let joined = participant(&s, &user, Role::Participant, ParticipantStatus::Joined);
+        let left = participant(&s, &user, Role::Participant, ParticipantStatus::Left);
+        assert!(log_interaction(Some(&joined)).is_ok());
+        assert!(log_interaction(Some(&left)).is_err());
+        assert!(log_interaction(None).is_err());
+        assert!(view_session_history(Some(&left)).is_ok());
+        assert!(view_session_history(None).is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! Lock In sessions and the people in them.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::input::bounded_text;
+use crate::{Id, InvalidInput};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Session {
+    #[schema(value_type = String)]
+    pub id: Id,
+    #[schema(value_type = String)]
+    pub creator_id: Id,
+    pub title: String,
+    pub description: Option<String>,
+    pub session_type: SessionType,
+    pub status: SessionStatus,
+    pub scheduled_start: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<String>)]
+    pub project_id: Option<Id>,
+    pub max_participants: i64,
+    pub ai_agent_enabled: bool,
+    /// People joined right now; the agent is not counted.
+    pub participant_count: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Participant {
+    #[schema(value_type = String)]
+    pub session_id: Id,
+    #[schema(value_type = String)]
+    pub user_id: Id,
+    pub name: String,
+    pub role: Role,
+    pub status: ParticipantStatus,
+    pub joined_at: DateTime<Utc>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionType {
+    Coding,
+    Study,
+    General,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    Scheduled,
+    Active,
+    Ended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Host,
+    Participant,
+    Agent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParticipantStatus {
+    Joined,
+    Left,
+}
+
+/// The names the store writes in its text columns, one place for each enum.
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            pub fn from_str_opt(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+text_enum!(SessionType { Coding => "coding", Study => "study", General => "general" });
+text_enum!(SessionStatus { Scheduled => "scheduled", Active => "active", Ended => "ended" });
+text_enum!(Role { Host => "host", Participant => "participant", Agent => "agent" });
+text_enum!(ParticipantStatus { Joined => "joined", Left => "left" });
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTitle(String);
+
+impl SessionTitle {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        bounded_text("title", raw, 1, 120).map(Self)
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// How many people a session seats. The agent never takes a seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxParticipants(i64);
+
+impl MaxParticipants {
+    pub const MIN: i64 = 2;
+    pub const MAX: i64 = 50;
+
+    pub fn parse(raw: i64) -> Result<Self, InvalidInput> {
+        if (Self::MIN..=Self::MAX).contains(&raw) {
+            Ok(Self(raw))
+        } else {
+            Err(InvalidInput::new(
+                "max_participants",
+                format!("must be between {} and {}", Self::MIN, Self::MAX),
+            ))
+        }
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// When a new session begins: now, or at a time in the future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    Instant,
+    At(DateTime<Utc>),
+}
+
+impl Schedule {
+    /// How far ahead a session may be planned; further is almost surely a typo in the year.
+    pub const HORIZON_DAYS: i64 = 366;
+
+    /// A start that is missing or not in the future means "now", as the API promises.
+    pub fn decide(
+        scheduled_start: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidInput> {
+        match scheduled_start {
+            Some(at) if at > now + Duration::days(Self::HORIZON_DAYS) => Err(InvalidInput::new(
+                "scheduled_start",
+                format!("must be within {} days", Self::HORIZON_DAYS),
+            )),
+            Some(at) if at > now => Ok(Self::At(at)),
+            _ => Ok(Self::Instant),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_participants_bounds() {
+        assert!(MaxParticipants::parse(1).is_err());
+        assert_eq!(MaxParticipants::parse(2).unwrap().get(), 2);
+        assert_eq!(MaxParticipants::parse(50).unwrap().get(), 50);
+        assert!(MaxParticipants::parse(51).is_err());
+    }
+
+    #[test]
+    fn title_bounds() {
+        assert!(SessionTitle::parse("").is_err());
+        assert!(SessionTitle::parse(&"t".repeat(120)).is_ok());
+        assert!(SessionTitle::parse(&"t".repeat(121)).is_err());
+    }
+
+    #[test]
+    fn past_or_missing_start_is_instant() {
+        let now = Utc::now();
+        assert_eq!(Schedule::decide(None, now).unwrap(), Schedule::Instant);
+        assert_eq!(
+            Schedule::decide(Some(now - Duration::minutes(1)), now).unwrap(),
+            Schedule::Instant
+        );
+        assert_eq!(Schedule::decide(Some(now), now).unwrap(), Schedule::Instant);
+        let later = now + Duration::hours(2);
+        assert_eq!(
+            Schedule::decide(Some(later), now).unwrap(),
+            Schedule::At(later)
+        );
+        assert!(Schedule::decide(Some(now + Duration::days(400)), now).is_err());
+    }
+
+    #[test]
+    fn enum_text_round_trips() {
+        for status in [
+            SessionStatus::Scheduled,
+            SessionStatus::Active,
+            SessionStatus::Ended,
+        ] {
+            assert_eq!(SessionStatus::from_str_opt(status.as_str()), Some(status));
+        }
+        assert_eq!(Role::from_str_opt("admin"), None);
+    }
+}
