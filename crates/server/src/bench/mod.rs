@@ -1,0 +1,10 @@
+//! Load benchmarks run from the `lockin` binary (`lockin bench …`).
+//!
+//! Each benchmark measures a baseline in the same run, on the same machine,
+//! and prints its figures as ratios to it: absolute numbers depend on the
+//! machine, the ratio says what our own code costs. Nothing here asserts a
+//! timing; the numbers are for people and for docs/PERFORMANCE.md.
+
+pub mod api;
+
+pub use api::{ApiBenchArgs, run_api};

@@ -1,0 +1,141 @@
+//! Rows back into domain records. The store wrote every value here itself, so a
+//! value that does not fit its type is corruption and reported as an error.
+
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, Utc};
+use domain::Id;
+use domain::ai_log::{AiLog, Trigger};
+use domain::project::Project;
+use domain::session::{Participant, ParticipantStatus, Role, Session, SessionStatus, SessionType};
+use domain::user::User;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+pub(crate) const USER_COLUMNS: &str = "id, email, name, created_at";
+
+pub(crate) const PROJECT_COLUMNS: &str =
+    "id, owner_id, name, description, repo_url, tech_stack, created_at";
+
+pub(crate) const SESSION_COLUMNS: &str = "id, creator_id, title, description, session_type, status, \
+     scheduled_start, started_at, ended_at, project_id, max_participants, ai_agent_enabled, \
+     participant_count, created_at";
+
+pub(crate) const PARTICIPANT_SELECT: &str = "SELECT p.session_id, p.user_id, u.name, p.role, \
+     p.status, p.joined_at, p.left_at FROM participants p JOIN users u ON u.id = p.user_id";
+
+/// Vote counts are computed on read: one row per vote keeps "one vote a person,
+/// the last one counts" a primary-key upsert instead of counter bookkeeping.
+pub(crate) const AI_LOG_SELECT: &str = "SELECT l.id, l.session_id, l.user_id, l.question, \
+     l.answer, l.trigger_kind, l.error, l.latency_ms, l.providers, l.created_at, \
+     (SELECT count(*) FROM ai_log_votes v WHERE v.log_id = l.id AND v.helpful = 1) AS helpful_votes, \
+     (SELECT count(*) FROM ai_log_votes v WHERE v.log_id = l.id AND v.helpful = 0) AS unhelpful_votes, \
+     (SELECT v.helpful FROM ai_log_votes v WHERE v.log_id = l.id AND v.user_id = l.user_id) AS asker_vote \
+     FROM ai_logs l";
+
+pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn time(row: &AnyRow, column: &str) -> anyhow::Result<DateTime<Utc>> {
+    let value: i64 = row.try_get(column)?;
+    DateTime::from_timestamp_micros(value).ok_or_else(|| anyhow!("{column} out of range: {value}"))
+}
+
+fn optional_time(row: &AnyRow, column: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let value: Option<i64> = row.try_get(column)?;
+    value
+        .map(|v| {
+            DateTime::from_timestamp_micros(v).ok_or_else(|| anyhow!("{column} out of range: {v}"))
+        })
+        .transpose()
+}
+
+fn id(row: &AnyRow, column: &str) -> anyhow::Result<Id> {
+    Ok(Id::from_trusted(row.try_get(column)?))
+}
+
+fn optional_id(row: &AnyRow, column: &str) -> anyhow::Result<Option<Id>> {
+    Ok(row
+        .try_get::<Option<String>, _>(column)?
+        .map(Id::from_trusted))
+}
+
+fn text_enum<T>(row: &AnyRow, column: &str, parse: fn(&str) -> Option<T>) -> anyhow::Result<T> {
+    let text: String = row.try_get(column)?;
+    parse(&text).ok_or_else(|| anyhow!("unknown {column} {text:?}"))
+}
+
+pub(crate) fn user(row: &AnyRow) -> anyhow::Result<User> {
+    Ok(User {
+        id: id(row, "id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn project(row: &AnyRow) -> anyhow::Result<Project> {
+    let tech_stack: String = row.try_get("tech_stack")?;
+    Ok(Project {
+        id: id(row, "id")?,
+        owner_id: id(row, "owner_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        repo_url: row.try_get("repo_url")?,
+        tech_stack: serde_json::from_str(&tech_stack).context("tech_stack")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn session(row: &AnyRow) -> anyhow::Result<Session> {
+    Ok(Session {
+        id: id(row, "id")?,
+        creator_id: id(row, "creator_id")?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        session_type: text_enum(row, "session_type", SessionType::from_str_opt)?,
+        status: text_enum(row, "status", SessionStatus::from_str_opt)?,
+        scheduled_start: optional_time(row, "scheduled_start")?,
+        started_at: optional_time(row, "started_at")?,
+        ended_at: optional_time(row, "ended_at")?,
+        project_id: optional_id(row, "project_id")?,
+        max_participants: row.try_get("max_participants")?,
+        ai_agent_enabled: row.try_get::<i64, _>("ai_agent_enabled")? != 0,
+        participant_count: row.try_get("participant_count")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn participant(row: &AnyRow) -> anyhow::Result<Participant> {
+    Ok(Participant {
+        session_id: id(row, "session_id")?,
+        user_id: id(row, "user_id")?,
+        name: row.try_get("name")?,
+        role: text_enum(row, "role", Role::from_str_opt)?,
+        status: text_enum(row, "status", ParticipantStatus::from_str_opt)?,
+        joined_at: time(row, "joined_at")?,
+        left_at: optional_time(row, "left_at")?,
+    })
+}
+
+pub(crate) fn ai_log(row: &AnyRow) -> anyhow::Result<AiLog> {
+    let latency: String = row.try_get("latency_ms")?;
+    let providers: String = row.try_get("providers")?;
+    Ok(AiLog {
+        id: id(row, "id")?,
+        session_id: id(row, "session_id")?,
+        user_id: optional_id(row, "user_id")?,
+        question: row.try_get("question")?,
+        answer: row.try_get("answer")?,
+        trigger: text_enum(row, "trigger_kind", Trigger::from_str_opt)?,
+        helpful: row
+            .try_get::<Option<i64>, _>("asker_vote")?
+            .map(|vote| vote != 0),
+        helpful_votes: row.try_get("helpful_votes")?,
+        unhelpful_votes: row.try_get("unhelpful_votes")?,
+        error: row.try_get("error")?,
+        latency_ms: serde_json::from_str(&latency).context("latency_ms")?,
+        providers: serde_json::from_str(&providers).context("providers")?,
+        created_at: time(row, "created_at")?,
+    })
+}
