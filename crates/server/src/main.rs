@@ -1,1 +1,65 @@
-fn main() {}
+use std::io::BufRead;
+
+use anyhow::Context;
+use clap::Parser;
+use server::cli::{BenchCommand, Cli, Command, StoreArgs, UserCommand};
+use server::{Application, Config, config::LogFormat, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let config = Config::load(args.store.config.as_deref(), &args)?;
+            telemetry::init_tracing(config.log_format);
+            let app = Application::build(config).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate(args) => {
+            let config = store_config(&args)?;
+            server::open_store(&config).await?;
+            println!("the database is up to date");
+            Ok(())
+        }
+        Command::User(UserCommand::Create(args)) => {
+            let config = store_config(&args.store)?;
+            let store = server::open_store(&config).await?;
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password).context("reading the password from stdin")?;
+            let user = server::api::create_user(&store, &args.email, &args.name, password.trim_end_matches(['\r', '\n']))
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            println!("created {} <{}> with id {}", user.name, user.email, user.id);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Api(args)) => {
+            telemetry::init_tracing(LogFormat::Text);
+            server::bench::run_api(args).await
+        }
+    }
+}
+
+fn store_config(args: &StoreArgs) -> anyhow::Result<Config> {
+    telemetry::init_tracing(LogFormat::Text);
+    Config::load(args.config.as_deref(), args)
+}
+
+/// Completes on Ctrl-C or SIGTERM, starting a graceful shutdown.
+async fn shutdown_signal() {
+    let interrupt = async {
+        tokio::signal::ctrl_c().await.expect("installing the Ctrl-C handler");
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler")
+            .recv()
+            .await;
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

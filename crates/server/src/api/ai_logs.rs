@@ -1,0 +1,157 @@
+//! The assistant's log: written by people and by the agent, read and rated by
+//! anyone who was in the session.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use domain::ai_log::{self, AiLog, Answer, LatencyMs, Providers, Question, Trigger};
+use domain::event::Event;
+use domain::{Id, rules};
+use serde::Deserialize;
+use store::NewAiLog;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::sessions::existing_session;
+use crate::AppState;
+use crate::auth::{AgentCaller, CurrentUser};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, PathId};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(log_interaction, session_logs))
+        .routes(routes!(log_interaction_internal))
+        .routes(routes!(my_logs))
+        .routes(routes!(mark_helpful))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogInteraction {
+    question: String,
+    answer: String,
+    /// Default `text`.
+    trigger: Option<Trigger>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogInteractionInternal {
+    #[schema(value_type = String)]
+    session_id: String,
+    /// Who asked, when the agent knows.
+    #[schema(value_type = Option<String>)]
+    user_id: Option<String>,
+    question: String,
+    answer: String,
+    trigger: Trigger,
+    /// Why the interaction failed, if it did.
+    error: Option<String>,
+    latency_ms: Option<LatencyMs>,
+    providers: Option<Providers>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Feedback {
+    helpful: bool,
+}
+
+async fn save(state: &AppState, log: NewAiLog) -> ApiResult<(StatusCode, Json<AiLog>)> {
+    let saved = state.store.insert_ai_log(log).await?;
+    state.bus.publish(Event::AiLogsChanged { session_id: saved.session_id.clone() }).await;
+    Ok((StatusCode::CREATED, Json(saved)))
+}
+
+#[utoipa::path(post, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")), request_body = LogInteraction,
+    responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 403, description = "not in the session", body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn log_interaction(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(session_id): PathId,
+    ApiJson(body): ApiJson<LogInteraction>,
+) -> ApiResult<(StatusCode, Json<AiLog>)> {
+    let question = Question::parse(&body.question)?;
+    let answer = Answer::parse(&body.answer)?;
+    existing_session(&state, &session_id).await?;
+    rules::log_interaction(state.store.participant(&session_id, &caller.user.id).await?.as_ref())?;
+    let log = NewAiLog {
+        session_id,
+        user_id: Some(caller.user.id),
+        question: question.into_inner(),
+        answer: answer.into_inner(),
+        trigger: body.trigger.unwrap_or_default(),
+        error: None,
+        latency_ms: LatencyMs::default(),
+        providers: Providers::default(),
+    };
+    save(&state, log).await
+}
+
+#[utoipa::path(post, path = "/internal/ai-logs", tag = "ai logs", security(("agent" = [])), request_body = LogInteractionInternal,
+    responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "a person's token", body = ErrorBody)))]
+async fn log_interaction_internal(
+    State(state): State<AppState>,
+    _agent: AgentCaller,
+    ApiJson(body): ApiJson<LogInteractionInternal>,
+) -> ApiResult<(StatusCode, Json<AiLog>)> {
+    let session_id = Id::parse("session_id", &body.session_id)?;
+    let user_id = body.user_id.as_deref().map(|raw| Id::parse("user_id", raw)).transpose()?;
+    let log = NewAiLog {
+        question: Question::parse(&body.question)?.into_inner(),
+        answer: Answer::parse(&body.answer)?.into_inner(),
+        trigger: body.trigger,
+        error: ai_log::parse_error_text(body.error.as_deref())?,
+        latency_ms: body.latency_ms.unwrap_or_default().parse()?,
+        providers: body.providers.unwrap_or_default().parse()?,
+        session_id,
+        user_id,
+    };
+    if state.store.session(&log.session_id).await?.is_none() {
+        return Err(ApiError::invalid("session_id", "no session with this id"));
+    }
+    if let Some(user_id) = &log.user_id
+        && state.store.participant(&log.session_id, user_id).await?.is_none()
+    {
+        return Err(ApiError::invalid("user_id", "this person has not been in the session"));
+    }
+    save(&state, log).await
+}
+
+#[utoipa::path(get, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, description = "oldest first", body = [AiLog]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn session_logs(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(session_id): PathId,
+) -> ApiResult<Json<Vec<AiLog>>> {
+    existing_session(&state, &session_id).await?;
+    rules::view_session_history(state.store.participant(&session_id, &caller.user.id).await?.as_ref())?;
+    Ok(Json(state.store.session_ai_logs(&session_id).await?))
+}
+
+#[utoipa::path(get, path = "/api/me/ai-logs", tag = "ai logs", security(("bearer" = [])),
+    responses((status = 200, description = "the questions I asked, newest first", body = [AiLog]), (status = 401, body = ErrorBody)))]
+async fn my_logs(State(state): State<AppState>, caller: CurrentUser) -> ApiResult<Json<Vec<AiLog>>> {
+    Ok(Json(state.store.user_ai_logs(&caller.user.id).await?))
+}
+
+#[utoipa::path(post, path = "/api/ai-logs/{id}/feedback", tag = "ai logs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "AI log id")), request_body = Feedback,
+    responses((status = 200, body = AiLog), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn mark_helpful(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(log_id): PathId,
+    ApiJson(body): ApiJson<Feedback>,
+) -> ApiResult<Json<AiLog>> {
+    let log = state.store.ai_log(&log_id).await?.ok_or(ApiError::NotFound("no such AI log"))?;
+    rules::view_session_history(state.store.participant(&log.session_id, &caller.user.id).await?.as_ref())?;
+    let log = state.store.vote(&log_id, &caller.user.id, body.helpful).await?;
+    state.bus.publish(Event::AiLogsChanged { session_id: log.session_id.clone() }).await;
+    Ok(Json(log))
+}

@@ -1,0 +1,42 @@
+//! Is it up, and how is it doing.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(metrics))
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "the store answers"), (status = 503, description = "the store does not answer")))]
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(error) => {
+            tracing::warn!(?error, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Read from the store, not counted in memory, so every node reports the whole system.
+    match state.store.gauges().await {
+        Ok(gauges) => {
+            metrics::gauge!("lockin_sessions_active").set(gauges.sessions_active as f64);
+            metrics::gauge!("lockin_participants_joined").set(gauges.participants_joined as f64);
+        }
+        Err(error) => tracing::warn!(?error, "reading gauges for /metrics"),
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::telemetry::prometheus().render(),
+    )
+}

@@ -1,0 +1,89 @@
+//! The JSON API of `API.md`, with its OpenAPI description generated from the
+//! same annotations that register the routes, so the two cannot drift apart.
+
+mod accounts;
+mod ai_logs;
+mod health;
+mod projects;
+mod sessions;
+
+pub use accounts::create_user;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Every JSON body is small; anything larger is refused before it is read whole.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Lock In", description = "Live focus sessions with a voice AI assistant."),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "agent",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The agent token (LOCKIN_AGENT_TOKEN)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn openapi_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(accounts::router())
+        .merge(projects::router())
+        .merge(sessions::router())
+        .merge(ai_logs::router())
+        .merge(health::router())
+}
+
+/// The OpenAPI document, as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi_router().split_for_parts().1
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, document) = openapi_router().split_for_parts();
+    let document = serde_json::to_string(&document).expect("the OpenAPI document serializes");
+    routes
+        .route(
+            "/api/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
+        )
+        .fallback(|| async { ApiError::NotFound("no such page or endpoint") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(crate::telemetry::track_requests))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

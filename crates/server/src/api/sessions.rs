@@ -1,0 +1,257 @@
+//! Lock In sessions: the ten functions of the seed, from create to end.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use domain::event::Event;
+use domain::project;
+use domain::session::{MaxParticipants, Participant, Schedule, Session, SessionStatus, SessionTitle, SessionType};
+use domain::{Id, InvalidInput};
+use serde::{Deserialize, Serialize};
+use store::{ListCursor, NewSession};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, PathId};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_session, list_sessions))
+        .routes(routes!(get_session))
+        .routes(routes!(start_session))
+        .routes(routes!(join_session))
+        .routes(routes!(leave_session))
+        .routes(routes!(end_session))
+        .routes(routes!(get_participants))
+        .routes(routes!(toggle_ai_agent))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    /// 1–120 characters.
+    title: String,
+    description: Option<String>,
+    session_type: SessionType,
+    /// Absent, or not in the future: the session starts now with you as host.
+    scheduled_start: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<String>)]
+    project_id: Option<String>,
+    /// 2–50 people; the assistant takes no seat.
+    max_participants: i64,
+    ai_agent_enabled: bool,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `active` (default, newest first) or `scheduled` (soonest first).
+    status: Option<String>,
+    /// 1–100, default 20.
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    sessions: Vec<Session>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToggleAiAgent {
+    enabled: bool,
+}
+
+fn encode_cursor(cursor: &ListCursor) -> String {
+    format!("{}_{}", cursor.at.timestamp_micros(), cursor.id)
+}
+
+fn decode_cursor(raw: &str) -> Result<ListCursor, InvalidInput> {
+    let invalid = || InvalidInput::new("cursor", "is not a cursor from a previous page");
+    let (micros, id) = raw.split_once('_').ok_or_else(invalid)?;
+    let at = micros
+        .parse()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(invalid)?;
+    let id = Id::parse("cursor", id).map_err(|_| invalid())?;
+    Ok(ListCursor { at, id })
+}
+
+/// Tells listeners on every node that a session (and maybe its people) changed.
+pub(crate) async fn announce(state: &AppState, session_id: &Id, participants_too: bool) {
+    state.bus.publish(Event::SessionChanged { session_id: session_id.clone() }).await;
+    if participants_too {
+        state.bus.publish(Event::ParticipantsChanged { session_id: session_id.clone() }).await;
+    }
+}
+
+/// The session, or 404.
+pub(crate) async fn existing_session(state: &AppState, id: &Id) -> ApiResult<Session> {
+    state.store.session(id).await?.ok_or(ApiError::NotFound("no such session"))
+}
+
+#[utoipa::path(post, path = "/api/sessions", tag = "sessions", security(("bearer" = [])), request_body = CreateSession,
+    responses((status = 201, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn create_session(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    ApiJson(body): ApiJson<CreateSession>,
+) -> ApiResult<(StatusCode, Json<Session>)> {
+    let title = SessionTitle::parse(&body.title)?;
+    let description = project::parse_description(body.description.as_deref())?;
+    let max_participants = MaxParticipants::parse(body.max_participants)?;
+    let schedule = Schedule::decide(body.scheduled_start, Utc::now())?;
+    let project_id = match body.project_id.as_deref() {
+        None => None,
+        Some(raw) => {
+            let id = Id::parse("project_id", raw)?;
+            if !state.store.can_see_project(&id, &caller.user.id).await? {
+                return Err(ApiError::invalid("project_id", "no project with this id that you can see"));
+            }
+            Some(id)
+        }
+    };
+    let session = state
+        .store
+        .create_session(NewSession {
+            creator_id: caller.user.id,
+            title: title.into_inner(),
+            description,
+            session_type: body.session_type,
+            scheduled_start: match schedule {
+                Schedule::Instant => None,
+                Schedule::At(at) => Some(at),
+            },
+            project_id,
+            max_participants: max_participants.get(),
+            ai_agent_enabled: body.ai_agent_enabled,
+        })
+        .await?;
+    announce(&state, &session.id, session.status == SessionStatus::Active).await;
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+#[utoipa::path(get, path = "/api/sessions", tag = "sessions", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = SessionList), (status = 400, body = ErrorBody)))]
+async fn list_sessions(
+    State(state): State<AppState>,
+    _caller: CurrentUser,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Json<SessionList>> {
+    let status = match query.status.as_deref() {
+        None | Some("active") => SessionStatus::Active,
+        Some("scheduled") => SessionStatus::Scheduled,
+        Some(_) => return Err(ApiError::invalid("status", "must be active or scheduled")),
+    };
+    let limit = match query.limit.as_deref() {
+        None => 20,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=100).contains(limit))
+            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 100"))?,
+    };
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page = state.store.list_sessions(status, limit, after).await?;
+    Ok(Json(SessionList {
+        sessions: page.sessions,
+        next_cursor: page.next.as_ref().map(encode_cursor),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, body = Session), (status = 404, body = ErrorBody)))]
+async fn get_session(State(state): State<AppState>, _caller: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Session>> {
+    Ok(Json(existing_session(&state, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/sessions/{id}/start", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn start_session(State(state): State<AppState>, caller: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Session>> {
+    let session = state.store.start_session(&id, &caller.user.id).await?;
+    announce(&state, &id, true).await;
+    Ok(Json(session))
+}
+
+#[utoipa::path(post, path = "/api/sessions/{id}/join", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, description = "full, or not active", body = ErrorBody)))]
+async fn join_session(State(state): State<AppState>, caller: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Participant>> {
+    let participant = state.store.join_session(&id, &caller.user.id, false).await?;
+    announce(&state, &id, true).await;
+    Ok(Json(participant))
+}
+
+#[utoipa::path(post, path = "/api/sessions/{id}/leave", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, description = "never joined", body = ErrorBody)))]
+async fn leave_session(State(state): State<AppState>, caller: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Participant>> {
+    let participant = state.store.leave_session(&id, &caller.user.id).await?;
+    announce(&state, &id, true).await;
+    Ok(Json(participant))
+}
+
+#[utoipa::path(post, path = "/api/sessions/{id}/end", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn end_session(State(state): State<AppState>, caller: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Session>> {
+    let session = state.store.end_session(&id, &caller.user.id).await?;
+    announce(&state, &id, true).await;
+    Ok(Json(session))
+}
+
+#[utoipa::path(get, path = "/api/sessions/{id}/participants", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, description = "joined first, then those who left", body = [Participant]), (status = 404, body = ErrorBody)))]
+async fn get_participants(
+    State(state): State<AppState>,
+    _caller: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<Json<Vec<Participant>>> {
+    existing_session(&state, &id).await?;
+    Ok(Json(state.store.participants(&id).await?))
+}
+
+#[utoipa::path(post, path = "/api/sessions/{id}/ai-agent", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")), request_body = ToggleAiAgent,
+    responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn toggle_ai_agent(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<ToggleAiAgent>,
+) -> ApiResult<Json<Session>> {
+    let session = state.store.set_ai_agent(&id, &caller.user.id, body.enabled).await?;
+    announce(&state, &id, false).await;
+    Ok(Json(session))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_junk_is_refused() {
+        let cursor = ListCursor {
+            at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            id: Id::generate(),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&cursor)).unwrap(), cursor);
+        for junk in ["", "abc", "12_notanid", "x_0190a1b2-0000-7000-8000-000000000000"] {
+            assert_eq!(decode_cursor(junk).unwrap_err().field, "cursor");
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Who is calling: passwords, tokens, cookies with CSRF, the agent's secret, and
+//! the sign-in rate limit.
+//!
+//! A token is 32 random bytes shown to the client once; only its SHA-256 is
+//! stored, so the tokens table opens no account if it leaks. The browser holds
+//! the same token in an HttpOnly cookie; a state-changing request authenticated
+//! by that cookie must also echo the `lockin_csrf` cookie in a header (or form
+//! field), which a cross-site page cannot read.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use anyhow::Context;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::user::{Password, User};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub const SESSION_COOKIE: &str = "lockin_session";
+pub const CSRF_COOKIE: &str = "lockin_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A new random token, e.g. for a sign-in or the agent.
+pub fn new_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub fn hash_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// argon2id with the crate's default (OWASP-recommended) cost. Runs off the async
+/// runtime: one hash is tens of milliseconds of CPU.
+pub async fn hash_password(password: Password) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default()
+            .hash_password(password.expose().as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+    })
+    .await
+    .context("password hashing task")?
+}
+
+/// Checks `password` against `stored`. With no stored hash (unknown email) it
+/// still spends the same work, so timing does not tell which emails exist.
+pub async fn verify_password(password: String, stored: Option<String>) -> anyhow::Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let stored = stored.unwrap_or_else(|| DECOY_HASH.clone());
+        let hash = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+        Ok(Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    })
+    .await
+    .context("password verification task")?
+}
+
+static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(b"decoy password for unknown emails", &salt)
+        .expect("argon2 hashes a constant")
+        .to_string()
+});
+
+/// The signed-in person making this request.
+pub struct CurrentUser {
+    pub user: User,
+    /// Kept so sign-out can revoke exactly the token used.
+    pub token_hash: String,
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (token, by_cookie) = match bearer(&parts.headers) {
+            Some(token) => (token.to_owned(), false),
+            None => match cookie(&parts.headers, SESSION_COOKIE) {
+                Some(token) => (token.to_owned(), true),
+                None => return Err(ApiError::Unauthenticated("sign in first")),
+            },
+        };
+        if by_cookie && !is_safe(&parts.method) {
+            let expected = cookie(&parts.headers, CSRF_COOKIE);
+            let given = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if expected.is_none() || expected != given {
+                return Err(ApiError::Forbidden("missing or wrong CSRF token"));
+            }
+        }
+        let token_hash = hash_token(&token);
+        match state.store.user_by_token(&token_hash).await? {
+            Some(user) => Ok(Self { user, token_hash }),
+            None => Err(ApiError::Unauthenticated("your sign-in has expired or was revoked; sign in again")),
+        }
+    }
+}
+
+/// The AI agent, proven by the agent token. A person's token is refused with 403.
+pub struct AgentCaller;
+
+impl FromRequestParts<AppState> for AgentCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer(&parts.headers) else {
+            return Err(ApiError::Unauthenticated("the agent token is required"));
+        };
+        let token_hash = hash_token(token);
+        // Both sides are hashes of equal length, so comparing them leaks nothing useful.
+        if token_hash == state.agent_token_hash {
+            return Ok(Self);
+        }
+        if state.store.user_by_token(&token_hash).await?.is_some() {
+            return Err(ApiError::Forbidden("only the AI agent may call this"));
+        }
+        Err(ApiError::Unauthenticated("the agent token is required"))
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// `Set-Cookie` values for a new browser sign-in: the session token (HttpOnly)
+/// and a CSRF token the page's script can read and echo.
+pub fn sign_in_cookies(token: &str) -> [HeaderValue; 2] {
+    let month = 30 * 24 * 3600;
+    let csrf = new_token("");
+    [
+        HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={month}"))
+            .expect("token is URL-safe base64"),
+        HeaderValue::from_str(&format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={month}"))
+            .expect("token is URL-safe base64"),
+    ]
+}
+
+pub fn sign_out_cookies() -> [HeaderValue; 2] {
+    [SESSION_COOKIE, CSRF_COOKIE].map(|name| {
+        HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0")).expect("static cookie")
+    })
+}
+
+/// The client's IP address, when the server was started with connection info.
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Self(info.map(|info| info.0.ip())))
+    }
+}
+
+/// Sign-in attempts, limited per email and per client address, so neither one
+/// account nor one attacker can try passwords quickly.
+pub struct LoginLimiter {
+    by_email: DefaultKeyedRateLimiter<String>,
+    by_address: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl LoginLimiter {
+    pub fn new(per_minute: u32) -> Arc<Self> {
+        let quota = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).expect("at least one"));
+        Arc::new(Self {
+            by_email: RateLimiter::keyed(quota),
+            by_address: RateLimiter::keyed(quota.allow_burst(NonZeroU32::new(per_minute.max(1) * 5).expect("nonzero"))),
+        })
+    }
+
+    pub fn check(&self, email: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
+        // Forget keys that have recovered their full quota so the maps do not grow forever.
+        self.by_email.retain_recent();
+        self.by_address.retain_recent();
+        let email_ok = self.by_email.check_key(&email.to_owned()).is_ok();
+        let address_ok = address.is_none_or(|ip| self.by_address.check_key(&ip).is_ok());
+        if email_ok && address_ok { Ok(()) } else { Err(ApiError::RateLimited) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hashes_are_stable() {
+        let (a, b) = (new_token("lk_"), new_token("lk_"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("lk_") && a.len() > 40);
+        assert_eq!(hash_token(&a), hash_token(&a));
+        assert_ne!(hash_token(&a), hash_token(&b));
+        assert_eq!(hash_token("x").len(), 64);
+    }
+
+    #[tokio::test]
+    async fn passwords_verify_only_themselves() {
+        let hash = hash_password(Password::parse("correct horse".into()).unwrap()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse".into(), Some(hash.clone())).await.unwrap());
+        assert!(!verify_password("wrong horse".into(), Some(hash)).await.unwrap());
+        assert!(!verify_password("anything".into(), None).await.unwrap());
+    }
+
+    #[test]
+    fn reads_bearer_and_cookies() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        headers.insert(COOKIE, HeaderValue::from_static("a=1; lockin_session=tok; b=2"));
+        assert_eq!(bearer(&headers), Some("abc"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("tok"));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
+
+    #[test]
+    fn limiter_refuses_after_the_quota() {
+        let limiter = LoginLimiter::new(3);
+        for _ in 0..3 {
+            assert!(limiter.check("ada@example.com", None).is_ok());
+        }
+        assert!(limiter.check("ada@example.com", None).is_err());
+        assert!(limiter.check("bob@example.com", None).is_ok());
+    }
+}

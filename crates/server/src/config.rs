@@ -1,0 +1,164 @@
+//! Configuration: defaults, then an optional TOML file, then `LOCKIN_…`
+//! environment variables, then command-line flags; each overrides the one before.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// Holds the SQLite file (by default) and the generated agent token.
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; unset means `lockin.db` in `data_dir`.
+    pub database_url: Option<String>,
+    /// The secret the AI agent presents on `/internal/…`. Unset means one is
+    /// generated into `data_dir/agent_token` on first start.
+    pub agent_token: Option<Secret>,
+    pub log_format: LogFormat,
+    /// Sign-in attempts allowed per email address, and per client address, per minute.
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            agent_token: None,
+            log_format: LogFormat::Text,
+            login_attempts_per_minute: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Layers the sources. `overrides` holds only the flags given on the command line.
+    pub fn load(file: Option<&Path>, overrides: impl Serialize) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        figment
+            .merge(Env::prefixed("LOCKIN_").only(&ENV_KEYS))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .context("reading configuration")
+    }
+
+    /// The database URL in use: the configured one, or the SQLite file in the data dir.
+    pub fn resolved_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("lockin.db").display()),
+        }
+    }
+}
+
+/// The environment variables read, as `LOCKIN_<KEY>`. Listing them keeps an
+/// unrelated `LOCKIN_…` variable (a test's, say) from being taken for configuration.
+const ENV_KEYS: [&str; 6] = [
+    "listen",
+    "data_dir",
+    "database_url",
+    "agent_token",
+    "log_format",
+    "login_attempts_per_minute",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A secret value that never prints: `Debug` shows only that it is set.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, Default)]
+    struct Flags {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        listen: Option<SocketAddr>,
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("lockin.toml", "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/lockin\"")?;
+            let from_file = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
+            assert_eq!(from_file.listen.port(), 9000);
+            assert_eq!(from_file.data_dir, PathBuf::from("/srv/lockin"));
+            let flags = Flags { listen: Some("127.0.0.1:7000".parse().unwrap()) };
+            let from_flags = Config::load(Some(Path::new("lockin.toml")), flags).unwrap();
+            assert_eq!(from_flags.listen.port(), 7000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_beats_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("lockin.toml", "database_url = \"sqlite://file.db\"")?;
+            jail.set_env("LOCKIN_DATABASE_URL", "postgres://db/lockin");
+            jail.set_env("LOCKIN_TEST_UNRELATED", "ignored");
+            let config = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
+            assert_eq!(config.database_url.as_deref(), Some("postgres://db/lockin"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("lockin.toml", "lisen = \"0.0.0.0:9000\"")?;
+            assert!(Config::load(Some(Path::new("lockin.toml")), Flags::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = Config {
+            agent_token: Some(Secret::new("s3cr3t-value".into())),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_the_data_dir() {
+        let url = Config::default().resolved_database_url();
+        assert!(url.starts_with("sqlite://") && url.contains("lockin.db"), "{url}");
+    }
+}

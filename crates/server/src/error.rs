@@ -1,0 +1,122 @@
+//! The one error type at the HTTP edge. Clients get a code and a message they can
+//! show; the cause of an internal error goes to the log and nowhere else.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use domain::{InvalidInput, RuleError};
+use serde::Serialize;
+use store::StoreError;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Invalid(#[from] InvalidInput),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("sign in first")]
+    Unauthenticated(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict {
+        message: &'static str,
+        field: Option<&'static str>,
+    },
+    #[error("the request body is larger than {} KiB", crate::api::BODY_LIMIT_BYTES / 1024)]
+    TooLarge,
+    #[error("send the body as JSON, with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    #[error("too many attempts; wait a minute and try again")]
+    RateLimited,
+    #[error("something went wrong on our side")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What every non-2xx answer carries.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// One of invalid, unauthenticated, forbidden, not_found, conflict, too_large,
+    /// unsupported_media_type, rate_limited, internal.
+    pub code: &'static str,
+    pub message: String,
+    /// The input field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(InvalidInput::new(field, message))
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Invalid(_) | Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid"),
+            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<RuleError> for ApiError {
+    fn from(error: RuleError) -> Self {
+        match error {
+            RuleError::Forbidden(message) => Self::Forbidden(message),
+            RuleError::Conflict(message) => Self::Conflict { message, field: None },
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::NotFound("not found"),
+            StoreError::Rule(rule) => rule.into(),
+            StoreError::EmailTaken => Self::Conflict {
+                message: "that email address is already registered",
+                field: Some("email"),
+            },
+            StoreError::Other(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let (message, field) = match &self {
+            Self::Invalid(invalid) => (invalid.message.clone(), Some(invalid.field.clone())),
+            Self::Conflict { message, field } => ((*message).to_owned(), field.map(str::to_owned)),
+            Self::Unauthenticated(message) => ((*message).to_owned(), None),
+            Self::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                (self.to_string(), None)
+            }
+            other => (other.to_string(), None),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail { code, message, field },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,150 @@
+//! Request parts parsed at the edge, refusing bad input with a clear 4xx.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use domain::Id;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body: `Content-Type: application/json`, at most the body limit, and
+/// every field known and of the right type. Errors name the field at fault.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let body = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge
+            } else {
+                ApiError::BadRequest("the request body could not be read".into())
+            }
+        })?;
+        parse_json(&body).map(ApiJson)
+    }
+}
+
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = inner.to_string();
+        if matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof) {
+            return ApiError::BadRequest(format!("the body is not valid JSON: {message}"));
+        }
+        // serde reports a missing or unknown field at the object that lacks or has
+        // it; the field's own name is the one in backticks.
+        let field = if message.starts_with("missing field") || message.starts_with("unknown field") {
+            message.split('`').nth(1).map(str::to_owned)
+        } else {
+            None
+        }
+        .or_else(|| (path != ".").then_some(path))
+        .unwrap_or_default();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        if field.is_empty() {
+            ApiError::BadRequest(message)
+        } else {
+            ApiError::invalid(&field, message)
+        }
+    })?;
+    // Trailing bytes after the value are malformed input too.
+    deserializer
+        .end()
+        .map_err(|error| ApiError::BadRequest(format!("the body is not valid JSON: {error}")))?;
+    Ok(value)
+}
+
+/// The `{id}` of a path, parsed: not an id is a 400, so a 404 always means
+/// "well-formed, but nothing has it".
+pub struct PathId(pub Id);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid("id", "is not a valid id"))?;
+        Ok(Self(Id::parse("id", &raw)?))
+    }
+}
+
+/// A query string parsed into `T`, refusing unknown parameters.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query).map(ApiQuery).map_err(|error| {
+            let message = error.to_string();
+            match message.split('`').nth(1) {
+                Some(field) => ApiError::invalid(field, message.clone()),
+                None => ApiError::BadRequest(format!("bad query string: {message}")),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        title: String,
+        seats: i64,
+    }
+
+    fn field_of(body: &str) -> Option<String> {
+        match parse_json::<Body>(body.as_bytes()).unwrap_err() {
+            ApiError::Invalid(invalid) => Some(invalid.field),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn names_the_field_of_a_wrong_type() {
+        assert_eq!(field_of(r#"{"title": 5, "seats": 2}"#).as_deref(), Some("title"));
+    }
+
+    #[test]
+    fn names_a_missing_field() {
+        assert_eq!(field_of(r#"{"title": "x"}"#).as_deref(), Some("seats"));
+    }
+
+    #[test]
+    fn names_an_unknown_field() {
+        assert_eq!(field_of(r#"{"title": "x", "seats": 2, "admin": true}"#).as_deref(), Some("admin"));
+    }
+
+    #[test]
+    fn malformed_json_has_no_field() {
+        assert!(matches!(parse_json::<Body>(b"{\"title\":"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse_json::<Body>(b"[1,2]"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            parse_json::<Body>(br#"{"title": "x", "seats": 2} trailing"#),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+}
