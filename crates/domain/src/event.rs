@@ -5,12 +5,13 @@ use serde::{Deserialize, Serialize};
 use crate::Id;
 
 /// One change to the shared state. An event names what changed, not how, so a
-/// subscriber re-reads the current state instead of patching an old copy: a lost
+/// listener re-reads the current state instead of patching an old copy: a lost
 /// or duplicated event can never leave a screen wrong, only re-read once more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// The session row itself: status, title, AI switch, participant count.
+    /// Also moves the session lists.
     SessionChanged {
         session_id: Id,
     },
@@ -20,14 +21,45 @@ pub enum Event {
     AiLogsChanged {
         session_id: Id,
     },
+    ChatChanged {
+        session_id: Id,
+    },
+    NotificationsChanged {
+        user_id: Id,
+    },
+    /// Events may have been missed (the bus reconnected): re-read everything.
+    Resync,
 }
 
 impl Event {
-    pub fn session_id(&self) -> &Id {
+    /// The session this event is about, if it is about one.
+    pub fn session_id(&self) -> Option<&Id> {
         match self {
             Self::SessionChanged { session_id }
             | Self::ParticipantsChanged { session_id }
-            | Self::AiLogsChanged { session_id } => session_id,
+            | Self::AiLogsChanged { session_id }
+            | Self::ChatChanged { session_id } => Some(session_id),
+            Self::NotificationsChanged { .. } | Self::Resync => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_have_a_stable_wire_form() {
+        let id = Id::generate();
+        let json = serde_json::to_value(Event::ChatChanged {
+            session_id: id.clone(),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "chat_changed", "session_id": id.as_str()})
+        );
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back.session_id(), Some(&id));
     }
 }

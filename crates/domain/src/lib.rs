@@ -10,9 +10,11 @@
 //! - [`rules`]: the session state machine and who may do what. Plain functions
 //!   over plain data; the store calls them inside its transactions so a rule
 //!   is checked against the row it is about to change.
+//! - [`chat`]: room chat and notifications.
 //! - [`event`]: what changed, published on the bus for live queries.
 
 pub mod ai_log;
+pub mod chat;
 pub mod event;
 pub mod id;
 pub mod input;

@@ -123,6 +123,32 @@ pub fn toggle_ai_agent(session: &Session, actor: &Id) -> Result<(), RuleError> {
     Ok(())
 }
 
+/// A session nobody has been in for the empty timeout ends by itself.
+pub fn end_when_empty(session: &Session) -> Result<(), RuleError> {
+    if session.status == SessionStatus::Active && session.participant_count == 0 {
+        Ok(())
+    } else {
+        Err(RuleError::Conflict("the session is not empty"))
+    }
+}
+
+/// Reminders are for sessions that have not started yet.
+pub fn request_reminder(session: &Session) -> Result<(), RuleError> {
+    match session.status {
+        SessionStatus::Scheduled => Ok(()),
+        SessionStatus::Active => Err(RuleError::Conflict("the session has already started")),
+        SessionStatus::Ended => Err(RuleError::Conflict("the session has ended")),
+    }
+}
+
+/// Chatting is for the people in the session now.
+pub fn post_message(participation: Option<&Participant>) -> Result<(), RuleError> {
+    match participation {
+        Some(p) if p.status == ParticipantStatus::Joined => Ok(()),
+        _ => Err(RuleError::Forbidden("join the session to chat")),
+    }
+}
+
 /// Writing to a session's AI log is for the people in it now.
 pub fn log_interaction(participation: Option<&Participant>) -> Result<(), RuleError> {
     match participation {
@@ -166,6 +192,7 @@ mod tests {
             ai_agent_enabled: true,
             participant_count: seats_taken,
             created_at: Utc::now(),
+            version: 0,
         }
     }
 
@@ -295,6 +322,46 @@ mod tests {
         assert!(toggle_ai_agent(&s, &s.creator_id).is_ok());
         assert!(toggle_ai_agent(&ended, &ended.creator_id).is_err());
         assert!(toggle_ai_agent(&s, &Id::generate()).is_err());
+    }
+
+    #[test]
+    fn only_an_active_empty_session_ends_by_itself() {
+        assert!(end_when_empty(&session(SessionStatus::Active, 0)).is_ok());
+        assert!(end_when_empty(&session(SessionStatus::Active, 1)).is_err());
+        assert!(end_when_empty(&session(SessionStatus::Scheduled, 0)).is_err());
+        assert!(end_when_empty(&session(SessionStatus::Ended, 0)).is_err());
+    }
+
+    #[test]
+    fn reminders_only_before_the_start() {
+        assert!(request_reminder(&session(SessionStatus::Scheduled, 0)).is_ok());
+        assert!(request_reminder(&session(SessionStatus::Active, 1)).is_err());
+        assert!(request_reminder(&session(SessionStatus::Ended, 0)).is_err());
+    }
+
+    #[test]
+    fn chat_is_for_present_people() {
+        let s = session(SessionStatus::Active, 1);
+        let user = Id::generate();
+        assert!(
+            post_message(Some(&participant(
+                &s,
+                &user,
+                Role::Participant,
+                ParticipantStatus::Joined
+            )))
+            .is_ok()
+        );
+        assert!(
+            post_message(Some(&participant(
+                &s,
+                &user,
+                Role::Participant,
+                ParticipantStatus::Left
+            )))
+            .is_err()
+        );
+        assert!(post_message(None).is_err());
     }
 
     #[test]

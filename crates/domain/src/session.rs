@@ -27,6 +27,9 @@ pub struct Session {
     /// People joined right now; the agent is not counted.
     pub participant_count: i64,
     pub created_at: DateTime<Utc>,
+    /// Raised by every change to the session, its people, its AI log or its
+    /// chat; live results of one session with equal versions show one moment.
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

@@ -12,8 +12,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use anyhow::Context;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
@@ -64,7 +64,9 @@ pub async fn verify_password(password: String, stored: Option<String>) -> anyhow
     tokio::task::spawn_blocking(move || {
         let stored = stored.unwrap_or_else(|| DECOY_HASH.clone());
         let hash = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok())
     })
     .await
     .context("password verification task")?
@@ -88,7 +90,10 @@ pub struct CurrentUser {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let (token, by_cookie) = match bearer(&parts.headers) {
             Some(token) => (token.to_owned(), false),
             None => match cookie(&parts.headers, SESSION_COOKIE) {
@@ -106,7 +111,9 @@ impl FromRequestParts<AppState> for CurrentUser {
         let token_hash = hash_token(&token);
         match state.store.user_by_token(&token_hash).await? {
             Some(user) => Ok(Self { user, token_hash }),
-            None => Err(ApiError::Unauthenticated("your sign-in has expired or was revoked; sign in again")),
+            None => Err(ApiError::Unauthenticated(
+                "your sign-in has expired or was revoked; sign in again",
+            )),
         }
     }
 }
@@ -117,7 +124,10 @@ pub struct AgentCaller;
 impl FromRequestParts<AppState> for AgentCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(token) = bearer(&parts.headers) else {
             return Err(ApiError::Unauthenticated("the agent token is required"));
         };
@@ -137,10 +147,13 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -160,10 +173,14 @@ pub fn sign_in_cookies(token: &str) -> [HeaderValue; 2] {
     let month = 30 * 24 * 3600;
     let csrf = new_token("");
     [
-        HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={month}"))
-            .expect("token is URL-safe base64"),
-        HeaderValue::from_str(&format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={month}"))
-            .expect("token is URL-safe base64"),
+        HeaderValue::from_str(&format!(
+            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={month}"
+        ))
+        .expect("token is URL-safe base64"),
+        HeaderValue::from_str(&format!(
+            "{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={month}"
+        ))
+        .expect("token is URL-safe base64"),
     ]
 }
 
@@ -180,7 +197,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        let info = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
         Ok(Self(info.map(|info| info.0.ip())))
     }
 }
@@ -197,7 +216,9 @@ impl LoginLimiter {
         let quota = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).expect("at least one"));
         Arc::new(Self {
             by_email: RateLimiter::keyed(quota),
-            by_address: RateLimiter::keyed(quota.allow_burst(NonZeroU32::new(per_minute.max(1) * 5).expect("nonzero"))),
+            by_address: RateLimiter::keyed(
+                quota.allow_burst(NonZeroU32::new(per_minute.max(1) * 5).expect("nonzero")),
+            ),
         })
     }
 
@@ -207,7 +228,11 @@ impl LoginLimiter {
         self.by_address.retain_recent();
         let email_ok = self.by_email.check_key(&email.to_owned()).is_ok();
         let address_ok = address.is_none_or(|ip| self.by_address.check_key(&ip).is_ok());
-        if email_ok && address_ok { Ok(()) } else { Err(ApiError::RateLimited) }
+        if email_ok && address_ok {
+            Ok(())
+        } else {
+            Err(ApiError::RateLimited)
+        }
     }
 }
 
@@ -227,10 +252,20 @@ mod tests {
 
     #[tokio::test]
     async fn passwords_verify_only_themselves() {
-        let hash = hash_password(Password::parse("correct horse".into()).unwrap()).await.unwrap();
+        let hash = hash_password(Password::parse("correct horse".into()).unwrap())
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), Some(hash.clone())).await.unwrap());
-        assert!(!verify_password("wrong horse".into(), Some(hash)).await.unwrap());
+        assert!(
+            verify_password("correct horse".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify_password("wrong horse".into(), Some(hash))
+                .await
+                .unwrap()
+        );
         assert!(!verify_password("anything".into(), None).await.unwrap());
     }
 
@@ -238,7 +273,10 @@ mod tests {
     fn reads_bearer_and_cookies() {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
-        headers.insert(COOKIE, HeaderValue::from_static("a=1; lockin_session=tok; b=2"));
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; lockin_session=tok; b=2"),
+        );
         assert_eq!(bearer(&headers), Some("abc"));
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("tok"));
         assert_eq!(cookie(&headers, "missing"), None);

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -65,6 +66,24 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login_attempts_per_minute: Option<u32>,
+    /// `nats://host:4222` to share live updates with other nodes [env: LOCKIN_BUS_URL]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bus_url: Option<String>,
+    /// How long someone whose connection dropped stays in a session, e.g. `20s` [default: 20s] [env: LOCKIN_DEPARTURE_TIMEOUT]
+    #[arg(long, value_parser = humantime::parse_duration)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde::option"
+    )]
+    pub departure_timeout: Option<Duration>,
+    /// How long a session with nobody in it lasts, e.g. `5m` [default: 5m] [env: LOCKIN_EMPTY_TIMEOUT]
+    #[arg(long, value_parser = humantime::parse_duration)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde::option"
+    )]
+    pub empty_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Subcommand)]

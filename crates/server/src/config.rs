@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use figment::Figment;
@@ -24,6 +25,17 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Sign-in attempts allowed per email address, and per client address, per minute.
     pub login_attempts_per_minute: u32,
+    /// `nats://…` to share live events with other nodes; unset means this node is alone.
+    pub bus_url: Option<String>,
+    /// How long a participant whose live connection dropped stays joined.
+    #[serde(with = "humantime_serde")]
+    pub departure_timeout: Duration,
+    /// How long an active session with nobody in it lasts.
+    #[serde(with = "humantime_serde")]
+    pub empty_timeout: Duration,
+    /// How often this node looks for due timed work (departures, reminders, …).
+    #[serde(with = "humantime_serde")]
+    pub sweep_interval: Duration,
 }
 
 impl Default for Config {
@@ -35,6 +47,10 @@ impl Default for Config {
             agent_token: None,
             log_format: LogFormat::Text,
             login_attempts_per_minute: 10,
+            bus_url: None,
+            departure_timeout: Duration::from_secs(20),
+            empty_timeout: Duration::from_secs(5 * 60),
+            sweep_interval: Duration::from_secs(1),
         }
     }
 }
@@ -44,7 +60,11 @@ impl Config {
     pub fn load(file: Option<&Path>, overrides: impl Serialize) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
-            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
             figment = figment.merge(Toml::file(file));
         }
         figment
@@ -58,20 +78,27 @@ impl Config {
     pub fn resolved_database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("lockin.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("lockin.db").display()
+            ),
         }
     }
 }
 
 /// The environment variables read, as `LOCKIN_<KEY>`. Listing them keeps an
 /// unrelated `LOCKIN_…` variable (a test's, say) from being taken for configuration.
-const ENV_KEYS: [&str; 6] = [
+const ENV_KEYS: [&str; 10] = [
     "listen",
     "data_dir",
     "database_url",
     "agent_token",
     "log_format",
     "login_attempts_per_minute",
+    "bus_url",
+    "departure_timeout",
+    "empty_timeout",
+    "sweep_interval",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -115,11 +142,16 @@ mod tests {
     #[test]
     fn flags_beat_the_file_and_the_file_beats_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("lockin.toml", "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/lockin\"")?;
+            jail.create_file(
+                "lockin.toml",
+                "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/lockin\"",
+            )?;
             let from_file = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
             assert_eq!(from_file.listen.port(), 9000);
             assert_eq!(from_file.data_dir, PathBuf::from("/srv/lockin"));
-            let flags = Flags { listen: Some("127.0.0.1:7000".parse().unwrap()) };
+            let flags = Flags {
+                listen: Some("127.0.0.1:7000".parse().unwrap()),
+            };
             let from_flags = Config::load(Some(Path::new("lockin.toml")), flags).unwrap();
             assert_eq!(from_flags.listen.port(), 7000);
             Ok(())
@@ -134,6 +166,18 @@ mod tests {
             jail.set_env("LOCKIN_TEST_UNRELATED", "ignored");
             let config = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
             assert_eq!(config.database_url.as_deref(), Some("postgres://db/lockin"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn timeouts_read_as_human_durations() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("lockin.toml", "departure_timeout = \"3s\"")?;
+            jail.set_env("LOCKIN_EMPTY_TIMEOUT", "2m");
+            let config = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
+            assert_eq!(config.departure_timeout, Duration::from_secs(3));
+            assert_eq!(config.empty_timeout, Duration::from_secs(120));
             Ok(())
         });
     }
@@ -159,6 +203,9 @@ mod tests {
     #[test]
     fn default_database_is_sqlite_in_the_data_dir() {
         let url = Config::default().resolved_database_url();
-        assert!(url.starts_with("sqlite://") && url.contains("lockin.db"), "{url}");
+        assert!(
+            url.starts_with("sqlite://") && url.contains("lockin.db"),
+            "{url}"
+        );
     }
 }

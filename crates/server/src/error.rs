@@ -68,7 +68,9 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -80,7 +82,10 @@ impl From<RuleError> for ApiError {
     fn from(error: RuleError) -> Self {
         match error {
             RuleError::Forbidden(message) => Self::Forbidden(message),
-            RuleError::Conflict(message) => Self::Conflict { message, field: None },
+            RuleError::Conflict(message) => Self::Conflict {
+                message,
+                field: None,
+            },
         }
     }
 }
@@ -99,10 +104,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let (message, field) = match &self {
+impl ApiError {
+    /// The code, message and field a client sees; logs the cause of an internal error.
+    pub fn detail(&self) -> ErrorDetail {
+        let (_, code) = self.status_and_code();
+        let (message, field) = match self {
             Self::Invalid(invalid) => (invalid.message.clone(), Some(invalid.field.clone())),
             Self::Conflict { message, field } => ((*message).to_owned(), field.map(str::to_owned)),
             Self::Unauthenticated(message) => ((*message).to_owned(), None),
@@ -112,10 +118,24 @@ impl IntoResponse for ApiError {
             }
             other => (other.to_string(), None),
         };
-        let body = ErrorBody {
-            error: ErrorDetail { code, message, field },
-        };
-        (status, Json(body)).into_response()
+        ErrorDetail {
+            code,
+            message,
+            field,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, _) = self.status_and_code();
+        (
+            status,
+            Json(ErrorBody {
+                error: self.detail(),
+            }),
+        )
+            .into_response()
     }
 }
 

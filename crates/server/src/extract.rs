@@ -26,13 +26,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let body = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge
-            } else {
-                ApiError::BadRequest("the request body could not be read".into())
-            }
-        })?;
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::TooLarge
+                } else {
+                    ApiError::BadRequest("the request body could not be read".into())
+                }
+            })?;
         parse_json(&body).map(ApiJson)
     }
 }
@@ -43,19 +45,27 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         let path = error.path().to_string();
         let inner = error.into_inner();
         let message = inner.to_string();
-        if matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof) {
+        if matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        ) {
             return ApiError::BadRequest(format!("the body is not valid JSON: {message}"));
         }
         // serde reports a missing or unknown field at the object that lacks or has
         // it; the field's own name is the one in backticks.
-        let field = if message.starts_with("missing field") || message.starts_with("unknown field") {
+        let field = if message.starts_with("missing field") || message.starts_with("unknown field")
+        {
             message.split('`').nth(1).map(str::to_owned)
         } else {
             None
         }
         .or_else(|| (path != ".").then_some(path))
         .unwrap_or_default();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
         if field.is_empty() {
             ApiError::BadRequest(message)
         } else {
@@ -92,13 +102,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query).map(ApiQuery).map_err(|error| {
-            let message = error.to_string();
-            match message.split('`').nth(1) {
-                Some(field) => ApiError::invalid(field, message.clone()),
-                None => ApiError::BadRequest(format!("bad query string: {message}")),
-            }
-        })
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|error| {
+                let message = error.to_string();
+                match message.split('`').nth(1) {
+                    Some(field) => ApiError::invalid(field, message.clone()),
+                    None => ApiError::BadRequest(format!("bad query string: {message}")),
+                }
+            })
     }
 }
 
@@ -125,7 +137,10 @@ mod tests {
 
     #[test]
     fn names_the_field_of_a_wrong_type() {
-        assert_eq!(field_of(r#"{"title": 5, "seats": 2}"#).as_deref(), Some("title"));
+        assert_eq!(
+            field_of(r#"{"title": 5, "seats": 2}"#).as_deref(),
+            Some("title")
+        );
     }
 
     #[test]
@@ -135,13 +150,22 @@ mod tests {
 
     #[test]
     fn names_an_unknown_field() {
-        assert_eq!(field_of(r#"{"title": "x", "seats": 2, "admin": true}"#).as_deref(), Some("admin"));
+        assert_eq!(
+            field_of(r#"{"title": "x", "seats": 2, "admin": true}"#).as_deref(),
+            Some("admin")
+        );
     }
 
     #[test]
     fn malformed_json_has_no_field() {
-        assert!(matches!(parse_json::<Body>(b"{\"title\":"), Err(ApiError::BadRequest(_))));
-        assert!(matches!(parse_json::<Body>(b"[1,2]"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            parse_json::<Body>(b"{\"title\":"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Body>(b"[1,2]"),
+            Err(ApiError::BadRequest(_))
+        ));
         assert!(matches!(
             parse_json::<Body>(br#"{"title": "x", "seats": 2} trailing"#),
             Err(ApiError::BadRequest(_))

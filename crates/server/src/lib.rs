@@ -7,6 +7,8 @@
 //! - [`api`]: the JSON API, one module per feature, each owning its `router()`.
 //!   Handlers glue: parse ([`extract`]) → authorize ([`auth`]) → call the store,
 //!   whose transactions apply `domain`'s rules → answer, or [`error::ApiError`].
+//! - [`live`]: `/api/live`, live queries over a WebSocket, and [`presence`].
+//! - [`sweeper`]: timed work (departures, empty sessions, reminders), on every node.
 //! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`bench`]: load generators that measure a running server against a baseline.
 
@@ -17,17 +19,22 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod live;
+pub mod presence;
+pub mod sweeper;
 pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use bus::{Bus, LocalBus};
-use store::{SqlStore, Store};
+use store::{SqlStore, Store, Timeouts};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 
@@ -39,12 +46,19 @@ pub struct AppState {
     /// Only the hash is kept in memory, as with people's tokens.
     pub agent_token_hash: String,
     pub login_limiter: Arc<auth::LoginLimiter>,
+    pub hub: Arc<live::hub::Hub>,
+    pub presence: Arc<presence::Presence>,
+    /// Cancelled when the node stops: live connections close so clients move
+    /// to another node, and background work ends.
+    pub shutdown: CancellationToken,
 }
 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     sql: Arc<SqlStore>,
+    timeouts: Timeouts,
+    sweep_interval: Duration,
 }
 
 impl Application {
@@ -62,28 +76,69 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        let bus = open_bus(&config).await?;
+        let store: Arc<dyn Store> = sql.clone();
+        let node_id = uuid::Uuid::new_v4().simple().to_string();
         let state = AppState {
-            store: sql.clone(),
-            bus: Arc::new(LocalBus::default()),
+            hub: live::hub::Hub::start(bus.subscribe()),
+            presence: presence::Presence::new(node_id, store.clone()),
+            store,
+            bus,
             agent_token_hash: auth::hash_token(&agent_token),
             login_limiter: auth::LoginLimiter::new(config.login_attempts_per_minute),
+            shutdown: CancellationToken::new(),
         };
-        Ok(Self { listener, state, sql })
+        let timeouts = Timeouts {
+            departure: config.departure_timeout,
+            empty: config.empty_timeout,
+            // Several missed heartbeats, and never less than a few seconds of grace.
+            node_dead_after: (config.sweep_interval * 5).max(Duration::from_secs(5)),
+            remind_before: Duration::from_secs(10 * 60),
+        };
+        Ok(Self {
+            listener,
+            state,
+            sql,
+            timeouts,
+            sweep_interval: config.sweep_interval,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` completes, then stops taking connections, lets
     /// requests in flight finish and closes the store.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), backend = self.sql.backend().name(), "serving");
+        let state = self.state.clone();
+        let sweeper = sweeper::spawn(state.clone(), self.timeouts, self.sweep_interval);
         let router = api::router(self.state);
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        let stopping = state.shutdown.clone();
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Live connections are upgraded out of the HTTP server's sight: tell them.
+            stopping.cancel();
+        })
+        .await
+        .context("serving HTTP");
+        state.shutdown.cancel();
+        let _ = sweeper.await;
+        // This node's live connections count as closed from now.
+        if let Err(error) = state.store.forget_node(state.presence.node_id()).await {
+            tracing::warn!(?error, "recording this node's departure");
+        }
+        served?;
         self.sql.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -96,6 +151,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     let store = SqlStore::connect(&url).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// The in-process bus, or NATS when a bus URL is configured.
+async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+    match &config.bus_url {
+        None => Ok(Arc::new(LocalBus::default())),
+        Some(url) => anyhow::bail!("bus {url}: NATS support is being wired"),
+    }
 }
 
 /// Reads the agent token from `path`, creating it (readable by this user only) on first start.

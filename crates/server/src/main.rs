@@ -24,10 +24,18 @@ async fn main() -> anyhow::Result<()> {
             let config = store_config(&args.store)?;
             let store = server::open_store(&config).await?;
             let mut password = String::new();
-            std::io::stdin().lock().read_line(&mut password).context("reading the password from stdin")?;
-            let user = server::api::create_user(&store, &args.email, &args.name, password.trim_end_matches(['\r', '\n']))
-                .await
-                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the password from stdin")?;
+            let user = server::api::create_user(
+                &store,
+                &args.email,
+                &args.name,
+                password.trim_end_matches(['\r', '\n']),
+            )
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
             println!("created {} <{}> with id {}", user.name, user.email, user.id);
             Ok(())
         }
@@ -46,7 +54,9 @@ fn store_config(args: &StoreArgs) -> anyhow::Result<Config> {
 /// Completes on Ctrl-C or SIGTERM, starting a graceful shutdown.
 async fn shutdown_signal() {
     let interrupt = async {
-        tokio::signal::ctrl_c().await.expect("installing the Ctrl-C handler");
+        tokio::signal::ctrl_c()
+            .await
+            .expect("installing the Ctrl-C handler");
     };
     #[cfg(unix)]
     let terminate = async {

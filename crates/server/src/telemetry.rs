@@ -12,7 +12,8 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 pub fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     // A second call (several commands in one process, as in tests) keeps the first.
     let _ = match format {
@@ -26,9 +27,14 @@ pub fn init_tracing(format: LogFormat) {
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let latency_buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+        let latency_buckets = [
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
         let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full("lockin_http_request_duration_seconds".into()), &latency_buckets)
+            .set_buckets_for_metric(
+                Matcher::Full("lockin_http_request_duration_seconds".into()),
+                &latency_buckets,
+            )
             .expect("buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();

@@ -16,10 +16,14 @@
 
 mod rows;
 mod sql;
+mod sweep;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::time::Duration;
+
 use domain::ai_log::{AiLog, LatencyMs, Providers, Trigger};
+use domain::chat::{ChatMessage, Notification};
 use domain::project::Project;
 use domain::session::{Participant, Session, SessionStatus, SessionType};
 use domain::user::User;
@@ -105,6 +109,32 @@ pub struct SessionPage {
     pub next: Option<ListCursor>,
 }
 
+/// How long the timed work waits; see [`Store::sweep`].
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// A participant whose last live connection closed this long ago is marked left.
+    pub departure: Duration,
+    /// An active session with nobody joined for this long ends.
+    pub empty: Duration,
+    /// A node silent for this long is taken for dead, and its connections for closed.
+    pub node_dead_after: Duration,
+    /// Reminders go out this long before a session's scheduled start.
+    pub remind_before: Duration,
+}
+
+/// What one sweep changed, so the caller can tell live listeners.
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    /// Sessions whose row and participants changed (departures, ends).
+    pub sessions_changed: Vec<Id>,
+    /// People who got a new notification.
+    pub users_notified: Vec<Id>,
+}
+
+/// A result together with the version of the session it was read from, both
+/// from one snapshot.
+pub type Versioned<T> = (i64, T);
+
 /// Counts for `/metrics`, read from the store so every node reports the same.
 pub struct Gauges {
     pub sessions_active: i64,
@@ -145,16 +175,67 @@ pub trait Store: Send + Sync + 'static {
     async fn leave_session(&self, id: &Id, user_id: &Id) -> StoreResult<Participant>;
     async fn end_session(&self, id: &Id, actor: &Id) -> StoreResult<Session>;
     async fn set_ai_agent(&self, id: &Id, actor: &Id, enabled: bool) -> StoreResult<Session>;
-    /// Joined people first (in joining order), then those who left.
-    async fn participants(&self, session_id: &Id) -> StoreResult<Vec<Participant>>;
     async fn participant(&self, session_id: &Id, user_id: &Id) -> StoreResult<Option<Participant>>;
 
     async fn insert_ai_log(&self, log: NewAiLog) -> StoreResult<AiLog>;
     async fn ai_log(&self, id: &Id) -> StoreResult<Option<AiLog>>;
-    /// Oldest first.
-    async fn session_ai_logs(&self, session_id: &Id) -> StoreResult<Vec<AiLog>>;
     /// Newest first.
     async fn user_ai_logs(&self, user_id: &Id) -> StoreResult<Vec<AiLog>>;
     /// One vote a person; voting again replaces the earlier vote.
     async fn vote(&self, log_id: &Id, user_id: &Id, helpful: bool) -> StoreResult<AiLog>;
+
+    /// Joined people first (in joining order), then those who left, with the
+    /// session's version, in one snapshot. `None`: no such session.
+    async fn participants_snapshot(
+        &self,
+        session_id: &Id,
+    ) -> StoreResult<Option<Versioned<Vec<Participant>>>>;
+    /// Oldest first.
+    async fn ai_logs_snapshot(&self, session_id: &Id)
+    -> StoreResult<Option<Versioned<Vec<AiLog>>>>;
+    /// The latest `limit` messages, oldest first.
+    async fn chat_snapshot(
+        &self,
+        session_id: &Id,
+        limit: usize,
+    ) -> StoreResult<Option<Versioned<Vec<ChatMessage>>>>;
+
+    /// Posts to the room's chat; the rules decide who may.
+    async fn post_message(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+        body: String,
+    ) -> StoreResult<ChatMessage>;
+    /// A page of messages going back in time from `before`, oldest first within the page.
+    async fn messages(
+        &self,
+        session_id: &Id,
+        limit: usize,
+        before: Option<ListCursor>,
+    ) -> StoreResult<(Vec<ChatMessage>, Option<ListCursor>)>;
+
+    /// Asks for a reminder before a scheduled session starts. Asking twice is harmless.
+    async fn request_reminder(&self, session_id: &Id, user_id: &Id) -> StoreResult<()>;
+    /// Newest first.
+    async fn notifications(&self, user_id: &Id, limit: usize) -> StoreResult<Vec<Notification>>;
+    /// Sets (or with `None` revokes) the hash of a person's calendar feed secret.
+    async fn set_calendar_secret(&self, user_id: &Id, secret_hash: Option<&str>)
+    -> StoreResult<()>;
+    async fn has_calendar_secret(&self, user_id: &Id) -> StoreResult<bool>;
+    async fn user_by_calendar_secret(&self, secret_hash: &str) -> StoreResult<Option<User>>;
+    /// Sessions a person created or asked to be reminded of, soonest first.
+    async fn calendar_sessions(&self, user_id: &Id) -> StoreResult<Vec<Session>>;
+
+    /// The first live connection of `user_id` to `session_id` on this node opened.
+    async fn mark_present(&self, node_id: &str, session_id: &Id, user_id: &Id) -> StoreResult<()>;
+    /// The last one closed: the departure timeout starts now.
+    async fn mark_absent(&self, node_id: &str, session_id: &Id, user_id: &Id) -> StoreResult<()>;
+    async fn heartbeat(&self, node_id: &str) -> StoreResult<()>;
+    /// A node stopping on purpose: its connections count as closed now.
+    async fn forget_node(&self, node_id: &str) -> StoreResult<()>;
+    /// Does whatever timed work is due: dead nodes' connections closed,
+    /// departures, empty sessions ended, reminders sent. Safe to run on every
+    /// node at once: each change re-checks its row under a lock and happens once.
+    async fn sweep(&self, timeouts: &Timeouts) -> StoreResult<SweepReport>;
 }

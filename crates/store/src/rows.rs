@@ -5,6 +5,7 @@ use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
 use domain::Id;
 use domain::ai_log::{AiLog, Trigger};
+use domain::chat::{ChatMessage, Notification};
 use domain::project::Project;
 use domain::session::{Participant, ParticipantStatus, Role, Session, SessionStatus, SessionType};
 use domain::user::User;
@@ -18,19 +19,18 @@ pub(crate) const PROJECT_COLUMNS: &str =
 
 pub(crate) const SESSION_COLUMNS: &str = "id, creator_id, title, description, session_type, status, \
      scheduled_start, started_at, ended_at, project_id, max_participants, ai_agent_enabled, \
-     participant_count, created_at";
+     participant_count, created_at, version";
 
 pub(crate) const PARTICIPANT_SELECT: &str = "SELECT p.session_id, p.user_id, u.name, p.role, \
      p.status, p.joined_at, p.left_at FROM participants p JOIN users u ON u.id = p.user_id";
 
 /// Vote counts are computed on read: one row per vote keeps "one vote a person,
 /// the last one counts" a primary-key upsert instead of counter bookkeeping.
-pub(crate) const AI_LOG_SELECT: &str = "SELECT l.id, l.session_id, l.user_id, l.question, \
+pub(crate) const AI_LOG_COLUMNS: &str = "l.id, l.session_id, l.user_id, l.question, \
      l.answer, l.trigger_kind, l.error, l.latency_ms, l.providers, l.created_at, \
      (SELECT count(*) FROM ai_log_votes v WHERE v.log_id = l.id AND v.helpful = 1) AS helpful_votes, \
      (SELECT count(*) FROM ai_log_votes v WHERE v.log_id = l.id AND v.helpful = 0) AS unhelpful_votes, \
-     (SELECT v.helpful FROM ai_log_votes v WHERE v.log_id = l.id AND v.user_id = l.user_id) AS asker_vote \
-     FROM ai_logs l";
+     (SELECT v.helpful FROM ai_log_votes v WHERE v.log_id = l.id AND v.user_id = l.user_id) AS asker_vote";
 
 pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
@@ -103,6 +103,7 @@ pub(crate) fn session(row: &AnyRow) -> anyhow::Result<Session> {
         ai_agent_enabled: row.try_get::<i64, _>("ai_agent_enabled")? != 0,
         participant_count: row.try_get("participant_count")?,
         created_at: time(row, "created_at")?,
+        version: row.try_get("version")?,
     })
 }
 
@@ -138,4 +139,41 @@ pub(crate) fn ai_log(row: &AnyRow) -> anyhow::Result<AiLog> {
         providers: serde_json::from_str(&providers).context("providers")?,
         created_at: time(row, "created_at")?,
     })
+}
+
+pub(crate) const MESSAGE_COLUMNS: &str = "m.id AS message_id, m.session_id AS message_session_id, \
+     m.user_id AS message_user_id, u.name AS message_name, m.body, m.created_at AS message_created_at";
+
+pub(crate) fn message(row: &AnyRow) -> anyhow::Result<ChatMessage> {
+    Ok(ChatMessage {
+        id: id(row, "message_id")?,
+        session_id: id(row, "message_session_id")?,
+        user_id: id(row, "message_user_id")?,
+        name: row.try_get("message_name")?,
+        body: row.try_get("body")?,
+        created_at: time(row, "message_created_at")?,
+    })
+}
+
+pub(crate) const NOTIFICATION_COLUMNS: &str = "id, user_id, kind, session_id, message, created_at";
+
+pub(crate) fn notification(row: &AnyRow) -> anyhow::Result<Notification> {
+    Ok(Notification {
+        id: id(row, "id")?,
+        user_id: id(row, "user_id")?,
+        kind: row.try_get("kind")?,
+        session_id: optional_id(row, "session_id")?,
+        message: row.try_get("message")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+/// The session version read beside a snapshot's rows.
+pub(crate) fn session_version(row: &AnyRow) -> anyhow::Result<i64> {
+    Ok(row.try_get("session_version")?)
+}
+
+/// Whether a LEFT JOIN found a row on its right side.
+pub(crate) fn has(row: &AnyRow, column: &str) -> anyhow::Result<bool> {
+    Ok(row.try_get::<Option<String>, _>(column)?.is_some())
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use domain::Id;
 use domain::ai_log::AiLog;
+use domain::chat::{ChatMessage, Notification};
 use domain::project::Project;
 use domain::rules::{self, JoinPlan, LeavePlan};
 use domain::session::{Participant, Session, SessionStatus};
@@ -16,11 +17,12 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Executor};
 
 use crate::rows::{
-    self, AI_LOG_SELECT, PARTICIPANT_SELECT, PROJECT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, micros,
+    self, AI_LOG_COLUMNS, MESSAGE_COLUMNS, NOTIFICATION_COLUMNS, PARTICIPANT_SELECT,
+    PROJECT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, micros,
 };
 use crate::{
     Gauges, ListCursor, NewAiLog, NewProject, NewSession, NewUser, ProjectChanges, SessionPage,
-    Store, StoreError, StoreResult,
+    Store, StoreError, StoreResult, SweepReport, Timeouts, Versioned,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -52,12 +54,12 @@ impl Backend {
 
 pub struct SqlStore {
     /// Serves plain reads.
-    reader: AnyPool,
+    pub(crate) reader: AnyPool,
     /// Serves every transaction. On SQLite it holds a single connection: SQLite
     /// has one writer at a time anyway, and queueing here instead of in SQLite
     /// means a transaction never fails with "database is locked" halfway through.
     /// On PostgreSQL it is the same pool as `reader`, and row locks order writers.
-    writer: AnyPool,
+    pub(crate) writer: AnyPool,
     backend: Backend,
 }
 
@@ -127,14 +129,14 @@ impl SqlStore {
     }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     micros(Utc::now())
 }
 
 /// Takes the session row's write lock for the rest of the transaction and
 /// returns the row as it is under that lock. Bumping `version` is the write
 /// that takes the lock on both backends.
-async fn lock_session(conn: &mut AnyConnection, id: &Id) -> StoreResult<Session> {
+pub(crate) async fn lock_session(conn: &mut AnyConnection, id: &Id) -> StoreResult<Session> {
     let sql = format!(
         "UPDATE sessions SET version = version + 1 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
     );
@@ -145,7 +147,7 @@ async fn lock_session(conn: &mut AnyConnection, id: &Id) -> StoreResult<Session>
     Ok(rows::session(&row.ok_or(StoreError::NotFound)?)?)
 }
 
-async fn session_in(conn: &mut AnyConnection, id: &Id) -> StoreResult<Session> {
+pub(crate) async fn session_in(conn: &mut AnyConnection, id: &Id) -> StoreResult<Session> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
     let row = sqlx::query(&sql)
         .bind(id.as_str())
@@ -154,7 +156,7 @@ async fn session_in(conn: &mut AnyConnection, id: &Id) -> StoreResult<Session> {
     Ok(rows::session(&row.ok_or(StoreError::NotFound)?)?)
 }
 
-async fn participant_in(
+pub(crate) async fn participant_in(
     conn: &mut AnyConnection,
     session_id: &Id,
     user_id: &Id,
@@ -182,7 +184,8 @@ async fn join_locked(
             "INSERT INTO participants (session_id, user_id, role, status, joined_at, left_at) \
              VALUES ($1, $2, $3, 'joined', $4, NULL) \
              ON CONFLICT (session_id, user_id) DO UPDATE \
-             SET role = excluded.role, status = 'joined', joined_at = excluded.joined_at, left_at = NULL",
+             SET role = excluded.role, status = 'joined', joined_at = excluded.joined_at, left_at = NULL, \
+             departed_at = NULL",
         )
         .bind(session.id.as_str())
         .bind(user_id.as_str())
@@ -206,6 +209,80 @@ async fn join_locked(
                 "participant vanished inside its own transaction"
             ))
         })
+}
+
+/// Marks a participant of the locked session left, as `plan` says.
+pub(crate) async fn leave_locked(
+    conn: &mut AnyConnection,
+    session_id: &Id,
+    user_id: &Id,
+    plan: LeavePlan,
+) -> StoreResult<()> {
+    let LeavePlan::Leave { frees_seat } = plan else {
+        return Ok(());
+    };
+    let now = now();
+    sqlx::query("UPDATE participants SET status = 'left', left_at = $3, departed_at = NULL WHERE session_id = $1 AND user_id = $2")
+        .bind(session_id.as_str())
+        .bind(user_id.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    if frees_seat {
+        // The empty timeout starts when the last person leaves.
+        sqlx::query(
+            "UPDATE sessions SET participant_count = participant_count - 1, \
+             emptied_at = CASE WHEN participant_count = 1 THEN $2 ELSE emptied_at END WHERE id = $1",
+        )
+        .bind(session_id.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Ends the locked session: everyone is marked left.
+pub(crate) async fn end_locked(conn: &mut AnyConnection, session_id: &Id) -> StoreResult<()> {
+    let now = now();
+    sqlx::query("UPDATE sessions SET status = 'ended', ended_at = $2, participant_count = 0, emptied_at = NULL WHERE id = $1")
+        .bind(session_id.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE participants SET status = 'left', left_at = $2, departed_at = NULL WHERE session_id = $1 AND status = 'joined'")
+        .bind(session_id.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_reminder(
+    conn: &mut AnyConnection,
+    session_id: &Id,
+    user_id: &Id,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO reminders (session_id, user_id, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (session_id, user_id) DO NOTHING",
+    )
+    .bind(session_id.as_str())
+    .bind(user_id.as_str())
+    .bind(now())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Raises a session's version for a change outside its own row (chat, AI log),
+/// so live results of the session read after it carry a higher version.
+async fn bump_version(conn: &mut AnyConnection, session_id: &Id) -> StoreResult<()> {
+    sqlx::query("UPDATE sessions SET version = version + 1 WHERE id = $1")
+        .bind(session_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -414,6 +491,9 @@ impl Store for SqlStore {
         if status == SessionStatus::Active {
             let session = session_in(&mut tx, &id).await?;
             join_locked(&mut tx, &session, &new.creator_id, false).await?;
+        } else {
+            // The creator of a scheduled session is always reminded.
+            insert_reminder(&mut tx, &id, &new.creator_id).await?;
         }
         let session = session_in(&mut tx, &id).await?;
         tx.commit().await?;
@@ -512,23 +592,7 @@ impl Store for SqlStore {
         let mut tx = self.writer.begin().await?;
         lock_session(&mut tx, id).await?;
         let existing = participant_in(&mut tx, id, user_id).await?;
-        match rules::leave(existing.as_ref())? {
-            LeavePlan::AlreadyLeft => {}
-            LeavePlan::Leave { frees_seat } => {
-                sqlx::query("UPDATE participants SET status = 'left', left_at = $3 WHERE session_id = $1 AND user_id = $2")
-                    .bind(id.as_str())
-                    .bind(user_id.as_str())
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?;
-                if frees_seat {
-                    sqlx::query("UPDATE sessions SET participant_count = participant_count - 1 WHERE id = $1")
-                        .bind(id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
+        leave_locked(&mut tx, id, user_id, rules::leave(existing.as_ref())?).await?;
         let participant = participant_in(&mut tx, id, user_id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -540,17 +604,7 @@ impl Store for SqlStore {
         let mut tx = self.writer.begin().await?;
         let session = lock_session(&mut tx, id).await?;
         rules::end(&session, actor)?;
-        let now = now();
-        sqlx::query("UPDATE sessions SET status = 'ended', ended_at = $2, participant_count = 0 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE participants SET status = 'left', left_at = $2 WHERE session_id = $1 AND status = 'joined'")
-            .bind(id.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        end_locked(&mut tx, id).await?;
         let session = session_in(&mut tx, id).await?;
         tx.commit().await?;
         Ok(session)
@@ -570,21 +624,6 @@ impl Store for SqlStore {
         Ok(session)
     }
 
-    async fn participants(&self, session_id: &Id) -> StoreResult<Vec<Participant>> {
-        let sql = format!(
-            "{PARTICIPANT_SELECT} WHERE p.session_id = $1 \
-             ORDER BY CASE p.status WHEN 'joined' THEN 0 ELSE 1 END, p.joined_at, p.user_id"
-        );
-        let found = sqlx::query(&sql)
-            .bind(session_id.as_str())
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(found
-            .iter()
-            .map(rows::participant)
-            .collect::<anyhow::Result<_>>()?)
-    }
-
     async fn participant(&self, session_id: &Id, user_id: &Id) -> StoreResult<Option<Participant>> {
         let mut conn = self.reader.acquire().await?;
         participant_in(&mut conn, session_id, user_id).await
@@ -592,6 +631,8 @@ impl Store for SqlStore {
 
     async fn insert_ai_log(&self, log: NewAiLog) -> StoreResult<AiLog> {
         let id = Id::generate();
+        let mut tx = self.writer.begin().await?;
+        bump_version(&mut tx, &log.session_id).await?;
         sqlx::query(
             "INSERT INTO ai_logs (id, session_id, user_id, question, answer, trigger_kind, error, latency_ms, \
              providers, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -606,13 +647,14 @@ impl Store for SqlStore {
         .bind(serde_json::to_string(&log.latency_ms).context("latency_ms")?)
         .bind(serde_json::to_string(&log.providers).context("providers")?)
         .bind(now())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         self.ai_log(&id).await?.ok_or(StoreError::NotFound)
     }
 
     async fn ai_log(&self, id: &Id) -> StoreResult<Option<AiLog>> {
-        let sql = format!("{AI_LOG_SELECT} WHERE l.id = $1");
+        let sql = format!("SELECT {AI_LOG_COLUMNS} FROM ai_logs l WHERE l.id = $1");
         let row = sqlx::query(&sql)
             .bind(id.as_str())
             .fetch_optional(&self.reader)
@@ -620,21 +662,10 @@ impl Store for SqlStore {
         Ok(row.as_ref().map(rows::ai_log).transpose()?)
     }
 
-    async fn session_ai_logs(&self, session_id: &Id) -> StoreResult<Vec<AiLog>> {
-        let sql = format!("{AI_LOG_SELECT} WHERE l.session_id = $1 ORDER BY l.created_at, l.id");
-        let found = sqlx::query(&sql)
-            .bind(session_id.as_str())
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(found
-            .iter()
-            .map(rows::ai_log)
-            .collect::<anyhow::Result<_>>()?)
-    }
-
     async fn user_ai_logs(&self, user_id: &Id) -> StoreResult<Vec<AiLog>> {
-        let sql =
-            format!("{AI_LOG_SELECT} WHERE l.user_id = $1 ORDER BY l.created_at DESC, l.id DESC");
+        let sql = format!(
+            "SELECT {AI_LOG_COLUMNS} FROM ai_logs l WHERE l.user_id = $1 ORDER BY l.created_at DESC, l.id DESC"
+        );
         let found = sqlx::query(&sql)
             .bind(user_id.as_str())
             .fetch_all(&self.reader)
@@ -646,6 +677,13 @@ impl Store for SqlStore {
     }
 
     async fn vote(&self, log_id: &Id, user_id: &Id, helpful: bool) -> StoreResult<AiLog> {
+        let session_id: String = sqlx::query_scalar("SELECT session_id FROM ai_logs WHERE id = $1")
+            .bind(log_id.as_str())
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut tx = self.writer.begin().await?;
+        bump_version(&mut tx, &Id::from_trusted(session_id)).await?;
         sqlx::query(
             "INSERT INTO ai_log_votes (log_id, user_id, helpful, voted_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (log_id, user_id) DO UPDATE SET helpful = excluded.helpful, voted_at = excluded.voted_at",
@@ -654,8 +692,295 @@ impl Store for SqlStore {
         .bind(user_id.as_str())
         .bind(i64::from(helpful))
         .bind(now())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         self.ai_log(log_id).await?.ok_or(StoreError::NotFound)
     }
+
+    async fn participants_snapshot(
+        &self,
+        session_id: &Id,
+    ) -> StoreResult<Option<Versioned<Vec<Participant>>>> {
+        // One statement is one snapshot on both backends: the version and the
+        // rows cannot come from different moments.
+        let found = sqlx::query(
+            "SELECT s.version AS session_version, p.session_id, p.user_id, u.name, p.role, p.status, \
+             p.joined_at, p.left_at FROM sessions s \
+             LEFT JOIN participants p ON p.session_id = s.id LEFT JOIN users u ON u.id = p.user_id \
+             WHERE s.id = $1 ORDER BY CASE p.status WHEN 'joined' THEN 0 ELSE 1 END, p.joined_at, p.user_id",
+        )
+        .bind(session_id.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        versioned(&found, "user_id", rows::participant)
+    }
+
+    async fn ai_logs_snapshot(
+        &self,
+        session_id: &Id,
+    ) -> StoreResult<Option<Versioned<Vec<AiLog>>>> {
+        let sql = format!(
+            "SELECT s.version AS session_version, {AI_LOG_COLUMNS} FROM sessions s \
+             LEFT JOIN ai_logs l ON l.session_id = s.id WHERE s.id = $1 ORDER BY l.created_at, l.id"
+        );
+        let found = sqlx::query(&sql)
+            .bind(session_id.as_str())
+            .fetch_all(&self.reader)
+            .await?;
+        versioned(&found, "id", rows::ai_log)
+    }
+
+    async fn chat_snapshot(
+        &self,
+        session_id: &Id,
+        limit: usize,
+    ) -> StoreResult<Option<Versioned<Vec<ChatMessage>>>> {
+        let sql = format!(
+            "SELECT s.version AS session_version, {MESSAGE_COLUMNS} FROM sessions s \
+             LEFT JOIN messages m ON m.session_id = s.id LEFT JOIN users u ON u.id = m.user_id \
+             WHERE s.id = $1 ORDER BY m.created_at DESC, m.id DESC LIMIT {limit}"
+        );
+        let found = sqlx::query(&sql)
+            .bind(session_id.as_str())
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(
+            versioned(&found, "message_id", rows::message)?.map(|(version, mut messages)| {
+                messages.reverse();
+                (version, messages)
+            }),
+        )
+    }
+
+    async fn post_message(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+        body: String,
+    ) -> StoreResult<ChatMessage> {
+        let mut tx = self.writer.begin().await?;
+        lock_session(&mut tx, session_id).await?;
+        rules::post_message(participant_in(&mut tx, session_id, user_id).await?.as_ref())?;
+        let id = Id::generate();
+        sqlx::query("INSERT INTO messages (id, session_id, user_id, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id.as_str())
+            .bind(session_id.as_str())
+            .bind(user_id.as_str())
+            .bind(&body)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id WHERE m.id = $1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows::message(&row)?)
+    }
+
+    async fn messages(
+        &self,
+        session_id: &Id,
+        limit: usize,
+        before: Option<ListCursor>,
+    ) -> StoreResult<(Vec<ChatMessage>, Option<ListCursor>)> {
+        let keyset = if before.is_some() {
+            "AND (m.created_at < $2 OR (m.created_at = $2 AND m.id < $3))"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id \
+             WHERE m.session_id = $1 {keyset} ORDER BY m.created_at DESC, m.id DESC LIMIT {}",
+            limit + 1
+        );
+        let mut query = sqlx::query(&sql).bind(session_id.as_str());
+        if let Some(cursor) = &before {
+            query = query.bind(micros(cursor.at)).bind(cursor.id.as_str());
+        }
+        let found = query.fetch_all(&self.reader).await?;
+        let mut messages = found
+            .iter()
+            .map(rows::message)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let next = (messages.len() > limit).then(|| {
+            messages.truncate(limit);
+            let oldest = messages.last().expect("limit is at least 1");
+            ListCursor {
+                at: oldest.created_at,
+                id: oldest.id.clone(),
+            }
+        });
+        messages.reverse();
+        Ok((messages, next))
+    }
+
+    async fn request_reminder(&self, session_id: &Id, user_id: &Id) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        let session = session_in(&mut tx, session_id).await?;
+        rules::request_reminder(&session)?;
+        insert_reminder(&mut tx, session_id, user_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn notifications(&self, user_id: &Id, limit: usize) -> StoreResult<Vec<Notification>> {
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE user_id = $1 \
+             ORDER BY created_at DESC, id DESC LIMIT {limit}"
+        );
+        let found = sqlx::query(&sql)
+            .bind(user_id.as_str())
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(found
+            .iter()
+            .map(rows::notification)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn set_calendar_secret(
+        &self,
+        user_id: &Id,
+        secret_hash: Option<&str>,
+    ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM calendar_secrets WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if let Some(hash) = secret_hash {
+            sqlx::query("INSERT INTO calendar_secrets (user_id, secret_hash, created_at) VALUES ($1, $2, $3)")
+                .bind(user_id.as_str())
+                .bind(hash)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn has_calendar_secret(&self, user_id: &Id) -> StoreResult<bool> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM calendar_secrets WHERE user_id = $1")
+                .bind(user_id.as_str())
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(count > 0)
+    }
+
+    async fn user_by_calendar_secret(&self, secret_hash: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.name, u.created_at FROM calendar_secrets c JOIN users u ON u.id = c.user_id \
+             WHERE c.secret_hash = $1",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.as_ref().map(rows::user).transpose()?)
+    }
+
+    async fn calendar_sessions(&self, user_id: &Id) -> StoreResult<Vec<Session>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE creator_id = $1 \
+             OR id IN (SELECT session_id FROM reminders WHERE user_id = $1) \
+             ORDER BY COALESCE(scheduled_start, started_at, created_at) DESC, id DESC LIMIT 500"
+        );
+        let found = sqlx::query(&sql)
+            .bind(user_id.as_str())
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(found
+            .iter()
+            .map(rows::session)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn mark_present(&self, node_id: &str, session_id: &Id, user_id: &Id) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO presence (node_id, session_id, user_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (node_id, session_id, user_id) DO NOTHING",
+        )
+        .bind(node_id)
+        .bind(session_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE participants SET departed_at = NULL WHERE session_id = $1 AND user_id = $2",
+        )
+        .bind(session_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_absent(&self, node_id: &str, session_id: &Id, user_id: &Id) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM presence WHERE node_id = $1 AND session_id = $2 AND user_id = $3")
+            .bind(node_id)
+            .bind(session_id.as_str())
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE participants SET departed_at = $3 WHERE session_id = $1 AND user_id = $2 AND status = 'joined'",
+        )
+        .bind(session_id.as_str())
+        .bind(user_id.as_str())
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, node_id: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO nodes (id, heartbeat_at) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(node_id)
+        .bind(now())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn forget_node(&self, node_id: &str) -> StoreResult<()> {
+        self.close_node_connections(node_id, now()).await
+    }
+
+    async fn sweep(&self, timeouts: &Timeouts) -> StoreResult<SweepReport> {
+        self.sweep_due(timeouts).await
+    }
+}
+
+/// Rows of a `sessions s LEFT JOIN …` snapshot: the session's version and the
+/// joined records (none when the join found nothing). `None` when there is no
+/// such session.
+fn versioned<T>(
+    found: &[sqlx::any::AnyRow],
+    key_column: &str,
+    record: fn(&sqlx::any::AnyRow) -> anyhow::Result<T>,
+) -> StoreResult<Option<Versioned<Vec<T>>>> {
+    let Some(first) = found.first() else {
+        return Ok(None);
+    };
+    let version = rows::session_version(first)?;
+    let mut records = Vec::with_capacity(found.len());
+    for row in found {
+        if rows::has(row, key_column)? {
+            records.push(record(row)?);
+        }
+    }
+    Ok(Some((version, records)))
 }

@@ -49,9 +49,16 @@ pub struct SignedIn {
 }
 
 /// Issues a token for `user` and answers with it, also as browser cookies.
-async fn sign_in(state: &AppState, user: User, status: StatusCode) -> ApiResult<(StatusCode, HeaderMap, Json<SignedIn>)> {
+async fn sign_in(
+    state: &AppState,
+    user: User,
+    status: StatusCode,
+) -> ApiResult<(StatusCode, HeaderMap, Json<SignedIn>)> {
     let token = auth::new_token("lk_");
-    state.store.insert_token(&user.id, &auth::hash_token(&token)).await?;
+    state
+        .store
+        .insert_token(&user.id, &auth::hash_token(&token))
+        .await?;
     let mut headers = HeaderMap::new();
     for cookie in auth::sign_in_cookies(&token) {
         headers.append(SET_COOKIE, cookie);
@@ -61,13 +68,27 @@ async fn sign_in(state: &AppState, user: User, status: StatusCode) -> ApiResult<
 
 #[utoipa::path(post, path = "/api/auth/register", tag = "accounts", request_body = RegisterBody,
     responses((status = 201, body = SignedIn), (status = 400, body = ErrorBody), (status = 409, description = "email taken", body = ErrorBody)))]
-async fn register(State(state): State<AppState>, ApiJson(body): ApiJson<RegisterBody>) -> ApiResult<impl IntoResponse> {
-    let user = create_user(state.store.as_ref(), &body.email, &body.name, &body.password).await?;
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> ApiResult<impl IntoResponse> {
+    let user = create_user(
+        state.store.as_ref(),
+        &body.email,
+        &body.name,
+        &body.password,
+    )
+    .await?;
     sign_in(&state, user, StatusCode::CREATED).await
 }
 
 /// Parses and creates an account; shared by sign-up and `lockin user create`.
-pub async fn create_user(store: &dyn Store, email: &str, name: &str, password: &str) -> ApiResult<User> {
+pub async fn create_user(
+    store: &dyn Store,
+    email: &str,
+    name: &str,
+    password: &str,
+) -> ApiResult<User> {
     let email = Email::parse(email)?;
     let name = UserName::parse(name)?;
     let password = Password::parse(password.to_owned())?;
@@ -105,7 +126,10 @@ async fn login(
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 204, description = "the token no longer works"), (status = 401, body = ErrorBody)))]
-async fn logout(State(state): State<AppState>, caller: CurrentUser) -> ApiResult<impl IntoResponse> {
+async fn logout(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+) -> ApiResult<impl IntoResponse> {
     state.store.revoke_token(&caller.token_hash).await?;
     let mut headers = HeaderMap::new();
     for cookie in auth::sign_out_cookies() {

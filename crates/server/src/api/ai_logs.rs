@@ -61,7 +61,12 @@ pub struct Feedback {
 
 async fn save(state: &AppState, log: NewAiLog) -> ApiResult<(StatusCode, Json<AiLog>)> {
     let saved = state.store.insert_ai_log(log).await?;
-    state.bus.publish(Event::AiLogsChanged { session_id: saved.session_id.clone() }).await;
+    state
+        .bus
+        .publish(Event::AiLogsChanged {
+            session_id: saved.session_id.clone(),
+        })
+        .await;
     Ok((StatusCode::CREATED, Json(saved)))
 }
 
@@ -77,7 +82,13 @@ async fn log_interaction(
     let question = Question::parse(&body.question)?;
     let answer = Answer::parse(&body.answer)?;
     existing_session(&state, &session_id).await?;
-    rules::log_interaction(state.store.participant(&session_id, &caller.user.id).await?.as_ref())?;
+    rules::log_interaction(
+        state
+            .store
+            .participant(&session_id, &caller.user.id)
+            .await?
+            .as_ref(),
+    )?;
     let log = NewAiLog {
         session_id,
         user_id: Some(caller.user.id),
@@ -99,7 +110,11 @@ async fn log_interaction_internal(
     ApiJson(body): ApiJson<LogInteractionInternal>,
 ) -> ApiResult<(StatusCode, Json<AiLog>)> {
     let session_id = Id::parse("session_id", &body.session_id)?;
-    let user_id = body.user_id.as_deref().map(|raw| Id::parse("user_id", raw)).transpose()?;
+    let user_id = body
+        .user_id
+        .as_deref()
+        .map(|raw| Id::parse("user_id", raw))
+        .transpose()?;
     let log = NewAiLog {
         question: Question::parse(&body.question)?.into_inner(),
         answer: Answer::parse(&body.answer)?.into_inner(),
@@ -114,9 +129,16 @@ async fn log_interaction_internal(
         return Err(ApiError::invalid("session_id", "no session with this id"));
     }
     if let Some(user_id) = &log.user_id
-        && state.store.participant(&log.session_id, user_id).await?.is_none()
+        && state
+            .store
+            .participant(&log.session_id, user_id)
+            .await?
+            .is_none()
     {
-        return Err(ApiError::invalid("user_id", "this person has not been in the session"));
+        return Err(ApiError::invalid(
+            "user_id",
+            "this person has not been in the session",
+        ));
     }
     save(&state, log).await
 }
@@ -130,13 +152,28 @@ async fn session_logs(
     PathId(session_id): PathId,
 ) -> ApiResult<Json<Vec<AiLog>>> {
     existing_session(&state, &session_id).await?;
-    rules::view_session_history(state.store.participant(&session_id, &caller.user.id).await?.as_ref())?;
-    Ok(Json(state.store.session_ai_logs(&session_id).await?))
+    rules::view_session_history(
+        state
+            .store
+            .participant(&session_id, &caller.user.id)
+            .await?
+            .as_ref(),
+    )?;
+    // The same snapshot the live `ai_logs:` query sends.
+    let (_, logs) = state
+        .store
+        .ai_logs_snapshot(&session_id)
+        .await?
+        .ok_or(ApiError::NotFound("no such session"))?;
+    Ok(Json(logs))
 }
 
 #[utoipa::path(get, path = "/api/me/ai-logs", tag = "ai logs", security(("bearer" = [])),
     responses((status = 200, description = "the questions I asked, newest first", body = [AiLog]), (status = 401, body = ErrorBody)))]
-async fn my_logs(State(state): State<AppState>, caller: CurrentUser) -> ApiResult<Json<Vec<AiLog>>> {
+async fn my_logs(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+) -> ApiResult<Json<Vec<AiLog>>> {
     Ok(Json(state.store.user_ai_logs(&caller.user.id).await?))
 }
 
@@ -149,9 +186,27 @@ async fn mark_helpful(
     PathId(log_id): PathId,
     ApiJson(body): ApiJson<Feedback>,
 ) -> ApiResult<Json<AiLog>> {
-    let log = state.store.ai_log(&log_id).await?.ok_or(ApiError::NotFound("no such AI log"))?;
-    rules::view_session_history(state.store.participant(&log.session_id, &caller.user.id).await?.as_ref())?;
-    let log = state.store.vote(&log_id, &caller.user.id, body.helpful).await?;
-    state.bus.publish(Event::AiLogsChanged { session_id: log.session_id.clone() }).await;
+    let log = state
+        .store
+        .ai_log(&log_id)
+        .await?
+        .ok_or(ApiError::NotFound("no such AI log"))?;
+    rules::view_session_history(
+        state
+            .store
+            .participant(&log.session_id, &caller.user.id)
+            .await?
+            .as_ref(),
+    )?;
+    let log = state
+        .store
+        .vote(&log_id, &caller.user.id, body.helpful)
+        .await?;
+    state
+        .bus
+        .publish(Event::AiLogsChanged {
+            session_id: log.session_id.clone(),
+        })
+        .await;
     Ok(Json(log))
 }

@@ -3,9 +3,12 @@
 
 mod accounts;
 mod ai_logs;
+pub(crate) mod chat;
 mod health;
+pub(crate) mod paging;
 mod projects;
-mod sessions;
+pub(crate) mod reminders;
+pub(crate) mod sessions;
 
 pub use accounts::create_user;
 
@@ -60,6 +63,8 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(projects::router())
         .merge(sessions::router())
         .merge(ai_logs::router())
+        .merge(chat::router())
+        .merge(reminders::router())
         .merge(health::router())
 }
 
@@ -72,6 +77,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, document) = openapi_router().split_for_parts();
     let document = serde_json::to_string(&document).expect("the OpenAPI document serializes");
     routes
+        .merge(crate::live::router())
         .route(
             "/api/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),

@@ -46,7 +46,9 @@ pub struct UpdateProject {
 }
 
 /// Tells "given as null" (`Some(None)`) from "not given" (`None`, via `default`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -62,7 +64,9 @@ pub(crate) async fn visible_project(state: &AppState, id: &Id, viewer: &Id) -> A
 async fn owned_project(state: &AppState, id: &Id, caller: &Id) -> ApiResult<Project> {
     let project = visible_project(state, id, caller).await?;
     if &project.owner_id != caller {
-        return Err(ApiError::Forbidden("only the project's owner can change it"));
+        return Err(ApiError::Forbidden(
+            "only the project's owner can change it",
+        ));
     }
     Ok(project)
 }
@@ -81,19 +85,29 @@ async fn create_project(
         repo_url: RepoUrl::parse_optional(body.repo_url.as_deref())?.map(RepoUrl::into_inner),
         tech_stack: TechStack::parse(&body.tech_stack.unwrap_or_default())?.into_inner(),
     };
-    Ok((StatusCode::CREATED, Json(state.store.create_project(new).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.store.create_project(new).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/projects", tag = "projects", security(("bearer" = [])),
     responses((status = 200, description = "my projects, newest first", body = [Project]), (status = 401, body = ErrorBody)))]
-async fn list_projects(State(state): State<AppState>, caller: CurrentUser) -> ApiResult<Json<Vec<Project>>> {
+async fn list_projects(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+) -> ApiResult<Json<Vec<Project>>> {
     Ok(Json(state.store.projects_of(&caller.user.id).await?))
 }
 
 #[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = String, Path, description = "project id")),
     responses((status = 200, body = Project), (status = 404, body = ErrorBody)))]
-async fn get_project(State(state): State<AppState>, caller: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Project>> {
+async fn get_project(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<Json<Project>> {
     Ok(Json(visible_project(&state, &id, &caller.user.id).await?))
 }
 
@@ -108,14 +122,20 @@ async fn update_project(
 ) -> ApiResult<Json<Project>> {
     // Parse everything before touching anything: a refused request changes nothing.
     let changes = ProjectChanges {
-        name: body.name.map(|name| ProjectName::parse(&name)).transpose()?.map(ProjectName::into_inner),
+        name: body
+            .name
+            .map(|name| ProjectName::parse(&name))
+            .transpose()?
+            .map(ProjectName::into_inner),
         description: body
             .description
             .map(|description| project::parse_description(description.as_deref()))
             .transpose()?,
         repo_url: body
             .repo_url
-            .map(|url| RepoUrl::parse_optional(url.as_deref()).map(|url| url.map(RepoUrl::into_inner)))
+            .map(|url| {
+                RepoUrl::parse_optional(url.as_deref()).map(|url| url.map(RepoUrl::into_inner))
+            })
             .transpose()?,
         tech_stack: body
             .tech_stack
@@ -129,7 +149,11 @@ async fn update_project(
 #[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = String, Path, description = "project id")),
     responses((status = 204, description = "deleted; its sessions keep running without a project"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn delete_project(State(state): State<AppState>, caller: CurrentUser, PathId(id): PathId) -> ApiResult<StatusCode> {
+async fn delete_project(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
     owned_project(&state, &id, &caller.user.id).await?;
     state.store.delete_project(&id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -4,10 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use domain::Id;
 use domain::event::Event;
 use domain::project;
-use domain::session::{MaxParticipants, Participant, Schedule, Session, SessionStatus, SessionTitle, SessionType};
-use domain::{Id, InvalidInput};
+use domain::session::{
+    MaxParticipants, Participant, Schedule, Session, SessionStatus, SessionTitle, SessionType,
+};
 use serde::{Deserialize, Serialize};
 use store::{ListCursor, NewSession};
 use utoipa::{IntoParams, ToSchema};
@@ -18,6 +20,8 @@ use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId};
+
+use super::paging;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -72,33 +76,31 @@ pub struct ToggleAiAgent {
     enabled: bool,
 }
 
-fn encode_cursor(cursor: &ListCursor) -> String {
-    format!("{}_{}", cursor.at.timestamp_micros(), cursor.id)
-}
-
-fn decode_cursor(raw: &str) -> Result<ListCursor, InvalidInput> {
-    let invalid = || InvalidInput::new("cursor", "is not a cursor from a previous page");
-    let (micros, id) = raw.split_once('_').ok_or_else(invalid)?;
-    let at = micros
-        .parse()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(invalid)?;
-    let id = Id::parse("cursor", id).map_err(|_| invalid())?;
-    Ok(ListCursor { at, id })
-}
-
 /// Tells listeners on every node that a session (and maybe its people) changed.
 pub(crate) async fn announce(state: &AppState, session_id: &Id, participants_too: bool) {
-    state.bus.publish(Event::SessionChanged { session_id: session_id.clone() }).await;
+    state
+        .bus
+        .publish(Event::SessionChanged {
+            session_id: session_id.clone(),
+        })
+        .await;
     if participants_too {
-        state.bus.publish(Event::ParticipantsChanged { session_id: session_id.clone() }).await;
+        state
+            .bus
+            .publish(Event::ParticipantsChanged {
+                session_id: session_id.clone(),
+            })
+            .await;
     }
 }
 
 /// The session, or 404.
 pub(crate) async fn existing_session(state: &AppState, id: &Id) -> ApiResult<Session> {
-    state.store.session(id).await?.ok_or(ApiError::NotFound("no such session"))
+    state
+        .store
+        .session(id)
+        .await?
+        .ok_or(ApiError::NotFound("no such session"))
 }
 
 #[utoipa::path(post, path = "/api/sessions", tag = "sessions", security(("bearer" = [])), request_body = CreateSession,
@@ -117,7 +119,10 @@ async fn create_session(
         Some(raw) => {
             let id = Id::parse("project_id", raw)?;
             if !state.store.can_see_project(&id, &caller.user.id).await? {
-                return Err(ApiError::invalid("project_id", "no project with this id that you can see"));
+                return Err(ApiError::invalid(
+                    "project_id",
+                    "no project with this id that you can see",
+                ));
             }
             Some(id)
         }
@@ -154,33 +159,55 @@ async fn list_sessions(
         Some("scheduled") => SessionStatus::Scheduled,
         Some(_) => return Err(ApiError::invalid("status", "must be active or scheduled")),
     };
-    let limit = match query.limit.as_deref() {
-        None => 20,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=100).contains(limit))
-            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 100"))?,
-    };
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = paging::parse_limit(query.limit.as_deref(), 20, 100)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(paging::decode_cursor)
+        .transpose()?;
+    Ok(Json(page(&state, status, limit, after).await?))
+}
+
+/// How many sessions the live lists (`sessions:active`, `sessions:upcoming`) hold.
+pub const LIVE_LIST_LIMIT: usize = 50;
+
+/// The first page of a list, as the live lists show it.
+pub(crate) async fn first_page(state: &AppState, status: SessionStatus) -> ApiResult<SessionList> {
+    page(state, status, LIVE_LIST_LIMIT, None).await
+}
+
+async fn page(
+    state: &AppState,
+    status: SessionStatus,
+    limit: usize,
+    after: Option<ListCursor>,
+) -> ApiResult<SessionList> {
     let page = state.store.list_sessions(status, limit, after).await?;
-    Ok(Json(SessionList {
+    Ok(SessionList {
         sessions: page.sessions,
-        next_cursor: page.next.as_ref().map(encode_cursor),
-    }))
+        next_cursor: page.next.as_ref().map(paging::encode_cursor),
+    })
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
     responses((status = 200, body = Session), (status = 404, body = ErrorBody)))]
-async fn get_session(State(state): State<AppState>, _caller: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Session>> {
+async fn get_session(
+    State(state): State<AppState>,
+    _caller: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<Json<Session>> {
     Ok(Json(existing_session(&state, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/start", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
     responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn start_session(State(state): State<AppState>, caller: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Session>> {
+async fn start_session(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<Json<Session>> {
     let session = state.store.start_session(&id, &caller.user.id).await?;
     announce(&state, &id, true).await;
     Ok(Json(session))
@@ -189,8 +216,15 @@ async fn start_session(State(state): State<AppState>, caller: CurrentUser, PathI
 #[utoipa::path(post, path = "/api/sessions/{id}/join", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
     responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, description = "full, or not active", body = ErrorBody)))]
-async fn join_session(State(state): State<AppState>, caller: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Participant>> {
-    let participant = state.store.join_session(&id, &caller.user.id, false).await?;
+async fn join_session(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<Json<Participant>> {
+    let participant = state
+        .store
+        .join_session(&id, &caller.user.id, false)
+        .await?;
     announce(&state, &id, true).await;
     Ok(Json(participant))
 }
@@ -198,7 +232,11 @@ async fn join_session(State(state): State<AppState>, caller: CurrentUser, PathId
 #[utoipa::path(post, path = "/api/sessions/{id}/leave", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
     responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, description = "never joined", body = ErrorBody)))]
-async fn leave_session(State(state): State<AppState>, caller: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Participant>> {
+async fn leave_session(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<Json<Participant>> {
     let participant = state.store.leave_session(&id, &caller.user.id).await?;
     announce(&state, &id, true).await;
     Ok(Json(participant))
@@ -207,7 +245,11 @@ async fn leave_session(State(state): State<AppState>, caller: CurrentUser, PathI
 #[utoipa::path(post, path = "/api/sessions/{id}/end", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
     responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn end_session(State(state): State<AppState>, caller: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Session>> {
+async fn end_session(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<Json<Session>> {
     let session = state.store.end_session(&id, &caller.user.id).await?;
     announce(&state, &id, true).await;
     Ok(Json(session))
@@ -221,8 +263,13 @@ async fn get_participants(
     _caller: CurrentUser,
     PathId(id): PathId,
 ) -> ApiResult<Json<Vec<Participant>>> {
-    existing_session(&state, &id).await?;
-    Ok(Json(state.store.participants(&id).await?))
+    // The same snapshot the live `participants:` query sends.
+    let (_, participants) = state
+        .store
+        .participants_snapshot(&id)
+        .await?
+        .ok_or(ApiError::NotFound("no such session"))?;
+    Ok(Json(participants))
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/ai-agent", tag = "sessions", security(("bearer" = [])),
@@ -234,24 +281,10 @@ async fn toggle_ai_agent(
     PathId(id): PathId,
     ApiJson(body): ApiJson<ToggleAiAgent>,
 ) -> ApiResult<Json<Session>> {
-    let session = state.store.set_ai_agent(&id, &caller.user.id, body.enabled).await?;
+    let session = state
+        .store
+        .set_ai_agent(&id, &caller.user.id, body.enabled)
+        .await?;
     announce(&state, &id, false).await;
     Ok(Json(session))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_junk_is_refused() {
-        let cursor = ListCursor {
-            at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
-            id: Id::generate(),
-        };
-        assert_eq!(decode_cursor(&encode_cursor(&cursor)).unwrap(), cursor);
-        for junk in ["", "abc", "12_notanid", "x_0190a1b2-0000-7000-8000-000000000000"] {
-            assert_eq!(decode_cursor(junk).unwrap_err().field, "cursor");
-        }
-    }
 }

@@ -1,0 +1,303 @@
+//! `/api/live`: live queries over a WebSocket. The protocol is in docs/LIVE.md.
+//!
+//! # Layout
+//!
+//! - [`query`]: the named queries, their permissions and how to run them.
+//! - [`hub`]: one run of each watched query per change, shared by all connections.
+//! - this module: one task per connection, turning subscriptions into pushes
+//!   and holding the person's presence in the sessions they watch.
+
+pub mod hub;
+pub mod query;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, State};
+use axum::http::HeaderMap;
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use domain::Id;
+use domain::user::User;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tokio::time::Instant;
+use tokio_stream::StreamMap;
+use tokio_stream::wrappers::WatchStream;
+
+use self::query::{Query, Snapshot};
+use crate::AppState;
+use crate::auth::{self, CurrentUser};
+use crate::error::{ApiError, ErrorDetail};
+
+/// A connection may hold this many subscriptions at once.
+pub const MAX_SUBSCRIPTIONS: usize = 100;
+const PING_EVERY: Duration = Duration::from_secs(20);
+const SILENT_LIMIT: Duration = Duration::from_secs(60);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/live", get(upgrade))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    Subscribe { id: String, query: String },
+    Unsubscribe { id: String },
+    Ping,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerMessage<'a> {
+    Result {
+        id: &'a str,
+        query: String,
+        version: i64,
+        data: &'a RawValue,
+    },
+    Error {
+        id: Option<&'a str>,
+        error: ErrorDetail,
+    },
+    Pong,
+}
+
+/// The caller of a live connection: a bearer header, `?token=`, or the cookie
+/// (whose handshake must come from our own origin).
+struct LiveCaller(User);
+
+impl FromRequestParts<AppState> for LiveCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let query_token = parts.uri.query().and_then(|query| {
+            serde_urlencoded::from_str::<HashMap<String, String>>(query)
+                .ok()?
+                .remove("token")
+        });
+        if let Some(token) = query_token {
+            return match state.store.user_by_token(&auth::hash_token(&token)).await? {
+                Some(user) => Ok(Self(user)),
+                None => Err(ApiError::Unauthenticated("that token is not valid")),
+            };
+        }
+        if auth::bearer(&parts.headers).is_none() && !same_origin(&parts.headers) {
+            return Err(ApiError::Forbidden(
+                "live connections by cookie must come from this site",
+            ));
+        }
+        let caller = CurrentUser::from_request_parts(parts, state).await?;
+        Ok(Self(caller.user))
+    }
+}
+
+/// A missing `Origin` (not a browser) is fine; a present one must name our host.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(ORIGIN).and_then(|value| value.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    origin
+        .split_once("://")
+        .is_some_and(|(_, origin_host)| origin_host == host)
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    LiveCaller(user): LiveCaller,
+    socket: WebSocketUpgrade,
+) -> Response {
+    socket
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| Connection::new(state, user).run(socket))
+        .into_response()
+}
+
+struct Subscription {
+    query: Query,
+    /// Pushes sent, the version of queries that have no session version.
+    pushes: i64,
+}
+
+struct Connection {
+    state: AppState,
+    user: User,
+    subscriptions: HashMap<String, Subscription>,
+    results: StreamMap<String, WatchStream<Option<Arc<Snapshot>>>>,
+    /// How many of this connection's subscriptions are about each session: the
+    /// person is present in a session while its count is above zero.
+    watched_sessions: HashMap<Id, usize>,
+}
+
+impl Connection {
+    fn new(state: AppState, user: User) -> Self {
+        Self {
+            state,
+            user,
+            subscriptions: HashMap::new(),
+            results: StreamMap::new(),
+            watched_sessions: HashMap::new(),
+        }
+    }
+
+    async fn run(mut self, mut socket: WebSocket) {
+        let shutdown = self.state.shutdown.clone();
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut last_heard = Instant::now();
+        loop {
+            let outgoing = tokio::select! {
+                incoming = socket.recv() => match incoming {
+                    Some(Ok(message)) => {
+                        last_heard = Instant::now();
+                        match message {
+                            Message::Text(text) => self.handle(&text).await,
+                            Message::Binary(_) => Some(error_message(None, &ApiError::BadRequest("send JSON text frames".into()))),
+                            Message::Close(_) => break,
+                            Message::Ping(_) | Message::Pong(_) => None,
+                        }
+                    }
+                    Some(Err(_)) | None => break,
+                },
+                Some((id, snapshot)) = self.results.next() => self.result_message(&id, snapshot),
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > SILENT_LIMIT {
+                        break;
+                    }
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                    None
+                }
+                () = shutdown.cancelled() => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
+                }
+            };
+            if let Some(text) = outgoing
+                && socket.send(Message::Text(text)).await.is_err()
+            {
+                break;
+            }
+        }
+        for (session_id, _) in std::mem::take(&mut self.watched_sessions) {
+            self.state.presence.depart(&session_id, &self.user.id).await;
+        }
+    }
+
+    /// Handles one client message; returns the immediate answer, if any.
+    async fn handle(&mut self, text: &str) -> Option<Utf8Bytes> {
+        let message = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(message) => message,
+            Err(error) => {
+                let message = error.to_string();
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_owned();
+                return Some(error_message(
+                    None,
+                    &ApiError::BadRequest(format!("malformed message: {message}")),
+                ));
+            }
+        };
+        match message {
+            ClientMessage::Ping => Some(encode(&ServerMessage::Pong)),
+            ClientMessage::Unsubscribe { id } => {
+                self.unsubscribe(&id).await;
+                None
+            }
+            ClientMessage::Subscribe { id, query } => match self.subscribe(&id, &query).await {
+                Ok(()) => None,
+                Err(error) => Some(error_message(Some(&id), &error)),
+            },
+        }
+    }
+
+    async fn subscribe(&mut self, id: &str, text: &str) -> Result<(), ApiError> {
+        if id.is_empty() || id.chars().count() > 64 {
+            return Err(ApiError::invalid("id", "must be 1 to 64 characters"));
+        }
+        if self.subscriptions.contains_key(id) {
+            return Err(ApiError::invalid(
+                "id",
+                "is already in use on this connection",
+            ));
+        }
+        if self.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            return Err(ApiError::BadRequest(format!(
+                "at most {MAX_SUBSCRIPTIONS} subscriptions per connection"
+            )));
+        }
+        let query = Query::parse(text, &self.user)?;
+        query.authorize(&self.state, &self.user).await?;
+        if let Some(session_id) = query.session_id() {
+            let watchers = self.watched_sessions.entry(session_id.clone()).or_default();
+            *watchers += 1;
+            if *watchers == 1 {
+                self.state.presence.arrive(session_id, &self.user.id).await;
+            }
+        }
+        let results = self.state.hub.watch(&self.state, query.clone());
+        self.results
+            .insert(id.to_owned(), WatchStream::new(results));
+        self.subscriptions
+            .insert(id.to_owned(), Subscription { query, pushes: 0 });
+        Ok(())
+    }
+
+    async fn unsubscribe(&mut self, id: &str) {
+        self.results.remove(id);
+        let Some(subscription) = self.subscriptions.remove(id) else {
+            return;
+        };
+        if let Some(session_id) = subscription.query.session_id()
+            && let Some(watchers) = self.watched_sessions.get_mut(session_id)
+        {
+            *watchers -= 1;
+            if *watchers == 0 {
+                self.watched_sessions.remove(session_id);
+                self.state.presence.depart(session_id, &self.user.id).await;
+            }
+        }
+    }
+
+    fn result_message(&mut self, id: &str, snapshot: Option<Arc<Snapshot>>) -> Option<Utf8Bytes> {
+        let snapshot = snapshot?;
+        let subscription = self.subscriptions.get_mut(id)?;
+        subscription.pushes += 1;
+        let version = snapshot.version.unwrap_or(subscription.pushes);
+        Some(encode(&ServerMessage::Result {
+            id,
+            query: subscription.query.to_string(),
+            version,
+            data: &snapshot.data,
+        }))
+    }
+}
+
+fn encode(message: &ServerMessage<'_>) -> Utf8Bytes {
+    serde_json::to_string(message)
+        .expect("live messages serialize")
+        .into()
+}
+
+fn error_message(id: Option<&str>, error: &ApiError) -> Utf8Bytes {
+    encode(&ServerMessage::Error {
+        id,
+        error: error.detail(),
+    })
+}

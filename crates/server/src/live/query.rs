@@ -1,0 +1,231 @@
+//! The named queries a live client can subscribe to: parsing, who may see
+//! them, which events touch them, and running them.
+
+use std::fmt;
+
+use domain::event::Event;
+use domain::user::User;
+use domain::{Id, rules};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::AppState;
+use crate::api::{chat, reminders, sessions};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Query {
+    Session(Id),
+    Participants(Id),
+    AiLogs(Id),
+    Chat(Id),
+    ActiveSessions,
+    UpcomingSessions,
+    /// Always the caller's own: the id comes from the connection, not the client.
+    Notifications(Id),
+}
+
+/// One result of a query, serialized once and shared by every subscriber.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The session's version for session queries; `None` for the others,
+    /// whose subscriptions count their own pushes.
+    pub version: Option<i64>,
+    pub data: Box<RawValue>,
+}
+
+impl Query {
+    pub fn parse(text: &str, caller: &User) -> ApiResult<Self> {
+        let unknown = || {
+            ApiError::invalid(
+                "query",
+                "unknown query; expected session:, participants:, ai_logs: or chat: with a session id, \
+                 sessions:active, sessions:upcoming or notifications",
+            )
+        };
+        let session = |raw: &str| {
+            Id::parse("query", raw)
+                .map_err(|_| ApiError::invalid("query", "is not a valid session id"))
+        };
+        Ok(match text.split_once(':') {
+            Some(("session", id)) => Self::Session(session(id)?),
+            Some(("participants", id)) => Self::Participants(session(id)?),
+            Some(("ai_logs", id)) => Self::AiLogs(session(id)?),
+            Some(("chat", id)) => Self::Chat(session(id)?),
+            Some(("sessions", "active")) => Self::ActiveSessions,
+            Some(("sessions", "upcoming")) => Self::UpcomingSessions,
+            None if text == "notifications" => Self::Notifications(caller.id.clone()),
+            _ => return Err(unknown()),
+        })
+    }
+
+    pub fn session_id(&self) -> Option<&Id> {
+        match self {
+            Self::Session(id) | Self::Participants(id) | Self::AiLogs(id) | Self::Chat(id) => {
+                Some(id)
+            }
+            Self::ActiveSessions | Self::UpcomingSessions | Self::Notifications(_) => None,
+        }
+    }
+
+    /// Whether `event` may change this query's result.
+    pub fn affected_by(&self, event: &Event) -> bool {
+        match (self, event) {
+            (_, Event::Resync) => true,
+            (Self::Session(id), Event::SessionChanged { session_id })
+            | (Self::Participants(id), Event::ParticipantsChanged { session_id })
+            | (Self::AiLogs(id), Event::AiLogsChanged { session_id })
+            | (Self::Chat(id), Event::ChatChanged { session_id }) => id == session_id,
+            (Self::ActiveSessions | Self::UpcomingSessions, Event::SessionChanged { .. }) => true,
+            (Self::Notifications(user), Event::NotificationsChanged { user_id }) => user == user_id,
+            _ => false,
+        }
+    }
+
+    /// The same rules as the matching REST call.
+    pub async fn authorize(&self, state: &AppState, caller: &User) -> ApiResult<()> {
+        match self {
+            Self::Session(id) | Self::Participants(id) => {
+                sessions::existing_session(state, id).await?;
+            }
+            Self::AiLogs(id) | Self::Chat(id) => {
+                sessions::existing_session(state, id).await?;
+                rules::view_session_history(
+                    state.store.participant(id, &caller.id).await?.as_ref(),
+                )?;
+            }
+            Self::ActiveSessions | Self::UpcomingSessions | Self::Notifications(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Reads the current result. `None` when the session is gone.
+    pub async fn run(&self, state: &AppState) -> ApiResult<Option<Snapshot>> {
+        fn snapshot(version: Option<i64>, data: &impl Serialize) -> ApiResult<Option<Snapshot>> {
+            let data = serde_json::value::to_raw_value(data).map_err(anyhow::Error::from)?;
+            Ok(Some(Snapshot { version, data }))
+        }
+        let store = &state.store;
+        match self {
+            Self::Session(id) => match store.session(id).await? {
+                Some(session) => snapshot(Some(session.version), &session),
+                None => Ok(None),
+            },
+            Self::Participants(id) => match store.participants_snapshot(id).await? {
+                Some((version, participants)) => snapshot(Some(version), &participants),
+                None => Ok(None),
+            },
+            Self::AiLogs(id) => match store.ai_logs_snapshot(id).await? {
+                Some((version, logs)) => snapshot(Some(version), &logs),
+                None => Ok(None),
+            },
+            Self::Chat(id) => match chat::latest_page(state, id).await? {
+                Some((version, page)) => snapshot(Some(version), &page),
+                None => Ok(None),
+            },
+            Self::ActiveSessions => snapshot(
+                None,
+                &sessions::first_page(state, domain::session::SessionStatus::Active).await?,
+            ),
+            Self::UpcomingSessions => snapshot(
+                None,
+                &sessions::first_page(state, domain::session::SessionStatus::Scheduled).await?,
+            ),
+            Self::Notifications(user) => snapshot(
+                None,
+                &store
+                    .notifications(user, reminders::NOTIFICATIONS_SHOWN)
+                    .await?,
+            ),
+        }
+    }
+}
+
+/// The query as the client wrote it.
+impl fmt::Display for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Session(id) => write!(f, "session:{id}"),
+            Self::Participants(id) => write!(f, "participants:{id}"),
+            Self::AiLogs(id) => write!(f, "ai_logs:{id}"),
+            Self::Chat(id) => write!(f, "chat:{id}"),
+            Self::ActiveSessions => f.write_str("sessions:active"),
+            Self::UpcomingSessions => f.write_str("sessions:upcoming"),
+            Self::Notifications(_) => f.write_str("notifications"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    fn ada() -> User {
+        User {
+            id: Id::generate(),
+            email: "ada@example.com".into(),
+            name: "Ada".into(),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn parses_every_query_and_prints_it_back() {
+        let caller = ada();
+        let id = Id::generate();
+        for text in [
+            format!("session:{id}"),
+            format!("participants:{id}"),
+            format!("ai_logs:{id}"),
+            format!("chat:{id}"),
+            "sessions:active".into(),
+            "sessions:upcoming".into(),
+            "notifications".into(),
+        ] {
+            assert_eq!(Query::parse(&text, &caller).unwrap().to_string(), text);
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_queries_and_bad_ids() {
+        let caller = ada();
+        for text in [
+            "",
+            "session",
+            "session:nope",
+            "sessions:ended",
+            "users:all",
+            "notifications:someone",
+        ] {
+            assert!(Query::parse(text, &caller).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn notifications_are_always_the_callers() {
+        let caller = ada();
+        assert_eq!(
+            Query::parse("notifications", &caller).unwrap(),
+            Query::Notifications(caller.id.clone())
+        );
+    }
+
+    #[test]
+    fn events_touch_only_their_queries() {
+        let id = Id::generate();
+        let other = Id::generate();
+        let joined = Event::ParticipantsChanged {
+            session_id: id.clone(),
+        };
+        assert!(Query::Participants(id.clone()).affected_by(&joined));
+        assert!(!Query::Participants(other.clone()).affected_by(&joined));
+        assert!(!Query::Session(id.clone()).affected_by(&joined));
+        let changed = Event::SessionChanged { session_id: other };
+        assert!(Query::ActiveSessions.affected_by(&changed));
+        assert!(Query::UpcomingSessions.affected_by(&changed));
+        assert!(!Query::Chat(id.clone()).affected_by(&changed));
+        assert!(Query::Chat(id).affected_by(&Event::Resync));
+    }
+}
