@@ -39,3 +39,20 @@ ensure_postgres() {
     "select datname from pg_database where datname like 'lockin_t_%' or datname like 'lockin_bench_%'" |
     while read -r db; do psql "${LOCKIN_TEST_POSTGRES_URL}" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
 }
+
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+
+ensure_nats() {
+  if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+    echo "== installing NATS"
+    need_root apt-get update -qq
+    need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+  fi
+  if ! nats_up; then
+    echo "== starting NATS"
+    need_root mkdir -p /var/lib/nats-server
+    need_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+      -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+    wait_for NATS 30 nats_up
+  fi
+}

@@ -20,6 +20,81 @@ pub struct Project {
     pub created_at: DateTime<Utc>,
 }
 
+/// A timelapse video of work on a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Timelapse {
+    #[schema(value_type = String)]
+    pub id: Id,
+    #[schema(value_type = String)]
+    pub project_id: Id,
+    #[schema(value_type = String)]
+    pub uploader_id: Id,
+    pub filename: String,
+    /// `video/mp4` or `video/webm`.
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+    /// Where the video plays from (with range requests, so seeking works).
+    pub url: String,
+}
+
+/// The video formats browsers play everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoFormat {
+    Mp4,
+    Webm,
+}
+
+impl VideoFormat {
+    pub const MAX_BYTES: u64 = 500 * 1024 * 1024;
+
+    pub fn from_content_type(raw: &str) -> Option<Self> {
+        match raw
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "video/mp4" => Some(Self::Mp4),
+            "video/webm" => Some(Self::Webm),
+            _ => None,
+        }
+    }
+
+    /// Whether a file's first bytes are this format's signature, so a file
+    /// labelled a video is one.
+    pub fn matches_signature(self, head: &[u8]) -> bool {
+        match self {
+            // ISO base media: a box size, then "ftyp".
+            Self::Mp4 => head.len() >= 8 && &head[4..8] == b"ftyp",
+            // EBML magic.
+            Self::Webm => head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]),
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Mp4 => "video/mp4",
+            Self::Webm => "video/webm",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Mp4 => "mp4",
+            Self::Webm => "webm",
+        }
+    }
+}
+
+/// A file name as shown to people: no path, no control characters, bounded.
+pub fn parse_filename(raw: &str) -> Result<String, InvalidInput> {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    bounded_text("name", base, 1, 200)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectName(String);
 
@@ -120,6 +195,29 @@ mod tests {
         assert_eq!(stack.into_inner(), vec!["Rust", "axum"]);
         assert!(TechStack::parse(&["".into()]).is_err());
         assert!(TechStack::parse(&vec!["x".to_string(); 21]).is_err());
+    }
+
+    #[test]
+    fn videos_are_recognised_by_type_and_signature() {
+        assert_eq!(
+            VideoFormat::from_content_type("video/MP4; codecs=avc1"),
+            Some(VideoFormat::Mp4)
+        );
+        assert_eq!(VideoFormat::from_content_type("image/png"), None);
+        assert!(VideoFormat::Mp4.matches_signature(b"\0\0\0\x18ftypmp42"));
+        assert!(!VideoFormat::Mp4.matches_signature(b"GIF89a.."));
+        assert!(VideoFormat::Webm.matches_signature(&[0x1A, 0x45, 0xDF, 0xA3, 0x01]));
+        assert!(!VideoFormat::Webm.matches_signature(b"\0\0\0\x18ftyp"));
+    }
+
+    #[test]
+    fn filenames_lose_their_path() {
+        assert_eq!(parse_filename("../../etc/clip.mp4").unwrap(), "clip.mp4");
+        assert_eq!(
+            parse_filename("C:\\videos\\day1.webm").unwrap(),
+            "day1.webm"
+        );
+        assert!(parse_filename("dir/").is_err());
     }
 
     #[test]

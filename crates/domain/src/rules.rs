@@ -10,7 +10,7 @@
 //! so **a decision is always made on the state it is about to change**.
 
 use crate::Id;
-use crate::session::{Participant, ParticipantStatus, Role, Session, SessionStatus};
+use crate::session::{AgentStatus, Participant, ParticipantStatus, Role, Session, SessionStatus};
 
 /// Why a well-formed request is refused by the rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,7 +111,13 @@ pub fn end(session: &Session, actor: &Id) -> Result<(), RuleError> {
     Ok(())
 }
 
-pub fn toggle_ai_agent(session: &Session, actor: &Id) -> Result<(), RuleError> {
+/// Switching the assistant is for the creator of a session that has not ended.
+/// Returns the assistant's status from now on.
+pub fn toggle_ai_agent(
+    session: &Session,
+    actor: &Id,
+    enabled: bool,
+) -> Result<AgentStatus, RuleError> {
     creator_only(
         session,
         actor,
@@ -120,7 +126,12 @@ pub fn toggle_ai_agent(session: &Session, actor: &Id) -> Result<(), RuleError> {
     if session.status == SessionStatus::Ended {
         return Err(RuleError::Conflict("the session has ended"));
     }
-    Ok(())
+    Ok(match (enabled, session.agent_status) {
+        (false, _) => AgentStatus::Off,
+        // Already on: whatever the agent is doing carries on.
+        (true, AgentStatus::Off) => AgentStatus::Joining,
+        (true, current) => current,
+    })
 }
 
 /// A session nobody has been in for the empty timeout ends by itself.
@@ -191,6 +202,7 @@ mod tests {
             max_participants: 3,
             ai_agent_enabled: true,
             participant_count: seats_taken,
+            agent_status: AgentStatus::Joining,
             created_at: Utc::now(),
             version: 0,
         }
@@ -319,9 +331,27 @@ mod tests {
             end(&ended, &ended.creator_id),
             Err(RuleError::Conflict(_))
         ));
-        assert!(toggle_ai_agent(&s, &s.creator_id).is_ok());
-        assert!(toggle_ai_agent(&ended, &ended.creator_id).is_err());
-        assert!(toggle_ai_agent(&s, &Id::generate()).is_err());
+        assert_eq!(
+            toggle_ai_agent(&s, &s.creator_id, false),
+            Ok(AgentStatus::Off)
+        );
+        assert!(toggle_ai_agent(&ended, &ended.creator_id, true).is_err());
+        assert!(toggle_ai_agent(&s, &Id::generate(), true).is_err());
+    }
+
+    #[test]
+    fn switching_the_assistant_on_makes_it_join_and_keeps_a_busy_one_busy() {
+        let mut s = session(SessionStatus::Active, 1);
+        s.agent_status = AgentStatus::Off;
+        assert_eq!(
+            toggle_ai_agent(&s, &s.creator_id, true),
+            Ok(AgentStatus::Joining)
+        );
+        s.agent_status = AgentStatus::Speaking;
+        assert_eq!(
+            toggle_ai_agent(&s, &s.creator_id, true),
+            Ok(AgentStatus::Speaking)
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Session {
     pub ai_agent_enabled: bool,
     /// People joined right now; the agent is not counted.
     pub participant_count: i64,
+    /// What the AI assistant is doing in the room right now.
+    pub agent_status: AgentStatus,
     pub created_at: DateTime<Utc>,
     /// Raised by every change to the session, its people, its AI log or its
     /// chat; live results of one session with equal versions show one moment.
@@ -63,6 +65,32 @@ pub enum SessionStatus {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+pub enum AgentStatus {
+    Off,
+    /// Switched on; the agent has not reported in yet.
+    Joining,
+    Listening,
+    Thinking,
+    Speaking,
+}
+
+/// A past session as its history shows it to one person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SessionHistory {
+    pub session: Session,
+    /// When I (last) joined it.
+    pub joined_at: DateTime<Utc>,
+    pub left_at: Option<DateTime<Utc>>,
+    /// How long the session ran, from its start to its end (or to my leaving, if it goes on).
+    pub duration_seconds: i64,
+    /// How many people were ever in it (the agent not counted).
+    pub people: i64,
+    /// How many questions the assistant was asked in it.
+    pub ai_questions: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Host,
     Participant,
@@ -93,6 +121,13 @@ macro_rules! text_enum {
 
 text_enum!(SessionType { Coding => "coding", Study => "study", General => "general" });
 text_enum!(SessionStatus { Scheduled => "scheduled", Active => "active", Ended => "ended" });
+text_enum!(AgentStatus {
+    Off => "off",
+    Joining => "joining",
+    Listening => "listening",
+    Thinking => "thinking",
+    Speaking => "speaking",
+});
 text_enum!(Role { Host => "host", Participant => "participant", Agent => "agent" });
 text_enum!(ParticipantStatus { Joined => "joined", Left => "left" });
 

@@ -26,10 +26,10 @@ pub enum ApiError {
         message: &'static str,
         field: Option<&'static str>,
     },
-    #[error("the request body is larger than {} KiB", crate::api::BODY_LIMIT_BYTES / 1024)]
-    TooLarge,
-    #[error("send the body as JSON, with Content-Type: application/json")]
-    UnsupportedMediaType,
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
     #[error("this method is not allowed here")]
     MethodNotAllowed,
     #[error("too many attempts; wait a minute and try again")]
@@ -67,8 +67,8 @@ impl ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
-            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            Self::UnsupportedMediaType => {
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),

@@ -24,13 +24,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .and_then(|value| value.split(';').next())
             .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
         if !is_json {
-            return Err(ApiError::UnsupportedMediaType);
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON, with Content-Type: application/json",
+            ));
         }
         let body = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::TooLarge
+                    ApiError::TooLarge(format!(
+                        "the request body is larger than {} KiB",
+                        crate::api::BODY_LIMIT_BYTES / 1024
+                    ))
                 } else {
                     ApiError::BadRequest("the request body could not be read".into())
                 }

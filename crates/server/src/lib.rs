@@ -47,6 +47,8 @@ pub struct AppState {
     pub agent_token_hash: String,
     pub login_limiter: Arc<auth::LoginLimiter>,
     pub hub: Arc<live::hub::Hub>,
+    /// Where uploaded files (timelapses) are kept.
+    pub data_dir: std::path::PathBuf,
     pub presence: Arc<presence::Presence>,
     /// Cancelled when the node stops: live connections close so clients move
     /// to another node, and background work ends.
@@ -81,6 +83,7 @@ impl Application {
         let node_id = uuid::Uuid::new_v4().simple().to_string();
         let state = AppState {
             hub: live::hub::Hub::start(bus.subscribe()),
+            data_dir: config.data_dir.clone(),
             presence: presence::Presence::new(node_id, store.clone()),
             store,
             bus,

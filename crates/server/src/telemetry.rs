@@ -14,7 +14,9 @@ use crate::config::LogFormat;
 pub fn init_tracing(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
     // A second call (several commands in one process, as in tests) keeps the first.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

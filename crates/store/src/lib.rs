@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use domain::ai_log::{AiLog, LatencyMs, Providers, Trigger};
 use domain::chat::{ChatMessage, Notification};
-use domain::project::Project;
-use domain::session::{Participant, Session, SessionStatus, SessionType};
+use domain::project::{Project, Timelapse};
+use domain::session::{Participant, Session, SessionHistory, SessionStatus, SessionType};
 use domain::user::User;
 use domain::{Id, RuleError};
 
@@ -95,6 +95,16 @@ pub struct NewAiLog {
     pub error: Option<String>,
     pub latency_ms: LatencyMs,
     pub providers: Providers,
+}
+
+/// A video already written to disk under its id.
+pub struct NewTimelapse {
+    pub id: Id,
+    pub project_id: Id,
+    pub uploader_id: Id,
+    pub filename: String,
+    pub content_type: String,
+    pub size_bytes: i64,
 }
 
 /// Where a page of a session list starts: just after this (time, id) in list order.
@@ -179,8 +189,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_ai_log(&self, log: NewAiLog) -> StoreResult<AiLog>;
     async fn ai_log(&self, id: &Id) -> StoreResult<Option<AiLog>>;
-    /// Newest first.
-    async fn user_ai_logs(&self, user_id: &Id) -> StoreResult<Vec<AiLog>>;
+    /// Newest first; with `search`, only those whose question or answer contains it (any case).
+    async fn user_ai_logs(&self, user_id: &Id, search: Option<&str>) -> StoreResult<Vec<AiLog>>;
     /// One vote a person; voting again replaces the earlier vote.
     async fn vote(&self, log_id: &Id, user_id: &Id, helpful: bool) -> StoreResult<AiLog>;
 
@@ -234,6 +244,16 @@ pub trait Store: Send + Sync + 'static {
     async fn heartbeat(&self, node_id: &str) -> StoreResult<()>;
     /// A node stopping on purpose: its connections count as closed now.
     async fn forget_node(&self, node_id: &str) -> StoreResult<()>;
+    /// Sessions linked to a project, newest first.
+    async fn project_sessions(&self, project_id: &Id) -> StoreResult<Vec<Session>>;
+    /// Sessions a person was in that ended or that they left, most recent first.
+    async fn session_history(&self, user_id: &Id) -> StoreResult<Vec<SessionHistory>>;
+    async fn create_timelapse(&self, timelapse: NewTimelapse) -> StoreResult<Timelapse>;
+    /// A project's timelapses, newest first.
+    async fn timelapses(&self, project_id: &Id) -> StoreResult<Vec<Timelapse>>;
+    async fn timelapse(&self, id: &Id) -> StoreResult<Option<Timelapse>>;
+    async fn delete_timelapse(&self, id: &Id) -> StoreResult<()>;
+
     /// Does whatever timed work is due: dead nodes' connections closed,
     /// departures, empty sessions ended, reminders sent. Safe to run on every
     /// node at once: each change re-checks its row under a lock and happens once.

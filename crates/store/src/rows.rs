@@ -7,7 +7,11 @@ use domain::Id;
 use domain::ai_log::{AiLog, Trigger};
 use domain::chat::{ChatMessage, Notification};
 use domain::project::Project;
-use domain::session::{Participant, ParticipantStatus, Role, Session, SessionStatus, SessionType};
+use domain::project::Timelapse;
+use domain::session::{
+    AgentStatus, Participant, ParticipantStatus, Role, Session, SessionHistory, SessionStatus,
+    SessionType,
+};
 use domain::user::User;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -19,7 +23,7 @@ pub(crate) const PROJECT_COLUMNS: &str =
 
 pub(crate) const SESSION_COLUMNS: &str = "id, creator_id, title, description, session_type, status, \
      scheduled_start, started_at, ended_at, project_id, max_participants, ai_agent_enabled, \
-     participant_count, created_at, version";
+     participant_count, agent_status, created_at, version";
 
 pub(crate) const PARTICIPANT_SELECT: &str = "SELECT p.session_id, p.user_id, u.name, p.role, \
      p.status, p.joined_at, p.left_at FROM participants p JOIN users u ON u.id = p.user_id";
@@ -102,6 +106,7 @@ pub(crate) fn session(row: &AnyRow) -> anyhow::Result<Session> {
         max_participants: row.try_get("max_participants")?,
         ai_agent_enabled: row.try_get::<i64, _>("ai_agent_enabled")? != 0,
         participant_count: row.try_get("participant_count")?,
+        agent_status: text_enum(row, "agent_status", AgentStatus::from_str_opt)?,
         created_at: time(row, "created_at")?,
         version: row.try_get("version")?,
     })
@@ -176,4 +181,37 @@ pub(crate) fn session_version(row: &AnyRow) -> anyhow::Result<i64> {
 /// Whether a LEFT JOIN found a row on its right side.
 pub(crate) fn has(row: &AnyRow, column: &str) -> anyhow::Result<bool> {
     Ok(row.try_get::<Option<String>, _>(column)?.is_some())
+}
+
+pub(crate) const TIMELAPSE_COLUMNS: &str =
+    "id, project_id, uploader_id, filename, content_type, size_bytes, created_at";
+
+pub(crate) fn timelapse(row: &AnyRow) -> anyhow::Result<Timelapse> {
+    let timelapse_id = id(row, "id")?;
+    Ok(Timelapse {
+        url: format!("/api/timelapses/{timelapse_id}/video"),
+        id: timelapse_id,
+        project_id: id(row, "project_id")?,
+        uploader_id: id(row, "uploader_id")?,
+        filename: row.try_get("filename")?,
+        content_type: row.try_get("content_type")?,
+        size_bytes: row.try_get("size_bytes")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn session_history(row: &AnyRow) -> anyhow::Result<SessionHistory> {
+    let session = session(row)?;
+    let joined_at = time(row, "my_joined_at")?;
+    let left_at = optional_time(row, "my_left_at")?;
+    let began = session.started_at.unwrap_or(joined_at);
+    let finished = session.ended_at.or(left_at).unwrap_or(began);
+    Ok(SessionHistory {
+        duration_seconds: (finished - began).num_seconds().max(0),
+        joined_at,
+        left_at,
+        people: row.try_get("people")?,
+        ai_questions: row.try_get("ai_questions")?,
+        session,
+    })
 }

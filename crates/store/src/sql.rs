@@ -10,19 +10,21 @@ use domain::Id;
 use domain::ai_log::AiLog;
 use domain::chat::{ChatMessage, Notification};
 use domain::project::Project;
+use domain::project::Timelapse;
 use domain::rules::{self, JoinPlan, LeavePlan};
-use domain::session::{Participant, Session, SessionStatus};
+use domain::session::{AgentStatus, Participant, Session, SessionHistory, SessionStatus};
 use domain::user::User;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Executor};
 
+use crate::rows::TIMELAPSE_COLUMNS;
 use crate::rows::{
     self, AI_LOG_COLUMNS, MESSAGE_COLUMNS, NOTIFICATION_COLUMNS, PARTICIPANT_SELECT,
     PROJECT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, micros,
 };
 use crate::{
-    Gauges, ListCursor, NewAiLog, NewProject, NewSession, NewUser, ProjectChanges, SessionPage,
-    Store, StoreError, StoreResult, SweepReport, Timeouts, Versioned,
+    Gauges, ListCursor, NewAiLog, NewProject, NewSession, NewTimelapse, NewUser, ProjectChanges,
+    SessionPage, Store, StoreError, StoreResult, SweepReport, Timeouts, Versioned,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -245,7 +247,8 @@ pub(crate) async fn leave_locked(
 /// Ends the locked session: everyone is marked left.
 pub(crate) async fn end_locked(conn: &mut AnyConnection, session_id: &Id) -> StoreResult<()> {
     let now = now();
-    sqlx::query("UPDATE sessions SET status = 'ended', ended_at = $2, participant_count = 0, emptied_at = NULL WHERE id = $1")
+    sqlx::query("UPDATE sessions SET status = 'ended', ended_at = $2, participant_count = 0, emptied_at = NULL, \
+         agent_status = 'off' WHERE id = $1")
         .bind(session_id.as_str())
         .bind(now)
         .execute(&mut *conn)
@@ -471,8 +474,8 @@ impl Store for SqlStore {
         let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO sessions (id, creator_id, title, description, session_type, status, scheduled_start, \
-             started_at, project_id, max_participants, ai_agent_enabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             started_at, project_id, max_participants, ai_agent_enabled, agent_status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(id.as_str())
         .bind(new.creator_id.as_str())
@@ -485,6 +488,7 @@ impl Store for SqlStore {
         .bind(new.project_id.as_ref().map(Id::as_str))
         .bind(new.max_participants)
         .bind(i64::from(new.ai_agent_enabled))
+        .bind(if new.ai_agent_enabled { AgentStatus::Joining } else { AgentStatus::Off }.as_str())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -613,10 +617,11 @@ impl Store for SqlStore {
     async fn set_ai_agent(&self, id: &Id, actor: &Id, enabled: bool) -> StoreResult<Session> {
         let mut tx = self.writer.begin().await?;
         let session = lock_session(&mut tx, id).await?;
-        rules::toggle_ai_agent(&session, actor)?;
-        sqlx::query("UPDATE sessions SET ai_agent_enabled = $2 WHERE id = $1")
+        let agent_status = rules::toggle_ai_agent(&session, actor, enabled)?;
+        sqlx::query("UPDATE sessions SET ai_agent_enabled = $2, agent_status = $3 WHERE id = $1")
             .bind(id.as_str())
             .bind(i64::from(enabled))
+            .bind(agent_status.as_str())
             .execute(&mut *tx)
             .await?;
         let session = session_in(&mut tx, id).await?;
@@ -662,14 +667,27 @@ impl Store for SqlStore {
         Ok(row.as_ref().map(rows::ai_log).transpose()?)
     }
 
-    async fn user_ai_logs(&self, user_id: &Id) -> StoreResult<Vec<AiLog>> {
+    async fn user_ai_logs(&self, user_id: &Id, search: Option<&str>) -> StoreResult<Vec<AiLog>> {
+        let filter = if search.is_some() {
+            "AND (lower(l.question) LIKE $2 ESCAPE '\\' OR lower(l.answer) LIKE $2 ESCAPE '\\')"
+        } else {
+            ""
+        };
         let sql = format!(
-            "SELECT {AI_LOG_COLUMNS} FROM ai_logs l WHERE l.user_id = $1 ORDER BY l.created_at DESC, l.id DESC"
+            "SELECT {AI_LOG_COLUMNS} FROM ai_logs l WHERE l.user_id = $1 {filter} \
+             ORDER BY l.created_at DESC, l.id DESC LIMIT 500"
         );
-        let found = sqlx::query(&sql)
-            .bind(user_id.as_str())
-            .fetch_all(&self.reader)
-            .await?;
+        let mut query = sqlx::query(&sql).bind(user_id.as_str());
+        if let Some(text) = search {
+            // Matched literally: % and _ typed by a person are not wildcards.
+            let escaped = text
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            query = query.bind(format!("%{escaped}%"));
+        }
+        let found = query.fetch_all(&self.reader).await?;
         Ok(found
             .iter()
             .map(rows::ai_log)
@@ -957,6 +975,97 @@ impl Store for SqlStore {
 
     async fn forget_node(&self, node_id: &str) -> StoreResult<()> {
         self.close_node_connections(node_id, now()).await
+    }
+
+    async fn project_sessions(&self, project_id: &Id) -> StoreResult<Vec<Session>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE project_id = $1 \
+             ORDER BY COALESCE(scheduled_start, started_at, created_at) DESC, id DESC LIMIT 500"
+        );
+        let found = sqlx::query(&sql)
+            .bind(project_id.as_str())
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(found
+            .iter()
+            .map(rows::session)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn session_history(&self, user_id: &Id) -> StoreResult<Vec<SessionHistory>> {
+        let columns = SESSION_COLUMNS
+            .split(", ")
+            .map(|column| format!("s.{}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, p.joined_at AS my_joined_at, p.left_at AS my_left_at, \
+             (SELECT count(*) FROM participants q WHERE q.session_id = s.id AND q.role <> 'agent') AS people, \
+             (SELECT count(*) FROM ai_logs l WHERE l.session_id = s.id) AS ai_questions \
+             FROM participants p JOIN sessions s ON s.id = p.session_id \
+             WHERE p.user_id = $1 AND (s.status = 'ended' OR p.status = 'left') \
+             ORDER BY COALESCE(s.ended_at, p.left_at) DESC, s.id DESC LIMIT 500"
+        );
+        let found = sqlx::query(&sql)
+            .bind(user_id.as_str())
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(found
+            .iter()
+            .map(rows::session_history)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn create_timelapse(&self, timelapse: NewTimelapse) -> StoreResult<Timelapse> {
+        let sql = format!(
+            "INSERT INTO timelapses (id, project_id, uploader_id, filename, content_type, size_bytes, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TIMELAPSE_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(timelapse.id.as_str())
+            .bind(timelapse.project_id.as_str())
+            .bind(timelapse.uploader_id.as_str())
+            .bind(&timelapse.filename)
+            .bind(&timelapse.content_type)
+            .bind(timelapse.size_bytes)
+            .bind(now())
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(rows::timelapse(&row)?)
+    }
+
+    async fn timelapses(&self, project_id: &Id) -> StoreResult<Vec<Timelapse>> {
+        let sql = format!(
+            "SELECT {TIMELAPSE_COLUMNS} FROM timelapses WHERE project_id = $1 ORDER BY created_at DESC, id DESC"
+        );
+        let found = sqlx::query(&sql)
+            .bind(project_id.as_str())
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(found
+            .iter()
+            .map(rows::timelapse)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn timelapse(&self, id: &Id) -> StoreResult<Option<Timelapse>> {
+        let sql = format!("SELECT {TIMELAPSE_COLUMNS} FROM timelapses WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.as_ref().map(rows::timelapse).transpose()?)
+    }
+
+    async fn delete_timelapse(&self, id: &Id) -> StoreResult<()> {
+        let deleted = sqlx::query("DELETE FROM timelapses WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn sweep(&self, timeouts: &Timeouts) -> StoreResult<SweepReport> {

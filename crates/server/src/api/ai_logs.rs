@@ -9,7 +9,7 @@ use domain::event::Event;
 use domain::{Id, rules};
 use serde::Deserialize;
 use store::NewAiLog;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,7 +17,7 @@ use super::sessions::existing_session;
 use crate::AppState;
 use crate::auth::{AgentCaller, CurrentUser};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, PathId};
+use crate::extract::{ApiJson, ApiQuery, PathId};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -168,13 +168,32 @@ async fn session_logs(
     Ok(Json(logs))
 }
 
-#[utoipa::path(get, path = "/api/me/ai-logs", tag = "ai logs", security(("bearer" = [])),
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MyLogsQuery {
+    /// Only interactions whose question or answer contains this text (any case).
+    q: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/me/ai-logs", tag = "ai logs", security(("bearer" = [])), params(MyLogsQuery),
     responses((status = 200, description = "the questions I asked, newest first", body = [AiLog]), (status = 401, body = ErrorBody)))]
 async fn my_logs(
     State(state): State<AppState>,
     caller: CurrentUser,
+    ApiQuery(query): ApiQuery<MyLogsQuery>,
 ) -> ApiResult<Json<Vec<AiLog>>> {
-    Ok(Json(state.store.user_ai_logs(&caller.user.id).await?))
+    let search = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty());
+    if search.is_some_and(|text| text.chars().count() > 200) {
+        return Err(ApiError::invalid("q", "must be at most 200 characters"));
+    }
+    Ok(Json(
+        state.store.user_ai_logs(&caller.user.id, search).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/ai-logs/{id}/feedback", tag = "ai logs", security(("bearer" = [])),

@@ -5,10 +5,12 @@ mod accounts;
 mod ai_logs;
 pub(crate) mod chat;
 mod health;
+mod history;
 pub(crate) mod paging;
 mod projects;
 pub(crate) mod reminders;
 pub(crate) mod sessions;
+mod timelapses;
 
 pub use accounts::create_user;
 
@@ -65,6 +67,8 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(ai_logs::router())
         .merge(chat::router())
         .merge(reminders::router())
+        .merge(timelapses::router())
+        .merge(history::router())
         .merge(health::router())
 }
 

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use domain::Id;
 use domain::project::{self, Project, ProjectName, RepoUrl, TechStack};
+use domain::session::Session;
 use serde::{Deserialize, Deserializer};
 use store::{NewProject, ProjectChanges};
 use utoipa::ToSchema;
@@ -20,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_project, list_projects))
         .routes(routes!(get_project, update_project, delete_project))
+        .routes(routes!(project_sessions))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -61,7 +63,7 @@ pub(crate) async fn visible_project(state: &AppState, id: &Id, viewer: &Id) -> A
     state.store.project(id).await?.ok_or_else(not_found)
 }
 
-async fn owned_project(state: &AppState, id: &Id, caller: &Id) -> ApiResult<Project> {
+pub(crate) async fn owned_project(state: &AppState, id: &Id, caller: &Id) -> ApiResult<Project> {
     let project = visible_project(state, id, caller).await?;
     if &project.owner_id != caller {
         return Err(ApiError::Forbidden(
@@ -157,4 +159,16 @@ async fn delete_project(
     owned_project(&state, &id, &caller.user.id).await?;
     state.store.delete_project(&id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/projects/{id}/sessions", tag = "projects", security(("bearer" = [])),
+    params(("id" = String, Path, description = "project id")),
+    responses((status = 200, description = "sessions linked to the project, newest first", body = [Session]), (status = 404, body = ErrorBody)))]
+async fn project_sessions(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<Json<Vec<Session>>> {
+    visible_project(&state, &id, &caller.user.id).await?;
+    Ok(Json(state.store.project_sessions(&id).await?))
 }

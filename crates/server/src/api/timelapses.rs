@@ -1,0 +1,225 @@
+//! Timelapse videos of a project: uploaded as a stream straight to disk (never
+//! held whole in memory), listed, and served with range requests so seeking works.
+
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use domain::Id;
+use domain::project::{Timelapse, VideoFormat, parse_filename};
+use futures::StreamExt;
+use serde::Deserialize;
+use store::NewTimelapse;
+use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::projects::{owned_project, visible_project};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiQuery, PathId};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload_timelapse, list_timelapses))
+        .routes(routes!(play_timelapse))
+        .routes(routes!(delete_timelapse))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// The file's name, as shown on the project page.
+    name: String,
+}
+
+const WRONG_TYPE: &str = "upload an mp4 or webm video";
+
+fn too_large() -> ApiError {
+    ApiError::TooLarge(format!(
+        "a timelapse may be at most {} MB",
+        VideoFormat::MAX_BYTES / (1024 * 1024)
+    ))
+}
+
+fn video_dir(state: &AppState) -> PathBuf {
+    state.data_dir.join("timelapses")
+}
+
+fn video_path(state: &AppState, timelapse: &Timelapse) -> PathBuf {
+    let extension = VideoFormat::from_content_type(&timelapse.content_type)
+        .map_or("bin", VideoFormat::extension);
+    video_dir(state).join(format!("{}.{extension}", timelapse.id))
+}
+
+/// Streams `body` into `path`, checking the size as it goes and the format's
+/// signature on the first bytes. On any refusal the partial file is removed.
+async fn receive(body: Body, path: &PathBuf, format: VideoFormat) -> ApiResult<u64> {
+    let result = async {
+        let mut file = tokio::fs::File::create(path)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let mut stream = body.into_data_stream();
+        let mut head = Vec::with_capacity(16);
+        let mut size: u64 = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|_| ApiError::BadRequest("the upload was interrupted".into()))?;
+            size += chunk.len() as u64;
+            if size > VideoFormat::MAX_BYTES {
+                return Err(too_large());
+            }
+            if head.len() < 16 {
+                head.extend(chunk.iter().take(16 - head.len()));
+                if head.len() >= 12 && !format.matches_signature(&head) {
+                    return Err(ApiError::UnsupportedMediaType(
+                        "the file is not an mp4 or webm video",
+                    ));
+                }
+            }
+            file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
+        }
+        if size == 0 {
+            return Err(ApiError::invalid("file", "the file is empty"));
+        }
+        if !format.matches_signature(&head) {
+            return Err(ApiError::UnsupportedMediaType(
+                "the file is not an mp4 or webm video",
+            ));
+        }
+        // Acknowledged uploads survive a crash.
+        file.sync_all().await.map_err(anyhow::Error::from)?;
+        Ok(size)
+    }
+    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(path).await;
+    }
+    result
+}
+
+#[utoipa::path(post, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = [])),
+    params(("id" = String, Path, description = "project id"), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "video/mp4", description = "the video file itself (video/mp4 or video/webm), up to 500 MB"),
+    responses((status = 201, body = Timelapse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+async fn upload_timelapse(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(project_id): PathId,
+    ApiQuery(query): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Timelapse>)> {
+    let filename = parse_filename(&query.name)?;
+    let format = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(VideoFormat::from_content_type)
+        .ok_or(ApiError::UnsupportedMediaType(WRONG_TYPE))?;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > VideoFormat::MAX_BYTES) {
+        return Err(too_large());
+    }
+    owned_project(&state, &project_id, &caller.user.id).await?;
+    tokio::fs::create_dir_all(video_dir(&state))
+        .await
+        .map_err(anyhow::Error::from)?;
+    let id = Id::generate();
+    let partial = video_dir(&state).join(format!("{id}.part"));
+    let size = receive(body, &partial, format).await?;
+    let timelapse = NewTimelapse {
+        id,
+        project_id,
+        uploader_id: caller.user.id,
+        filename,
+        content_type: format.content_type().to_owned(),
+        size_bytes: i64::try_from(size).map_err(anyhow::Error::from)?,
+    };
+    let stored = state.store.create_timelapse(timelapse).await;
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(error) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(error.into());
+        }
+    };
+    tokio::fs::rename(&partial, video_path(&state, &stored))
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+#[utoipa::path(get, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = [])),
+    params(("id" = String, Path, description = "project id")),
+    responses((status = 200, description = "newest first", body = [Timelapse]), (status = 404, body = ErrorBody)))]
+async fn list_timelapses(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(project_id): PathId,
+) -> ApiResult<Json<Vec<Timelapse>>> {
+    visible_project(&state, &project_id, &caller.user.id).await?;
+    Ok(Json(state.store.timelapses(&project_id).await?))
+}
+
+async fn readable_timelapse(state: &AppState, id: &Id, viewer: &Id) -> ApiResult<Timelapse> {
+    let timelapse = state
+        .store
+        .timelapse(id)
+        .await?
+        .ok_or(ApiError::NotFound("no such timelapse"))?;
+    visible_project(state, &timelapse.project_id, viewer)
+        .await
+        .map_err(|_| ApiError::NotFound("no such timelapse"))?;
+    Ok(timelapse)
+}
+
+#[utoipa::path(get, path = "/api/timelapses/{id}/video", tag = "projects", security(("bearer" = [])),
+    params(("id" = String, Path, description = "timelapse id")),
+    responses((status = 200, description = "the video", content_type = "video/mp4"), (status = 206, description = "a range of it"), (status = 404, body = ErrorBody)))]
+async fn play_timelapse(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(id): PathId,
+    request: Request,
+) -> ApiResult<Response> {
+    let timelapse = readable_timelapse(&state, &id, &caller.user.id).await?;
+    let served = ServeFile::new_with_mime(
+        video_path(&state, &timelapse),
+        &timelapse
+            .content_type
+            .parse()
+            .map_err(anyhow::Error::from)?,
+    )
+    .oneshot(request)
+    .await
+    .map_err(anyhow::Error::from)?;
+    Ok(served.into_response())
+}
+
+#[utoipa::path(delete, path = "/api/timelapses/{id}", tag = "projects", security(("bearer" = [])),
+    params(("id" = String, Path, description = "timelapse id")),
+    responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_timelapse(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    let timelapse = readable_timelapse(&state, &id, &caller.user.id).await?;
+    owned_project(&state, &timelapse.project_id, &caller.user.id).await?;
+    state.store.delete_timelapse(&id).await?;
+    let _ = tokio::fs::remove_file(video_path(&state, &timelapse)).await;
+    Ok(StatusCode::NO_CONTENT)
+}
