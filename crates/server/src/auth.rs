@@ -143,6 +143,25 @@ impl FromRequestParts<AppState> for AgentCaller {
     }
 }
 
+/// Either the agent token or a signed-in person: for operational endpoints.
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let is_agent =
+            bearer(&parts.headers).is_some_and(|token| hash_token(token) == state.agent_token_hash);
+        if !is_agent {
+            CurrentUser::from_request_parts(parts, state).await?;
+        }
+        Ok(Self)
+    }
+}
+
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }

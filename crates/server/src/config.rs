@@ -27,6 +27,8 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// `nats://…` to share live events with other nodes; unset means this node is alone.
     pub bus_url: Option<String>,
+    /// The NATS subject prefix; nodes that share one share their events.
+    pub bus_subject: String,
     /// How long a participant whose live connection dropped stays joined.
     #[serde(with = "humantime_serde")]
     pub departure_timeout: Duration,
@@ -48,6 +50,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             login_attempts_per_minute: 10,
             bus_url: None,
+            bus_subject: "lockin".into(),
             departure_timeout: Duration::from_secs(20),
             empty_timeout: Duration::from_secs(5 * 60),
             sweep_interval: Duration::from_secs(1),
@@ -88,7 +91,7 @@ impl Config {
 
 /// The environment variables read, as `LOCKIN_<KEY>`. Listing them keeps an
 /// unrelated `LOCKIN_…` variable (a test's, say) from being taken for configuration.
-const ENV_KEYS: [&str; 10] = [
+const ENV_KEYS: [&str; 11] = [
     "listen",
     "data_dir",
     "database_url",
@@ -96,6 +99,7 @@ const ENV_KEYS: [&str; 10] = [
     "log_format",
     "login_attempts_per_minute",
     "bus_url",
+    "bus_subject",
     "departure_timeout",
     "empty_timeout",
     "sweep_interval",

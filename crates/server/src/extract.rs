@@ -45,43 +45,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    // Two steps, so the two kinds of fault get their own answer: text that is
+    // not JSON at all, then JSON whose shape is wrong (which names the field).
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
+        let message = error.to_string();
+        ApiError::BadRequest(format!("the body is not valid JSON: {message}"))
+    })?;
+    serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
-        let inner = error.into_inner();
-        let message = inner.to_string();
-        if matches!(
-            inner.classify(),
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
-        ) {
-            return ApiError::BadRequest(format!("the body is not valid JSON: {message}"));
-        }
+        let message = error.into_inner().to_string();
         // serde reports a missing or unknown field at the object that lacks or has
         // it; the field's own name is the one in backticks.
-        let field = if message.starts_with("missing field") || message.starts_with("unknown field")
-        {
-            message.split('`').nth(1).map(str::to_owned)
-        } else {
-            None
+        let named = message.starts_with("missing field") || message.starts_with("unknown field");
+        let field = named
+            .then(|| message.split('`').nth(1).map(str::to_owned))
+            .flatten()
+            .or_else(|| (path != ".").then_some(path));
+        match field {
+            Some(field) => ApiError::invalid(&field, message),
+            None => ApiError::BadRequest(message),
         }
-        .or_else(|| (path != ".").then_some(path))
-        .unwrap_or_default();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
-        if field.is_empty() {
-            ApiError::BadRequest(message)
-        } else {
-            ApiError::invalid(&field, message)
-        }
-    })?;
-    // Trailing bytes after the value are malformed input too.
-    deserializer
-        .end()
-        .map_err(|error| ApiError::BadRequest(format!("the body is not valid JSON: {error}")))?;
-    Ok(value)
+    })
 }
 
 /// The `{id}` of a path, parsed: not an id is a 400, so a 404 always means
@@ -159,6 +143,19 @@ mod tests {
             field_of(r#"{"title": "x", "seats": 2, "admin": true}"#).as_deref(),
             Some("admin")
         );
+    }
+
+    #[test]
+    fn names_the_field_of_an_enum_given_a_number() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Typed {
+            kind: domain::session::SessionType,
+        }
+        match parse_json::<Typed>(br#"{"kind": 3}"#) {
+            Err(ApiError::Invalid(invalid)) => assert_eq!(invalid.field, "kind"),
+            other => panic!("expected a field error, got {other:?}"),
+        }
     }
 
     #[test]

@@ -160,7 +160,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
 async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     match &config.bus_url {
         None => Ok(Arc::new(LocalBus::default())),
-        Some(url) => anyhow::bail!("bus {url}: NATS support is being wired"),
+        Some(url) => {
+            let bus = bus::NatsBus::connect(url, &config.bus_subject)
+                .await
+                .with_context(|| format!("connecting to the bus at {url}"))?;
+            Ok(Arc::new(bus))
+        }
     }
 }
 

@@ -178,7 +178,7 @@ async fn join_locked(
     session: &Session,
     user_id: &Id,
     is_agent: bool,
-) -> StoreResult<Participant> {
+) -> StoreResult<(Participant, JoinPlan)> {
     let existing = participant_in(conn, &session.id, user_id).await?;
     let plan = rules::join(session, user_id, is_agent, existing.as_ref())?;
     if let JoinPlan::Join { role } = plan {
@@ -197,20 +197,22 @@ async fn join_locked(
         .await?;
         if plan.takes_seat() {
             sqlx::query(
-                "UPDATE sessions SET participant_count = participant_count + 1 WHERE id = $1",
+                "UPDATE sessions SET participant_count = participant_count + 1, emptied_at = NULL \
+                 WHERE id = $1",
             )
             .bind(session.id.as_str())
             .execute(&mut *conn)
             .await?;
         }
     }
-    participant_in(conn, &session.id, user_id)
+    let participant = participant_in(conn, &session.id, user_id)
         .await?
         .ok_or_else(|| {
             StoreError::Other(anyhow::anyhow!(
                 "participant vanished inside its own transaction"
             ))
-        })
+        })?;
+    Ok((participant, plan))
 }
 
 /// Marks a participant of the locked session left, as `plan` says.
@@ -587,8 +589,13 @@ impl Store for SqlStore {
     ) -> StoreResult<Participant> {
         let mut tx = self.writer.begin().await?;
         let session = lock_session(&mut tx, id).await?;
-        let participant = join_locked(&mut tx, &session, user_id, is_agent).await?;
-        tx.commit().await?;
+        let (participant, plan) = join_locked(&mut tx, &session, user_id, is_agent).await?;
+        if plan == JoinPlan::AlreadyJoined {
+            // Joined before: nothing changed, so the version bump is undone too.
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
         Ok(participant)
     }
 
@@ -596,7 +603,13 @@ impl Store for SqlStore {
         let mut tx = self.writer.begin().await?;
         lock_session(&mut tx, id).await?;
         let existing = participant_in(&mut tx, id, user_id).await?;
-        leave_locked(&mut tx, id, user_id, rules::leave(existing.as_ref())?).await?;
+        let plan = rules::leave(existing.as_ref())?;
+        if plan == LeavePlan::AlreadyLeft {
+            // Leaving twice changes nothing, not even the version.
+            tx.rollback().await?;
+            return existing.ok_or(StoreError::NotFound);
+        }
+        leave_locked(&mut tx, id, user_id, plan).await?;
         let participant = participant_in(&mut tx, id, user_id)
             .await?
             .ok_or(StoreError::NotFound)?;

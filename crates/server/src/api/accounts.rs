@@ -54,6 +54,13 @@ async fn sign_in(
     user: User,
     status: StatusCode,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<SignedIn>)> {
+    let (token, headers) = issue_token(state, &user).await?;
+    Ok((status, headers, Json(SignedIn { user, token })))
+}
+
+/// A new token for `user`, and the headers that set it as browser cookies;
+/// shared by the API and the sign-in and sign-up pages.
+pub(crate) async fn issue_token(state: &AppState, user: &User) -> ApiResult<(String, HeaderMap)> {
     let token = auth::new_token("lk_");
     state
         .store
@@ -63,7 +70,7 @@ async fn sign_in(
     for cookie in auth::sign_in_cookies(&token) {
         headers.append(SET_COOKIE, cookie);
     }
-    Ok((status, headers, Json(SignedIn { user, token })))
+    Ok((token, headers))
 }
 
 #[utoipa::path(post, path = "/api/auth/register", tag = "accounts", request_body = RegisterBody,
@@ -110,16 +117,28 @@ async fn login(
     ClientAddress(address): ClientAddress,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<impl IntoResponse> {
+    let user = check_password(&state, address, &body.email, body.password).await?;
+    sign_in(&state, user, StatusCode::OK).await
+}
+
+/// The account these credentials open, within the sign-in rate limit; shared
+/// by the API and the sign-in page.
+pub(crate) async fn check_password(
+    state: &AppState,
+    address: Option<std::net::IpAddr>,
+    email: &str,
+    password: String,
+) -> ApiResult<User> {
     let wrong = || ApiError::Unauthenticated("that email and password do not match an account");
-    let Ok(email) = Email::parse(&body.email) else {
+    let Ok(email) = Email::parse(email) else {
         return Err(wrong());
     };
     state.login_limiter.check(email.as_str(), address)?;
     let found = state.store.user_credentials(email.as_str()).await?;
     let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user), Some(hash)));
-    let matches = auth::verify_password(body.password, hash).await?;
+    let matches = auth::verify_password(password, hash).await?;
     match user {
-        Some(user) if matches => sign_in(&state, user, StatusCode::OK).await,
+        Some(user) if matches => Ok(user),
         _ => Err(wrong()),
     }
 }
@@ -130,12 +149,20 @@ async fn logout(
     State(state): State<AppState>,
     caller: CurrentUser,
 ) -> ApiResult<impl IntoResponse> {
-    state.store.revoke_token(&caller.token_hash).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        sign_out(&state, &caller.token_hash).await?,
+    ))
+}
+
+/// Revokes a token; the headers clear the browser's cookies. Shared with the sign-out button.
+pub(crate) async fn sign_out(state: &AppState, token_hash: &str) -> ApiResult<HeaderMap> {
+    state.store.revoke_token(token_hash).await?;
     let mut headers = HeaderMap::new();
     for cookie in auth::sign_out_cookies() {
         headers.append(SET_COOKIE, cookie);
     }
-    Ok((StatusCode::NO_CONTENT, headers))
+    Ok(headers)
 }
 
 #[utoipa::path(get, path = "/api/me", tag = "accounts", security(("bearer" = [])),

@@ -49,14 +49,31 @@ pub struct LogInteractionInternal {
     trigger: Trigger,
     /// Why the interaction failed, if it did.
     error: Option<String>,
-    latency_ms: Option<LatencyMs>,
-    providers: Option<Providers>,
+    /// Milliseconds per stage: wake_delay, transcription_delay, llm_ttft,
+    /// llm_total, tts_ttfb, voice_to_voice, total.
+    #[schema(value_type = Option<LatencyMs>)]
+    latency_ms: Option<serde_json::Map<String, serde_json::Value>>,
+    #[schema(value_type = Option<Providers>)]
+    providers: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Feedback {
     helpful: bool,
+}
+
+/// Reads a JSON object field into `T`. Taking it as a map first refuses the
+/// other shapes serde would otherwise accept for a struct (such as an array).
+fn object_field<T: serde::de::DeserializeOwned + Default>(
+    field: &str,
+    value: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<T, ApiError> {
+    match value {
+        None => Ok(T::default()),
+        Some(object) => serde_json::from_value(serde_json::Value::Object(object))
+            .map_err(|error| ApiError::invalid(field, error.to_string())),
+    }
 }
 
 async fn save(state: &AppState, log: NewAiLog) -> ApiResult<(StatusCode, Json<AiLog>)> {
@@ -120,8 +137,8 @@ async fn log_interaction_internal(
         answer: Answer::parse(&body.answer)?.into_inner(),
         trigger: body.trigger,
         error: ai_log::parse_error_text(body.error.as_deref())?,
-        latency_ms: body.latency_ms.unwrap_or_default().parse()?,
-        providers: body.providers.unwrap_or_default().parse()?,
+        latency_ms: object_field::<LatencyMs>("latency_ms", body.latency_ms)?.parse()?,
+        providers: object_field::<Providers>("providers", body.providers)?.parse()?,
         session_id,
         user_id,
     };

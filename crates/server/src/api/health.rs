@@ -7,6 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::auth::Operator;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,9 +27,11 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// For operators: authenticate with the agent token (`Authorization: Bearer …`),
+/// which a Prometheus scrape config can send; a signed-in person may look too.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("agent" = []), ("bearer" = [])),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = 401, body = crate::error::ErrorBody)))]
+async fn metrics(State(state): State<AppState>, _caller: Operator) -> impl IntoResponse {
     // Read from the store, not counted in memory, so every node reports the whole system.
     match state.store.gauges().await {
         Ok(gauges) => {

@@ -1,13 +1,13 @@
 //! The JSON API of `API.md`, with its OpenAPI description generated from the
 //! same annotations that register the routes, so the two cannot drift apart.
 
-mod accounts;
+pub(crate) mod accounts;
 mod ai_logs;
 pub(crate) mod chat;
 mod health;
 mod history;
 pub(crate) mod paging;
-mod projects;
+pub(crate) mod projects;
 pub(crate) mod reminders;
 pub(crate) mod sessions;
 mod timelapses;

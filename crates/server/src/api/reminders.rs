@@ -132,7 +132,7 @@ async fn revoke_calendar(
 #[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// The secret from the feed URL.
-    secret: String,
+    secret: Option<String>,
 }
 
 /// An iCalendar feed of the sessions I created or asked to be reminded of.
@@ -144,13 +144,16 @@ async fn calendar_feed(
     ApiQuery(query): ApiQuery<FeedQuery>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
+    let invalid =
+        ApiError::Unauthenticated("this calendar link is not valid (it may have been replaced)");
+    let Some(secret) = query.secret else {
+        return Err(invalid);
+    };
     let user = state
         .store
-        .user_by_calendar_secret(&auth::hash_token(&query.secret))
+        .user_by_calendar_secret(&auth::hash_token(&secret))
         .await?
-        .ok_or(ApiError::Unauthenticated(
-            "this calendar link is not valid (it may have been replaced)",
-        ))?;
+        .ok_or(invalid)?;
     let host = headers
         .get(HOST)
         .and_then(|value| value.to_str().ok())

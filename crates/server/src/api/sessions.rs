@@ -39,16 +39,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
     /// 1–120 characters.
-    title: String,
-    description: Option<String>,
-    session_type: SessionType,
+    pub(crate) title: String,
+    pub(crate) description: Option<String>,
+    pub(crate) session_type: SessionType,
     /// Absent, or not in the future: the session starts now with you as host.
-    scheduled_start: Option<DateTime<Utc>>,
+    pub(crate) scheduled_start: Option<DateTime<Utc>>,
     #[schema(value_type = Option<String>)]
-    project_id: Option<String>,
+    pub(crate) project_id: Option<String>,
     /// 2–50 people; the assistant takes no seat.
-    max_participants: i64,
-    ai_agent_enabled: bool,
+    pub(crate) max_participants: i64,
+    pub(crate) ai_agent_enabled: bool,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -110,6 +110,16 @@ async fn create_session(
     caller: CurrentUser,
     ApiJson(body): ApiJson<CreateSession>,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
+    let session = create(&state, caller.user.id, body).await?;
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+/// Parses and creates a session for `creator`; shared by the API and the create-session form.
+pub(crate) async fn create(
+    state: &AppState,
+    creator: Id,
+    body: CreateSession,
+) -> ApiResult<Session> {
     let title = SessionTitle::parse(&body.title)?;
     let description = project::parse_description(body.description.as_deref())?;
     let max_participants = MaxParticipants::parse(body.max_participants)?;
@@ -118,7 +128,7 @@ async fn create_session(
         None => None,
         Some(raw) => {
             let id = Id::parse("project_id", raw)?;
-            if !state.store.can_see_project(&id, &caller.user.id).await? {
+            if !state.store.can_see_project(&id, &creator).await? {
                 return Err(ApiError::invalid(
                     "project_id",
                     "no project with this id that you can see",
@@ -130,7 +140,7 @@ async fn create_session(
     let session = state
         .store
         .create_session(NewSession {
-            creator_id: caller.user.id,
+            creator_id: creator,
             title: title.into_inner(),
             description,
             session_type: body.session_type,
@@ -143,8 +153,8 @@ async fn create_session(
             ai_agent_enabled: body.ai_agent_enabled,
         })
         .await?;
-    announce(&state, &session.id, session.status == SessionStatus::Active).await;
-    Ok((StatusCode::CREATED, Json(session)))
+    announce(state, &session.id, session.status == SessionStatus::Active).await;
+    Ok(session)
 }
 
 #[utoipa::path(get, path = "/api/sessions", tag = "sessions", security(("bearer" = [])), params(ListQuery),
@@ -208,9 +218,14 @@ async fn start_session(
     caller: CurrentUser,
     PathId(id): PathId,
 ) -> ApiResult<Json<Session>> {
-    let session = state.store.start_session(&id, &caller.user.id).await?;
-    announce(&state, &id, true).await;
-    Ok(Json(session))
+    Ok(Json(start(&state, &id, &caller.user.id).await?))
+}
+
+/// Starts a scheduled session, the creator joining as host; shared with the session page.
+pub(crate) async fn start(state: &AppState, id: &Id, actor: &Id) -> ApiResult<Session> {
+    let session = state.store.start_session(id, actor).await?;
+    announce(state, id, true).await;
+    Ok(session)
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/join", tag = "sessions", security(("bearer" = [])),
@@ -221,12 +236,14 @@ async fn join_session(
     caller: CurrentUser,
     PathId(id): PathId,
 ) -> ApiResult<Json<Participant>> {
-    let participant = state
-        .store
-        .join_session(&id, &caller.user.id, false)
-        .await?;
-    announce(&state, &id, true).await;
-    Ok(Json(participant))
+    Ok(Json(join(&state, &id, &caller.user.id).await?))
+}
+
+/// Takes a seat for a person; shared with the pages' join buttons.
+pub(crate) async fn join(state: &AppState, id: &Id, user: &Id) -> ApiResult<Participant> {
+    let participant = state.store.join_session(id, user, false).await?;
+    announce(state, id, true).await;
+    Ok(participant)
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/leave", tag = "sessions", security(("bearer" = [])),
@@ -237,9 +254,14 @@ async fn leave_session(
     caller: CurrentUser,
     PathId(id): PathId,
 ) -> ApiResult<Json<Participant>> {
-    let participant = state.store.leave_session(&id, &caller.user.id).await?;
-    announce(&state, &id, true).await;
-    Ok(Json(participant))
+    Ok(Json(leave(&state, &id, &caller.user.id).await?))
+}
+
+/// Gives up a person's seat; shared with the room's leave button.
+pub(crate) async fn leave(state: &AppState, id: &Id, user: &Id) -> ApiResult<Participant> {
+    let participant = state.store.leave_session(id, user).await?;
+    announce(state, id, true).await;
+    Ok(participant)
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/end", tag = "sessions", security(("bearer" = [])),
@@ -250,9 +272,14 @@ async fn end_session(
     caller: CurrentUser,
     PathId(id): PathId,
 ) -> ApiResult<Json<Session>> {
-    let session = state.store.end_session(&id, &caller.user.id).await?;
-    announce(&state, &id, true).await;
-    Ok(Json(session))
+    Ok(Json(end(&state, &id, &caller.user.id).await?))
+}
+
+/// Ends a session, every participant leaving; shared with the room's end button.
+pub(crate) async fn end(state: &AppState, id: &Id, actor: &Id) -> ApiResult<Session> {
+    let session = state.store.end_session(id, actor).await?;
+    announce(state, id, true).await;
+    Ok(session)
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}/participants", tag = "sessions", security(("bearer" = [])),

@@ -1,0 +1,412 @@
+//! Signing up, signing in and out, the cookie session with its CSRF check, and
+//! the limit on password guessing.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Failures, PASSWORD, TestApp, User, timestamp};
+
+both_backends!(
+    registers_and_logs_in,
+    register_refuses_bad_input,
+    logout_revokes_only_that_token,
+    requests_without_valid_credentials_are_refused,
+    cookie_session_needs_the_csrf_token_to_post,
+    login_attempts_are_rate_limited_per_email,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    one_email_registered_concurrently_gets_one_account,
+);
+
+async fn registers_and_logs_in(app: &TestApp) {
+    let reply = app
+        .post("/api/auth/register")
+        .json(
+            &json!({"email": "  Ada.Lovelace@Example.COM ", "password": PASSWORD, "name": " Ada "}),
+        )
+        .send()
+        .await;
+    let registered = reply.expect(201);
+    let user = &registered["user"];
+    assert_eq!(user["email"], "ada.lovelace@example.com");
+    assert_eq!(user["name"], "Ada");
+    assert!(
+        uuid::Uuid::parse_str(user["id"].as_str().unwrap()).is_ok(),
+        "{user}"
+    );
+    timestamp(&user["created_at"]);
+    assert_no_secret_fields(&registered);
+    let token = registered["token"].as_str().expect("a token").to_owned();
+    assert!(!token.is_empty());
+
+    let me = app.get("/api/me").bearer(&token).send().await.expect(200);
+    assert_eq!(&me, user, "GET /api/me shows the registered user");
+
+    // Signing in is case-insensitive on the email, as signing up lowercased it.
+    let logged_in = app
+        .post("/api/auth/login")
+        .json(&json!({"email": "ADA.LOVELACE@example.com ", "password": PASSWORD}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(&logged_in["user"], user);
+    assert_no_secret_fields(&logged_in);
+    let second_token = logged_in["token"].as_str().expect("a token");
+    let me_again = app
+        .get("/api/me")
+        .bearer(second_token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(me_again["id"], user["id"]);
+    // The first token still works: signing in elsewhere does not sign out.
+    app.get("/api/me").bearer(&token).send().await.expect(200);
+
+    app.post("/api/auth/login")
+        .json(&json!({"email": "ada.lovelace@example.com", "password": "not the password"}))
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+    app.post("/api/auth/login")
+        .json(&json!({"email": "nobody@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+}
+
+fn assert_no_secret_fields(answer: &Value) {
+    let text = answer.to_string();
+    assert!(!text.contains(PASSWORD), "the password is echoed: {text}");
+    for key in ["password", "password_hash"] {
+        assert!(
+            answer["user"].get(key).is_none(),
+            "the user carries {key}: {answer}"
+        );
+    }
+}
+
+async fn register_refuses_bad_input(app: &TestApp) {
+    let existing = app.register("Grace").await;
+    let cases = [
+        (
+            json!({"email": "eve@example.com", "password": "seven77", "name": "Eve"}),
+            "password",
+        ),
+        (
+            json!({"email": "eve@example.com", "name": "Eve"}),
+            "password",
+        ),
+        (
+            json!({"email": "not-an-email", "password": PASSWORD, "name": "Eve"}),
+            "email",
+        ),
+        (
+            json!({"email": "eve@localhost", "password": PASSWORD, "name": "Eve"}),
+            "email",
+        ),
+        (json!({"password": PASSWORD, "name": "Eve"}), "email"),
+        (
+            json!({"email": "eve@example.com", "password": PASSWORD}),
+            "name",
+        ),
+        (
+            json!({"email": "eve@example.com", "password": PASSWORD, "name": "   "}),
+            "name",
+        ),
+        (
+            json!({"email": "eve@example.com", "password": PASSWORD, "name": 42}),
+            "name",
+        ),
+        (
+            json!({"email": "eve@example.com", "password": PASSWORD, "name": "Eve", "admin": true}),
+            "admin",
+        ),
+    ];
+    let mut failures = Failures::default();
+    for (body, field) in cases {
+        let reply = app.post("/api/auth/register").json(&body).send().await;
+        failures.check(
+            reply
+                .check_error(400, "invalid", Some(field))
+                .map_err(|failure| format!("{failure} (sent {body})")),
+        );
+    }
+    failures.assert_none();
+    // None of those made an account: the address is still free, and unknown to login.
+    app.post("/api/auth/login")
+        .json(&json!({"email": "eve@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+
+    // The address is taken whatever its case or surrounding spaces.
+    let shouting = format!("  {} ", existing.email.to_uppercase());
+    app.post("/api/auth/register")
+        .json(&json!({"email": shouting, "password": "another password", "name": "Impostor"}))
+        .send()
+        .await
+        .expect_field_error(409, "conflict", "email");
+    // And the original account is untouched: its password still works.
+    let login = app
+        .post("/api/auth/login")
+        .json(&json!({"email": existing.email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(login["user"]["name"], "Grace");
+    app.post("/api/auth/login")
+        .json(&json!({"email": existing.email, "password": "another password"}))
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+
+    app.post("/api/auth/register")
+        .json(&json!({"email": "eve@example.com", "password": PASSWORD, "name": "Eve"}))
+        .send()
+        .await
+        .expect(201);
+}
+
+async fn one_email_registered_concurrently_gets_one_account(app: &TestApp) {
+    let attempts = futures::future::join_all((0..8).map(|n| async move {
+        app.post("/api/auth/register")
+            .json(&json!({"email": "twin@example.com", "password": PASSWORD, "name": format!("Twin {n}")}))
+            .send()
+            .await
+    }))
+    .await;
+    let mut created = 0;
+    for reply in attempts {
+        if reply.status.as_u16() == 201 {
+            created += 1;
+        } else {
+            reply.expect_field_error(409, "conflict", "email");
+        }
+    }
+    assert_eq!(created, 1, "exactly one of the racing sign-ups wins");
+    app.post("/api/auth/login")
+        .json(&json!({"email": "twin@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect(200);
+}
+
+async fn logout_revokes_only_that_token(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let other_device = User::from_auth_answer(
+        &app.post("/api/auth/login")
+            .json(&json!({"email": ada.email, "password": PASSWORD}))
+            .send()
+            .await
+            .expect(200),
+    );
+    let answer = app
+        .post("/api/auth/logout")
+        .auth(&ada)
+        .send()
+        .await
+        .expect(204);
+    assert_eq!(answer, Value::Null, "204 has no body");
+    app.get("/api/me")
+        .auth(&ada)
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+    app.post("/api/projects")
+        .auth(&ada)
+        .json(&json!({"name": "After logout"}))
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+    let me = app
+        .get("/api/me")
+        .auth(&other_device)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(me["id"], ada.id.as_str(), "the other sign-in still works");
+    let projects = app
+        .get("/api/projects")
+        .auth(&other_device)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(projects, json!([]), "the refused create made nothing");
+}
+
+async fn requests_without_valid_credentials_are_refused(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    app.get("/api/me")
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+    app.get("/api/me")
+        .bearer("not-a-real-token")
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+    app.get("/api/me")
+        .header("authorization", &format!("Basic {}", ada.token))
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+    app.get("/api/me")
+        .bearer(&format!("{}x", ada.token))
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+    app.post("/api/sessions")
+        .json(&crate::helpers::session_body(json!({})))
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+    assert_eq!(
+        app.sessions_snapshot(&ada).await,
+        json!({"active": [], "scheduled": []})
+    );
+}
+
+async fn cookie_session_needs_the_csrf_token_to_post(app: &TestApp) {
+    let reply = app
+        .post("/api/auth/register")
+        .json(&json!({"email": "cookie@example.com", "password": PASSWORD, "name": "Cookie"}))
+        .send()
+        .await;
+    let cookies = reply.cookies();
+    let user = User::from_auth_answer(&reply.expect(201));
+    let session = cookies
+        .get("lockin_session")
+        .expect("register sets the lockin_session cookie");
+    assert!(
+        session.has("httponly"),
+        "lockin_session must be HttpOnly: {session:?}"
+    );
+    assert!(
+        session.has("samesite=lax"),
+        "lockin_session must be SameSite=Lax: {session:?}"
+    );
+    assert!(!session.value.is_empty());
+    let csrf = cookies
+        .get("lockin_csrf")
+        .expect("register sets the lockin_csrf cookie");
+    assert!(!csrf.value.is_empty());
+    let cookie_header = format!(
+        "lockin_session={}; lockin_csrf={}",
+        session.value, csrf.value
+    );
+
+    // Reading needs only the cookie.
+    let me = app
+        .get("/api/me")
+        .header("cookie", &cookie_header)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(me["id"], user.id.as_str());
+
+    // Writing without the header, or with the wrong one, is refused and changes nothing.
+    app.post("/api/projects")
+        .header("cookie", &cookie_header)
+        .json(&json!({"name": "Forged"}))
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    app.post("/api/projects")
+        .header("cookie", &cookie_header)
+        .header("x-csrf-token", "guessed")
+        .json(&json!({"name": "Forged"}))
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    let projects = app
+        .get("/api/projects")
+        .auth(&user)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(projects, json!([]));
+
+    let created = app
+        .post("/api/projects")
+        .header("cookie", &cookie_header)
+        .header("x-csrf-token", &csrf.value)
+        .json(&json!({"name": "Real"}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(created["owner_id"], user.id.as_str());
+
+    // Login sets a cookie session too.
+    let login = app
+        .post("/api/auth/login")
+        .json(&json!({"email": "cookie@example.com", "password": PASSWORD}))
+        .send()
+        .await;
+    let login_cookies = login.cookies();
+    login.expect(200);
+    let login_session = login_cookies
+        .get("lockin_session")
+        .expect("login sets the lockin_session cookie");
+    assert!(login_session.has("httponly"));
+    assert!(
+        login_cookies.contains_key("lockin_csrf"),
+        "login sets lockin_csrf"
+    );
+
+    // Logging out by cookie needs the CSRF header as well, and ends that cookie session.
+    app.post("/api/auth/logout")
+        .header("cookie", &cookie_header)
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    app.get("/api/me")
+        .header("cookie", &cookie_header)
+        .send()
+        .await
+        .expect(200);
+    app.post("/api/auth/logout")
+        .header("cookie", &cookie_header)
+        .header("x-csrf-token", &csrf.value)
+        .send()
+        .await
+        .expect(204);
+    app.get("/api/me")
+        .header("cookie", &cookie_header)
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+}
+
+async fn login_attempts_are_rate_limited_per_email(app: &TestApp) {
+    let target = app.register("Target").await;
+    let bystander = app.register("Bystander").await;
+    for attempt in 1..=10 {
+        let reply = app
+            .post("/api/auth/login")
+            .json(&json!({"email": target.email, "password": format!("guess number {attempt}")}))
+            .send()
+            .await;
+        assert_eq!(
+            reply.status.as_u16(),
+            401,
+            "attempt {attempt} of 10 within a minute is still allowed: {}",
+            reply.body
+        );
+    }
+    app.post("/api/auth/login")
+        .json(&json!({"email": target.email, "password": "guess number 11"}))
+        .send()
+        .await
+        .expect_error(429, "rate_limited");
+    // Once limited, even the right password waits: otherwise guessing goes on.
+    app.post("/api/auth/login")
+        .json(&json!({"email": target.email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect_error(429, "rate_limited");
+    // Another address is not affected, and neither are tokens already held.
+    app.post("/api/auth/login")
+        .json(&json!({"email": bystander.email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect(200);
+    app.get("/api/me").auth(&target).send().await.expect(200);
+}

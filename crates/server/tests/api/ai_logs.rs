@@ -1,0 +1,453 @@
+//! The assistant's log: written by people in the session or by the agent on
+//! the internal endpoint, read by anyone who is or was in the session, rated
+//! one vote a person.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Failures, TestApp, User, id_of, ids, timestamp};
+
+both_backends!(
+    participants_log_and_read_interactions,
+    log_input_is_checked,
+    the_agent_logs_through_the_internal_endpoint,
+    internal_log_input_is_checked,
+    feedback_counts_one_vote_per_person,
+);
+
+/// Ada hosts an instant session Bob has joined; Carol is signed in but was never in it.
+async fn room(app: &TestApp) -> (User, User, User, String) {
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let carol = app.register("Carol").await;
+    let session = app.instant_session(&ada, 4).await;
+    let id = id_of(&session);
+    app.join(&bob, &id).await.expect(200);
+    (ada, bob, carol, id)
+}
+
+async fn participants_log_and_read_interactions(app: &TestApp) {
+    let (ada, bob, carol, id) = room(app).await;
+    let path = format!("/api/sessions/{id}/ai-logs");
+
+    let first = app
+        .post(&path)
+        .auth(&ada)
+        .json(&json!({"question": "  What is a closure? ", "answer": "A function with its environment."}))
+        .send()
+        .await
+        .expect(201);
+    assert!(uuid::Uuid::parse_str(first["id"].as_str().unwrap()).is_ok());
+    assert_eq!(first["session_id"], id.as_str());
+    assert_eq!(first["user_id"], ada.id.as_str());
+    assert_eq!(first["question"], "What is a closure?");
+    assert_eq!(first["answer"], "A function with its environment.");
+    assert_eq!(first["trigger"], "text", "trigger defaults to text");
+    assert_eq!(first["helpful"], Value::Null);
+    assert_eq!(first["helpful_votes"], 0);
+    assert_eq!(first["unhelpful_votes"], 0);
+    assert_eq!(first["error"], Value::Null);
+    assert!(first["latency_ms"].is_object(), "{first}");
+    assert!(first["providers"].is_object(), "{first}");
+    timestamp(&first["created_at"]);
+
+    let second = app
+        .post(&path)
+        .auth(&bob)
+        .json(&json!({"question": "And a trait object?", "answer": "dyn Trait behind a pointer.", "trigger": "voice"}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(second["user_id"], bob.id.as_str());
+    assert_eq!(second["trigger"], "voice");
+
+    // Carol was never in the session: she can neither write nor read its log.
+    app.post(&path)
+        .auth(&carol)
+        .json(&json!({"question": "Sneaky?", "answer": "No."}))
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    app.get(&path)
+        .auth(&carol)
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+
+    let expected = vec![first.clone(), second.clone()];
+    assert_eq!(app.session_logs(&ada, &id).await, expected, "oldest first");
+    assert_eq!(app.session_logs(&bob, &id).await, expected);
+
+    // Having left, Bob may still read and rate, but no longer write.
+    app.session_action(&bob, &id, "leave").await.expect(200);
+    app.post(&path)
+        .auth(&bob)
+        .json(&json!({"question": "Still here?", "answer": "No."}))
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    assert_eq!(app.session_logs(&bob, &id).await, expected);
+
+    let mine = |user: &User| {
+        let token = user.clone();
+        async move {
+            app.get("/api/me/ai-logs")
+                .auth(&token)
+                .send()
+                .await
+                .expect(200)
+        }
+    };
+    assert_eq!(mine(&ada).await, json!([first]));
+    assert_eq!(mine(&bob).await, json!([second]));
+    assert_eq!(mine(&carol).await, json!([]));
+
+    // My log spans sessions.
+    let other = app.instant_session(&bob, 2).await;
+    let third = app.log_question(&bob, &id_of(&other), "Lifetimes?").await;
+    let bobs = mine(&bob).await;
+    let mut bob_ids = ids(bobs.as_array().unwrap());
+    bob_ids.sort();
+    let mut expected_ids = vec![id_of(&second), id_of(&third)];
+    expected_ids.sort();
+    assert_eq!(bob_ids, expected_ids);
+
+    // Once the session has ended nobody is in it to write, but everyone who was can read.
+    app.session_action(&ada, &id, "end").await.expect(200);
+    app.post(&path)
+        .auth(&ada)
+        .json(&json!({"question": "After the end?", "answer": "No."}))
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    assert_eq!(app.session_logs(&ada, &id).await, expected);
+}
+
+async fn log_input_is_checked(app: &TestApp) {
+    let (ada, _bob, _carol, id) = room(app).await;
+    let path = format!("/api/sessions/{id}/ai-logs");
+    let kept = app.log_question(&ada, &id, "Kept?").await;
+    for (body, field) in [
+        (json!({"question": "", "answer": "a"}), "question"),
+        (json!({"question": "   ", "answer": "a"}), "question"),
+        (json!({"answer": "a"}), "question"),
+        (
+            json!({"question": "q".repeat(4001), "answer": "a"}),
+            "question",
+        ),
+        (json!({"question": 42, "answer": "a"}), "question"),
+        (json!({"question": "q"}), "answer"),
+        (
+            json!({"question": "q", "answer": "a", "trigger": "shout"}),
+            "trigger",
+        ),
+        (
+            json!({"question": "q", "answer": "a", "helpful": true}),
+            "helpful",
+        ),
+        (
+            json!({"question": "q", "answer": "a", "user_id": ada.id}),
+            "user_id",
+        ),
+    ] {
+        app.post(&path)
+            .auth(&ada)
+            .json(&body)
+            .send()
+            .await
+            .expect_field_error(400, "invalid", field);
+    }
+    assert_eq!(app.session_logs(&ada, &id).await, vec![kept]);
+}
+
+async fn the_agent_logs_through_the_internal_endpoint(app: &TestApp) {
+    let (ada, bob, _carol, id) = room(app).await;
+    let latency = json!({
+        "wake_delay": 120,
+        "transcription_delay": 340,
+        "llm_ttft": 410,
+        "llm_total": 1900,
+        "tts_ttfb": 95,
+        "voice_to_voice": 780,
+        "total": 2400,
+    });
+    let providers = json!({"stt": "pocketsphinx", "llm": "smollm2", "tts": "flite"});
+    let body = json!({
+        "session_id": id,
+        "user_id": bob.id,
+        "question": "hey agent what is a closure",
+        "answer": "A function that captures its environment.",
+        "trigger": "voice",
+        "latency_ms": latency,
+        "providers": providers,
+    });
+
+    app.post("/internal/ai-logs")
+        .json(&body)
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+    app.post("/internal/ai-logs")
+        .auth(&bob)
+        .json(&body)
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    app.post("/internal/ai-logs")
+        .bearer("agent-secret-guess")
+        .json(&body)
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+    assert_eq!(app.session_logs(&ada, &id).await, Vec::<Value>::new());
+
+    let voiced = app
+        .post("/internal/ai-logs")
+        .bearer(&app.agent_token)
+        .json(&body)
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(voiced["session_id"], id.as_str());
+    assert_eq!(voiced["user_id"], bob.id.as_str());
+    assert_eq!(voiced["trigger"], "voice");
+    assert_eq!(voiced["latency_ms"], latency);
+    for (provider, name) in providers.as_object().unwrap() {
+        assert_eq!(&voiced["providers"][provider], name, "{voiced}");
+    }
+    assert_eq!(voiced["error"], Value::Null);
+    assert_eq!(voiced["helpful"], Value::Null);
+    assert!(!voiced.to_string().contains(&app.agent_token));
+
+    // The agent could not tell who asked, and the language model failed: still logged.
+    let failed = app
+        .post("/internal/ai-logs")
+        .bearer(&app.agent_token)
+        .json(&json!({
+            "session_id": id,
+            "question": "hey agent explain borrowing",
+            "answer": "",
+            "trigger": "voice",
+            "error": "llm: connection refused",
+            "latency_ms": {"wake_delay": 100, "transcription_delay": 3_600_000},
+            "providers": {"stt": "deepgram"},
+        }))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(failed["user_id"], Value::Null);
+    assert_eq!(failed["answer"], "");
+    assert_eq!(failed["error"], "llm: connection refused");
+    assert_eq!(failed["latency_ms"]["wake_delay"], 100);
+    assert_eq!(failed["latency_ms"]["transcription_delay"], 3_600_000);
+    assert_eq!(failed["providers"]["stt"], "deepgram");
+
+    let typed = app
+        .post("/internal/ai-logs")
+        .bearer(&app.agent_token)
+        .json(&json!({"session_id": id, "user_id": ada.id, "question": "typed", "answer": "ok", "trigger": "text"}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(typed["trigger"], "text");
+
+    assert_eq!(
+        app.session_logs(&bob, &id).await,
+        vec![voiced.clone(), failed, typed],
+        "the session's log, oldest first, holds what the agent logged"
+    );
+    let bobs = app
+        .get("/api/me/ai-logs")
+        .auth(&bob)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        bobs,
+        json!([voiced]),
+        "the agent logged it as Bob's question"
+    );
+}
+
+async fn internal_log_input_is_checked(app: &TestApp) {
+    let (ada, bob, _carol, id) = room(app).await;
+    let valid = json!({
+        "session_id": id,
+        "user_id": bob.id,
+        "question": "q",
+        "answer": "a",
+        "trigger": "voice",
+    });
+    let with = |changes: Value| {
+        let mut body = valid.clone();
+        for (key, value) in changes.as_object().unwrap() {
+            if value.is_null() {
+                body.as_object_mut().unwrap().remove(key);
+            } else {
+                body[key] = value.clone();
+            }
+        }
+        body
+    };
+    let mut failures = Failures::default();
+    for (body, field) in [
+        (
+            with(json!({"latency_ms": {"total": 3_600_001}})),
+            "latency_ms",
+        ),
+        (with(json!({"latency_ms": {"llm_ttft": -1}})), "latency_ms"),
+        (
+            with(json!({"latency_ms": {"llm_ttft": "fast"}})),
+            "latency_ms",
+        ),
+        (with(json!({"latency_ms": [1, 2]})), "latency_ms"),
+        (with(json!({"providers": {"llm": ""}})), "providers"),
+        (
+            with(json!({"providers": {"llm": "x".repeat(61)}})),
+            "providers",
+        ),
+        (with(json!({"session_id": "not-an-id"})), "session_id"),
+        (with(json!({"session_id": null})), "session_id"),
+        (with(json!({"user_id": "nobody"})), "user_id"),
+        (with(json!({"trigger": "shout"})), "trigger"),
+        (with(json!({"trigger": null})), "trigger"),
+        (with(json!({"question": ""})), "question"),
+        (with(json!({"question": null})), "question"),
+        (with(json!({"answer": null})), "answer"),
+        (with(json!({"error": ""})), "error"),
+        (with(json!({"mood": "happy"})), "mood"),
+    ] {
+        let reply = app
+            .post("/internal/ai-logs")
+            .bearer(&app.agent_token)
+            .json(&body)
+            .send()
+            .await;
+        failures.check(
+            reply
+                .check_error(400, "invalid", Some(field))
+                .map_err(|failure| format!("{failure} (sent {body})")),
+        );
+    }
+    // Unknown stages and providers are refused too (whatever field the error names).
+    for body in [
+        with(json!({"latency_ms": {"total": 10, "coffee_break": 5}})),
+        with(json!({"providers": {"stt": "x", "vision": "y"}})),
+    ] {
+        let reply = app
+            .post("/internal/ai-logs")
+            .bearer(&app.agent_token)
+            .json(&body)
+            .send()
+            .await;
+        failures.check(
+            reply
+                .check_error(400, "invalid", None)
+                .map_err(|failure| format!("{failure} (sent {body})")),
+        );
+    }
+    failures.assert_none();
+    // A session that does not exist is refused, as a bad input or a missing thing.
+    let reply = app
+        .post("/internal/ai-logs")
+        .bearer(&app.agent_token)
+        .json(&with(
+            json!({"session_id": uuid::Uuid::new_v4().to_string()}),
+        ))
+        .send()
+        .await;
+    assert!(
+        matches!(reply.status.as_u16(), 400 | 404),
+        "a log for a missing session: {} {}",
+        reply.status,
+        reply.body
+    );
+    assert_eq!(app.session_logs(&ada, &id).await, Vec::<Value>::new());
+    let mine = app
+        .get("/api/me/ai-logs")
+        .auth(&bob)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(mine, json!([]), "nothing was logged");
+}
+
+async fn feedback_counts_one_vote_per_person(app: &TestApp) {
+    let (ada, bob, carol, id) = room(app).await;
+    let dave = app.register("Dave").await;
+    app.join(&dave, &id).await.expect(200);
+    let log = app.log_question(&ada, &id, "What is Pin?").await;
+    let log_id = id_of(&log);
+
+    let counts = |answer: &Value| {
+        (
+            answer["helpful"].clone(),
+            answer["helpful_votes"].as_i64().unwrap(),
+            answer["unhelpful_votes"].as_i64().unwrap(),
+        )
+    };
+
+    // Someone else's vote leaves the asker's own rating empty.
+    let after_bob = app.vote(&bob, &log_id, false).await.expect(200);
+    assert_eq!(counts(&after_bob), (Value::Null, 0, 1));
+    assert_eq!(after_bob["id"], log_id.as_str());
+
+    let after_ada = app.vote(&ada, &log_id, true).await.expect(200);
+    assert_eq!(counts(&after_ada), (json!(true), 1, 1));
+
+    // Voting again replaces the earlier vote.
+    let bob_changed = app.vote(&bob, &log_id, true).await.expect(200);
+    assert_eq!(counts(&bob_changed), (json!(true), 2, 0));
+    let bob_same = app.vote(&bob, &log_id, true).await.expect(200);
+    assert_eq!(counts(&bob_same), (json!(true), 2, 0), "one vote a person");
+    let ada_changed = app.vote(&ada, &log_id, false).await.expect(200);
+    assert_eq!(counts(&ada_changed), (json!(false), 1, 1));
+
+    // Someone who has left may still vote; someone who was never in it may not.
+    app.session_action(&dave, &id, "leave").await.expect(200);
+    let dave_voted = app.vote(&dave, &log_id, false).await.expect(200);
+    assert_eq!(counts(&dave_voted), (json!(false), 1, 2));
+    let before = app.session_logs(&ada, &id).await;
+    app.vote(&carol, &log_id, true)
+        .await
+        .expect_error(403, "forbidden");
+
+    let path = format!("/api/ai-logs/{log_id}/feedback");
+    for (body, field) in [
+        (json!({"helpful": "yes"}), "helpful"),
+        (json!({"helpful": null}), "helpful"),
+        (json!({}), "helpful"),
+        (json!({"helpful": true, "stars": 5}), "stars"),
+    ] {
+        app.post(&path)
+            .auth(&bob)
+            .json(&body)
+            .send()
+            .await
+            .expect_field_error(400, "invalid", field);
+    }
+    assert_eq!(
+        app.session_logs(&ada, &id).await,
+        before,
+        "refused votes changed nothing"
+    );
+    assert_eq!(counts(&before[0]), (json!(false), 1, 2));
+
+    let mine = app
+        .get("/api/me/ai-logs")
+        .auth(&ada)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        counts(&mine[0]),
+        (json!(false), 1, 2),
+        "my log shows the votes too"
+    );
+
+    app.vote(&bob, &uuid::Uuid::new_v4().to_string(), true)
+        .await
+        .expect_error(404, "not_found");
+    app.vote(&bob, "1234", true)
+        .await
+        .expect_field_error(400, "invalid", "id");
+}

@@ -1,0 +1,230 @@
+//! What operators and integrators rely on: the health check, Prometheus
+//! metrics, and an OpenAPI document that describes every call and no secret.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Failures, TestApp, id_of};
+
+both_backends!(
+    health_check_answers,
+    metrics_count_requests_sessions_and_people,
+    openapi_documents_every_call,
+    every_documented_call_needs_credentials,
+);
+
+/// Every call of the contract (API.md), as `METHOD /path` with `{id}` for a path parameter.
+const CONTRACT: [&str; 23] = [
+    "POST /api/auth/register",
+    "POST /api/auth/login",
+    "POST /api/auth/logout",
+    "GET /api/me",
+    "POST /api/projects",
+    "GET /api/projects",
+    "GET /api/projects/{id}",
+    "PATCH /api/projects/{id}",
+    "DELETE /api/projects/{id}",
+    "POST /api/sessions",
+    "POST /api/sessions/{id}/start",
+    "POST /api/sessions/{id}/join",
+    "POST /api/sessions/{id}/leave",
+    "POST /api/sessions/{id}/end",
+    "GET /api/sessions/{id}",
+    "GET /api/sessions",
+    "GET /api/sessions/{id}/participants",
+    "POST /api/sessions/{id}/ai-agent",
+    "POST /api/sessions/{id}/ai-logs",
+    "POST /internal/ai-logs",
+    "GET /api/sessions/{id}/ai-logs",
+    "GET /api/me/ai-logs",
+    "POST /api/ai-logs/{id}/feedback",
+];
+
+/// The calls anyone may make without signing in.
+const PUBLIC: [&str; 4] = [
+    "POST /api/auth/register",
+    "POST /api/auth/login",
+    "GET /healthz",
+    "GET /api/openapi.json",
+];
+
+async fn health_check_answers(app: &TestApp) {
+    let reply = app.get("/healthz").send().await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+}
+
+/// The sum of every sample of `name` (with any labels) in Prometheus text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    let samples: Vec<f64> = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .map(|line| {
+            let value = line.rsplit(' ').next().unwrap_or_default();
+            value
+                .parse::<f64>()
+                .unwrap_or_else(|_| panic!("an unreadable sample: {line:?}"))
+        })
+        .collect();
+    (!samples.is_empty()).then(|| samples.iter().sum())
+}
+
+async fn metrics_count_requests_sessions_and_people(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let carol = app.register("Carol").await;
+    let first = app.instant_session(&ada, 4).await;
+    app.join(&bob, &id_of(&first)).await.expect(200);
+    app.join(&carol, &id_of(&first)).await.expect(200);
+    app.instant_session(&bob, 4).await;
+    app.scheduled_session(&carol, chrono::Duration::hours(2))
+        .await;
+    let ended = app.instant_session(&carol, 2).await;
+    app.session_action(&carol, &id_of(&ended), "end")
+        .await
+        .expect(200);
+
+    let text = app.get("/metrics").auth(&ada).send().await;
+    assert_eq!(text.status.as_u16(), 200, "{}", text.body);
+    let content_type = text
+        .headers
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        content_type.starts_with("text/plain"),
+        "Prometheus text is text/plain, got {content_type:?}"
+    );
+    let body = &text.body;
+    for name in [
+        "lockin_http_requests_total",
+        "lockin_sessions_active",
+        "lockin_participants_joined",
+    ] {
+        assert!(body.contains(name), "/metrics lacks {name}:\n{body}");
+    }
+    assert!(
+        metric(body, "lockin_http_requests_total").is_some_and(|count| count >= 10.0),
+        "at least the ten requests above are counted:\n{body}"
+    );
+    assert_eq!(
+        metric(body, "lockin_sessions_active"),
+        Some(2.0),
+        "two sessions are active:\n{body}"
+    );
+    assert_eq!(
+        metric(body, "lockin_participants_joined"),
+        Some(4.0),
+        "Ada, Bob and Carol in the first, Bob in the second:\n{body}"
+    );
+
+    app.session_action(&ada, &id_of(&first), "end")
+        .await
+        .expect(200);
+    let after = app.get("/metrics").auth(&ada).send().await;
+    assert_eq!(after.status.as_u16(), 200);
+    assert_eq!(metric(&after.body, "lockin_sessions_active"), Some(1.0));
+    assert_eq!(metric(&after.body, "lockin_participants_joined"), Some(1.0));
+}
+
+/// `METHOD /path` for each operation of the document, with every path parameter written `{id}`.
+fn documented_calls(doc: &Value) -> BTreeSet<String> {
+    let paths = doc["paths"]
+        .as_object()
+        .unwrap_or_else(|| panic!("the document has no paths: {doc}"));
+    let mut calls = BTreeSet::new();
+    for (path, item) in paths {
+        let template = normalise_parameters(path);
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                calls.insert(format!("{} {template}", method.to_uppercase()));
+            }
+        }
+    }
+    calls
+}
+
+/// `/api/sessions/{session_id}/join` → `/api/sessions/{id}/join`: parameter names are the document's choice.
+fn normalise_parameters(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.starts_with('{') && segment.ends_with('}') {
+                "{id}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+async fn openapi_document(app: &TestApp) -> (Value, String) {
+    let reply = app.get("/api/openapi.json").send().await;
+    let text = reply.body.clone();
+    let doc = reply.expect(200);
+    (doc, text)
+}
+
+async fn openapi_documents_every_call(app: &TestApp) {
+    let (doc, text) = openapi_document(app).await;
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "not an OpenAPI 3 document: {}",
+        doc["openapi"]
+    );
+    assert!(doc["info"]["title"].is_string());
+    let documented = documented_calls(&doc);
+    let missing: Vec<&str> = CONTRACT
+        .iter()
+        .copied()
+        .filter(|call| !documented.contains(*call))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "calls of API.md missing from /api/openapi.json: {missing:?}\ndocumented: {documented:?}"
+    );
+    assert!(
+        !text.contains(&app.agent_token),
+        "the OpenAPI document holds the agent token"
+    );
+    assert!(
+        !text.contains("password_hash"),
+        "the document shows password hashes"
+    );
+}
+
+async fn every_documented_call_needs_credentials(app: &TestApp) {
+    let (doc, _) = openapi_document(app).await;
+    let calls = documented_calls(&doc);
+    assert!(!calls.is_empty());
+    let placeholder = uuid::Uuid::new_v4().to_string();
+    let mut failures = Failures::default();
+    for call in &calls {
+        if PUBLIC.contains(&call.as_str()) {
+            continue;
+        }
+        let (method, template) = call.split_once(' ').unwrap();
+        let method: Method = method.parse().unwrap();
+        let path = template.replace("{id}", &placeholder);
+        let mut request = app.request(method.clone(), &path);
+        if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+            request = request.json(&json!({}));
+        }
+        let reply = request.send().await;
+        failures.check(reply.check_error(401, "unauthenticated", None));
+    }
+    failures.assert_none();
+    // The public ones answer without credentials (and are not 404/405).
+    let health = app.get("/healthz").send().await;
+    assert_eq!(health.status.as_u16(), 200);
+    app.post("/api/auth/login")
+        .json(&json!({"email": "nobody@example.com", "password": "whatever123"}))
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+}

@@ -1,0 +1,386 @@
+//! Projects: their fields, who sees them (the owner, and anyone who is or was
+//! in a session linked to one), who may change them, and what deleting does.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Failures, TestApp, id_of, ids, timestamp};
+
+both_backends!(
+    creates_and_lists_own_projects,
+    project_fields_are_checked,
+    projects_are_seen_by_owner_and_session_participants,
+    patch_changes_only_the_fields_sent,
+    only_the_owner_changes_or_deletes,
+    deleting_a_project_unlinks_its_sessions,
+    session_links_only_to_a_visible_project,
+);
+
+async fn creates_and_lists_own_projects(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let engine = app
+        .create_project(
+            &ada,
+            json!({
+                "name": "  Analytical Engine ",
+                "description": "Notes on the engine",
+                "repo_url": "https://github.com/ada/engine",
+                "tech_stack": ["Rust", "rust", "axum", "RUST", "SQLx", "sqlx"],
+            }),
+        )
+        .await;
+    assert_eq!(engine["name"], "Analytical Engine");
+    assert_eq!(engine["owner_id"], ada.id.as_str());
+    assert_eq!(engine["description"], "Notes on the engine");
+    assert_eq!(engine["repo_url"], "https://github.com/ada/engine");
+    assert_eq!(
+        engine["tech_stack"],
+        json!(["Rust", "axum", "SQLx"]),
+        "duplicates are dropped whatever their case, the first spelling kept"
+    );
+    assert!(uuid::Uuid::parse_str(engine["id"].as_str().unwrap()).is_ok());
+    timestamp(&engine["created_at"]);
+
+    let bare = app.create_project(&ada, json!({"name": "Notes"})).await;
+    assert_eq!(bare["description"], Value::Null);
+    assert_eq!(bare["repo_url"], Value::Null);
+    assert_eq!(bare["tech_stack"], json!([]));
+    let bobs = app.create_project(&bob, json!({"name": "Bob's"})).await;
+
+    let mine = app.get("/api/projects").auth(&ada).send().await.expect(200);
+    let mine = mine.as_array().expect("a list");
+    let mut listed = ids(mine);
+    listed.sort();
+    let mut expected = vec![id_of(&engine), id_of(&bare)];
+    expected.sort();
+    assert_eq!(listed, expected, "GET /api/projects lists my projects only");
+    assert!(!ids(mine).contains(&id_of(&bobs)));
+
+    assert_eq!(app.project(&ada, &id_of(&engine)).await, engine);
+    let bob_list = app.get("/api/projects").auth(&bob).send().await.expect(200);
+    assert_eq!(ids(bob_list.as_array().unwrap()), vec![id_of(&bobs)]);
+}
+
+async fn project_fields_are_checked(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let before = app.get("/api/projects").auth(&ada).send().await.expect(200);
+    let too_many: Vec<String> = (0..21).map(|n| format!("tool{n}")).collect();
+    let cases = [
+        (
+            json!({"name": "P", "repo_url": "javascript:alert(1)"}),
+            "repo_url",
+        ),
+        (
+            json!({"name": "P", "repo_url": "ftp://example.com/repo"}),
+            "repo_url",
+        ),
+        (json!({"name": "P", "repo_url": "not a url"}), "repo_url"),
+        (json!({"name": "P", "repo_url": 7}), "repo_url"),
+        (json!({"name": "P", "tech_stack": too_many}), "tech_stack"),
+        (
+            json!({"name": "P", "tech_stack": ["rust", ""]}),
+            "tech_stack",
+        ),
+        (
+            json!({"name": "P", "tech_stack": ["rust", "  "]}),
+            "tech_stack",
+        ),
+        (
+            json!({"name": "P", "tech_stack": ["x".repeat(41)]}),
+            "tech_stack",
+        ),
+        (json!({"name": "P", "tech_stack": "rust"}), "tech_stack"),
+        (json!({"name": "P", "tech_stack": [1, 2]}), "tech_stack"),
+        (json!({"name": ""}), "name"),
+        (json!({"name": "   "}), "name"),
+        (json!({"name": "n".repeat(101)}), "name"),
+        (json!({"description": "no name"}), "name"),
+        (
+            json!({"name": "P", "description": "d".repeat(2001)}),
+            "description",
+        ),
+        (json!({"name": "P", "owner_id": ada.id}), "owner_id"),
+    ];
+    let mut failures = Failures::default();
+    for (body, field) in cases {
+        let reply = app
+            .post("/api/projects")
+            .auth(&ada)
+            .json(&body)
+            .send()
+            .await;
+        failures.check(
+            reply
+                .check_error(400, "invalid", Some(field))
+                .map_err(|failure| format!("{failure} (sent {body})")),
+        );
+    }
+    failures.assert_none();
+    let after = app.get("/api/projects").auth(&ada).send().await.expect(200);
+    assert_eq!(before, after, "refused creates made nothing");
+
+    // The limits themselves are allowed.
+    let mut twenty: Vec<String> = (1..20).map(|n| format!("tool{n}")).collect();
+    twenty.push("x".repeat(40));
+    let edge = app
+        .create_project(
+            &ada,
+            json!({"name": "n".repeat(100), "repo_url": "http://example.com/x", "tech_stack": twenty}),
+        )
+        .await;
+    assert_eq!(edge["tech_stack"].as_array().unwrap().len(), 20);
+    assert_eq!(edge["tech_stack"][19], "x".repeat(40));
+}
+
+/// `ada` owns a project linked to an instant session `bob` joins; `carol` is a stranger.
+async fn project_visibility_setup(
+    app: &TestApp,
+) -> (
+    crate::helpers::User,
+    crate::helpers::User,
+    crate::helpers::User,
+    Value,
+    Value,
+) {
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let carol = app.register("Carol").await;
+    let project = app
+        .create_project(
+            &ada,
+            json!({"name": "Engine", "description": "d", "repo_url": "https://example.com/e", "tech_stack": ["rust"]}),
+        )
+        .await;
+    let session = app
+        .create_session(&ada, json!({"project_id": id_of(&project)}))
+        .await;
+    app.join(&bob, &id_of(&session)).await.expect(200);
+    (ada, bob, carol, project, session)
+}
+
+async fn projects_are_seen_by_owner_and_session_participants(app: &TestApp) {
+    let (ada, bob, carol, project, session) = project_visibility_setup(app).await;
+    let project_id = id_of(&project);
+    let path = format!("/api/projects/{project_id}");
+    assert_eq!(app.project(&ada, &project_id).await, project);
+    assert_eq!(app.project(&bob, &project_id).await, project);
+    app.get(&path)
+        .auth(&carol)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+
+    // Having been in the session is enough, after leaving and after the end.
+    app.session_action(&bob, &id_of(&session), "leave")
+        .await
+        .expect(200);
+    assert_eq!(app.project(&bob, &project_id).await, project);
+    app.session_action(&ada, &id_of(&session), "end")
+        .await
+        .expect(200);
+    assert_eq!(app.project(&bob, &project_id).await, project);
+    app.get(&path)
+        .auth(&carol)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+
+    // Seeing a project does not make it mine.
+    let bobs = app.get("/api/projects").auth(&bob).send().await.expect(200);
+    assert_eq!(bobs, json!([]));
+}
+
+async fn patch_changes_only_the_fields_sent(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let project = app
+        .create_project(
+            &ada,
+            json!({"name": "Engine", "description": "Gears", "repo_url": "https://example.com/e", "tech_stack": ["rust", "axum"]}),
+        )
+        .await;
+    let path = format!("/api/projects/{}", id_of(&project));
+    let patch = |body: Value| {
+        let path = path.clone();
+        let ada = ada.clone();
+        async move {
+            app.patch(&path)
+                .auth(&ada)
+                .json(&body)
+                .send()
+                .await
+                .expect(200)
+        }
+    };
+
+    let unchanged = patch(json!({})).await;
+    assert_eq!(unchanged, project, "an empty PATCH changes nothing");
+
+    let renamed = patch(json!({"name": " Difference Engine "})).await;
+    let mut expected = project.clone();
+    expected["name"] = json!("Difference Engine");
+    assert_eq!(renamed, expected);
+
+    let cleared = patch(json!({"description": null})).await;
+    expected["description"] = Value::Null;
+    assert_eq!(
+        cleared, expected,
+        "null clears the description, the rest stays"
+    );
+
+    let no_repo = patch(json!({"repo_url": ""})).await;
+    expected["repo_url"] = Value::Null;
+    assert_eq!(no_repo, expected, "an empty repo_url clears it");
+
+    let restacked = patch(json!({"tech_stack": ["Go", "go", "sqlite"], "description": "Cogs", "repo_url": "http://example.com/d"})).await;
+    expected["tech_stack"] = json!(["Go", "sqlite"]);
+    expected["description"] = json!("Cogs");
+    expected["repo_url"] = json!("http://example.com/d");
+    assert_eq!(restacked, expected);
+
+    let cleared_by_empty = patch(json!({"description": ""})).await;
+    expected["description"] = Value::Null;
+    assert_eq!(cleared_by_empty, expected, "an empty description clears it");
+
+    let repo_null = patch(json!({"repo_url": null})).await;
+    expected["repo_url"] = Value::Null;
+    assert_eq!(repo_null, expected, "null clears repo_url");
+
+    for (body, field) in [
+        (json!({"repo_url": "javascript:alert(1)"}), "repo_url"),
+        (json!({"name": ""}), "name"),
+        (json!({"tech_stack": ["ok", ""]}), "tech_stack"),
+        (json!({"owner_id": ada.id}), "owner_id"),
+        (json!({"name": 5}), "name"),
+    ] {
+        app.patch(&path)
+            .auth(&ada)
+            .json(&body)
+            .send()
+            .await
+            .expect_field_error(400, "invalid", field);
+    }
+    assert_eq!(
+        app.project(&ada, &id_of(&project)).await,
+        expected,
+        "refused patches changed nothing"
+    );
+
+    app.patch("/api/projects/not-an-id")
+        .auth(&ada)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .expect_field_error(400, "invalid", "id");
+    app.patch(&format!("/api/projects/{}", uuid::Uuid::new_v4()))
+        .auth(&ada)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .expect_error(404, "not_found");
+}
+
+async fn only_the_owner_changes_or_deletes(app: &TestApp) {
+    let (ada, bob, carol, project, _session) = project_visibility_setup(app).await;
+    let path = format!("/api/projects/{}", id_of(&project));
+    app.patch(&path)
+        .auth(&bob)
+        .json(&json!({"name": "Hijacked"}))
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    app.delete(&path)
+        .auth(&bob)
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    // A stranger is not even told the project exists.
+    app.patch(&path)
+        .auth(&carol)
+        .json(&json!({"name": "Hijacked"}))
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    app.delete(&path)
+        .auth(&carol)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    assert_eq!(app.project(&ada, &id_of(&project)).await, project);
+
+    app.delete(&path).auth(&ada).send().await.expect(204);
+    app.get(&path)
+        .auth(&ada)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    app.delete(&path)
+        .auth(&ada)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    app.delete("/api/projects/42")
+        .auth(&ada)
+        .send()
+        .await
+        .expect_field_error(400, "invalid", "id");
+}
+
+async fn deleting_a_project_unlinks_its_sessions(app: &TestApp) {
+    let (ada, bob, _carol, project, session) = project_visibility_setup(app).await;
+    let scheduled = app
+        .create_session(
+            &ada,
+            json!({"project_id": id_of(&project), "scheduled_start": crate::helpers::rfc3339(chrono::Utc::now() + chrono::Duration::hours(3))}),
+        )
+        .await;
+    assert_eq!(scheduled["project_id"], project["id"]);
+    assert_eq!(session["project_id"], project["id"]);
+
+    app.delete(&format!("/api/projects/{}", id_of(&project)))
+        .auth(&ada)
+        .send()
+        .await
+        .expect(204);
+    for linked in [&session, &scheduled] {
+        let now = app.session(&bob, &id_of(linked)).await;
+        assert_eq!(now["project_id"], Value::Null, "{now}");
+        assert_eq!(now["status"], linked["status"], "only the link changed");
+        assert_eq!(now["title"], linked["title"]);
+    }
+    let participants = app.participants(&ada, &id_of(&session)).await;
+    assert_eq!(participants.len(), 2, "the session keeps its people");
+    let projects = app.get("/api/projects").auth(&ada).send().await.expect(200);
+    assert_eq!(projects, json!([]));
+}
+
+async fn session_links_only_to_a_visible_project(app: &TestApp) {
+    let (ada, bob, carol, project, _session) = project_visibility_setup(app).await;
+    let project_id = id_of(&project);
+    let before = app.sessions_snapshot(&ada).await;
+    for (who, project_ref) in [
+        (&carol, json!(project_id)),
+        (&ada, json!(uuid::Uuid::new_v4().to_string())),
+        (&ada, json!("not-a-uuid")),
+        (&ada, json!(17)),
+    ] {
+        app.post("/api/sessions")
+            .auth(who)
+            .json(&crate::helpers::session_body(
+                json!({"project_id": project_ref}),
+            ))
+            .send()
+            .await
+            .expect_field_error(400, "invalid", "project_id");
+    }
+    assert_eq!(app.sessions_snapshot(&ada).await, before);
+
+    // Bob was in a session about the project, so he can see it and may link to it.
+    let bobs = app
+        .create_session(&bob, json!({"project_id": project_id}))
+        .await;
+    assert_eq!(bobs["project_id"], project_id.as_str());
+    let explicit_null = app
+        .create_session(&carol, json!({"title": "No project"}))
+        .await;
+    assert_eq!(explicit_null["project_id"], Value::Null);
+}
