@@ -3,6 +3,19 @@
 //! The bus holds no state: an event says *what* changed ([`Event`]) and a
 //! listener re-reads the store. A slow listener that falls behind is told it
 //! lagged and re-reads everything, rather than silently missing a change.
+//!
+//! # Layout
+//!
+//! - [`Bus`]: the one interface the server uses, whichever bus it runs on.
+//! - [`LocalBus`]: one process, one tokio broadcast channel. The embedded
+//!   default, and also the local half of every other bus: listeners always
+//!   receive from a `LocalBus`, so backlog and lag behave the same everywhere.
+//! - [`NatsBus`]: many nodes. Delivers to its own `LocalBus` at once and carries
+//!   the event to the other nodes over NATS.
+
+mod nats;
+
+pub use nats::NatsBus;
 
 use async_trait::async_trait;
 use domain::event::Event;
@@ -20,6 +33,10 @@ pub trait Bus: Send + Sync + 'static {
 }
 
 /// The embedded default: one process, one broadcast channel.
+///
+/// Clones share the one channel, so a background task can hold a clone and
+/// deliver into the same listeners.
+#[derive(Clone)]
 pub struct LocalBus {
     sender: broadcast::Sender<Event>,
 }
@@ -32,11 +49,19 @@ impl Default for LocalBus {
     }
 }
 
+impl LocalBus {
+    /// Hands `event` to every listener in this process. Never waits: a full
+    /// backlog makes the slowest listener lag, not the sender block.
+    fn deliver(&self, event: Event) {
+        // An error only means nobody is listening right now, which is fine.
+        let _ = self.sender.send(event);
+    }
+}
+
 #[async_trait]
 impl Bus for LocalBus {
     async fn publish(&self, event: Event) {
-        // An error only means nobody is listening right now, which is fine.
-        let _ = self.sender.send(event);
+        self.deliver(event);
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {

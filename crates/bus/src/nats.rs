@@ -1,0 +1,337 @@
+//! The bus across nodes: NATS carries every event to every other node.
+//!
+//! Every node publishes on one subject, `<prefix>.events`, and subscribes to
+//! it. What travels is an [`Envelope`]: the event plus the id of the node that
+//! published it. A node hands its own events to its own listeners at once,
+//! without a round trip through NATS, and drops the copy NATS echoes back (it
+//! carries the node's own id), so each listener sees each event exactly once.
+//!
+//! NATS core publish/subscribe delivers at most once, and that is enough: an
+//! event only says "re-read", and the store is the truth. What must never
+//! happen is a listener missing events *without knowing it*. So wherever
+//! events may have been lost, the listeners get [`Event::Resync`]:
+//!
+//! - **The connection came back after a disconnect.** This node's
+//!   subscription missed whatever the others published meanwhile, and what
+//!   this node published meanwhile may never have reached them: resync here,
+//!   and tell the other nodes to resync too.
+//! - **The NATS client dropped messages for our subscription** because this
+//!   node read them too slowly (a slow consumer): resync here.
+//!
+//! Publishing never waits on the network: events queue in an outbox that one
+//! task drains into NATS in order, so a NATS outage slows no request down.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use async_nats::{Client, ConnectOptions, Subject, Subscriber};
+use async_trait::async_trait;
+use domain::event::Event;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::{BACKLOG, Bus, LocalBus};
+
+/// How long we wait on the NATS server: to confirm it has our subscription,
+/// or to take the last events when the bus is dropped.
+const NATS_DEADLINE: Duration = Duration::from_secs(5);
+
+/// What goes over the wire: `{"origin": "<node id>", "event": {…}}`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    /// The node that published the event; it already delivered it locally.
+    origin: Uuid,
+    event: Event,
+}
+
+/// One node's end of a bus shared through a NATS server.
+pub struct NatsBus {
+    /// This node's listeners. Events published here and events from the other
+    /// nodes all end up in it, so [`Bus::subscribe`] behaves as on [`LocalBus`].
+    local: LocalBus,
+    /// The way out to the other nodes.
+    outbox: Outbox,
+    /// Reading from NATS and watching the connection. Both would run forever
+    /// (they hold the subscription), so they are aborted when the bus is dropped.
+    readers: [JoinHandle<()>; 2],
+}
+
+impl NatsBus {
+    /// Connects to the NATS server at `url` and joins the bus on the subject
+    /// `<subject_prefix>.events`. Nodes with the same prefix share one bus.
+    ///
+    /// Returns only once the server has confirmed the subscription, so an
+    /// event another node publishes after this returns is not missed. Fails
+    /// if the server cannot be reached now; after that, the client reconnects
+    /// on its own for as long as the bus lives.
+    ///
+    /// The URL may carry credentials, so it is never logged nor put in the error.
+    pub async fn connect(url: &str, subject_prefix: &str) -> anyhow::Result<NatsBus> {
+        let subject = events_subject(subject_prefix)?;
+        let node_id = Uuid::new_v4();
+        let local = LocalBus::default();
+
+        // The client reports connection changes through this callback; an
+        // unbounded channel so the client never waits on us to report one.
+        let (connection_events, connection_events_received) = mpsc::unbounded_channel();
+        let client = ConnectOptions::new()
+            .name(format!("lockin-{node_id}"))
+            .event_callback(move |event| {
+                let connection_events = connection_events.clone();
+                async move {
+                    // Fails only once the bus is dropped, when nobody cares.
+                    let _ = connection_events.send(event);
+                }
+            })
+            .connect(url)
+            .await
+            .context("connecting to the NATS server")?;
+
+        let subscriber = client
+            .subscribe(subject.clone())
+            .await
+            .context("subscribing to the NATS bus subject")?;
+        confirm_server_caught_up(&client)
+            .await
+            .context("confirming the NATS subscription")?;
+
+        let outbox = Outbox::start(client.clone(), subject, node_id);
+        let readers = [
+            tokio::spawn(forward_from_other_nodes(subscriber, node_id, local.clone())),
+            tokio::spawn(watch_connection(
+                connection_events_received,
+                client,
+                local.clone(),
+                outbox.clone(),
+            )),
+        ];
+        tracing::info!(%node_id, "joined the NATS event bus");
+        Ok(NatsBus {
+            local,
+            outbox,
+            readers,
+        })
+    }
+}
+
+impl Drop for NatsBus {
+    fn drop(&mut self) {
+        for reader in &self.readers {
+            reader.abort();
+        }
+        // The outbox task is left alone: it ends by itself once the last
+        // `Outbox` is gone, after sending what is still queued.
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn publish(&self, event: Event) {
+        self.local.deliver(event.clone());
+        self.outbox.post(event);
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.local.subscribe()
+    }
+}
+
+/// `<prefix>.events`, refusing a prefix that is not a plain NATS subject: a
+/// wildcard (`*`, `>`) or an empty token would make nodes listen to, or
+/// publish on, subjects other than their bus's.
+fn events_subject(prefix: &str) -> anyhow::Result<Subject> {
+    let is_plain_token = |token: &str| {
+        !token.is_empty() && !token.contains(|c: char| c.is_whitespace() || c == '*' || c == '>')
+    };
+    ensure!(
+        prefix.split('.').all(is_plain_token),
+        "the NATS subject prefix {prefix:?} must be dot-separated names without spaces or wildcards"
+    );
+    Ok(Subject::from(format!("{prefix}.events")))
+}
+
+/// Events on their way to NATS, sent in the order they were posted by one
+/// task that owns the sending side.
+#[derive(Clone)]
+struct Outbox {
+    queue: mpsc::Sender<Vec<u8>>,
+    /// Stamped on every envelope, so this node can recognise its own echoes.
+    node_id: Uuid,
+}
+
+impl Outbox {
+    fn start(client: Client, subject: Subject, node_id: Uuid) -> Outbox {
+        let (queue, queued) = mpsc::channel(BACKLOG);
+        tokio::spawn(send_to_nats(queued, client, subject));
+        Outbox { queue, node_id }
+    }
+
+    /// Queues `event` for the other nodes. Never waits: when the queue is full
+    /// (NATS has been unreachable for a while) the event is dropped with a
+    /// warning, and the other nodes resync once this node reconnects.
+    fn post(&self, event: Event) {
+        let envelope = Envelope {
+            origin: self.node_id,
+            event,
+        };
+        let payload = match serde_json::to_vec(&envelope) {
+            Ok(payload) => payload,
+            Err(error) => {
+                tracing::warn!(%error, event = ?envelope.event, "could not encode an event for NATS");
+                return;
+            }
+        };
+        if let Err(error) = self.queue.try_send(payload) {
+            tracing::warn!(%error, event = ?envelope.event, "dropping an event for the other nodes");
+        }
+    }
+}
+
+/// Drains the outbox into NATS. Ends when every [`Outbox`] is gone, after a
+/// last flush so that events published just before shutdown still go out.
+async fn send_to_nats(mut queued: mpsc::Receiver<Vec<u8>>, client: Client, subject: Subject) {
+    while let Some(payload) = queued.recv().await {
+        if let Err(error) = client.publish(subject.clone(), payload.into()).await {
+            tracing::warn!(%error, "could not publish an event to NATS");
+        }
+    }
+    // `flush` only empties the client's write buffer into the socket, which is
+    // what matters here: the client stops when its last handle is gone and
+    // would drop what it had not written yet.
+    match tokio::time::timeout(NATS_DEADLINE, client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "could not flush the last events to NATS"),
+        Err(_) => tracing::warn!("NATS did not take the last events in time"),
+    }
+}
+
+/// Hands events published by other nodes to this node's listeners.
+async fn forward_from_other_nodes(mut subscriber: Subscriber, node_id: Uuid, local: LocalBus) {
+    while let Some(message) = subscriber.next().await {
+        match serde_json::from_slice::<Envelope>(&message.payload) {
+            // Our own event, echoed back: `publish` delivered it already.
+            Ok(envelope) if envelope.origin == node_id => {}
+            Ok(envelope) => local.deliver(envelope.event),
+            Err(error) => tracing::warn!(
+                %error,
+                subject = %message.subject,
+                "skipping a message on the bus subject that is not an event envelope"
+            ),
+        }
+    }
+    tracing::warn!("the NATS subscription ended: events from other nodes no longer arrive");
+}
+
+/// Returns once the NATS server has processed everything this client sent
+/// before, subscriptions included.
+///
+/// `Client::flush` cannot tell: it returns once the bytes are in the socket.
+/// The server handles one connection's commands in order, so a message this
+/// client sends to itself and gets back proves everything before it arrived.
+async fn confirm_server_caught_up(client: &Client) -> anyhow::Result<()> {
+    // An inbox subject is unique to this client and seen by no other node.
+    let probe_subject = client.new_inbox();
+    let mut probe = client.subscribe(probe_subject.clone()).await?;
+    client.publish(probe_subject, Default::default()).await?;
+    tokio::time::timeout(NATS_DEADLINE, probe.next())
+        .await
+        .context("the NATS server did not answer in time")?
+        .context("the NATS connection closed")?;
+    Ok(())
+}
+
+/// Turns connection trouble into [`Event::Resync`], as the module docs explain.
+async fn watch_connection(
+    mut connection_events: mpsc::UnboundedReceiver<async_nats::Event>,
+    client: Client,
+    local: LocalBus,
+    outbox: Outbox,
+) {
+    // The client reports `Connected` for the first connection too; only one
+    // that follows a `Disconnected` means events may have been missed.
+    let mut disconnected = false;
+    while let Some(connection_event) = connection_events.recv().await {
+        match connection_event {
+            async_nats::Event::Disconnected => {
+                tracing::warn!("lost the NATS connection; will resync once it is back");
+                disconnected = true;
+            }
+            async_nats::Event::Connected if disconnected => {
+                disconnected = false;
+                // The client renews our subscription as it reconnects. Wait
+                // for the server to confirm it before telling listeners to
+                // re-read, or an event published between their re-read and
+                // the renewal would be missed.
+                if let Err(error) = confirm_server_caught_up(&client).await {
+                    let error = format!("{error:#}");
+                    tracing::warn!(%error, "could not confirm the renewed NATS subscription");
+                }
+                tracing::info!("NATS connection is back; resyncing this node and the others");
+                local.deliver(Event::Resync);
+                outbox.post(Event::Resync);
+            }
+            async_nats::Event::SlowConsumer(_) => {
+                tracing::warn!("NATS dropped events this node read too slowly; resyncing");
+                local.deliver(Event::Resync);
+            }
+            async_nats::Event::ServerError(_) | async_nats::Event::ClientError(_) => {
+                tracing::warn!(%connection_event, "NATS connection trouble");
+            }
+            _ => tracing::debug!(%connection_event, "NATS connection event"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::Id;
+
+    use super::*;
+
+    #[test]
+    fn the_subject_is_the_prefix_and_events() {
+        assert_eq!(events_subject("lockin").unwrap().as_str(), "lockin.events");
+        assert_eq!(
+            events_subject("lockin.staging").unwrap().as_str(),
+            "lockin.staging.events"
+        );
+    }
+
+    #[test]
+    fn a_prefix_that_is_not_a_plain_subject_is_refused() {
+        for prefix in [
+            "",
+            "lock in",
+            "lockin.*",
+            ">",
+            "lockin..x",
+            ".lockin",
+            "lockin.",
+        ] {
+            assert!(events_subject(prefix).is_err(), "{prefix:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn the_envelope_has_a_stable_wire_form() {
+        let node_id = Uuid::new_v4();
+        let session_id = Id::generate();
+        let json = serde_json::to_value(Envelope {
+            origin: node_id,
+            event: Event::ChatChanged {
+                session_id: session_id.clone(),
+            },
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "origin": node_id.to_string(),
+                "event": {"kind": "chat_changed", "session_id": session_id.as_str()},
+            })
+        );
+    }
+}

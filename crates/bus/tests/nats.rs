@@ -1,0 +1,299 @@
+//! `NatsBus` against a real NATS server: several buses in one process stand in
+//! for several nodes.
+//!
+//! The server is `LOCKIN_TEST_NATS_URL` (default `nats://127.0.0.1:4222`). If
+//! it cannot be reached the tests fail, never skip. Each test uses its own
+//! random subject prefix, so tests running side by side never see each other.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bus::{Bus, NatsBus};
+use domain::Id;
+use domain::event::Event;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// How long any one expected event may take. Generous: CI machines are small
+/// and busy, and a passing test never waits this long.
+const EVENT_DEADLINE: Duration = Duration::from_secs(10);
+
+fn nats_url() -> String {
+    std::env::var("LOCKIN_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// A subject prefix no other test uses.
+fn unique_prefix() -> String {
+    format!("lockin-test-{}", Uuid::new_v4().simple())
+}
+
+/// A node on the bus `prefix` of the NATS server at `url`.
+async fn join(url: &str, prefix: &str) -> NatsBus {
+    NatsBus::connect(url, prefix).await.unwrap_or_else(|error| {
+        panic!(
+            "cannot reach NATS at {url} ({error:#}). These tests need a running NATS server: \
+             start one, or point LOCKIN_TEST_NATS_URL at one"
+        )
+    })
+}
+
+/// A plain NATS client, for sending what a `NatsBus` would not.
+async fn raw_client(url: &str) -> async_nats::Client {
+    async_nats::connect(url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot reach NATS at {url}: {error}"))
+}
+
+async fn next_event(listener: &mut broadcast::Receiver<Event>) -> Event {
+    tokio::time::timeout(EVENT_DEADLINE, listener.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no event arrived within {EVENT_DEADLINE:?}"))
+        .expect("the listener lagged or the bus closed")
+}
+
+fn session_changed() -> Event {
+    Event::SessionChanged {
+        session_id: Id::generate(),
+    }
+}
+
+#[tokio::test]
+async fn an_event_reaches_every_node_exactly_once() {
+    let (url, prefix) = (nats_url(), unique_prefix());
+    let node_a = join(&url, &prefix).await;
+    let node_b = join(&url, &prefix).await;
+    let mut listener_a = node_a.subscribe();
+    let mut listener_b = node_b.subscribe();
+
+    let (first, second) = (session_changed(), session_changed());
+    node_a.publish(first.clone()).await;
+    node_a.publish(second.clone()).await;
+    assert_eq!(next_event(&mut listener_a).await, first);
+    assert_eq!(next_event(&mut listener_a).await, second);
+    assert_eq!(next_event(&mut listener_b).await, first);
+    assert_eq!(next_event(&mut listener_b).await, second);
+
+    // NATS delivers in the order the server received, so once an event
+    // published after them comes back through NATS, any duplicates of the
+    // first two would already have shown up before it.
+    let reply_from_b = session_changed();
+    node_b.publish(reply_from_b.clone()).await;
+    assert_eq!(
+        next_event(&mut listener_a).await,
+        reply_from_b,
+        "node A got its own event back from NATS"
+    );
+    let reply_from_a = session_changed();
+    node_a.publish(reply_from_a.clone()).await;
+    assert_eq!(next_event(&mut listener_b).await, reply_from_b);
+    assert_eq!(
+        next_event(&mut listener_b).await,
+        reply_from_a,
+        "node B got an event from node A twice"
+    );
+}
+
+// Several threads, so the other node's client really races the new node's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_hears_events_published_right_after_it_joined() {
+    let (url, prefix) = (nats_url(), unique_prefix());
+    // Another node's client, connected and ready to publish the moment the
+    // new node has joined: the tightest race there is against its subscription.
+    let other_node = raw_client(&url).await;
+    let subject = format!("{prefix}.events");
+    for attempt in 0..20 {
+        let node = join(&url, &prefix).await;
+        let mut listener = node.subscribe();
+        let event = session_changed();
+        let envelope = serde_json::json!({"origin": Uuid::new_v4(), "event": event});
+        other_node
+            .publish(subject.clone(), envelope.to_string().into())
+            .await
+            .unwrap();
+        assert_eq!(
+            next_event(&mut listener).await,
+            event,
+            "join {attempt} missed an event"
+        );
+    }
+}
+
+#[tokio::test]
+async fn events_from_one_publisher_arrive_in_order() {
+    let (url, prefix) = (nats_url(), unique_prefix());
+    let publisher = join(&url, &prefix).await;
+    let receiver = join(&url, &prefix).await;
+    let mut listener = receiver.subscribe();
+
+    let events: Vec<Event> = (0..200).map(|_| session_changed()).collect();
+    for event in &events {
+        publisher.publish(event.clone()).await;
+    }
+    for (position, expected) in events.iter().enumerate() {
+        assert_eq!(
+            &next_event(&mut listener).await,
+            expected,
+            "event {position} out of order"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_message_is_skipped_and_later_events_still_arrive() {
+    let (url, prefix) = (nats_url(), unique_prefix());
+    let publisher = join(&url, &prefix).await;
+    let receiver = join(&url, &prefix).await;
+    let mut listener = receiver.subscribe();
+
+    let raw = raw_client(&url).await;
+    let subject = format!("{prefix}.events");
+    let malformed = [
+        "not json at all".to_owned(),
+        r#"{"event": {"kind": "session_changed"}}"#.to_owned(),
+        format!(
+            r#"{{"origin": "{}", "event": {{"kind": "no_such_event"}}}}"#,
+            Uuid::new_v4()
+        ),
+        r#"{"origin": "not a node id", "event": {"kind": "resync"}}"#.to_owned(),
+    ];
+    for payload in malformed {
+        raw.publish(subject.clone(), payload.into()).await.unwrap();
+    }
+    // Once flushed, the server has the malformed messages before the event below.
+    raw.flush().await.unwrap();
+
+    let event = session_changed();
+    publisher.publish(event.clone()).await;
+    assert_eq!(next_event(&mut listener).await, event);
+}
+
+#[tokio::test]
+async fn events_published_just_before_a_bus_is_dropped_still_go_out() {
+    let (url, prefix) = (nats_url(), unique_prefix());
+    let receiver = join(&url, &prefix).await;
+    let mut listener = receiver.subscribe();
+
+    let publisher = join(&url, &prefix).await;
+    // Enough that some are still queued when the bus is dropped.
+    let events: Vec<Event> = (0..1000).map(|_| session_changed()).collect();
+    for event in &events {
+        publisher.publish(event.clone()).await;
+    }
+    drop(publisher);
+    for (position, expected) in events.iter().enumerate() {
+        assert_eq!(
+            &next_event(&mut listener).await,
+            expected,
+            "event {position} lost"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reconnect_tells_this_node_and_the_others_to_resync() {
+    let (url, prefix) = (nats_url(), unique_prefix());
+    let proxy = SeverableProxy::start(&url).await;
+    let behind_proxy = join(&proxy.url, &prefix).await;
+    let other = join(&url, &prefix).await;
+    let mut listener_behind_proxy = behind_proxy.subscribe();
+    let mut listener_other = other.subscribe();
+
+    proxy.sever_connections();
+
+    assert_eq!(next_event(&mut listener_behind_proxy).await, Event::Resync);
+    assert_eq!(
+        next_event(&mut listener_other).await,
+        Event::Resync,
+        "the other node was not told to resync"
+    );
+
+    // The subscription was renewed: events flow both ways again.
+    let from_other = session_changed();
+    other.publish(from_other.clone()).await;
+    assert_eq!(next_event(&mut listener_behind_proxy).await, from_other);
+    let from_behind_proxy = session_changed();
+    behind_proxy.publish(from_behind_proxy.clone()).await;
+    assert_eq!(next_event(&mut listener_other).await, from_other);
+    assert_eq!(next_event(&mut listener_other).await, from_behind_proxy);
+}
+
+#[tokio::test]
+async fn connecting_to_a_server_that_is_not_there_fails() {
+    // A port that was free a moment ago, and nobody listens on now.
+    let free_port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nowhere = format!("nats://127.0.0.1:{free_port}");
+    let outcome =
+        tokio::time::timeout(EVENT_DEADLINE, NatsBus::connect(&nowhere, &unique_prefix()))
+            .await
+            .expect("connecting to nothing did not give up");
+    assert!(outcome.is_err());
+}
+
+/// A TCP proxy in front of the NATS server whose open connections the test can
+/// cut, to make a client see its server go away and come back, without
+/// touching the server other tests share.
+struct SeverableProxy {
+    /// The NATS URL that leads through the proxy.
+    url: String,
+    /// One task per client connection, owning both of its sockets: aborting
+    /// the task closes them.
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accepting: JoinHandle<()>,
+}
+
+impl SeverableProxy {
+    async fn start(nats_url: &str) -> SeverableProxy {
+        let (scheme, rest) = nats_url.split_once("://").unwrap_or(("nats", nats_url));
+        let (credentials, upstream) = match rest.rsplit_once('@') {
+            Some((credentials, upstream)) => (format!("{credentials}@"), upstream.to_owned()),
+            None => (String::new(), rest.to_owned()),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let accepting = tokio::spawn({
+            let connections = Arc::clone(&connections);
+            async move {
+                while let Ok((mut client_side, _)) = listener.accept().await {
+                    let upstream = upstream.clone();
+                    let connection = tokio::spawn(async move {
+                        let Ok(mut server_side) = TcpStream::connect(upstream.as_str()).await
+                        else {
+                            return;
+                        };
+                        let _ =
+                            tokio::io::copy_bidirectional(&mut client_side, &mut server_side).await;
+                    });
+                    connections.lock().unwrap().push(connection);
+                }
+            }
+        });
+        SeverableProxy {
+            url: format!("{scheme}://{credentials}{address}"),
+            connections,
+            accepting,
+        }
+    }
+
+    /// Closes every connection open now; new ones are still accepted.
+    fn sever_connections(&self) {
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+}
+
+impl Drop for SeverableProxy {
+    fn drop(&mut self) {
+        self.accepting.abort();
+        self.sever_connections();
+    }
+}
