@@ -191,6 +191,7 @@ mod tests {
         Session {
             id: Id::generate(),
             creator_id: Id::generate(),
+            creator_name: "Ada".into(),
             title: "Deep work".into(),
             description: None,
             session_type: SessionType::Coding,

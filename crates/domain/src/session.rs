@@ -13,6 +13,8 @@ pub struct Session {
     pub id: Id,
     #[schema(value_type = String)]
     pub creator_id: Id,
+    /// The host's name, for lists and cards.
+    pub creator_name: String,
     pub title: String,
     pub description: Option<String>,
     pub session_type: SessionType,

@@ -107,6 +107,8 @@ pub struct UserCreateArgs {
 pub enum BenchCommand {
     /// HTTP API load: concurrent clients doing a realistic mix, against a bare baseline.
     Api(crate::bench::api::ApiBenchArgs),
+    /// Live-update fan-out: subscribers over sessions, changes at a steady rate, against a bare WebSocket baseline.
+    Live(crate::bench::live::LiveBenchArgs),
 }
 
 #[cfg(test)]

@@ -134,6 +134,8 @@ impl std::fmt::Debug for Secret {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures must return its own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

@@ -60,7 +60,7 @@ impl ApiError {
         Self::Invalid(InvalidInput::new(field, message))
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub(crate) fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Invalid(_) | Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid"),
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),

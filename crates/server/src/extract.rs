@@ -51,6 +51,13 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         let message = error.to_string();
         ApiError::BadRequest(format!("the body is not valid JSON: {message}"))
     })?;
+    // Every body of this API is an object; an array would otherwise fill a
+    // struct's fields by position.
+    if !value.is_object() {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let message = error.into_inner().to_string();

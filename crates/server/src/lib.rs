@@ -20,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod live;
+pub mod pages;
 pub mod presence;
 pub mod sweeper;
 pub mod telemetry;
@@ -35,6 +36,7 @@ use bus::{Bus, LocalBus};
 use store::{SqlStore, Store, Timeouts};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use config::Config;
 
@@ -53,6 +55,9 @@ pub struct AppState {
     /// Cancelled when the node stops: live connections close so clients move
     /// to another node, and background work ends.
     pub shutdown: CancellationToken,
+    /// The live connections of this node, so a stop can wait for them to hand
+    /// back their presence before the node signs off.
+    pub live_connections: TaskTracker,
 }
 
 pub struct Application {
@@ -90,6 +95,7 @@ impl Application {
             agent_token_hash: auth::hash_token(&agent_token),
             login_limiter: auth::LoginLimiter::new(config.login_attempts_per_minute),
             shutdown: CancellationToken::new(),
+            live_connections: TaskTracker::new(),
         };
         let timeouts = Timeouts {
             departure: config.departure_timeout,
@@ -137,6 +143,13 @@ impl Application {
         .context("serving HTTP");
         state.shutdown.cancel();
         let _ = sweeper.await;
+        state.live_connections.close();
+        if tokio::time::timeout(Duration::from_secs(5), state.live_connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("live connections did not close within 5 s of the stop");
+        }
         // This node's live connections count as closed from now.
         if let Err(error) = state.store.forget_node(state.presence.node_id()).await {
             tracing::warn!(?error, "recording this node's departure");

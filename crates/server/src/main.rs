@@ -43,6 +43,10 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init_tracing(LogFormat::Text);
             server::bench::run_api(args).await
         }
+        Command::Bench(BenchCommand::Live(args)) => {
+            telemetry::init_tracing(LogFormat::Text);
+            server::bench::run_live(args).await
+        }
     }
 }
 

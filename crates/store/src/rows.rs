@@ -23,7 +23,7 @@ pub(crate) const PROJECT_COLUMNS: &str =
 
 pub(crate) const SESSION_COLUMNS: &str = "id, creator_id, title, description, session_type, status, \
      scheduled_start, started_at, ended_at, project_id, max_participants, ai_agent_enabled, \
-     participant_count, agent_status, created_at, version";
+     participant_count, agent_status, created_at, version, creator_name";
 
 pub(crate) const PARTICIPANT_SELECT: &str = "SELECT p.session_id, p.user_id, u.name, p.role, \
      p.status, p.joined_at, p.left_at FROM participants p JOIN users u ON u.id = p.user_id";
@@ -95,6 +95,7 @@ pub(crate) fn session(row: &AnyRow) -> anyhow::Result<Session> {
     Ok(Session {
         id: id(row, "id")?,
         creator_id: id(row, "creator_id")?,
+        creator_name: row.try_get("creator_name")?,
         title: row.try_get("title")?,
         description: row.try_get("description")?,
         session_type: text_enum(row, "session_type", SessionType::from_str_opt)?,

@@ -476,8 +476,9 @@ impl Store for SqlStore {
         let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO sessions (id, creator_id, title, description, session_type, status, scheduled_start, \
-             started_at, project_id, max_participants, ai_agent_enabled, agent_status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             started_at, project_id, max_participants, ai_agent_enabled, agent_status, created_at, creator_name) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                     (SELECT name FROM users WHERE id = $2))",
         )
         .bind(id.as_str())
         .bind(new.creator_id.as_str())

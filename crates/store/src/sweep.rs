@@ -62,20 +62,27 @@ impl SqlStore {
         node_id: &str,
         closed_at: i64,
     ) -> StoreResult<()> {
+        // **Presence rows first, then participants**: the same order as
+        // `mark_present` and `mark_absent`, so concurrent ones never deadlock.
         let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "UPDATE participants SET departed_at = $2 WHERE status = 'joined' AND departed_at IS NULL \
-             AND EXISTS (SELECT 1 FROM presence pr WHERE pr.node_id = $1 \
-                         AND pr.session_id = participants.session_id AND pr.user_id = participants.user_id)",
-        )
-        .bind(node_id)
-        .bind(closed_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM presence WHERE node_id = $1")
-            .bind(node_id)
+        let closed =
+            sqlx::query("DELETE FROM presence WHERE node_id = $1 RETURNING session_id, user_id")
+                .bind(node_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for row in closed {
+            let session_id: String = row.try_get("session_id")?;
+            let user_id: String = row.try_get("user_id")?;
+            sqlx::query(
+                "UPDATE participants SET departed_at = $3 \
+                 WHERE session_id = $1 AND user_id = $2 AND status = 'joined' AND departed_at IS NULL",
+            )
+            .bind(&session_id)
+            .bind(&user_id)
+            .bind(closed_at)
             .execute(&mut *tx)
             .await?;
+        }
         sqlx::query("DELETE FROM nodes WHERE id = $1")
             .bind(node_id)
             .execute(&mut *tx)

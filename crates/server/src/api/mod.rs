@@ -77,20 +77,37 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi_router().split_for_parts().1
 }
 
+/// A page for people (whose browsers ask for HTML), a JSON error for programs.
+async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        crate::pages::PageError::NotFound.into_response()
+    } else {
+        ApiError::NotFound("no such page or endpoint").into_response()
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let (routes, document) = openapi_router().split_for_parts();
     let document = serde_json::to_string(&document).expect("the OpenAPI document serializes");
     routes
         .merge(crate::live::router())
+        .merge(crate::pages::router())
         .route(
             "/api/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
         )
-        .fallback(|| async { ApiError::NotFound("no such page or endpoint") })
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(crate::telemetry::track_requests))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(SetResponseHeaderLayer::overriding(
+        // Answers are about now and about who asks; the web app's static files
+        // set their own (long) caching, which this leaves alone.
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))

@@ -166,7 +166,7 @@ async fn calendar_feed(
     ))
 }
 
-fn calendar_of(sessions: &[Session], host: &str) -> Calendar {
+pub(crate) fn calendar_of(sessions: &[Session], host: &str) -> Calendar {
     let mut calendar = Calendar::new();
     calendar.name("Lock In");
     for session in sessions {
@@ -210,6 +210,7 @@ mod tests {
         let session = Session {
             id: Id::generate(),
             creator_id: Id::generate(),
+            creator_name: "Ada".into(),
             title: "Rust, async; and more".into(),
             description: Some("bring\\nquestions".into()),
             session_type: SessionType::Coding,
@@ -221,10 +222,11 @@ mod tests {
             max_participants: 5,
             ai_agent_enabled: true,
             participant_count: 0,
+            agent_status: domain::session::AgentStatus::Off,
             created_at: start,
             version: 1,
         };
-        let text = calendar_of(&[session.clone()], "lockin.example").to_string();
+        let text = calendar_of(std::slice::from_ref(&session), "lockin.example").to_string();
         assert!(text.starts_with("BEGIN:VCALENDAR\r\n"), "{text}");
         assert!(text.contains("DTSTART:20261201T093000Z"), "{text}");
         assert!(text.contains("DTEND:20261201T103000Z"), "{text}");

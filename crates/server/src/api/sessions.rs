@@ -65,7 +65,7 @@ pub struct ListQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct SessionList {
-    sessions: Vec<Session>,
+    pub(crate) sessions: Vec<Session>,
     /// Pass as `cursor` for the next page; null on the last page.
     next_cursor: Option<String>,
 }

@@ -6,5 +6,7 @@
 //! timing; the numbers are for people and for docs/PERFORMANCE.md.
 
 pub mod api;
+pub mod live;
 
 pub use api::{ApiBenchArgs, run_api};
+pub use live::{LiveBenchArgs, run_live};

@@ -122,7 +122,10 @@ async fn upgrade(
 ) -> Response {
     socket
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| Connection::new(state, user).run(socket))
+        .on_upgrade(move |socket| {
+            let connections = state.live_connections.clone();
+            connections.track_future(Connection::new(state, user).run(socket))
+        })
         .into_response()
 }
 

@@ -1,0 +1,592 @@
+//! A session's pages: the create form, the room, and the page of a session
+//! you are not in (to join it, to be reminded of it, or to look back at it).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HOST};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use chrono::{NaiveDateTime, Utc};
+use domain::Id;
+use domain::ai_log::AiLog;
+use domain::chat::ChatMessage;
+use domain::session::{
+    MaxParticipants, Participant, ParticipantStatus, Role, Schedule, Session, SessionStatus,
+    SessionType,
+};
+use serde::Deserialize;
+
+use super::display::{self, When};
+use super::session_card::{CardMaker, SessionCard};
+use super::viewer::CsrfForm;
+use super::{FieldErrors, Layout, PageError, PageResult, Section, Viewer, html, ok, see_other};
+use crate::AppState;
+use crate::api::sessions::{self as api, CreateSession};
+use crate::error::ApiError;
+
+/// The create-session form's values, as typed.
+pub struct SessionForm {
+    pub title: String,
+    pub description: String,
+    pub session_type: String,
+    /// `now` or `later`.
+    pub when: String,
+    /// A `datetime-local` value; the server reads it as UTC.
+    pub scheduled_start: String,
+    pub project_id: String,
+    pub max_participants: String,
+    pub ai: bool,
+}
+
+impl Default for SessionForm {
+    fn default() -> Self {
+        Self {
+            title: String::new(),
+            description: String::new(),
+            session_type: "coding".into(),
+            when: "now".into(),
+            scheduled_start: String::new(),
+            project_id: String::new(),
+            max_participants: "8".into(),
+            ai: true,
+        }
+    }
+}
+
+pub struct ProjectOption {
+    pub id: String,
+    pub name: String,
+}
+
+/// The create-session form with its choices, in the dialog of a page or on a page of its own.
+pub struct CreateDialog {
+    pub form: SessionForm,
+    pub projects: Vec<ProjectOption>,
+    pub errors: FieldErrors,
+    pub min_seats: i64,
+    pub max_seats: i64,
+    pub horizon_days: i64,
+}
+
+impl CreateDialog {
+    pub fn types(&self) -> [(&'static str, &'static str); 3] {
+        [
+            ("coding", "Coding"),
+            ("study", "Study"),
+            ("general", "General"),
+        ]
+    }
+}
+
+/// The form for `viewer`, with `project` chosen when it was opened from that project's page.
+pub async fn create_dialog(
+    state: &AppState,
+    viewer: &Viewer,
+    project: Option<&Id>,
+) -> PageResult<CreateDialog> {
+    let mut projects: Vec<ProjectOption> = state
+        .store
+        .projects_of(&viewer.user.id)
+        .await?
+        .into_iter()
+        .map(|project| ProjectOption {
+            id: project.id.to_string(),
+            name: project.name,
+        })
+        .collect();
+    let mut form = SessionForm::default();
+    if let Some(id) = project
+        && state.store.can_see_project(id, &viewer.user.id).await?
+    {
+        // Someone else's project, seen through a session of it, is offered too.
+        if !projects.iter().any(|option| option.id == id.as_str())
+            && let Some(found) = state.store.project(id).await?
+        {
+            projects.insert(
+                0,
+                ProjectOption {
+                    id: found.id.to_string(),
+                    name: found.name,
+                },
+            );
+        }
+        form.project_id = id.to_string();
+    }
+    Ok(CreateDialog {
+        form,
+        projects,
+        errors: FieldErrors::default(),
+        min_seats: MaxParticipants::MIN,
+        max_seats: MaxParticipants::MAX,
+        horizon_days: Schedule::HORIZON_DAYS,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "new_session.html")]
+struct NewSessionPage {
+    layout: Layout,
+    create: CreateDialog,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NewSessionQuery {
+    project: String,
+}
+
+pub async fn new_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<NewSessionQuery>,
+) -> PageResult {
+    let project = Id::parse("project", &query.project).ok();
+    let page = NewSessionPage {
+        create: create_dialog(&state, &viewer, project.as_ref()).await?,
+        layout: Layout::new("Start a session", Section::Home, Some(&viewer)),
+    };
+    ok(&page)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SessionFormInput {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    title: String,
+    description: String,
+    session_type: String,
+    when: String,
+    /// Read as UTC: with JavaScript the form is sent to the API with the
+    /// browser's own conversion instead, and the form says which applies.
+    scheduled_start: String,
+    project_id: String,
+    max_participants: String,
+    ai_agent_enabled: Option<String>,
+}
+
+impl SessionFormInput {
+    /// The API's request, from the form; refuses what the API could not be sent.
+    fn to_request(&self) -> Result<CreateSession, ApiError> {
+        let session_type = SessionType::from_str_opt(&self.session_type)
+            .ok_or_else(|| ApiError::invalid("session_type", "choose coding, study or general"))?;
+        let scheduled_start = if self.when == "later" {
+            let local = parse_local_time(&self.scheduled_start).ok_or_else(|| {
+                ApiError::invalid("scheduled_start", "choose a date and time to start")
+            })?;
+            let at = local.and_utc();
+            if at <= Utc::now() {
+                return Err(ApiError::invalid(
+                    "scheduled_start",
+                    "must be in the future",
+                ));
+            }
+            Some(at)
+        } else {
+            None
+        };
+        // Not a number is out of range too, with the API's own words.
+        let max_participants = self
+            .max_participants
+            .trim()
+            .parse::<i64>()
+            .unwrap_or(i64::MIN);
+        Ok(CreateSession {
+            title: self.title.clone(),
+            description: Some(self.description.clone()),
+            session_type,
+            scheduled_start,
+            project_id: Some(self.project_id.clone()).filter(|id| !id.is_empty()),
+            max_participants,
+            ai_agent_enabled: self.ai_agent_enabled.is_some(),
+        })
+    }
+
+    fn into_form(self) -> SessionForm {
+        SessionForm {
+            title: self.title,
+            description: self.description,
+            session_type: self.session_type,
+            when: self.when,
+            scheduled_start: self.scheduled_start,
+            project_id: self.project_id,
+            max_participants: self.max_participants,
+            ai: self.ai_agent_enabled.is_some(),
+        }
+    }
+}
+
+/// A `datetime-local` value: `2026-11-24T09:30`, maybe with seconds.
+fn parse_local_time(raw: &str) -> Option<NaiveDateTime> {
+    let raw = raw.trim();
+    NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
+        .ok()
+}
+
+/// The form's fields, by the API's names for them.
+const SESSION_FIELDS: &[&str] = &[
+    "title",
+    "description",
+    "session_type",
+    "scheduled_start",
+    "project_id",
+    "max_participants",
+];
+
+pub async fn create(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(input): Form<SessionFormInput>,
+) -> PageResult {
+    viewer.check_csrf(&input.csrf)?;
+    let created = match input.to_request() {
+        Ok(request) => api::create(&state, viewer.user.id.clone(), request).await,
+        Err(error) => Err(error),
+    };
+    match created {
+        Ok(session) => Ok(see_other(&format!("/sessions/{}", session.id))),
+        Err(error) => {
+            let mut create = create_dialog(&state, &viewer, None).await?;
+            create.errors = FieldErrors::from_api(&error, SESSION_FIELDS);
+            create.form = input.into_form();
+            let page = NewSessionPage {
+                create,
+                layout: Layout::new("Start a session", Section::Home, Some(&viewer)),
+            };
+            html(FieldErrors::status(&error), &page)
+        }
+    }
+}
+
+fn parse_id(raw: &str) -> PageResult<Id> {
+    Id::parse("id", raw).map_err(|_| PageError::NotFound)
+}
+
+/// A person in the session, as its pages list them.
+pub struct PersonView {
+    pub name: String,
+    pub role: Role,
+    pub present: bool,
+    pub is_viewer: bool,
+}
+
+impl PersonView {
+    /// The first letter of the name, for the round avatar.
+    pub fn initial(&self) -> String {
+        self.name
+            .chars()
+            .next()
+            .map(|first| first.to_uppercase().collect())
+            .unwrap_or_default()
+    }
+
+    /// The badge next to the name: the host and the assistant are marked, others are not.
+    pub fn badge(&self) -> Option<&'static str> {
+        match self.role {
+            Role::Host => Some("Host"),
+            Role::Agent => Some("AI agent"),
+            Role::Participant => None,
+        }
+    }
+}
+
+fn people(participants: &[Participant], viewer: &Viewer) -> Vec<PersonView> {
+    participants
+        .iter()
+        .map(|participant| PersonView {
+            name: participant.name.clone(),
+            role: participant.role,
+            present: participant.status == ParticipantStatus::Joined,
+            is_viewer: participant.user_id == viewer.user.id,
+        })
+        .collect()
+}
+
+/// An assistant interaction, for the transcript of an ended session.
+pub struct LogView {
+    pub question: String,
+    pub answer: String,
+    pub failed: bool,
+    pub helpful_votes: i64,
+    pub unhelpful_votes: i64,
+    pub when: When,
+}
+
+pub struct MessageView {
+    pub name: String,
+    pub body: String,
+    pub when: When,
+    pub mine: bool,
+}
+
+#[derive(Template)]
+#[template(path = "room.html")]
+struct RoomPage {
+    layout: Layout,
+    card: SessionCard,
+    user_id: String,
+    is_creator: bool,
+    max_chat_chars: usize,
+}
+
+#[derive(Template)]
+#[template(path = "session.html")]
+struct SessionPage {
+    layout: Layout,
+    card: SessionCard,
+    people: Vec<PersonView>,
+    /// Whether the viewer is or was in the session: then its transcript is theirs to read.
+    was_in: bool,
+    logs: Vec<LogView>,
+    messages: Vec<MessageView>,
+    /// How long it ran, once it ended.
+    duration: Option<String>,
+    /// Shown once after a form on this page worked.
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ShowQuery {
+    /// Set by the redirect after a form on the page: which notice to show.
+    done: String,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Query(query): Query<ShowQuery>,
+) -> PageResult {
+    let id = parse_id(&raw)?;
+    let session = state.store.session(&id).await?.ok_or(PageError::NotFound)?;
+    let participants = state
+        .store
+        .participants_snapshot(&id)
+        .await?
+        .map(|(_, participants)| participants)
+        .unwrap_or_default();
+    let mine = participants
+        .iter()
+        .find(|participant| participant.user_id == viewer.user.id);
+    let joined = mine.is_some_and(|me| me.status == ParticipantStatus::Joined);
+    let was_in = mine.is_some();
+    let is_creator = session.creator_id == viewer.user.id;
+    if session.status == SessionStatus::Active && joined {
+        let page = RoomPage {
+            layout: Layout::new(session.title.clone(), Section::Home, Some(&viewer)),
+            user_id: viewer.user.id.to_string(),
+            is_creator,
+            max_chat_chars: domain::chat::MessageBody::MAX_CHARS,
+            card: CardMaker::new(&state, &viewer).card(session).await?,
+        };
+        return ok(&page);
+    }
+    let (logs, messages) = if was_in && session.status == SessionStatus::Ended {
+        transcript(&state, &id, &viewer).await?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let duration = match (session.started_at, session.ended_at) {
+        (Some(start), Some(end)) => Some(display::duration((end - start).num_seconds())),
+        _ => None,
+    };
+    let notice = match query.done.as_str() {
+        "reminder" => Some("We will remind you 10 minutes before it starts."),
+        "left" => Some("You left this session."),
+        _ => None,
+    };
+    let mut people = people(&participants, &viewer);
+    if session.status == SessionStatus::Active {
+        // "Here now": those who left are history, shown once it ended.
+        people.retain(|person| person.present);
+    }
+    let page = SessionPage {
+        layout: Layout::new(session.title.clone(), Section::Home, Some(&viewer)),
+        people,
+        was_in,
+        logs,
+        messages,
+        duration,
+        notice,
+        card: CardMaker::new(&state, &viewer).card(session).await?,
+    };
+    ok(&page)
+}
+
+async fn transcript(
+    state: &AppState,
+    id: &Id,
+    viewer: &Viewer,
+) -> PageResult<(Vec<LogView>, Vec<MessageView>)> {
+    let logs: Vec<AiLog> = state
+        .store
+        .ai_logs_snapshot(id)
+        .await?
+        .map(|(_, logs)| logs)
+        .unwrap_or_default();
+    let messages: Vec<ChatMessage> = state
+        .store
+        .chat_snapshot(id, crate::api::chat::PAGE)
+        .await?
+        .map(|(_, messages)| messages)
+        .unwrap_or_default();
+    Ok((
+        logs.into_iter()
+            .map(|log| LogView {
+                failed: log.error.is_some(),
+                question: log.question,
+                answer: log.answer,
+                helpful_votes: log.helpful_votes,
+                unhelpful_votes: log.unhelpful_votes,
+                when: display::when(log.created_at),
+            })
+            .collect(),
+        messages
+            .into_iter()
+            .map(|message| MessageView {
+                mine: message.user_id == viewer.user.id,
+                name: message.name,
+                body: message.body,
+                when: display::when(message.created_at),
+            })
+            .collect(),
+    ))
+}
+
+/// Runs one of the session's buttons for the viewer, then shows `then`.
+async fn button<F, Fut, T>(
+    state: AppState,
+    viewer: Viewer,
+    raw: String,
+    form: CsrfForm,
+    action: F,
+    then: impl FnOnce(&Id) -> String,
+) -> PageResult
+where
+    F: FnOnce(AppState, Id, Id) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    viewer.check_csrf(&form.csrf)?;
+    let id = parse_id(&raw)?;
+    action(state, id.clone(), viewer.user.id).await?;
+    Ok(see_other(&then(&id)))
+}
+
+pub async fn join(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    button(
+        state,
+        viewer,
+        raw,
+        form,
+        |state, id, user| async move { api::join(&state, &id, &user).await },
+        |id| format!("/sessions/{id}"),
+    )
+    .await
+}
+
+pub async fn leave(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    button(
+        state,
+        viewer,
+        raw,
+        form,
+        |state, id, user| async move { api::leave(&state, &id, &user).await },
+        |id| format!("/sessions/{id}?done=left"),
+    )
+    .await
+}
+
+pub async fn end(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    button(
+        state,
+        viewer,
+        raw,
+        form,
+        |state, id, user| async move { api::end(&state, &id, &user).await },
+        |id| format!("/sessions/{id}"),
+    )
+    .await
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    button(
+        state,
+        viewer,
+        raw,
+        form,
+        |state, id, user| async move { api::start(&state, &id, &user).await },
+        |id| format!("/sessions/{id}"),
+    )
+    .await
+}
+
+pub async fn remind(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    button(
+        state,
+        viewer,
+        raw,
+        form,
+        |state, id, user| async move {
+            api::existing_session(&state, &id).await?;
+            Ok::<_, ApiError>(state.store.request_reminder(&id, &user).await?)
+        },
+        |id| format!("/sessions/{id}?done=reminder"),
+    )
+    .await
+}
+
+/// One session as an iCalendar file, for "Add to calendar".
+pub async fn calendar(
+    State(state): State<AppState>,
+    _viewer: Viewer,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> PageResult {
+    let id = parse_id(&raw)?;
+    let session: Session = state.store.session(&id).await?.ok_or(PageError::NotFound)?;
+    let host = headers
+        .get(HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("localhost:8080");
+    let calendar = crate::api::reminders::calendar_of(std::slice::from_ref(&session), host);
+    Ok((
+        StatusCode::OK,
+        [
+            (CONTENT_TYPE, "text/calendar; charset=utf-8".to_owned()),
+            (
+                CONTENT_DISPOSITION,
+                "attachment; filename=\"lock-in-session.ics\"".to_owned(),
+            ),
+        ],
+        calendar.to_string(),
+    )
+        .into_response())
+}

@@ -1,0 +1,170 @@
+//! Who is looking at a page: the person of the `lockin_session` cookie.
+//!
+//! Pages are for browsers, so only the cookie counts here (programs use the
+//! API with a bearer token). A form post proves it comes from one of our pages
+//! by carrying the `lockin_csrf` cookie's value in a hidden `_csrf` field: a
+//! page on another site can make the browser post, but cannot read the cookie.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use domain::user::User;
+
+use super::PageError;
+use crate::AppState;
+use crate::auth::{self, CSRF_COOKIE, SESSION_COOKIE};
+use crate::error::ApiError;
+
+/// The signed-in person looking at a page. Extracting it from a visitor's
+/// request sends them to sign in, and back to this page afterwards.
+pub struct Viewer {
+    pub user: User,
+    /// Kept so sign-out revokes exactly this browser's token.
+    pub token_hash: String,
+    /// The CSRF cookie's value, which this page's forms and scripts echo.
+    pub csrf: String,
+}
+
+impl Viewer {
+    /// Refuses a form post whose `_csrf` field is not this browser's CSRF cookie.
+    pub fn check_csrf(&self, given: &str) -> Result<(), PageError> {
+        csrf_matches(&self.csrf, given)
+    }
+}
+
+pub fn csrf_matches(expected: &str, given: &str) -> Result<(), PageError> {
+    if expected.is_empty() || expected != given {
+        return Err(PageError::Api(ApiError::Forbidden(
+            "this form has expired; go back, reload the page and try again",
+        )));
+    }
+    Ok(())
+}
+
+/// A form that only carries its CSRF token: a button that does one thing.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct CsrfForm {
+    #[serde(rename = "_csrf")]
+    pub csrf: String,
+}
+
+/// The viewer, if the cookie names a live sign-in.
+pub struct MaybeViewer(pub Option<Viewer>);
+
+impl FromRequestParts<AppState> for MaybeViewer {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = auth::cookie(&parts.headers, SESSION_COOKIE) else {
+            return Ok(Self(None));
+        };
+        let token_hash = auth::hash_token(token);
+        let Some(user) = state.store.user_by_token(&token_hash).await? else {
+            return Ok(Self(None));
+        };
+        let csrf = auth::cookie(&parts.headers, CSRF_COOKIE)
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Self(Some(Viewer {
+            user,
+            token_hash,
+            csrf,
+        })))
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match MaybeViewer::from_request_parts(parts, state).await? {
+            MaybeViewer(Some(viewer)) => Ok(viewer),
+            MaybeViewer(None) => Err(PageError::SignIn {
+                next: return_path(parts),
+            }),
+        }
+    }
+}
+
+/// Where to come back to after signing in: this page, or for a form post the
+/// page the form was on (the post itself cannot be replayed).
+fn return_path(parts: &Parts) -> String {
+    if parts.method == axum::http::Method::GET {
+        return parts
+            .uri
+            .path_and_query()
+            .map_or("/", |path| path.as_str())
+            .to_owned();
+    }
+    parts
+        .headers
+        .get(axum::http::header::REFERER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|referer| referer.split_once("://"))
+        .and_then(|(_, rest)| rest.find('/').map(|at| rest[at..].to_owned()))
+        .and_then(|path| local_path(&path))
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+/// `next` if it is a path on this site: a link to `/login?next=https://evil`
+/// must not send people elsewhere after they sign in.
+pub fn local_path(next: &str) -> Option<String> {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    local.then(|| next.to_owned())
+}
+
+/// The CSRF token for a visitor's sign-in or sign-up form. A visitor has no
+/// CSRF cookie yet; one is made, and the response must set it.
+pub fn visitor_csrf(headers: &HeaderMap) -> (String, Option<HeaderMap>) {
+    if let Some(existing) = auth::cookie(headers, CSRF_COOKIE).filter(|value| !value.is_empty()) {
+        return (existing.to_owned(), None);
+    }
+    let csrf = auth::new_token("");
+    let mut set = HeaderMap::new();
+    if let Ok(cookie) = HeaderValue::from_str(&format!(
+        "{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age=86400"
+    )) {
+        set.append(SET_COOKIE, cookie);
+    }
+    (csrf, Some(set))
+}
+
+/// The CSRF cookie's value as sent with a visitor's form post.
+pub fn posted_csrf(headers: &HeaderMap) -> &str {
+    auth::cookie(headers, CSRF_COOKIE).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(local_path("/projects/1").as_deref(), Some("/projects/1"));
+        assert_eq!(
+            local_path("/history/ai?q=x").as_deref(),
+            Some("/history/ai?q=x")
+        );
+        assert_eq!(local_path("//evil.example"), None);
+        assert_eq!(local_path("https://evil.example"), None);
+        assert_eq!(local_path("/\\evil.example"), None);
+    }
+
+    #[test]
+    fn csrf_must_match_a_cookie() {
+        assert!(csrf_matches("abc", "abc").is_ok());
+        assert!(csrf_matches("abc", "abd").is_err());
+        assert!(csrf_matches("", "").is_err());
+    }
+}

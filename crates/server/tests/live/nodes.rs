@@ -1,0 +1,150 @@
+//! Many nodes: two servers on one PostgreSQL database, sharing events over
+//! NATS. A change made through one reaches live clients of the other; a client
+//! whose node stops carries on on the other; timed work happens once.
+//! PostgreSQL only: SQLite is one node's file.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::app::{Backend, Database, LiveApp, Settings};
+use crate::client::{LiveClient, PATIENCE, status_of};
+use crate::queries::assert_versions_agree;
+use crate::reminders::{await_reminder, reminders_of};
+
+/// Two nodes on a fresh PostgreSQL database, sharing a bus of their own.
+async fn two_nodes(departure_timeout: Duration) -> (Database, LiveApp, LiveApp) {
+    let database = Database::fresh(Backend::Postgres).await;
+    let settings = Settings {
+        departure_timeout,
+        ..Settings::default()
+    }
+    .with_own_bus();
+    let first = LiveApp::start(&database, &settings).await;
+    let second = LiveApp::start(&database, &settings).await;
+    (database, first, second)
+}
+
+/// A change through node B reaches a client of node A. Node A stops: Ada's
+/// client moves to node B in time and stays; Bob's does not come back, and
+/// node B's sweeper marks him left.
+#[tokio::test]
+async fn a_client_sees_changes_made_through_another_node_and_survives_its_node_stopping() {
+    let departure = Duration::from_secs(3);
+    let (database, node_a, node_b) = two_nodes(departure).await;
+    let ada = node_a.register("Ada").await;
+    let bob = node_b.register("Bob").await;
+    let carol = node_b.register("Carol").await;
+    let session = node_a.instant_session(&ada, 4).await;
+    let id = session["id"].as_str().expect("an id").to_owned();
+
+    let mut adas = LiveClient::connect(&node_a, &ada).await;
+    let first = adas.subscribed("p", &format!("participants:{id}")).await;
+    let mut carols = LiveClient::connect(&node_b, &carol).await;
+    let first_session = carols.subscribed("s", &format!("session:{id}")).await;
+
+    node_b.join(&bob, &id).await;
+    let joined = adas
+        .next_result_matching(
+            "p",
+            |data| status_of(data, &bob) == Some("joined"),
+            PATIENCE,
+        )
+        .await;
+    let counted = carols
+        .next_result_matching("s", |data| data["participant_count"] == 2, PATIENCE)
+        .await;
+    // Equal versions describe one moment, whichever node read them.
+    assert_eq!(joined["version"], counted["version"]);
+    assert_versions_agree(&[first, joined], &[first_session, counted]);
+    let mut bobs = LiveClient::connect(&node_a, &bob).await;
+    bobs.subscribed("s", &format!("session:{id}")).await;
+
+    // Node A stops: its live connections close, and Ada moves to node B.
+    // The departure clock starts while the node stops, so measure from before.
+    let stopped_at = Instant::now();
+    node_a.stop().await;
+    adas.closed_by_server(PATIENCE).await;
+    bobs.closed_by_server(PATIENCE).await;
+    let mut adas = LiveClient::connect(&node_b, &ada).await;
+    let resumed = adas.subscribed("p", &format!("participants:{id}")).await;
+    assert!(
+        stopped_at.elapsed() < departure,
+        "moving took {:?}, longer than the departure timeout: the test proves nothing",
+        stopped_at.elapsed()
+    );
+    assert_eq!(resumed["data"], node_b.participants(&ada, &id).await);
+    assert_eq!(status_of(&resumed["data"], &bob), Some("joined"));
+    assert_eq!(status_of(&resumed["data"], &ada), Some("joined"));
+
+    node_b.join(&carol, &id).await;
+    adas.next_result_matching(
+        "p",
+        |data| status_of(data, &carol) == Some("joined"),
+        PATIENCE,
+    )
+    .await;
+    // Both departures started when node A stopped; only Bob's runs out.
+    let gone = adas
+        .next_result_matching(
+            "p",
+            |data| status_of(data, &bob) == Some("left"),
+            departure + PATIENCE,
+        )
+        .await;
+    assert!(stopped_at.elapsed() >= departure);
+    assert_eq!(status_of(&gone["data"], &ada), Some("joined"), "{gone}");
+    assert_eq!(status_of(&gone["data"], &carol), Some("joined"), "{gone}");
+    node_b.stop().await;
+    database.remove().await;
+}
+
+#[tokio::test]
+async fn reminders_fire_once_with_two_nodes() {
+    let (database, node_a, node_b) = two_nodes(Settings::default().departure_timeout).await;
+    let ada = node_a.register("Ada").await;
+    let bob = node_b.register("Bob").await;
+    // Each watches on the node they did not act through.
+    let mut adas = LiveClient::connect(&node_b, &ada).await;
+    let mut bobs = LiveClient::connect(&node_a, &bob).await;
+    adas.subscribed("n", "notifications").await;
+    bobs.subscribed("n", "notifications").await;
+
+    let planned = node_a
+        .scheduled_session(&ada, "Algorithms review", chrono::Duration::minutes(5))
+        .await;
+    let planned_id = planned["id"].as_str().expect("an id").to_owned();
+    node_b
+        .session_action(&bob, &planned_id, "remind-me")
+        .await
+        .expect(204);
+    await_reminder(&mut adas, &node_b, &ada, &planned).await;
+    await_reminder(&mut bobs, &node_a, &bob, &planned).await;
+
+    // Later sweeps on both nodes, proven by a later reminder, do not repeat the first.
+    let later = node_b
+        .scheduled_session(&ada, "Graphs", chrono::Duration::minutes(5))
+        .await;
+    node_a
+        .session_action(&bob, later["id"].as_str().expect("an id"), "remind-me")
+        .await
+        .expect(204);
+    for (live, user) in [(&mut adas, &ada), (&mut bobs, &bob)] {
+        let pushed = live
+            .next_result_matching(
+                "n",
+                |data| reminders_of(data, later["id"].as_str().unwrap_or_default()) > 0,
+                PATIENCE,
+            )
+            .await;
+        assert_eq!(reminders_of(&pushed["data"], &planned_id), 1, "{pushed}");
+        for node in [&node_a, &node_b] {
+            let list = node.notifications(user).await;
+            assert_eq!(reminders_of(&list, &planned_id), 1, "{list}");
+            assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+        }
+    }
+    node_a.stop().await;
+    node_b.stop().await;
+    database.remove().await;
+}

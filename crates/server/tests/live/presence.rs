@@ -1,0 +1,163 @@
+//! Presence: a joined participant whose last live connection closes is marked
+//! left after the departure timeout, unless they come back in time; a session
+//! nobody is in ends after the empty timeout.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::app::{Database, LiveApp, Settings};
+use crate::client::{LiveClient, PATIENCE, status_of};
+use crate::queries::assert_versions_agree;
+
+both_backends!(
+    a_closed_connection_departs_after_the_timeout,
+    reconnecting_in_time_is_not_a_departure,
+    an_empty_session_ends_by_itself,
+);
+
+async fn a_closed_connection_departs_after_the_timeout(database: &Database) {
+    let departure = Duration::from_secs(1);
+    let settings = Settings {
+        departure_timeout: departure,
+        ..Settings::default()
+    };
+    let app = LiveApp::start(database, &settings).await;
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let session = app.instant_session(&ada, 4).await;
+    let id = session["id"].as_str().expect("an id").to_owned();
+    app.join(&bob, &id).await;
+
+    let mut watcher = LiveClient::connect(&app, &ada).await;
+    let first = watcher.subscribed("p", &format!("participants:{id}")).await;
+    assert_eq!(status_of(&first["data"], &bob), Some("joined"));
+    let first_session = watcher.subscribed("s", &format!("session:{id}")).await;
+    let mut bobs = LiveClient::connect(&app, &bob).await;
+    bobs.subscribed("s", &format!("session:{id}")).await;
+
+    // Dropped, not closed: no close frame, as when a laptop lid shuts.
+    let closed_at = Instant::now();
+    drop(bobs);
+    let left = watcher
+        .next_result_matching("p", |data| status_of(data, &bob) == Some("left"), PATIENCE)
+        .await;
+    assert!(
+        closed_at.elapsed() >= departure,
+        "Bob was marked left {:?} after his connection closed, before the departure timeout of {departure:?}",
+        closed_at.elapsed()
+    );
+    // Ada holds a connection: she stays.
+    assert_eq!(status_of(&left["data"], &ada), Some("joined"), "{left}");
+    assert_eq!(left["data"], app.participants(&ada, &id).await);
+    let count_dropped = watcher
+        .next_result_matching("s", |data| data["participant_count"] == 1, PATIENCE)
+        .await;
+    assert_versions_agree(&[first, left], &[first_session, count_dropped]);
+    app.stop().await;
+}
+
+/// Presence counts connections and queries: Bob's connection closes and comes
+/// straight back, his other connection closes, and he drops one of two queries
+/// of the session; for twice the departure timeout after that, Ada's live list
+/// never shows him left. Then he unsubscribes from the session's last query,
+/// connection still open, and is marked left: the sweeps were running all along.
+async fn reconnecting_in_time_is_not_a_departure(database: &Database) {
+    let departure = Duration::from_secs(3);
+    let settings = Settings {
+        departure_timeout: departure,
+        ..Settings::default()
+    };
+    let app = LiveApp::start(database, &settings).await;
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let session = app.instant_session(&ada, 4).await;
+    let id = session["id"].as_str().expect("an id").to_owned();
+    app.join(&bob, &id).await;
+
+    let mut watcher = LiveClient::connect(&app, &ada).await;
+    watcher.subscribed("p", &format!("participants:{id}")).await;
+    let mut bobs_chat = LiveClient::connect(&app, &bob).await;
+    bobs_chat.subscribed("chat", &format!("chat:{id}")).await;
+    let mut bobs_room = LiveClient::connect(&app, &bob).await;
+    bobs_room
+        .subscribed("p", &format!("participants:{id}"))
+        .await;
+
+    let closed_at = Instant::now();
+    bobs_room.close().await;
+    let mut bobs_room = LiveClient::connect(&app, &bob).await;
+    bobs_room
+        .subscribed("p", &format!("participants:{id}"))
+        .await;
+    bobs_room.subscribed("s", &format!("session:{id}")).await;
+    bobs_room.subscribed("lists", "sessions:active").await;
+    assert!(
+        closed_at.elapsed() < departure,
+        "reconnecting took {:?}, longer than the departure timeout: the test proves nothing",
+        closed_at.elapsed()
+    );
+    bobs_chat.close().await;
+    bobs_room.unsubscribe("s").await;
+
+    // Nothing announces that a departure did *not* happen: watch for the
+    // wrong push for twice the timeout (the sweeper runs every 100 ms meanwhile).
+    watcher
+        .no_result_matching(
+            "p",
+            |data| status_of(data, &bob) != Some("joined"),
+            departure * 2,
+        )
+        .await;
+    assert_eq!(
+        status_of(&app.participants(&ada, &id).await, &bob),
+        Some("joined")
+    );
+
+    let departed_at = Instant::now();
+    bobs_room.unsubscribe("p").await;
+    watcher
+        .next_result_matching(
+            "p",
+            |data| status_of(data, &bob) == Some("left"),
+            departure + PATIENCE,
+        )
+        .await;
+    assert!(departed_at.elapsed() >= departure);
+    // The connection itself is still there, with its other query.
+    bobs_room.round_trip().await;
+    app.stop().await;
+}
+
+async fn an_empty_session_ends_by_itself(database: &Database) {
+    let empty = Duration::from_secs(1);
+    let settings = Settings {
+        empty_timeout: empty,
+        ..Settings::default()
+    };
+    let app = LiveApp::start(database, &settings).await;
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let emptied = app.instant_session(&ada, 4).await;
+    let id = emptied["id"].as_str().expect("an id").to_owned();
+    // Bob's session always has Bob in it: it must outlive the empty one.
+    let occupied = app.instant_session(&bob, 4).await;
+    let occupied_id = occupied["id"].as_str().expect("an id").to_owned();
+
+    let mut watcher = LiveClient::connect(&app, &ada).await;
+    watcher.subscribed("s", &format!("session:{id}")).await;
+    let left_at = Instant::now();
+    app.leave(&ada, &id).await;
+    let ended = watcher
+        .next_result_matching("s", |data| data["status"] == "ended", PATIENCE)
+        .await;
+    assert!(
+        left_at.elapsed() >= empty,
+        "the session ended {:?} after it emptied, before the empty timeout of {empty:?}",
+        left_at.elapsed()
+    );
+    assert!(ended["data"]["ended_at"].is_string(), "{ended}");
+    assert_eq!(ended["data"], app.session(&ada, &id).await);
+    assert_eq!(app.session(&bob, &occupied_id).await["status"], "active");
+    app.stop().await;
+}

@@ -1,0 +1,229 @@
+//! Reminders before a scheduled session: each person asked (and the creator)
+//! is notified once, live and by REST, even across a restart; and the
+//! calendar feed, whose secret URL can be replaced and revoked.
+
+use std::time::Duration;
+
+use chrono::Duration as Minutes;
+use serde_json::Value;
+
+use crate::app::{Database, LiveApp, Settings, User};
+use crate::client::{LiveClient, PATIENCE};
+
+both_backends!(
+    reminders_arrive_once_live_and_by_rest,
+    the_calendar_feed_lists_sessions_behind_a_secret_url,
+    reminders_survive_a_restart,
+);
+
+/// How soon the scheduled sessions start: inside the 10-minute reminder window.
+const STARTS_IN: Minutes = Minutes::minutes(5);
+
+/// How many notifications in `list` are reminders of `session_id`.
+pub fn reminders_of(list: &Value, session_id: &str) -> usize {
+    list.as_array()
+        .unwrap_or_else(|| panic!("notifications is not a list: {list}"))
+        .iter()
+        .filter(|notification| {
+            notification["kind"] == "reminder" && notification["session_id"] == session_id
+        })
+        .count()
+}
+
+/// Waits on `live`'s `notifications` subscription `"n"` for the reminder of
+/// `session_id`, checks it, and checks that REST (on `app`) says the same.
+pub async fn await_reminder(
+    live: &mut LiveClient,
+    app: &LiveApp,
+    user: &User,
+    session: &Value,
+) -> Value {
+    let session_id = session["id"].as_str().expect("an id");
+    let pushed = live
+        .next_result_matching("n", |data| reminders_of(data, session_id) > 0, PATIENCE)
+        .await;
+    let list = &pushed["data"];
+    assert_eq!(reminders_of(list, session_id), 1, "{list}");
+    let reminder = list
+        .as_array()
+        .and_then(|list| list.iter().find(|n| n["session_id"] == session_id))
+        .expect("the reminder");
+    assert_eq!(reminder["user_id"], user.id.as_str(), "{reminder}");
+    let title = session["title"].as_str().expect("a title");
+    assert!(
+        reminder["message"]
+            .as_str()
+            .is_some_and(|message| message.contains(title)),
+        "the reminder should name the session {title:?}: {reminder}"
+    );
+    assert_eq!(*list, app.notifications(user).await);
+    pushed
+}
+
+async fn reminders_arrive_once_live_and_by_rest(database: &Database) {
+    let app = LiveApp::start(database, &Settings::default()).await;
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let mut adas = LiveClient::connect(&app, &ada).await;
+    let mut bobs = LiveClient::connect(&app, &bob).await;
+    let first = adas.subscribed("n", "notifications").await;
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["data"], app.notifications(&ada).await);
+    bobs.subscribed("n", "notifications").await;
+
+    let planned = app
+        .scheduled_session(&ada, "Algorithms review", STARTS_IN)
+        .await;
+    let planned_id = planned["id"].as_str().expect("an id").to_owned();
+    app.session_action(&bob, &planned_id, "remind-me")
+        .await
+        .expect(204);
+    await_reminder(&mut adas, &app, &ada, &planned).await;
+    await_reminder(&mut bobs, &app, &bob, &planned).await;
+    // Asking again, once reminded, is harmless and sends nothing new.
+    app.session_action(&bob, &planned_id, "remind-me")
+        .await
+        .expect(204);
+
+    // Later sweeps, proven by a later reminder, do not repeat the first.
+    let later = app.scheduled_session(&ada, "Graphs", STARTS_IN).await;
+    let later_id = later["id"].as_str().expect("an id").to_owned();
+    app.session_action(&bob, &later_id, "remind-me")
+        .await
+        .expect(204);
+    for (live, user) in [(&mut adas, &ada), (&mut bobs, &bob)] {
+        let pushed = await_reminder(live, &app, user, &later).await;
+        assert_eq!(reminders_of(&pushed["data"], &planned_id), 1, "{pushed}");
+        assert_eq!(pushed["data"].as_array().map(Vec::len), Some(2), "{pushed}");
+    }
+
+    // Only a session that has not started can be asked about.
+    let running = app.instant_session(&ada, 4).await;
+    let running_id = running["id"].as_str().expect("an id");
+    app.session_action(&bob, running_id, "remind-me")
+        .await
+        .expect_error(409, "conflict", None);
+    let nowhere = uuid::Uuid::now_v7().to_string();
+    app.session_action(&bob, &nowhere, "remind-me")
+        .await
+        .expect_error(404, "not_found", None);
+    app.stop().await;
+}
+
+async fn the_calendar_feed_lists_sessions_behind_a_secret_url(database: &Database) {
+    let app = LiveApp::start(database, &Settings::default()).await;
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let planned = app
+        .scheduled_session(&ada, "Algorithms review", STARTS_IN)
+        .await;
+    let uid = format!("UID:{}@lockin", planned["id"].as_str().expect("an id"));
+    let feed = |url: String| {
+        let app = &app;
+        async move { app.call(reqwest::Method::GET, &url, None, None).await }
+    };
+    let check_feed = |reply: crate::app::Reply| {
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let content_type = reply
+            .headers
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        assert!(content_type.starts_with("text/calendar"), "{content_type}");
+        assert!(reply.text.starts_with("BEGIN:VCALENDAR"), "{}", reply.text);
+        reply.text
+    };
+
+    assert_eq!(
+        app.get(&ada, "/api/me/calendar").await.expect(200)["enabled"],
+        false
+    );
+    let url = app.post(&ada, "/api/me/calendar", None).await.expect(201)["url"]
+        .as_str()
+        .expect("a feed url")
+        .to_owned();
+    assert_eq!(
+        app.get(&ada, "/api/me/calendar").await.expect(200)["enabled"],
+        true
+    );
+    assert!(check_feed(feed(url.clone()).await).contains(&uid));
+
+    // Asking for a reminder puts the session in Bob's calendar too.
+    let bobs_url = app.post(&bob, "/api/me/calendar", None).await.expect(201)["url"]
+        .as_str()
+        .expect("a feed url")
+        .to_owned();
+    assert!(!check_feed(feed(bobs_url.clone()).await).contains(&uid));
+    app.session_action(&bob, planned["id"].as_str().expect("an id"), "remind-me")
+        .await
+        .expect(204);
+    assert!(check_feed(feed(bobs_url).await).contains(&uid));
+
+    // A new URL replaces the old one; revoking ends the new one.
+    let replaced = app.post(&ada, "/api/me/calendar", None).await.expect(201)["url"]
+        .as_str()
+        .expect("a feed url")
+        .to_owned();
+    assert_ne!(replaced, url);
+    feed(url).await.expect_error(401, "unauthenticated", None);
+    assert!(check_feed(feed(replaced.clone()).await).contains(&uid));
+    app.delete(&ada, "/api/me/calendar").await.expect(204);
+    feed(replaced)
+        .await
+        .expect_error(401, "unauthenticated", None);
+    assert_eq!(
+        app.get(&ada, "/api/me/calendar").await.expect(200)["enabled"],
+        false
+    );
+    app.stop().await;
+}
+
+/// A reminder asked for on one run of the server is sent by the next, once.
+async fn reminders_survive_a_restart(database: &Database) {
+    // The first run sweeps once, when it starts, before the session exists.
+    let sleepy = Settings {
+        sweep_interval: Duration::from_secs(3600),
+        ..Settings::default()
+    };
+    let first_run = LiveApp::start(database, &sleepy).await;
+    let ada = first_run.register("Ada").await;
+    let bob = first_run.register("Bob").await;
+    let planned = first_run
+        .scheduled_session(&ada, "Algorithms review", STARTS_IN)
+        .await;
+    let planned_id = planned["id"].as_str().expect("an id").to_owned();
+    first_run
+        .session_action(&bob, &planned_id, "remind-me")
+        .await
+        .expect(204);
+    for user in [&ada, &bob] {
+        assert_eq!(
+            first_run.notifications(user).await,
+            serde_json::json!([]),
+            "the first run reminded {} already (its only sweep came late): the test proves nothing",
+            user.name
+        );
+    }
+    first_run.stop().await;
+
+    let second_run = LiveApp::start(database, &Settings::default()).await;
+    let mut adas = LiveClient::connect(&second_run, &ada).await;
+    let mut bobs = LiveClient::connect(&second_run, &bob).await;
+    adas.subscribe("n", "notifications").await;
+    bobs.subscribe("n", "notifications").await;
+    await_reminder(&mut adas, &second_run, &ada, &planned).await;
+    await_reminder(&mut bobs, &second_run, &bob, &planned).await;
+
+    let later = second_run
+        .scheduled_session(&ada, "Graphs", STARTS_IN)
+        .await;
+    second_run
+        .session_action(&bob, later["id"].as_str().expect("an id"), "remind-me")
+        .await
+        .expect(204);
+    for (live, user) in [(&mut adas, &ada), (&mut bobs, &bob)] {
+        let pushed = await_reminder(live, &second_run, user, &later).await;
+        assert_eq!(reminders_of(&pushed["data"], &planned_id), 1, "{pushed}");
+    }
+    second_run.stop().await;
+}

@@ -1,0 +1,546 @@
+//! The SFU task: one tokio task that owns the single UDP socket and every
+//! [`Room`], and the [`SfuHandle`] the rest of the server reaches it through.
+//!
+//! ```text
+//!  live WebSocket ──SfuHandle (mpsc)──▶ ┌──────── Sfu::run ────────┐
+//!  handlers       ◀──SignalOut (mpsc)── │ rooms: RoomId → Room      │ ◀──UDP──▶ browsers
+//!                                       │ owners: addr → (room,peer)│
+//!                                       └───────────────────────────┘
+//! ```
+//!
+//! The task waits for whichever comes first — a command, a datagram, or the
+//! earliest room timeout — feeds it to the room concerned, and drains that
+//! room's outputs: datagrams are sent, signals go to the peer's channel.
+//!
+//! **Rooms are only ever touched from this task**, so they need no locks;
+//! everything else talks to them through commands.
+//!
+//! A datagram's room and peer are found from its source address; an address
+//! not seen before is offered to each room's [`Room::accepts`] (which asks
+//! each peer's `Rtc`, by ICE credentials for STUN) and remembered once
+//! claimed.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::candidates::HostCandidates;
+use crate::error::SfuError;
+use crate::room::{Room, RoomConfig, RoomInput, RoomOutput};
+use crate::signal::{CloseReason, IceServer, PeerId, RoomId, SignalIn, SignalOut, Sources};
+
+/// How long the task sleeps at most when nothing is due, so a clock that
+/// jumps cannot stall it.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+/// Commands waiting for the task; senders wait when it is this far behind.
+const COMMAND_QUEUE: usize = 1024;
+
+/// A datagram larger than this is not WebRTC (str0m keeps below 1200 bytes).
+const MAX_DATAGRAM: usize = 2048;
+
+/// How the SFU is set up: `--rtc-udp`, `--public-ip` and the `--turn-*` flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SfuConfig {
+    /// The one UDP socket all media goes through.
+    pub udp_listen: SocketAddr,
+    /// The address browsers reach the socket at, when that is not the
+    /// machine's own (behind a 1:1 NAT).
+    pub public_ip: Option<IpAddr>,
+    /// ICE servers (TURN relays) handed to browsers.
+    pub ice_servers: Vec<IceServer>,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        Self {
+            udp_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 50000),
+            public_ip: None,
+            ice_servers: Vec::new(),
+        }
+    }
+}
+
+/// A join: who, with which browser offer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinRequest {
+    /// The person's id. Joining again with the same id replaces the earlier
+    /// connection, whose channel gets [`SignalOut::Closed`] with
+    /// [`CloseReason::Replaced`].
+    pub peer_id: PeerId,
+    /// Shown to the others next to this person's tracks.
+    pub name: String,
+    /// The browser's offer (`RTCSessionDescription.sdp`).
+    pub offer_sdp: String,
+    /// The browser's names for its own media lines.
+    pub sources: Sources,
+    /// The session's seat limit, checked again here so media can never hold
+    /// more people than the session.
+    pub seat_limit: Option<usize>,
+}
+
+/// A join that was accepted.
+#[derive(Debug)]
+pub struct Joined {
+    /// The answer for the browser (`setRemoteDescription({type:"answer"})`).
+    pub answer_sdp: String,
+    /// Everything else the room has to say to this browser, in order, after
+    /// the answer. It ends after [`SignalOut::Closed`], or when the SFU stops.
+    ///
+    /// Unbounded on purpose: signals are few and small, none may be dropped,
+    /// and the media task must never wait on a slow WebSocket.
+    pub signals: mpsc::UnboundedReceiver<SignalOut>,
+}
+
+/// The server's way to the SFU task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SfuHandle {
+    commands: mpsc::Sender<Command>,
+    ice_servers: Arc<[IceServer]>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Join {
+        room: RoomId,
+        request: JoinRequest,
+        reply: oneshot::Sender<Result<Joined, SfuError>>,
+    },
+    Signal {
+        room: RoomId,
+        peer: PeerId,
+        signal: SignalIn,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Leave {
+        room: RoomId,
+        peer: PeerId,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    CloseRoom {
+        room: RoomId,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+}
+
+impl SfuHandle {
+    /// The ICE servers to put in the browser's `RTCPeerConnection`.
+    pub fn ice_servers(&self) -> &[IceServer] {
+        &self.ice_servers
+    }
+
+    /// Joins a person's browser to a room (made on first use), answering its
+    /// offer.
+    pub async fn join(&self, room: RoomId, request: JoinRequest) -> Result<Joined, SfuError> {
+        self.ask(|reply| Command::Join {
+            room,
+            request,
+            reply,
+        })
+        .await
+    }
+
+    /// Passes on a signal from a joined browser.
+    pub async fn signal(
+        &self,
+        room: RoomId,
+        peer: PeerId,
+        signal: SignalIn,
+    ) -> Result<(), SfuError> {
+        self.ask(|reply| Command::Signal {
+            room,
+            peer,
+            signal,
+            reply,
+        })
+        .await
+    }
+
+    /// Takes a person's media out of a room: their tracks stop for everyone
+    /// at once, and their channel gets [`SignalOut::Closed`] with
+    /// [`CloseReason::Left`]. Leaving a room one is not in is fine.
+    pub async fn leave(&self, room: RoomId, peer: PeerId) -> Result<(), SfuError> {
+        self.ask(|reply| Command::Leave { room, peer, reply }).await
+    }
+
+    /// Ends a room (the session ended): everyone's channel gets
+    /// [`SignalOut::Closed`] with [`CloseReason::RoomClosed`].
+    pub async fn close_room(&self, room: RoomId) -> Result<(), SfuError> {
+        self.ask(|reply| Command::CloseRoom { room, reply }).await
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command,
+    ) -> Result<T, SfuError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| SfuError::Stopped)?;
+        answer.await.map_err(|_| SfuError::Stopped)?
+    }
+}
+
+/// The SFU: bound, not yet running. [`Sfu::run`] it on a task of its own.
+pub struct Sfu {
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    candidates: HostCandidates,
+    commands: mpsc::Receiver<Command>,
+    handle: SfuHandle,
+}
+
+impl Sfu {
+    /// Binds the UDP socket and works out the host candidates.
+    pub async fn bind(config: SfuConfig) -> io::Result<Self> {
+        let socket = UdpSocket::bind(config.udp_listen).await?;
+        let local_addr = socket.local_addr()?;
+        let candidates = HostCandidates::discover(local_addr, config.public_ip)?;
+        info!(%local_addr, candidates = ?candidates.addrs(), "media UDP socket bound");
+        let (sender, commands) = mpsc::channel(COMMAND_QUEUE);
+        Ok(Self {
+            socket,
+            local_addr,
+            candidates,
+            commands,
+            handle: SfuHandle {
+                commands: sender,
+                ice_servers: config.ice_servers.into(),
+            },
+        })
+    }
+
+    /// The bound socket's address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The addresses put in ICE candidates.
+    pub fn candidates(&self) -> &HostCandidates {
+        &self.candidates
+    }
+
+    pub fn handle(&self) -> SfuHandle {
+        self.handle.clone()
+    }
+
+    /// Runs until `shutdown` completes or every [`SfuHandle`] is dropped,
+    /// then lets everyone go ([`CloseReason::RoomClosed`]).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Sfu {
+            socket,
+            candidates,
+            commands,
+            // The task keeps no handle, or it would never see the last one go.
+            handle: _,
+            ..
+        } = self;
+        let task = Task {
+            socket,
+            candidates,
+            commands,
+            rooms: HashMap::new(),
+            owners: HashMap::new(),
+            signals: HashMap::new(),
+            transmits: Vec::new(),
+        };
+        task.run(shutdown).await;
+    }
+}
+
+/// The running SFU: everything the task owns.
+struct Task {
+    socket: UdpSocket,
+    candidates: HostCandidates,
+    commands: mpsc::Receiver<Command>,
+    rooms: HashMap<RoomId, RoomSlot>,
+    /// Whose datagrams come from which address, learned as rooms claim them.
+    /// Only a guess: the room checks it, and a wrong one is forgotten.
+    owners: HashMap<SocketAddr, (RoomId, PeerId)>,
+    /// Each joined peer's signal channel.
+    signals: HashMap<(RoomId, PeerId), mpsc::UnboundedSender<SignalOut>>,
+    /// Datagrams to send once the current input is handled.
+    transmits: Vec<(SocketAddr, Vec<u8>)>,
+}
+
+struct RoomSlot {
+    room: Room,
+    /// When the room next wants [`RoomInput::Timeout`].
+    timeout: Instant,
+}
+
+impl Task {
+    async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let deadline = self.next_deadline(Instant::now());
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(Instant::now(), command),
+                    None => break,
+                },
+                received = self.socket.recv_from(&mut buf) => match received {
+                    Ok((len, source)) => self.on_datagram(Instant::now(), source, &buf[..len]),
+                    // Linux reports ICMP errors for earlier sends here; the
+                    // socket itself is fine.
+                    Err(e) => debug!(error = %e, "media socket receive error"),
+                },
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            self.fire_timeouts(Instant::now());
+            self.flush().await;
+        }
+
+        let now = Instant::now();
+        let rooms: Vec<RoomId> = self.rooms.keys().cloned().collect();
+        for room in rooms {
+            self.feed(now, &room, RoomInput::Close).ok();
+        }
+        self.flush().await;
+        info!("media server stopped");
+    }
+
+    fn next_deadline(&self, now: Instant) -> Instant {
+        self.rooms
+            .values()
+            .map(|slot| slot.timeout)
+            .min()
+            .unwrap_or(now + IDLE_WAKE)
+            .min(now + IDLE_WAKE)
+    }
+
+    fn on_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Join {
+                room,
+                request,
+                reply,
+            } => {
+                let joined = self.join(now, room, request);
+                let _ = reply.send(joined);
+            }
+            Command::Signal {
+                room,
+                peer,
+                signal,
+                reply,
+            } => {
+                let result = self.feed(
+                    now,
+                    &room,
+                    RoomInput::Signal {
+                        peer_id: peer,
+                        signal,
+                    },
+                );
+                let _ = reply.send(result);
+            }
+            Command::Leave { room, peer, reply } => {
+                let result = match self.feed(now, &room, RoomInput::RemovePeer { peer_id: peer }) {
+                    Err(SfuError::UnknownPeer) => Ok(()),
+                    other => other,
+                };
+                let _ = reply.send(result);
+            }
+            Command::CloseRoom { room, reply } => {
+                let result = match self.feed(now, &room, RoomInput::Close) {
+                    Err(SfuError::UnknownPeer) => Ok(()),
+                    other => other,
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn join(
+        &mut self,
+        now: Instant,
+        room_id: RoomId,
+        request: JoinRequest,
+    ) -> Result<Joined, SfuError> {
+        let JoinRequest {
+            peer_id,
+            name,
+            offer_sdp,
+            sources,
+            seat_limit,
+        } = request;
+        let candidates = self.candidates.addrs().to_vec();
+        let slot = self.rooms.entry(room_id.clone()).or_insert_with(|| {
+            let mut config = RoomConfig::new(candidates);
+            config.seat_limit = seat_limit;
+            RoomSlot {
+                room: Room::new(config, now),
+                timeout: now,
+            }
+        });
+        slot.room.set_seat_limit(seat_limit);
+        let result = slot.room.handle_input(
+            now,
+            RoomInput::AddPeer {
+                peer_id: peer_id.clone(),
+                name,
+                offer_sdp,
+                sources,
+            },
+        );
+
+        let key = (room_id.clone(), peer_id.clone());
+        let replaced = match &result {
+            Ok(()) => true,
+            // A join refused before the old connection was touched keeps it.
+            Err(_) => !slot.room.contains(&peer_id),
+        };
+        if replaced {
+            if let Some(old) = self.signals.remove(&key) {
+                let _ = old.send(SignalOut::Closed {
+                    reason: CloseReason::Replaced,
+                });
+            }
+            self.owners.retain(|_, owner| *owner != key);
+        }
+        let receiver = result.is_ok().then(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            self.signals.insert(key, sender);
+            receiver
+        });
+
+        let answer = self.drain(&room_id, Some(&peer_id));
+        result?;
+        let answer_sdp = answer.ok_or_else(|| SfuError::bad("offer", "the room gave no answer"))?;
+        Ok(Joined {
+            answer_sdp,
+            signals: receiver.expect("made for an accepted join"),
+        })
+    }
+
+    fn on_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+        let destination = self.candidates.destination_for(source);
+        let known = self.owners.get(&source).cloned();
+        if let Some((room, peer)) = known {
+            let input = RoomInput::Receive {
+                peer_id: Some(peer),
+                source,
+                destination,
+                datagram,
+            };
+            if self.feed(now, &room, input).is_ok() {
+                return;
+            }
+            self.owners.remove(&source);
+        }
+        let claimed = self.rooms.iter().find_map(|(room, slot)| {
+            let peer = slot.room.accepts(source, destination, datagram)?;
+            Some((room.clone(), peer.clone()))
+        });
+        let Some((room, peer)) = claimed else {
+            // Often a browser's first check arriving before its join is
+            // processed; it will try again.
+            debug!(%source, "datagram nobody claims");
+            return;
+        };
+        self.owners.insert(source, (room.clone(), peer.clone()));
+        let input = RoomInput::Receive {
+            peer_id: Some(peer),
+            source,
+            destination,
+            datagram,
+        };
+        if let Err(e) = self.feed(now, &room, input) {
+            debug!(%source, error = %e, "claimed datagram refused");
+        }
+    }
+
+    fn fire_timeouts(&mut self, now: Instant) {
+        let due: Vec<RoomId> = self
+            .rooms
+            .iter()
+            .filter(|(_, slot)| slot.timeout <= now)
+            .map(|(room, _)| room.clone())
+            .collect();
+        for room in due {
+            if let Err(e) = self.feed(now, &room, RoomInput::Timeout) {
+                warn!(%room, error = %e, "room timeout failed");
+            }
+        }
+    }
+
+    /// One input to a room, and the drain of its outputs. A room that does
+    /// not exist has nobody in it.
+    fn feed(
+        &mut self,
+        now: Instant,
+        room_id: &RoomId,
+        input: RoomInput<'_>,
+    ) -> Result<(), SfuError> {
+        let Some(slot) = self.rooms.get_mut(room_id) else {
+            return Err(SfuError::UnknownPeer);
+        };
+        let result = slot.room.handle_input(now, input);
+        self.drain(room_id, None);
+        result
+    }
+
+    /// Takes a room's outputs: datagrams are queued for sending, signals go
+    /// to their peers, gone peers' channels are closed. An empty room is
+    /// dropped. Returns the answer to `joining`'s offer, if there is one.
+    fn drain(&mut self, room_id: &RoomId, joining: Option<&PeerId>) -> Option<String> {
+        let slot = self.rooms.get_mut(room_id)?;
+        let mut answer = None;
+        loop {
+            match slot.room.poll_output() {
+                RoomOutput::Timeout(at) => {
+                    slot.timeout = at;
+                    break;
+                }
+                RoomOutput::Transmit {
+                    destination, bytes, ..
+                } => self.transmits.push((destination, bytes)),
+                RoomOutput::Signal { peer_id, signal } => {
+                    if answer.is_none()
+                        && joining == Some(&peer_id)
+                        && let SignalOut::Answer { sdp } = signal
+                    {
+                        answer = Some(sdp);
+                        continue;
+                    }
+                    if let Some(channel) = self.signals.get(&(room_id.clone(), peer_id)) {
+                        // A closed channel means the page is gone; the server
+                        // will say so with a leave.
+                        let _ = channel.send(signal);
+                    }
+                }
+                RoomOutput::PeerGone { peer_id, reason } => {
+                    let key = (room_id.clone(), peer_id);
+                    if let Some(channel) = self.signals.remove(&key) {
+                        let _ = channel.send(SignalOut::Closed { reason });
+                    }
+                    self.owners.retain(|_, owner| *owner != key);
+                }
+            }
+        }
+        if slot.room.is_empty() {
+            self.rooms.remove(room_id);
+        }
+        answer
+    }
+
+    async fn flush(&mut self) {
+        for (destination, bytes) in self.transmits.drain(..) {
+            if let Err(e) = self.socket.send_to(&bytes, destination).await {
+                debug!(%destination, error = %e, "media send failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The media server of Lock In: an SFU (selective forwarding unit) built on
+//! [str0m](https://docs.rs/str0m), embedded in `lockin serve`.
+//!
+//! Each browser in a session sends its camera, microphone and screen once,
+//! to the server; the server forwards each track to everyone else in the
+//! session without decoding it.
+//!
+//! # Layout
+//!
+//! - [`room`]: a sans-IO [`Room`] per session: its peers (one str0m `Rtc`
+//!   each), routing of media between them, renegotiation as people arrive
+//!   and leave, keyframe relay, per-subscriber bandwidth estimation and
+//!   simulcast layer choice. Input in, output out, time passed in.
+//! - `peer` (private): the state of one peer — what it publishes, what it is
+//!   forwarded, where its negotiation stands.
+//! - `layers` (private): simulcast layer rates and the choice of layer.
+//! - [`signal`]: the signalling values exchanged with browsers
+//!   ([`SignalIn`], [`SignalOut`], [`TrackInfo`]) and the ids.
+//! - [`candidates`]: the ICE host candidates of the one UDP socket, and which
+//!   one a datagram arrived on.
+//! - [`driver`]: the one tokio task that owns the UDP socket and every room,
+//!   and the [`SfuHandle`] the server talks to it through.
+//! - [`error`]: the one error type, [`SfuError`].
+//!
+//! docs/MEDIA.md describes the design and the signalling messages on the
+//! live WebSocket.
+
+pub mod candidates;
+pub mod driver;
+pub mod error;
+mod layers;
+mod peer;
+pub mod room;
+pub mod signal;
+
+pub use candidates::HostCandidates;
+
+pub use driver::{JoinRequest, Joined, Sfu, SfuConfig, SfuHandle};
+pub use error::SfuError;
+pub use room::{Room, RoomConfig, RoomInput, RoomOutput};
+pub use signal::{
+    CloseReason, IceServer, MediaSource, PeerId, RoomId, SignalIn, SignalOut, Sources, TrackInfo,
+    TrackKind,
+};

@@ -1,0 +1,1060 @@
+//! The room with fake time and an in-memory network. str0m `Rtc`s play the
+//! browsers: they offer, answer the room's offers, connect over ICE and DTLS,
+//! and send media whose payload names the sender, the layer and a sequence
+//! number. Nothing sleeps: [`Net::step`] moves time to the next thing due.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{
+    Direction, Frequency, KeyframeRequest, KeyframeRequestKind, MediaKind, MediaTime, Mid, Rid,
+    Simulcast, SimulcastLayer,
+};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+use super::*;
+use crate::signal::MediaSource;
+
+const SERVER: &str = "10.0.0.1:5000";
+
+/// Every datagram takes this long on the wire.
+const LATENCY: Duration = Duration::from_millis(5);
+
+/// A capped link holds at most this much in its queue; the rest is lost.
+const MAX_QUEUE_DELAY: Duration = Duration::from_millis(250);
+
+struct Browser {
+    id: PeerId,
+    addr: SocketAddr,
+    rtc: Rtc,
+    timeout: Instant,
+    /// The browser's own offer waiting for the room's answer.
+    pending: Option<SdpPendingOffer>,
+    /// Answer the room's offers by itself (off to hold an offer unanswered).
+    auto_answer: bool,
+    /// Room offers received and not answered (when `auto_answer` is off).
+    held_offers: Vec<String>,
+    offers_received: usize,
+    /// Lines this browser sends on, with what they carry.
+    sending: Vec<Sending>,
+    /// The room's latest list of what each received line carries.
+    tracks: Vec<TrackInfo>,
+    /// Payloads received, by line.
+    received: Vec<(Mid, Vec<u8>)>,
+    keyframe_requests: Vec<KeyframeRequest>,
+    /// Datagrams to and from it vanish (its network is down).
+    unplugged: bool,
+    /// Its downlink, bits per second; `None`: unlimited.
+    downlink_bps: Option<u64>,
+    /// When its downlink has sent everything queued on it.
+    downlink_free_at: Instant,
+    gone: Option<CloseReason>,
+}
+
+struct Sending {
+    mid: Mid,
+    kind: MediaKind,
+    /// Simulcast layers with their payload size; one `None` layer without.
+    layers: Vec<(Option<Rid>, usize)>,
+    seq: u64,
+    /// Layers whose next frame must be a keyframe.
+    keyframe_due: Vec<Option<Rid>>,
+}
+
+/// A line a test browser sends: its kind, and its simulcast layers (rid and
+/// payload size) if it simulcasts.
+type Line<'a> = (MediaKind, Option<&'a [(&'a str, usize)]>);
+
+struct Datagram {
+    at: Instant,
+    source: SocketAddr,
+    destination: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+struct Net {
+    now: Instant,
+    room: Room,
+    room_timeout: Instant,
+    browsers: Vec<Browser>,
+    /// Signals from browsers, delivered to the room in order.
+    to_room_signals: VecDeque<(PeerId, SignalIn)>,
+    in_flight: Vec<Datagram>,
+    /// Every output of the room that is not a datagram, in order.
+    log: Vec<RoomOutput>,
+    /// When browsers send their next frames.
+    next_frame: Instant,
+}
+
+fn server() -> SocketAddr {
+    SERVER.parse().unwrap()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+impl Net {
+    fn new() -> Self {
+        Self::with_config(|_| {})
+    }
+
+    fn with_config(change: impl FnOnce(&mut RoomConfig)) -> Self {
+        let now = Instant::now();
+        let mut config = RoomConfig::new(vec![server()]);
+        config.disconnect_grace = Duration::from_secs(8);
+        change(&mut config);
+        Self {
+            now,
+            room: Room::new(config, now),
+            room_timeout: now,
+            browsers: Vec::new(),
+            to_room_signals: VecDeque::new(),
+            in_flight: Vec::new(),
+            log: Vec::new(),
+            next_frame: now,
+        }
+    }
+
+    /// A browser with a microphone and a camera joins.
+    fn join(&mut self, id: &str) -> Result<(), SfuError> {
+        self.join_with(id, &[(MediaKind::Audio, None), (MediaKind::Video, None)])
+    }
+
+    /// A browser joins sending these lines (kind, simulcast layers with
+    /// payload sizes).
+    fn join_with(&mut self, id: &str, lines: &[Line<'_>]) -> Result<(), SfuError> {
+        let number = self.browsers.len() as u8 + 1;
+        let addr: SocketAddr = format!("10.0.1.{number}:4000").parse().unwrap();
+        let mut rtc = Rtc::builder().build(self.now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let mut sending = Vec::new();
+        let mut sources = Sources::new();
+        for (kind, layers) in lines {
+            let simulcast = layers.map(|layers| {
+                let mut simulcast = Simulcast::new();
+                for (rid, _) in layers {
+                    simulcast.add_send_layer(SimulcastLayer::new(rid));
+                }
+                simulcast
+            });
+            let mid = api.add_media(*kind, Direction::SendOnly, None, None, simulcast);
+            let size = if *kind == MediaKind::Audio { 60 } else { 300 };
+            let layers = match layers {
+                Some(layers) => layers
+                    .iter()
+                    .map(|(rid, size)| (Some(Rid::from(*rid)), *size))
+                    .collect(),
+                None => vec![(None, size)],
+            };
+            sources.insert(
+                mid.to_string(),
+                match kind {
+                    MediaKind::Audio => MediaSource::Microphone,
+                    MediaKind::Video => MediaSource::Camera,
+                },
+            );
+            sending.push(Sending {
+                mid,
+                kind: *kind,
+                keyframe_due: layers.iter().map(|(rid, _)| *rid).collect(),
+                layers,
+                seq: 0,
+            });
+        }
+        let (offer, pending) = api.apply().unwrap();
+        self.browsers.push(Browser {
+            id: PeerId::from(id),
+            addr,
+            rtc,
+            timeout: self.now,
+            pending: Some(pending),
+            auto_answer: true,
+            held_offers: Vec::new(),
+            offers_received: 0,
+            sending,
+            tracks: Vec::new(),
+            received: Vec::new(),
+            keyframe_requests: Vec::new(),
+            unplugged: false,
+            downlink_bps: None,
+            downlink_free_at: self.now,
+            gone: None,
+        });
+        let index = self.browsers.len() - 1;
+        self.drain_browser(index);
+        let joined = self.room.handle_input(
+            self.now,
+            RoomInput::AddPeer {
+                peer_id: id.into(),
+                name: name_of(id),
+                offer_sdp: offer.to_sdp_string(),
+                sources,
+            },
+        );
+        if joined.is_err() {
+            self.browsers.pop();
+        }
+        self.drain_room();
+        joined
+    }
+
+    fn browser(&mut self, id: &str) -> &mut Browser {
+        self.browsers
+            .iter_mut()
+            .find(|b| b.id.as_str() == id)
+            .unwrap_or_else(|| panic!("no browser {id}"))
+    }
+
+    fn index(&self, id: &str) -> usize {
+        self.browsers
+            .iter()
+            .position(|b| b.id.as_str() == id)
+            .unwrap()
+    }
+
+    fn input(&mut self, input: RoomInput<'_>) -> Result<(), SfuError> {
+        let result = self.room.handle_input(self.now, input);
+        self.drain_room();
+        result
+    }
+
+    fn signal(&mut self, id: &str, signal: SignalIn) -> Result<(), SfuError> {
+        self.input(RoomInput::Signal {
+            peer_id: id.into(),
+            signal,
+        })
+    }
+
+    /// Takes everything the room wants done.
+    fn drain_room(&mut self) {
+        loop {
+            match self.room.poll_output() {
+                RoomOutput::Timeout(at) => {
+                    self.room_timeout = at;
+                    return;
+                }
+                RoomOutput::Transmit {
+                    source,
+                    destination,
+                    bytes,
+                } => self.send(source, destination, bytes),
+                RoomOutput::Signal { peer_id, signal } => {
+                    self.log.push(RoomOutput::Signal {
+                        peer_id: peer_id.clone(),
+                        signal: signal.clone(),
+                    });
+                    self.deliver_to_browser(&peer_id, signal);
+                }
+                gone @ RoomOutput::PeerGone { .. } => {
+                    if let RoomOutput::PeerGone { peer_id, reason } = &gone
+                        && let Some(b) = self.browsers.iter_mut().find(|b| &b.id == peer_id)
+                    {
+                        b.gone = Some(*reason);
+                    }
+                    self.log.push(gone);
+                }
+            }
+        }
+    }
+
+    /// What a browser's page would do with a signal.
+    fn deliver_to_browser(&mut self, peer_id: &PeerId, signal: SignalOut) {
+        let Some(index) = self.browsers.iter().position(|b| &b.id == peer_id) else {
+            return;
+        };
+        let browser = &mut self.browsers[index];
+        match signal {
+            SignalOut::Answer { sdp } => {
+                let pending = browser.pending.take().expect("an answer to an offer");
+                let answer = SdpAnswer::from_sdp_string(&sdp).unwrap();
+                browser
+                    .rtc
+                    .sdp_api()
+                    .accept_answer(pending, answer)
+                    .unwrap();
+            }
+            SignalOut::Offer { sdp } => {
+                browser.offers_received += 1;
+                if browser.pending.is_some() || !browser.auto_answer {
+                    // Impolite while its own offer is out, as the Lock In
+                    // page is: the room will offer again.
+                    if !browser.auto_answer {
+                        browser.held_offers.push(sdp);
+                    }
+                    return;
+                }
+                let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
+                let answer = browser.rtc.sdp_api().accept_offer(offer).unwrap();
+                self.to_room_signals.push_back((
+                    peer_id.clone(),
+                    SignalIn::Answer {
+                        sdp: answer.to_sdp_string(),
+                    },
+                ));
+            }
+            SignalOut::Tracks { tracks } => browser.tracks = tracks,
+            SignalOut::Closed { reason } => browser.gone = Some(reason),
+        }
+        self.drain_browser(index);
+    }
+
+    fn drain_browser(&mut self, index: usize) {
+        loop {
+            let browser = &mut self.browsers[index];
+            match browser.rtc.poll_output().unwrap() {
+                Output::Timeout(at) => {
+                    browser.timeout = at;
+                    return;
+                }
+                Output::Transmit(t) => {
+                    let (source, destination) = (t.source, t.destination);
+                    self.send(source, destination, t.contents.into());
+                }
+                Output::Event(Event::MediaData(data)) => {
+                    browser.received.push((data.mid, data.data.to_vec()));
+                }
+                Output::Event(Event::KeyframeRequest(request)) => {
+                    browser.keyframe_requests.push(request);
+                    if let Some(line) = browser.sending.iter_mut().find(|s| s.mid == request.mid) {
+                        line.keyframe_due.push(request.rid);
+                    }
+                }
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    /// Puts a datagram on the wire, through the receiver's downlink.
+    fn send(&mut self, source: SocketAddr, destination: SocketAddr, bytes: Vec<u8>) {
+        let now = self.now;
+        let mut at = now + LATENCY;
+        for b in &mut self.browsers {
+            if b.addr == source && b.unplugged {
+                return;
+            }
+            if b.addr == destination {
+                if b.unplugged {
+                    return;
+                }
+                if let Some(bps) = b.downlink_bps {
+                    let start = b.downlink_free_at.max(now);
+                    if start > now + MAX_QUEUE_DELAY {
+                        return; // queue full: lost
+                    }
+                    let busy = Duration::from_secs_f64(bytes.len() as f64 * 8.0 / bps as f64);
+                    b.downlink_free_at = start + busy;
+                    at = b.downlink_free_at + LATENCY;
+                }
+            }
+        }
+        self.in_flight.push(Datagram {
+            at,
+            source,
+            destination,
+            bytes,
+        });
+    }
+
+    /// Delivers what is due now, then moves time to the next thing due.
+    fn step(&mut self) {
+        while let Some((peer_id, signal)) = self.to_room_signals.pop_front() {
+            // A browser that was let go may still answer; the room refuses.
+            let _ = self.signal(peer_id.as_str(), signal);
+        }
+        let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|d| d.at <= now);
+        self.in_flight = later;
+        for datagram in due {
+            if datagram.destination == server() {
+                let _ = self.input(RoomInput::Receive {
+                    peer_id: None,
+                    source: datagram.source,
+                    destination: datagram.destination,
+                    datagram: &datagram.bytes,
+                });
+            } else if let Some(index) = self
+                .browsers
+                .iter()
+                .position(|b| b.addr == datagram.destination)
+            {
+                let input = Input::Receive(
+                    now,
+                    Receive {
+                        proto: Protocol::Udp,
+                        source: datagram.source,
+                        destination: datagram.destination,
+                        contents: datagram.bytes.as_slice().try_into().unwrap(),
+                    },
+                );
+                self.browsers[index].rtc.handle_input(input).unwrap();
+                self.drain_browser(index);
+            }
+        }
+        if !self.to_room_signals.is_empty() {
+            return;
+        }
+
+        let mut next = self.room_timeout.min(self.next_frame);
+        for browser in &self.browsers {
+            next = next.min(browser.timeout);
+        }
+        for datagram in &self.in_flight {
+            next = next.min(datagram.at);
+        }
+        // Time always moves, at most 20 ms at a time.
+        self.now = next.clamp(self.now + ms(1), self.now + ms(20));
+        let now = self.now;
+
+        if self.room_timeout <= now {
+            self.input(RoomInput::Timeout).unwrap();
+        }
+        for index in 0..self.browsers.len() {
+            if self.browsers[index].timeout <= now {
+                self.browsers[index]
+                    .rtc
+                    .handle_input(Input::Timeout(now))
+                    .unwrap();
+                self.drain_browser(index);
+            }
+        }
+        if self.next_frame <= now {
+            self.next_frame = now + ms(20);
+            for index in 0..self.browsers.len() {
+                self.send_frames(index);
+            }
+        }
+    }
+
+    /// Each connected browser sends one frame on each of its lines: the
+    /// payload says who, which layer and which frame.
+    fn send_frames(&mut self, index: usize) {
+        let now = self.now;
+        let browser = &mut self.browsers[index];
+        if !browser.rtc.is_connected() || browser.gone.is_some() {
+            return;
+        }
+        for line in &mut browser.sending {
+            line.seq += 1;
+            for &(rid, size) in &line.layers {
+                let keyframe = line.keyframe_due.contains(&rid);
+                line.keyframe_due.retain(|r| *r != rid);
+                let mut payload = Vec::with_capacity(size);
+                // A VP8 payload header says keyframe when its lowest bit is 0.
+                payload.push(if keyframe { 0x00 } else { 0x01 });
+                let layer = rid.map(|r| r.to_string()).unwrap_or_default();
+                payload.extend_from_slice(
+                    format!("{}|{}|{}|", browser.id, layer, line.seq).as_bytes(),
+                );
+                payload.resize(size.max(payload.len()), 0x55);
+                let (codec, time) = match line.kind {
+                    MediaKind::Audio => (
+                        Codec::Opus,
+                        MediaTime::new(line.seq * 960, Frequency::FORTY_EIGHT_KHZ),
+                    ),
+                    MediaKind::Video => (Codec::Vp8, MediaTime::from_90khz(line.seq * 1800)),
+                };
+                // A browser the room closed has no writers any more.
+                let Some(mut writer) = browser.rtc.writer(line.mid) else {
+                    continue;
+                };
+                let pt = writer
+                    .payload_params()
+                    .find(|p| p.spec().codec == codec)
+                    .unwrap()
+                    .pt();
+                if let Some(rid) = rid {
+                    writer = writer.rid(rid);
+                }
+                writer.write(pt, now, time, payload).unwrap();
+            }
+        }
+        self.drain_browser(index);
+    }
+
+    fn run_for(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        while self.now < end {
+            self.step();
+        }
+    }
+
+    /// Runs until `done`, failing the test if it takes longer than `limit`.
+    fn run_until(&mut self, limit: Duration, what: &str, done: impl Fn(&Net) -> bool) {
+        let end = self.now + limit;
+        while !done(self) {
+            assert!(self.now < end, "not within {limit:?}: {what}");
+            self.step();
+        }
+    }
+
+    fn connected(&self, id: &str) -> bool {
+        self.browsers[self.index(id)].rtc.is_connected()
+    }
+
+    /// The line of `viewer` that carries `publisher`'s track of `kind`.
+    fn line(&self, viewer: &str, publisher: &str, kind: TrackKind) -> Option<Mid> {
+        self.browsers[self.index(viewer)]
+            .tracks
+            .iter()
+            .find(|t| t.peer_id.as_str() == publisher && t.kind == kind)
+            .map(|t| Mid::from(t.mid.as_str()))
+    }
+
+    /// Payloads `viewer` got from `publisher` (by the name in the payload).
+    fn got_from(&self, viewer: &str, publisher: &str) -> Vec<(Mid, String)> {
+        let prefix = format!("{publisher}|");
+        self.browsers[self.index(viewer)]
+            .received
+            .iter()
+            .filter(|(_, payload)| payload[1..].starts_with(prefix.as_bytes()))
+            .map(|(mid, payload)| (*mid, String::from_utf8_lossy(&payload[1..]).into_owned()))
+            .collect()
+    }
+
+    /// Signals the room sent `id` since log entry `from`.
+    fn signals_to(&self, id: &str, from: usize) -> Vec<&SignalOut> {
+        self.log[from..]
+            .iter()
+            .filter_map(|o| match o {
+                RoomOutput::Signal { peer_id, signal } if peer_id.as_str() == id => Some(signal),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Everyone joined so far is connected and knows all the others' tracks.
+    fn settled(&self) -> bool {
+        let live: Vec<&Browser> = self.browsers.iter().filter(|b| b.gone.is_none()).collect();
+        live.iter().all(|b| {
+            b.rtc.is_connected()
+                && b.pending.is_none()
+                && live.iter().filter(|o| o.id != b.id).all(|o| {
+                    b.tracks.iter().filter(|t| t.peer_id == o.id).count() == o.sending.len()
+                })
+        }) && self.to_room_signals.is_empty()
+    }
+
+    fn settle(&mut self) {
+        self.run_until(Duration::from_secs(10), "everyone connected", Net::settled);
+    }
+}
+
+fn name_of(id: &str) -> String {
+    let mut name = id.to_string();
+    name[..1].make_ascii_uppercase();
+    name
+}
+
+#[test]
+fn a_publisher_reaches_a_subscriber() {
+    let mut net = Net::new();
+    net.join("ada").unwrap();
+    net.join("bob").unwrap();
+    net.settle();
+
+    let bob = &net.browsers[net.index("bob")];
+    let mut tracks = bob.tracks.clone();
+    tracks.sort_by_key(|t| t.kind == TrackKind::Video);
+    assert_eq!(tracks.len(), 2);
+    assert_eq!(tracks[0].peer_id.as_str(), "ada");
+    assert_eq!(tracks[0].name, "Ada");
+    assert_eq!(
+        (tracks[0].kind, tracks[0].source),
+        (TrackKind::Audio, MediaSource::Microphone)
+    );
+    assert_eq!(
+        (tracks[1].kind, tracks[1].source),
+        (TrackKind::Video, MediaSource::Camera)
+    );
+
+    net.run_for(Duration::from_secs(1));
+    let audio = net.line("bob", "ada", TrackKind::Audio).unwrap();
+    let video = net.line("bob", "ada", TrackKind::Video).unwrap();
+    let got = net.got_from("bob", "ada");
+    assert!(
+        got.iter().filter(|(mid, _)| *mid == audio).count() > 20,
+        "{got:?}"
+    );
+    assert!(got.iter().filter(|(mid, _)| *mid == video).count() > 20);
+    // Each line carries what it says.
+    assert!(got.iter().all(|(mid, _)| *mid == audio || *mid == video));
+    // And the other way round; nobody gets their own media back.
+    assert!(net.got_from("ada", "bob").len() > 40);
+    assert!(net.got_from("ada", "ada").is_empty());
+}
+
+#[test]
+fn a_late_joiner_gets_everything_and_everyone_gets_the_late_joiner() {
+    let mut net = Net::new();
+    net.join("ada").unwrap();
+    net.join("bob").unwrap();
+    net.settle();
+    net.run_for(ms(200));
+
+    let mark = net.log.len();
+    net.join("cyd").unwrap();
+    // In the join itself: the answer, then what the new lines carry, then
+    // the offer of everything already published.
+    let to_cyd = net.signals_to("cyd", mark);
+    assert!(matches!(to_cyd[0], SignalOut::Answer { .. }), "{to_cyd:?}");
+    let SignalOut::Tracks { tracks } = to_cyd[1] else {
+        panic!("tracks before the offer: {to_cyd:?}");
+    };
+    assert_eq!(tracks.len(), 4);
+    assert!(matches!(to_cyd[2], SignalOut::Offer { .. }));
+
+    net.settle();
+    // The others were offered Cyd's tracks.
+    assert!(net.line("ada", "cyd", TrackKind::Video).is_some());
+    assert!(net.line("bob", "cyd", TrackKind::Audio).is_some());
+    net.run_for(Duration::from_secs(1));
+    for (viewer, publisher) in [
+        ("cyd", "ada"),
+        ("cyd", "bob"),
+        ("ada", "cyd"),
+        ("bob", "cyd"),
+    ] {
+        assert!(
+            net.got_from(viewer, publisher).len() > 40,
+            "{viewer} gets {publisher}"
+        );
+    }
+}
+
+#[test]
+fn leaving_stops_the_tracks_for_everyone_at_once() {
+    let mut net = Net::new();
+    for id in ["ada", "bob", "cyd"] {
+        net.join(id).unwrap();
+    }
+    net.settle();
+    net.run_for(ms(500));
+    let ada_lines_at_bob = [
+        net.line("bob", "ada", TrackKind::Audio).unwrap(),
+        net.line("bob", "ada", TrackKind::Video).unwrap(),
+    ];
+
+    let mark = net.log.len();
+    net.input(RoomInput::RemovePeer {
+        peer_id: "ada".into(),
+    })
+    .unwrap();
+
+    // One input: Ada is gone, and Bob and Cyd each hear of it and get an
+    // offer stopping her lines.
+    assert!(net.log[mark..].contains(&RoomOutput::PeerGone {
+        peer_id: "ada".into(),
+        reason: CloseReason::Left,
+    }));
+    for viewer in ["bob", "cyd"] {
+        let signals = net.signals_to(viewer, mark);
+        let Some(SignalOut::Tracks { tracks }) = signals.first() else {
+            panic!("{viewer} told first: {signals:?}");
+        };
+        assert!(tracks.iter().all(|t| t.peer_id.as_str() != "ada"));
+        assert_eq!(tracks.len(), 2);
+        assert!(matches!(signals.get(1), Some(SignalOut::Offer { .. })));
+    }
+    assert!(!net.room.contains(&"ada".into()));
+
+    net.run_until(Duration::from_secs(2), "answers in", |net| {
+        net.to_room_signals.is_empty() && net.room.peers.iter().all(|p| p.pending_offer.is_none())
+    });
+    let bob = &net.browsers[net.index("bob")];
+    for mid in ada_lines_at_bob {
+        let media = bob.rtc.media(mid).unwrap();
+        assert!(media.stopped() || media.disabled(), "{mid} still live");
+    }
+    // Ada's browser sends on, but nobody gets it any more.
+    let before = net.got_from("bob", "ada").len();
+    net.run_for(ms(500));
+    assert_eq!(net.got_from("bob", "ada").len(), before);
+    assert!(net.got_from("bob", "cyd").len() > 40);
+}
+
+#[test]
+fn keyframe_requests_reach_the_publisher() {
+    let mut net = Net::new();
+    net.join("ada").unwrap();
+    net.join("bob").unwrap();
+    net.settle();
+    net.run_for(Duration::from_secs(1));
+
+    let video = net.line("bob", "ada", TrackKind::Video).unwrap();
+    let ada_video = net.browser("ada").sending[1].mid;
+    net.browser("ada").keyframe_requests.clear();
+    let bob = net.browser("bob");
+    bob.rtc
+        .writer(video)
+        .unwrap()
+        .request_keyframe(None, KeyframeRequestKind::Pli)
+        .unwrap();
+    let index = net.index("bob");
+    net.drain_browser(index);
+
+    net.run_until(ms(300), "Ada asked for a keyframe", |net| {
+        !net.browsers[net.index("ada")].keyframe_requests.is_empty()
+    });
+    let request = net.browser("ada").keyframe_requests[0];
+    assert_eq!(request.mid, ada_video);
+
+    // A burst of requests within the interval costs one more keyframe, not one each.
+    net.run_for(Duration::from_secs(1));
+    net.browser("ada").keyframe_requests.clear();
+    for _ in 0..5 {
+        let bob = net.browser("bob");
+        let mut writer = bob.rtc.writer(video).unwrap();
+        writer
+            .request_keyframe(None, KeyframeRequestKind::Pli)
+            .unwrap();
+        net.drain_browser(index);
+        net.run_for(ms(40));
+    }
+    net.run_for(Duration::from_secs(1));
+    let requests = net.browser("ada").keyframe_requests.len();
+    assert!((1..=2).contains(&requests), "{requests} requests");
+}
+
+#[test]
+fn crossing_offers_the_room_gives_way() {
+    let mut net = Net::new();
+    net.join("ada").unwrap();
+    net.settle();
+    net.browser("ada").auto_answer = false;
+
+    // Bob joins: the room offers his tracks to Ada, who does not answer yet…
+    net.join("bob").unwrap();
+    net.run_for(ms(50));
+    assert_eq!(net.browser("ada").held_offers.len(), 1);
+
+    // …because she is offering a screen share of her own at the same moment.
+    let ada = net.browser("ada");
+    let mut api = ada.rtc.sdp_api();
+    let screen = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    ada.pending = Some(pending);
+    ada.held_offers.clear(); // the impolite side drops the room's offer
+    ada.auto_answer = true;
+    ada.sending.push(Sending {
+        mid: screen,
+        kind: MediaKind::Video,
+        layers: vec![(None, 200)],
+        seq: 0,
+        keyframe_due: vec![None],
+    });
+    let sources = Sources::from([(screen.to_string(), MediaSource::Screen)]);
+    let mark = net.log.len();
+    net.signal(
+        "ada",
+        SignalIn::Offer {
+            sdp: offer.to_sdp_string(),
+            sources,
+        },
+    )
+    .unwrap();
+
+    // The room answered her, and offered Bob's tracks again afterwards.
+    let signals = net.signals_to("ada", mark);
+    assert!(
+        matches!(signals[0], SignalOut::Answer { .. }),
+        "{signals:?}"
+    );
+    assert!(signals.iter().any(|s| matches!(s, SignalOut::Offer { .. })));
+
+    net.settle();
+    net.run_for(Duration::from_secs(1));
+    assert!(net.got_from("ada", "bob").len() > 40);
+    let screen_at_bob = net.browsers[net.index("bob")]
+        .tracks
+        .iter()
+        .find(|t| t.source == MediaSource::Screen)
+        .cloned()
+        .expect("Bob knows of Ada's screen");
+    assert_eq!(screen_at_bob.peer_id.as_str(), "ada");
+    let got = net.got_from("bob", "ada");
+    assert!(
+        got.iter()
+            .filter(|(mid, _)| mid.to_string() == screen_at_bob.mid)
+            .count()
+            > 20
+    );
+}
+
+fn ice_ufrag(sdp: &str) -> &str {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+}
+
+#[test]
+fn a_brief_network_drop_recovers_with_an_ice_restart() {
+    let mut net = Net::new();
+    net.join("ada").unwrap();
+    net.join("bob").unwrap();
+    net.settle();
+    net.run_for(ms(500));
+    let first_ufrag = net
+        .log
+        .iter()
+        .find_map(|o| match o {
+            RoomOutput::Signal {
+                peer_id,
+                signal: SignalOut::Answer { sdp },
+            } if peer_id.as_str() == "ada" => Some(ice_ufrag(sdp).to_string()),
+            _ => None,
+        })
+        .unwrap();
+
+    // Ada's network drops for a few seconds.
+    net.browser("ada").unplugged = true;
+    net.run_for(Duration::from_secs(4));
+    net.browser("ada").unplugged = false;
+
+    // Her page notices and asks for an ICE restart.
+    let mark = net.log.len();
+    net.signal("ada", SignalIn::IceRestart).unwrap();
+    let signals = net.signals_to("ada", mark);
+    let Some(SignalOut::Offer { sdp }) = signals.last() else {
+        panic!("an offer: {signals:?}");
+    };
+    assert_ne!(ice_ufrag(sdp), first_ufrag, "new ICE credentials");
+
+    let before = net.got_from("bob", "ada").len();
+    net.run_for(Duration::from_secs(2));
+    assert!(net.connected("ada"));
+    assert!(net.room.contains(&"ada".into()));
+    assert!(net.got_from("bob", "ada").len() > before + 40);
+    assert!(
+        !net.log
+            .iter()
+            .any(|o| matches!(o, RoomOutput::PeerGone { .. }))
+    );
+}
+
+#[test]
+fn a_connection_that_stays_down_is_let_go() {
+    let mut net = Net::new();
+    net.join("ada").unwrap();
+    net.join("bob").unwrap();
+    net.settle();
+
+    net.browser("ada").unplugged = true;
+    net.run_until(Duration::from_secs(30), "Ada let go", |net| {
+        !net.room.contains(&"ada".into())
+    });
+    assert!(net.log.contains(&RoomOutput::PeerGone {
+        peer_id: "ada".into(),
+        reason: CloseReason::Disconnected,
+    }));
+    net.run_for(ms(200));
+    assert!(net.browser("bob").tracks.is_empty());
+}
+
+#[test]
+fn the_seat_limit_holds_for_media() {
+    let mut net = Net::with_config(|c| c.seat_limit = Some(2));
+    net.join("ada").unwrap();
+    net.join("bob").unwrap();
+    assert_eq!(net.join("cyd"), Err(SfuError::RoomFull { seats: 2 }));
+    assert_eq!(net.room.peer_ids().count(), 2);
+    net.settle();
+}
+
+#[test]
+fn joining_again_replaces_the_old_connection() {
+    let mut net = Net::new();
+    net.join("ada").unwrap();
+    net.join("bob").unwrap();
+    net.settle();
+    let old_lines = net.browser("bob").tracks.clone();
+
+    // Ada reloads her page: a new browser session with the same id.
+    let old = net.index("ada");
+    net.browsers[old].id = "ada-old-tab".into();
+    net.join("ada").unwrap();
+    // (The driver tells the old tab it was replaced.)
+    net.browsers[old].gone = Some(CloseReason::Replaced);
+    net.settle();
+
+    assert_eq!(net.room.peer_ids().count(), 2);
+    let new_lines = net.browser("bob").tracks.clone();
+    assert_eq!(new_lines.len(), 2);
+    assert!(new_lines.iter().all(|t| t.peer_id.as_str() == "ada"));
+    assert!(
+        new_lines.iter().all(|t| !old_lines.contains(t)),
+        "new lines"
+    );
+    assert!(
+        !net.log
+            .iter()
+            .any(|o| matches!(o, RoomOutput::PeerGone { .. }))
+    );
+    net.run_for(Duration::from_secs(1));
+    assert!(net.got_from("bob", "ada").len() > 40);
+}
+
+#[test]
+fn bad_signals_are_refused_and_change_nothing() {
+    let mut net = Net::new();
+    assert!(matches!(
+        net.input(RoomInput::AddPeer {
+            peer_id: "ada".into(),
+            name: "Ada".into(),
+            offer_sdp: "v=0 nonsense".into(),
+            sources: Sources::new(),
+        }),
+        Err(SfuError::BadSignal { what: "offer", .. })
+    ));
+    assert!(net.room.is_empty());
+    net.join("ada").unwrap();
+    assert_eq!(
+        net.signal("nobody", SignalIn::IceRestart),
+        Err(SfuError::UnknownPeer)
+    );
+    assert!(matches!(
+        net.signal("ada", SignalIn::Answer { sdp: "v=0".into() }),
+        Err(SfuError::BadSignal { .. })
+    ));
+    assert!(matches!(
+        net.signal(
+            "ada",
+            SignalIn::Candidate {
+                candidate: "candidate:junk".into()
+            }
+        ),
+        Err(SfuError::BadSignal {
+            what: "candidate",
+            ..
+        })
+    ));
+    net.signal(
+        "ada",
+        SignalIn::Candidate {
+            candidate: String::new(),
+        },
+    )
+    .unwrap();
+    net.join("bob").unwrap();
+    net.settle();
+}
+
+#[test]
+fn simulcast_layers_follow_each_subscribers_bandwidth() {
+    let mut net = Net::new();
+    // Ada simulcasts her camera: a small layer (~40 kbit/s) and a large one
+    // (~400 kbit/s).
+    net.join_with(
+        "ada",
+        &[(MediaKind::Video, Some(&[("l", 100), ("h", 1000)]))],
+    )
+    .unwrap();
+    net.join_with("bob", &[(MediaKind::Audio, None)]).unwrap();
+    net.join_with("cyd", &[(MediaKind::Audio, None)]).unwrap();
+    // Cyd is on a slow link.
+    net.browser("cyd").downlink_bps = Some(150_000);
+    net.settle();
+
+    // Until the layers are measured and estimates are in, everyone starts small.
+    net.run_for(ms(500));
+    let layer_of = |net: &Net, viewer: &str| {
+        net.got_from(viewer, "ada")
+            .last()
+            .map(|(_, payload)| payload.split('|').nth(1).unwrap().to_string())
+    };
+    assert_eq!(layer_of(&net, "bob").as_deref(), Some("l"));
+    assert_eq!(layer_of(&net, "cyd").as_deref(), Some("l"));
+
+    net.run_until(Duration::from_secs(20), "Bob on the large layer", |net| {
+        layer_of(net, "bob").as_deref() == Some("h")
+    });
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(layer_of(&net, "bob").as_deref(), Some("h"));
+    assert_eq!(
+        layer_of(&net, "cyd").as_deref(),
+        Some("l"),
+        "the slow link stays small"
+    );
+    // Bob's picture did not wait for Cyd's: both got frames all along.
+    let recent = |net: &Net, viewer: &str| {
+        let got = net.got_from(viewer, "ada");
+        got.len()
+    };
+    let (bob_before, cyd_before) = (recent(&net, "bob"), recent(&net, "cyd"));
+    net.run_for(Duration::from_secs(1));
+    assert!(recent(&net, "bob") - bob_before > 40);
+    assert!(recent(&net, "cyd") - cyd_before > 40);
+}
+
+#[test]
+fn a_browser_that_never_connects_is_let_go() {
+    let mut net = Net::new();
+    net.join("ada").unwrap();
+    net.settle();
+    // Bob's answer arrives but his network never lets a check through.
+    net.join("bob").unwrap();
+    net.browser("bob").unplugged = true;
+    net.run_until(Duration::from_secs(20), "Bob let go", |net| {
+        !net.room.contains(&"bob".into())
+    });
+    assert!(net.log.contains(&RoomOutput::PeerGone {
+        peer_id: "bob".into(),
+        reason: CloseReason::Disconnected,
+    }));
+    assert!(net.room.contains(&"ada".into()));
+}
+
+impl Net {
+    /// The browser renegotiates on its own (as `negotiationneeded` does).
+    fn browser_offers(&mut self, id: &str, change: impl FnOnce(&mut str0m::change::SdpApi)) {
+        let browser = self.browser(id);
+        let mut api = browser.rtc.sdp_api();
+        change(&mut api);
+        let (offer, pending) = api.apply().unwrap();
+        browser.pending = Some(pending);
+        self.signal(
+            id,
+            SignalIn::Offer {
+                sdp: offer.to_sdp_string(),
+                sources: Sources::new(),
+            },
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_track_stopped_and_started_again_is_renegotiated_for_the_others() {
+    let mut net = Net::new();
+    net.join("ada").unwrap();
+    net.join("bob").unwrap();
+    net.settle();
+    net.run_for(ms(300));
+    let camera = net.browser("ada").sending[1].mid;
+    let old_line = net.line("bob", "ada", TrackKind::Video).unwrap();
+
+    // Ada turns her camera off…
+    net.browser_offers("ada", |api| api.set_direction(camera, Direction::Inactive));
+    net.run_for(ms(300));
+    assert_eq!(net.line("bob", "ada", TrackKind::Video), None);
+    assert!(net.line("bob", "ada", TrackKind::Audio).is_some());
+    let bob = &net.browsers[net.index("bob")];
+    let media = bob.rtc.media(old_line).unwrap();
+    assert!(media.stopped() || media.disabled());
+
+    // …and on again: Bob gets a new line for it, and her picture.
+    net.browser_offers("ada", |api| api.set_direction(camera, Direction::SendOnly));
+    net.run_for(ms(300));
+    let new_line = net
+        .line("bob", "ada", TrackKind::Video)
+        .expect("a line again");
+    assert_ne!(new_line, old_line);
+    net.run_for(Duration::from_secs(1));
+    let got = net.got_from("bob", "ada");
+    assert!(got.iter().filter(|(mid, _)| *mid == new_line).count() > 20);
+}

@@ -1,0 +1,116 @@
+// What every spec shares: Debian's Chromium, people with their own browser
+// contexts, waiting for what a person would see (never sleeping), and a
+// screenshot of every page under target/browser-screenshots/.
+
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const BASE = process.env.LOCKIN_URL || 'http://127.0.0.1:8080';
+const here = dirname(fileURLToPath(import.meta.url));
+export const SHOTS = join(here, '../../target/browser-screenshots');
+mkdirSync(SHOTS, { recursive: true });
+
+/** How long an expectation may take before the test fails. */
+export const WAIT = 15000;
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+let counter = 0;
+
+/** A unique suffix, so specs never collide on emails or titles. */
+export function unique() {
+  counter += 1;
+  return `${Date.now().toString(36)}${counter}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** A person with their own browser context (their own cookies), at a window size. */
+export async function person(browser, name, { width = 1280, height = 860 } = {}) {
+  const context = await browser.newContext({ baseURL: BASE, viewport: { width, height } });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  page.on('pageerror', (error) => {
+    throw new Error(`${name}'s page threw: ${error.message}`);
+  });
+  return { name, email: `${name.toLowerCase()}-${unique()}@example.com`, password: 'correct horse battery', context, page };
+}
+
+/** Signs `who` up through the sign-up form; they land on home, signed in. */
+export async function signUp(who) {
+  const { page } = who;
+  await page.goto('/signup');
+  await page.getByLabel('Name').fill(who.name);
+  await page.getByLabel('Email').fill(who.email);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('heading', { name: 'Sessions', level: 1 }).waitFor();
+  return who;
+}
+
+/** Waits until `locator` is visible. */
+export async function see(locator) {
+  await locator.first().waitFor({ state: 'visible', timeout: WAIT });
+  return locator;
+}
+
+/** Waits until `locator` is gone or hidden. */
+export async function gone(locator) {
+  await locator.first().waitFor({ state: 'hidden', timeout: WAIT });
+}
+
+/** Waits until `locator`'s text contains `text`. */
+export async function seeText(locator, text) {
+  await locator.filter({ hasText: text }).first().waitFor({ state: 'visible', timeout: WAIT });
+}
+
+/** Waits until the page holds `fn(...args)` true. */
+export async function until(page, fn, arg) {
+  await page.waitForFunction(fn, arg, { timeout: WAIT });
+}
+
+/** Saves a full-page screenshot as target/browser-screenshots/<name>.png. */
+export async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Calls the JSON API as the person signed in on `page` (cookie and CSRF header, as the app does). */
+export async function apiAs(page, method, path, body) {
+  const cookies = await page.context().cookies();
+  const csrf = cookies.find((cookie) => cookie.name === 'lockin_csrf')?.value || '';
+  const response = await page.request.fetch(path, {
+    method,
+    headers: { 'x-csrf-token': csrf, ...(body ? { 'content-type': 'application/json' } : {}) },
+    data: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  return { status: response.status(), body: text ? JSON.parse(text) : null };
+}
+
+/** Creates a project through the form; resolves to its id, on its page. */
+export async function createProject(who, name) {
+  const { page } = who;
+  await page.goto('/projects');
+  await page.getByRole('link', { name: 'New project', exact: true }).click();
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Description').fill('A focus timer that plays rain sounds.');
+  await page.getByLabel('Repository link').fill('https://github.com/example/focus-timer');
+  await page.getByLabel('Tech stack').fill('rust, axum, sqlite');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await page.getByRole('heading', { name, level: 1 }).waitFor();
+  return page.url().split('/projects/')[1];
+}

@@ -1,0 +1,81 @@
+// The live-query client of /api/live (docs/LIVE.md): one WebSocket per page,
+// subscriptions by query name, each answered with its full result now and
+// after every change. It reconnects by itself and subscribes again, which
+// also resends every current result, so a page never needs a reload.
+
+const status = () => document.getElementById('connection-status');
+
+function showConnection(message) {
+  const element = status();
+  if (!element) return;
+  element.textContent = message || '';
+  element.hidden = !message;
+}
+
+export class Live {
+  constructor() {
+    this.subscriptions = new Map();
+    this.nextId = 1;
+    this.failures = 0;
+    this.leaving = false;
+    // Navigating away closes the socket: that is not a lost connection.
+    window.addEventListener('pagehide', () => {
+      this.leaving = true;
+    });
+    this.connect();
+  }
+
+  connect() {
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const socket = new WebSocket(`${scheme}//${location.host}/api/live`);
+    this.socket = socket;
+    socket.addEventListener('open', () => {
+      this.failures = 0;
+      showConnection('');
+      for (const [id, subscription] of this.subscriptions) {
+        this.send({ type: 'subscribe', id, query: subscription.query });
+      }
+    });
+    socket.addEventListener('message', (event) => this.receive(event.data));
+    socket.addEventListener('close', () => {
+      if (this.leaving) return;
+      this.failures += 1;
+      if (this.failures > 1) showConnection('Connection lost. Reconnecting…');
+      const delay = Math.min(10000, 250 * 2 ** Math.min(this.failures, 6));
+      setTimeout(() => this.connect(), this.failures === 1 ? 100 : delay);
+    });
+  }
+
+  send(message) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(message));
+    }
+  }
+
+  receive(text) {
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const subscription = this.subscriptions.get(message.id);
+    if (!subscription) return;
+    if (message.type === 'result') {
+      subscription.onResult(message.data, message.version);
+    } else if (message.type === 'error' && subscription.onError) {
+      subscription.onError(message.error);
+    }
+  }
+
+  /** Calls `onResult(data, version)` with the query's result now and after each change; returns an unsubscribe function. */
+  subscribe(query, onResult, onError) {
+    const id = `q${this.nextId++}`;
+    this.subscriptions.set(id, { query, onResult, onError });
+    this.send({ type: 'subscribe', id, query });
+    return () => {
+      this.subscriptions.delete(id);
+      this.send({ type: 'unsubscribe', id });
+    };
+  }
+}
