@@ -143,6 +143,20 @@ pub fn end_when_empty(session: &Session) -> Result<(), RuleError> {
     }
 }
 
+/// The assistant joins, and reports what it is doing, only in an active
+/// session whose creator has it switched on.
+pub fn agent_serves(session: &Session) -> Result<(), RuleError> {
+    if session.status != SessionStatus::Active {
+        return Err(RuleError::Conflict("the session is not active"));
+    }
+    if !session.ai_agent_enabled {
+        return Err(RuleError::Conflict(
+            "the assistant is switched off in this session",
+        ));
+    }
+    Ok(())
+}
+
 /// Reminders are for sessions that have not started yet.
 pub fn request_reminder(session: &Session) -> Result<(), RuleError> {
     match session.status {
@@ -361,6 +375,16 @@ mod tests {
         assert!(end_when_empty(&session(SessionStatus::Active, 1)).is_err());
         assert!(end_when_empty(&session(SessionStatus::Scheduled, 0)).is_err());
         assert!(end_when_empty(&session(SessionStatus::Ended, 0)).is_err());
+    }
+
+    #[test]
+    fn the_agent_serves_only_active_sessions_with_the_assistant_on() {
+        let mut s = session(SessionStatus::Active, 1);
+        assert!(agent_serves(&s).is_ok());
+        s.ai_agent_enabled = false;
+        assert!(agent_serves(&s).is_err());
+        assert!(agent_serves(&session(SessionStatus::Scheduled, 0)).is_err());
+        assert!(agent_serves(&session(SessionStatus::Ended, 0)).is_err());
     }
 
     #[test]

@@ -62,11 +62,17 @@ pub async fn hash_password(password: Password) -> anyhow::Result<String> {
 /// still spends the same work, so timing does not tell which emails exist.
 pub async fn verify_password(password: String, stored: Option<String>) -> anyhow::Result<bool> {
     tokio::task::spawn_blocking(move || {
-        let stored = stored.unwrap_or_else(|| DECOY_HASH.clone());
-        let hash = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok())
+        // An account without a usable hash (the assistant's) never matches,
+        // after the same work as any other.
+        let usable = stored
+            .as_deref()
+            .and_then(|stored| PasswordHash::new(stored).ok());
+        let decoy =
+            PasswordHash::new(&DECOY_HASH).map_err(|e| anyhow::anyhow!("decoy hash: {e}"))?;
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), usable.as_ref().unwrap_or(&decoy))
+            .is_ok();
+        Ok(matches && usable.is_some())
     })
     .await
     .context("password verification task")?
@@ -286,6 +292,7 @@ mod tests {
                 .unwrap()
         );
         assert!(!verify_password("anything".into(), None).await.unwrap());
+        assert!(!verify_password("!".into(), Some("!".into())).await.unwrap());
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     /// Only the hash is kept in memory, as with people's tokens.
     pub agent_token_hash: String,
+    /// The assistant's own account: the agent joins sessions as this person.
+    pub agent_user: domain::user::User,
     pub login_limiter: Arc<auth::LoginLimiter>,
     pub hub: Arc<live::hub::Hub>,
     /// Where uploaded files (timelapses) are kept.
@@ -93,6 +95,7 @@ impl Application {
             store,
             bus,
             agent_token_hash: auth::hash_token(&agent_token),
+            agent_user: sql.ensure_agent_user().await?,
             login_limiter: auth::LoginLimiter::new(config.login_attempts_per_minute),
             shutdown: CancellationToken::new(),
             live_connections: TaskTracker::new(),

@@ -25,7 +25,9 @@ use std::time::Duration;
 use domain::ai_log::{AiLog, LatencyMs, Providers, Trigger};
 use domain::chat::{ChatMessage, Notification};
 use domain::project::{Project, Timelapse};
-use domain::session::{Participant, Session, SessionHistory, SessionStatus, SessionType};
+use domain::session::{
+    AgentStatus, Participant, Session, SessionHistory, SessionStatus, SessionType,
+};
 use domain::user::User;
 use domain::{Id, RuleError};
 
@@ -253,6 +255,22 @@ pub trait Store: Send + Sync + 'static {
     async fn timelapses(&self, project_id: &Id) -> StoreResult<Vec<Timelapse>>;
     async fn timelapse(&self, id: &Id) -> StoreResult<Option<Timelapse>>;
     async fn delete_timelapse(&self, id: &Id) -> StoreResult<()>;
+
+    /// The assistant's own account, made on first use. It cannot sign in.
+    async fn ensure_agent_user(&self) -> StoreResult<User>;
+    /// Active sessions with the assistant switched on: the ones it should be in.
+    async fn agent_sessions(&self) -> StoreResult<Vec<Session>>;
+    /// Records what the assistant is doing in a session it serves.
+    async fn set_agent_status(&self, session_id: &Id, status: AgentStatus) -> StoreResult<Session>;
+    /// Claims (or renews) a session for one agent worker until `lease` from
+    /// now. False when another worker holds an unexpired claim.
+    async fn claim_agent_session(
+        &self,
+        session_id: &Id,
+        worker_id: &str,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    async fn release_agent_session(&self, session_id: &Id, worker_id: &str) -> StoreResult<()>;
 
     /// Does whatever timed work is due: dead nodes' connections closed,
     /// departures, empty sessions ended, reminders sent. Safe to run on every

@@ -131,6 +131,9 @@ impl SqlStore {
     }
 }
 
+/// The assistant's account. `.invalid` is reserved: no person can have it.
+const AGENT_EMAIL: &str = "assistant@lockin.invalid";
+
 pub(crate) fn now() -> i64 {
     micros(Utc::now())
 }
@@ -1079,6 +1082,87 @@ impl Store for SqlStore {
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        Ok(())
+    }
+
+    async fn ensure_agent_user(&self) -> StoreResult<User> {
+        // "!" is not a hash argon2 can parse, so no password ever matches.
+        sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, '!', $4) \
+             ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(Id::generate().as_str())
+        .bind(AGENT_EMAIL)
+        .bind("Lock In Assistant")
+        .bind(now())
+        .execute(&self.writer)
+        .await?;
+        let (user, _) = self
+            .user_credentials(AGENT_EMAIL)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(user)
+    }
+
+    async fn agent_sessions(&self) -> StoreResult<Vec<Session>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE status = 'active' AND ai_agent_enabled = 1 \
+             ORDER BY started_at, id"
+        );
+        let found = sqlx::query(&sql).fetch_all(&self.reader).await?;
+        Ok(found
+            .iter()
+            .map(rows::session)
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn set_agent_status(&self, session_id: &Id, status: AgentStatus) -> StoreResult<Session> {
+        let mut tx = self.writer.begin().await?;
+        let session = lock_session(&mut tx, session_id).await?;
+        rules::agent_serves(&session)?;
+        if session.agent_status == status {
+            tx.rollback().await?;
+            return Ok(session);
+        }
+        sqlx::query("UPDATE sessions SET agent_status = $2 WHERE id = $1")
+            .bind(session_id.as_str())
+            .bind(status.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let session = session_in(&mut tx, session_id).await?;
+        tx.commit().await?;
+        Ok(session)
+    }
+
+    async fn claim_agent_session(
+        &self,
+        session_id: &Id,
+        worker_id: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let now = now();
+        let expires_at = now + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
+        // One statement decides: insert, or take over an expired or own claim.
+        let claimed = sqlx::query(
+            "INSERT INTO agent_claims (session_id, worker_id, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (session_id) DO UPDATE SET worker_id = excluded.worker_id, expires_at = excluded.expires_at \
+             WHERE agent_claims.worker_id = excluded.worker_id OR agent_claims.expires_at <= $4",
+        )
+        .bind(session_id.as_str())
+        .bind(worker_id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    async fn release_agent_session(&self, session_id: &Id, worker_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM agent_claims WHERE session_id = $1 AND worker_id = $2")
+            .bind(session_id.as_str())
+            .bind(worker_id)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 

@@ -6,6 +6,7 @@ mod ai_logs;
 pub(crate) mod chat;
 mod health;
 mod history;
+mod internal;
 pub(crate) mod paging;
 pub(crate) mod projects;
 pub(crate) mod reminders;
@@ -69,6 +70,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(reminders::router())
         .merge(timelapses::router())
         .merge(history::router())
+        .merge(internal::router())
         .merge(health::router())
 }
 

@@ -85,6 +85,13 @@ impl FromRequestParts<AppState> for LiveCaller {
                 .ok()?
                 .remove("token")
         });
+        // The AI agent connects with its token, as its own account.
+        let presented = query_token
+            .as_deref()
+            .or_else(|| auth::bearer(&parts.headers));
+        if presented.is_some_and(|token| auth::hash_token(token) == state.agent_token_hash) {
+            return Ok(Self(state.agent_user.clone()));
+        }
         if let Some(token) = query_token {
             return match state.store.user_by_token(&auth::hash_token(&token)).await? {
                 Some(user) => Ok(Self(user)),

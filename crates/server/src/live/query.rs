@@ -23,6 +23,8 @@ pub enum Query {
     UpcomingSessions,
     /// Always the caller's own: the id comes from the connection, not the client.
     Notifications(Id),
+    /// For the AI agent only: the active sessions with the assistant on.
+    AgentSessions,
 }
 
 /// One result of a query, serialized once and shared by every subscriber.
@@ -55,6 +57,7 @@ impl Query {
             Some(("sessions", "active")) => Self::ActiveSessions,
             Some(("sessions", "upcoming")) => Self::UpcomingSessions,
             None if text == "notifications" => Self::Notifications(caller.id.clone()),
+            Some(("agent", "sessions")) => Self::AgentSessions,
             _ => return Err(unknown()),
         })
     }
@@ -64,7 +67,10 @@ impl Query {
             Self::Session(id) | Self::Participants(id) | Self::AiLogs(id) | Self::Chat(id) => {
                 Some(id)
             }
-            Self::ActiveSessions | Self::UpcomingSessions | Self::Notifications(_) => None,
+            Self::ActiveSessions
+            | Self::UpcomingSessions
+            | Self::Notifications(_)
+            | Self::AgentSessions => None,
         }
     }
 
@@ -76,7 +82,10 @@ impl Query {
             | (Self::Participants(id), Event::ParticipantsChanged { session_id })
             | (Self::AiLogs(id), Event::AiLogsChanged { session_id })
             | (Self::Chat(id), Event::ChatChanged { session_id }) => id == session_id,
-            (Self::ActiveSessions | Self::UpcomingSessions, Event::SessionChanged { .. }) => true,
+            (
+                Self::ActiveSessions | Self::UpcomingSessions | Self::AgentSessions,
+                Event::SessionChanged { .. },
+            ) => true,
             (Self::Notifications(user), Event::NotificationsChanged { user_id }) => user == user_id,
             _ => false,
         }
@@ -94,7 +103,13 @@ impl Query {
                     state.store.participant(id, &caller.id).await?.as_ref(),
                 )?;
             }
-            Self::ActiveSessions | Self::UpcomingSessions | Self::Notifications(_) => {}
+            Self::AgentSessions if caller.id != state.agent_user.id => {
+                return Err(ApiError::Forbidden("only the AI agent may watch this"));
+            }
+            Self::ActiveSessions
+            | Self::UpcomingSessions
+            | Self::Notifications(_)
+            | Self::AgentSessions => {}
         }
         Ok(())
     }
@@ -131,6 +146,7 @@ impl Query {
                 None,
                 &sessions::first_page(state, domain::session::SessionStatus::Scheduled).await?,
             ),
+            Self::AgentSessions => snapshot(None, &store.agent_sessions().await?),
             Self::Notifications(user) => snapshot(
                 None,
                 &store
@@ -152,6 +168,7 @@ impl fmt::Display for Query {
             Self::ActiveSessions => f.write_str("sessions:active"),
             Self::UpcomingSessions => f.write_str("sessions:upcoming"),
             Self::Notifications(_) => f.write_str("notifications"),
+            Self::AgentSessions => f.write_str("agent:sessions"),
         }
     }
 }
@@ -183,6 +200,7 @@ mod tests {
             "sessions:active".into(),
             "sessions:upcoming".into(),
             "notifications".into(),
+            "agent:sessions".into(),
         ] {
             assert_eq!(Query::parse(&text, &caller).unwrap().to_string(), text);
         }

@@ -32,6 +32,7 @@ macro_rules! both_backends {
 }
 
 mod accounts;
+mod agent;
 mod ai_logs;
 mod bad_input;
 mod end_to_end;

@@ -1,0 +1,242 @@
+//! The AI agent's side of the API: with the agent token it joins sessions as
+//! its own participant (role `agent`, taking no seat), claims each session for
+//! exactly one worker, reports what it is doing, reads its context and speaks
+//! in the chat. People's tokens get 403 on all of it.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, id_of};
+
+both_backends!(
+    the_agent_joins_as_its_own_participant_without_a_seat,
+    one_worker_serves_a_session,
+    the_agent_reports_status_and_reads_its_context,
+    switching_the_assistant_off_keeps_the_agent_out,
+    people_cannot_act_as_the_agent,
+);
+
+async fn the_agent_joins_as_its_own_participant_without_a_seat(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let session = app.instant_session(&ada, 2).await;
+    let id = id_of(&session);
+    app.join(&bob, &id).await.expect(200);
+
+    let listed = app
+        .get("/internal/sessions")
+        .bearer(&app.agent_token)
+        .send()
+        .await
+        .expect(200);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str()),
+        "{listed}"
+    );
+
+    // The session is full (2 of 2), and the agent still gets in.
+    let agent = app
+        .post(&format!("/internal/sessions/{id}/join"))
+        .bearer(&app.agent_token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(agent["role"], "agent");
+    assert_eq!(agent["name"], "Lock In Assistant");
+    let after = app.session(&ada, &id).await;
+    assert_eq!(after["participant_count"], 2, "the agent takes no seat");
+    assert_eq!(after["agent_status"], "listening");
+    let people = app.participants(&ada, &id).await;
+    assert_eq!(people.iter().filter(|p| p["role"] == "agent").count(), 1);
+
+    app.post(&format!("/internal/sessions/{id}/leave"))
+        .bearer(&app.agent_token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(app.session(&ada, &id).await["participant_count"], 2);
+}
+
+async fn one_worker_serves_a_session(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let id = id_of(&app.instant_session(&ada, 4).await);
+    let claim = |worker: &'static str| {
+        app.post(&format!("/internal/sessions/{id}/claim"))
+            .bearer(&app.agent_token)
+            .json(&json!({"worker_id": worker, "lease_seconds": 60}))
+            .send()
+    };
+    assert_eq!(claim("one").await.expect(200)["claimed"], true);
+    assert_eq!(
+        claim("two").await.expect(200)["claimed"],
+        false,
+        "held by another worker"
+    );
+    assert_eq!(
+        claim("one").await.expect(200)["claimed"],
+        true,
+        "renewing one's own claim"
+    );
+    app.post(&format!("/internal/sessions/{id}/release"))
+        .bearer(&app.agent_token)
+        .json(&json!({"worker_id": "one"}))
+        .send()
+        .await
+        .expect(204);
+    assert_eq!(
+        claim("two").await.expect(200)["claimed"],
+        true,
+        "free once released"
+    );
+
+    app.post(&format!("/internal/sessions/{id}/claim"))
+        .bearer(&app.agent_token)
+        .json(&json!({"worker_id": "", "lease_seconds": 60}))
+        .send()
+        .await
+        .expect_field_error(400, "invalid", "worker_id");
+    app.post(&format!("/internal/sessions/{id}/claim"))
+        .bearer(&app.agent_token)
+        .json(&json!({"worker_id": "one", "lease_seconds": 0}))
+        .send()
+        .await
+        .expect_field_error(400, "invalid", "lease_seconds");
+}
+
+async fn the_agent_reports_status_and_reads_its_context(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let project = app
+        .create_project(
+            &ada,
+            json!({"name": "Focus timer", "tech_stack": ["rust", "axum"]}),
+        )
+        .await;
+    let session = app
+        .create_session(
+            &ada,
+            json!({"title": "Timer work", "project_id": id_of(&project)}),
+        )
+        .await;
+    let id = id_of(&session);
+    app.post(&format!("/internal/sessions/{id}/join"))
+        .bearer(&app.agent_token)
+        .send()
+        .await
+        .expect(200);
+
+    for status in ["thinking", "speaking", "listening"] {
+        let session = app
+            .post(&format!("/internal/sessions/{id}/agent-status"))
+            .bearer(&app.agent_token)
+            .json(&json!({"status": status}))
+            .send()
+            .await
+            .expect(200);
+        assert_eq!(session["agent_status"], status);
+    }
+    app.post(&format!("/internal/sessions/{id}/agent-status"))
+        .bearer(&app.agent_token)
+        .json(&json!({"status": "off"}))
+        .send()
+        .await
+        .expect_field_error(400, "invalid", "status");
+
+    app.log_question(&ada, &id, "What is a closure?").await;
+    let context = app
+        .get(&format!("/internal/sessions/{id}/context"))
+        .bearer(&app.agent_token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(context["session"]["title"], "Timer work");
+    assert_eq!(context["project"]["name"], "Focus timer");
+    assert_eq!(context["project"]["tech_stack"], json!(["rust", "axum"]));
+    assert_eq!(context["recent"][0]["question"], "What is a closure?");
+
+    let said = app
+        .post(&format!("/internal/sessions/{id}/messages"))
+        .bearer(&app.agent_token)
+        .json(&json!({"body": "A closure captures its environment."}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(said["name"], "Lock In Assistant");
+    let chat = app
+        .get(&format!("/api/sessions/{id}/messages"))
+        .auth(&ada)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        chat["messages"][0]["body"],
+        "A closure captures its environment."
+    );
+}
+
+async fn switching_the_assistant_off_keeps_the_agent_out(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let id = id_of(&app.instant_session(&ada, 4).await);
+    app.post(&format!("/api/sessions/{id}/ai-agent"))
+        .auth(&ada)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .expect(200);
+    let listed = app
+        .get("/internal/sessions")
+        .bearer(&app.agent_token)
+        .send()
+        .await
+        .expect(200);
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+    );
+    app.post(&format!("/internal/sessions/{id}/join"))
+        .bearer(&app.agent_token)
+        .send()
+        .await
+        .expect_error(409, "conflict");
+    app.post(&format!("/internal/sessions/{id}/agent-status"))
+        .bearer(&app.agent_token)
+        .json(&json!({"status": "listening"}))
+        .send()
+        .await
+        .expect_error(409, "conflict");
+}
+
+async fn people_cannot_act_as_the_agent(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let id = id_of(&app.instant_session(&ada, 4).await);
+    for path in [
+        format!("/internal/sessions/{id}/join"),
+        format!("/internal/sessions/{id}/leave"),
+    ] {
+        app.post(&path)
+            .auth(&ada)
+            .send()
+            .await
+            .expect_error(403, "forbidden");
+        app.post(&path)
+            .send()
+            .await
+            .expect_error(401, "unauthenticated");
+    }
+    app.get("/internal/sessions")
+        .auth(&ada)
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    // The assistant's account cannot be signed into.
+    app.post("/api/auth/login")
+        .json(&json!({"email": "assistant@lockin.invalid", "password": "anything at all"}))
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+}
