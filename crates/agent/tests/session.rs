@@ -1,0 +1,238 @@
+//! A whole session task: speech in, paced Opus out, one logged interaction
+//! per question with its latency breakdown, and an apology when a provider
+//! fails. Real PocketSphinx and flite; a scripted language model.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent::agent::{APOLOGY_NO_ANSWER, SessionInput, SessionOutput, SharedSpotterFactory};
+use agent::llm::{LanguageModel, TextStream};
+use agent::prompt::{ChatPrompt, SessionContext, SessionInfo};
+use agent::providers::{AgentConfig, ProviderError, Timeouts};
+use agent::stt::domain_lm::build_arpa;
+use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
+use agent::tts::flite::{FliteTts, FliteVoice, synthesize_blocking};
+use agent::wake::WakeSpotter;
+use agent::{Agent, Interaction, SpeakerId};
+use async_trait::async_trait;
+use futures::StreamExt;
+
+/// A language model that streams fixed pieces, fails, or hangs.
+struct ScriptedLlm {
+    pieces: Vec<&'static str>,
+    failure: Option<ProviderError>,
+    hang: bool,
+    prompts: Arc<std::sync::Mutex<Vec<ChatPrompt>>>,
+}
+
+#[async_trait]
+impl LanguageModel for ScriptedLlm {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+
+    async fn stream(
+        &self,
+        prompt: &ChatPrompt,
+        _max_tokens: usize,
+    ) -> Result<TextStream, ProviderError> {
+        self.prompts.lock().unwrap().push(prompt.clone());
+        if let Some(failure) = &self.failure {
+            return Err(failure.clone());
+        }
+        if self.hang {
+            return Ok(futures::stream::pending().boxed());
+        }
+        let pieces: Vec<Result<String, ProviderError>> =
+            self.pieces.iter().map(|p| Ok(p.to_string())).collect();
+        Ok(futures::stream::iter(pieces)
+            .then(|p| async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                p
+            })
+            .boxed())
+    }
+}
+
+fn agent_with(llm: ScriptedLlm, timeouts: Timeouts) -> Agent {
+    let model = PocketsphinxModel::default();
+    let arpa = build_arpa(&model.dictionary(), &[]).unwrap();
+    let stt = PocketsphinxStt::with_arpa(&model, &arpa).unwrap();
+    let spotter_model = model.clone();
+    let spotters: SharedSpotterFactory = Arc::new(move || {
+        Box::new(PocketsphinxSpotter::new(&spotter_model, "hey agent", 1e-20).unwrap())
+            as Box<dyn WakeSpotter>
+    });
+    let config = AgentConfig {
+        timeouts,
+        ..AgentConfig::default()
+    };
+    Agent::from_parts(
+        config,
+        Arc::new(stt),
+        Arc::new(llm),
+        Arc::new(FliteTts::new(FliteVoice::Slt).unwrap()),
+        spotters,
+    )
+}
+
+fn context() -> SessionContext {
+    SessionContext {
+        session: SessionInfo {
+            title: "Rust study hour".into(),
+            kind: "study".into(),
+        },
+        project: None,
+    }
+}
+
+/// Speaks `text` into the session as one push (dated back from now, as if
+/// just spoken), then waits for the interaction; returns it with the number
+/// of voice frames sent.
+async fn ask(agent: &Agent, text: &str) -> (Interaction, usize) {
+    let mut session = agent.run_session(context(), Vec::new());
+    let text = text.to_string();
+    let mut pcm = vec![0i16; 4800];
+    pcm.extend(
+        tokio::task::spawn_blocking(move || synthesize_blocking(FliteVoice::Slt, &text))
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    pcm.extend(vec![0i16; 16 * 700]);
+    session
+        .input
+        .send(SessionInput::Pcm {
+            speaker: SpeakerId::from("ada"),
+            pcm,
+        })
+        .await
+        .unwrap();
+    let mut frames = 0;
+    let mut last_timestamp: Option<u32> = None;
+    loop {
+        let output = tokio::time::timeout(Duration::from_secs(30), session.output.recv())
+            .await
+            .expect("an interaction within 30 s")
+            .expect("the session runs");
+        match output {
+            SessionOutput::Frame {
+                rtp_timestamp,
+                opus,
+            } => {
+                assert!(!opus.is_empty());
+                if let Some(last) = last_timestamp {
+                    assert!(rtp_timestamp.wrapping_sub(last) >= 960);
+                }
+                last_timestamp = Some(rtp_timestamp);
+                frames += 1;
+            }
+            SessionOutput::Interaction(interaction) => return (interaction, frames),
+            SessionOutput::Event(_) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_is_answered_out_loud_and_logged_with_its_latencies() {
+    let prompts = Arc::default();
+    let llm = ScriptedLlm {
+        pieces: vec![
+            "A closure is ",
+            "a function that captures ",
+            "its scope. ",
+            "It can be stored.",
+        ],
+        failure: None,
+        hang: false,
+        prompts: Arc::clone(&prompts),
+    };
+    let agent = agent_with(llm, Timeouts::default());
+    let (interaction, frames) = ask(&agent, "hey agent, what is a closure in rust").await;
+
+    assert!(interaction.question.contains("closure"), "{interaction:?}");
+    assert_eq!(
+        interaction.answer,
+        "A closure is a function that captures its scope. It can be stored."
+    );
+    assert_eq!(interaction.asked_by, "ada");
+    assert_eq!(interaction.error, None);
+    assert!(!interaction.interrupted);
+    assert_eq!(
+        (
+            interaction.providers.stt,
+            interaction.providers.llm,
+            interaction.providers.tts
+        ),
+        ("pocketsphinx", "scripted", "flite")
+    );
+    let l = interaction.latencies;
+    eprintln!("latencies: {l:?}");
+    for (name, value) in [
+        ("wake_delay", l.wake_delay_ms),
+        ("transcription_delay", l.transcription_delay_ms),
+        ("llm_ttft", l.llm_ttft_ms),
+        ("tts_ttfb", l.tts_ttfb_ms),
+        ("voice_to_voice", l.voice_to_voice_ms),
+    ] {
+        assert!(value.is_some(), "{name} missing: {l:?}");
+    }
+    // The stages in series fit inside voice-to-voice.
+    assert!(l.voice_to_voice_ms.unwrap() >= l.transcription_delay_ms.unwrap());
+    // Two sentences of flite at 16 kHz: well over a second of 20 ms frames.
+    assert!(frames > 50, "{frames} frames");
+    // The asker's name reached the prompt.
+    let prompt = prompts.lock().unwrap()[0].clone();
+    assert!(
+        prompt
+            .messages
+            .last()
+            .unwrap()
+            .content
+            .starts_with("ada asks: "),
+        "{prompt:?}"
+    );
+    assert!(prompt.system.contains("Rust study hour"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_language_model_is_logged_and_the_agent_apologises() {
+    let llm = ScriptedLlm {
+        pieces: vec![],
+        failure: Some(ProviderError::Status {
+            status: 503,
+            body: "overloaded".into(),
+        }),
+        hang: false,
+        prompts: Arc::default(),
+    };
+    let agent = agent_with(llm, Timeouts::default());
+    let (interaction, frames) = ask(&agent, "hey agent, what is a closure in rust").await;
+    assert_eq!(
+        interaction.error.as_deref(),
+        Some("language model (scripted): HTTP status 503: overloaded")
+    );
+    assert_eq!(interaction.answer, APOLOGY_NO_ANSWER);
+    assert!(frames > 20, "the apology is spoken: {frames} frames");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_language_model_that_never_answers_times_out_into_an_apology() {
+    let llm = ScriptedLlm {
+        pieces: vec![],
+        failure: None,
+        hang: true,
+        prompts: Arc::default(),
+    };
+    let timeouts = Timeouts {
+        first_token: Duration::from_millis(400),
+        ..Timeouts::default()
+    };
+    let agent = agent_with(llm, timeouts);
+    let (interaction, frames) = ask(&agent, "hey agent, what is a closure in rust").await;
+    assert_eq!(
+        interaction.error.as_deref(),
+        Some("language model (scripted): timed out after 400ms")
+    );
+    assert!(frames > 20);
+}
