@@ -2,7 +2,7 @@
 // contexts, waiting for what a person would see (never sleeping), and a
 // screenshot of every page under target/browser-screenshots/.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -15,7 +15,8 @@ mkdirSync(SHOTS, { recursive: true });
 /** How long an expectation may take before the test fails. */
 export const WAIT = 15000;
 
-export async function launch() {
+/** A Chromium process; `args` adds flags to the usual headless ones. */
+export async function launch({ args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: [
@@ -27,8 +28,54 @@ export async function launch() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...args,
     ],
   });
+}
+
+/**
+ * A Chromium process with a fake camera (a moving test pattern), a
+ * microphone that plays `wav` (16-bit PCM; one file per process, which is why
+ * each person with their own sound needs a process of their own), a fake
+ * screen to share, and permission prompts accepted. The SFU's candidates
+ * are on loopback, which Chromium skips unless told otherwise.
+ */
+export async function launchWithMedia(wav) {
+  return launch({
+    args: [
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${wav}%noloop`,
+      '--auto-select-desktop-capture-source=Entire screen',
+      '--allow-loopback-in-peer-connection',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+/** Writes a 16-bit mono PCM WAV file of a sine tone, for a fake microphone. */
+export function writeTone(path, { frequency, seconds, sampleRate = 48000, amplitude = 0.4 }) {
+  const samples = Math.round(seconds * sampleRate);
+  const data = Buffer.alloc(samples * 2);
+  for (let i = 0; i < samples; i += 1) {
+    data.writeInt16LE(Math.round(amplitude * 32767 * Math.sin((2 * Math.PI * frequency * i) / sampleRate)), i * 2);
+  }
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0);
+  header.writeUInt32LE(36 + data.length, 4);
+  header.write('WAVE', 8);
+  header.write('fmt ', 12);
+  header.writeUInt32LE(16, 16); // fmt chunk size
+  header.writeUInt16LE(1, 20); // PCM
+  header.writeUInt16LE(1, 22); // mono
+  header.writeUInt32LE(sampleRate, 24);
+  header.writeUInt32LE(sampleRate * 2, 28); // bytes per second
+  header.writeUInt16LE(2, 32); // bytes per frame
+  header.writeUInt16LE(16, 34); // bits per sample
+  header.write('data', 36);
+  header.writeUInt32LE(data.length, 40);
+  writeFileSync(path, Buffer.concat([header, data]));
+  return path;
 }
 
 let counter = 0;

@@ -15,7 +15,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const binary = resolve(process.argv[2] || join(here, '../../target/debug/lockin'));
 const dataDir = mkdtempSync(join(tmpdir(), 'lockin-browser-'));
 
-const server = spawn(binary, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+// Media on loopback, on a free port: the browsers run on this machine.
+// The assistant is left out: these specs are about the pages and media, and
+// the assistant's own tests drive it (crates/server/tests/agent_worker).
+const server = spawn(binary, ['serve', '--listen', '127.0.0.1:0', '--rtc-udp', '127.0.0.1:0', '--no-agent', '--data-dir', dataDir], {
   env: { ...process.env, LOCKIN_LOG_FORMAT: 'json', RUST_LOG: process.env.RUST_LOG || 'info' },
   stdio: ['ignore', 'inherit', 'pipe'],
 });

@@ -21,6 +21,8 @@
 //!   configuration and drives a session ([`Agent::run_session`]); it
 //!   measures each interaction ([`Interaction`]).
 //! - [`bench`]: voice-to-voice timing over synthesised questions.
+//! - [`worker`]: puts the assistant into live sessions through the server's
+//!   API (claims, joins, typed questions, status, the AI log).
 
 pub mod agent;
 pub mod audio;
@@ -34,8 +36,10 @@ pub mod stt;
 pub mod tts;
 pub mod vad;
 pub mod wake;
+pub mod worker;
 
 pub use agent::{Agent, Interaction, Latencies, SessionHandle, SessionInput, SessionOutput};
 pub use pipeline::{Event, Input, Output, PipelineConfig, SessionPipeline, SpeakerId, Ticket};
 pub use prompt::{Exchange, ProjectInfo, SessionContext, SessionInfo};
 pub use providers::{AgentConfig, LlmConfig, ProviderError, Secret, SttConfig, TtsConfig};
+pub use worker::{Worker, WorkerConfig};

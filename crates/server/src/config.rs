@@ -1,7 +1,7 @@
 //! Configuration: defaults, then an optional TOML file, then `LOCKIN_…`
 //! environment variables, then command-line flags; each overrides the one before.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,6 +38,18 @@ pub struct Config {
     /// How often this node looks for due timed work (departures, reminders, …).
     #[serde(with = "humantime_serde")]
     pub sweep_interval: Duration,
+    /// The one UDP socket all audio and video goes through (docs/MEDIA.md).
+    pub rtc_udp: SocketAddr,
+    /// The address browsers reach `rtc_udp` at, when it is not one of the
+    /// machine's own (a cloud VM behind a 1:1 NAT).
+    pub public_ip: Option<IpAddr>,
+    /// TURN (or STUN) URLs handed to browsers as ICE servers. The environment
+    /// and the file may give them as one comma-separated string.
+    #[serde(deserialize_with = "one_or_many")]
+    pub turn_url: Vec<String>,
+    pub turn_username: Option<String>,
+    /// The TURN password. Browsers of joined participants receive it; logs never do.
+    pub turn_credential: Option<Secret>,
 }
 
 impl Default for Config {
@@ -54,6 +66,11 @@ impl Default for Config {
             departure_timeout: Duration::from_secs(20),
             empty_timeout: Duration::from_secs(5 * 60),
             sweep_interval: Duration::from_secs(1),
+            rtc_udp: SocketAddr::from(([0, 0, 0, 0], 50000)),
+            public_ip: None,
+            turn_url: Vec::new(),
+            turn_username: None,
+            turn_credential: None,
         }
     }
 }
@@ -77,6 +94,44 @@ impl Config {
             .context("reading configuration")
     }
 
+    /// The media server's settings: its socket, the address in its
+    /// candidates, and the TURN servers as one browser `RTCIceServer`.
+    pub fn sfu(&self) -> anyhow::Result<sfu::SfuConfig> {
+        let mut urls = Vec::new();
+        for url in &self.turn_url {
+            let url = url.trim();
+            anyhow::ensure!(
+                ["turn:", "turns:", "stun:", "stuns:"]
+                    .iter()
+                    .any(|scheme| url.starts_with(scheme)),
+                "--turn-url {url:?} must start with turn:, turns: or stun:"
+            );
+            urls.push(url.to_owned());
+        }
+        let needs_credentials = urls.iter().any(|url| url.starts_with("turn"));
+        anyhow::ensure!(
+            !needs_credentials || (self.turn_username.is_some() && self.turn_credential.is_some()),
+            "a TURN server needs --turn-username and --turn-credential"
+        );
+        let ice_servers = if urls.is_empty() {
+            Vec::new()
+        } else {
+            vec![sfu::IceServer {
+                urls,
+                username: self.turn_username.clone(),
+                credential: self
+                    .turn_credential
+                    .as_ref()
+                    .map(|secret| secret.expose().to_owned()),
+            }]
+        };
+        Ok(sfu::SfuConfig {
+            udp_listen: self.rtc_udp,
+            public_ip: self.public_ip,
+            ice_servers,
+        })
+    }
+
     /// The database URL in use: the configured one, or the SQLite file in the data dir.
     pub fn resolved_database_url(&self) -> String {
         match &self.database_url {
@@ -91,7 +146,7 @@ impl Config {
 
 /// The environment variables read, as `LOCKIN_<KEY>`. Listing them keeps an
 /// unrelated `LOCKIN_…` variable (a test's, say) from being taken for configuration.
-const ENV_KEYS: [&str; 11] = [
+const ENV_KEYS: [&str; 16] = [
     "listen",
     "data_dir",
     "database_url",
@@ -103,7 +158,35 @@ const ENV_KEYS: [&str; 11] = [
     "departure_timeout",
     "empty_timeout",
     "sweep_interval",
+    "rtc_udp",
+    "public_ip",
+    "turn_url",
+    "turn_username",
+    "turn_credential",
 ];
+
+/// A list given either as a list or as one comma-separated string (how an
+/// environment variable carries it).
+fn one_or_many<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        OneOrMany::Many(list) => list,
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -204,6 +287,56 @@ mod tests {
             ..Config::default()
         };
         assert!(!format!("{config:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn turn_servers_come_from_a_comma_list_and_the_credential_stays_secret() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "LOCKIN_TURN_URL",
+                "turn:turn.example.org:3478?transport=udp, turns:turn.example.org:5349?transport=tcp",
+            );
+            jail.set_env("LOCKIN_TURN_USERNAME", "lockin");
+            jail.set_env("LOCKIN_TURN_CREDENTIAL", "hunter2-turn");
+            jail.set_env("LOCKIN_RTC_UDP", "127.0.0.1:40000");
+            let config = Config::load(None, Flags::default()).unwrap();
+            assert!(!format!("{config:?}").contains("hunter2"));
+            let sfu = config.sfu().unwrap();
+            assert_eq!(sfu.udp_listen, "127.0.0.1:40000".parse().unwrap());
+            assert_eq!(sfu.ice_servers.len(), 1);
+            assert_eq!(
+                sfu.ice_servers[0].urls,
+                [
+                    "turn:turn.example.org:3478?transport=udp",
+                    "turns:turn.example.org:5349?transport=tcp"
+                ]
+            );
+            assert_eq!(
+                sfu.ice_servers[0].credential.as_deref(),
+                Some("hunter2-turn")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_turn_server_without_credentials_or_with_a_bad_scheme_is_refused() {
+        let without = Config {
+            turn_url: vec!["turn:turn.example.org:3478".into()],
+            ..Config::default()
+        };
+        assert!(without.sfu().is_err());
+        let http = Config {
+            turn_url: vec!["https://turn.example.org".into()],
+            ..Config::default()
+        };
+        assert!(http.sfu().is_err());
+        let stun = Config {
+            turn_url: vec!["stun:stun.example.org:3478".into()],
+            ..Config::default()
+        };
+        assert_eq!(stun.sfu().unwrap().ice_servers[0].username, None);
+        assert!(Config::default().sfu().unwrap().ice_servers.is_empty());
     }
 
     #[test]

@@ -7,12 +7,16 @@
 //! - [`api`]: the JSON API, one module per feature, each owning its `router()`.
 //!   Handlers glue: parse ([`extract`]) → authorize ([`auth`]) → call the store,
 //!   whose transactions apply `domain`'s rules → answer, or [`error::ApiError`].
-//! - [`live`]: `/api/live`, live queries over a WebSocket, and [`presence`].
+//! - [`live`]: `/api/live`, live queries over a WebSocket, and [`presence`];
+//!   also the WebRTC signalling of the embedded media server (the `sfu` crate,
+//!   run by [`Application`] on its own UDP socket).
 //! - [`sweeper`]: timed work (departures, empty sessions, reminders), on every node.
+//! - [`assistant`]: the AI assistant's worker, inside `serve` or as `lockin agent`.
 //! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`bench`]: load generators that measure a running server against a baseline.
 
 pub mod api;
+pub mod assistant;
 pub mod auth;
 pub mod bench;
 pub mod cli;
@@ -60,10 +64,17 @@ pub struct AppState {
     /// The live connections of this node, so a stop can wait for them to hand
     /// back their presence before the node signs off.
     pub live_connections: TaskTracker,
+    /// The media server (SFU) and who holds media in which session on this
+    /// node. Joins go through it, so leaving tears their media down.
+    pub media: Arc<live::media::MediaRooms>,
 }
 
 pub struct Application {
     listener: TcpListener,
+    /// Kept for the assistant this process may run; handlers see only its hash.
+    agent_token: config::Secret,
+    /// Bound, not yet running: it runs beside the HTTP server.
+    sfu: sfu::Sfu,
     state: AppState,
     sql: Arc<SqlStore>,
     timeouts: Timeouts,
@@ -85,6 +96,9 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        let sfu = sfu::Sfu::bind(config.sfu()?)
+            .await
+            .with_context(|| format!("binding the media socket --rtc-udp {}", config.rtc_udp))?;
         let bus = open_bus(&config).await?;
         let store: Arc<dyn Store> = sql.clone();
         let node_id = uuid::Uuid::new_v4().simple().to_string();
@@ -99,6 +113,7 @@ impl Application {
             login_limiter: auth::LoginLimiter::new(config.login_attempts_per_minute),
             shutdown: CancellationToken::new(),
             live_connections: TaskTracker::new(),
+            media: live::media::MediaRooms::new(sfu.handle()),
         };
         let timeouts = Timeouts {
             departure: config.departure_timeout,
@@ -108,12 +123,19 @@ impl Application {
             remind_before: Duration::from_secs(10 * 60),
         };
         Ok(Self {
+            agent_token: config::Secret::new(agent_token),
             listener,
+            sfu,
             state,
             sql,
             timeouts,
             sweep_interval: config.sweep_interval,
         })
+    }
+
+    /// The secret the AI agent presents; for starting the in-process worker.
+    pub fn agent_token(&self) -> &config::Secret {
+        &self.agent_token
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -122,15 +144,23 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// The media server's UDP socket (with the real port when bound to port 0).
+    pub fn media_addr(&self) -> SocketAddr {
+        self.sfu.local_addr()
+    }
+
     /// Serves until `shutdown` completes, then stops taking connections, lets
     /// requests in flight finish and closes the store.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr(), backend = self.sql.backend().name(), "serving");
+        tracing::info!(address = %self.local_addr(), media = %self.media_addr(), backend = self.sql.backend().name(), "serving");
         let state = self.state.clone();
         let sweeper = sweeper::spawn(state.clone(), self.timeouts, self.sweep_interval);
+        let departures = live::media::watch_departures(state.clone());
+        // The media server stops with the node; pages hear `room_closed`.
+        let media = tokio::spawn(self.sfu.run(state.shutdown.clone().cancelled_owned()));
         let router = api::router(self.state);
         let stopping = state.shutdown.clone();
         let served = axum::serve(
@@ -146,6 +176,8 @@ impl Application {
         .context("serving HTTP");
         state.shutdown.cancel();
         let _ = sweeper.await;
+        let _ = departures.await;
+        let _ = media.await;
         state.live_connections.close();
         if tokio::time::timeout(Duration::from_secs(5), state.live_connections.wait())
             .await

@@ -12,7 +12,11 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(args.store.config.as_deref(), &args)?;
             telemetry::init_tracing(config.log_format);
             let app = Application::build(config).await?;
-            app.run_until_stopped(shutdown_signal()).await
+            server::assistant::serve(app, !args.no_agent, shutdown_signal()).await
+        }
+        Command::Agent(args) => {
+            telemetry::init_tracing(LogFormat::Text);
+            server::assistant::work(args, shutdown_signal()).await
         }
         Command::Migrate(args) => {
             let config = store_config(&args)?;
@@ -46,6 +50,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Live(args)) => {
             telemetry::init_tracing(LogFormat::Text);
             server::bench::run_live(args).await
+        }
+        Command::Bench(BenchCommand::Sfu(args)) => {
+            telemetry::init_tracing(LogFormat::Text);
+            server::bench::run_sfu(args).await
         }
     }
 }

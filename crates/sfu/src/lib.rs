@@ -21,6 +21,8 @@
 //! - [`driver`]: the one tokio task that owns the UDP socket and every room,
 //!   and the [`SfuHandle`] the server talks to it through.
 //! - [`error`]: the one error type, [`SfuError`].
+//! - [`synthetic`]: str0m participants sending stamped media, for load tests
+//!   (`lockin bench sfu`) of this SFU and of others.
 //!
 //! docs/MEDIA.md describes the design and the signalling messages on the
 //! live WebSocket.
@@ -32,6 +34,7 @@ mod layers;
 mod peer;
 pub mod room;
 pub mod signal;
+pub mod synthetic;
 
 pub use candidates::HostCandidates;
 

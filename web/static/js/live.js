@@ -2,6 +2,8 @@
 // subscriptions by query name, each answered with its full result now and
 // after every change. It reconnects by itself and subscribes again, which
 // also resends every current result, so a page never needs a reload.
+// Other messages on the same socket (the `media.*` signalling of
+// docs/MEDIA.md) go to whoever listens with `onMessage`.
 
 const status = () => document.getElementById('connection-status');
 
@@ -15,6 +17,8 @@ function showConnection(message) {
 export class Live {
   constructor() {
     this.subscriptions = new Map();
+    this.listeners = new Set();
+    this.openListeners = new Set();
     this.nextId = 1;
     this.failures = 0;
     this.leaving = false;
@@ -35,6 +39,7 @@ export class Live {
       for (const [id, subscription] of this.subscriptions) {
         this.send({ type: 'subscribe', id, query: subscription.query });
       }
+      for (const listener of this.openListeners) listener();
     });
     socket.addEventListener('message', (event) => this.receive(event.data));
     socket.addEventListener('close', () => {
@@ -46,10 +51,27 @@ export class Live {
     });
   }
 
+  /** Whether the socket is open now: what is sent while it is not is lost. */
+  get open() {
+    return Boolean(this.socket && this.socket.readyState === WebSocket.OPEN);
+  }
+
+  /** Sends one message; false when the socket is not open (nothing was sent). */
   send(message) {
-    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.socket.send(JSON.stringify(message));
-    }
+    if (!this.open) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  /** Calls `listener(message)` with every message that is not a query's result or error. */
+  onMessage(listener) {
+    this.listeners.add(listener);
+  }
+
+  /** Calls `listener()` each time the socket opens (again), and now if it is open. */
+  onOpen(listener) {
+    this.openListeners.add(listener);
+    if (this.open) listener();
   }
 
   receive(text) {
@@ -59,8 +81,13 @@ export class Live {
     } catch {
       return;
     }
-    const subscription = this.subscriptions.get(message.id);
-    if (!subscription) return;
+    const subscription = message.id === undefined ? undefined : this.subscriptions.get(message.id);
+    if (!subscription) {
+      if (message.type !== 'result' && message.type !== 'error') {
+        for (const listener of this.listeners) listener(message);
+      }
+      return;
+    }
     if (message.type === 'result') {
       subscription.onResult(message.data, message.version);
     } else if (message.type === 'error' && subscription.onError) {

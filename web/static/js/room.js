@@ -1,9 +1,11 @@
 // The session room. Four live queries keep it true to the moment: the
 // session (seats, the assistant's state, whether it ended), its people, the
 // assistant's transcript and the chat. Holding them open is also what keeps
-// this person present in the room (docs/LIVE.md, Presence).
+// this person present in the room (docs/LIVE.md, Presence). The stage —
+// everyone's tiles, cameras, microphones and screen shares — is media.js.
 
 import { Live } from './live.js';
+import { Media } from './media.js';
 import { api, formatClock, formatTime, sentence } from './app.js';
 
 const room = document.getElementById('room');
@@ -34,6 +36,8 @@ function element(tag, className, text) {
 }
 
 const initial = (name) => (name.trim()[0] || '?').toUpperCase();
+
+const media = new Media({ live, sessionId, me, announce });
 
 // ---- Tabs ----------------------------------------------------------------------
 
@@ -105,6 +109,7 @@ live.subscribe(`session:${sessionId}`, (session) => {
 function showEnded() {
   if (ended) return;
   ended = true;
+  media.stop();
   $('room-away').hidden = true;
   $('room-ended').hidden = false;
   for (const control of room.querySelectorAll('.chat-form textarea, .chat-form button, #ai-switch, .vote')) {
@@ -127,7 +132,7 @@ let knownPresent = null;
 
 live.subscribe(`participants:${sessionId}`, (people) => {
   const present = people.filter((person) => person.status === 'joined');
-  drawTiles(present);
+  media.setPeople(present);
   drawPeople(people);
   $('people-count').textContent = String(present.length);
   const names = new Map(present.map((person) => [person.user_id, person.name]));
@@ -140,6 +145,7 @@ live.subscribe(`participants:${sessionId}`, (people) => {
   const mine = people.find((person) => person.user_id === me);
   if (!ended && mine && mine.status === 'left' && !away) {
     away = true;
+    media.stop();
     $('room-away').hidden = false;
   }
 });
@@ -148,24 +154,6 @@ function badgeFor(role) {
   if (role === 'host') return element('span', 'badge badge-role', 'Host');
   if (role === 'agent') return element('span', 'badge badge-agent', 'AI agent');
   return null;
-}
-
-function drawTiles(present) {
-  const tiles = $('tiles');
-  tiles.replaceChildren(
-    ...present.map((person) => {
-      const tile = element('li', `tile${person.role === 'agent' ? ' tile-agent' : ''}`);
-      tile.dataset.userId = person.user_id;
-      const avatar = element('span', 'tile-avatar', initial(person.name));
-      avatar.setAttribute('aria-hidden', 'true');
-      const label = element('span', 'tile-label');
-      label.append(element('span', 'tile-name', person.user_id === me ? `${person.name} (you)` : person.name));
-      const badge = badgeFor(person.role);
-      if (badge) label.append(badge);
-      tile.append(avatar, label);
-      return tile;
-    }),
-  );
 }
 
 function drawPeople(people) {

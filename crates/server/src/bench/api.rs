@@ -249,6 +249,8 @@ async fn start_lockin(
     std::fs::create_dir_all(data_dir).context("creating the bench data dir")?;
     let config = Config {
         listen: ([127, 0, 0, 1], 0).into(),
+        // No media here; a port of its own so several nodes fit on one host.
+        rtc_udp: ([127, 0, 0, 1], 0).into(),
         data_dir: data_dir.to_path_buf(),
         database_url,
         ..Config::default()

@@ -298,6 +298,8 @@ async fn start_lockin(
     for node in 0..args.nodes {
         let config = Config {
             listen: ([127, 0, 0, 1], 0).into(),
+            // No media here; a port of its own so several nodes fit on one host.
+            rtc_udp: ([127, 0, 0, 1], 0).into(),
             data_dir: scratch.join(format!("node-{node}")),
             database_url: Some(database_url.clone()),
             bus_url: args.bus_url.clone(),

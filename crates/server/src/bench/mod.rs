@@ -7,6 +7,8 @@
 
 pub mod api;
 pub mod live;
+pub mod sfu;
 
 pub use api::{ApiBenchArgs, run_api};
 pub use live::{LiveBenchArgs, run_live};
+pub use sfu::{SfuBenchArgs, run_sfu};

@@ -4,10 +4,13 @@
 //!
 //! - [`query`]: the named queries, their permissions and how to run them.
 //! - [`hub`]: one run of each watched query per change, shared by all connections.
+//! - [`media`]: the `media.*` messages (WebRTC signalling, docs/MEDIA.md) on
+//!   the same connection, and who holds media in which session.
 //! - this module: one task per connection, turning subscriptions into pushes
 //!   and holding the person's presence in the sessions they watch.
 
 pub mod hub;
+pub mod media;
 pub mod query;
 
 use std::collections::HashMap;
@@ -40,6 +43,9 @@ use crate::error::{ApiError, ErrorDetail};
 pub const MAX_SUBSCRIPTIONS: usize = 100;
 const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENT_LIMIT: Duration = Duration::from_secs(60);
+/// The largest message a client may send: room for the SDP answer of a page
+/// in a large room (a few hundred media lines), far above any other message.
+pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/live", get(upgrade))
@@ -128,7 +134,7 @@ async fn upgrade(
     socket: WebSocketUpgrade,
 ) -> Response {
     socket
-        .max_message_size(64 * 1024)
+        .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
             let connections = state.live_connections.clone();
             connections.track_future(Connection::new(state, user).run(socket))
@@ -150,11 +156,14 @@ struct Connection {
     /// How many of this connection's subscriptions are about each session: the
     /// person is present in a session while its count is above zero.
     watched_sessions: HashMap<Id, usize>,
+    /// The media this connection holds, and its signalling.
+    media: media::Links,
 }
 
 impl Connection {
     fn new(state: AppState, user: User) -> Self {
         Self {
+            media: media::Links::new(&state.media),
             state,
             user,
             subscriptions: HashMap::new(),
@@ -182,6 +191,7 @@ impl Connection {
                     Some(Err(_)) | None => break,
                 },
                 Some((id, snapshot)) = self.results.next() => self.result_message(&id, snapshot),
+                outgoing = self.media.next() => Some(self.media.outgoing(&self.state, &self.user, outgoing).await),
                 _ = ping.tick() => {
                     if last_heard.elapsed() > SILENT_LIMIT {
                         break;
@@ -202,6 +212,7 @@ impl Connection {
                 break;
             }
         }
+        self.media.close(&self.state, &self.user).await;
         for (session_id, _) in std::mem::take(&mut self.watched_sessions) {
             self.state.presence.depart(&session_id, &self.user.id).await;
         }
@@ -209,6 +220,9 @@ impl Connection {
 
     /// Handles one client message; returns the immediate answer, if any.
     async fn handle(&mut self, text: &str) -> Option<Utf8Bytes> {
+        if media::is_media(text) {
+            return self.media.handle(&self.state, &self.user, text).await;
+        }
         let message = match serde_json::from_str::<ClientMessage>(text) {
             Ok(message) => message,
             Err(error) => {

@@ -50,6 +50,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../../web/static/js/room.js"),
     ),
     (
+        "js/media.js",
+        JS,
+        include_bytes!("../../../../web/static/js/media.js"),
+    ),
+    (
         "js/session-page.js",
         JS,
         include_bytes!("../../../../web/static/js/session-page.js"),

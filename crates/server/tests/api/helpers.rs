@@ -64,6 +64,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let agent_token = format!("agent-secret-{}", uuid::Uuid::new_v4().simple());
     let config = Config {
         listen: "127.0.0.1:0".parse().expect("a socket address"),
+        // The media socket too: the default port would be taken by the first app.
+        rtc_udp: "127.0.0.1:0".parse().expect("a socket address"),
         data_dir: data_dir.path().to_path_buf(),
         database_url: Some(database_url),
         agent_token: Some(Secret::new(agent_token.clone())),

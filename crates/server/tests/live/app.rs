@@ -165,6 +165,8 @@ impl LiveApp {
     pub async fn start(database: &Database, settings: &Settings) -> Self {
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
+            // The media socket too: the default port would be taken by the first app.
+            rtc_udp: "127.0.0.1:0".parse().expect("a socket address"),
             data_dir: database.data_dir().to_path_buf(),
             database_url: Some(database.url.clone()),
             agent_token: Some(Secret::new(format!(

@@ -198,6 +198,32 @@ impl LiveClient {
         seen
     }
 
+    /// The next message satisfying `predicate` (from the unread ones first);
+    /// others read meanwhile are kept, in order, for later waits.
+    pub async fn next_message_matching(
+        &mut self,
+        what: &str,
+        predicate: impl Fn(&Value) -> bool,
+        within: Duration,
+    ) -> Value {
+        if let Some(at) = self.unread.iter().position(&predicate) {
+            return self.unread.remove(at).expect("a present message");
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let Some(message) = self.read(deadline).await else {
+                panic!(
+                    "{}: no {what} within {within:?}; other messages: {:#?}",
+                    self.label, self.unread
+                );
+            };
+            if predicate(&message) {
+                return message;
+            }
+            self.unread.push_back(message);
+        }
+    }
+
     /// The next `error` message with this `id` (`None`: `"id": null`), returning its `error` object.
     pub async fn next_error(&mut self, id: Option<&str>, within: Duration) -> Value {
         let deadline = Instant::now() + within;

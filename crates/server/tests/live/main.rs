@@ -38,6 +38,7 @@ macro_rules! both_backends {
 mod app;
 mod chat;
 mod client;
+mod media;
 mod nodes;
 mod presence;
 mod protocol;

@@ -1,0 +1,239 @@
+//! The server's agent API (`/internal/…`), called with the agent token. The
+//! worker never touches the store: everything it reads or writes goes
+//! through here, so a worker in another process works the same as one
+//! inside `lockin serve`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::providers::Secret;
+
+/// How long one API call may take before the worker gives up on it.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A refusal from the server, kept apart from transport failures so callers
+/// can tell "the session has ended" (409) from "the server is unreachable".
+#[derive(Debug, thiserror::Error)]
+#[error("{call}: HTTP status {status}: {body}")]
+pub struct Refused {
+    pub call: String,
+    pub status: u16,
+    pub body: String,
+}
+
+/// A client of the server's agent endpoints.
+#[derive(Clone)]
+pub struct ServerApi {
+    /// `http(s)://host:port`, without a trailing slash.
+    base: String,
+    token: Secret,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for ServerApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerApi")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `/internal/sessions/{id}/context` answers (the fields the agent uses).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ContextReply {
+    pub session: SessionReply,
+    pub project: Option<ProjectReply>,
+    #[serde(default)]
+    pub recent: Vec<AiLogReply>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionReply {
+    pub id: String,
+    pub title: String,
+    pub session_type: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProjectReply {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tech_stack: Vec<String>,
+    #[serde(default)]
+    pub repo_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AiLogReply {
+    #[serde(default)]
+    pub user_id: Option<String>,
+    pub question: String,
+    pub answer: String,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl ServerApi {
+    pub fn new(server_url: &str, token: Secret) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Self {
+            base: server_url.trim_end_matches('/').to_string(),
+            token,
+            http,
+        })
+    }
+
+    /// `ws(s)://…/api/live`.
+    pub fn live_url(&self) -> String {
+        let base = if let Some(rest) = self.base.strip_prefix("https://") {
+            format!("wss://{rest}")
+        } else if let Some(rest) = self.base.strip_prefix("http://") {
+            format!("ws://{rest}")
+        } else {
+            self.base.clone()
+        };
+        format!("{base}/api/live")
+    }
+
+    pub fn token(&self) -> &Secret {
+        &self.token
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let label = format!("{method} {path}");
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        // reqwest errors carry the URL, which is harmless here (no key in it),
+        // but the token is in a header and never printed.
+        let response = request.send().await.with_context(|| label.clone())?;
+        let status = response.status();
+        let text = response.text().await.with_context(|| label.clone())?;
+        if !status.is_success() {
+            return Err(Refused {
+                call: label,
+                status: status.as_u16(),
+                body: text.chars().take(300).collect(),
+            }
+            .into());
+        }
+        if text.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).with_context(|| format!("{label}: reading the answer"))
+    }
+
+    /// Takes (or renews) this worker's claim on a session. `Ok(false)`:
+    /// another worker serves it.
+    pub async fn claim(
+        &self,
+        session_id: &str,
+        worker_id: &str,
+        lease: Duration,
+    ) -> anyhow::Result<bool> {
+        let reply = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/internal/sessions/{session_id}/claim"),
+                Some(json!({"worker_id": worker_id, "lease_seconds": lease.as_secs().max(1)})),
+            )
+            .await?;
+        Ok(reply["claimed"].as_bool().unwrap_or(false))
+    }
+
+    pub async fn release(&self, session_id: &str, worker_id: &str) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/internal/sessions/{session_id}/release"),
+            Some(json!({"worker_id": worker_id})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Joins as the assistant; answers the assistant's participant record.
+    pub async fn join(&self, session_id: &str) -> anyhow::Result<Value> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/internal/sessions/{session_id}/join"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn leave(&self, session_id: &str) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/internal/sessions/{session_id}/leave"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `status`: listening, thinking, speaking or joining.
+    pub async fn report_status(&self, session_id: &str, status: &str) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/internal/sessions/{session_id}/agent-status"),
+            Some(json!({"status": status})),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn context(&self, session_id: &str) -> anyhow::Result<ContextReply> {
+        let reply = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/internal/sessions/{session_id}/context"),
+                None,
+            )
+            .await?;
+        serde_json::from_value(reply).context("reading the session's context")
+    }
+
+    /// Says `body` in the session's chat as the assistant.
+    pub async fn say_in_chat(&self, session_id: &str, body: &str) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/internal/sessions/{session_id}/messages"),
+            Some(json!({"body": body})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Stores one interaction in the session's AI log.
+    pub async fn log_interaction(&self, entry: &Value) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/internal/ai-logs",
+            Some(entry.clone()),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// The HTTP status of a refusal, if `error` is one.
+pub fn refused_status(error: &anyhow::Error) -> Option<u16> {
+    error.downcast_ref::<Refused>().map(|r| r.status)
+}

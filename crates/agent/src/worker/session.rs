@@ -1,0 +1,467 @@
+//! One session served by this worker: claim it, join it, run the agent's
+//! session task, answer typed questions, report status and interactions, and
+//! leave when told to stop.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::api::{ContextReply, ServerApi, refused_status};
+use super::chat::question_in;
+use super::live::{LiveConnection, Push};
+use crate::agent::{Agent, Interaction, SessionOutput};
+use crate::pipeline::Event;
+use crate::prompt::{Exchange, ProjectInfo, SessionContext, SessionInfo};
+
+/// How long a claim lasts unless renewed.
+pub const LEASE: Duration = Duration::from_secs(30);
+/// How often a held claim is renewed, and an unclaimed session tried again.
+pub const RENEW_EVERY: Duration = Duration::from_secs(10);
+
+/// What one session's task needs.
+pub struct SessionJob {
+    pub session_id: String,
+    pub worker_id: String,
+    pub api: ServerApi,
+    pub agent: Agent,
+    /// Fires when the session left `agent:sessions` (assistant off, session
+    /// ended) or the worker shuts down.
+    pub stop: oneshot::Receiver<()>,
+}
+
+/// How serving a claimed session ended.
+enum Ended {
+    /// Told to stop: leave the room and give the claim back.
+    Stopped,
+    /// Another worker holds the claim now: it serves the room; try again later.
+    ClaimLost,
+    /// The server refused the session (ended, assistant off): leave and wait
+    /// for the stop that follows.
+    Refused,
+}
+
+impl SessionJob {
+    /// Serves the session until stopped. A session another worker holds is
+    /// tried again every [`RENEW_EVERY`], so it is picked up when that
+    /// worker dies and its lease runs out.
+    pub async fn run(mut self) {
+        let id = self.session_id.clone();
+        loop {
+            match self.api.claim(&id, &self.worker_id, LEASE).await {
+                Ok(true) => match self.serve().await {
+                    Ended::Stopped => {
+                        self.leave_and_release().await;
+                        return;
+                    }
+                    Ended::Refused => self.leave_and_release().await,
+                    Ended::ClaimLost => {
+                        tracing::warn!(session = %id, "another worker took over this session")
+                    }
+                },
+                Ok(false) => tracing::debug!(session = %id, "another worker serves this session"),
+                Err(error) => {
+                    tracing::warn!(session = %id, error = %format!("{error:#}"), "claiming a session failed")
+                }
+            }
+            tokio::select! {
+                _ = &mut self.stop => return,
+                _ = tokio::time::sleep(RENEW_EVERY) => {}
+            }
+        }
+    }
+
+    async fn leave_and_release(&self) {
+        let id = &self.session_id;
+        if let Err(error) = self.api.leave(id).await {
+            // 409/404: the session ended or the agent was not in it.
+            match refused_status(&error) {
+                Some(404 | 409) => {}
+                _ => {
+                    tracing::warn!(session = %id, error = %format!("{error:#}"), "leaving a session failed")
+                }
+            }
+        }
+        if let Err(error) = self.api.release(id, &self.worker_id).await {
+            tracing::debug!(session = %id, error = %format!("{error:#}"), "releasing a session failed");
+        }
+    }
+
+    async fn serve(&mut self) -> Ended {
+        let id = self.session_id.clone();
+        let api = self.api.clone();
+        let (me, joined_at) = match api.join(&id).await {
+            Ok(participant) => (
+                participant["user_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                participant["joined_at"].as_str().and_then(timestamp_key),
+            ),
+            Err(error) => {
+                tracing::warn!(session = %id, error = %format!("{error:#}"), "joining a session failed");
+                return Ended::Refused;
+            }
+        };
+        let reply = match api.context(&id).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::warn!(session = %id, error = %format!("{error:#}"), "reading the session's context failed");
+                return Ended::Refused;
+            }
+        };
+        let (context, history) = context_of(&reply);
+        tracing::info!(session = %id, "the assistant joined");
+        let mut handle = self.agent.run_session(context.clone(), history.clone());
+
+        // Status reports go out in order, the newest winning, without
+        // holding up the audio.
+        let (status_tx, status_rx) = watch::channel("listening");
+        let status_task = tokio::spawn(report_statuses(api.clone(), id.clone(), status_rx));
+        let (text_done_tx, mut text_done_rx) = mpsc::channel::<Exchange>(8);
+        let mut text = TextAnswers {
+            api: api.clone(),
+            agent: self.agent.clone(),
+            session_id: id.clone(),
+            context,
+            history,
+            status: status_tx.clone(),
+            done: text_done_tx,
+            busy: 0,
+        };
+
+        let mut chat = ChatWatch::new(me, joined_at);
+        let mut live = match LiveConnection::connect(&api).await {
+            Ok(mut live) => match live.subscribe("chat", &format!("chat:{id}")).await {
+                Ok(()) => Some(live),
+                Err(error) => {
+                    tracing::warn!(session = %id, error = %format!("{error:#}"), "subscribing to the chat failed");
+                    None
+                }
+            },
+            Err(error) => {
+                tracing::warn!(session = %id, error = %format!("{error:#}"), "no live connection: typed questions go unheard");
+                None
+            }
+        };
+
+        let mut renew =
+            tokio::time::interval_at(tokio::time::Instant::now() + RENEW_EVERY, RENEW_EVERY);
+        let mut speaking = false;
+        let ended = loop {
+            tokio::select! {
+                _ = &mut self.stop => break Ended::Stopped,
+                _ = renew.tick() => match api.claim(&id, &self.worker_id, LEASE).await {
+                    Ok(true) => {}
+                    Ok(false) => break Ended::ClaimLost,
+                    Err(error) if matches!(refused_status(&error), Some(404 | 409)) => break Ended::Refused,
+                    Err(error) => tracing::warn!(session = %id, error = %format!("{error:#}"), "renewing the claim failed"),
+                },
+                output = handle.output.recv() => match output {
+                    Some(SessionOutput::Frame { .. }) => {
+                        // Media (the SFU track) is not wired yet: frames are
+                        // dropped here, paced as they come.
+                        if !speaking {
+                            speaking = true;
+                            let _ = status_tx.send("speaking");
+                        }
+                    }
+                    Some(SessionOutput::Event(event)) => match event {
+                        Event::QuestionReady(_) => { let _ = status_tx.send("thinking"); }
+                        Event::AnswerFinished { .. } => {
+                            speaking = false;
+                            let _ = status_tx.send(if text.busy > 0 { "thinking" } else { "listening" });
+                        }
+                        _ => {}
+                    },
+                    Some(SessionOutput::Interaction(interaction)) => {
+                        let entry = voice_log_entry(&id, &interaction);
+                        let api = api.clone();
+                        tokio::spawn(async move { log(&api, &entry).await });
+                    }
+                    None => {
+                        tracing::error!(session = %id, "the agent's session task ended");
+                        break Ended::Refused;
+                    }
+                },
+                push = next_push(&mut live) => match push {
+                    Ok(Some(Push::Result { id: sub, data })) if sub == "chat" => {
+                        for (asker_id, asker_name, question) in chat.new_questions(&data, &self.agent.config().wake_phrase) {
+                            text.ask(asker_id, asker_name, question);
+                        }
+                    }
+                    Ok(Some(Push::Error { error, .. })) => tracing::warn!(session = %id, %error, "the live connection refused a subscription"),
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => {
+                        tracing::warn!(session = %id, "the live connection closed; typed questions go unheard until it is back");
+                        live = reconnect(&api, &id).await;
+                    }
+                },
+                Some(exchange) = text_done_rx.recv() => {
+                    text.busy = text.busy.saturating_sub(1);
+                    text.history.push(exchange);
+                    if text.busy == 0 && !speaking {
+                        let _ = status_tx.send("listening");
+                    }
+                }
+            }
+        };
+        handle.task.abort();
+        status_task.abort();
+        if let Some(live) = live {
+            live.close().await;
+        }
+        ended
+    }
+}
+
+/// Waits on the live connection, or forever when there is none.
+async fn next_push(live: &mut Option<LiveConnection>) -> anyhow::Result<Option<Push>> {
+    match live {
+        Some(live) => live.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn reconnect(api: &ServerApi, session_id: &str) -> Option<LiveConnection> {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut live = LiveConnection::connect(api).await.ok()?;
+    live.subscribe("chat", &format!("chat:{session_id}"))
+        .await
+        .ok()?;
+    Some(live)
+}
+
+async fn report_statuses(
+    api: ServerApi,
+    session_id: String,
+    mut status: watch::Receiver<&'static str>,
+) {
+    let mut last = "listening";
+    while status.changed().await.is_ok() {
+        let now = *status.borrow_and_update();
+        if now == last {
+            continue;
+        }
+        last = now;
+        if let Err(error) = api.report_status(&session_id, now).await {
+            tracing::debug!(session = %session_id, error = %format!("{error:#}"), "reporting the assistant's status failed");
+        }
+    }
+}
+
+async fn log(api: &ServerApi, entry: &Value) {
+    if let Err(error) = api.log_interaction(entry).await {
+        tracing::error!(error = %format!("{error:#}"), "an interaction could not be logged");
+    }
+}
+
+/// The prompt's fixed part and the earlier exchanges, from `/context`.
+fn context_of(reply: &ContextReply) -> (SessionContext, Vec<Exchange>) {
+    let context = SessionContext {
+        session: SessionInfo {
+            title: reply.session.title.clone(),
+            kind: reply.session.session_type.clone(),
+        },
+        project: reply.project.as_ref().map(|p| ProjectInfo {
+            name: p.name.clone(),
+            description: p.description.clone().unwrap_or_default(),
+            tech_stack: p.tech_stack.clone(),
+            repo_url: p.repo_url.clone(),
+        }),
+    };
+    let history = reply
+        .recent
+        .iter()
+        .filter(|log| log.error.is_none() && !log.answer.trim().is_empty())
+        .map(|log| Exchange {
+            asker: log.user_id.clone().unwrap_or_else(|| "someone".into()),
+            question: log.question.clone(),
+            answer: log.answer.clone(),
+        })
+        .collect();
+    (context, history)
+}
+
+/// The AI log entry of a spoken interaction. The speaker id is the user id
+/// of the track's publisher.
+fn voice_log_entry(session_id: &str, interaction: &Interaction) -> Value {
+    let question = [&interaction.question, &interaction.transcript]
+        .into_iter()
+        .map(|t| t.trim())
+        .find(|t| !t.is_empty())
+        .unwrap_or("(not understood)");
+    let l = &interaction.latencies;
+    json!({
+        "session_id": session_id,
+        "user_id": (!interaction.asked_by.is_empty()).then_some(&interaction.asked_by),
+        "question": question,
+        "answer": interaction.answer,
+        "trigger": "voice",
+        "error": interaction.error,
+        "latency_ms": without_nulls(json!({
+            "wake_delay": l.wake_delay_ms,
+            "transcription_delay": l.transcription_delay_ms,
+            "llm_ttft": l.llm_ttft_ms,
+            "tts_ttfb": l.tts_ttfb_ms,
+            "voice_to_voice": l.voice_to_voice_ms,
+        })),
+        "providers": {
+            "stt": interaction.providers.stt,
+            "llm": interaction.providers.llm,
+            "tts": interaction.providers.tts,
+        },
+    })
+}
+
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
+        other => other,
+    }
+}
+
+/// A server timestamp (`2026-01-02T03:04:05.123456Z`) as a key that sorts
+/// in time order whatever the number of fraction digits.
+fn timestamp_key(raw: &str) -> Option<(String, u32)> {
+    let seconds = raw.get(..19)?.to_string();
+    let fraction: String = raw[19..]
+        .strip_prefix('.')
+        .unwrap_or("")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(9)
+        .collect();
+    let nanos = format!("{fraction:0<9}").parse().ok()?;
+    Some((seconds, nanos))
+}
+
+/// New chat messages since the last result.
+struct ChatWatch {
+    /// The assistant's own user id: its messages never ask it anything.
+    me: String,
+    /// When the assistant joined: in the first result, messages from before
+    /// are history, later ones (sent while the subscription was being made)
+    /// are questions.
+    joined_at: Option<(String, u32)>,
+    /// Message ids of the last result; `None` before the first.
+    seen: Option<HashSet<String>>,
+}
+
+impl ChatWatch {
+    fn new(me: String, joined_at: Option<(String, u32)>) -> Self {
+        Self {
+            me,
+            joined_at,
+            seen: None,
+        }
+    }
+
+    /// `(asker id, asker name, question)` of each new message addressed to
+    /// the assistant.
+    fn new_questions(&mut self, data: &Value, wake_phrase: &str) -> Vec<(String, String, String)> {
+        // `{messages, next_cursor}`, as `GET /api/sessions/{id}/messages` answers.
+        let messages = data["messages"]
+            .as_array()
+            .or(data.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let ids: HashSet<String> = messages
+            .iter()
+            .filter_map(|m| m["id"].as_str().map(str::to_string))
+            .collect();
+        let seen = self.seen.replace(ids);
+        let joined_at = self.joined_at.clone();
+        let is_new = |m: &Value| match &seen {
+            Some(seen) => m["id"].as_str().is_some_and(|id| !seen.contains(id)),
+            None => match (&joined_at, m["created_at"].as_str().and_then(timestamp_key)) {
+                (Some(joined), Some(created)) => created >= *joined,
+                _ => false,
+            },
+        };
+        messages
+            .iter()
+            .filter(|m| is_new(m))
+            .filter(|m| m["user_id"].as_str() != Some(self.me.as_str()))
+            .filter_map(|m| {
+                let question = question_in(m["body"].as_str()?, wake_phrase)?;
+                Some((
+                    m["user_id"].as_str()?.to_string(),
+                    m["name"].as_str().unwrap_or("someone").to_string(),
+                    question,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Typed questions: answered in the chat and logged with trigger `text`.
+struct TextAnswers {
+    api: ServerApi,
+    agent: Agent,
+    session_id: String,
+    context: SessionContext,
+    history: Vec<Exchange>,
+    status: watch::Sender<&'static str>,
+    /// Each answer's exchange, for the history of the next prompt.
+    done: mpsc::Sender<Exchange>,
+    /// Answers under way.
+    busy: usize,
+}
+
+impl TextAnswers {
+    fn ask(&mut self, asker_id: String, asker_name: String, question: String) {
+        self.busy += 1;
+        let _ = self.status.send("thinking");
+        let (api, agent, session_id, context, history, done) = (
+            self.api.clone(),
+            self.agent.clone(),
+            self.session_id.clone(),
+            self.context.clone(),
+            self.history.clone(),
+            self.done.clone(),
+        );
+        tokio::spawn(async move {
+            let started = Instant::now();
+            // The typed answer is not spoken yet: its audio is drained.
+            let (audio_tx, mut audio_rx) = mpsc::channel::<Vec<i16>>(64);
+            let drain = tokio::spawn(async move { while audio_rx.recv().await.is_some() {} });
+            let progress = agent
+                .answer(&context, &history, &asker_name, &question, audio_tx)
+                .await;
+            drain.abort();
+            let total = started.elapsed().as_millis() as u64;
+            let answer = progress.answer.trim().to_string();
+            if let Err(error) = api.say_in_chat(&session_id, &answer).await {
+                tracing::warn!(session = %session_id, error = %format!("{error:#}"), "answering in the chat failed");
+            }
+            let providers = agent.providers();
+            let entry = json!({
+                "session_id": session_id,
+                "user_id": asker_id,
+                "question": question,
+                "answer": answer,
+                "trigger": "text",
+                "error": progress.error,
+                "latency_ms": without_nulls(json!({
+                    "llm_ttft": progress.llm_ttft.map(|d| d.as_millis() as u64),
+                    "tts_ttfb": progress.tts_ttfb.map(|d| d.as_millis() as u64),
+                    "llm_total": total,
+                    "total": total,
+                })),
+                "providers": {"llm": providers.llm, "tts": providers.tts},
+            });
+            log(&api, &entry).await;
+            let _ = done
+                .send(Exchange {
+                    asker: asker_name,
+                    question,
+                    answer,
+                })
+                .await;
+        });
+    }
+}

@@ -1,0 +1,453 @@
+//! The agent worker against the real server: it joins sessions whose
+//! assistant is on, answers typed questions in the chat and logs them,
+//! leaves when the assistant is switched off, and two workers never serve
+//! one session twice. The language model is a local OpenAI-compatible stub,
+//! so answers are instant; speech engines are the offline ones.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use agent::worker::{Worker, WorkerConfig};
+use agent::{Agent, AgentConfig, LlmConfig, Secret};
+use axum::Router;
+use axum::routing::post;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use server::{Application, Config};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Long enough for a loaded 2-core machine; every wait ends at its event.
+const DEADLINE: Duration = Duration::from_secs(20);
+const ANSWER: &str = "A closure is a function that captures variables from its scope.";
+
+struct TestApp {
+    address: String,
+    agent_token: String,
+    http: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+    _data: tempfile::TempDir,
+}
+
+struct Person {
+    id: String,
+    token: String,
+}
+
+impl TestApp {
+    async fn spawn() -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "agent=info".into()))
+            .with_test_writer()
+            .try_init();
+        let data = tempfile::tempdir().expect("a data directory");
+        let agent_token = format!("agent-{}", uuid::Uuid::new_v4().simple());
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            rtc_udp: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data.path().to_path_buf(),
+            database_url: Some(format!(
+                "sqlite://{}?mode=rwc",
+                data.path().join("lockin.db").display()
+            )),
+            agent_token: Some(server::config::Secret::new(agent_token.clone())),
+            sweep_interval: Duration::from_millis(100),
+            ..Config::default()
+        };
+        let app = Application::build(config).await.expect("building the app");
+        let address = format!("http://{}", app.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            agent_token,
+            http: reqwest::Client::new(),
+            _stop: stop,
+            _data: data,
+        }
+    }
+
+    async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("a request");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        assert!(status < 500, "{path}: {status} {text}");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, person: &Person, path: &str, body: Value) -> Value {
+        let (status, value) = self
+            .call(&person.token, reqwest::Method::POST, path, Some(body))
+            .await;
+        assert!((200..300).contains(&status), "{path}: {status} {value}");
+        value
+    }
+
+    async fn register(&self, name: &str) -> Person {
+        let email = format!(
+            "{}.{}@example.com",
+            name.to_lowercase(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let (status, body) = self
+            .call(
+                "",
+                reqwest::Method::POST,
+                "/api/auth/register",
+                Some(json!({"email": email, "password": "correct horse battery", "name": name})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        Person {
+            id: body["user"]["id"].as_str().unwrap().into(),
+            token: body["token"].as_str().unwrap().into(),
+        }
+    }
+
+    /// An instant session with the assistant on.
+    async fn session_with_assistant(&self, host: &Person) -> String {
+        let session = self
+            .post(
+                host,
+                "/api/sessions",
+                json!({"title": "Rust pairing", "session_type": "coding", "max_participants": 4, "ai_agent_enabled": true}),
+            )
+            .await;
+        session["id"].as_str().unwrap().into()
+    }
+
+    fn worker(
+        &self,
+        worker_id: &str,
+        agent: Agent,
+    ) -> (
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let config = WorkerConfig {
+            server_url: self.address.clone(),
+            agent_token: Secret::new(self.agent_token.clone()),
+            worker_id: worker_id.into(),
+            agent: agent.config().clone(),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(Worker::run_with_agent(config, agent, async move {
+            let _ = stopped.await;
+        }));
+        (stop, task)
+    }
+}
+
+/// A participant's live connection, keeping the latest result of each
+/// subscription (a wait for one must not lose another's push).
+struct Live(
+    WebSocketStream<MaybeTlsStream<TcpStream>>,
+    std::collections::HashMap<String, Value>,
+);
+
+impl Live {
+    async fn connect(app: &TestApp, person: &Person) -> Self {
+        let url = format!(
+            "{}/api/live?token={}",
+            app.address.replacen("http", "ws", 1),
+            person.token
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("a live connection");
+        Self(socket, Default::default())
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str) {
+        let message = json!({"type": "subscribe", "id": id, "query": query});
+        self.0
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
+    }
+
+    /// Waits for a result of subscription `id` whose data passes `test`.
+    async fn until(&mut self, id: &str, within: Duration, test: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut last = self.1.get(id).cloned().unwrap_or(Value::Null);
+        if test(&last) {
+            return last;
+        }
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.0.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("no matching `{id}` result within {within:?}; last: {last}")
+                })
+                .expect("the live connection closed")
+                .expect("reading the live connection");
+            let Message::Text(text) = frame else { continue };
+            let message: Value = serde_json::from_str(text.as_str()).unwrap();
+            if message["type"] == "result" {
+                let sub = message["id"].as_str().unwrap_or_default().to_string();
+                self.1.insert(sub.clone(), message["data"].clone());
+                if sub != id {
+                    continue;
+                }
+                if test(&message["data"]) {
+                    return message["data"].clone();
+                }
+                last = message["data"].clone();
+            }
+        }
+    }
+}
+
+fn agent_status(participants: &Value) -> Option<String> {
+    participants
+        .as_array()?
+        .iter()
+        .find(|p| p["role"] == "agent")
+        .and_then(|p| p["status"].as_str().map(str::to_string))
+}
+
+fn agent_messages(chat: &Value, agent_id: &str) -> Vec<String> {
+    chat["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["user_id"] == agent_id)
+        .filter_map(|m| m["body"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A local OpenAI-compatible endpoint that always streams [`ANSWER`];
+/// answers `(base URL, number of requests so far)`.
+async fn fake_language_model() -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let router = Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let mut body = String::new();
+                for piece in ANSWER.split_inclusive(' ') {
+                    let event = json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
+                    body.push_str(&format!("data: {event}\n\n"));
+                }
+                body.push_str("data: [DONE]\n\n");
+                ([("content-type", "text/event-stream")], body)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{address}/v1"), calls)
+}
+
+async fn agent_with_fake_model() -> (Agent, Arc<AtomicUsize>) {
+    let (base_url, calls) = fake_language_model().await;
+    let config = AgentConfig {
+        llm: LlmConfig::OpenAi {
+            api_key: None,
+            base_url,
+            model: "stub".into(),
+        },
+        ..AgentConfig::default()
+    };
+    (
+        Agent::new(config).await.expect("the agent's engines"),
+        calls,
+    )
+}
+
+/// The assistant's user id, from a participant list it is in.
+fn agent_id(participants: &Value) -> String {
+    participants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "agent")
+        .and_then(|p| p["user_id"].as_str())
+        .expect("the assistant in the list")
+        .into()
+}
+
+#[tokio::test]
+async fn a_typed_question_is_answered_in_the_chat_and_logged() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let session = app.session_with_assistant(&ada).await;
+    let mut live = Live::connect(&app, &ada).await;
+    live.subscribe("p", &format!("participants:{session}"))
+        .await;
+    live.subscribe("c", &format!("chat:{session}")).await;
+    live.subscribe("l", &format!("ai_logs:{session}")).await;
+
+    let (agent, _) = agent_with_fake_model().await;
+    let (_stop, _worker) = app.worker("worker-a", agent);
+    let participants = live
+        .until("p", DEADLINE, |p| {
+            agent_status(p).as_deref() == Some("joined")
+        })
+        .await;
+    let assistant = agent_id(&participants);
+
+    app.post(
+        &ada,
+        &format!("/api/sessions/{session}/messages"),
+        json!({"body": "@agent what is a closure?"}),
+    )
+    .await;
+    live.until("c", DEADLINE, |c| {
+        agent_messages(c, &assistant)
+            .iter()
+            .any(|m| m.contains("closure"))
+    })
+    .await;
+    let logs = live
+        .until("l", DEADLINE, |l| {
+            l.as_array().is_some_and(|l| !l.is_empty())
+        })
+        .await;
+    let log = &logs[0];
+    assert_eq!(log["trigger"], "text", "{log}");
+    assert_eq!(log["user_id"], ada.id.as_str(), "{log}");
+    assert_eq!(log["question"], "what is a closure?", "{log}");
+    assert_eq!(log["answer"], ANSWER, "{log}");
+    assert_eq!(log["providers"]["llm"], "openai", "{log}");
+    assert!(log["error"].is_null(), "{log}");
+    assert!(log["latency_ms"]["total"].is_u64(), "{log}");
+
+    // Talk about the agent asks it nothing.
+    app.post(
+        &ada,
+        &format!("/api/sessions/{session}/messages"),
+        json!({"body": "the agent said hello to the team"}),
+    )
+    .await;
+    app.post(
+        &ada,
+        &format!("/api/sessions/{session}/messages"),
+        json!({"body": "hey agent, and a borrow?"}),
+    )
+    .await;
+    let chat = live
+        .until("c", DEADLINE, |c| agent_messages(c, &assistant).len() == 2)
+        .await;
+    let logs = live
+        .until("l", DEADLINE, |l| {
+            l.as_array().is_some_and(|l| l.len() == 2)
+        })
+        .await;
+    assert_eq!(logs[1]["question"], "and a borrow?", "{logs}");
+    assert_eq!(agent_messages(&chat, &assistant).len(), 2, "{chat}");
+}
+
+#[tokio::test]
+async fn switching_the_assistant_off_makes_it_leave_and_on_brings_it_back() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let session = app.session_with_assistant(&ada).await;
+    let mut live = Live::connect(&app, &ada).await;
+    live.subscribe("p", &format!("participants:{session}"))
+        .await;
+    let (agent, _) = agent_with_fake_model().await;
+    let (_stop, _worker) = app.worker("worker-a", agent);
+    live.until("p", DEADLINE, |p| {
+        agent_status(p).as_deref() == Some("joined")
+    })
+    .await;
+
+    let switched = Instant::now();
+    app.post(
+        &ada,
+        &format!("/api/sessions/{session}/ai-agent"),
+        json!({"enabled": false}),
+    )
+    .await;
+    live.until("p", DEADLINE, |p| {
+        agent_status(p).as_deref() == Some("left")
+    })
+    .await;
+    let took = switched.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "the assistant took {took:?} to leave"
+    );
+
+    app.post(
+        &ada,
+        &format!("/api/sessions/{session}/ai-agent"),
+        json!({"enabled": true}),
+    )
+    .await;
+    live.until("p", DEADLINE, |p| {
+        agent_status(p).as_deref() == Some("joined")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_workers_serve_a_session_once() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let session = app.session_with_assistant(&ada).await;
+    let mut live = Live::connect(&app, &ada).await;
+    live.subscribe("p", &format!("participants:{session}"))
+        .await;
+    live.subscribe("c", &format!("chat:{session}")).await;
+    let (agent, model_calls) = agent_with_fake_model().await;
+    let (_stop_a, _a) = app.worker("worker-a", agent.clone());
+    let (_stop_b, _b) = app.worker("worker-b", agent);
+    let participants = live
+        .until("p", DEADLINE, |p| {
+            agent_status(p).as_deref() == Some("joined")
+        })
+        .await;
+    let assistant = agent_id(&participants);
+
+    // One of the two holds the claim; a third cannot take it.
+    let (status, claim) = app
+        .call(
+            &app.agent_token,
+            reqwest::Method::POST,
+            &format!("/internal/sessions/{session}/claim"),
+            Some(json!({"worker_id": "worker-c"})),
+        )
+        .await;
+    assert_eq!((status, &claim["claimed"]), (200, &json!(false)), "{claim}");
+
+    // Each question is answered once: a second server would answer twice.
+    for (n, question) in ["@agent what is a closure?", "@agent what is a trait?"]
+        .iter()
+        .enumerate()
+    {
+        app.post(
+            &ada,
+            &format!("/api/sessions/{session}/messages"),
+            json!({"body": question}),
+        )
+        .await;
+        let chat = live
+            .until("c", DEADLINE, |c| agent_messages(c, &assistant).len() > n)
+            .await;
+        assert_eq!(agent_messages(&chat, &assistant).len(), n + 1, "{chat}");
+    }
+    assert_eq!(model_calls.load(Ordering::SeqCst), 2);
+}

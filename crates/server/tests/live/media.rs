@@ -1,0 +1,471 @@
+//! Media signalling on the live connection (docs/MEDIA.md): who may hold
+//! media in a session, what a late joiner is told, and that leaving — through
+//! the API, by closing the connection, or by the session ending — takes a
+//! person's tracks away from everyone at once. A str0m peer stands in for
+//! each browser's `RTCPeerConnection`; no media flows here (the sfu crate's
+//! own tests and the browser suite carry media).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, MediaKind};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::app::{Database, LiveApp, Settings, User};
+use crate::client::{LiveClient, PATIENCE};
+
+both_backends!(
+    only_people_joined_to_an_active_session_get_media,
+    late_joiners_hear_of_every_track_and_leaving_removes_them_at_once,
+    closing_the_connection_or_ending_the_session_lets_media_go,
+    a_second_tab_takes_over_and_the_first_closing_leaves_it_be,
+);
+
+/// A browser's peer connection, before it joins: a microphone and a camera
+/// line, offered, on a UDP socket of its own.
+struct Offering {
+    rtc: Rtc,
+    pending: SdpPendingOffer,
+    offer: String,
+    socket: UdpSocket,
+    addr: SocketAddr,
+}
+
+impl Offering {
+    async fn new() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("a UDP socket");
+        let addr = socket.local_addr().expect("its address");
+        let mut rtc = Rtc::builder().build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("a host candidate"));
+        let mut api = rtc.sdp_api();
+        api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, pending) = api.apply().expect("an offer with two lines");
+        Self {
+            rtc,
+            pending,
+            offer: offer.to_sdp_string(),
+            socket,
+            addr,
+        }
+    }
+
+    /// Takes the server's answer and connects, as a browser does: the
+    /// server only learns of published tracks once the connection is up.
+    fn connect(mut self, answer_sdp: &str) -> Browser {
+        let answer = SdpAnswer::from_sdp_string(answer_sdp).expect("the server's answer parses");
+        self.rtc
+            .sdp_api()
+            .accept_answer(self.pending, answer)
+            .expect("the server's answer fits the offer");
+        let (commands, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(pump(self.rtc, self.socket, self.addr, receiver));
+        Browser { commands }
+    }
+}
+
+/// A joined browser; its peer connection runs until this is dropped.
+struct Browser {
+    commands: mpsc::UnboundedSender<(String, oneshot::Sender<String>)>,
+}
+
+impl Browser {
+    /// Answers a server offer, as the page does.
+    async fn answer(&self, offer_sdp: &str) -> String {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send((offer_sdp.to_owned(), reply))
+            .expect("the browser runs");
+        answer.await.expect("an answer")
+    }
+}
+
+/// Runs a peer connection: datagrams in and out, timeouts, and answers to
+/// offers, each change followed by a full drain (str0m's rule).
+async fn pump(
+    mut rtc: Rtc,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    mut offers: mpsc::UnboundedReceiver<(String, oneshot::Sender<String>)>,
+) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let timeout = loop {
+            match rtc.poll_output() {
+                Ok(Output::Timeout(at)) => break at,
+                Ok(Output::Transmit(transmit)) => {
+                    let _ = socket
+                        .send_to(&transmit.contents, transmit.destination)
+                        .await;
+                }
+                Ok(Output::Event(_)) => {}
+                Err(_) => return,
+            }
+        };
+        let wait = timeout.saturating_duration_since(Instant::now());
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                let Ok((len, source)) = received else { continue };
+                let Ok(contents) = buf[..len].try_into() else { continue };
+                let input = Input::Receive(Instant::now(), Receive {
+                    proto: Protocol::Udp,
+                    source,
+                    destination: addr,
+                    contents,
+                });
+                if rtc.handle_input(input).is_err() {
+                    return;
+                }
+            }
+            offer = offers.recv() => {
+                let Some((sdp, reply)) = offer else { return };
+                let offer = SdpOffer::from_sdp_string(&sdp).expect("the server's offer parses");
+                let answer = rtc.sdp_api().accept_offer(offer).expect("the server's offer is acceptable");
+                let _ = reply.send(answer.to_sdp_string());
+            }
+            () = tokio::time::sleep(wait) => {
+                if rtc.handle_input(Input::Timeout(Instant::now())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Whether `message` is a `media.<kind>` message about `session_id`.
+fn media(kind: &str, session_id: &str) -> impl Fn(&Value) -> bool {
+    let kind = format!("media.{kind}");
+    let session_id = session_id.to_owned();
+    move |message| message["type"] == kind.as_str() && message["session_id"] == session_id.as_str()
+}
+
+async fn next_media(client: &mut LiveClient, kind: &str, session_id: &str) -> Value {
+    client
+        .next_message_matching(&format!("media.{kind}"), media(kind, session_id), PATIENCE)
+        .await
+}
+
+/// The error a refused `message` gets.
+async fn refused(client: &mut LiveClient, message: Value) -> Value {
+    let session_id = message["session_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    client.send(message).await;
+    next_media(client, "error", &session_id).await["error"].clone()
+}
+
+/// Joins the session's media from `client`; returns the browser, its answer applied.
+async fn join_media(client: &mut LiveClient, session_id: &str) -> Browser {
+    let browser = Offering::new().await;
+    client
+        .send(json!({
+            "type": "media.join",
+            "session_id": session_id,
+            "offer": browser.offer,
+            "sources": {"0": "microphone", "1": "camera"},
+        }))
+        .await;
+    let answer = client
+        .next_message_matching(
+            "the join's answer",
+            |message| {
+                message["session_id"] == session_id
+                    && (message["type"] == "media.answer" || message["type"] == "media.error")
+            },
+            PATIENCE,
+        )
+        .await;
+    assert_eq!(answer["type"], "media.answer", "{answer}");
+    browser.connect(answer["sdp"].as_str().expect("an sdp"))
+}
+
+/// The next `media.tracks` list matching `predicate`, skipping earlier lists.
+async fn tracks_until(
+    client: &mut LiveClient,
+    session_id: &str,
+    predicate: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    loop {
+        let message = next_media(client, "tracks", session_id).await;
+        let tracks = message["tracks"].as_array().expect("a list").clone();
+        if predicate(&tracks) {
+            return tracks;
+        }
+    }
+}
+
+/// Answers the server's next offer, as the page does; the server offers
+/// nothing new to a page until it has answered.
+async fn answer_next_offer(client: &mut LiveClient, browser: &Browser, session_id: &str) {
+    let offer = next_media(client, "offer", session_id).await;
+    let answer = browser.answer(offer["sdp"].as_str().expect("an sdp")).await;
+    client
+        .send(json!({"type": "media.answer", "session_id": session_id, "sdp": answer}))
+        .await;
+}
+
+fn from(tracks: &[Value], user: &User) -> usize {
+    tracks
+        .iter()
+        .filter(|track| track["user_id"] == user.id.as_str())
+        .count()
+}
+
+async fn only_people_joined_to_an_active_session_get_media(database: &Database) {
+    let app = LiveApp::start(database, &Settings::default()).await;
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let session = app.instant_session(&ada, 4).await;
+    let id = session["id"].as_str().expect("an id").to_owned();
+    let mut bobs = LiveClient::connect(&app, &bob).await;
+
+    // Not joined: neither the ICE servers (TURN passwords) nor media.
+    let error = refused(&mut bobs, json!({"type": "media.config", "session_id": id})).await;
+    assert_eq!(error["code"], "forbidden", "{error}");
+    let offer = Offering::new().await.offer;
+    let error = refused(
+        &mut bobs,
+        json!({"type": "media.join", "session_id": id, "offer": offer}),
+    )
+    .await;
+    assert_eq!(error["code"], "forbidden", "{error}");
+    let error = refused(
+        &mut bobs,
+        json!({"type": "media.answer", "session_id": id, "sdp": "v=0"}),
+    )
+    .await;
+    assert_eq!(error["code"], "not_found", "{error}");
+
+    // Bad input is refused by name.
+    let error = refused(
+        &mut bobs,
+        json!({"type": "media.config", "session_id": "nope"}),
+    )
+    .await;
+    assert_eq!(error["code"], "invalid", "{error}");
+    let nobody = uuid::Uuid::now_v7().to_string();
+    let error = refused(
+        &mut bobs,
+        json!({"type": "media.config", "session_id": nobody}),
+    )
+    .await;
+    assert_eq!(error["code"], "not_found", "{error}");
+    let error = refused(&mut bobs, json!({"type": "media.join", "session_id": id})).await;
+    assert_eq!(error["code"], "invalid", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("offer"),
+        "{error}"
+    );
+
+    app.join(&bob, &id).await;
+    let error = refused(
+        &mut bobs,
+        json!({"type": "media.join", "session_id": id, "offer": "v=0\r\nnonsense"}),
+    )
+    .await;
+    assert_eq!(error["code"], "invalid", "{error}");
+
+    bobs.send(json!({"type": "media.config", "session_id": id}))
+        .await;
+    let config = next_media(&mut bobs, "config", &id).await;
+    assert_eq!(config["ice_servers"], json!([]), "{config}");
+    join_media(&mut bobs, &id).await;
+
+    // A session that has not started has nobody joined to it.
+    let later = app
+        .scheduled_session(&ada, "Later", chrono::Duration::hours(2))
+        .await;
+    let later = later["id"].as_str().expect("an id");
+    let mut adas = LiveClient::connect(&app, &ada).await;
+    let error = refused(
+        &mut adas,
+        json!({"type": "media.config", "session_id": later}),
+    )
+    .await;
+    assert_eq!(error["code"], "forbidden", "{error}");
+    app.stop().await;
+}
+
+async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(database: &Database) {
+    let app = LiveApp::start(database, &Settings::default()).await;
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let session = app.instant_session(&ada, 4).await;
+    let id = session["id"].as_str().expect("an id").to_owned();
+    app.join(&bob, &id).await;
+
+    let mut adas = LiveClient::connect(&app, &ada).await;
+    let _adas_browser = join_media(&mut adas, &id).await;
+    adas.send(
+        json!({"type": "media.state", "session_id": id, "microphone": true, "camera": false}),
+    )
+    .await;
+
+    // Bob arrives later and is told of Ada's microphone and camera, then offered them.
+    let mut bobs = LiveClient::connect(&app, &bob).await;
+    let bobs_browser = join_media(&mut bobs, &id).await;
+    let tracks = tracks_until(&mut bobs, &id, |tracks| from(tracks, &ada) == 2).await;
+    let mut sources: Vec<(&str, &str)> = tracks
+        .iter()
+        .map(|track| {
+            assert_eq!(track["name"], "Ada", "{track}");
+            assert!(track["mid"].is_string(), "{track}");
+            (
+                track["kind"].as_str().unwrap_or_default(),
+                track["source"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    sources.sort_unstable();
+    assert_eq!(sources, [("audio", "microphone"), ("video", "camera")]);
+    let offer = next_media(&mut bobs, "offer", &id).await;
+    let answer = bobs_browser
+        .answer(offer["sdp"].as_str().expect("an sdp"))
+        .await;
+    bobs.send(json!({"type": "media.answer", "session_id": id, "sdp": answer}))
+        .await;
+    let before_pong = bobs.round_trip().await;
+    assert!(
+        !before_pong
+            .iter()
+            .any(|message| message["type"] == "media.error"),
+        "{before_pong:?}"
+    );
+    let states = next_media(&mut bobs, "states", &id).await;
+    assert_eq!(
+        states["states"][ada.id.as_str()],
+        json!({"microphone": true, "camera": false}),
+        "{states}"
+    );
+
+    // Ada is offered Bob's tracks as he arrives.
+    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
+
+    // Bob leaves the session (his connection stays open): his tracks go for Ada at once.
+    app.leave(&bob, &id).await;
+    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 0).await;
+    let closed = next_media(&mut bobs, "closed", &id).await;
+    assert_eq!(closed["reason"], "left", "{closed}");
+    let error = refused(
+        &mut bobs,
+        json!({"type": "media.restart_ice", "session_id": id}),
+    )
+    .await;
+    assert_eq!(error["code"], "not_found", "{error}");
+    app.stop().await;
+}
+
+async fn closing_the_connection_or_ending_the_session_lets_media_go(database: &Database) {
+    let app = LiveApp::start(database, &Settings::default()).await;
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let session = app.instant_session(&ada, 4).await;
+    let id = session["id"].as_str().expect("an id").to_owned();
+    app.join(&bob, &id).await;
+
+    let mut adas = LiveClient::connect(&app, &ada).await;
+    let adas_browser = join_media(&mut adas, &id).await;
+    let mut bobs = LiveClient::connect(&app, &bob).await;
+    let bobs_browser = join_media(&mut bobs, &id).await;
+    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
+    answer_next_offer(&mut adas, &adas_browser, &id).await;
+
+    // The page goes away: its media goes with it, though Bob is still joined.
+    bobs.close().await;
+    drop(bobs_browser);
+    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 0).await;
+    answer_next_offer(&mut adas, &adas_browser, &id).await;
+
+    // It comes back and joins again.
+    let mut bobs = LiveClient::connect(&app, &bob).await;
+    let _bobs_browser = join_media(&mut bobs, &id).await;
+    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
+
+    app.session_action(&ada, &id, "end").await.expect(200);
+    for client in [&mut adas, &mut bobs] {
+        let closed = next_media(client, "closed", &id).await;
+        assert_eq!(closed["reason"], "room_closed", "{closed}");
+    }
+    let error = refused(&mut adas, json!({"type": "media.config", "session_id": id})).await;
+    assert_eq!(error["code"], "forbidden", "{error}");
+    app.stop().await;
+}
+
+async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(database: &Database) {
+    let app = LiveApp::start(database, &Settings::default()).await;
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let session = app.instant_session(&ada, 4).await;
+    let id = session["id"].as_str().expect("an id").to_owned();
+    app.join(&bob, &id).await;
+
+    let mut adas = LiveClient::connect(&app, &ada).await;
+    let _adas_browser = join_media(&mut adas, &id).await;
+    let mut first_tab = LiveClient::connect(&app, &bob).await;
+    let _first_browser = join_media(&mut first_tab, &id).await;
+    tracks_until(&mut first_tab, &id, |tracks| from(tracks, &ada) == 2).await;
+    let mut second_tab = LiveClient::connect(&app, &bob).await;
+    let browser = join_media(&mut second_tab, &id).await;
+    let closed = next_media(&mut first_tab, "closed", &id).await;
+    assert_eq!(closed["reason"], "replaced", "{closed}");
+
+    // The old tab no longer speaks for Bob, and closing it leaves his media be.
+    let error = refused(
+        &mut first_tab,
+        json!({"type": "media.restart_ice", "session_id": id}),
+    )
+    .await;
+    assert_eq!(error["code"], "not_found", "{error}");
+    first_tab.close().await;
+
+    second_tab
+        .send(json!({"type": "media.state", "session_id": id, "microphone": false, "camera": true}))
+        .await;
+    let states = adas
+        .next_message_matching(
+            "Bob's state",
+            |message| {
+                media("states", &id)(message)
+                    && message["states"][bob.id.as_str()]
+                        == json!({"microphone": false, "camera": true})
+            },
+            PATIENCE,
+        )
+        .await;
+    assert!(states["states"][ada.id.as_str()].is_object(), "{states}");
+
+    // The room still holds Bob's connection: it answers his ICE restart
+    // with new credentials.
+    tracks_until(&mut second_tab, &id, |tracks| from(tracks, &ada) == 2).await;
+    let offer = next_media(&mut second_tab, "offer", &id).await;
+    let offer = offer["sdp"].as_str().expect("an sdp");
+    let answer = browser.answer(offer).await;
+    second_tab
+        .send(json!({"type": "media.answer", "session_id": id, "sdp": answer}))
+        .await;
+    second_tab
+        .send(json!({"type": "media.restart_ice", "session_id": id}))
+        .await;
+    let restart = next_media(&mut second_tab, "offer", &id).await;
+    let ufrag = |sdp: &str| {
+        sdp.lines()
+            .find(|line| line.starts_with("a=ice-ufrag:"))
+            .map(str::to_owned)
+    };
+    assert_ne!(
+        ufrag(restart["sdp"].as_str().expect("an sdp")),
+        ufrag(offer),
+        "an ICE restart has new credentials"
+    );
+    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
+    app.stop().await;
+}
