@@ -22,6 +22,7 @@
 mod api;
 mod chat;
 mod live;
+mod media;
 mod session;
 
 use std::collections::HashMap;

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::api::{ContextReply, ServerApi, refused_status};
 use super::chat::question_in;
 use super::live::{LiveConnection, Push};
+use super::media::{self, OutFrame};
 use crate::agent::{Agent, Interaction, SessionOutput};
 use crate::pipeline::Event;
 use crate::prompt::{Exchange, ProjectInfo, SessionContext, SessionInfo};
@@ -131,6 +132,16 @@ impl SessionJob {
             busy: 0,
         };
 
+        // The room's audio in, the assistant's voice out, through the SFU.
+        let (frames_tx, frames_rx) = mpsc::channel::<OutFrame>(64);
+        let media_task = tokio::spawn({
+            let (api, id, me, input) = (api.clone(), id.clone(), me.clone(), handle.input.clone());
+            async move {
+                if let Err(error) = media::run(api, id.clone(), me, input, frames_rx).await {
+                    tracing::warn!(session = %id, error = %format!("{error:#}"), "the assistant's media stopped: it neither hears nor speaks");
+                }
+            }
+        });
         let mut chat = ChatWatch::new(me, joined_at);
         let mut live = match LiveConnection::connect(&api).await {
             Ok(mut live) => match live.subscribe("chat", &format!("chat:{id}")).await {
@@ -159,9 +170,9 @@ impl SessionJob {
                     Err(error) => tracing::warn!(session = %id, error = %format!("{error:#}"), "renewing the claim failed"),
                 },
                 output = handle.output.recv() => match output {
-                    Some(SessionOutput::Frame { .. }) => {
-                        // Media (the SFU track) is not wired yet: frames are
-                        // dropped here, paced as they come.
+                    Some(SessionOutput::Frame { opus, rtp_timestamp }) => {
+                        // Frames come paced; a full queue (media down) drops them.
+                        let _ = frames_tx.try_send(OutFrame { opus, rtp_timestamp });
                         if !speaking {
                             speaking = true;
                             let _ = status_tx.send("speaking");
@@ -209,6 +220,15 @@ impl SessionJob {
         };
         handle.task.abort();
         status_task.abort();
+        // Closing the frames ends the media task, which leaves the media.
+        drop(frames_tx);
+        let media_abort = media_task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), media_task)
+            .await
+            .is_err()
+        {
+            media_abort.abort();
+        }
         if let Some(live) = live {
             live.close().await;
         }

@@ -20,6 +20,8 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+mod voice;
+
 /// Long enough for a loaded 2-core machine; every wait ends at its event.
 const DEADLINE: Duration = Duration::from_secs(20);
 const ANSWER: &str = "A closure is a function that captures variables from its scope.";

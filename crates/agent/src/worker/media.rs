@@ -1,0 +1,242 @@
+//! The assistant's media in a session (docs/MEDIA.md): one peer connection
+//! to the SFU over its own live connection, signalled with `media.*`
+//! messages. Its single audio line is `sendrecv`: the assistant's voice goes
+//! out on it; every other speaker's microphone arrives on the lines the
+//! server offers later, named by `media.tracks`. Received Opus packets go
+//! into the agent's session as [`SessionInput::Opus`]; a track gone becomes
+//! [`SessionInput::SpeakerLeft`].
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use anyhow::{Context, anyhow};
+use serde_json::{Value, json};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::api::ServerApi;
+use super::live::{LiveConnection, Push};
+use crate::agent::SessionInput;
+use crate::pipeline::SpeakerId;
+
+/// One 20 ms Opus frame of the assistant's voice and its 48 kHz RTP time.
+pub struct OutFrame {
+    pub opus: Vec<u8>,
+    pub rtp_timestamp: u32,
+}
+
+/// Runs the assistant's media in `session_id` until `frames` closes (the
+/// session task ended) or the connection fails. Errors say why it stopped.
+pub async fn run(
+    api: ServerApi,
+    session_id: String,
+    me: String,
+    input: mpsc::Sender<SessionInput>,
+    mut frames: mpsc::Receiver<OutFrame>,
+) -> anyhow::Result<()> {
+    let mut live = LiveConnection::connect(&api).await?;
+    let socket = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .context("binding a UDP socket")?;
+    let local = socket.local_addr()?;
+    let mut rtc = Rtc::builder().build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp").context("a host candidate")?);
+    let mut sdp = rtc.sdp_api();
+    let own_mid = sdp.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    let (offer, pending) = sdp.apply().ok_or_else(|| anyhow!("no offer to make"))?;
+    live.send(&json!({
+        "type": "media.join",
+        "session_id": session_id,
+        "offer": offer.to_sdp_string(),
+        "sources": {own_mid.to_string(): "microphone"},
+    }))
+    .await?;
+    let mut pending: Option<SdpPendingOffer> = Some(pending);
+    let mut link = Link {
+        session_id: session_id.clone(),
+        me,
+        own_mid,
+        pt: None,
+        speakers: HashMap::new(),
+        input,
+    };
+    let mut buf = vec![0u8; 2048];
+    loop {
+        // Drain str0m after every change (its rule).
+        let timeout = loop {
+            match rtc.poll_output().context("the peer connection failed")? {
+                Output::Timeout(at) => break at,
+                Output::Transmit(t) => {
+                    let _ = socket.send_to(&t.contents, t.destination).await;
+                }
+                Output::Event(event) => link.on_event(event).await,
+            }
+        };
+        let wait = timeout.saturating_duration_since(Instant::now());
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                let Ok((len, source)) = received else { continue };
+                let Ok(contents) = buf[..len].try_into() else { continue };
+                rtc.handle_input(Input::Receive(Instant::now(), Receive {
+                    proto: Protocol::Udp,
+                    source,
+                    destination: local,
+                    contents,
+                }))?;
+            }
+            frame = frames.recv() => {
+                let Some(frame) = frame else { break };
+                link.write(&mut rtc, frame);
+            }
+            push = live.next() => match push? {
+                None => return Err(anyhow!("the live connection closed")),
+                Some(Push::Other(message)) if message["session_id"] == session_id.as_str() => {
+                    if let Some(reply) = link.on_signal(&mut rtc, &mut pending, &message).await? {
+                        live.send(&reply).await?;
+                    }
+                }
+                Some(Push::Error { error, .. }) => tracing::warn!(session = %session_id, %error, "media refused"),
+                Some(_) => {}
+            },
+            () = tokio::time::sleep(wait) => {
+                rtc.handle_input(Input::Timeout(Instant::now()))?;
+            }
+        }
+    }
+    let _ = live
+        .send(&json!({"type": "media.leave", "session_id": session_id}))
+        .await;
+    live.close().await;
+    Ok(())
+}
+
+/// The state beside the `Rtc`.
+struct Link {
+    session_id: String,
+    me: String,
+    own_mid: Mid,
+    pt: Option<Pt>,
+    /// Received audio lines and whose they are.
+    speakers: HashMap<Mid, String>,
+    input: mpsc::Sender<SessionInput>,
+}
+
+impl Link {
+    async fn on_event(&mut self, event: Event) {
+        match event {
+            Event::MediaData(data) if data.mid != self.own_mid => {
+                let Some(speaker) = self.speakers.get(&data.mid) else {
+                    return;
+                };
+                let _ = self
+                    .input
+                    .send(SessionInput::Opus {
+                        speaker: SpeakerId(speaker.clone()),
+                        packet: data.data.to_vec(),
+                    })
+                    .await;
+            }
+            Event::IceConnectionStateChange(state) => {
+                tracing::debug!(session = %self.session_id, ?state, "the assistant's media")
+            }
+            _ => {}
+        }
+    }
+
+    fn write(&mut self, rtc: &mut Rtc, frame: OutFrame) {
+        let Some(writer) = rtc.writer(self.own_mid) else {
+            return;
+        };
+        let Some(pt) = self.pt.or_else(|| {
+            writer
+                .payload_params()
+                .find(|p| p.spec().codec == Codec::Opus)
+                .map(|p| p.pt())
+        }) else {
+            return;
+        };
+        self.pt = Some(pt);
+        let time = MediaTime::new(u64::from(frame.rtp_timestamp), Frequency::FORTY_EIGHT_KHZ);
+        if let Err(error) = writer.write(pt, Instant::now(), time, frame.opus) {
+            tracing::debug!(session = %self.session_id, %error, "a voice frame was not sent");
+        }
+    }
+
+    /// Acts on a `media.*` message; answers what to send back.
+    async fn on_signal(
+        &mut self,
+        rtc: &mut Rtc,
+        pending: &mut Option<SdpPendingOffer>,
+        message: &Value,
+    ) -> anyhow::Result<Option<Value>> {
+        match message["type"].as_str().unwrap_or_default() {
+            "media.answer" => {
+                let Some(pending) = pending.take() else {
+                    return Ok(None);
+                };
+                let sdp = message["sdp"].as_str().unwrap_or_default();
+                let answer = SdpAnswer::from_sdp_string(sdp).context("the server's answer")?;
+                rtc.sdp_api()
+                    .accept_answer(pending, answer)
+                    .context("applying the server's answer")?;
+                Ok(None)
+            }
+            "media.offer" => {
+                let sdp = message["sdp"].as_str().unwrap_or_default();
+                let offer = SdpOffer::from_sdp_string(sdp).context("the server's offer")?;
+                let answer = rtc
+                    .sdp_api()
+                    .accept_offer(offer)
+                    .context("answering the server's offer")?;
+                Ok(Some(json!({
+                    "type": "media.answer",
+                    "session_id": self.session_id,
+                    "sdp": answer.to_sdp_string(),
+                })))
+            }
+            "media.tracks" => {
+                let mut now: HashMap<Mid, String> = HashMap::new();
+                for track in message["tracks"].as_array().into_iter().flatten() {
+                    let (Some(mid), Some(user)) =
+                        (track["mid"].as_str(), track["user_id"].as_str())
+                    else {
+                        continue;
+                    };
+                    if track["kind"] != "audio" || user == self.me {
+                        continue;
+                    }
+                    now.insert(Mid::from(mid), user.to_string());
+                }
+                let still: HashSet<&String> = now.values().collect();
+                let gone: Vec<String> = self
+                    .speakers
+                    .values()
+                    .filter(|user| !still.contains(user))
+                    .cloned()
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect();
+                for speaker in gone {
+                    let _ = self
+                        .input
+                        .send(SessionInput::SpeakerLeft {
+                            speaker: SpeakerId(speaker),
+                        })
+                        .await;
+                }
+                self.speakers = now;
+                Ok(None)
+            }
+            "media.error" => {
+                tracing::warn!(session = %self.session_id, error = %message["error"], "the server refused the assistant's media");
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+}
