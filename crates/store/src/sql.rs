@@ -413,10 +413,7 @@ impl Store for SqlStore {
             .bind(owner_id.as_str())
             .fetch_all(&self.reader)
             .await?;
-        Ok(found
-            .iter()
-            .map(rows::project)
-            .collect::<anyhow::Result<_>>()?)
+        Ok(records(&found, rows::project)?)
     }
 
     async fn can_see_project(&self, project_id: &Id, user_id: &Id) -> StoreResult<bool> {
@@ -546,10 +543,7 @@ impl Store for SqlStore {
             query = query.bind(micros(cursor.at)).bind(cursor.id.as_str());
         }
         let found = query.fetch_all(&self.reader).await?;
-        let mut sessions = found
-            .iter()
-            .map(rows::session)
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut sessions = records(&found, rows::session)?;
         let next = if sessions.len() > limit {
             sessions.truncate(limit);
             sessions.last().and_then(|last| {
@@ -705,10 +699,7 @@ impl Store for SqlStore {
             query = query.bind(format!("%{escaped}%"));
         }
         let found = query.fetch_all(&self.reader).await?;
-        Ok(found
-            .iter()
-            .map(rows::ai_log)
-            .collect::<anyhow::Result<_>>()?)
+        Ok(records(&found, rows::ai_log)?)
     }
 
     async fn vote(&self, log_id: &Id, user_id: &Id, helpful: bool) -> StoreResult<AiLog> {
@@ -838,10 +829,7 @@ impl Store for SqlStore {
             query = query.bind(micros(cursor.at)).bind(cursor.id.as_str());
         }
         let found = query.fetch_all(&self.reader).await?;
-        let mut messages = found
-            .iter()
-            .map(rows::message)
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut messages = records(&found, rows::message)?;
         let next = (messages.len() > limit).then(|| {
             messages.truncate(limit);
             let oldest = messages.last().expect("limit is at least 1");
@@ -872,10 +860,7 @@ impl Store for SqlStore {
             .bind(user_id.as_str())
             .fetch_all(&self.reader)
             .await?;
-        Ok(found
-            .iter()
-            .map(rows::notification)
-            .collect::<anyhow::Result<_>>()?)
+        Ok(records(&found, rows::notification)?)
     }
 
     async fn set_calendar_secret(
@@ -930,10 +915,7 @@ impl Store for SqlStore {
             .bind(user_id.as_str())
             .fetch_all(&self.reader)
             .await?;
-        Ok(found
-            .iter()
-            .map(rows::session)
-            .collect::<anyhow::Result<_>>()?)
+        Ok(records(&found, rows::session)?)
     }
 
     async fn mark_present(&self, node_id: &str, session_id: &Id, user_id: &Id) -> StoreResult<()> {
@@ -1003,10 +985,7 @@ impl Store for SqlStore {
             .bind(project_id.as_str())
             .fetch_all(&self.reader)
             .await?;
-        Ok(found
-            .iter()
-            .map(rows::session)
-            .collect::<anyhow::Result<_>>()?)
+        Ok(records(&found, rows::session)?)
     }
 
     async fn session_history(&self, user_id: &Id) -> StoreResult<Vec<SessionHistory>> {
@@ -1027,10 +1006,7 @@ impl Store for SqlStore {
             .bind(user_id.as_str())
             .fetch_all(&self.reader)
             .await?;
-        Ok(found
-            .iter()
-            .map(rows::session_history)
-            .collect::<anyhow::Result<_>>()?)
+        Ok(records(&found, rows::session_history)?)
     }
 
     async fn create_timelapse(&self, timelapse: NewTimelapse) -> StoreResult<Timelapse> {
@@ -1059,10 +1035,7 @@ impl Store for SqlStore {
             .bind(project_id.as_str())
             .fetch_all(&self.reader)
             .await?;
-        Ok(found
-            .iter()
-            .map(rows::timelapse)
-            .collect::<anyhow::Result<_>>()?)
+        Ok(records(&found, rows::timelapse)?)
     }
 
     async fn timelapse(&self, id: &Id) -> StoreResult<Option<Timelapse>> {
@@ -1110,10 +1083,7 @@ impl Store for SqlStore {
              ORDER BY started_at, id"
         );
         let found = sqlx::query(&sql).fetch_all(&self.reader).await?;
-        Ok(found
-            .iter()
-            .map(rows::session)
-            .collect::<anyhow::Result<_>>()?)
+        Ok(records(&found, rows::session)?)
     }
 
     async fn set_agent_status(&self, session_id: &Id, status: AgentStatus) -> StoreResult<Session> {
@@ -1169,6 +1139,14 @@ impl Store for SqlStore {
     async fn sweep(&self, timeouts: &Timeouts) -> StoreResult<SweepReport> {
         self.sweep_due(timeouts).await
     }
+}
+
+/// Every row as a record; one corrupt row fails the read.
+fn records<T>(
+    found: &[sqlx::any::AnyRow],
+    record: fn(&sqlx::any::AnyRow) -> anyhow::Result<T>,
+) -> anyhow::Result<Vec<T>> {
+    found.iter().map(record).collect()
 }
 
 /// Rows of a `sessions s LEFT JOIN …` snapshot: the session's version and the
