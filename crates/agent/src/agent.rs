@@ -27,7 +27,7 @@ use crate::pipeline::{
     Event, Input, Output, PipelineConfig, Question, SessionPipeline, SpeakerId, Ticket, Timings,
     Trigger, UtteranceId,
 };
-use crate::prompt::{Exchange, SessionContext, build_prompt};
+use crate::prompt::{Exchange, SessionContext, build_prompt, system_message};
 use crate::providers::{
     AgentConfig, LlmConfig, ProviderError, ProviderNames, SttConfig, TtsConfig, with_timeout,
 };
@@ -63,6 +63,8 @@ pub struct Latencies {
     pub llm_first_sentence_ms: Option<u64>,
     /// First sentence sent to speech synthesis → its first audio.
     pub tts_ttfb_ms: Option<u64>,
+    /// Question handed out → the whole answer's text (generation done).
+    pub answer_ms: Option<u64>,
     /// End of speech → first frame of the answer sent.
     pub voice_to_voice_ms: Option<u64>,
 }
@@ -71,8 +73,10 @@ pub struct Latencies {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Interaction {
     pub ticket: u64,
-    /// The participant who asked.
+    /// The participant who asked (their user id).
     pub asked_by: String,
+    /// Their display name, when the room told us.
+    pub asker_name: Option<String>,
     pub asked_at: SystemTime,
     pub trigger: Trigger,
     /// The question (words after the wake phrase).
@@ -105,6 +109,19 @@ pub enum SessionInput {
     SpeakerLeft {
         speaker: SpeakerId,
     },
+    /// Who a speaker is, for the prompt's "who is asking".
+    Speaker {
+        speaker: SpeakerId,
+        name: String,
+    },
+    /// A question typed in the chat: queued with the spoken ones, answered
+    /// out loud, and reported with [`SessionOutput::Answered`] as soon as
+    /// its text is complete.
+    Ask {
+        speaker: SpeakerId,
+        name: String,
+        question: String,
+    },
     /// The session or its project changed.
     Context(SessionContext),
 }
@@ -116,7 +133,13 @@ pub enum SessionOutput {
     Frame { opus: Vec<u8>, rtp_timestamp: u32 },
     /// A pipeline event worth showing (wake spotted, question, barge-in).
     Event(Event),
-    /// A finished interaction, to store in the AI log.
+    /// The whole text of an answer, ready before it has been spoken out.
+    Answered {
+        ticket: u64,
+        trigger: Trigger,
+        answer: String,
+    },
+    /// A finished interaction (played out or interrupted), for the AI log.
     Interaction(Interaction),
 }
 
@@ -313,9 +336,11 @@ impl Agent {
             context,
             history,
             decoders: HashMap::new(),
+            names: HashMap::new(),
             answers: HashMap::new(),
             output: output_tx,
         };
+        session.prepare_model();
         let task = tokio::spawn(session.run(input_rx));
         SessionHandle {
             input: input_tx,
@@ -562,7 +587,11 @@ enum Work {
 
 struct ActiveAnswer {
     question: Question,
+    asker_name: Option<String>,
     asked_at: SystemTime,
+    started: Instant,
+    /// When the whole text was ready.
+    answered_after: Option<Duration>,
     progress: Arc<Mutex<AnswerProgress>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -574,6 +603,8 @@ struct Session {
     history: Vec<Exchange>,
     /// One Opus decoder per incoming track.
     decoders: HashMap<SpeakerId, OpusDecoder>,
+    /// Speakers' display names.
+    names: HashMap<SpeakerId, String>,
     answers: HashMap<Ticket, ActiveAnswer>,
     output: mpsc::Sender<SessionOutput>,
 }
@@ -608,7 +639,10 @@ impl Session {
                     match work {
                         Work::Transcript { utterance, result } => self.pipeline.handle_input(now, Input::Transcript { utterance, result }),
                         Work::AnswerAudio { ticket, pcm } => self.pipeline.handle_input(now, Input::AnswerAudio { ticket, pcm: &pcm }),
-                        Work::AnswerEnd { ticket } => self.pipeline.handle_input(now, Input::AnswerEnd { ticket }),
+                        Work::AnswerEnd { ticket } => {
+                            self.answered(ticket).await;
+                            self.pipeline.handle_input(now, Input::AnswerEnd { ticket });
+                        }
                     }
                 }
                 _ = sleep => {}
@@ -658,8 +692,62 @@ impl Session {
                 self.pipeline
                     .handle_input(now, Input::SpeakerLeft { speaker: &speaker });
             }
-            SessionInput::Context(context) => self.context = context,
+            SessionInput::Speaker { speaker, name } => {
+                self.names.insert(speaker, name);
+            }
+            SessionInput::Ask {
+                speaker,
+                name,
+                question,
+            } => {
+                self.names.insert(speaker.clone(), name);
+                self.pipeline.handle_input(
+                    now,
+                    Input::Typed {
+                        speaker: &speaker,
+                        question: &question,
+                    },
+                );
+            }
+            SessionInput::Context(context) => {
+                self.context = context;
+                self.prepare_model();
+            }
         }
+    }
+
+    /// Has the language model take in the session's fixed prompt now, so
+    /// the first question does not wait for it.
+    fn prepare_model(&self) {
+        let llm = Arc::clone(&self.agent.llm);
+        let system = system_message(&self.context);
+        tokio::spawn(async move {
+            if let Err(error) = llm.prepare(&system).await {
+                tracing::warn!(%error, "preparing the language model for the session failed");
+            }
+        });
+    }
+
+    /// The answer's text is complete: report it before it is spoken out.
+    async fn answered(&mut self, ticket: Ticket) {
+        let Some(active) = self.answers.get_mut(&ticket) else {
+            return;
+        };
+        active.answered_after = Some(active.started.elapsed());
+        let answer = active
+            .progress
+            .lock()
+            .map(|p| p.answer.trim().to_string())
+            .unwrap_or_default();
+        let trigger = active.question.trigger;
+        let _ = self
+            .output
+            .send(SessionOutput::Answered {
+                ticket: ticket.0,
+                trigger,
+                answer,
+            })
+            .await;
     }
 
     async fn handle_event(&mut self, event: Event, work: &mpsc::Sender<Work>) {
@@ -718,6 +806,8 @@ impl Session {
         let history = self.history.clone();
         let task_progress = Arc::clone(&progress);
         let task_question = question.clone();
+        let asker_name = self.names.get(&question.speaker).cloned();
+        let asker = asker_name.clone().unwrap_or_else(|| "someone".into());
         let work = work.clone();
         let task = tokio::spawn(async move {
             let forward = {
@@ -733,7 +823,7 @@ impl Session {
             let answer = agent.answer_into(
                 &context,
                 &history,
-                &task_question.speaker.0,
+                &asker,
                 &task_question.text,
                 task_question.transcription_error.as_deref(),
                 audio_tx,
@@ -746,7 +836,10 @@ impl Session {
             ticket,
             ActiveAnswer {
                 question,
+                asker_name,
                 asked_at: SystemTime::now(),
+                started: Instant::now(),
+                answered_after: None,
                 progress,
                 task,
             },
@@ -767,6 +860,7 @@ impl Session {
         let interaction = Interaction {
             ticket: ticket.0,
             asked_by: active.question.speaker.0.clone(),
+            asker_name: active.asker_name.clone(),
             asked_at: active.asked_at,
             trigger: active.question.trigger,
             question: active.question.text.clone(),
@@ -779,6 +873,7 @@ impl Session {
                 llm_ttft_ms: millis(progress.llm_ttft),
                 llm_first_sentence_ms: millis(progress.llm_first_sentence),
                 tts_ttfb_ms: millis(progress.tts_ttfb),
+                answer_ms: millis(active.answered_after),
                 voice_to_voice_ms: millis(timings.voice_to_voice),
             },
             error: progress.error.clone(),
@@ -792,7 +887,10 @@ impl Session {
         }
         if interaction.error.is_none() && !interaction.answer.is_empty() {
             self.history.push(Exchange {
-                asker: interaction.asked_by.clone(),
+                asker: interaction
+                    .asker_name
+                    .clone()
+                    .unwrap_or_else(|| "someone".into()),
                 question: interaction.question.clone(),
                 answer: interaction.answer.clone(),
             });

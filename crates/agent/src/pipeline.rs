@@ -113,6 +113,12 @@ pub enum Input<'a> {
     AnswerAudio { ticket: Ticket, pcm: &'a [i16] },
     /// No more audio will come for `ticket` (done, failed or cancelled).
     AnswerEnd { ticket: Ticket },
+    /// A question typed in the chat: it waits its turn with the spoken ones
+    /// and is answered out loud the same way.
+    Typed {
+        speaker: &'a SpeakerId,
+        question: &'a str,
+    },
 }
 
 /// What the pipeline asks for or reports.
@@ -167,6 +173,18 @@ pub enum Trigger {
     WakePhrase,
     /// "hey agent" … pause … "<question>".
     FollowUp,
+    /// Typed in the chat ("@agent …").
+    Typed,
+}
+
+impl Trigger {
+    /// How the AI log names it: `voice` or `text`.
+    pub fn log_name(self) -> &'static str {
+        match self {
+            Trigger::WakePhrase | Trigger::FollowUp => "voice",
+            Trigger::Typed => "text",
+        }
+    }
 }
 
 /// A question to answer.
@@ -328,6 +346,21 @@ impl SessionPipeline {
                         answer.frames.push_back(frame);
                     }
                 }
+            }
+            Input::Typed { speaker, question } => {
+                let text = question.trim();
+                if text.is_empty() {
+                    return;
+                }
+                self.enqueue(Question {
+                    ticket: Ticket(0),
+                    speaker: speaker.clone(),
+                    text: text.to_string(),
+                    transcript: text.to_string(),
+                    trigger: Trigger::Typed,
+                    transcription_error: None,
+                    timings: Timings::default(),
+                });
             }
         }
     }
@@ -576,6 +609,10 @@ impl SessionPipeline {
                 }
             }
         };
+        self.enqueue(question);
+    }
+
+    fn enqueue(&mut self, question: Question) {
         if self.queue.len() >= self.config.max_queued {
             tracing::warn!(speaker = %question.speaker, "question queue full; question dropped");
             return;

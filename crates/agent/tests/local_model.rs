@@ -69,9 +69,13 @@ async fn the_local_model_answers_a_question_and_reuses_the_session_prefix() {
         project: None,
     };
     let prompt = build_prompt(&context, &[], 3, "Ada", "What is a closure in Rust?");
+    let (system, tokens) = model.prompt_tokens(&prompt, 24).unwrap();
+    let (system, whole) = (system as u64, tokens.len() as u64);
+    // Answers a prompt; returns the text and the prompt tokens it evaluated.
     let answer = |prompt| {
         let model = model.clone();
         async move {
+            let before = model.prompt_tokens_evaluated();
             let started = Instant::now();
             let mut stream = model.stream(&prompt, 24).await.unwrap();
             let mut text = String::new();
@@ -80,23 +84,27 @@ async fn the_local_model_answers_a_question_and_reuses_the_session_prefix() {
                 first.get_or_insert(started.elapsed());
                 text.push_str(&piece.unwrap());
             }
+            let evaluated = model.prompt_tokens_evaluated() - before;
             eprintln!(
-                "first token {first:?}, all {:?}: {text:?}",
+                "first token {first:?}, all {:?}, {evaluated} prompt tokens: {text:?}",
                 started.elapsed()
             );
-            (text, first.unwrap())
+            (text, evaluated)
         }
     };
-    let (cold, cold_ttft) = answer(prompt.clone()).await;
+
+    // Prepared for the session: the system message is evaluated before any
+    // question, and the first question evaluates only its own turn.
+    model.prepare(&prompt.system).await.unwrap();
+    assert_eq!(model.prompt_tokens_evaluated(), system);
+    let (cold, cold_evaluated) = answer(prompt.clone()).await;
     assert!(!cold.trim().is_empty(), "the model said nothing");
-    // Same prompt, now with the system prefix cached: the same answer (the
-    // cache is exact and sampling is seeded), sooner.
-    let (warm, warm_ttft) = answer(prompt).await;
+    assert_eq!(cold_evaluated, whole - system);
+    // Same prompt again: the same answer (the cache is exact and sampling
+    // is seeded) with nothing evaluated.
+    let (warm, warm_evaluated) = answer(prompt).await;
     assert_eq!(cold, warm);
-    assert!(
-        warm_ttft < cold_ttft,
-        "cached prefix: {warm_ttft:?} vs cold {cold_ttft:?}"
-    );
+    assert_eq!(warm_evaluated, 0);
     // The conversation goes on: the kept prompt is a prefix of the next one,
     // so only the answer and the new question are evaluated.
     let history = [agent::prompt::Exchange {
@@ -105,10 +113,8 @@ async fn the_local_model_answers_a_question_and_reuses_the_session_prefix() {
         answer: cold.clone(),
     }];
     let next = build_prompt(&context, &history, 3, "Bob", "And what is a trait?");
-    let (follow_up, follow_up_ttft) = answer(next).await;
+    let next_whole = model.prompt_tokens(&next, 24).unwrap().1.len() as u64;
+    let (follow_up, follow_up_evaluated) = answer(next).await;
     assert!(!follow_up.trim().is_empty());
-    assert!(
-        follow_up_ttft < cold_ttft,
-        "follow-up {follow_up_ttft:?} vs cold {cold_ttft:?}"
-    );
+    assert_eq!(follow_up_evaluated, next_whole - whole);
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use agent::audio::{FRAME_DURATION, FRAME_SAMPLES, OpusDecoder, OpusEncoder, RTP_TICKS_PER_FRAME};
 use agent::pipeline::{
-    Event, Input, Output, PipelineConfig, Question, SessionPipeline, SpeakerId, Trigger,
+    Event, Input, Output, PipelineConfig, Question, SessionPipeline, SpeakerId, Timings, Trigger,
 };
 use agent::stt::domain_lm::build_arpa;
 use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
@@ -448,6 +448,71 @@ fn questions_queue_and_are_answered_one_at_a_time() {
     assert_eq!(questions[1].speaker, SpeakerId::from("bob"));
     assert!(questions[1].text.contains("borrow"), "{:?}", questions[1]);
     assert_ne!(questions[0].ticket, questions[1].ticket);
+}
+
+#[test]
+fn a_typed_question_waits_its_turn_and_is_spoken_like_a_voice_one() {
+    let (mut h, spoken) = asked();
+    let cleo = SpeakerId::from("cleo");
+    h.pipeline.handle_input(
+        h.now,
+        Input::Typed {
+            speaker: &cleo,
+            question: "  what is a lifetime?  ",
+        },
+    );
+    h.drain();
+    assert_eq!(h.questions().len(), 1, "it waits behind the spoken one");
+    assert_eq!(h.pipeline.queued(), 1);
+
+    h.pipeline.handle_input(
+        h.now,
+        Input::AnswerEnd {
+            ticket: spoken.ticket,
+        },
+    );
+    h.advance(Duration::from_millis(100));
+    let typed = h.questions().pop().unwrap();
+    assert_eq!(typed.trigger, Trigger::Typed);
+    assert_eq!(typed.trigger.log_name(), "text");
+    assert_eq!(spoken.trigger.log_name(), "voice");
+    assert_eq!(typed.speaker, cleo);
+    assert_eq!(typed.text, "what is a lifetime?");
+    assert_eq!(typed.timings, Timings::default(), "no speech to time");
+
+    // Its answer is spoken: frames go out, then it finishes.
+    h.pipeline.handle_input(
+        h.now,
+        Input::AnswerAudio {
+            ticket: typed.ticket,
+            pcm: &[1000; 3200],
+        },
+    );
+    h.pipeline.handle_input(
+        h.now,
+        Input::AnswerEnd {
+            ticket: typed.ticket,
+        },
+    );
+    h.advance(Duration::from_millis(300));
+    let frames =
+        h.count(|e| matches!(e, Event::SpeakFrame { ticket, .. } if *ticket == typed.ticket));
+    assert_eq!(frames, 10, "200 ms of speech is ten 20 ms frames");
+    assert_eq!(
+        h.count(|e| matches!(e, Event::AnswerFinished { ticket, interrupted: false, .. } if *ticket == typed.ticket)),
+        1
+    );
+
+    // An empty question asks nothing.
+    h.pipeline.handle_input(
+        h.now,
+        Input::Typed {
+            speaker: &cleo,
+            question: "   ",
+        },
+    );
+    h.advance(Duration::from_millis(100));
+    assert_eq!(h.questions().len(), 2);
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use agent::agent::{APOLOGY_NO_ANSWER, SessionInput, SessionOutput, SharedSpotterFactory};
 use agent::llm::{LanguageModel, TextStream};
+use agent::pipeline::Trigger;
 use agent::prompt::{ChatPrompt, SessionContext, SessionInfo};
 use agent::providers::{AgentConfig, ProviderError, Timeouts};
 use agent::stt::domain_lm::build_arpa;
@@ -100,6 +101,15 @@ async fn ask(agent: &Agent, text: &str) -> (Interaction, usize) {
             .unwrap(),
     );
     pcm.extend(vec![0i16; 16 * 700]);
+    // The room names the speaker, as the SFU's track list does.
+    session
+        .input
+        .send(SessionInput::Speaker {
+            speaker: SpeakerId::from("ada"),
+            name: "Ada".into(),
+        })
+        .await
+        .unwrap();
     session
         .input
         .send(SessionInput::Pcm {
@@ -128,7 +138,7 @@ async fn ask(agent: &Agent, text: &str) -> (Interaction, usize) {
                 frames += 1;
             }
             SessionOutput::Interaction(interaction) => return (interaction, frames),
-            SessionOutput::Event(_) => {}
+            SessionOutput::Event(_) | SessionOutput::Answered { .. } => {}
         }
     }
 }
@@ -189,10 +199,78 @@ async fn a_question_is_answered_out_loud_and_logged_with_its_latencies() {
             .last()
             .unwrap()
             .content
-            .starts_with("ada asks: "),
+            .starts_with("Ada asks: "),
         "{prompt:?}"
     );
     assert!(prompt.system.contains("Rust study hour"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_question_is_answered_in_text_first_then_out_loud() {
+    let prompts = Arc::default();
+    let llm = ScriptedLlm {
+        pieces: vec!["Reverse it ", "with a slice. ", "Use s[::-1]."],
+        failure: None,
+        hang: false,
+        prompts: Arc::clone(&prompts),
+    };
+    let agent = agent_with(llm, Timeouts::default());
+    let mut session = agent.run_session(context(), Vec::new());
+    session
+        .input
+        .send(SessionInput::Ask {
+            speaker: SpeakerId::from("u-bob"),
+            name: "Bob".into(),
+            question: "how do I reverse a string in Python?".into(),
+        })
+        .await
+        .unwrap();
+    let mut text = None;
+    let mut frames_before_text = 0;
+    let mut frames = 0;
+    let interaction = loop {
+        let output = tokio::time::timeout(Duration::from_secs(30), session.output.recv())
+            .await
+            .expect("an interaction within 30 s")
+            .expect("the session runs");
+        match output {
+            SessionOutput::Answered {
+                trigger, answer, ..
+            } => {
+                assert_eq!(trigger, Trigger::Typed);
+                frames_before_text = frames;
+                text = Some(answer);
+            }
+            SessionOutput::Frame { .. } => frames += 1,
+            SessionOutput::Interaction(interaction) => break interaction,
+            SessionOutput::Event(_) => {}
+        }
+    };
+    let expected = "Reverse it with a slice. Use s[::-1].";
+    assert_eq!(text.as_deref(), Some(expected), "the text comes first");
+    assert_eq!(interaction.answer, expected);
+    assert_eq!(interaction.trigger, Trigger::Typed);
+    assert_eq!(interaction.asked_by, "u-bob");
+    assert_eq!(interaction.asker_name.as_deref(), Some("Bob"));
+    assert!(interaction.error.is_none(), "{interaction:?}");
+    // Spoken too (two sentences of flite are well over 50 frames), and the
+    // text was handed out while the voice was still going.
+    assert!(frames > 50, "{frames} frames");
+    assert!(
+        frames_before_text < frames,
+        "{frames_before_text} of {frames}"
+    );
+    let l = interaction.latencies;
+    assert!(
+        l.llm_ttft_ms.is_some() && l.tts_ttfb_ms.is_some() && l.answer_ms.is_some(),
+        "{l:?}"
+    );
+    assert_eq!(l.voice_to_voice_ms, None, "nothing was spoken to it");
+    let prompt = prompts.lock().unwrap()[0].clone();
+    assert_eq!(
+        prompt.messages.last().unwrap().content,
+        "Bob asks: how do I reverse a string in Python?"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,6 +75,8 @@ struct Engine {
     device: Device,
     /// Most recently used last.
     prefixes: Vec<CachedPrefix>,
+    /// Prompt tokens run through the model so far (not generated ones).
+    prompt_tokens_evaluated: u64,
 }
 
 /// The local model. Generation runs on tokio's blocking pool, one answer at
@@ -103,8 +105,29 @@ impl LocalModel {
                 tokenizer,
                 device,
                 prefixes: Vec::new(),
+                prompt_tokens_evaluated: 0,
             })),
         })
+    }
+
+    /// How many prompt tokens the model has evaluated since it was loaded:
+    /// what the prefix cache saves shows here.
+    pub fn prompt_tokens_evaluated(&self) -> u64 {
+        self.engine
+            .lock()
+            .map(|e| e.prompt_tokens_evaluated)
+            .unwrap_or_default()
+    }
+
+    /// The tokens the model is given for `prompt`, and how many of them are
+    /// the system message (the part kept for the session).
+    pub fn prompt_tokens(
+        &self,
+        prompt: &ChatPrompt,
+        max_tokens: usize,
+    ) -> Result<(usize, Vec<u32>), ProviderError> {
+        let engine = self.engine.lock().map_err(|_| poisoned())?;
+        engine.prompt_tokens(prompt, max_tokens)
     }
 
     /// Token ids of `text` with the model's tokenizer (special tokens such as
@@ -123,28 +146,10 @@ impl LocalModel {
         mut emit: impl FnMut(String) -> bool,
     ) -> Result<(), ProviderError> {
         let mut engine = self.engine.lock().map_err(|_| poisoned())?;
-        let system = encode(&engine.tokenizer, &chat_turn("system", &prompt.system))?;
-        let system = &system[..system.len().min(CONTEXT_TOKENS / 2)];
-        let mut turn = String::new();
-        for message in &prompt.messages {
-            let role = match message.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            turn.push_str(&chat_turn(role, &message.content));
-        }
-        turn.push_str(ASSISTANT_CUE);
-        let mut turn_tokens = encode(&engine.tokenizer, &turn)?;
-        let room = CONTEXT_TOKENS.saturating_sub(system.len() + max_tokens);
-        if turn_tokens.len() > room {
-            // Keep the end: the question and the assistant cue.
-            turn_tokens.drain(..turn_tokens.len() - room);
-        }
-        let tokens: Vec<u32> = system.iter().chain(&turn_tokens).copied().collect();
+        let (system_len, tokens) = engine.prompt_tokens(prompt, max_tokens)?;
         // The system message alone is kept too: the next question of the
         // session starts from it even when the history has moved on.
-        engine.evaluate(system)?;
+        engine.evaluate(&tokens[..system_len])?;
         let (mut model, mut logits) = engine.evaluate(&tokens)?;
 
         let mut sampler = LogitsProcessor::from_sampling(
@@ -190,6 +195,39 @@ impl LocalModel {
 }
 
 impl Engine {
+    /// The system turn's tokens (at most half the context), then the
+    /// conversation's, cut from the front to leave room for the answer.
+    fn prompt_tokens(
+        &self,
+        prompt: &ChatPrompt,
+        max_tokens: usize,
+    ) -> Result<(usize, Vec<u32>), ProviderError> {
+        let mut tokens = self.system_tokens(&prompt.system)?;
+        let system_len = tokens.len();
+        let mut turn = String::new();
+        for message in &prompt.messages {
+            let role = match message.role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            turn.push_str(&chat_turn(role, &message.content));
+        }
+        turn.push_str(ASSISTANT_CUE);
+        let turn_tokens = encode(&self.tokenizer, &turn)?;
+        let room = CONTEXT_TOKENS.saturating_sub(system_len + max_tokens);
+        // Keep the end: the question and the assistant cue.
+        tokens.extend_from_slice(&turn_tokens[turn_tokens.len().saturating_sub(room)..]);
+        Ok((system_len, tokens))
+    }
+
+    /// The system turn's tokens, cut to half the context at most.
+    fn system_tokens(&self, system: &str) -> Result<Vec<u32>, ProviderError> {
+        let mut tokens = encode(&self.tokenizer, &chat_turn("system", system))?;
+        tokens.truncate(CONTEXT_TOKENS / 2);
+        Ok(tokens)
+    }
+
     /// A model whose cache holds `tokens`, with the logits after the last
     /// one: evaluates only what follows the longest kept prefix, and keeps
     /// the result.
@@ -227,6 +265,7 @@ impl Engine {
             .and_then(|t| t.unsqueeze(0))
             .map_err(candle)?;
         let logits = model.forward(&input, done).map_err(candle)?;
+        self.prompt_tokens_evaluated += (tokens.len() - done) as u64;
         if self.prefixes.len() >= PREFIX_CACHE_SIZE {
             self.prefixes.remove(0);
         }
@@ -258,6 +297,18 @@ fn poisoned() -> ProviderError {
 impl LanguageModel for LocalModel {
     fn name(&self) -> &'static str {
         "local"
+    }
+
+    async fn prepare(&self, system: &str) -> Result<(), ProviderError> {
+        let model = self.clone();
+        let system = system.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut engine = model.engine.lock().map_err(|_| poisoned())?;
+            let tokens = engine.system_tokens(&system)?;
+            engine.evaluate(&tokens).map(drop)
+        })
+        .await
+        .map_err(|e| ProviderError::Engine(e.to_string()))?
     }
 
     async fn stream(

@@ -27,4 +27,12 @@ pub trait LanguageModel: Send + Sync {
         prompt: &ChatPrompt,
         max_tokens: usize,
     ) -> Result<TextStream, ProviderError>;
+
+    /// Gets ready for prompts that start with this system message, before
+    /// the first question comes: the local model evaluates it once and keeps
+    /// it, so the first answer does not wait for it. Cloud models need
+    /// nothing.
+    async fn prepare(&self, _system: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
 }

@@ -210,6 +210,17 @@ impl Link {
                     if track["kind"] != "audio" || user == self.me {
                         continue;
                     }
+                    if let Some(name) = track["name"].as_str()
+                        && !self.speakers.values().any(|known| known == user)
+                    {
+                        let _ = self
+                            .input
+                            .send(SessionInput::Speaker {
+                                speaker: SpeakerId(user.to_string()),
+                                name: name.to_string(),
+                            })
+                            .await;
+                    }
                     now.insert(Mid::from(mid), user.to_string());
                 }
                 let still: HashSet<&String> = now.values().collect();

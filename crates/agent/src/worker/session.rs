@@ -3,7 +3,7 @@
 //! leave when told to stop.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -12,8 +12,8 @@ use super::api::{ContextReply, ServerApi, refused_status};
 use super::chat::question_in;
 use super::live::{LiveConnection, Push};
 use super::media::{self, OutFrame};
-use crate::agent::{Agent, Interaction, SessionOutput};
-use crate::pipeline::Event;
+use crate::agent::{Agent, Interaction, SessionInput, SessionOutput};
+use crate::pipeline::{Event, SpeakerId, Trigger};
 use crate::prompt::{Exchange, ProjectInfo, SessionContext, SessionInfo};
 
 /// How long a claim lasts unless renewed.
@@ -114,23 +114,14 @@ impl SessionJob {
         };
         let (context, history) = context_of(&reply);
         tracing::info!(session = %id, "the assistant joined");
-        let mut handle = self.agent.run_session(context.clone(), history.clone());
+        let mut handle = self.agent.run_session(context, history);
 
         // Status reports go out in order, the newest winning, without
         // holding up the audio.
         let (status_tx, status_rx) = watch::channel("listening");
         let status_task = tokio::spawn(report_statuses(api.clone(), id.clone(), status_rx));
-        let (text_done_tx, mut text_done_rx) = mpsc::channel::<Exchange>(8);
-        let mut text = TextAnswers {
-            api: api.clone(),
-            agent: self.agent.clone(),
-            session_id: id.clone(),
-            context,
-            history,
-            status: status_tx.clone(),
-            done: text_done_tx,
-            busy: 0,
-        };
+        // Typed questions whose answer is already in the chat.
+        let mut in_chat: HashSet<u64> = HashSet::new();
 
         // The room's audio in, the assistant's voice out, through the SFU.
         let (frames_tx, frames_rx) = mpsc::channel::<OutFrame>(64);
@@ -182,12 +173,24 @@ impl SessionJob {
                         Event::QuestionReady(_) => { let _ = status_tx.send("thinking"); }
                         Event::AnswerFinished { .. } => {
                             speaking = false;
-                            let _ = status_tx.send(if text.busy > 0 { "thinking" } else { "listening" });
+                            // A waiting question follows with its own QuestionReady.
+                            let _ = status_tx.send("listening");
                         }
                         _ => {}
                     },
+                    Some(SessionOutput::Answered { ticket, trigger: Trigger::Typed, answer }) => {
+                        // The chat gets the text at once; the voice follows.
+                        in_chat.insert(ticket);
+                        say_in_chat(&api, &id, answer);
+                    }
+                    Some(SessionOutput::Answered { .. }) => {}
                     Some(SessionOutput::Interaction(interaction)) => {
-                        let entry = voice_log_entry(&id, &interaction);
+                        // Cut off before its text was complete: the chat
+                        // still gets what there is.
+                        if interaction.trigger == Trigger::Typed && !in_chat.remove(&interaction.ticket) {
+                            say_in_chat(&api, &id, interaction.answer.clone());
+                        }
+                        let entry = log_entry(&id, &interaction);
                         let api = api.clone();
                         tokio::spawn(async move { log(&api, &entry).await });
                     }
@@ -198,8 +201,11 @@ impl SessionJob {
                 },
                 push = next_push(&mut live) => match push {
                     Ok(Some(Push::Result { id: sub, data })) if sub == "chat" => {
-                        for (asker_id, asker_name, question) in chat.new_questions(&data, &self.agent.config().wake_phrase) {
-                            text.ask(asker_id, asker_name, question);
+                        for (asker_id, name, question) in chat.new_questions(&data, &self.agent.config().wake_phrase) {
+                            let ask = SessionInput::Ask { speaker: SpeakerId(asker_id), name, question };
+                            if handle.input.send(ask).await.is_err() {
+                                tracing::error!(session = %id, "the agent's session task is gone");
+                            }
                         }
                     }
                     Ok(Some(Push::Error { error, .. })) => tracing::warn!(session = %id, %error, "the live connection refused a subscription"),
@@ -209,13 +215,6 @@ impl SessionJob {
                         live = reconnect(&api, &id).await;
                     }
                 },
-                Some(exchange) = text_done_rx.recv() => {
-                    text.busy = text.busy.saturating_sub(1);
-                    text.history.push(exchange);
-                    if text.busy == 0 && !speaking {
-                        let _ = status_tx.send("listening");
-                    }
-                }
             }
         };
         handle.task.abort();
@@ -296,7 +295,9 @@ fn context_of(reply: &ContextReply) -> (SessionContext, Vec<Exchange>) {
         .iter()
         .filter(|log| log.error.is_none() && !log.answer.trim().is_empty())
         .map(|log| Exchange {
-            asker: log.user_id.clone().unwrap_or_else(|| "someone".into()),
+            // The log names the asker by id, which tells the model nothing
+            // and costs prompt time.
+            asker: "someone".into(),
             question: log.question.clone(),
             answer: log.answer.clone(),
         })
@@ -304,9 +305,18 @@ fn context_of(reply: &ContextReply) -> (SessionContext, Vec<Exchange>) {
     (context, history)
 }
 
-/// The AI log entry of a spoken interaction. The speaker id is the user id
-/// of the track's publisher.
-fn voice_log_entry(session_id: &str, interaction: &Interaction) -> Value {
+fn say_in_chat(api: &ServerApi, session_id: &str, answer: String) {
+    let (api, session_id) = (api.clone(), session_id.to_string());
+    tokio::spawn(async move {
+        if let Err(error) = api.say_in_chat(&session_id, &answer).await {
+            tracing::warn!(session = %session_id, error = %format!("{error:#}"), "answering in the chat failed");
+        }
+    });
+}
+
+/// The AI log entry of an interaction, spoken or typed. The speaker id is
+/// the asker's user id (the track's publisher, or the chat message's author).
+fn log_entry(session_id: &str, interaction: &Interaction) -> Value {
     let question = [&interaction.question, &interaction.transcript]
         .into_iter()
         .map(|t| t.trim())
@@ -318,7 +328,7 @@ fn voice_log_entry(session_id: &str, interaction: &Interaction) -> Value {
         "user_id": (!interaction.asked_by.is_empty()).then_some(&interaction.asked_by),
         "question": question,
         "answer": interaction.answer,
-        "trigger": "voice",
+        "trigger": interaction.trigger.log_name(),
         "error": interaction.error,
         "latency_ms": without_nulls(json!({
             "wake_delay": l.wake_delay_ms,
@@ -326,9 +336,10 @@ fn voice_log_entry(session_id: &str, interaction: &Interaction) -> Value {
             "llm_ttft": l.llm_ttft_ms,
             "tts_ttfb": l.tts_ttfb_ms,
             "voice_to_voice": l.voice_to_voice_ms,
+            "total": l.answer_ms,
         })),
         "providers": {
-            "stt": interaction.providers.stt,
+            "stt": (interaction.trigger != Trigger::Typed).then_some(interaction.providers.stt),
             "llm": interaction.providers.llm,
             "tts": interaction.providers.tts,
         },
@@ -415,73 +426,5 @@ impl ChatWatch {
                 ))
             })
             .collect()
-    }
-}
-
-/// Typed questions: answered in the chat and logged with trigger `text`.
-struct TextAnswers {
-    api: ServerApi,
-    agent: Agent,
-    session_id: String,
-    context: SessionContext,
-    history: Vec<Exchange>,
-    status: watch::Sender<&'static str>,
-    /// Each answer's exchange, for the history of the next prompt.
-    done: mpsc::Sender<Exchange>,
-    /// Answers under way.
-    busy: usize,
-}
-
-impl TextAnswers {
-    fn ask(&mut self, asker_id: String, asker_name: String, question: String) {
-        self.busy += 1;
-        let _ = self.status.send("thinking");
-        let (api, agent, session_id, context, history, done) = (
-            self.api.clone(),
-            self.agent.clone(),
-            self.session_id.clone(),
-            self.context.clone(),
-            self.history.clone(),
-            self.done.clone(),
-        );
-        tokio::spawn(async move {
-            let started = Instant::now();
-            // The typed answer is not spoken yet: its audio is drained.
-            let (audio_tx, mut audio_rx) = mpsc::channel::<Vec<i16>>(64);
-            let drain = tokio::spawn(async move { while audio_rx.recv().await.is_some() {} });
-            let progress = agent
-                .answer(&context, &history, &asker_name, &question, audio_tx)
-                .await;
-            drain.abort();
-            let total = started.elapsed().as_millis() as u64;
-            let answer = progress.answer.trim().to_string();
-            if let Err(error) = api.say_in_chat(&session_id, &answer).await {
-                tracing::warn!(session = %session_id, error = %format!("{error:#}"), "answering in the chat failed");
-            }
-            let providers = agent.providers();
-            let entry = json!({
-                "session_id": session_id,
-                "user_id": asker_id,
-                "question": question,
-                "answer": answer,
-                "trigger": "text",
-                "error": progress.error,
-                "latency_ms": without_nulls(json!({
-                    "llm_ttft": progress.llm_ttft.map(|d| d.as_millis() as u64),
-                    "tts_ttfb": progress.tts_ttfb.map(|d| d.as_millis() as u64),
-                    "llm_total": total,
-                    "total": total,
-                })),
-                "providers": {"llm": providers.llm, "tts": providers.tts},
-            });
-            log(&api, &entry).await;
-            let _ = done
-                .send(Exchange {
-                    asker: asker_name,
-                    question,
-                    answer,
-                })
-                .await;
-        });
     }
 }

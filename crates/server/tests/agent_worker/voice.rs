@@ -18,14 +18,16 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{DEADLINE, Live, Person, TestApp, agent_status, agent_with_fake_model};
+use crate::{
+    DEADLINE, Live, Person, TestApp, agent_id, agent_messages, agent_status, agent_with_fake_model,
+};
 
-/// The person's microphone: silence, the question, then silence for good.
-fn spoken_question() -> Vec<Vec<u8>> {
-    let speech = synthesize_blocking(FliteVoice::Slt, "hey agent, what is a closure in rust")
-        .expect("flite speech");
+/// The person's microphone: silence, `words` if any, then silence for good.
+fn microphone(words: Option<&str>) -> Vec<Vec<u8>> {
     let mut pcm = vec![0i16; 16_000 / 2];
-    pcm.extend_from_slice(&speech);
+    if let Some(words) = words {
+        pcm.extend(synthesize_blocking(FliteVoice::Slt, words).expect("flite speech"));
+    }
     pcm.extend(std::iter::repeat_n(0i16, 16_000 * 2));
     let mut encoder = OpusEncoder::new().expect("an Opus encoder");
     let mut framer = Framer::default();
@@ -37,12 +39,14 @@ fn spoken_question() -> Vec<Vec<u8>> {
 }
 
 /// Joins the session's media as `person` and publishes `packets` (then
-/// silence) every 20 ms once connected; reports each packet received from
-/// someone else on `heard`.
+/// silence) every 20 ms once connected; reports on `heard` a 0 when the
+/// server's offer of someone else's track is accepted, then the running
+/// count of packets received on such tracks.
 async fn person_peer(
     app: &TestApp,
     person: &Person,
     session_id: String,
+    packets: Vec<Vec<u8>>,
     heard: mpsc::UnboundedSender<usize>,
 ) {
     let url = format!(
@@ -68,7 +72,6 @@ async fn person_peer(
     });
     ws.send(Message::text(join.to_string())).await.unwrap();
     let mut pending = Some(pending);
-    let packets = spoken_question();
     let silence = packets.last().cloned().unwrap();
     tokio::spawn(async move {
         let mut buf = vec![0u8; 2048];
@@ -129,6 +132,7 @@ async fn person_peer(
                             let answer = rtc.sdp_api().accept_offer(offer).unwrap();
                             let reply = json!({"type": "media.answer", "session_id": message["session_id"], "sdp": answer.to_sdp_string()});
                             let _ = ws.send(Message::text(reply.to_string())).await;
+                            let _ = heard.send(0);
                         }
                         "media.error" => panic!("media refused: {message}"),
                         _ => {}
@@ -160,7 +164,8 @@ async fn a_spoken_question_is_heard_answered_aloud_and_logged() {
     .await;
 
     let (heard_tx, mut heard) = mpsc::unbounded_channel();
-    person_peer(&app, &ada, session.clone(), heard_tx).await;
+    let question = microphone(Some("hey agent, what is a closure in rust"));
+    person_peer(&app, &ada, session.clone(), question, heard_tx).await;
 
     let logs = live
         .until("l", DEADLINE * 3, |l| {
@@ -188,6 +193,11 @@ async fn a_spoken_question_is_heard_answered_aloud_and_logged() {
     assert_eq!(log["user_id"], ada.id.as_str(), "{log}");
 
     // The answer is spoken on the assistant's track.
+    hears_the_assistant(&mut heard).await;
+}
+
+/// Waits for half a second of the assistant's voice on the person's peer.
+async fn hears_the_assistant(heard: &mut mpsc::UnboundedReceiver<usize>) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         let count = tokio::time::timeout_at(deadline, heard.recv())
@@ -198,4 +208,56 @@ async fn a_spoken_question_is_heard_answered_aloud_and_logged() {
             break;
         }
     }
+}
+
+#[tokio::test]
+async fn a_typed_question_is_answered_in_the_chat_and_out_loud() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let session = app.session_with_assistant(&ada).await;
+    let mut live = Live::connect(&app, &ada).await;
+    live.subscribe("p", &format!("participants:{session}"))
+        .await;
+    live.subscribe("c", &format!("chat:{session}")).await;
+    live.subscribe("l", &format!("ai_logs:{session}")).await;
+
+    let (agent, _) = agent_with_fake_model().await;
+    let (_stop, _worker) = app.worker("worker-a", agent);
+    let participants = live
+        .until("p", DEADLINE, |p| {
+            agent_status(p).as_deref() == Some("joined")
+        })
+        .await;
+    let assistant = agent_id(&participants);
+
+    // Ada is in the room's audio, silent, and offered the assistant's track.
+    let (heard_tx, mut heard) = mpsc::unbounded_channel();
+    person_peer(&app, &ada, session.clone(), microphone(None), heard_tx).await;
+    let offered = tokio::time::timeout(DEADLINE, heard.recv()).await;
+    assert_eq!(
+        offered.ok().flatten(),
+        Some(0),
+        "the assistant's track is offered"
+    );
+
+    app.post(
+        &ada,
+        &format!("/api/sessions/{session}/messages"),
+        json!({"body": "@agent how do I reverse a string in Python?"}),
+    )
+    .await;
+    live.until("c", DEADLINE, |c| {
+        agent_messages(c, &assistant)
+            .iter()
+            .any(|m| m.contains("closure"))
+    })
+    .await;
+    hears_the_assistant(&mut heard).await;
+    let logs = live
+        .until("l", DEADLINE, |l| {
+            l.as_array().is_some_and(|l| !l.is_empty())
+        })
+        .await;
+    assert_eq!(logs[0]["trigger"], "text", "{logs}");
+    assert_eq!(logs[0]["user_id"], ada.id.as_str(), "{logs}");
 }
