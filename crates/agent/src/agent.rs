@@ -27,7 +27,7 @@ use crate::pipeline::{
     Event, Input, Output, PipelineConfig, Question, SessionPipeline, SpeakerId, Ticket, Timings,
     Trigger, UtteranceId,
 };
-use crate::prompt::{Exchange, SessionContext, build_prompt, system_message};
+use crate::prompt::{Exchange, SessionContext, build_prompt, history_prompt};
 use crate::providers::{
     AgentConfig, LlmConfig, ProviderError, ProviderNames, SttConfig, TtsConfig, with_timeout,
 };
@@ -592,6 +592,8 @@ struct ActiveAnswer {
     started: Instant,
     /// When the whole text was ready.
     answered_after: Option<Duration>,
+    /// In the session's history already.
+    remembered: bool,
     progress: Arc<Mutex<AnswerProgress>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -716,16 +718,46 @@ impl Session {
         }
     }
 
-    /// Has the language model take in the session's fixed prompt now, so
-    /// the first question does not wait for it.
+    /// Has the language model take in what the next question's prompt
+    /// begins with (the session, the project, the history) now, so the
+    /// question does not wait for it: when the assistant joins, and while
+    /// each answer is being spoken.
     fn prepare_model(&self) {
         let llm = Arc::clone(&self.agent.llm);
-        let system = system_message(&self.context);
+        let prefix = history_prompt(
+            &self.context,
+            &self.history,
+            self.agent.config.history_turns,
+        );
         tokio::spawn(async move {
-            if let Err(error) = llm.prepare(&system).await {
+            if let Err(error) = llm.prepare(&prefix).await {
                 tracing::warn!(%error, "preparing the language model for the session failed");
             }
         });
+    }
+
+    /// Adds a successful exchange to the session's history (for the next
+    /// prompts) and prepares the model for the next question.
+    fn remember(&mut self, active: &ActiveAnswer, progress: &AnswerProgress) {
+        if progress.error.is_some() || progress.answer.trim().is_empty() {
+            return;
+        }
+        self.history.push(Exchange {
+            asker: active
+                .asker_name
+                .clone()
+                .unwrap_or_else(|| "someone".into()),
+            question: active.question.text.clone(),
+            // Untrimmed: exactly the text the model generated.
+            answer: progress.answer.clone(),
+        });
+        // Drop whole steps of the prompt's history window, so the window
+        // keeps its alignment (see `prompt::build_prompt`).
+        let turns = self.agent.config.history_turns.max(1);
+        if self.history.len() >= 4 * turns {
+            self.history.drain(..turns);
+        }
+        self.prepare_model();
     }
 
     /// The answer's text is complete: report it before it is spoken out.
@@ -734,12 +766,19 @@ impl Session {
             return;
         };
         active.answered_after = Some(active.started.elapsed());
-        let answer = active
+        active.remembered = true;
+        let progress = active
             .progress
             .lock()
-            .map(|p| p.answer.trim().to_string())
+            .map(|p| p.clone())
             .unwrap_or_default();
+        let answer = progress.answer.trim().to_string();
         let trigger = active.question.trigger;
+        // The whole text is known: the next question's prompt can be taken
+        // in while this answer is spoken.
+        let active = self.answers.remove(&ticket).expect("found above");
+        self.remember(&active, &progress);
+        self.answers.insert(ticket, active);
         let _ = self
             .output
             .send(SessionOutput::Answered {
@@ -840,6 +879,7 @@ impl Session {
                 asked_at: SystemTime::now(),
                 started: Instant::now(),
                 answered_after: None,
+                remembered: false,
                 progress,
                 task,
             },
@@ -885,21 +925,9 @@ impl Session {
                 tracing::info!(ticket = ticket.0, latencies = ?interaction.latencies, "agent answered")
             }
         }
-        if interaction.error.is_none() && !interaction.answer.is_empty() {
-            self.history.push(Exchange {
-                asker: interaction
-                    .asker_name
-                    .clone()
-                    .unwrap_or_else(|| "someone".into()),
-                question: interaction.question.clone(),
-                answer: interaction.answer.clone(),
-            });
-            // Drop whole steps of the prompt's history window, so the
-            // window keeps its alignment (see `prompt::build_prompt`).
-            let turns = self.agent.config.history_turns.max(1);
-            if self.history.len() >= 4 * turns {
-                self.history.drain(..turns);
-            }
+        // Cut off before its text was complete: remembered as far as it got.
+        if !active.remembered {
+            self.remember(&active, &progress);
         }
         let _ = self
             .output

@@ -6,8 +6,10 @@
 //! one block of audio followed by enough silence to end the utterance; the
 //! pipeline dates the frames of one push back from the moment it arrives, so
 //! timing starts as if the person had just finished speaking in real time.
-//! Once the first frame of the answer goes out, a short "okay thanks" barges
-//! in, so the benchmark does not wait for whole answers to play out.
+//! Once the answer's text is complete and its first frame has gone out, a
+//! short "okay thanks" barges in, so the benchmark does not wait for whole
+//! answers to play out; the session's history holds the whole answers, as
+//! when people listen to the end.
 
 use std::time::Duration;
 
@@ -86,6 +88,15 @@ pub async fn bench_voice_to_voice(
             repo_url: None,
         }),
     };
+    // The assistant joins a room before anyone asks it anything: the
+    // language model takes in the session's fixed prompt then.
+    if let Err(error) = agent
+        .language_model()
+        .prepare(&crate::prompt::history_prompt(&context, &[], 0))
+        .await
+    {
+        tracing::warn!(%error, "preparing the language model failed");
+    }
     let mut session = agent.run_session(context, Vec::new());
     let speaker = SpeakerId("bench".into());
     let interrupt =
@@ -128,14 +139,21 @@ pub async fn bench_voice_to_voice(
         }
 
         let deadline = tokio::time::Instant::now() + per_question;
-        let mut interrupted = false;
+        let (mut spoke, mut written, mut interrupted) = (false, false, false);
         let outcome = loop {
             let Ok(Some(output)) = tokio::time::timeout_at(deadline, session.output.recv()).await
             else {
                 break None;
             };
+            match &output {
+                SessionOutput::Frame { .. } => spoke = true,
+                SessionOutput::Answered { .. } => written = true,
+                _ => {}
+            }
             match output {
-                SessionOutput::Frame { .. } if !interrupted => {
+                SessionOutput::Frame { .. } | SessionOutput::Answered { .. }
+                    if spoke && written && !interrupted =>
+                {
                     interrupted = true;
                     let mut pcm = interrupt.clone();
                     pcm.extend(std::iter::repeat_n(0i16, 16 * 700));

@@ -121,6 +121,22 @@ pub fn build_prompt(
     asker: &str,
     question: &str,
 ) -> ChatPrompt {
+    let mut prompt = history_prompt(context, history, history_turns);
+    prompt.messages.push(ChatMessage {
+        role: Role::User,
+        content: format!("{} asks: {}", one_line(asker, 60), one_line(question, 500)),
+    });
+    prompt
+}
+
+/// What the next question's prompt will begin with: the system message and
+/// the history window, without a question. A model can take it in before
+/// the question comes ([`crate::llm::LanguageModel::prepare`]).
+pub fn history_prompt(
+    context: &SessionContext,
+    history: &[Exchange],
+    history_turns: usize,
+) -> ChatPrompt {
     let mut messages = Vec::new();
     let start = history_window_start(history.len(), history_turns);
     for exchange in &history[start..] {
@@ -134,13 +150,12 @@ pub fn build_prompt(
         });
         messages.push(ChatMessage {
             role: Role::Assistant,
-            content: one_line(&exchange.answer, 200),
+            // As generated (an answer is at most ~80 tokens): the local
+            // model kept its state after generating it, and an answer left
+            // exactly as it was lets the next prompt continue from there.
+            content: clip(&exchange.answer, 800),
         });
     }
-    messages.push(ChatMessage {
-        role: Role::User,
-        content: format!("{} asks: {}", one_line(asker, 60), one_line(question, 500)),
-    });
     ChatPrompt {
         system: system_message(context),
         messages,
@@ -154,6 +169,14 @@ fn history_window_start(len: usize, turns: usize) -> usize {
         return len;
     }
     len.saturating_sub(turns).div_ceil(turns) * turns
+}
+
+/// The model's own text, unchanged unless longer than `max` characters.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
 }
 
 /// Collapses whitespace (a newline in a title must not break the template)

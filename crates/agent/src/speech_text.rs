@@ -9,9 +9,13 @@ pub struct SentenceSplitter {
     emitted: usize,
 }
 
-/// A first piece longer than this is cut at a comma rather than waiting for
-/// the full stop: it starts the voice sooner.
-const FIRST_PIECE_COMMA_CUT: usize = 60;
+/// The first piece is cut at a comma once it has this many words, rather
+/// than waiting for the full stop: it starts the voice sooner.
+const FIRST_PIECE_COMMA_WORDS: usize = 3;
+/// …and after this many words with no comma, at the next space. The model
+/// writes about ten words a second and flite speaks under three, so the
+/// rest of the sentence is ready long before these are spoken.
+const FIRST_PIECE_WORDS: usize = 8;
 
 impl SentenceSplitter {
     /// Adds streamed text; returns the sentences it completed.
@@ -37,16 +41,27 @@ impl SentenceSplitter {
     /// Byte index just past the first sentence end in `pending`.
     fn sentence_end(&self) -> Option<usize> {
         let text = &self.pending;
+        let first = self.emitted == 0;
+        let mut words = 0;
+        let mut in_word = false;
         let mut chars = text.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
             let next = chars.peek().map(|(_, n)| *n);
+            if !c.is_whitespace() && !in_word {
+                words += 1;
+            }
+            in_word = !c.is_whitespace();
             let boundary = match c {
                 '\n' => true,
                 '.' | '!' | '?' | ';' => next.is_some_and(char::is_whitespace),
                 ',' => {
-                    self.emitted == 0
-                        && i >= FIRST_PIECE_COMMA_CUT
+                    first
+                        && words >= FIRST_PIECE_COMMA_WORDS
                         && next.is_some_and(char::is_whitespace)
+                }
+                // A space after the first piece's words (the stream goes on).
+                _ if c.is_whitespace() => {
+                    first && words >= FIRST_PIECE_WORDS && next.is_some_and(|n| !n.is_whitespace())
                 }
                 _ => false,
             };
@@ -108,12 +123,35 @@ mod tests {
     }
 
     #[test]
-    fn a_long_first_sentence_is_cut_at_a_comma() {
+    fn the_first_piece_is_cut_at_a_comma_or_after_eight_words() {
         let mut splitter = SentenceSplitter::default();
-        let out = splitter.push("In Rust a closure is an anonymous function that can capture its environment, which means it can use variables, and more. ");
-        assert_eq!(out.len(), 2);
-        assert!(out[0].ends_with("environment,"));
-        assert_eq!(out[1], "which means it can use variables, and more.");
+        let out = splitter.push("A closure, in short, is an anonymous function that can capture its environment, which means more. ");
+        assert_eq!(
+            out,
+            [
+                "A closure, in short,",
+                "is an anonymous function that can capture its environment, which means more."
+            ]
+        );
+
+        // No comma: the voice starts after eight words, not at the full stop.
+        let mut splitter = SentenceSplitter::default();
+        assert!(splitter.push("In Rust a closure is an anon").is_empty());
+        assert_eq!(
+            splitter.push("ymous function that captures its scope. It"),
+            [
+                "In Rust a closure is an anonymous function",
+                "that captures its scope."
+            ]
+        );
+        assert_eq!(splitter.finish().as_deref(), Some("It"));
+
+        // Two words before a comma are too few to say on their own.
+        let mut splitter = SentenceSplitter::default();
+        assert_eq!(
+            splitter.push("In Rust, closures capture. "),
+            ["In Rust, closures capture."]
+        );
     }
 
     #[test]

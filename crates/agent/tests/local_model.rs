@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use agent::llm::LanguageModel;
 use agent::llm::local::{LocalModel, find_model_file};
+use agent::llm::tokenizer::ASSISTANT_CUE;
 use agent::prompt::{SessionContext, SessionInfo, build_prompt};
 use futures::StreamExt;
 
@@ -95,7 +96,10 @@ async fn the_local_model_answers_a_question_and_reuses_the_session_prefix() {
 
     // Prepared for the session: the system message is evaluated before any
     // question, and the first question evaluates only its own turn.
-    model.prepare(&prompt.system).await.unwrap();
+    model
+        .prepare(&agent::prompt::history_prompt(&context, &[], 3))
+        .await
+        .unwrap();
     assert_eq!(model.prompt_tokens_evaluated(), system);
     let (cold, cold_evaluated) = answer(prompt.clone()).await;
     assert!(!cold.trim().is_empty(), "the model said nothing");
@@ -105,8 +109,9 @@ async fn the_local_model_answers_a_question_and_reuses_the_session_prefix() {
     let (warm, warm_evaluated) = answer(prompt).await;
     assert_eq!(cold, warm);
     assert_eq!(warm_evaluated, 0);
-    // The conversation goes on: the kept prompt is a prefix of the next one,
-    // so only the answer and the new question are evaluated.
+    // The conversation goes on: the state after the answer was kept, and the
+    // next prompt (with that exchange in its history) continues it, so only
+    // the new question is evaluated.
     let history = [agent::prompt::Exchange {
         asker: "Ada".into(),
         question: "What is a closure in Rust?".into(),
@@ -116,5 +121,29 @@ async fn the_local_model_answers_a_question_and_reuses_the_session_prefix() {
     let next_whole = model.prompt_tokens(&next, 24).unwrap().1.len() as u64;
     let (follow_up, follow_up_evaluated) = answer(next).await;
     assert!(!follow_up.trim().is_empty());
-    assert_eq!(follow_up_evaluated, next_whole - whole);
+    let answer_tokens = model.encode(&cold).unwrap().len() as u64;
+    assert_eq!(follow_up_evaluated, next_whole - whole - answer_tokens);
+
+    // The history window steps on (three exchanges → the latest alone), so
+    // the next prompt begins differently; prepared while the last answer is
+    // spoken, the question again evaluates only its own turn.
+    let exchange = |q: &str| agent::prompt::Exchange {
+        asker: "Ada".into(),
+        question: q.into(),
+        answer: follow_up.clone(),
+    };
+    let history: Vec<_> = ["a", "b", "c", "d"].map(exchange).into();
+    let prefix = agent::prompt::history_prompt(&context, &history, 3);
+    let cue = model.encode(ASSISTANT_CUE).unwrap().len();
+    let prefix_len = (model.prompt_tokens(&prefix, 24).unwrap().1.len() - cue) as u64;
+    let before = model.prompt_tokens_evaluated();
+    model.prepare(&prefix).await.unwrap();
+    assert_eq!(
+        model.prompt_tokens_evaluated() - before,
+        prefix_len - system
+    );
+    let stepped = build_prompt(&context, &history, 3, "Ada", "What is a slice?");
+    let stepped_len = model.prompt_tokens(&stepped, 24).unwrap().1.len() as u64;
+    let (_, stepped_evaluated) = answer(stepped).await;
+    assert_eq!(stepped_evaluated, stepped_len - prefix_len);
 }

@@ -20,7 +20,7 @@ fn worker_id() -> String {
     )
 }
 
-fn engines() -> anyhow::Result<agent::AgentConfig> {
+pub(crate) fn engines() -> anyhow::Result<agent::AgentConfig> {
     agent::AgentConfig::from_env().context("reading the assistant's configuration (LOCKIN_AGENT_*)")
 }
 

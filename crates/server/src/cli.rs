@@ -156,6 +156,8 @@ pub enum BenchCommand {
     Live(crate::bench::live::LiveBenchArgs),
     /// Media forwarding: synthetic publishers and subscribers through our SFU, against Janus's VideoRoom.
     Sfu(crate::bench::sfu::SfuBenchArgs),
+    /// The assistant's voice-to-voice latency over 20 spoken questions, stage by stage, with the configured engines.
+    Agent(crate::bench::agent::AgentBenchArgs),
 }
 
 #[cfg(test)]

@@ -55,6 +55,10 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init_tracing(LogFormat::Text);
             server::bench::run_sfu(args).await
         }
+        Command::Bench(BenchCommand::Agent(args)) => {
+            telemetry::init_tracing(LogFormat::Text);
+            server::bench::run_agent(args).await
+        }
     }
 }
 

@@ -150,7 +150,13 @@ impl LocalModel {
         // The system message alone is kept too: the next question of the
         // session starts from it even when the history has moved on.
         engine.evaluate(&tokens[..system_len])?;
+        let before = engine.prompt_tokens_evaluated;
         let (mut model, mut logits) = engine.evaluate(&tokens)?;
+        tracing::debug!(
+            prompt_tokens = tokens.len(),
+            evaluated = engine.prompt_tokens_evaluated - before,
+            "prompt evaluated"
+        );
 
         let mut sampler = LogitsProcessor::from_sampling(
             299792458,
@@ -160,37 +166,52 @@ impl LocalModel {
             },
         );
         let mut generated: Vec<u32> = Vec::new();
+        // Generated tokens the model's cache holds (the last one sampled is
+        // fed only on the next step).
+        let mut fed = 0;
         let mut emitted_len = 0;
-        for position in tokens.len()..tokens.len() + max_tokens {
-            let logits_1d = logits.squeeze(0).map_err(candle)?;
-            let recent = &generated[generated.len().saturating_sub(64)..];
-            let logits_1d =
-                candle_transformers::utils::apply_repeat_penalty(&logits_1d, 1.2, recent)
-                    .map_err(candle)?;
-            let next = sampler.sample(&logits_1d).map_err(candle)?;
-            if next == IM_END || next == END_OF_TEXT {
-                break;
-            }
-            generated.push(next);
-            // Decode everything so far and send what is new: a multi-byte
-            // character can span tokens.
-            let text = engine
-                .tokenizer
-                .decode(&generated, true)
-                .map_err(|e| ProviderError::Engine(format!("decoding: {e}")))?;
-            if text.len() > emitted_len && !text.ends_with('\u{FFFD}') {
-                let piece = text[emitted_len..].to_string();
-                emitted_len = text.len();
-                if !emit(piece) {
-                    return Ok(());
+        let result = (|| {
+            for position in tokens.len()..tokens.len() + max_tokens {
+                let logits_1d = logits.squeeze(0).map_err(candle)?;
+                let recent = &generated[generated.len().saturating_sub(64)..];
+                let logits_1d =
+                    candle_transformers::utils::apply_repeat_penalty(&logits_1d, 1.2, recent)
+                        .map_err(candle)?;
+                let next = sampler.sample(&logits_1d).map_err(candle)?;
+                if next == IM_END || next == END_OF_TEXT {
+                    break;
                 }
+                generated.push(next);
+                // Decode everything so far and send what is new: a multi-byte
+                // character can span tokens.
+                let text = engine
+                    .tokenizer
+                    .decode(&generated, true)
+                    .map_err(|e| ProviderError::Engine(format!("decoding: {e}")))?;
+                if text.len() > emitted_len && !text.ends_with('\u{FFFD}') {
+                    let piece = text[emitted_len..].to_string();
+                    emitted_len = text.len();
+                    if !emit(piece) {
+                        return Ok(());
+                    }
+                }
+                let input = Tensor::new(&[next], &engine.device)
+                    .and_then(|t| t.unsqueeze(0))
+                    .map_err(candle)?;
+                logits = model.forward(&input, position).map_err(candle)?;
+                fed += 1;
             }
-            let input = Tensor::new(&[next], &engine.device)
-                .and_then(|t| t.unsqueeze(0))
-                .map_err(candle)?;
-            logits = model.forward(&input, position).map_err(candle)?;
+            Ok(())
+        })();
+        // The answer becomes part of the session's next prompt (its
+        // history): keep the state after it, so the next question evaluates
+        // only its own turn.
+        if fed > 0 {
+            let mut kept = tokens;
+            kept.extend_from_slice(&generated[..fed]);
+            engine.keep(kept, model);
         }
-        Ok(())
+        result
     }
 }
 
@@ -204,15 +225,7 @@ impl Engine {
     ) -> Result<(usize, Vec<u32>), ProviderError> {
         let mut tokens = self.system_tokens(&prompt.system)?;
         let system_len = tokens.len();
-        let mut turn = String::new();
-        for message in &prompt.messages {
-            let role = match message.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            turn.push_str(&chat_turn(role, &message.content));
-        }
+        let mut turn = turns_text(prompt);
         turn.push_str(ASSISTANT_CUE);
         let turn_tokens = encode(&self.tokenizer, &turn)?;
         let room = CONTEXT_TOKENS.saturating_sub(system_len + max_tokens);
@@ -266,16 +279,47 @@ impl Engine {
             .map_err(candle)?;
         let logits = model.forward(&input, done).map_err(candle)?;
         self.prompt_tokens_evaluated += (tokens.len() - done) as u64;
-        if self.prefixes.len() >= PREFIX_CACHE_SIZE {
-            self.prefixes.remove(0);
-        }
-        self.prefixes.push(CachedPrefix {
+        self.push(CachedPrefix {
             tokens: tokens.to_vec(),
             model: model.clone(),
             logits: Some(logits.clone()),
         });
         Ok((model, logits))
     }
+
+    /// Keeps a model state whose cache holds `tokens`, for prompts that
+    /// continue them.
+    fn keep(&mut self, tokens: Vec<u32>, model: ModelWeights) {
+        self.prefixes.retain(|p| p.tokens != tokens);
+        self.push(CachedPrefix {
+            tokens,
+            model,
+            logits: None,
+        });
+    }
+
+    fn push(&mut self, prefix: CachedPrefix) {
+        if self.prefixes.len() >= PREFIX_CACHE_SIZE {
+            self.prefixes.remove(0);
+        }
+        self.prefixes.push(prefix);
+    }
+}
+
+/// The prompt's messages in the chat template. Each turn ends with
+/// `<|im_end|>\n` and the next begins with a special token, so the tokens of
+/// a prefix of turns are a prefix of the tokens of all of them.
+fn turns_text(prompt: &ChatPrompt) -> String {
+    let mut text = String::new();
+    for message in &prompt.messages {
+        let role = match message.role {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        text.push_str(&chat_turn(role, &message.content));
+    }
+    text
 }
 
 fn encode(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>, ProviderError> {
@@ -299,12 +343,19 @@ impl LanguageModel for LocalModel {
         "local"
     }
 
-    async fn prepare(&self, system: &str) -> Result<(), ProviderError> {
+    async fn prepare(&self, prefix: &ChatPrompt) -> Result<(), ProviderError> {
         let model = self.clone();
-        let system = system.to_string();
+        let prefix = prefix.clone();
         tokio::task::spawn_blocking(move || {
             let mut engine = model.engine.lock().map_err(|_| poisoned())?;
-            let tokens = engine.system_tokens(&system)?;
+            let system = engine.system_tokens(&prefix.system)?;
+            let mut tokens = system.clone();
+            tokens.extend(encode(&engine.tokenizer, &turns_text(&prefix))?);
+            // Too long to keep whole: the prompt will be cut from the front.
+            if tokens.len() > CONTEXT_TOKENS / 2 {
+                tokens.truncate(system.len());
+            }
+            engine.evaluate(&system)?;
             engine.evaluate(&tokens).map(drop)
         })
         .await

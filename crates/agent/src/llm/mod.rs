@@ -28,11 +28,11 @@ pub trait LanguageModel: Send + Sync {
         max_tokens: usize,
     ) -> Result<TextStream, ProviderError>;
 
-    /// Gets ready for prompts that start with this system message, before
-    /// the first question comes: the local model evaluates it once and keeps
-    /// it, so the first answer does not wait for it. Cloud models need
-    /// nothing.
-    async fn prepare(&self, _system: &str) -> Result<(), ProviderError> {
+    /// Gets ready for prompts that continue `prefix` (the system message
+    /// and the history, no question yet: [`crate::prompt::history_prompt`])
+    /// before the question comes: the local model evaluates it and keeps
+    /// it, so the answer does not wait for it. Cloud models need nothing.
+    async fn prepare(&self, _prefix: &ChatPrompt) -> Result<(), ProviderError> {
         Ok(())
     }
 }

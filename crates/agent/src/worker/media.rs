@@ -7,7 +7,7 @@
 //! [`SessionInput::SpeakerLeft`].
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use serde_json::{Value, json};
@@ -30,43 +30,139 @@ pub struct OutFrame {
     pub rtp_timestamp: u32,
 }
 
+/// How long to wait before joining the room's media again after the link
+/// failed.
+const REJOIN_AFTER: Duration = Duration::from_secs(1);
+
 /// Runs the assistant's media in `session_id` until `frames` closes (the
-/// session task ended) or the connection fails. Errors say why it stopped.
-pub async fn run(
+/// session task ended). A link that fails (the live connection closed, the
+/// peer connection timed out, the server refused) is joined again.
+pub async fn serve(
     api: ServerApi,
     session_id: String,
     me: String,
     input: mpsc::Sender<SessionInput>,
     mut frames: mpsc::Receiver<OutFrame>,
+) {
+    loop {
+        match run(&api, &session_id, &me, &input, &mut frames).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(session = %session_id, error = %format!("{error:#}"), "the assistant's media link failed; joining again");
+            }
+        }
+        // Voice frames meanwhile have nowhere to go.
+        let rejoin = tokio::time::sleep(REJOIN_AFTER);
+        tokio::pin!(rejoin);
+        loop {
+            tokio::select! {
+                () = &mut rejoin => break,
+                frame = frames.recv() => if frame.is_none() { return },
+            }
+        }
+    }
+}
+
+/// One media link: joins, then forwards until `frames` closes (`Ok`) or the
+/// link fails (`Err`, saying why).
+async fn run(
+    api: &ServerApi,
+    session_id: &str,
+    me: &str,
+    input: &mpsc::Sender<SessionInput>,
+    frames: &mut mpsc::Receiver<OutFrame>,
 ) -> anyhow::Result<()> {
-    let mut live = LiveConnection::connect(&api).await?;
+    let result = link(api, session_id, me, input, frames).await;
+    result.map_err(|(error, speakers)| {
+        // The speakers heard on the failed link are gone until it is back.
+        for speaker in speakers {
+            let _ = input.try_send(SessionInput::SpeakerLeft {
+                speaker: SpeakerId(speaker),
+            });
+        }
+        error
+    })
+}
+
+async fn link(
+    api: &ServerApi,
+    session_id: &str,
+    me: &str,
+    input: &mpsc::Sender<SessionInput>,
+    frames: &mut mpsc::Receiver<OutFrame>,
+) -> Result<(), (anyhow::Error, Vec<String>)> {
+    let no_speakers = |error: anyhow::Error| (error, Vec::new());
+    let mut live = LiveConnection::connect(api).await.map_err(no_speakers)?;
     let socket = UdpSocket::bind("127.0.0.1:0")
         .await
-        .context("binding a UDP socket")?;
-    let local = socket.local_addr()?;
+        .context("binding a UDP socket")
+        .map_err(no_speakers)?;
+    let local = socket.local_addr().map_err(|e| no_speakers(e.into()))?;
     let mut rtc = Rtc::builder().build(Instant::now());
-    rtc.add_local_candidate(Candidate::host(local, "udp").context("a host candidate")?);
+    rtc.add_local_candidate(
+        Candidate::host(local, "udp")
+            .context("a host candidate")
+            .map_err(no_speakers)?,
+    );
     let mut sdp = rtc.sdp_api();
     let own_mid = sdp.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-    let (offer, pending) = sdp.apply().ok_or_else(|| anyhow!("no offer to make"))?;
+    let (offer, pending) = sdp
+        .apply()
+        .ok_or_else(|| anyhow!("no offer to make"))
+        .map_err(no_speakers)?;
     live.send(&json!({
         "type": "media.join",
         "session_id": session_id,
         "offer": offer.to_sdp_string(),
         "sources": {own_mid.to_string(): "microphone"},
     }))
-    .await?;
+    .await
+    .map_err(no_speakers)?;
     let mut pending: Option<SdpPendingOffer> = Some(pending);
     let mut link = Link {
-        session_id: session_id.clone(),
-        me,
+        session_id: session_id.to_string(),
+        me: me.to_string(),
         own_mid,
         pt: None,
         speakers: HashMap::new(),
-        input,
+        input: input.clone(),
     };
+    let result = forward(
+        &mut live,
+        &socket,
+        &mut rtc,
+        &mut link,
+        &mut pending,
+        frames,
+    )
+    .await;
+    match result {
+        Ok(()) => {
+            let _ = live
+                .send(&json!({"type": "media.leave", "session_id": session_id}))
+                .await;
+            live.close().await;
+            Ok(())
+        }
+        Err(error) => Err((error, link.speakers.into_values().collect())),
+    }
+}
+
+async fn forward(
+    live: &mut LiveConnection,
+    socket: &UdpSocket,
+    rtc: &mut Rtc,
+    link: &mut Link,
+    pending: &mut Option<SdpPendingOffer>,
+    frames: &mut mpsc::Receiver<OutFrame>,
+) -> anyhow::Result<()> {
+    let local = socket.local_addr()?;
+    let session_id = link.session_id.clone();
     let mut buf = vec![0u8; 2048];
     loop {
+        if !rtc.is_alive() {
+            return Err(anyhow!("the peer connection closed"));
+        }
         // Drain str0m after every change (its rule).
         let timeout = loop {
             match rtc.poll_output().context("the peer connection failed")? {
@@ -90,13 +186,13 @@ pub async fn run(
                 }))?;
             }
             frame = frames.recv() => {
-                let Some(frame) = frame else { break };
-                link.write(&mut rtc, frame);
+                let Some(frame) = frame else { return Ok(()) };
+                link.write(rtc, frame);
             }
             push = live.next() => match push? {
                 None => return Err(anyhow!("the live connection closed")),
                 Some(Push::Other(message)) if message["session_id"] == session_id.as_str() => {
-                    if let Some(reply) = link.on_signal(&mut rtc, &mut pending, &message).await? {
+                    if let Some(reply) = link.on_signal(rtc, pending, &message).await? {
                         live.send(&reply).await?;
                     }
                 }
@@ -108,11 +204,6 @@ pub async fn run(
             }
         }
     }
-    let _ = live
-        .send(&json!({"type": "media.leave", "session_id": session_id}))
-        .await;
-    live.close().await;
-    Ok(())
 }
 
 /// The state beside the `Rtc`.

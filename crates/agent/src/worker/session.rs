@@ -127,11 +127,7 @@ impl SessionJob {
         let (frames_tx, frames_rx) = mpsc::channel::<OutFrame>(64);
         let media_task = tokio::spawn({
             let (api, id, me, input) = (api.clone(), id.clone(), me.clone(), handle.input.clone());
-            async move {
-                if let Err(error) = media::run(api, id.clone(), me, input, frames_rx).await {
-                    tracing::warn!(session = %id, error = %format!("{error:#}"), "the assistant's media stopped: it neither hears nor speaks");
-                }
-            }
+            media::serve(api, id, me, input, frames_rx)
         });
         let mut chat = ChatWatch::new(me, joined_at);
         let mut live = match LiveConnection::connect(&api).await {

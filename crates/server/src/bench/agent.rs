@@ -1,0 +1,111 @@
+//! `lockin bench agent`: the assistant's voice-to-voice latency with the
+//! configured engines (offline by default: PocketSphinx, the local model,
+//! flite), over spoken questions, stage by stage.
+//!
+//! Each question is synthesised by flite ("hey agent, <question>") and fed
+//! through the same session task the rooms use (`agent::bench`). The
+//! baseline measured in the same run is the sum of the stage medians that
+//! lie in series between the end of speech and the first answer frame
+//! (transcription, the model's first sentence, speech's first audio): the
+//! ratio of voice-to-voice to it is what the glue between the stages costs.
+//! The ratio to 800 ms is the distance to what cloud-backed voice agents aim
+//! for.
+
+use std::time::Duration;
+
+use agent::bench::{BENCH_QUESTIONS, BenchReport, bench_voice_to_voice};
+
+/// The voice-to-voice latency cloud-backed voice agents aim for.
+const AIM_MS: u64 = 800;
+
+#[derive(clap::Args, Debug)]
+pub struct AgentBenchArgs {
+    /// How many of the benchmark's 20 questions to ask.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=20))]
+    pub questions: u64,
+    /// How long to wait for each answer before counting it as a failure.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub per_question: Duration,
+    /// Print the whole report, every interaction included, as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run_agent(args: AgentBenchArgs) -> anyhow::Result<()> {
+    let config = crate::assistant::engines()?;
+    eprintln!("loading the assistant's engines…");
+    let assistant = agent::Agent::new(config).await?;
+    let report = bench_voice_to_voice(
+        &assistant,
+        &BENCH_QUESTIONS[..(args.questions as usize).min(BENCH_QUESTIONS.len())],
+        args.per_question,
+    )
+    .await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+        print!("{}", ratios(&report));
+    }
+    anyhow::ensure!(
+        report.answered > 0,
+        "no question was answered: {:?}",
+        report.failures
+    );
+    Ok(())
+}
+
+/// Voice-to-voice against the baseline and the aim.
+fn ratios(report: &BenchReport) -> String {
+    let Some(v2v) = report.stages.iter().find(|s| s.stage == "voice_to_voice") else {
+        return String::new();
+    };
+    let ratio = |a: u64, b: u64| {
+        if b == 0 {
+            "n/a".to_string()
+        } else {
+            format!("{:.2}×", a as f64 / b as f64)
+        }
+    };
+    format!(
+        "voice-to-voice p50 {} ms = {} the sum of stage medians ({} ms), {} the {AIM_MS} ms aim\n",
+        v2v.p50_ms,
+        ratio(v2v.p50_ms, report.sum_of_stage_medians_ms),
+        report.sum_of_stage_medians_ms,
+        ratio(v2v.p50_ms, AIM_MS),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use agent::bench::StageStats;
+    use agent::providers::ProviderNames;
+
+    use super::*;
+
+    #[test]
+    fn ratios_compare_voice_to_voice_with_the_stages_and_the_aim() {
+        let report = BenchReport {
+            providers: ProviderNames {
+                stt: "pocketsphinx",
+                llm: "local",
+                tts: "flite",
+            },
+            questions: 2,
+            answered: 2,
+            stages: vec![StageStats {
+                stage: "voice_to_voice",
+                samples: 2,
+                p50_ms: 1600,
+                p95_ms: 2000,
+            }],
+            sum_of_stage_medians_ms: 1280,
+            failures: Vec::new(),
+            interactions: Vec::new(),
+        };
+        assert_eq!(
+            ratios(&report),
+            "voice-to-voice p50 1600 ms = 1.25× the sum of stage medians (1280 ms), 2.00× the 800 ms aim\n"
+        );
+    }
+}
