@@ -151,16 +151,25 @@ pub async fn create(
     };
     match created {
         Ok(project) => Ok(see_other(&format!("/projects/{}", project.id))),
-        Err(error) => {
-            let page = ProjectFormPage {
-                layout: Layout::new("New project", Section::Projects, Some(&viewer)),
-                project_id: None,
-                errors: FieldErrors::from_api(&error, PROJECT_FIELDS),
-                form,
-            };
-            html(FieldErrors::status(&error), &page)
-        }
+        Err(error) => refused_form(&viewer, "New project".into(), None, form, &error),
     }
+}
+
+/// The project form again, with the refusal next to the fields at fault.
+fn refused_form(
+    viewer: &Viewer,
+    title: String,
+    project_id: Option<String>,
+    form: ProjectForm,
+    error: &ApiError,
+) -> PageResult {
+    let page = ProjectFormPage {
+        layout: Layout::new(title, Section::Projects, Some(viewer)),
+        project_id,
+        errors: FieldErrors::from_api(error, PROJECT_FIELDS),
+        form,
+    };
+    html(FieldErrors::status(error), &page)
 }
 
 pub async fn edit_page(
@@ -211,19 +220,13 @@ pub async fn update(
     };
     match updated {
         Ok(_) => Ok(see_other(&format!("/projects/{id}"))),
-        Err(error) => {
-            let page = ProjectFormPage {
-                layout: Layout::new(
-                    format!("Edit {}", project.name),
-                    Section::Projects,
-                    Some(&viewer),
-                ),
-                project_id: Some(id.to_string()),
-                errors: FieldErrors::from_api(&error, PROJECT_FIELDS),
-                form,
-            };
-            html(FieldErrors::status(&error), &page)
-        }
+        Err(error) => refused_form(
+            &viewer,
+            format!("Edit {}", project.name),
+            Some(id.to_string()),
+            form,
+            &error,
+        ),
     }
 }
 

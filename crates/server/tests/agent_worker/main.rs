@@ -158,6 +158,51 @@ impl TestApp {
     }
 }
 
+/// Ada's session with the assistant on and one worker (with the fake model)
+/// serving it; Ada watches its participants (`p`), chat (`c`) and AI log
+/// (`l`), and the assistant has joined.
+struct Room {
+    app: TestApp,
+    ada: Person,
+    session: String,
+    live: Live,
+    /// The assistant's user id.
+    assistant: String,
+    _worker: (
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ),
+}
+
+impl Room {
+    async fn with_assistant() -> Self {
+        let app = TestApp::spawn().await;
+        let ada = app.register("Ada").await;
+        let session = app.session_with_assistant(&ada).await;
+        let mut live = Live::connect(&app, &ada).await;
+        live.subscribe("p", &format!("participants:{session}"))
+            .await;
+        live.subscribe("c", &format!("chat:{session}")).await;
+        live.subscribe("l", &format!("ai_logs:{session}")).await;
+        let (agent, _) = agent_with_fake_model().await;
+        let _worker = app.worker("worker-a", agent);
+        let participants = live
+            .until("p", DEADLINE, |p| {
+                agent_status(p).as_deref() == Some("joined")
+            })
+            .await;
+        let assistant = agent_id(&participants);
+        Self {
+            app,
+            ada,
+            session,
+            live,
+            assistant,
+            _worker,
+        }
+    }
+}
+
 /// A participant's live connection, keeping the latest result of each
 /// subscription (a wait for one must not lose another's push).
 struct Live(
@@ -292,23 +337,14 @@ fn agent_id(participants: &Value) -> String {
 
 #[tokio::test]
 async fn a_typed_question_is_answered_in_the_chat_and_logged() {
-    let app = TestApp::spawn().await;
-    let ada = app.register("Ada").await;
-    let session = app.session_with_assistant(&ada).await;
-    let mut live = Live::connect(&app, &ada).await;
-    live.subscribe("p", &format!("participants:{session}"))
-        .await;
-    live.subscribe("c", &format!("chat:{session}")).await;
-    live.subscribe("l", &format!("ai_logs:{session}")).await;
-
-    let (agent, _) = agent_with_fake_model().await;
-    let (_stop, _worker) = app.worker("worker-a", agent);
-    let participants = live
-        .until("p", DEADLINE, |p| {
-            agent_status(p).as_deref() == Some("joined")
-        })
-        .await;
-    let assistant = agent_id(&participants);
+    let Room {
+        app,
+        ada,
+        session,
+        mut live,
+        assistant,
+        _worker,
+    } = Room::with_assistant().await;
 
     app.post(
         &ada,

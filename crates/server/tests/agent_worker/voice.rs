@@ -18,9 +18,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{
-    DEADLINE, Live, Person, TestApp, agent_id, agent_messages, agent_status, agent_with_fake_model,
-};
+use crate::{DEADLINE, Live, Person, TestApp, agent_messages, agent_status, agent_with_fake_model};
 
 /// The person's microphone: silence, `words` if any, then silence for good.
 fn microphone(words: Option<&str>) -> Vec<Vec<u8>> {
@@ -212,23 +210,14 @@ async fn hears_the_assistant(heard: &mut mpsc::UnboundedReceiver<usize>) {
 
 #[tokio::test]
 async fn a_typed_question_is_answered_in_the_chat_and_out_loud() {
-    let app = TestApp::spawn().await;
-    let ada = app.register("Ada").await;
-    let session = app.session_with_assistant(&ada).await;
-    let mut live = Live::connect(&app, &ada).await;
-    live.subscribe("p", &format!("participants:{session}"))
-        .await;
-    live.subscribe("c", &format!("chat:{session}")).await;
-    live.subscribe("l", &format!("ai_logs:{session}")).await;
-
-    let (agent, _) = agent_with_fake_model().await;
-    let (_stop, _worker) = app.worker("worker-a", agent);
-    let participants = live
-        .until("p", DEADLINE, |p| {
-            agent_status(p).as_deref() == Some("joined")
-        })
-        .await;
-    let assistant = agent_id(&participants);
+    let crate::Room {
+        app,
+        ada,
+        session,
+        mut live,
+        assistant,
+        _worker,
+    } = crate::Room::with_assistant().await;
 
     // Ada is in the room's audio, silent, and offered the assistant's track.
     let (heard_tx, mut heard) = mpsc::unbounded_channel();

@@ -14,7 +14,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use server::config::Secret;
 use server::{Application, Config};
-use sqlx::{Connection, Executor, PgConnection};
+
+use crate::test_database::TestDatabase;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -24,9 +25,6 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
-
-/// The PostgreSQL server tests create their databases on, unless `LOCKIN_TEST_POSTGRES_URL` says otherwise.
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// How long a stopped server may take to finish its in-flight work.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
@@ -45,8 +43,8 @@ pub struct TestApp {
     server: Option<JoinHandle<Result<(), String>>>,
     /// Kept so the directory (and a SQLite file in it) lives as long as the server.
     _data_dir: tempfile::TempDir,
-    /// `(admin URL, database name)` of the database made for this test, dropped after a passing test.
-    postgres: Option<(String, String)>,
+    /// The database made for this test, dropped after a passing test.
+    postgres: Option<TestDatabase>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -57,8 +55,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             (format!("sqlite://{}?mode=rwc", file.display()), None)
         }
         Backend::Postgres => {
-            let (url, admin_url, name) = create_postgres_database().await;
-            (url, Some((admin_url, name)))
+            let database = TestDatabase::create().await;
+            (database.url.clone(), Some(database))
         }
     };
     let agent_token = format!("agent-secret-{}", uuid::Uuid::new_v4().simple());
@@ -98,28 +96,6 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     }
 }
 
-/// Makes `lockin_t_<uuid>` on the test PostgreSQL server and returns `(its URL, admin URL, its name)`.
-/// An unreachable server fails the test: a suite that skips its PostgreSQL half proves nothing about it.
-async fn create_postgres_database() -> (String, String, String) {
-    let admin_url = std::env::var("LOCKIN_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-    let name = format!("lockin_t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|error| {
-        panic!(
-            "PostgreSQL is not reachable at {admin_url} ({error}). The PostgreSQL tests need it: \
-             start it, or point LOCKIN_TEST_POSTGRES_URL at one where this user may create databases."
-        )
-    });
-    admin
-        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .unwrap_or_else(|error| panic!("creating database {name} on {admin_url}: {error}"));
-    admin.close().await.ok();
-    let mut url = url::Url::parse(&admin_url).expect("LOCKIN_TEST_POSTGRES_URL is not a URL");
-    url.set_path(&name);
-    (url.to_string(), admin_url, name)
-}
-
 impl TestApp {
     /// Stops the server and waits for it, then drops the test's PostgreSQL database.
     /// Only passing tests get here: a failing test leaves its database for a look.
@@ -140,15 +116,8 @@ impl TestApp {
         if let Err(error) = outcome {
             panic!("the server stopped with an error: {error}");
         }
-        if let Some((admin_url, name)) = self.postgres.take() {
-            let mut admin = PgConnection::connect(&admin_url)
-                .await
-                .expect("connecting to PostgreSQL to drop the test database");
-            admin
-                .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
-                .await
-                .unwrap_or_else(|error| panic!("dropping database {name}: {error}"));
-            admin.close().await.ok();
+        if let Some(database) = self.postgres.take() {
+            database.drop_database().await;
         }
     }
 

@@ -42,3 +42,5 @@ mod projects;
 mod seats;
 mod session_lists;
 mod sessions;
+#[path = "../common/test_database.rs"]
+mod test_database;

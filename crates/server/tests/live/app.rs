@@ -17,7 +17,8 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use server::config::Secret;
 use server::{Application, Config};
-use sqlx::{Connection, Executor, PgConnection};
+
+use crate::test_database::TestDatabase;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -27,9 +28,6 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
-
-/// The PostgreSQL server tests create their databases on, unless `LOCKIN_TEST_POSTGRES_URL` says otherwise.
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// The NATS server the many-node scenarios share events through, unless `LOCKIN_TEST_NATS_URL` says otherwise.
 const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -44,8 +42,8 @@ const PASSWORD: &str = "correct horse battery staple";
 pub struct Database {
     url: String,
     data_dir: tempfile::TempDir,
-    /// `(admin URL, database name)` of the PostgreSQL database made for this test.
-    postgres: Option<(String, String)>,
+    /// The PostgreSQL database made for this test.
+    postgres: Option<TestDatabase>,
 }
 
 impl Database {
@@ -60,8 +58,8 @@ impl Database {
                 None,
             ),
             Backend::Postgres => {
-                let (url, admin_url, name) = create_postgres_database().await;
-                (url, Some((admin_url, name)))
+                let database = TestDatabase::create().await;
+                (database.url.clone(), Some(database))
             }
         };
         Self {
@@ -74,43 +72,14 @@ impl Database {
     /// Drops the test's PostgreSQL database. Only passing tests get here: a
     /// failing one leaves its database for a look.
     pub async fn remove(mut self) {
-        if let Some((admin_url, name)) = self.postgres.take() {
-            let mut admin = PgConnection::connect(&admin_url)
-                .await
-                .expect("connecting to PostgreSQL to drop the test database");
-            admin
-                .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
-                .await
-                .unwrap_or_else(|error| panic!("dropping database {name}: {error}"));
-            admin.close().await.ok();
+        if let Some(database) = self.postgres.take() {
+            database.drop_database().await;
         }
     }
 
     fn data_dir(&self) -> &Path {
         self.data_dir.path()
     }
-}
-
-/// Makes `lockin_t_<uuid>` on the test PostgreSQL server and returns `(its URL, admin URL, its name)`.
-/// An unreachable server fails the test: a suite that skips its PostgreSQL half proves nothing about it.
-async fn create_postgres_database() -> (String, String, String) {
-    let admin_url = std::env::var("LOCKIN_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-    let name = format!("lockin_t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|error| {
-        panic!(
-            "PostgreSQL is not reachable at {admin_url} ({error}). The PostgreSQL tests need it: \
-             start it, or point LOCKIN_TEST_POSTGRES_URL at one where this user may create databases."
-        )
-    });
-    admin
-        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .unwrap_or_else(|error| panic!("creating database {name} on {admin_url}: {error}"));
-    admin.close().await.ok();
-    let mut url = url::Url::parse(&admin_url).expect("LOCKIN_TEST_POSTGRES_URL is not a URL");
-    url.set_path(&name);
-    (url.to_string(), admin_url, name)
 }
 
 /// The timings a scenario runs with. The defaults are the server's, except a

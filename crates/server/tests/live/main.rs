@@ -44,3 +44,5 @@ mod presence;
 mod protocol;
 mod queries;
 mod reminders;
+#[path = "../common/test_database.rs"]
+mod test_database;
