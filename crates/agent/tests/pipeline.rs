@@ -170,6 +170,25 @@ fn hey_agent_wakes_it_and_the_rest_is_the_question_in_every_voice() {
 }
 
 #[test]
+fn the_question_a_new_user_tries_first_is_understood() {
+    for voice in FliteVoice::ALL {
+        let mut h = Harness::new();
+        h.silence("ada", Duration::from_millis(400));
+        h.speak(
+            "ada",
+            &say(voice, "hey agent, how do I reverse a string in Python?"),
+        );
+        h.silence("ada", Duration::from_millis(800));
+        let questions = h.questions();
+        assert_eq!(questions.len(), 1, "{voice:?}: {:?}", h.events);
+        let text = questions[0].text.to_lowercase();
+        for word in ["reverse", "string", "python"] {
+            assert!(text.contains(word), "{voice:?}: {text:?}");
+        }
+    }
+}
+
+#[test]
 fn talking_about_the_agent_does_not_wake_it() {
     for voice in FliteVoice::ALL {
         let mut h = Harness::new();
