@@ -3,9 +3,10 @@
 //! [`bench_voice_to_voice`]).
 //!
 //! Each question is spoken by flite ("hey agent, <question>") and pushed as
-//! one block of audio followed by enough silence to end the utterance; the
-//! pipeline dates the frames of one push back from the moment it arrives, so
-//! timing starts as if the person had just finished speaking in real time.
+//! one block of audio; the pipeline dates the frames of one push back from
+//! the moment it arrives, so timing starts as if the person had just
+//! finished speaking. Silence then follows in real time, 20 ms at a time, as
+//! a microphone sends it, so end-pointing runs on the real clock.
 //! Once the answer's text is complete and its first frame has gone out, a
 //! short "okay thanks" barges in, so the benchmark does not wait for whole
 //! answers to play out; the session's history holds the whole answers, as
@@ -120,11 +121,11 @@ pub async fn bench_voice_to_voice(
                     continue;
                 }
             };
-        // 300 ms lead-in, the question, then silence past the end-pointing
-        // delay so the utterance ends within this push.
+        // 300 ms lead-in and the question in one push, as if just spoken;
+        // then the microphone's silence in real time, 20 ms at a time, as
+        // a room sends it (end-pointing waits on that clock).
         let mut pcm = vec![0i16; 4800];
         pcm.extend_from_slice(&speech);
-        pcm.extend(std::iter::repeat_n(0i16, 16 * 700));
         if session
             .input
             .send(crate::agent::SessionInput::Pcm {
@@ -139,10 +140,21 @@ pub async fn bench_voice_to_voice(
         }
 
         let deadline = tokio::time::Instant::now() + per_question;
+        let mut microphone = tokio::time::interval(crate::audio::FRAME_DURATION);
         let (mut spoke, mut written, mut interrupted) = (false, false, false);
         let outcome = loop {
-            let Ok(Some(output)) = tokio::time::timeout_at(deadline, session.output.recv()).await
-            else {
+            let output = tokio::select! {
+                output = tokio::time::timeout_at(deadline, session.output.recv()) => output,
+                _ = microphone.tick() => {
+                    let silence = crate::agent::SessionInput::Pcm {
+                        speaker: speaker.clone(),
+                        pcm: vec![0; crate::audio::FRAME_SAMPLES],
+                    };
+                    let _ = session.input.send(silence).await;
+                    continue;
+                }
+            };
+            let Ok(Some(output)) = output else {
                 break None;
             };
             match &output {

@@ -64,6 +64,11 @@ pub struct PipelineConfig {
     /// Silence that ends an utterance: the end-pointing delay, part of every
     /// answer's latency, and longer than the pause after a comma.
     pub end_silence: Duration,
+    /// Silence after which a woken utterance is transcribed early, while
+    /// end-pointing waits out `end_silence`: the transcript is then ready
+    /// (or nearly) when the utterance is known to have ended. Speech that
+    /// resumes discards it.
+    pub early_transcription: Duration,
     /// Audio kept from before speech was detected, so the first syllable
     /// ("hey") reaches the spotter and the transcriber whole.
     pub preroll: Duration,
@@ -85,6 +90,7 @@ impl Default for PipelineConfig {
             wake_phrase: "hey agent".into(),
             speech_start_frames: 3,
             end_silence: Duration::from_millis(500),
+            early_transcription: Duration::from_millis(250),
             preroll: Duration::from_millis(300),
             max_utterance: Duration::from_secs(15),
             barge_in_frames: 5,
@@ -235,6 +241,26 @@ struct Utterance {
     last_frame_at: Instant,
     spotted_at: Option<(Instant, Duration)>,
     follow_up: bool,
+    /// The early transcription under way, if the speaker has been silent
+    /// long enough for one.
+    early: Option<UtteranceId>,
+}
+
+impl Utterance {
+    /// The utterance's audio up to its last voiced frame (trailing silence
+    /// carries no words; a little is kept for the decoder).
+    fn speech(&self) -> Vec<i16> {
+        let speech_len = samples_to_count(
+            self.last_voiced_at
+                .saturating_duration_since(self.started_at)
+                + Duration::from_millis(200),
+        );
+        self.pcm[..speech_len.max(FRAME_SAMPLES).min(self.pcm.len())].to_vec()
+    }
+
+    fn woke(&self) -> bool {
+        self.spotted_at.is_some() || self.follow_up
+    }
 }
 
 struct Speaker {
@@ -249,6 +275,10 @@ struct Speaker {
 }
 
 struct PendingTranscript {
+    /// The utterance has ended: the transcript is used as soon as it comes.
+    /// Until then (an early transcription) it is kept in `result`.
+    ended: bool,
+    result: Option<Result<String, String>>,
     speaker: SpeakerId,
     speech_ended_at: Instant,
     wake_delay: Option<Duration>,
@@ -275,6 +305,8 @@ pub struct SessionPipeline {
     encoder: OpusEncoder,
     speakers: HashMap<SpeakerId, Speaker>,
     pending: HashMap<UtteranceId, PendingTranscript>,
+    /// Early transcripts of utterances that have just ended, with when.
+    transcribed_early: VecDeque<(Instant, UtteranceId, Result<String, String>)>,
     queue: VecDeque<Question>,
     answer: Option<Answer>,
     events: VecDeque<Event>,
@@ -298,6 +330,7 @@ impl SessionPipeline {
             encoder: OpusEncoder::new()?,
             speakers: HashMap::new(),
             pending: HashMap::new(),
+            transcribed_early: VecDeque::new(),
             queue: VecDeque::new(),
             answer: None,
             events: VecDeque::new(),
@@ -323,7 +356,7 @@ impl SessionPipeline {
             Input::Audio { speaker, pcm } => self.handle_audio(now, speaker, pcm),
             Input::SpeakerLeft { speaker } => {
                 if let Some(mut state) = self.speakers.remove(speaker) {
-                    self.end_utterance(speaker, &mut state);
+                    self.end_utterance(now, speaker, &mut state);
                 }
             }
             Input::Transcript { utterance, result } => {
@@ -368,6 +401,9 @@ impl SessionPipeline {
     /// The next thing to do. Call until it returns [`Output::Wait`].
     pub fn poll_output(&mut self, now: Instant) -> Output {
         self.end_stale_utterances(now);
+        while let Some((at, utterance, result)) = self.transcribed_early.pop_front() {
+            self.handle_transcript(at, utterance, result);
+        }
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
@@ -433,6 +469,10 @@ impl SessionPipeline {
                 utterance.last_frame_at = at;
                 if voiced {
                     utterance.last_voiced_at = at;
+                    // Not the end after all: the early transcript is moot.
+                    if let Some(early) = utterance.early.take() {
+                        self.pending.remove(&early);
+                    }
                 }
                 if utterance.spotted_at.is_none()
                     && let Some(spot) = speaker.spotter.process(frame)
@@ -448,7 +488,30 @@ impl SessionPipeline {
                 let silent_for = at.saturating_duration_since(utterance.last_voiced_at);
                 let length = samples_to_duration(utterance.pcm.len() as u64);
                 if silent_for >= self.config.end_silence || length >= self.config.max_utterance {
-                    self.end_utterance(speaker_id, speaker);
+                    self.end_utterance(at, speaker_id, speaker);
+                } else if silent_for >= self.config.early_transcription
+                    && utterance.early.is_none()
+                    && utterance.woke()
+                {
+                    let early = UtteranceId(self.next_utterance);
+                    self.next_utterance += 1;
+                    utterance.early = Some(early);
+                    self.pending.insert(
+                        early,
+                        PendingTranscript {
+                            ended: false,
+                            result: None,
+                            speaker: speaker_id.clone(),
+                            speech_ended_at: utterance.last_voiced_at,
+                            wake_delay: utterance.spotted_at.map(|(_, delay)| delay),
+                            follow_up: utterance.follow_up,
+                        },
+                    );
+                    self.events.push_back(Event::Transcribe {
+                        utterance: early,
+                        speaker: speaker_id.clone(),
+                        pcm: utterance.speech(),
+                    });
                 }
             }
         }
@@ -473,6 +536,7 @@ impl SessionPipeline {
             last_frame_at: at,
             spotted_at: None,
             follow_up,
+            early: None,
         };
         if let Some(spot) = spot {
             let phrase_end = started_at + samples_to_duration(spot.end_sample);
@@ -492,27 +556,32 @@ impl SessionPipeline {
 
     /// Ends the speaker's utterance: transcribed only if the spotter fired
     /// or it is the awaited question; otherwise its audio is dropped unheard.
-    fn end_utterance(&mut self, speaker_id: &SpeakerId, speaker: &mut Speaker) {
+    fn end_utterance(&mut self, now: Instant, speaker_id: &SpeakerId, speaker: &mut Speaker) {
         let Some(utterance) = speaker.utterance.take() else {
             return;
         };
         speaker.spotter.finish();
         speaker.voiced_run = 0;
-        if utterance.spotted_at.is_none() && !utterance.follow_up {
+        if !utterance.woke() {
             return;
         }
-        // Trailing silence carries no words; keep a little for the decoder.
-        let speech_len = samples_to_count(
-            utterance
-                .last_voiced_at
-                .saturating_duration_since(utterance.started_at)
-                + Duration::from_millis(200),
-        );
-        let mut pcm = utterance.pcm;
-        pcm.truncate(speech_len.max(FRAME_SAMPLES));
+        // Transcribed early, over the same audio: use that transcript.
+        if let Some(early) = utterance.early
+            && let Some(pending) = self.pending.get_mut(&early)
+        {
+            pending.ended = true;
+            if let Some(result) = pending.result.take() {
+                // Used on the next poll, with the speaker back in place.
+                self.transcribed_early.push_back((now, early, result));
+            }
+            return;
+        }
+        let pcm = utterance.speech();
         self.pending.insert(
             utterance.id,
             PendingTranscript {
+                ended: true,
+                result: None,
                 speaker: speaker_id.clone(),
                 speech_ended_at: utterance.last_voiced_at,
                 wake_delay: utterance.spotted_at.map(|(_, delay)| delay),
@@ -541,7 +610,7 @@ impl SessionPipeline {
             .collect();
         for id in stale {
             let mut speaker = self.speakers.remove(&id).expect("listed above");
-            self.end_utterance(&id, &mut speaker);
+            self.end_utterance(now, &id, &mut speaker);
             self.speakers.insert(id, speaker);
         }
     }
@@ -552,9 +621,14 @@ impl SessionPipeline {
         utterance: UtteranceId,
         result: Result<String, String>,
     ) {
-        let Some(pending) = self.pending.remove(&utterance) else {
+        let Some(pending) = self.pending.get_mut(&utterance) else {
             return;
         };
+        if !pending.ended {
+            pending.result = Some(result);
+            return;
+        }
+        let pending = self.pending.remove(&utterance).expect("found above");
         let timings = Timings {
             speech_ended_at: Some(pending.speech_ended_at),
             wake_delay: pending.wake_delay,

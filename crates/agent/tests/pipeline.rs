@@ -189,6 +189,54 @@ fn the_question_a_new_user_tries_first_is_understood() {
 }
 
 #[test]
+fn the_question_is_transcribed_early_and_a_pause_mid_question_discards_that() {
+    // Straight through: transcribed once, after 250 ms of silence, and the
+    // question is ready as soon as 500 ms of silence end the utterance.
+    let mut h = Harness::new();
+    h.silence("ada", Duration::from_millis(400));
+    h.speak(
+        "ada",
+        &say(FliteVoice::Slt, "hey agent, what is a closure in rust"),
+    );
+    h.silence("ada", Duration::from_millis(800));
+    assert_eq!(h.count(|e| matches!(e, Event::Transcribe { .. })), 1);
+    let question = &h.questions()[0];
+    let delay = question.timings.transcription_delay.unwrap();
+    assert!(
+        delay >= Duration::from_millis(500) && delay < Duration::from_millis(540),
+        "ready when end-pointing ends, not a decode later: {delay:?}"
+    );
+
+    // A 320 ms pause inside the question: the early transcript of the first
+    // half is dropped; the whole question is transcribed again and asked once.
+    let mut h = Harness::new();
+    h.silence("ada", Duration::from_millis(400));
+    // flite's own leading and trailing silence trimmed, so the pause is the
+    // one inserted: longer than the early transcription's 250 ms, and with
+    // the harness's 100 ms of decoding, shorter than the 500 ms that ends
+    // an utterance.
+    let trimmed = |pcm: Vec<i16>| {
+        let loud = |s: &i16| s.unsigned_abs() > 300;
+        let start = pcm.iter().position(loud).unwrap_or(0);
+        let end = pcm.iter().rposition(loud).map_or(pcm.len(), |i| i + 1);
+        pcm[start..end].to_vec()
+    };
+    h.speak("ada", &trimmed(say(FliteVoice::Slt, "hey agent, what is")));
+    h.silence("ada", Duration::from_millis(320));
+    h.speak("ada", &trimmed(say(FliteVoice::Slt, "a closure in rust")));
+    h.silence("ada", Duration::from_millis(800));
+    assert_eq!(
+        h.count(|e| matches!(e, Event::Transcribe { .. })),
+        2,
+        "{:?}",
+        h.events
+    );
+    let questions = h.questions();
+    assert_eq!(questions.len(), 1, "{:?}", h.events);
+    assert!(questions[0].text.contains("closure"), "{:?}", questions[0]);
+}
+
+#[test]
 fn talking_about_the_agent_does_not_wake_it() {
     for voice in FliteVoice::ALL {
         let mut h = Harness::new();

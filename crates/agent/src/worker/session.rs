@@ -301,7 +301,12 @@ fn context_of(reply: &ContextReply) -> (SessionContext, Vec<Exchange>) {
     (context, history)
 }
 
+/// Posts the assistant's answer in the chat (nothing when it is empty: an
+/// answer cut off before its first word).
 fn say_in_chat(api: &ServerApi, session_id: &str, answer: String) {
+    if answer.trim().is_empty() {
+        return;
+    }
     let (api, session_id) = (api.clone(), session_id.to_string());
     tokio::spawn(async move {
         if let Err(error) = api.say_in_chat(&session_id, &answer).await {
