@@ -64,6 +64,14 @@ impl Harness {
         }
     }
 
+    /// `speaker` says `text` in `voice` after 400 ms of quiet, then stays
+    /// quiet long enough (800 ms) for the utterance to end.
+    fn ask(&mut self, speaker: &str, voice: FliteVoice, text: &str) {
+        self.silence(speaker, Duration::from_millis(400));
+        self.speak(speaker, &say(voice, text));
+        self.silence(speaker, Duration::from_millis(800));
+    }
+
     fn silence(&mut self, speaker: &str, duration: Duration) {
         let samples = (duration.as_millis() as usize) * 16;
         self.speak(speaker, &vec![0; samples]);
@@ -134,9 +142,7 @@ fn say(voice: FliteVoice, text: &str) -> Vec<i16> {
 fn hey_agent_wakes_it_and_the_rest_is_the_question_in_every_voice() {
     for voice in FliteVoice::ALL {
         let mut h = Harness::new();
-        h.silence("ada", Duration::from_millis(400));
-        h.speak("ada", &say(voice, "hey agent, what is a closure in rust"));
-        h.silence("ada", Duration::from_millis(800));
+        h.ask("ada", voice, "hey agent, what is a closure in rust");
 
         assert_eq!(
             h.count(|e| matches!(e, Event::WakeSpotted { .. })),
@@ -173,12 +179,11 @@ fn hey_agent_wakes_it_and_the_rest_is_the_question_in_every_voice() {
 fn the_question_a_new_user_tries_first_is_understood() {
     for voice in FliteVoice::ALL {
         let mut h = Harness::new();
-        h.silence("ada", Duration::from_millis(400));
-        h.speak(
+        h.ask(
             "ada",
-            &say(voice, "hey agent, how do I reverse a string in Python?"),
+            voice,
+            "hey agent, how do I reverse a string in Python?",
         );
-        h.silence("ada", Duration::from_millis(800));
         let questions = h.questions();
         assert_eq!(questions.len(), 1, "{voice:?}: {:?}", h.events);
         let text = questions[0].text.to_lowercase();
@@ -193,12 +198,11 @@ fn the_question_is_transcribed_early_and_a_pause_mid_question_discards_that() {
     // Straight through: transcribed once, after 250 ms of silence, and the
     // question is ready as soon as 500 ms of silence end the utterance.
     let mut h = Harness::new();
-    h.silence("ada", Duration::from_millis(400));
-    h.speak(
+    h.ask(
         "ada",
-        &say(FliteVoice::Slt, "hey agent, what is a closure in rust"),
+        FliteVoice::Slt,
+        "hey agent, what is a closure in rust",
     );
-    h.silence("ada", Duration::from_millis(800));
     assert_eq!(h.count(|e| matches!(e, Event::Transcribe { .. })), 1);
     let question = &h.questions()[0];
     let delay = question.timings.transcription_delay.unwrap();
@@ -240,9 +244,7 @@ fn the_question_is_transcribed_early_and_a_pause_mid_question_discards_that() {
 fn talking_about_the_agent_does_not_wake_it() {
     for voice in FliteVoice::ALL {
         let mut h = Harness::new();
-        h.silence("bob", Duration::from_millis(400));
-        h.speak("bob", &say(voice, "the agent said hello to the team"));
-        h.silence("bob", Duration::from_millis(800));
+        h.ask("bob", voice, "the agent said hello to the team");
         h.speak("bob", &say(voice, "hey everyone, let us get started"));
         h.silence("bob", Duration::from_millis(800));
         assert!(h.questions().is_empty(), "{voice:?}: {:?}", h.events);
@@ -256,12 +258,7 @@ fn talking_about_the_agent_does_not_wake_it() {
 #[test]
 fn speech_that_never_woke_the_agent_is_never_transcribed() {
     let mut h = Harness::new();
-    h.silence("cy", Duration::from_millis(400));
-    h.speak(
-        "cy",
-        &say(FliteVoice::Slt, "hey everyone, let us get started"),
-    );
-    h.silence("cy", Duration::from_millis(800));
+    h.ask("cy", FliteVoice::Slt, "hey everyone, let us get started");
     assert_eq!(h.count(|e| matches!(e, Event::SpeechStarted { .. })), 1);
     assert_eq!(
         h.count(|e| matches!(e, Event::Transcribe { .. })),
@@ -322,12 +319,11 @@ fn a_pause_after_the_wake_phrase_makes_the_next_utterance_the_question() {
 /// Asks one question and returns the harness with it ready to answer.
 fn asked() -> (Harness, Question) {
     let mut h = Harness::new();
-    h.silence("ada", Duration::from_millis(400));
-    h.speak(
+    h.ask(
         "ada",
-        &say(FliteVoice::Slt, "hey agent, what is a closure in rust"),
+        FliteVoice::Slt,
+        "hey agent, what is a closure in rust",
     );
-    h.silence("ada", Duration::from_millis(800));
     let question = h.questions().pop().expect("the question is ready");
     (h, question)
 }
@@ -480,12 +476,11 @@ fn someone_talking_over_the_answer_stops_it_within_300_ms() {
 #[test]
 fn questions_queue_and_are_answered_one_at_a_time() {
     let mut h = Harness::new();
-    h.silence("ada", Duration::from_millis(400));
-    h.speak(
+    h.ask(
         "ada",
-        &say(FliteVoice::Slt, "hey agent, what is a closure in rust"),
+        FliteVoice::Slt,
+        "hey agent, what is a closure in rust",
     );
-    h.silence("ada", Duration::from_millis(800));
     h.speak(
         "bob",
         &say(FliteVoice::Rms, "hey agent, what is a borrow checker"),

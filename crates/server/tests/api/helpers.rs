@@ -6,18 +6,16 @@
 //! a 5xx is a bug whatever the request was.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use server::Config;
 use server::config::Secret;
-use server::{Application, Config};
 
+use crate::running_server::RunningServer;
 use crate::test_database::TestDatabase;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// Where the application under test keeps its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +23,6 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
-
-/// How long a stopped server may take to finish its in-flight work.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -37,10 +32,8 @@ pub struct TestApp {
     pub address: String,
     /// The token the agent authenticates with on `/internal/…`.
     pub agent_token: String,
-    client: reqwest::Client,
-    /// Dropping it (or sending on it) stops the server, so a panicking test still stops its server.
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<Result<(), String>>>,
+    /// `None` once stopped.
+    running: Option<RunningServer>,
     /// Kept so the directory (and a SQLite file in it) lives as long as the server.
     _data_dir: tempfile::TempDir,
     /// The database made for this test, dropped after a passing test.
@@ -69,28 +62,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         agent_token: Some(Secret::new(agent_token.clone())),
         ..Config::default()
     };
-    let app = Application::build(config)
-        .await
-        .expect("building the application");
-    let address = format!("http://{}", app.local_addr());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app.run_until_stopped(async move {
-            let _ = stopped.await;
-        })
-        .await
-        .map_err(|error| format!("{error:#}"))
-    });
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("building an HTTP client");
+    let running = RunningServer::start(config).await;
     TestApp {
-        address,
+        address: running.address.clone(),
         agent_token,
-        client,
-        shutdown: Some(stop),
-        server: Some(server),
+        running: Some(running),
         _data_dir: data_dir,
         postgres,
     }
@@ -100,31 +76,21 @@ impl TestApp {
     /// Stops the server and waits for it, then drops the test's PostgreSQL database.
     /// Only passing tests get here: a failing test leaves its database for a look.
     pub async fn stop(mut self) {
-        drop(self.client);
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
-        }
-        let server = self.server.take().expect("the server task");
-        let outcome = tokio::time::timeout(SHUTDOWN_DEADLINE, server)
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "the server did not stop within {SHUTDOWN_DEADLINE:?} of the shutdown signal"
-                )
-            })
-            .expect("the server task panicked");
-        if let Err(error) = outcome {
-            panic!("the server stopped with an error: {error}");
-        }
+        self.running.take().expect("the server").stop().await;
         if let Some(database) = self.postgres.take() {
             database.drop_database().await;
         }
+    }
+
+    fn server(&self) -> &RunningServer {
+        self.running.as_ref().expect("the server runs")
     }
 
     pub fn request(&self, method: Method, path: &str) -> Call {
         Call {
             label: format!("{method} {path}"),
             builder: self
+                .server()
                 .client
                 .request(method, format!("{}{path}", self.address)),
         }

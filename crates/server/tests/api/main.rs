@@ -39,6 +39,8 @@ mod end_to_end;
 mod helpers;
 mod operations;
 mod projects;
+#[path = "../common/running_server.rs"]
+mod running_server;
 mod seats;
 mod session_lists;
 mod sessions;

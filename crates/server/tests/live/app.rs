@@ -15,12 +15,11 @@ use chrono::{SecondsFormat, Utc};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
+use server::Config;
 use server::config::Secret;
-use server::{Application, Config};
 
+use crate::running_server::RunningServer;
 use crate::test_database::TestDatabase;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// Where the application under test keeps its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,9 +30,6 @@ pub enum Backend {
 
 /// The NATS server the many-node scenarios share events through, unless `LOCKIN_TEST_NATS_URL` says otherwise.
 const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
-
-/// How long a stopped server may take to finish its in-flight work.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -123,10 +119,8 @@ impl Settings {
 pub struct LiveApp {
     /// `http://127.0.0.1:<port>`, without a trailing slash.
     pub address: String,
-    client: reqwest::Client,
-    /// Dropping it (or sending on it) stops the server, so a panicking test still stops its server.
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<Result<(), String>>>,
+    /// `None` once stopped.
+    running: Option<RunningServer>,
 }
 
 impl LiveApp {
@@ -153,47 +147,16 @@ impl LiveApp {
                 .unwrap_or_else(|| Config::default().bus_subject),
             ..Config::default()
         };
-        let app = Application::build(config)
-            .await
-            .unwrap_or_else(|error| panic!("building the application: {error:#}"));
-        let address = format!("http://{}", app.local_addr());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            app.run_until_stopped(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .map_err(|error| format!("{error:#}"))
-        });
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("building an HTTP client");
+        let running = RunningServer::start(config).await;
         Self {
-            address,
-            client,
-            shutdown: Some(stop),
-            server: Some(server),
+            address: running.address.clone(),
+            running: Some(running),
         }
     }
 
     /// Stops the node (as an operator would, with its shutdown signal) and waits for it.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
-        }
-        let server = self.server.take().expect("the server task");
-        let outcome = tokio::time::timeout(SHUTDOWN_DEADLINE, server)
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "the server did not stop within {SHUTDOWN_DEADLINE:?} of the shutdown signal"
-                )
-            })
-            .expect("the server task panicked");
-        if let Err(error) = outcome {
-            panic!("the server stopped with an error: {error}");
-        }
+        self.running.take().expect("the server").stop().await;
     }
 
     /// `ws://…/api/live`, with `?token=` when one is given.
@@ -219,7 +182,8 @@ impl LiveApp {
         } else {
             format!("{}{path}", self.address)
         };
-        let mut request = self.client.request(method, url);
+        let client = &self.running.as_ref().expect("the node runs").client;
+        let mut request = client.request(method, url);
         if let Some(caller) = caller {
             request = request.bearer_auth(&caller.token);
         }

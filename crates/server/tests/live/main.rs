@@ -44,5 +44,7 @@ mod presence;
 mod protocol;
 mod queries;
 mod reminders;
+#[path = "../common/running_server.rs"]
+mod running_server;
 #[path = "../common/test_database.rs"]
 mod test_database;
