@@ -496,22 +496,7 @@ impl SessionPipeline {
                     let early = UtteranceId(self.next_utterance);
                     self.next_utterance += 1;
                     utterance.early = Some(early);
-                    self.pending.insert(
-                        early,
-                        PendingTranscript {
-                            ended: false,
-                            result: None,
-                            speaker: speaker_id.clone(),
-                            speech_ended_at: utterance.last_voiced_at,
-                            wake_delay: utterance.spotted_at.map(|(_, delay)| delay),
-                            follow_up: utterance.follow_up,
-                        },
-                    );
-                    self.events.push_back(Event::Transcribe {
-                        utterance: early,
-                        speaker: speaker_id.clone(),
-                        pcm: utterance.speech(),
-                    });
+                    self.transcribe(early, speaker_id, utterance, false);
                 }
             }
         }
@@ -576,11 +561,22 @@ impl SessionPipeline {
             }
             return;
         }
-        let pcm = utterance.speech();
+        self.transcribe(utterance.id, speaker_id, &utterance, true);
+    }
+
+    /// Asks for a transcript of `utterance`'s speech under `id`; `ended`
+    /// says whether the utterance is over (else it is an early one).
+    fn transcribe(
+        &mut self,
+        id: UtteranceId,
+        speaker_id: &SpeakerId,
+        utterance: &Utterance,
+        ended: bool,
+    ) {
         self.pending.insert(
-            utterance.id,
+            id,
             PendingTranscript {
-                ended: true,
+                ended,
                 result: None,
                 speaker: speaker_id.clone(),
                 speech_ended_at: utterance.last_voiced_at,
@@ -589,9 +585,9 @@ impl SessionPipeline {
             },
         );
         self.events.push_back(Event::Transcribe {
-            utterance: utterance.id,
+            utterance: id,
             speaker: speaker_id.clone(),
-            pcm,
+            pcm: utterance.speech(),
         });
     }
 
