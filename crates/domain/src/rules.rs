@@ -10,6 +10,7 @@
 //! so **a decision is always made on the state it is about to change**.
 
 use crate::Id;
+use crate::project::Project;
 use crate::session::{AgentStatus, Participant, ParticipantStatus, Role, Session, SessionStatus};
 
 /// Why a well-formed request is refused by the rules.
@@ -19,6 +20,12 @@ pub enum RuleError {
     Forbidden(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    /// The request names something the rules cannot accept (a field at fault).
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: &'static str,
+    },
 }
 
 fn creator_only(session: &Session, actor: &Id, message: &'static str) -> Result<(), RuleError> {
@@ -191,6 +198,68 @@ pub fn view_session_history(participation: Option<&Participant>) -> Result<(), R
         None => Err(RuleError::Forbidden(
             "only people who were in the session can see its log",
         )),
+    }
+}
+
+/// Whether a person not in the session can take a seat now, whoever they are.
+pub fn open_for_joining(session: &Session) -> bool {
+    session.status == SessionStatus::Active && session.participant_count < session.max_participants
+}
+
+/// What a session's card offers one person: the same answer [`join`] would give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinOffer {
+    Open,
+    /// Already in it: the button goes back to the room.
+    Joined,
+    Full,
+    NotStarted,
+    Ended,
+}
+
+pub fn join_offer(session: &Session, participation: Option<&Participant>) -> JoinOffer {
+    let joined = participation.is_some_and(|p| p.status == ParticipantStatus::Joined);
+    match session.status {
+        SessionStatus::Ended => JoinOffer::Ended,
+        SessionStatus::Scheduled => JoinOffer::NotStarted,
+        SessionStatus::Active if joined => JoinOffer::Joined,
+        SessionStatus::Active if open_for_joining(session) => JoinOffer::Open,
+        SessionStatus::Active => JoinOffer::Full,
+    }
+}
+
+/// Holding media (camera, microphone, screen) is for the people joined to an
+/// active session.
+pub fn hold_media(session: &Session, participation: Option<&Participant>) -> Result<(), RuleError> {
+    if session.status != SessionStatus::Active {
+        return Err(RuleError::Forbidden("the session is not active"));
+    }
+    match participation {
+        Some(p) if p.status == ParticipantStatus::Joined => Ok(()),
+        _ => Err(RuleError::Forbidden("join the session before its media")),
+    }
+}
+
+/// The assistant logs a question for the person who asked it, who must have
+/// been in the session.
+pub fn log_for_asker(asker: Option<&Participant>) -> Result<(), RuleError> {
+    match asker {
+        Some(_) => Ok(()),
+        None => Err(RuleError::Invalid {
+            field: "user_id",
+            message: "this person has not been in the session",
+        }),
+    }
+}
+
+/// Changing or deleting a project is for its owner.
+pub fn change_project(project: &Project, actor: &Id) -> Result<(), RuleError> {
+    if &project.owner_id == actor {
+        Ok(())
+    } else {
+        Err(RuleError::Forbidden(
+            "only the project's owner can change it",
+        ))
     }
 }
 
@@ -430,5 +499,38 @@ mod tests {
         assert!(log_interaction(None).is_err());
         assert!(view_session_history(Some(&left)).is_ok());
         assert!(view_session_history(None).is_err());
+    }
+
+    #[test]
+    fn a_card_offers_what_a_join_would_do() {
+        let mut s = session(SessionStatus::Active, 2);
+        let user = Id::generate();
+        assert_eq!(join_offer(&s, None), JoinOffer::Open);
+        assert!(join(&s, &user, false, None).is_ok());
+        s.participant_count = s.max_participants;
+        assert_eq!(join_offer(&s, None), JoinOffer::Full);
+        assert!(join(&s, &user, false, None).is_err());
+        let joined = participant(&s, &user, Role::Participant, ParticipantStatus::Joined);
+        assert_eq!(join_offer(&s, Some(&joined)), JoinOffer::Joined);
+        assert_eq!(
+            join_offer(&session(SessionStatus::Scheduled, 0), None),
+            JoinOffer::NotStarted
+        );
+        assert_eq!(
+            join_offer(&session(SessionStatus::Ended, 0), None),
+            JoinOffer::Ended
+        );
+    }
+
+    #[test]
+    fn media_is_for_joined_people_of_an_active_session() {
+        let s = session(SessionStatus::Active, 1);
+        let user = Id::generate();
+        let joined = participant(&s, &user, Role::Participant, ParticipantStatus::Joined);
+        let left = participant(&s, &user, Role::Participant, ParticipantStatus::Left);
+        assert!(hold_media(&s, Some(&joined)).is_ok());
+        assert!(hold_media(&s, Some(&left)).is_err());
+        assert!(hold_media(&s, None).is_err());
+        assert!(hold_media(&session(SessionStatus::Ended, 0), Some(&joined)).is_err());
     }
 }

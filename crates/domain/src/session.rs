@@ -158,11 +158,24 @@ impl MaxParticipants {
         if (Self::MIN..=Self::MAX).contains(&raw) {
             Ok(Self(raw))
         } else {
-            Err(InvalidInput::new(
-                "max_participants",
-                format!("must be between {} and {}", Self::MIN, Self::MAX),
-            ))
+            Err(Self::out_of_range())
         }
+    }
+
+    /// From a form's text: anything but a whole number in range is refused
+    /// in the same words as a number out of range.
+    pub fn parse_text(raw: &str) -> Result<Self, InvalidInput> {
+        raw.trim()
+            .parse::<i64>()
+            .map_err(|_| Self::out_of_range())
+            .and_then(Self::parse)
+    }
+
+    fn out_of_range() -> InvalidInput {
+        InvalidInput::new(
+            "max_participants",
+            format!("must be between {} and {}", Self::MIN, Self::MAX),
+        )
     }
 
     pub fn get(self) -> i64 {
@@ -187,14 +200,56 @@ impl Schedule {
         now: DateTime<Utc>,
     ) -> Result<Self, InvalidInput> {
         match scheduled_start {
-            Some(at) if at > now + Duration::days(Self::HORIZON_DAYS) => Err(InvalidInput::new(
-                "scheduled_start",
-                format!("must be within {} days", Self::HORIZON_DAYS),
-            )),
-            Some(at) if at > now => Ok(Self::At(at)),
+            Some(at) if at > now => Self::later(at, now),
             _ => Ok(Self::Instant),
         }
     }
+
+    /// A start someone chose explicitly as "later" (the form's choice): it
+    /// must be in the future, and within the horizon like any other.
+    pub fn later(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Self, InvalidInput> {
+        if at <= now {
+            Err(InvalidInput::new(
+                "scheduled_start",
+                "must be in the future",
+            ))
+        } else if at > now + Duration::days(Self::HORIZON_DAYS) {
+            Err(InvalidInput::new(
+                "scheduled_start",
+                format!("must be within {} days", Self::HORIZON_DAYS),
+            ))
+        } else {
+            Ok(Self::At(at))
+        }
+    }
+
+    /// The status a session is created in.
+    pub fn initial_status(self) -> SessionStatus {
+        match self {
+            Self::Instant => SessionStatus::Active,
+            Self::At(_) => SessionStatus::Scheduled,
+        }
+    }
+
+    pub fn start_at(self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Instant => None,
+            Self::At(at) => Some(at),
+        }
+    }
+}
+
+/// A new session, every field parsed: what the API's JSON and the page's form
+/// both turn into before anything is written.
+#[derive(Debug, Clone)]
+pub struct SessionDraft {
+    pub title: SessionTitle,
+    pub description: Option<String>,
+    pub session_type: SessionType,
+    pub schedule: Schedule,
+    pub project_id: Option<Id>,
+    pub max_participants: MaxParticipants,
+    pub ai_agent_enabled: bool,
 }
 
 #[cfg(test)]
@@ -207,6 +262,11 @@ mod tests {
         assert_eq!(MaxParticipants::parse(2).unwrap().get(), 2);
         assert_eq!(MaxParticipants::parse(50).unwrap().get(), 50);
         assert!(MaxParticipants::parse(51).is_err());
+        assert_eq!(MaxParticipants::parse_text(" 8 ").unwrap().get(), 8);
+        assert_eq!(
+            MaxParticipants::parse_text("eight").unwrap_err(),
+            MaxParticipants::parse(1).unwrap_err()
+        );
     }
 
     #[test]
@@ -231,6 +291,26 @@ mod tests {
             Schedule::At(later)
         );
         assert!(Schedule::decide(Some(now + Duration::days(400)), now).is_err());
+    }
+
+    #[test]
+    fn a_chosen_later_start_must_be_ahead_and_within_the_horizon() {
+        let now = Utc::now();
+        assert!(Schedule::later(now, now).is_err());
+        assert!(Schedule::later(now - Duration::minutes(1), now).is_err());
+        assert!(Schedule::later(now + Duration::days(400), now).is_err());
+        let later = now + Duration::hours(2);
+        assert_eq!(Schedule::later(later, now).unwrap(), Schedule::At(later));
+        // The API's reading agrees wherever both accept the input.
+        assert_eq!(
+            Schedule::decide(Some(later), now).unwrap(),
+            Schedule::At(later)
+        );
+        assert_eq!(
+            Schedule::At(later).initial_status(),
+            SessionStatus::Scheduled
+        );
+        assert_eq!(Schedule::Instant.initial_status(), SessionStatus::Active);
     }
 
     #[test]

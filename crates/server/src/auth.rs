@@ -15,7 +15,7 @@ use anyhow::Context;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use base64::Engine;
@@ -26,6 +26,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
+use crate::app::Caller;
 use crate::error::ApiError;
 
 pub const SESSION_COOKIE: &str = "lockin_session";
@@ -86,11 +87,14 @@ static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .to_string()
 });
 
-/// The signed-in person making this request.
-pub struct CurrentUser {
-    pub user: User,
-    /// Kept so sign-out can revoke exactly the token used.
-    pub token_hash: String,
+/// The signed-in person making this request (always a [`Caller::Person`]),
+/// by bearer token or by cookie with its CSRF echo.
+pub struct CurrentUser(pub Caller);
+
+impl CurrentUser {
+    pub fn user(&self) -> &User {
+        self.0.user()
+    }
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -114,18 +118,18 @@ impl FromRequestParts<AppState> for CurrentUser {
                 return Err(ApiError::Forbidden("missing or wrong CSRF token"));
             }
         }
-        let token_hash = hash_token(&token);
-        match state.store.user_by_token(&token_hash).await? {
-            Some(user) => Ok(Self { user, token_hash }),
-            None => Err(ApiError::Unauthenticated(
+        match state.app.caller(&token).await? {
+            Some(caller @ Caller::Person { .. }) => Ok(Self(caller)),
+            _ => Err(ApiError::Unauthenticated(
                 "your sign-in has expired or was revoked; sign in again",
             )),
         }
     }
 }
 
-/// The AI agent, proven by the agent token. A person's token is refused with 403.
-pub struct AgentCaller;
+/// The AI agent, proven by the agent token (always a [`Caller::Agent`]). A
+/// person's token is refused with 403.
+pub struct AgentCaller(pub Caller);
 
 impl FromRequestParts<AppState> for AgentCaller {
     type Rejection = ApiError;
@@ -137,15 +141,13 @@ impl FromRequestParts<AppState> for AgentCaller {
         let Some(token) = bearer(&parts.headers) else {
             return Err(ApiError::Unauthenticated("the agent token is required"));
         };
-        let token_hash = hash_token(token);
-        // Both sides are hashes of equal length, so comparing them leaks nothing useful.
-        if token_hash == state.agent_token_hash {
-            return Ok(Self);
+        match state.app.caller(token).await? {
+            Some(caller @ Caller::Agent(_)) => Ok(Self(caller)),
+            Some(Caller::Person { .. }) => {
+                Err(ApiError::Forbidden("only the AI agent may call this"))
+            }
+            None => Err(ApiError::Unauthenticated("the agent token is required")),
         }
-        if state.store.user_by_token(&token_hash).await?.is_some() {
-            return Err(ApiError::Forbidden("only the AI agent may call this"));
-        }
-        Err(ApiError::Unauthenticated("the agent token is required"))
     }
 }
 
@@ -159,11 +161,12 @@ impl FromRequestParts<AppState> for Operator {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let is_agent =
-            bearer(&parts.headers).is_some_and(|token| hash_token(token) == state.agent_token_hash);
-        if !is_agent {
-            CurrentUser::from_request_parts(parts, state).await?;
+        if let Some(token) = bearer(&parts.headers)
+            && let Some(Caller::Agent(_)) = state.app.caller(token).await?
+        {
+            return Ok(Self);
         }
+        CurrentUser::from_request_parts(parts, state).await?;
         Ok(Self)
     }
 }
@@ -192,27 +195,34 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-/// `Set-Cookie` values for a new browser sign-in: the session token (HttpOnly)
-/// and a CSRF token the page's script can read and echo.
-pub fn sign_in_cookies(token: &str) -> [HeaderValue; 2] {
+/// `Set-Cookie` headers for a new browser sign-in: the session token
+/// (HttpOnly) and a CSRF token the page's script can read and echo.
+pub fn sign_in_cookies(token: &str) -> HeaderMap {
     let month = 30 * 24 * 3600;
     let csrf = new_token("");
-    [
-        HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={month}"
-        ))
-        .expect("token is URL-safe base64"),
-        HeaderValue::from_str(&format!(
-            "{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={month}"
-        ))
-        .expect("token is URL-safe base64"),
-    ]
+    let mut headers = HeaderMap::new();
+    for cookie in [
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={month}"),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={month}"),
+    ] {
+        headers.append(
+            SET_COOKIE,
+            HeaderValue::from_str(&cookie).expect("tokens are URL-safe base64"),
+        );
+    }
+    headers
 }
 
-pub fn sign_out_cookies() -> [HeaderValue; 2] {
-    [SESSION_COOKIE, CSRF_COOKIE].map(|name| {
-        HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0")).expect("static cookie")
-    })
+/// `Set-Cookie` headers that forget a browser's sign-in.
+pub fn sign_out_cookies() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        headers.append(
+            SET_COOKIE,
+            HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0")).expect("static cookie"),
+        );
+    }
+    headers
 }
 
 /// The client's IP address, when the server was started with connection info.
@@ -247,7 +257,7 @@ impl LoginLimiter {
         })
     }
 
-    pub fn check(&self, email: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
+    pub fn check(&self, email: &str, address: Option<IpAddr>) -> Result<(), crate::app::Error> {
         // Forget keys that have recovered their full quota so the maps do not grow forever.
         self.by_email.retain_recent();
         self.by_address.retain_recent();
@@ -256,7 +266,7 @@ impl LoginLimiter {
         if email_ok && address_ok {
             Ok(())
         } else {
-            Err(ApiError::RateLimited)
+            Err(crate::app::Error::RateLimited)
         }
     }
 }

@@ -4,10 +4,11 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use domain::{InvalidInput, RuleError};
+use domain::InvalidInput;
 use serde::Serialize;
-use store::StoreError;
 use utoipa::ToSchema;
+
+use crate::app;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -78,28 +79,16 @@ impl ApiError {
     }
 }
 
-impl From<RuleError> for ApiError {
-    fn from(error: RuleError) -> Self {
+impl From<app::Error> for ApiError {
+    fn from(error: app::Error) -> Self {
         match error {
-            RuleError::Forbidden(message) => Self::Forbidden(message),
-            RuleError::Conflict(message) => Self::Conflict {
-                message,
-                field: None,
-            },
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound => Self::NotFound("not found"),
-            StoreError::Rule(rule) => rule.into(),
-            StoreError::EmailTaken => Self::Conflict {
-                message: "that email address is already registered",
-                field: Some("email"),
-            },
-            StoreError::Other(cause) => Self::Internal(cause),
+            app::Error::Invalid(invalid) => Self::Invalid(invalid),
+            app::Error::Unauthenticated(message) => Self::Unauthenticated(message),
+            app::Error::Forbidden(message) => Self::Forbidden(message),
+            app::Error::NotFound(message) => Self::NotFound(message),
+            app::Error::Conflict { message, field } => Self::Conflict { message, field },
+            app::Error::RateLimited => Self::RateLimited,
+            app::Error::Internal(cause) => Self::Internal(cause),
         }
     }
 }

@@ -4,9 +4,15 @@
 //!
 //! - [`config`] and [`cli`]: what to run and how, from flags, environment and file.
 //! - [`Application`]: builds everything from a [`Config`] and serves until told to stop.
+//! - [`app`]: the application layer, one function per use case: a caller and
+//!   parsed input in, one store transaction applying `domain`'s rules, the
+//!   events it implies published in one place, a domain value or an
+//!   [`app::Error`] out. Everything below is a thin adapter over it.
 //! - [`api`]: the JSON API, one module per feature, each owning its `router()`.
-//!   Handlers glue: parse ([`extract`]) → authorize ([`auth`]) → call the store,
-//!   whose transactions apply `domain`'s rules → answer, or [`error::ApiError`].
+//!   Handlers glue: parse ([`extract`]) → find the caller ([`auth`]) → call
+//!   [`app`] → answer, or [`error::ApiError`].
+//! - [`pages`]: the server-rendered web app, over the same use cases.
+//! - [`paging`]: the opaque cursors every paged list hands out.
 //! - [`live`]: `/api/live`, live queries over a WebSocket, and [`presence`];
 //!   also the WebRTC signalling of the embedded media server (the `sfu` crate,
 //!   run by [`Application`] on its own UDP socket).
@@ -16,15 +22,18 @@
 //! - [`bench`]: load generators that measure a running server against a baseline.
 
 pub mod api;
+pub mod app;
 pub mod assistant;
 pub mod auth;
 pub mod bench;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod live;
 pub mod pages;
+pub mod paging;
 pub mod presence;
 pub mod sweeper;
 pub mod telemetry;
@@ -47,13 +56,8 @@ pub use config::Config;
 /// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub bus: Arc<dyn Bus>,
-    /// Only the hash is kept in memory, as with people's tokens.
-    pub agent_token_hash: String,
-    /// The assistant's own account: the agent joins sessions as this person.
-    pub agent_user: domain::user::User,
-    pub login_limiter: Arc<auth::LoginLimiter>,
+    /// The use cases; the only way to the store and the bus.
+    pub app: app::App,
     pub hub: Arc<live::hub::Hub>,
     /// Where uploaded files (timelapses) are kept.
     pub data_dir: std::path::PathBuf,
@@ -106,11 +110,13 @@ impl Application {
             hub: live::hub::Hub::start(bus.subscribe()),
             data_dir: config.data_dir.clone(),
             presence: presence::Presence::new(node_id, store.clone()),
-            store,
-            bus,
-            agent_token_hash: auth::hash_token(&agent_token),
-            agent_user: sql.ensure_agent_user().await?,
-            login_limiter: auth::LoginLimiter::new(config.login_attempts_per_minute),
+            app: app::App::new(
+                store,
+                bus,
+                sql.ensure_agent_user().await?,
+                auth::hash_token(&agent_token),
+                auth::LoginLimiter::new(config.login_attempts_per_minute),
+            ),
             shutdown: CancellationToken::new(),
             live_connections: TaskTracker::new(),
             media: live::media::MediaRooms::new(sfu.handle()),
@@ -186,7 +192,7 @@ impl Application {
             tracing::warn!("live connections did not close within 5 s of the stop");
         }
         // This node's live connections count as closed from now.
-        if let Err(error) = state.store.forget_node(state.presence.node_id()).await {
+        if let Err(error) = state.app.forget_node(state.presence.node_id()).await {
             tracing::warn!(?error, "recording this node's departure");
         }
         served?;

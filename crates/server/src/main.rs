@@ -32,11 +32,11 @@ async fn main() -> anyhow::Result<()> {
                 .lock()
                 .read_line(&mut password)
                 .context("reading the password from stdin")?;
-            let user = server::api::create_user(
+            let user = server::app::accounts::create_user(
                 &store,
-                &args.email,
-                &args.name,
-                password.trim_end_matches(['\r', '\n']),
+                domain::user::Email::parse(&args.email)?,
+                domain::user::UserName::parse(&args.name)?,
+                domain::user::Password::parse(password.trim_end_matches(['\r', '\n']).to_owned())?,
             )
             .await
             .map_err(|error| anyhow::anyhow!("{error}"))?;

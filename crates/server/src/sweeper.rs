@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use domain::event::Event;
 use store::Timeouts;
 use tokio::task::JoinHandle;
 
@@ -19,31 +18,11 @@ pub fn spawn(state: AppState, timeouts: Timeouts, interval: Duration) -> JoinHan
                 _ = tick.tick() => {}
                 () = state.shutdown.cancelled() => return,
             }
-            if let Err(error) = state.store.heartbeat(state.presence.node_id()).await {
+            if let Err(error) = state.app.heartbeat(state.presence.node_id()).await {
                 tracing::warn!(?error, "node heartbeat");
             }
-            match state.store.sweep(&timeouts).await {
-                Ok(report) => {
-                    for session_id in report.sessions_changed {
-                        state
-                            .bus
-                            .publish(Event::SessionChanged {
-                                session_id: session_id.clone(),
-                            })
-                            .await;
-                        state
-                            .bus
-                            .publish(Event::ParticipantsChanged { session_id })
-                            .await;
-                    }
-                    for user_id in report.users_notified {
-                        state
-                            .bus
-                            .publish(Event::NotificationsChanged { user_id })
-                            .await;
-                    }
-                }
-                Err(error) => tracing::warn!(?error, "sweeping for due work"),
+            if let Err(error) = state.app.sweep(&timeouts).await {
+                tracing::warn!(?error, "sweeping for due work");
             }
         }
     })

@@ -26,7 +26,7 @@ use domain::ai_log::{AiLog, LatencyMs, Providers, Trigger};
 use domain::chat::{ChatMessage, Notification};
 use domain::project::{Project, Timelapse};
 use domain::session::{
-    AgentStatus, Participant, Session, SessionHistory, SessionStatus, SessionType,
+    AgentStatus, Participant, Schedule, Session, SessionHistory, SessionStatus, SessionType,
 };
 use domain::user::User;
 use domain::{Id, RuleError};
@@ -81,14 +81,24 @@ pub struct NewSession {
     pub title: String,
     pub description: Option<String>,
     pub session_type: SessionType,
-    /// `None` starts the session now, with the creator joined as host.
-    pub scheduled_start: Option<DateTime<Utc>>,
+    /// `Instant` starts the session now, with the creator joined as host.
+    pub schedule: Schedule,
     pub project_id: Option<Id>,
     pub max_participants: i64,
     pub ai_agent_enabled: bool,
 }
 
+/// Who writes an AI log entry, which decides the rule it is written under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoggedBy {
+    /// A person in the session logs their own question (`user_id`).
+    Person,
+    /// The assistant logs for whoever asked (`user_id`, if it could tell).
+    Agent,
+}
+
 pub struct NewAiLog {
+    pub logged_by: LoggedBy,
     pub session_id: Id,
     pub user_id: Option<Id>,
     pub question: String,
@@ -170,8 +180,14 @@ pub trait Store: Send + Sync + 'static {
     async fn projects_of(&self, owner_id: &Id) -> StoreResult<Vec<Project>>;
     /// Owners see their projects; so does anyone who is or was in a session linked to one.
     async fn can_see_project(&self, project_id: &Id, user_id: &Id) -> StoreResult<bool>;
-    async fn update_project(&self, id: &Id, changes: ProjectChanges) -> StoreResult<Project>;
-    async fn delete_project(&self, id: &Id) -> StoreResult<()>;
+    /// Changes a project, if `actor` may (the rules decide, in the transaction).
+    async fn update_project(
+        &self,
+        id: &Id,
+        actor: &Id,
+        changes: ProjectChanges,
+    ) -> StoreResult<Project>;
+    async fn delete_project(&self, id: &Id, actor: &Id) -> StoreResult<()>;
 
     async fn create_session(&self, session: NewSession) -> StoreResult<Session>;
     async fn session(&self, id: &Id) -> StoreResult<Option<Session>>;
@@ -187,13 +203,23 @@ pub trait Store: Send + Sync + 'static {
     async fn leave_session(&self, id: &Id, user_id: &Id) -> StoreResult<Participant>;
     async fn end_session(&self, id: &Id, actor: &Id) -> StoreResult<Session>;
     async fn set_ai_agent(&self, id: &Id, actor: &Id, enabled: bool) -> StoreResult<Session>;
+    /// What a person's seat is, for showing (never for deciding: every
+    /// decision is made by the write that acts on it).
     async fn participant(&self, session_id: &Id, user_id: &Id) -> StoreResult<Option<Participant>>;
+    /// The session, if `user_id` may hold media in it now (the rules decide
+    /// on one snapshot of the session and the seat).
+    async fn media_seat(&self, session_id: &Id, user_id: &Id) -> StoreResult<Session>;
+    /// Refuses unless `viewer` is or was in the session, read in one snapshot.
+    async fn check_history_viewer(&self, session_id: &Id, viewer: &Id) -> StoreResult<()>;
 
+    /// Writes an AI log entry under the rule for its writer, decided on the
+    /// locked session.
     async fn insert_ai_log(&self, log: NewAiLog) -> StoreResult<AiLog>;
     async fn ai_log(&self, id: &Id) -> StoreResult<Option<AiLog>>;
     /// Newest first; with `search`, only those whose question or answer contains it (any case).
     async fn user_ai_logs(&self, user_id: &Id, search: Option<&str>) -> StoreResult<Vec<AiLog>>;
-    /// One vote a person; voting again replaces the earlier vote.
+    /// One vote a person; voting again replaces the earlier vote. Only people
+    /// who are or were in the session vote, decided on the locked session.
     async fn vote(&self, log_id: &Id, user_id: &Id, helpful: bool) -> StoreResult<AiLog>;
 
     /// Joined people first (in joining order), then those who left, with the
@@ -205,6 +231,8 @@ pub trait Store: Send + Sync + 'static {
     /// Oldest first.
     async fn ai_logs_snapshot(&self, session_id: &Id)
     -> StoreResult<Option<Versioned<Vec<AiLog>>>>;
+    /// The session's log, oldest first, for someone who is or was in it.
+    async fn session_ai_logs(&self, session_id: &Id, viewer: &Id) -> StoreResult<Vec<AiLog>>;
     /// The latest `limit` messages, oldest first.
     async fn chat_snapshot(
         &self,
@@ -219,10 +247,12 @@ pub trait Store: Send + Sync + 'static {
         user_id: &Id,
         body: String,
     ) -> StoreResult<ChatMessage>;
-    /// A page of messages going back in time from `before`, oldest first within the page.
+    /// A page of messages going back in time from `before`, oldest first
+    /// within the page, for someone who is or was in the session.
     async fn messages(
         &self,
         session_id: &Id,
+        viewer: &Id,
         limit: usize,
         before: Option<ListCursor>,
     ) -> StoreResult<(Vec<ChatMessage>, Option<ListCursor>)>;
@@ -250,11 +280,14 @@ pub trait Store: Send + Sync + 'static {
     async fn project_sessions(&self, project_id: &Id) -> StoreResult<Vec<Session>>;
     /// Sessions a person was in that ended or that they left, most recent first.
     async fn session_history(&self, user_id: &Id) -> StoreResult<Vec<SessionHistory>>;
+    /// Records an uploaded video; only the project's owner may, decided on the locked project.
     async fn create_timelapse(&self, timelapse: NewTimelapse) -> StoreResult<Timelapse>;
     /// A project's timelapses, newest first.
     async fn timelapses(&self, project_id: &Id) -> StoreResult<Vec<Timelapse>>;
     async fn timelapse(&self, id: &Id) -> StoreResult<Option<Timelapse>>;
-    async fn delete_timelapse(&self, id: &Id) -> StoreResult<()>;
+    /// Deletes a timelapse's record if `actor` owns its project; returns it so
+    /// its file can go too.
+    async fn delete_timelapse(&self, id: &Id, actor: &Id) -> StoreResult<Timelapse>;
 
     /// The assistant's own account, made on first use. It cannot sign in.
     async fn ensure_agent_user(&self) -> StoreResult<User>;
@@ -262,8 +295,11 @@ pub trait Store: Send + Sync + 'static {
     async fn agent_sessions(&self) -> StoreResult<Vec<Session>>;
     /// Records what the assistant is doing in a session it serves.
     async fn set_agent_status(&self, session_id: &Id, status: AgentStatus) -> StoreResult<Session>;
-    /// Claims (or renews) a session for one agent worker until `lease` from
-    /// now. False when another worker holds an unexpired claim.
+    /// The assistant takes its seat (none counted) and starts listening, in a
+    /// session it serves.
+    async fn agent_join(&self, session_id: &Id, agent_id: &Id) -> StoreResult<Participant>;
+    /// Claims (or renews) a session the assistant serves for one agent worker
+    /// until `lease` from now. False when another worker holds an unexpired claim.
     async fn claim_agent_session(
         &self,
         session_id: &Id,

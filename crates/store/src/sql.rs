@@ -23,8 +23,8 @@ use crate::rows::{
     PROJECT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, micros,
 };
 use crate::{
-    Gauges, ListCursor, NewAiLog, NewProject, NewSession, NewTimelapse, NewUser, ProjectChanges,
-    SessionPage, Store, StoreError, StoreResult, SweepReport, Timeouts, Versioned,
+    Gauges, ListCursor, LoggedBy, NewAiLog, NewProject, NewSession, NewTimelapse, NewUser,
+    ProjectChanges, SessionPage, Store, StoreError, StoreResult, SweepReport, Timeouts, Versioned,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -283,13 +283,27 @@ async fn insert_reminder(
     Ok(())
 }
 
-/// Raises a session's version for a change outside its own row (chat, AI log),
-/// so live results of the session read after it carry a higher version.
-async fn bump_version(conn: &mut AnyConnection, session_id: &Id) -> StoreResult<()> {
-    sqlx::query("UPDATE sessions SET version = version + 1 WHERE id = $1")
-        .bind(session_id.as_str())
-        .execute(&mut *conn)
+/// The project row, locked for the rest of the transaction on PostgreSQL
+/// (SQLite's single writer orders transactions anyway).
+async fn lock_project(conn: &mut AnyConnection, id: &Id) -> StoreResult<Project> {
+    let sql = format!("UPDATE projects SET name = name WHERE id = $1 RETURNING {PROJECT_COLUMNS}");
+    let row = sqlx::query(&sql)
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
         .await?;
+    Ok(rows::project(&row.ok_or(StoreError::NotFound)?)?)
+}
+
+/// Refuses unless the session exists and `viewer` is or was in it. Being in
+/// a session once is for good (seats are marked left, never deleted), so a
+/// decision made here stays true for the rest of the read.
+async fn history_viewer_in(
+    conn: &mut AnyConnection,
+    session_id: &Id,
+    viewer: &Id,
+) -> StoreResult<()> {
+    session_in(conn, session_id).await?;
+    rules::view_session_history(participant_in(conn, session_id, viewer).await?.as_ref())?;
     Ok(())
 }
 
@@ -429,14 +443,15 @@ impl Store for SqlStore {
         Ok(visible > 0)
     }
 
-    async fn update_project(&self, id: &Id, changes: ProjectChanges) -> StoreResult<Project> {
+    async fn update_project(
+        &self,
+        id: &Id,
+        actor: &Id,
+        changes: ProjectChanges,
+    ) -> StoreResult<Project> {
         let mut tx = self.writer.begin().await?;
-        let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let current = rows::project(&row.ok_or(StoreError::NotFound)?)?;
+        let current = lock_project(&mut tx, id).await?;
+        rules::change_project(&current, actor)?;
         let sql = format!(
             "UPDATE projects SET name = $2, description = $3, repo_url = $4, tech_stack = $5 WHERE id = $1 \
              RETURNING {PROJECT_COLUMNS}"
@@ -454,25 +469,22 @@ impl Store for SqlStore {
         Ok(rows::project(&row)?)
     }
 
-    async fn delete_project(&self, id: &Id) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM projects WHERE id = $1")
+    async fn delete_project(&self, id: &Id, actor: &Id) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        let current = lock_project(&mut tx, id).await?;
+        rules::change_project(&current, actor)?;
+        sqlx::query("DELETE FROM projects WHERE id = $1")
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        tx.commit().await?;
         Ok(())
     }
 
     async fn create_session(&self, new: NewSession) -> StoreResult<Session> {
         let id = Id::generate();
         let now = now();
-        let status = if new.scheduled_start.is_some() {
-            SessionStatus::Scheduled
-        } else {
-            SessionStatus::Active
-        };
+        let status = new.schedule.initial_status();
         let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO sessions (id, creator_id, title, description, session_type, status, scheduled_start, \
@@ -486,7 +498,7 @@ impl Store for SqlStore {
         .bind(&new.description)
         .bind(new.session_type.as_str())
         .bind(status.as_str())
-        .bind(new.scheduled_start.map(micros))
+        .bind(new.schedule.start_at().map(micros))
         .bind((status == SessionStatus::Active).then_some(now))
         .bind(new.project_id.as_ref().map(Id::as_str))
         .bind(new.max_participants)
@@ -645,10 +657,42 @@ impl Store for SqlStore {
         participant_in(&mut conn, session_id, user_id).await
     }
 
+    async fn media_seat(&self, session_id: &Id, user_id: &Id) -> StoreResult<Session> {
+        let mut tx = self.reader.begin().await?;
+        let session = session_in(&mut tx, session_id).await?;
+        rules::hold_media(
+            &session,
+            participant_in(&mut tx, session_id, user_id).await?.as_ref(),
+        )?;
+        tx.commit().await?;
+        Ok(session)
+    }
+
+    async fn check_history_viewer(&self, session_id: &Id, viewer: &Id) -> StoreResult<()> {
+        let mut tx = self.reader.begin().await?;
+        history_viewer_in(&mut tx, session_id, viewer).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn insert_ai_log(&self, log: NewAiLog) -> StoreResult<AiLog> {
         let id = Id::generate();
         let mut tx = self.writer.begin().await?;
-        bump_version(&mut tx, &log.session_id).await?;
+        lock_session(&mut tx, &log.session_id).await?;
+        match (log.logged_by, &log.user_id) {
+            (LoggedBy::Person, Some(person)) => rules::log_interaction(
+                participant_in(&mut tx, &log.session_id, person)
+                    .await?
+                    .as_ref(),
+            )?,
+            (LoggedBy::Person, None) => rules::log_interaction(None)?,
+            (LoggedBy::Agent, Some(asker)) => rules::log_for_asker(
+                participant_in(&mut tx, &log.session_id, asker)
+                    .await?
+                    .as_ref(),
+            )?,
+            (LoggedBy::Agent, None) => {}
+        }
         sqlx::query(
             "INSERT INTO ai_logs (id, session_id, user_id, question, answer, trigger_kind, error, latency_ms, \
              providers, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -708,8 +752,14 @@ impl Store for SqlStore {
             .fetch_optional(&self.reader)
             .await?
             .ok_or(StoreError::NotFound)?;
+        let session_id = Id::from_trusted(session_id);
         let mut tx = self.writer.begin().await?;
-        bump_version(&mut tx, &Id::from_trusted(session_id)).await?;
+        lock_session(&mut tx, &session_id).await?;
+        rules::view_session_history(
+            participant_in(&mut tx, &session_id, user_id)
+                .await?
+                .as_ref(),
+        )?;
         sqlx::query(
             "INSERT INTO ai_log_votes (log_id, user_id, helpful, voted_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (log_id, user_id) DO UPDATE SET helpful = excluded.helpful, voted_at = excluded.voted_at",
@@ -755,6 +805,20 @@ impl Store for SqlStore {
             .fetch_all(&self.reader)
             .await?;
         versioned(&found, "id", rows::ai_log)
+    }
+
+    async fn session_ai_logs(&self, session_id: &Id, viewer: &Id) -> StoreResult<Vec<AiLog>> {
+        let mut tx = self.reader.begin().await?;
+        history_viewer_in(&mut tx, session_id, viewer).await?;
+        let sql = format!(
+            "SELECT {AI_LOG_COLUMNS} FROM ai_logs l WHERE l.session_id = $1 ORDER BY l.created_at, l.id"
+        );
+        let found = sqlx::query(&sql)
+            .bind(session_id.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(records(&found, rows::ai_log)?)
     }
 
     async fn chat_snapshot(
@@ -811,9 +875,12 @@ impl Store for SqlStore {
     async fn messages(
         &self,
         session_id: &Id,
+        viewer: &Id,
         limit: usize,
         before: Option<ListCursor>,
     ) -> StoreResult<(Vec<ChatMessage>, Option<ListCursor>)> {
+        let mut tx = self.reader.begin().await?;
+        history_viewer_in(&mut tx, session_id, viewer).await?;
         let keyset = if before.is_some() {
             "AND (m.created_at < $2 OR (m.created_at = $2 AND m.id < $3))"
         } else {
@@ -828,7 +895,8 @@ impl Store for SqlStore {
         if let Some(cursor) = &before {
             query = query.bind(micros(cursor.at)).bind(cursor.id.as_str());
         }
-        let found = query.fetch_all(&self.reader).await?;
+        let found = query.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
         let mut messages = records(&found, rows::message)?;
         let next = (messages.len() > limit).then(|| {
             messages.truncate(limit);
@@ -1010,6 +1078,9 @@ impl Store for SqlStore {
     }
 
     async fn create_timelapse(&self, timelapse: NewTimelapse) -> StoreResult<Timelapse> {
+        let mut tx = self.writer.begin().await?;
+        let project = lock_project(&mut tx, &timelapse.project_id).await?;
+        rules::change_project(&project, &timelapse.uploader_id)?;
         let sql = format!(
             "INSERT INTO timelapses (id, project_id, uploader_id, filename, content_type, size_bytes, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TIMELAPSE_COLUMNS}"
@@ -1022,8 +1093,9 @@ impl Store for SqlStore {
             .bind(&timelapse.content_type)
             .bind(timelapse.size_bytes)
             .bind(now())
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(rows::timelapse(&row)?)
     }
 
@@ -1047,15 +1119,22 @@ impl Store for SqlStore {
         Ok(row.as_ref().map(rows::timelapse).transpose()?)
     }
 
-    async fn delete_timelapse(&self, id: &Id) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM timelapses WHERE id = $1")
+    async fn delete_timelapse(&self, id: &Id, actor: &Id) -> StoreResult<Timelapse> {
+        let mut tx = self.writer.begin().await?;
+        let sql = format!("SELECT {TIMELAPSE_COLUMNS} FROM timelapses WHERE id = $1");
+        let row = sqlx::query(&sql)
             .bind(id.as_str())
-            .execute(&self.writer)
+            .fetch_optional(&mut *tx)
             .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let timelapse = rows::timelapse(&row.ok_or(StoreError::NotFound)?)?;
+        let project = lock_project(&mut tx, &timelapse.project_id).await?;
+        rules::change_project(&project, actor)?;
+        sqlx::query("DELETE FROM timelapses WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(timelapse)
     }
 
     async fn ensure_agent_user(&self) -> StoreResult<User> {
@@ -1104,12 +1183,29 @@ impl Store for SqlStore {
         Ok(session)
     }
 
+    async fn agent_join(&self, session_id: &Id, agent_id: &Id) -> StoreResult<Participant> {
+        let mut tx = self.writer.begin().await?;
+        let session = lock_session(&mut tx, session_id).await?;
+        rules::agent_serves(&session)?;
+        let (participant, _) = join_locked(&mut tx, &session, agent_id, true).await?;
+        sqlx::query("UPDATE sessions SET agent_status = $2 WHERE id = $1")
+            .bind(session_id.as_str())
+            .bind(AgentStatus::Listening.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(participant)
+    }
+
     async fn claim_agent_session(
         &self,
         session_id: &Id,
         worker_id: &str,
         lease: Duration,
     ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let session = session_in(&mut tx, session_id).await?;
+        rules::agent_serves(&session)?;
         let now = now();
         let expires_at = now + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
         // One statement decides: insert, or take over an expired or own claim.
@@ -1122,8 +1218,9 @@ impl Store for SqlStore {
         .bind(worker_id)
         .bind(expires_at)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(claimed.rows_affected() == 1)
     }
 

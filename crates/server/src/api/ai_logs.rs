@@ -4,16 +4,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use domain::Id;
 use domain::ai_log::{self, AiLog, Answer, LatencyMs, Providers, Question, Trigger};
-use domain::event::Event;
-use domain::{Id, rules};
 use serde::Deserialize;
-use store::NewAiLog;
+use store::{LoggedBy, NewAiLog};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::sessions::existing_session;
 use crate::AppState;
 use crate::auth::{AgentCaller, CurrentUser};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -76,17 +74,6 @@ fn object_field<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
-async fn save(state: &AppState, log: NewAiLog) -> ApiResult<(StatusCode, Json<AiLog>)> {
-    let saved = state.store.insert_ai_log(log).await?;
-    state
-        .bus
-        .publish(Event::AiLogsChanged {
-            session_id: saved.session_id.clone(),
-        })
-        .await;
-    Ok((StatusCode::CREATED, Json(saved)))
-}
-
 #[utoipa::path(post, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")), request_body = LogInteraction,
     responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 403, description = "not in the session", body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -96,34 +83,27 @@ async fn log_interaction(
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<LogInteraction>,
 ) -> ApiResult<(StatusCode, Json<AiLog>)> {
-    let question = Question::parse(&body.question)?;
-    let answer = Answer::parse(&body.answer)?;
-    existing_session(&state, &session_id).await?;
-    rules::log_interaction(
-        state
-            .store
-            .participant(&session_id, &caller.user.id)
-            .await?
-            .as_ref(),
-    )?;
     let log = NewAiLog {
-        session_id,
-        user_id: Some(caller.user.id),
-        question: question.into_inner(),
-        answer: answer.into_inner(),
+        // Set by the use case: a person logs as a person, for themselves.
+        logged_by: LoggedBy::Person,
+        user_id: None,
+        question: Question::parse(&body.question)?.into_inner(),
+        answer: Answer::parse(&body.answer)?.into_inner(),
         trigger: body.trigger.unwrap_or_default(),
         error: None,
         latency_ms: LatencyMs::default(),
         providers: Providers::default(),
+        session_id,
     };
-    save(&state, log).await
+    let saved = state.app.log_interaction(&caller.0, log).await?;
+    Ok((StatusCode::CREATED, Json(saved)))
 }
 
 #[utoipa::path(post, path = "/internal/ai-logs", tag = "ai logs", security(("agent" = [])), request_body = LogInteractionInternal,
     responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "a person's token", body = ErrorBody)))]
 async fn log_interaction_internal(
     State(state): State<AppState>,
-    _agent: AgentCaller,
+    agent: AgentCaller,
     ApiJson(body): ApiJson<LogInteractionInternal>,
 ) -> ApiResult<(StatusCode, Json<AiLog>)> {
     let session_id = Id::parse("session_id", &body.session_id)?;
@@ -133,6 +113,7 @@ async fn log_interaction_internal(
         .map(|raw| Id::parse("user_id", raw))
         .transpose()?;
     let log = NewAiLog {
+        logged_by: LoggedBy::Agent,
         question: Question::parse(&body.question)?.into_inner(),
         answer: Answer::parse(&body.answer)?.into_inner(),
         trigger: body.trigger,
@@ -142,22 +123,8 @@ async fn log_interaction_internal(
         session_id,
         user_id,
     };
-    if state.store.session(&log.session_id).await?.is_none() {
-        return Err(ApiError::invalid("session_id", "no session with this id"));
-    }
-    if let Some(user_id) = &log.user_id
-        && state
-            .store
-            .participant(&log.session_id, user_id)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::invalid(
-            "user_id",
-            "this person has not been in the session",
-        ));
-    }
-    save(&state, log).await
+    let saved = state.app.log_interaction(&agent.0, log).await?;
+    Ok((StatusCode::CREATED, Json(saved)))
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = [])),
@@ -168,21 +135,9 @@ async fn session_logs(
     caller: CurrentUser,
     PathId(session_id): PathId,
 ) -> ApiResult<Json<Vec<AiLog>>> {
-    existing_session(&state, &session_id).await?;
-    rules::view_session_history(
-        state
-            .store
-            .participant(&session_id, &caller.user.id)
-            .await?
-            .as_ref(),
-    )?;
-    // The same snapshot the live `ai_logs:` query sends.
-    let (_, logs) = state
-        .store
-        .ai_logs_snapshot(&session_id)
-        .await?
-        .ok_or(ApiError::NotFound("no such session"))?;
-    Ok(Json(logs))
+    Ok(Json(
+        state.app.session_ai_logs(&caller.0, &session_id).await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -208,9 +163,7 @@ async fn my_logs(
     if search.is_some_and(|text| text.chars().count() > 200) {
         return Err(ApiError::invalid("q", "must be at most 200 characters"));
     }
-    Ok(Json(
-        state.store.user_ai_logs(&caller.user.id, search).await?,
-    ))
+    Ok(Json(state.app.my_ai_logs(&caller.0, search).await?))
 }
 
 #[utoipa::path(post, path = "/api/ai-logs/{id}/feedback", tag = "ai logs", security(("bearer" = [])),
@@ -222,27 +175,10 @@ async fn mark_helpful(
     PathId(log_id): PathId,
     ApiJson(body): ApiJson<Feedback>,
 ) -> ApiResult<Json<AiLog>> {
-    let log = state
-        .store
-        .ai_log(&log_id)
-        .await?
-        .ok_or(ApiError::NotFound("no such AI log"))?;
-    rules::view_session_history(
+    Ok(Json(
         state
-            .store
-            .participant(&log.session_id, &caller.user.id)
-            .await?
-            .as_ref(),
-    )?;
-    let log = state
-        .store
-        .vote(&log_id, &caller.user.id, body.helpful)
-        .await?;
-    state
-        .bus
-        .publish(Event::AiLogsChanged {
-            session_id: log.session_id.clone(),
-        })
-        .await;
-    Ok(Json(log))
+            .app
+            .rate_answer(&caller.0, &log_id, body.helpful)
+            .await?,
+    ))
 }

@@ -18,7 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "the store answers"), (status = 503, description = "the store does not answer")))]
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
+    match state.app.ping().await {
         Ok(()) => (StatusCode::OK, "ok"),
         Err(error) => {
             tracing::warn!(?error, "health check failed");
@@ -33,7 +33,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = 401, body = crate::error::ErrorBody)))]
 async fn metrics(State(state): State<AppState>, _caller: Operator) -> impl IntoResponse {
     // Read from the store, not counted in memory, so every node reports the whole system.
-    match state.store.gauges().await {
+    match state.app.gauges().await {
         Ok(gauges) => {
             metrics::gauge!("lockin_sessions_active").set(gauges.sessions_active as f64);
             metrics::gauge!("lockin_participants_joined").set(gauges.participants_joined as f64);

@@ -20,5 +20,5 @@ async fn my_sessions(
     State(state): State<AppState>,
     caller: CurrentUser,
 ) -> ApiResult<Json<Vec<SessionHistory>>> {
-    Ok(Json(state.store.session_history(&caller.user.id).await?))
+    Ok(Json(state.app.session_history(&caller.0).await?))
 }

@@ -11,24 +11,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use domain::ai_log::AiLog;
 use domain::chat::{ChatMessage, MessageBody};
-use domain::event::Event;
 use domain::project::Project;
-use domain::rules;
 use domain::session::{AgentStatus, Participant, Session};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::sessions::{announce, existing_session};
 use crate::AppState;
 use crate::auth::AgentCaller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, PathId};
 
 /// How many earlier exchanges of a session the agent is given as context.
-const RECENT_EXCHANGES: usize = 4;
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(agent_sessions))
@@ -92,9 +87,9 @@ fn worker_id(raw: &str) -> ApiResult<&str> {
     responses((status = 200, description = "active sessions with the assistant on", body = [Session]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn agent_sessions(
     State(state): State<AppState>,
-    _agent: AgentCaller,
+    agent: AgentCaller,
 ) -> ApiResult<Json<Vec<Session>>> {
-    Ok(Json(state.store.agent_sessions().await?))
+    Ok(Json(state.app.agent_sessions(&agent.0).await?))
 }
 
 /// A session is served by exactly one worker: the one holding its claim.
@@ -103,7 +98,7 @@ async fn agent_sessions(
     responses((status = 200, body = Claimed), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn claim(
     State(state): State<AppState>,
-    _agent: AgentCaller,
+    agent: AgentCaller,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<WorkerClaim>,
 ) -> ApiResult<Json<Claimed>> {
@@ -113,10 +108,9 @@ async fn claim(
         Some(seconds @ 1..=300) => seconds,
         Some(_) => return Err(ApiError::invalid("lease_seconds", "must be from 1 to 300")),
     };
-    rules::agent_serves(&existing_session(&state, &session_id).await?)?;
     let claimed = state
-        .store
-        .claim_agent_session(&session_id, worker, Duration::from_secs(lease))
+        .app
+        .claim_for_worker(&agent.0, &session_id, worker, Duration::from_secs(lease))
         .await?;
     Ok(Json(Claimed { claimed }))
 }
@@ -126,15 +120,14 @@ async fn claim(
     responses((status = 204, description = "released (or it was not ours)"), (status = 404, body = ErrorBody)))]
 async fn release(
     State(state): State<AppState>,
-    _agent: AgentCaller,
+    agent: AgentCaller,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<WorkerClaim>,
 ) -> ApiResult<StatusCode> {
     let worker = worker_id(&body.worker_id)?;
-    existing_session(&state, &session_id).await?;
     state
-        .store
-        .release_agent_session(&session_id, worker)
+        .app
+        .release_for_worker(&agent.0, &session_id, worker)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -144,20 +137,10 @@ async fn release(
     responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn join(
     State(state): State<AppState>,
-    _agent: AgentCaller,
+    agent: AgentCaller,
     PathId(session_id): PathId,
 ) -> ApiResult<Json<Participant>> {
-    rules::agent_serves(&existing_session(&state, &session_id).await?)?;
-    let participant = state
-        .store
-        .join_session(&session_id, &state.agent_user.id, true)
-        .await?;
-    state
-        .store
-        .set_agent_status(&session_id, AgentStatus::Listening)
-        .await?;
-    announce(&state, &session_id, true).await;
-    Ok(Json(participant))
+    Ok(Json(state.app.agent_join(&agent.0, &session_id).await?))
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/leave", tag = "agent", security(("agent" = [])),
@@ -165,15 +148,10 @@ async fn join(
     responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn leave(
     State(state): State<AppState>,
-    _agent: AgentCaller,
+    agent: AgentCaller,
     PathId(session_id): PathId,
 ) -> ApiResult<Json<Participant>> {
-    let participant = state
-        .store
-        .leave_session(&session_id, &state.agent_user.id)
-        .await?;
-    announce(&state, &session_id, true).await;
-    Ok(Json(participant))
+    Ok(Json(state.app.agent_leave(&agent.0, &session_id).await?))
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/agent-status", tag = "agent", security(("agent" = [])),
@@ -181,22 +159,16 @@ async fn leave(
     responses((status = 200, body = Session), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn report_status(
     State(state): State<AppState>,
-    _agent: AgentCaller,
+    agent: AgentCaller,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<StatusReport>,
 ) -> ApiResult<Json<Session>> {
-    if body.status == AgentStatus::Off {
-        return Err(ApiError::invalid(
-            "status",
-            "only the session's creator switches the assistant off",
-        ));
-    }
-    let session = state
-        .store
-        .set_agent_status(&session_id, body.status)
-        .await?;
-    announce(&state, &session_id, false).await;
-    Ok(Json(session))
+    Ok(Json(
+        state
+            .app
+            .report_agent_status(&agent.0, &session_id, body.status)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/internal/sessions/{id}/context", tag = "agent", security(("agent" = [])),
@@ -204,24 +176,14 @@ async fn report_status(
     responses((status = 200, body = AgentContext), (status = 404, body = ErrorBody)))]
 async fn context(
     State(state): State<AppState>,
-    _agent: AgentCaller,
+    agent: AgentCaller,
     PathId(session_id): PathId,
 ) -> ApiResult<Json<AgentContext>> {
-    let session = existing_session(&state, &session_id).await?;
-    let project = match &session.project_id {
-        Some(id) => state.store.project(id).await?,
-        None => None,
-    };
-    let (_, logs) = state
-        .store
-        .ai_logs_snapshot(&session_id)
-        .await?
-        .unwrap_or_default();
-    let recent = logs[logs.len().saturating_sub(RECENT_EXCHANGES)..].to_vec();
+    let context = state.app.agent_context(&agent.0, &session_id).await?;
     Ok(Json(AgentContext {
-        session,
-        project,
-        recent,
+        session: context.session,
+        project: context.project,
+        recent: context.recent,
     }))
 }
 
@@ -230,15 +192,11 @@ async fn context(
     responses((status = 201, body = ChatMessage), (status = 403, description = "the agent is not in the session", body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn say_in_chat(
     State(state): State<AppState>,
-    _agent: AgentCaller,
+    agent: AgentCaller,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<AgentMessage>,
 ) -> ApiResult<(StatusCode, Json<ChatMessage>)> {
     let body = MessageBody::parse(&body.body)?;
-    let message = state
-        .store
-        .post_message(&session_id, &state.agent_user.id, body.into_inner())
-        .await?;
-    state.bus.publish(Event::ChatChanged { session_id }).await;
+    let message = state.app.agent_say(&agent.0, &session_id, body).await?;
     Ok((StatusCode::CREATED, Json(message)))
 }

@@ -7,13 +7,10 @@ pub(crate) mod chat;
 mod health;
 mod history;
 mod internal;
-pub(crate) mod paging;
 pub(crate) mod projects;
 pub(crate) mod reminders;
 pub(crate) mod sessions;
 mod timelapses;
-
-pub use accounts::create_user;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

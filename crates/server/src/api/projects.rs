@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::Id;
 use domain::project::{self, Project, ProjectName, RepoUrl, TechStack};
 use domain::session::Session;
 use serde::{Deserialize, Deserializer};
@@ -14,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, PathId};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -55,24 +54,6 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// A project the caller may see, or 404: a project you may not see does not exist for you.
-pub(crate) async fn visible_project(state: &AppState, id: &Id, viewer: &Id) -> ApiResult<Project> {
-    let not_found = || ApiError::NotFound("no such project");
-    if !state.store.can_see_project(id, viewer).await? {
-        return Err(not_found());
-    }
-    state.store.project(id).await?.ok_or_else(not_found)
-}
-
-pub(crate) async fn owned_project(state: &AppState, id: &Id, caller: &Id) -> ApiResult<Project> {
-    let project = visible_project(state, id, caller).await?;
-    if &project.owner_id != caller {
-        return Err(ApiError::Forbidden(
-            "only the project's owner can change it",
-        ));
-    }
-    Ok(project)
-}
-
 #[utoipa::path(post, path = "/api/projects", tag = "projects", security(("bearer" = [])), request_body = CreateProject,
     responses((status = 201, body = Project), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn create_project(
@@ -81,7 +62,8 @@ async fn create_project(
     ApiJson(body): ApiJson<CreateProject>,
 ) -> ApiResult<(StatusCode, Json<Project>)> {
     let new = NewProject {
-        owner_id: caller.user.id,
+        // The caller's, set by the use case.
+        owner_id: caller.user().id.clone(),
         name: ProjectName::parse(&body.name)?.into_inner(),
         description: project::parse_description(body.description.as_deref())?,
         repo_url: RepoUrl::parse_optional(body.repo_url.as_deref())?.map(RepoUrl::into_inner),
@@ -89,7 +71,7 @@ async fn create_project(
     };
     Ok((
         StatusCode::CREATED,
-        Json(state.store.create_project(new).await?),
+        Json(state.app.create_project(&caller.0, new).await?),
     ))
 }
 
@@ -99,7 +81,7 @@ async fn list_projects(
     State(state): State<AppState>,
     caller: CurrentUser,
 ) -> ApiResult<Json<Vec<Project>>> {
-    Ok(Json(state.store.projects_of(&caller.user.id).await?))
+    Ok(Json(state.app.my_projects(&caller.0).await?))
 }
 
 #[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
@@ -110,7 +92,7 @@ async fn get_project(
     caller: CurrentUser,
     PathId(id): PathId,
 ) -> ApiResult<Json<Project>> {
-    Ok(Json(visible_project(&state, &id, &caller.user.id).await?))
+    Ok(Json(state.app.project(&caller.0, &id).await?))
 }
 
 #[utoipa::path(patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
@@ -144,8 +126,9 @@ async fn update_project(
             .map(|stack| TechStack::parse(&stack).map(TechStack::into_inner))
             .transpose()?,
     };
-    owned_project(&state, &id, &caller.user.id).await?;
-    Ok(Json(state.store.update_project(&id, changes).await?))
+    Ok(Json(
+        state.app.update_project(&caller.0, &id, changes).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
@@ -156,8 +139,7 @@ async fn delete_project(
     caller: CurrentUser,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
-    owned_project(&state, &id, &caller.user.id).await?;
-    state.store.delete_project(&id).await?;
+    state.app.delete_project(&caller.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -169,6 +151,5 @@ async fn project_sessions(
     caller: CurrentUser,
     PathId(id): PathId,
 ) -> ApiResult<Json<Vec<Session>>> {
-    visible_project(&state, &id, &caller.user.id).await?;
-    Ok(Json(state.store.project_sessions(&id).await?))
+    Ok(Json(state.app.project_sessions(&caller.0, &id).await?))
 }

@@ -6,26 +6,16 @@ use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use chrono::{Duration, Utc};
 use domain::chat::Notification;
-use domain::session::{Session, SessionStatus};
-use icalendar::{Calendar, Component, EventLike};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::sessions::existing_session;
 use crate::AppState;
-use crate::auth::{self, CurrentUser};
+use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, PathId};
-
-/// How many notifications a person sees, live and by REST.
-pub const NOTIFICATIONS_SHOWN: usize = 50;
-
-/// How long a calendar entry lasts when the session has not ended yet.
-const PLANNED_LENGTH: Duration = Duration::hours(1);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -43,11 +33,7 @@ async fn remind_me(
     caller: CurrentUser,
     PathId(session_id): PathId,
 ) -> ApiResult<StatusCode> {
-    existing_session(&state, &session_id).await?;
-    state
-        .store
-        .request_reminder(&session_id, &caller.user.id)
-        .await?;
+    state.app.remind_me(&caller.0, &session_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -57,12 +43,7 @@ async fn my_notifications(
     State(state): State<AppState>,
     caller: CurrentUser,
 ) -> ApiResult<Json<Vec<Notification>>> {
-    Ok(Json(
-        state
-            .store
-            .notifications(&caller.user.id, NOTIFICATIONS_SHOWN)
-            .await?,
-    ))
+    Ok(Json(state.app.notifications(&caller.0).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -84,7 +65,7 @@ async fn calendar_status(
     caller: CurrentUser,
 ) -> ApiResult<Json<CalendarStatus>> {
     Ok(Json(CalendarStatus {
-        enabled: state.store.has_calendar_secret(&caller.user.id).await?,
+        enabled: state.app.has_calendar_feed(&caller.0).await?,
     }))
 }
 
@@ -96,11 +77,7 @@ async fn enable_calendar(
     caller: CurrentUser,
     headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<CalendarFeed>)> {
-    let secret = auth::new_token("");
-    state
-        .store
-        .set_calendar_secret(&caller.user.id, Some(&auth::hash_token(&secret)))
-        .await?;
+    let secret = state.app.enable_calendar_feed(&caller.0).await?;
     let host = headers
         .get(HOST)
         .and_then(|value| value.to_str().ok())
@@ -120,10 +97,7 @@ async fn revoke_calendar(
     State(state): State<AppState>,
     caller: CurrentUser,
 ) -> ApiResult<StatusCode> {
-    state
-        .store
-        .set_calendar_secret(&caller.user.id, None)
-        .await?;
+    state.app.revoke_calendar_feed(&caller.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -149,92 +123,14 @@ async fn calendar_feed(
     let Some(secret) = query.secret else {
         return Err(invalid);
     };
-    let user = state
-        .store
-        .user_by_calendar_secret(&auth::hash_token(&secret))
-        .await?
-        .ok_or(invalid)?;
+    let (_, sessions) = state.app.calendar_feed(&secret).await?;
     let host = headers
         .get(HOST)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("localhost:8080");
-    let sessions = state.store.calendar_sessions(&user.id).await?;
-    let calendar = calendar_of(&sessions, host);
+    let calendar = crate::calendar::calendar_of(&sessions, host);
     Ok((
         [(CONTENT_TYPE, "text/calendar; charset=utf-8")],
         calendar.to_string(),
     ))
-}
-
-pub(crate) fn calendar_of(sessions: &[Session], host: &str) -> Calendar {
-    let mut calendar = Calendar::new();
-    calendar.name("Lock In");
-    for session in sessions {
-        let Some(start) = session.scheduled_start.or(session.started_at) else {
-            continue;
-        };
-        let end = session
-            .ended_at
-            .filter(|ended| *ended > start)
-            .unwrap_or(start + PLANNED_LENGTH);
-        let mut event = icalendar::Event::new();
-        event
-            .uid(&format!("{}@lockin", session.id))
-            .summary(&session.title)
-            .starts(start)
-            .ends(end)
-            .timestamp(Utc::now())
-            .url(&format!("http://{host}/sessions/{}", session.id));
-        if let Some(description) = &session.description {
-            event.description(description);
-        }
-        if session.status == SessionStatus::Ended {
-            event.status(icalendar::EventStatus::Cancelled);
-        }
-        calendar.push(event.done());
-    }
-    calendar.done()
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-    use domain::Id;
-    use domain::session::SessionType;
-
-    use super::*;
-
-    #[test]
-    fn a_scheduled_session_becomes_an_event_with_escaped_text() {
-        let start = Utc.with_ymd_and_hms(2026, 12, 1, 9, 30, 0).unwrap();
-        let session = Session {
-            id: Id::generate(),
-            creator_id: Id::generate(),
-            creator_name: "Ada".into(),
-            title: "Rust, async; and more".into(),
-            description: Some("bring\\nquestions".into()),
-            session_type: SessionType::Coding,
-            status: SessionStatus::Scheduled,
-            scheduled_start: Some(start),
-            started_at: None,
-            ended_at: None,
-            project_id: None,
-            max_participants: 5,
-            ai_agent_enabled: true,
-            participant_count: 0,
-            agent_status: domain::session::AgentStatus::Off,
-            created_at: start,
-            version: 1,
-        };
-        let text = calendar_of(std::slice::from_ref(&session), "lockin.example").to_string();
-        assert!(text.starts_with("BEGIN:VCALENDAR\r\n"), "{text}");
-        assert!(text.contains("DTSTART:20261201T093000Z"), "{text}");
-        assert!(text.contains("DTEND:20261201T103000Z"), "{text}");
-        assert!(text.contains("SUMMARY:Rust\\, async\\; and more"), "{text}");
-        assert!(
-            text.contains(&format!("UID:{}@lockin", session.id)),
-            "{text}"
-        );
-        assert!(text.trim_end().ends_with("END:VCALENDAR"));
-    }
 }

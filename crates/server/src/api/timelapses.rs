@@ -21,7 +21,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::projects::{owned_project, visible_project};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -133,7 +132,8 @@ async fn upload_timelapse(
     if declared.is_some_and(|length| length > VideoFormat::MAX_BYTES) {
         return Err(too_large());
     }
-    owned_project(&state, &project_id, &caller.user.id).await?;
+    // Refused early, before a byte is written; recording decides again.
+    state.app.owned_project(&caller.0, &project_id).await?;
     tokio::fs::create_dir_all(video_dir(&state))
         .await
         .map_err(anyhow::Error::from)?;
@@ -143,12 +143,12 @@ async fn upload_timelapse(
     let timelapse = NewTimelapse {
         id,
         project_id,
-        uploader_id: caller.user.id,
+        uploader_id: caller.user().id.clone(),
         filename,
         content_type: format.content_type().to_owned(),
         size_bytes: i64::try_from(size).map_err(anyhow::Error::from)?,
     };
-    let stored = state.store.create_timelapse(timelapse).await;
+    let stored = state.app.record_timelapse(&caller.0, timelapse).await;
     let stored = match stored {
         Ok(stored) => stored,
         Err(error) => {
@@ -170,20 +170,7 @@ async fn list_timelapses(
     caller: CurrentUser,
     PathId(project_id): PathId,
 ) -> ApiResult<Json<Vec<Timelapse>>> {
-    visible_project(&state, &project_id, &caller.user.id).await?;
-    Ok(Json(state.store.timelapses(&project_id).await?))
-}
-
-async fn readable_timelapse(state: &AppState, id: &Id, viewer: &Id) -> ApiResult<Timelapse> {
-    let timelapse = state
-        .store
-        .timelapse(id)
-        .await?
-        .ok_or(ApiError::NotFound("no such timelapse"))?;
-    visible_project(state, &timelapse.project_id, viewer)
-        .await
-        .map_err(|_| ApiError::NotFound("no such timelapse"))?;
-    Ok(timelapse)
+    Ok(Json(state.app.timelapses(&caller.0, &project_id).await?))
 }
 
 #[utoipa::path(get, path = "/api/timelapses/{id}/video", tag = "projects", security(("bearer" = [])),
@@ -195,7 +182,7 @@ async fn play_timelapse(
     PathId(id): PathId,
     request: Request,
 ) -> ApiResult<Response> {
-    let timelapse = readable_timelapse(&state, &id, &caller.user.id).await?;
+    let timelapse = state.app.timelapse(&caller.0, &id).await?;
     let served = ServeFile::new_with_mime(
         video_path(&state, &timelapse),
         &timelapse
@@ -217,9 +204,7 @@ async fn delete_timelapse(
     caller: CurrentUser,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
-    let timelapse = readable_timelapse(&state, &id, &caller.user.id).await?;
-    owned_project(&state, &timelapse.project_id, &caller.user.id).await?;
-    state.store.delete_timelapse(&id).await?;
+    let timelapse = state.app.delete_timelapse(&caller.0, &id).await?;
     let _ = tokio::fs::remove_file(video_path(&state, &timelapse)).await;
     Ok(StatusCode::NO_CONTENT)
 }

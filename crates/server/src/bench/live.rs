@@ -52,7 +52,8 @@ use tokio::{
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Application, Config, api::chat::PAGE as CHAT_PAGE};
+use crate::app::chat::CHAT_PAGE;
+use crate::{Application, Config};
 
 #[derive(clap::Args, Debug)]
 pub struct LiveBenchArgs {

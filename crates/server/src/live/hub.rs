@@ -108,7 +108,7 @@ async fn listen(hub: std::sync::Weak<Hub>, mut events: broadcast::Receiver<domai
 
 async fn refresh(hub: Arc<Hub>, state: AppState, query: Query, shared: Arc<Shared>) {
     loop {
-        match query.run(&state).await {
+        match query.run(&state.app).await {
             Ok(Some(snapshot)) => {
                 shared.sender.send_if_modified(|current| {
                     // Nothing to push when the data did not change (a chat message

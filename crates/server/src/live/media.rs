@@ -43,6 +43,7 @@ use tokio_stream::StreamMap;
 use tokio_stream::wrappers::{UnboundedReceiverStream, WatchStream};
 
 use crate::AppState;
+use crate::app::Caller;
 use crate::error::ApiError;
 
 /// What a person sends, as their page says: shown to the others as mute
@@ -328,7 +329,7 @@ fn seat_limit(max_participants: i64, assistant_on: bool) -> usize {
 /// node marked them: every change to the participants or the session of a
 /// room with media on this node is checked against the store.
 pub fn watch_departures(state: AppState) -> JoinHandle<()> {
-    let mut events = state.bus.subscribe();
+    let mut events = state.app.events();
     tokio::spawn(async move {
         loop {
             let event = tokio::select! {
@@ -363,13 +364,13 @@ pub fn watch_departures(state: AppState) -> JoinHandle<()> {
 /// Lets go of the media of everyone in the session who is no longer joined,
 /// or of everyone when the session is over.
 async fn tear_down_departed(state: &AppState, session_id: &Id) -> anyhow::Result<()> {
-    let session = state.store.session(session_id).await?;
+    let session = state.app.session_snapshot(session_id).await?;
     if session.is_none_or(|session| session.status != SessionStatus::Active) {
         state.media.close(session_id).await;
         return Ok(());
     }
     let participants = state
-        .store
+        .app
         .participants_snapshot(session_id)
         .await?
         .map(|(_, participants)| participants)
@@ -551,22 +552,13 @@ fn encode(message: &ServerMessage<'_>) -> Utf8Bytes {
         .into()
 }
 
-/// The session, if `user` may hold media in it: it is active and they are
-/// joined to it.
-async fn seat(state: &AppState, user: &User, session_id: &Id) -> Result<Session, Refusal> {
-    let session = crate::api::sessions::existing_session(state, session_id).await?;
-    if session.status != SessionStatus::Active {
-        return Err(ApiError::Forbidden("the session is not active").into());
-    }
-    let participant = state
-        .store
-        .participant(session_id, &user.id)
+/// The session, if the caller may hold media in it now.
+async fn seat(state: &AppState, caller: &Caller, session_id: &Id) -> Result<Session, Refusal> {
+    Ok(state
+        .app
+        .media_seat(caller, session_id)
         .await
-        .map_err(ApiError::from)?;
-    if !participant.is_some_and(|participant| participant.status == ParticipantStatus::Joined) {
-        return Err(ApiError::Forbidden("join the session before its media").into());
-    }
-    Ok(session)
+        .map_err(ApiError::from)?)
 }
 
 /// One live connection's media: the sessions it holds media in, the SFU's
@@ -615,12 +607,13 @@ impl Links {
     pub async fn outgoing(
         &mut self,
         state: &AppState,
-        user: &User,
+        caller: &Caller,
         outgoing: Outgoing,
     ) -> Utf8Bytes {
         match outgoing.0 {
             Pending::Signal(session_id, signal) => {
-                self.signal_message(state, user, &session_id, signal).await
+                self.signal_message(state, caller, &session_id, signal)
+                    .await
             }
             Pending::States(session_id, members) => {
                 let states = members
@@ -638,10 +631,11 @@ impl Links {
     async fn signal_message(
         &mut self,
         state: &AppState,
-        user: &User,
+        caller: &Caller,
         session_id: &Id,
         signal: SignalOut,
     ) -> Utf8Bytes {
+        let user = caller.user();
         match signal {
             SignalOut::Answer { sdp } => encode(&ServerMessage::Answer {
                 session_id,
@@ -667,7 +661,12 @@ impl Links {
 
     /// Handles one `media.*` message; returns the immediate answer, if any.
     /// `text` is the whole message, whose type starts with `media.`.
-    pub async fn handle(&mut self, state: &AppState, user: &User, text: &str) -> Option<Utf8Bytes> {
+    pub async fn handle(
+        &mut self,
+        state: &AppState,
+        caller: &Caller,
+        text: &str,
+    ) -> Option<Utf8Bytes> {
         let message = match serde_json::from_str::<ClientMessage>(text) {
             Ok(message) => message,
             Err(error) => {
@@ -686,7 +685,7 @@ impl Links {
             }
         };
         let raw_session_id = message.session_id().to_owned();
-        match self.apply(state, user, message).await {
+        match self.apply(state, caller, message).await {
             Ok(answer) => answer,
             Err(error) => Some(encode(&ServerMessage::Error {
                 session_id: Some(&raw_session_id),
@@ -698,13 +697,14 @@ impl Links {
     async fn apply(
         &mut self,
         state: &AppState,
-        user: &User,
+        caller: &Caller,
         message: ClientMessage,
     ) -> Result<Option<Utf8Bytes>, Refusal> {
+        let user = caller.user();
         let session_id = Id::parse("session_id", message.session_id()).map_err(ApiError::from)?;
         let signal = match message {
             ClientMessage::Config { .. } => {
-                seat(state, user, &session_id).await?;
+                seat(state, caller, &session_id).await?;
                 return Ok(Some(encode(&ServerMessage::Config {
                     session_id: &session_id,
                     ice_servers: state.media.sfu().ice_servers(),
@@ -712,7 +712,7 @@ impl Links {
             }
             ClientMessage::Join { offer, sources, .. } => {
                 return self
-                    .join(state, user, &session_id, offer, sources)
+                    .join(state, caller, &session_id, offer, sources)
                     .await
                     .map(Some);
             }
@@ -766,19 +766,20 @@ impl Links {
     async fn join(
         &mut self,
         state: &AppState,
-        user: &User,
+        caller: &Caller,
         session_id: &Id,
         offer: String,
         sources: Sources,
     ) -> Result<Utf8Bytes, Refusal> {
-        let session = seat(state, user, session_id).await?;
+        let user = caller.user();
+        let session = seat(state, caller, session_id).await?;
         let (joined, members) = state
             .media
             .join(&session, user, self.id, offer, sources)
             .await?;
         // Marked left while joining? The departure watcher could not see
         // this media yet, so look again now that it is registered.
-        if seat(state, user, session_id).await.is_err() {
+        if seat(state, caller, session_id).await.is_err() {
             state.media.leave(session_id, &user.id, Some(self.id)).await;
             return Err(ApiError::Forbidden("join the session before its media").into());
         }
@@ -798,7 +799,8 @@ impl Links {
     }
 
     /// The connection closed: its media leaves every room.
-    pub async fn close(&mut self, state: &AppState, user: &User) {
+    pub async fn close(&mut self, state: &AppState, caller: &Caller) {
+        let user = caller.user();
         for session_id in std::mem::take(&mut self.joined) {
             state
                 .media

@@ -26,7 +26,6 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use domain::Id;
-use domain::user::User;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -36,6 +35,7 @@ use tokio_stream::wrappers::WatchStream;
 
 use self::query::{Query, Snapshot};
 use crate::AppState;
+use crate::app::Caller;
 use crate::auth::{self, CurrentUser};
 use crate::error::{ApiError, ErrorDetail};
 
@@ -77,7 +77,7 @@ enum ServerMessage<'a> {
 
 /// The caller of a live connection: a bearer header, `?token=`, or the cookie
 /// (whose handshake must come from our own origin).
-struct LiveCaller(User);
+struct LiveCaller(Caller);
 
 impl FromRequestParts<AppState> for LiveCaller {
     type Rejection = ApiError;
@@ -91,26 +91,25 @@ impl FromRequestParts<AppState> for LiveCaller {
                 .ok()?
                 .remove("token")
         });
-        // The AI agent connects with its token, as its own account.
-        let presented = query_token
-            .as_deref()
-            .or_else(|| auth::bearer(&parts.headers));
-        if presented.is_some_and(|token| auth::hash_token(token) == state.agent_token_hash) {
-            return Ok(Self(state.agent_user.clone()));
-        }
+        // A token in the query (or the AI agent's bearer token) is the caller.
         if let Some(token) = query_token {
-            return match state.store.user_by_token(&auth::hash_token(&token)).await? {
-                Some(user) => Ok(Self(user)),
+            return match state.app.caller(&token).await? {
+                Some(caller) => Ok(Self(caller)),
                 None => Err(ApiError::Unauthenticated("that token is not valid")),
             };
+        }
+        if let Some(token) = auth::bearer(&parts.headers)
+            && let Some(caller @ Caller::Agent(_)) = state.app.caller(token).await?
+        {
+            return Ok(Self(caller));
         }
         if auth::bearer(&parts.headers).is_none() && !same_origin(&parts.headers) {
             return Err(ApiError::Forbidden(
                 "live connections by cookie must come from this site",
             ));
         }
-        let caller = CurrentUser::from_request_parts(parts, state).await?;
-        Ok(Self(caller.user))
+        let CurrentUser(caller) = CurrentUser::from_request_parts(parts, state).await?;
+        Ok(Self(caller))
     }
 }
 
@@ -130,14 +129,14 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 async fn upgrade(
     State(state): State<AppState>,
-    LiveCaller(user): LiveCaller,
+    LiveCaller(caller): LiveCaller,
     socket: WebSocketUpgrade,
 ) -> Response {
     socket
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
             let connections = state.live_connections.clone();
-            connections.track_future(Connection::new(state, user).run(socket))
+            connections.track_future(Connection::new(state, caller).run(socket))
         })
         .into_response()
 }
@@ -150,7 +149,8 @@ struct Subscription {
 
 struct Connection {
     state: AppState,
-    user: User,
+    /// Who holds this connection; for its whole life.
+    caller: Caller,
     subscriptions: HashMap<String, Subscription>,
     results: StreamMap<String, WatchStream<Option<Arc<Snapshot>>>>,
     /// How many of this connection's subscriptions are about each session: the
@@ -161,11 +161,11 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(state: AppState, user: User) -> Self {
+    fn new(state: AppState, caller: Caller) -> Self {
         Self {
             media: media::Links::new(&state.media),
             state,
-            user,
+            caller,
             subscriptions: HashMap::new(),
             results: StreamMap::new(),
             watched_sessions: HashMap::new(),
@@ -191,7 +191,7 @@ impl Connection {
                     Some(Err(_)) | None => break,
                 },
                 Some((id, snapshot)) = self.results.next() => self.result_message(&id, snapshot),
-                outgoing = self.media.next() => Some(self.media.outgoing(&self.state, &self.user, outgoing).await),
+                outgoing = self.media.next() => Some(self.media.outgoing(&self.state, &self.caller, outgoing).await),
                 _ = ping.tick() => {
                     if last_heard.elapsed() > SILENT_LIMIT {
                         break;
@@ -212,16 +212,19 @@ impl Connection {
                 break;
             }
         }
-        self.media.close(&self.state, &self.user).await;
+        self.media.close(&self.state, &self.caller).await;
         for (session_id, _) in std::mem::take(&mut self.watched_sessions) {
-            self.state.presence.depart(&session_id, &self.user.id).await;
+            self.state
+                .presence
+                .depart(&session_id, &self.caller.user().id)
+                .await;
         }
     }
 
     /// Handles one client message; returns the immediate answer, if any.
     async fn handle(&mut self, text: &str) -> Option<Utf8Bytes> {
         if media::is_media(text) {
-            return self.media.handle(&self.state, &self.user, text).await;
+            return self.media.handle(&self.state, &self.caller, text).await;
         }
         let message = match serde_json::from_str::<ClientMessage>(text) {
             Ok(message) => message,
@@ -266,13 +269,16 @@ impl Connection {
                 "at most {MAX_SUBSCRIPTIONS} subscriptions per connection"
             )));
         }
-        let query = Query::parse(text, &self.user)?;
-        query.authorize(&self.state, &self.user).await?;
+        let query = Query::parse(text, self.caller.user())?;
+        query.authorize(&self.state.app, &self.caller).await?;
         if let Some(session_id) = query.session_id() {
             let watchers = self.watched_sessions.entry(session_id.clone()).or_default();
             *watchers += 1;
             if *watchers == 1 {
-                self.state.presence.arrive(session_id, &self.user.id).await;
+                self.state
+                    .presence
+                    .arrive(session_id, &self.caller.user().id)
+                    .await;
             }
         }
         let results = self.state.hub.watch(&self.state, query.clone());
@@ -294,7 +300,10 @@ impl Connection {
             *watchers -= 1;
             if *watchers == 0 {
                 self.watched_sessions.remove(session_id);
-                self.state.presence.depart(session_id, &self.user.id).await;
+                self.state
+                    .presence
+                    .depart(session_id, &self.caller.user().id)
+                    .await;
             }
         }
     }

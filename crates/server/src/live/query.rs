@@ -3,14 +3,14 @@
 
 use std::fmt;
 
+use domain::Id;
 use domain::event::Event;
+use domain::session::SessionStatus;
 use domain::user::User;
-use domain::{Id, rules};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::AppState;
-use crate::api::{chat, reminders, sessions};
+use crate::app::{App, Caller};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -92,67 +92,49 @@ impl Query {
     }
 
     /// The same rules as the matching REST call.
-    pub async fn authorize(&self, state: &AppState, caller: &User) -> ApiResult<()> {
+    pub async fn authorize(&self, app: &App, caller: &Caller) -> ApiResult<()> {
         match self {
             Self::Session(id) | Self::Participants(id) => {
-                sessions::existing_session(state, id).await?;
+                app.session(id).await?;
             }
-            Self::AiLogs(id) | Self::Chat(id) => {
-                sessions::existing_session(state, id).await?;
-                rules::view_session_history(
-                    state.store.participant(id, &caller.id).await?.as_ref(),
-                )?;
-            }
-            Self::AgentSessions if caller.id != state.agent_user.id => {
-                return Err(ApiError::Forbidden("only the AI agent may watch this"));
-            }
-            Self::ActiveSessions
-            | Self::UpcomingSessions
-            | Self::Notifications(_)
-            | Self::AgentSessions => {}
+            Self::AiLogs(id) | Self::Chat(id) => app.watch_session_record(caller, id).await?,
+            Self::AgentSessions => app.watch_agent_sessions(caller).await?,
+            Self::ActiveSessions | Self::UpcomingSessions | Self::Notifications(_) => {}
         }
         Ok(())
     }
 
     /// Reads the current result. `None` when the session is gone.
-    pub async fn run(&self, state: &AppState) -> ApiResult<Option<Snapshot>> {
+    pub async fn run(&self, app: &App) -> ApiResult<Option<Snapshot>> {
         fn snapshot(version: Option<i64>, data: &impl Serialize) -> ApiResult<Option<Snapshot>> {
             let data = serde_json::value::to_raw_value(data).map_err(anyhow::Error::from)?;
             Ok(Some(Snapshot { version, data }))
         }
-        let store = &state.store;
         match self {
-            Self::Session(id) => match store.session(id).await? {
+            Self::Session(id) => match app.session_snapshot(id).await? {
                 Some(session) => snapshot(Some(session.version), &session),
                 None => Ok(None),
             },
-            Self::Participants(id) => match store.participants_snapshot(id).await? {
+            Self::Participants(id) => match app.participants_snapshot(id).await? {
                 Some((version, participants)) => snapshot(Some(version), &participants),
                 None => Ok(None),
             },
-            Self::AiLogs(id) => match store.ai_logs_snapshot(id).await? {
+            Self::AiLogs(id) => match app.ai_logs_snapshot(id).await? {
                 Some((version, logs)) => snapshot(Some(version), &logs),
                 None => Ok(None),
             },
-            Self::Chat(id) => match chat::latest_page(state, id).await? {
+            Self::Chat(id) => match app.latest_messages(id).await? {
                 Some((version, page)) => snapshot(Some(version), &page),
                 None => Ok(None),
             },
-            Self::ActiveSessions => snapshot(
-                None,
-                &sessions::first_page(state, domain::session::SessionStatus::Active).await?,
-            ),
-            Self::UpcomingSessions => snapshot(
-                None,
-                &sessions::first_page(state, domain::session::SessionStatus::Scheduled).await?,
-            ),
-            Self::AgentSessions => snapshot(None, &store.agent_sessions().await?),
-            Self::Notifications(user) => snapshot(
-                None,
-                &store
-                    .notifications(user, reminders::NOTIFICATIONS_SHOWN)
-                    .await?,
-            ),
+            Self::ActiveSessions => {
+                snapshot(None, &app.first_sessions(SessionStatus::Active).await?)
+            }
+            Self::UpcomingSessions => {
+                snapshot(None, &app.first_sessions(SessionStatus::Scheduled).await?)
+            }
+            Self::AgentSessions => snapshot(None, &app.agent_sessions_snapshot().await?),
+            Self::Notifications(user) => snapshot(None, &app.notifications_snapshot(user).await?),
         }
     }
 }

@@ -9,10 +9,10 @@ use serde::Deserialize;
 
 use super::viewer::{CsrfForm, MaybeViewer, csrf_matches, local_path, posted_csrf, visitor_csrf};
 use super::{FieldErrors, Layout, PageResult, Section, Viewer, html, see_other};
+use domain::user::{Email, Password, UserName};
+
 use crate::AppState;
-use crate::api::accounts::{check_password, issue_token, sign_out};
-use crate::api::create_user;
-use crate::auth::ClientAddress;
+use crate::auth::{self, ClientAddress};
 use crate::error::ApiError;
 
 #[derive(Deserialize, Default)]
@@ -107,19 +107,27 @@ pub async fn signup(
         };
         html(FieldErrors::status(&error), &page)
     };
-    let user = match create_user(
-        state.store.as_ref(),
-        &form.email,
-        &form.name,
-        &form.password,
-    )
-    .await
-    {
-        Ok(user) => user,
+    let signed = match parse_signup(&form) {
+        Ok((email, name, password)) => state.app.sign_up(email, name, password).await,
         Err(error) => return refused(error, form),
     };
-    let (_, cookies) = issue_token(&state, &user).await?;
-    Ok((cookies, see_other(&destination(&form.next))).into_response())
+    match signed {
+        Ok(signed) => Ok((
+            auth::sign_in_cookies(&signed.token),
+            see_other(&destination(&form.next)),
+        )
+            .into_response()),
+        Err(error) => refused(error.into(), form),
+    }
+}
+
+/// The form's fields in the API's order, so both refuse the same input alike.
+fn parse_signup(form: &SignupForm) -> Result<(Email, UserName, Password), ApiError> {
+    Ok((
+        Email::parse(&form.email)?,
+        UserName::parse(&form.name)?,
+        Password::parse(form.password.clone())?,
+    ))
 }
 
 pub async fn login_page(
@@ -160,12 +168,13 @@ pub async fn login(
             .push(("password".into(), "Enter your password.".into()));
     }
     let status = if errors.is_empty() {
-        match check_password(&state, address, &form.email, form.password).await {
-            Ok(user) => {
-                let (_, cookies) = issue_token(&state, &user).await?;
+        match state.app.sign_in(&form.email, form.password, address).await {
+            Ok(signed) => {
+                let cookies = auth::sign_in_cookies(&signed.token);
                 return Ok((cookies, see_other(&destination(&form.next))).into_response());
             }
             Err(error) => {
+                let error = ApiError::from(error);
                 errors = FieldErrors::from_api(&error, &[]);
                 FieldErrors::status(&error)
             }
@@ -188,6 +197,6 @@ pub async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
-    let cookies = sign_out(&state, &viewer.token_hash).await?;
-    Ok((cookies, see_other("/login")).into_response())
+    state.app.sign_out(&viewer.caller).await?;
+    Ok((auth::sign_out_cookies(), see_other("/login")).into_response())
 }

@@ -30,8 +30,8 @@ struct HistoryPage {
 
 pub async fn sessions(State(state): State<AppState>, viewer: Viewer) -> PageResult {
     let sessions = state
-        .store
-        .session_history(&viewer.user.id)
+        .app
+        .session_history(&viewer.caller)
         .await?
         .into_iter()
         .map(|past| PastSession {
@@ -97,11 +97,8 @@ pub async fn ai(
         return html(StatusCode::BAD_REQUEST, &page);
     }
     let logs = state
-        .store
-        .user_ai_logs(
-            &viewer.user.id,
-            Some(search).filter(|text| !text.is_empty()),
-        )
+        .app
+        .my_ai_logs(&viewer.caller, Some(search).filter(|text| !text.is_empty()))
         .await?
         .into_iter()
         .map(|log| AskedView {
@@ -139,8 +136,8 @@ struct NotificationsPage {
 /// The reminders people asked for ("Remind me"), newest first.
 pub async fn notifications(State(state): State<AppState>, viewer: Viewer) -> PageResult {
     let notifications = state
-        .store
-        .notifications(&viewer.user.id, crate::api::reminders::NOTIFICATIONS_SHOWN)
+        .app
+        .notifications(&viewer.caller)
         .await?
         .into_iter()
         .map(|notification| NotificationView {

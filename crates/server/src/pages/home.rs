@@ -10,7 +10,6 @@ use super::sessions::{CreateDialog, create_dialog};
 use super::viewer::MaybeViewer;
 use super::{Layout, PageError, PageResult, Section, Viewer, ok};
 use crate::AppState;
-use crate::api::sessions::first_page;
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -57,7 +56,7 @@ async fn session_list(
     } else {
         SessionStatus::Scheduled
     };
-    let sessions = first_page(state, status).await?.sessions;
+    let sessions = state.app.first_sessions(status).await?.sessions;
     let cards = CardMaker::new(state, viewer).cards(sessions).await?;
     Ok(SessionList {
         name,

@@ -131,8 +131,8 @@ impl From<ApiError> for PageError {
     }
 }
 
-impl From<store::StoreError> for PageError {
-    fn from(error: store::StoreError) -> Self {
+impl From<crate::app::Error> for PageError {
+    fn from(error: crate::app::Error) -> Self {
         ApiError::from(error).into()
     }
 }

@@ -15,7 +15,6 @@ use super::session_card::{CardMaker, SessionCard};
 use super::sessions::{CreateDialog, create_dialog};
 use super::{FieldErrors, Layout, PageError, PageResult, Section, Viewer, html, ok, see_other};
 use crate::AppState;
-use crate::api::projects::{owned_project, visible_project};
 use crate::error::ApiError;
 
 /// The project form's values, as typed.
@@ -119,7 +118,7 @@ fn parse_id(raw: &str) -> PageResult<Id> {
 
 pub async fn list(State(state): State<AppState>, viewer: Viewer) -> PageResult {
     let page = ProjectsPage {
-        projects: state.store.projects_of(&viewer.user.id).await?,
+        projects: state.app.my_projects(&viewer.caller).await?,
         layout: Layout::new("Projects", Section::Projects, Some(&viewer)),
     };
     ok(&page)
@@ -143,8 +142,8 @@ pub async fn create(
     viewer.check_csrf(&form.csrf)?;
     let created = match form.parse(viewer.user.id.clone()) {
         Ok(new) => state
-            .store
-            .create_project(new)
+            .app
+            .create_project(&viewer.caller, new)
             .await
             .map_err(ApiError::from),
         Err(error) => Err(error),
@@ -178,7 +177,7 @@ pub async fn edit_page(
     Path(raw): Path<String>,
 ) -> PageResult {
     let id = parse_id(&raw)?;
-    let project = owned_project(&state, &id, &viewer.user.id).await?;
+    let project = state.app.owned_project(&viewer.caller, &id).await?;
     let page = ProjectFormPage {
         layout: Layout::new(
             format!("Edit {}", project.name),
@@ -200,12 +199,13 @@ pub async fn update(
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     let id = parse_id(&raw)?;
-    let project = owned_project(&state, &id, &viewer.user.id).await?;
+    let project = state.app.owned_project(&viewer.caller, &id).await?;
     let updated = match form.parse(viewer.user.id.clone()) {
         // Every field of the form is sent: an emptied one is cleared.
         Ok(parsed) => state
-            .store
+            .app
             .update_project(
+                &viewer.caller,
                 &id,
                 ProjectChanges {
                     name: Some(parsed.name),
@@ -236,14 +236,12 @@ pub async fn show(
     Path(raw): Path<String>,
 ) -> PageResult {
     let id = parse_id(&raw)?;
-    let project = visible_project(&state, &id, &viewer.user.id).await?;
-    let sessions = state.store.project_sessions(&id).await?;
+    let project = state.app.project(&viewer.caller, &id).await?;
+    let sessions = state.app.project_sessions(&viewer.caller, &id).await?;
     let mut maker = CardMaker::new(&state, &viewer);
     let (mut active, mut upcoming, mut past) = (Vec::new(), Vec::new(), Vec::new());
-    for session in sessions {
-        let status = session.status;
-        let card = maker.card(session).await?;
-        match status {
+    for card in maker.cards(sessions).await? {
+        match card.session_status {
             SessionStatus::Active => active.push(card),
             SessionStatus::Scheduled => upcoming.push(card),
             SessionStatus::Ended => past.push(card),
@@ -252,8 +250,8 @@ pub async fn show(
     // Newest first from the store; the next one to start comes first.
     upcoming.reverse();
     let timelapses = state
-        .store
-        .timelapses(&id)
+        .app
+        .timelapses(&viewer.caller, &id)
         .await?
         .into_iter()
         .map(|timelapse| TimelapseView {
@@ -286,7 +284,7 @@ pub async fn upload_page(
     Path(raw): Path<String>,
 ) -> PageResult {
     let id = parse_id(&raw)?;
-    let project = owned_project(&state, &id, &viewer.user.id).await?;
+    let project = state.app.owned_project(&viewer.caller, &id).await?;
     let page = UploadPage {
         layout: Layout::new(
             format!("Upload a timelapse to {}", project.name),

@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
+use crate::app::sessions::JoinOffer as Joinable;
 use domain::Id;
-use domain::session::{ParticipantStatus, Session, SessionStatus, SessionType};
+use domain::session::{Session, SessionStatus, SessionType};
 
 use super::Viewer;
 use super::display::{self, When};
 use crate::AppState;
-use crate::error::ApiResult;
+use crate::app::Result;
 
 pub struct SessionCard {
     pub id: String,
@@ -20,6 +21,7 @@ pub struct SessionCard {
     pub kind_label: &'static str,
     /// `scheduled`, `active` or `ended`.
     pub status: &'static str,
+    pub session_status: SessionStatus,
     /// "Started", "Starts" or "Ended", before [`Self::when`].
     pub when_label: &'static str,
     pub when: When,
@@ -42,17 +44,6 @@ pub struct ProjectLink {
     pub id: String,
     pub name: String,
     pub linked: bool,
-}
-
-/// Whether the viewer can take a seat, and if not, why.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Joinable {
-    Open,
-    /// Already in it: the button goes back to the room.
-    Joined,
-    Full,
-    NotStarted,
-    Ended,
 }
 
 impl SessionCard {
@@ -119,30 +110,30 @@ impl<'a> CardMaker<'a> {
         }
     }
 
-    pub async fn cards(&mut self, sessions: Vec<Session>) -> ApiResult<Vec<SessionCard>> {
+    pub async fn cards(&mut self, sessions: Vec<Session>) -> Result<Vec<SessionCard>> {
+        let offers = self
+            .state
+            .app
+            .join_offers(&self.viewer.caller, &sessions)
+            .await?;
         let mut cards = Vec::with_capacity(sessions.len());
-        for session in sessions {
-            cards.push(self.card(session).await?);
+        for (session, joinable) in sessions.into_iter().zip(offers) {
+            cards.push(self.card_with(session, joinable).await?);
         }
         Ok(cards)
     }
 
-    pub async fn card(&mut self, session: Session) -> ApiResult<SessionCard> {
+    pub async fn card(&mut self, session: Session) -> Result<SessionCard> {
+        let mut cards = self.cards(vec![session]).await?;
+        Ok(cards.pop().expect("one card per session"))
+    }
+
+    async fn card_with(&mut self, session: Session, joinable: Joinable) -> Result<SessionCard> {
         let viewer = &self.viewer.user;
         let creator_is_viewer = session.creator_id == viewer.id;
-        let viewer_joined = self.viewer_joined(&session).await?;
         let project = match &session.project_id {
             Some(id) => self.project(id).await?,
             None => None,
-        };
-        let joinable = match session.status {
-            SessionStatus::Ended => Joinable::Ended,
-            SessionStatus::Scheduled => Joinable::NotStarted,
-            SessionStatus::Active if viewer_joined => Joinable::Joined,
-            SessionStatus::Active if session.participant_count >= session.max_participants => {
-                Joinable::Full
-            }
-            SessionStatus::Active => Joinable::Open,
         };
         let (when_label, at) = match session.status {
             SessionStatus::Scheduled => ("Starts", session.scheduled_start),
@@ -162,6 +153,7 @@ impl<'a> CardMaker<'a> {
             kind: session.session_type.as_str(),
             kind_label: kind_label(session.session_type),
             status: session.status.as_str(),
+            session_status: session.status,
             when_label,
             when: display::when(at.unwrap_or(session.created_at)),
             host: Some(if creator_is_viewer {
@@ -182,32 +174,19 @@ impl<'a> CardMaker<'a> {
         })
     }
 
-    /// Whether the viewer holds a seat in the session now.
-    async fn viewer_joined(&self, session: &Session) -> ApiResult<bool> {
-        if session.status != SessionStatus::Active {
-            return Ok(false);
-        }
-        let me = self
-            .state
-            .store
-            .participant(&session.id, &self.viewer.user.id)
-            .await?;
-        Ok(me.is_some_and(|me| me.status == ParticipantStatus::Joined))
-    }
-
-    async fn project(&mut self, id: &Id) -> ApiResult<Option<ProjectLink>> {
+    async fn project(&mut self, id: &Id) -> Result<Option<ProjectLink>> {
         if let Some(known) = self.projects.get(id) {
             return Ok(known.clone());
         }
-        let link = match self.state.store.project(id).await? {
-            Some(project) => Some(ProjectLink {
-                id: project.id.to_string(),
+        let link = match self.state.app.project_name(id).await? {
+            Some(name) => Some(ProjectLink {
+                id: id.to_string(),
                 linked: self
                     .state
-                    .store
-                    .can_see_project(id, &self.viewer.user.id)
+                    .app
+                    .can_see_project(&self.viewer.caller, id)
                     .await?,
-                name: project.name,
+                name,
             }),
             None => None,
         };

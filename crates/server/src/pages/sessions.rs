@@ -8,13 +8,11 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{NaiveDateTime, Utc};
-use domain::Id;
-use domain::ai_log::AiLog;
-use domain::chat::ChatMessage;
 use domain::session::{
-    MaxParticipants, Participant, ParticipantStatus, Role, Schedule, Session, SessionStatus,
-    SessionType,
+    MaxParticipants, Participant, ParticipantStatus, Role, Schedule, SessionDraft, SessionStatus,
+    SessionTitle, SessionType,
 };
+use domain::{Id, InvalidInput, project};
 use serde::Deserialize;
 
 use super::display::{self, When};
@@ -22,7 +20,6 @@ use super::session_card::{CardMaker, SessionCard};
 use super::viewer::CsrfForm;
 use super::{FieldErrors, Layout, PageError, PageResult, Section, Viewer, html, ok, see_other};
 use crate::AppState;
-use crate::api::sessions::{self as api, CreateSession};
 use crate::error::ApiError;
 
 /// The create-session form's values, as typed.
@@ -86,8 +83,8 @@ pub async fn create_dialog(
     project: Option<&Id>,
 ) -> PageResult<CreateDialog> {
     let mut projects: Vec<ProjectOption> = state
-        .store
-        .projects_of(&viewer.user.id)
+        .app
+        .my_projects(&viewer.caller)
         .await?
         .into_iter()
         .map(|project| ProjectOption {
@@ -97,12 +94,10 @@ pub async fn create_dialog(
         .collect();
     let mut form = SessionForm::default();
     if let Some(id) = project
-        && state.store.can_see_project(id, &viewer.user.id).await?
+        && let Ok(found) = state.app.project(&viewer.caller, id).await
     {
         // Someone else's project, seen through a session of it, is offered too.
-        if !projects.iter().any(|option| option.id == id.as_str())
-            && let Some(found) = state.store.project(id).await?
-        {
+        if !projects.iter().any(|option| option.id == id.as_str()) {
             projects.insert(
                 0,
                 ProjectOption {
@@ -167,37 +162,34 @@ pub struct SessionFormInput {
 }
 
 impl SessionFormInput {
-    /// The API's request, from the form; refuses what the API could not be sent.
-    fn to_request(&self) -> Result<CreateSession, ApiError> {
+    /// The session the form asks for, parsed as the API parses its JSON and
+    /// in the same order, so both refuse the same input with the same words.
+    /// Choosing "later" is a promise of a future start; the API's missing or
+    /// past start means "now".
+    fn to_draft(&self) -> Result<SessionDraft, InvalidInput> {
         let session_type = SessionType::from_str_opt(&self.session_type)
-            .ok_or_else(|| ApiError::invalid("session_type", "choose coding, study or general"))?;
-        let scheduled_start = if self.when == "later" {
+            .ok_or_else(|| InvalidInput::new("session_type", "choose coding, study or general"))?;
+        let title = SessionTitle::parse(&self.title)?;
+        let description = project::parse_description(Some(&self.description))?;
+        let max_participants = MaxParticipants::parse_text(&self.max_participants)?;
+        let schedule = if self.when == "later" {
             let local = parse_local_time(&self.scheduled_start).ok_or_else(|| {
-                ApiError::invalid("scheduled_start", "choose a date and time to start")
+                InvalidInput::new("scheduled_start", "choose a date and time to start")
             })?;
-            let at = local.and_utc();
-            if at <= Utc::now() {
-                return Err(ApiError::invalid(
-                    "scheduled_start",
-                    "must be in the future",
-                ));
-            }
-            Some(at)
+            Schedule::later(local.and_utc(), Utc::now())?
         } else {
-            None
+            Schedule::Instant
         };
-        // Not a number is out of range too, with the API's own words.
-        let max_participants = self
-            .max_participants
-            .trim()
-            .parse::<i64>()
-            .unwrap_or(i64::MIN);
-        Ok(CreateSession {
-            title: self.title.clone(),
-            description: Some(self.description.clone()),
+        let project_id = Some(self.project_id.as_str())
+            .filter(|id| !id.is_empty())
+            .map(|raw| Id::parse("project_id", raw))
+            .transpose()?;
+        Ok(SessionDraft {
+            title,
+            description,
             session_type,
-            scheduled_start,
-            project_id: Some(self.project_id.clone()).filter(|id| !id.is_empty()),
+            schedule,
+            project_id,
             max_participants,
             ai_agent_enabled: self.ai_agent_enabled.is_some(),
         })
@@ -241,9 +233,13 @@ pub async fn create(
     Form(input): Form<SessionFormInput>,
 ) -> PageResult {
     viewer.check_csrf(&input.csrf)?;
-    let created = match input.to_request() {
-        Ok(request) => api::create(&state, viewer.user.id.clone(), request).await,
-        Err(error) => Err(error),
+    let created = match input.to_draft() {
+        Ok(draft) => state
+            .app
+            .create_session(&viewer.caller, draft)
+            .await
+            .map_err(ApiError::from),
+        Err(invalid) => Err(ApiError::from(invalid)),
     };
     match created {
         Ok(session) => Ok(see_other(&format!("/sessions/{}", session.id))),
@@ -361,13 +357,8 @@ pub async fn show(
     Query(query): Query<ShowQuery>,
 ) -> PageResult {
     let id = parse_id(&raw)?;
-    let session = state.store.session(&id).await?.ok_or(PageError::NotFound)?;
-    let participants = state
-        .store
-        .participants_snapshot(&id)
-        .await?
-        .map(|(_, participants)| participants)
-        .unwrap_or_default();
+    let session = state.app.session(&id).await?;
+    let participants = state.app.participants(&id).await?;
     let mine = participants
         .iter()
         .find(|participant| participant.user_id == viewer.user.id);
@@ -421,18 +412,7 @@ async fn transcript(
     id: &Id,
     viewer: &Viewer,
 ) -> PageResult<(Vec<LogView>, Vec<MessageView>)> {
-    let logs: Vec<AiLog> = state
-        .store
-        .ai_logs_snapshot(id)
-        .await?
-        .map(|(_, logs)| logs)
-        .unwrap_or_default();
-    let messages: Vec<ChatMessage> = state
-        .store
-        .chat_snapshot(id, crate::api::chat::PAGE)
-        .await?
-        .map(|(_, messages)| messages)
-        .unwrap_or_default();
+    let (logs, messages) = state.app.room_record(&viewer.caller, id).await?;
     Ok((
         logs.into_iter()
             .map(|log| LogView {
@@ -456,23 +436,35 @@ async fn transcript(
     ))
 }
 
-/// Runs one of the session's buttons for the viewer, then shows `then`.
-async fn button<F, Fut, T>(
+/// The buttons of a session's pages, each one use case.
+#[derive(Clone, Copy)]
+enum Button {
+    Join,
+    Leave,
+    End,
+    Start,
+    Remind,
+}
+
+/// Runs one of the session's buttons for the viewer, then shows where it leads.
+async fn press(
     state: AppState,
     viewer: Viewer,
     raw: String,
     form: CsrfForm,
-    action: F,
-    then: impl FnOnce(&Id) -> String,
-) -> PageResult
-where
-    F: FnOnce(AppState, Id, Id) -> Fut,
-    Fut: Future<Output = Result<T, ApiError>>,
-{
+    button: Button,
+) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     let id = parse_id(&raw)?;
-    action(state, id.clone(), viewer.user.id).await?;
-    Ok(see_other(&then(&id)))
+    let (app, caller) = (&state.app, &viewer.caller);
+    let done = match button {
+        Button::Join => app.join_session(caller, &id).await.map(|_| ""),
+        Button::Leave => app.leave_session(caller, &id).await.map(|_| "?done=left"),
+        Button::End => app.end_session(caller, &id).await.map(|_| ""),
+        Button::Start => app.start_session(caller, &id).await.map(|_| ""),
+        Button::Remind => app.remind_me(caller, &id).await.map(|()| "?done=reminder"),
+    }?;
+    Ok(see_other(&format!("/sessions/{id}{done}")))
 }
 
 pub async fn join(
@@ -481,15 +473,7 @@ pub async fn join(
     Path(raw): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    button(
-        state,
-        viewer,
-        raw,
-        form,
-        |state, id, user| async move { api::join(&state, &id, &user).await },
-        |id| format!("/sessions/{id}"),
-    )
-    .await
+    press(state, viewer, raw, form, Button::Join).await
 }
 
 pub async fn leave(
@@ -498,15 +482,7 @@ pub async fn leave(
     Path(raw): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    button(
-        state,
-        viewer,
-        raw,
-        form,
-        |state, id, user| async move { api::leave(&state, &id, &user).await },
-        |id| format!("/sessions/{id}?done=left"),
-    )
-    .await
+    press(state, viewer, raw, form, Button::Leave).await
 }
 
 pub async fn end(
@@ -515,15 +491,7 @@ pub async fn end(
     Path(raw): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    button(
-        state,
-        viewer,
-        raw,
-        form,
-        |state, id, user| async move { api::end(&state, &id, &user).await },
-        |id| format!("/sessions/{id}"),
-    )
-    .await
+    press(state, viewer, raw, form, Button::End).await
 }
 
 pub async fn start(
@@ -532,15 +500,7 @@ pub async fn start(
     Path(raw): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    button(
-        state,
-        viewer,
-        raw,
-        form,
-        |state, id, user| async move { api::start(&state, &id, &user).await },
-        |id| format!("/sessions/{id}"),
-    )
-    .await
+    press(state, viewer, raw, form, Button::Start).await
 }
 
 pub async fn remind(
@@ -549,18 +509,7 @@ pub async fn remind(
     Path(raw): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    button(
-        state,
-        viewer,
-        raw,
-        form,
-        |state, id, user| async move {
-            api::existing_session(&state, &id).await?;
-            Ok::<_, ApiError>(state.store.request_reminder(&id, &user).await?)
-        },
-        |id| format!("/sessions/{id}?done=reminder"),
-    )
-    .await
+    press(state, viewer, raw, form, Button::Remind).await
 }
 
 /// One session as an iCalendar file, for "Add to calendar".
@@ -571,12 +520,12 @@ pub async fn calendar(
     headers: HeaderMap,
 ) -> PageResult {
     let id = parse_id(&raw)?;
-    let session: Session = state.store.session(&id).await?.ok_or(PageError::NotFound)?;
+    let session = state.app.session(&id).await?;
     let host = headers
         .get(HOST)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("localhost:8080");
-    let calendar = crate::api::reminders::calendar_of(std::slice::from_ref(&session), host);
+    let calendar = crate::calendar::calendar_of(std::slice::from_ref(&session), host);
     Ok((
         StatusCode::OK,
         [

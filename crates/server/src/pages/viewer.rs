@@ -13,6 +13,7 @@ use domain::user::User;
 
 use super::PageError;
 use crate::AppState;
+use crate::app::Caller;
 use crate::auth::{self, CSRF_COOKIE, SESSION_COOKIE};
 use crate::error::ApiError;
 
@@ -20,8 +21,9 @@ use crate::error::ApiError;
 /// request sends them to sign in, and back to this page afterwards.
 pub struct Viewer {
     pub user: User,
-    /// Kept so sign-out revokes exactly this browser's token.
-    pub token_hash: String,
+    /// Who the use cases see: this person, with the token this browser holds
+    /// (so sign-out revokes exactly it).
+    pub caller: Caller,
     /// The CSRF cookie's value, which this page's forms and scripts echo.
     pub csrf: String,
 }
@@ -63,16 +65,15 @@ impl FromRequestParts<AppState> for MaybeViewer {
         let Some(token) = auth::cookie(&parts.headers, SESSION_COOKIE) else {
             return Ok(Self(None));
         };
-        let token_hash = auth::hash_token(token);
-        let Some(user) = state.store.user_by_token(&token_hash).await? else {
+        let Some(caller @ Caller::Person { .. }) = state.app.caller(token).await? else {
             return Ok(Self(None));
         };
         let csrf = auth::cookie(&parts.headers, CSRF_COOKIE)
             .unwrap_or_default()
             .to_owned();
         Ok(Self(Some(Viewer {
-            user,
-            token_hash,
+            user: caller.user().clone(),
+            caller,
             csrf,
         })))
     }

@@ -1,0 +1,102 @@
+//! The room's chat.
+
+use domain::Id;
+use domain::ai_log::AiLog;
+use domain::chat::{ChatMessage, MessageBody};
+use serde::Serialize;
+use store::ListCursor;
+use utoipa::ToSchema;
+
+use crate::paging::encode_cursor;
+
+use super::{App, Caller, Error, Result};
+
+/// How many messages the live `chat:` query and a first page hold.
+pub const CHAT_PAGE: usize = 50;
+
+/// Messages oldest first, and the cursor to the ones before, as the API and
+/// the live `chat:` query send them.
+#[derive(Serialize, ToSchema)]
+pub struct MessagePage {
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Older messages are behind this cursor; null at the beginning of the chat.
+    pub next_cursor: Option<String>,
+}
+
+impl App {
+    /// Posts to the room: for the people joined to it now (the assistant too),
+    /// decided on the locked session.
+    pub async fn post_message(
+        &self,
+        caller: &Caller,
+        session_id: &Id,
+        body: MessageBody,
+    ) -> Result<ChatMessage> {
+        let message = self
+            .store
+            .post_message(session_id, &caller.user().id, body.into_inner())
+            .await
+            .map_err(super::error::named("no such session"))?;
+        Ok(self.publish(message).await)
+    }
+
+    /// A page going back from `before`, for anyone who is or was in the session.
+    pub async fn messages(
+        &self,
+        caller: &Caller,
+        session_id: &Id,
+        limit: usize,
+        before: Option<ListCursor>,
+    ) -> Result<MessagePage> {
+        let (messages, next) = self
+            .store
+            .messages(session_id, &caller.user().id, limit, before)
+            .await
+            .map_err(super::error::named("no such session"))?;
+        Ok(MessagePage {
+            messages,
+            next_cursor: next.as_ref().map(encode_cursor),
+        })
+    }
+
+    /// The latest page as the live `chat:` query shows it, with the session's
+    /// version; `None` when there is no such session.
+    pub async fn latest_messages(&self, session_id: &Id) -> Result<Option<(i64, MessagePage)>> {
+        let Some((version, mut messages)) =
+            self.store.chat_snapshot(session_id, CHAT_PAGE + 1).await?
+        else {
+            return Ok(None);
+        };
+        let next_cursor = (messages.len() > CHAT_PAGE).then(|| {
+            messages.remove(0);
+            let oldest = &messages[0];
+            encode_cursor(&ListCursor {
+                at: oldest.created_at,
+                id: oldest.id.clone(),
+            })
+        });
+        Ok(Some((
+            version,
+            MessagePage {
+                messages,
+                next_cursor,
+            },
+        )))
+    }
+
+    /// What a room page shows of its record: the AI log and the latest chat,
+    /// for someone who is or was in the session.
+    pub async fn room_record(
+        &self,
+        caller: &Caller,
+        session_id: &Id,
+    ) -> Result<(Vec<AiLog>, Vec<ChatMessage>)> {
+        let logs = self.session_ai_logs(caller, session_id).await?;
+        let (_, page) = self
+            .latest_messages(session_id)
+            .await?
+            .ok_or(Error::NotFound("no such session"))?;
+        Ok((logs, page.messages))
+    }
+}

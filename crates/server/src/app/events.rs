@@ -1,0 +1,110 @@
+//! The one place where a write becomes events.
+//!
+//! A use case hands what its transaction wrote to [`App::publish`]; which
+//! events that implies is decided here, by the kind of record written, so no
+//! use case chooses (or forgets) its events by hand. An event names what
+//! changed, not how, so one too many only makes a live query re-read once more;
+//! one too few would leave a screen stale, which is why this list is not
+//! spread over the callers.
+
+use domain::Id;
+use domain::ai_log::AiLog;
+use domain::chat::ChatMessage;
+use domain::event::Event;
+use domain::session::{Participant, Session};
+use store::SweepReport;
+
+use super::App;
+
+/// A record a write returned, and what its change means for live queries.
+pub trait Written {
+    fn events(&self) -> Vec<Event>;
+}
+
+/// The session row changed (status, seats, switches); its people may have too.
+fn session_and_people(session_id: &Id) -> Vec<Event> {
+    vec![
+        Event::SessionChanged {
+            session_id: session_id.clone(),
+        },
+        Event::ParticipantsChanged {
+            session_id: session_id.clone(),
+        },
+    ]
+}
+
+impl Written for Session {
+    fn events(&self) -> Vec<Event> {
+        session_and_people(&self.id)
+    }
+}
+
+impl Written for Participant {
+    fn events(&self) -> Vec<Event> {
+        session_and_people(&self.session_id)
+    }
+}
+
+impl Written for ChatMessage {
+    fn events(&self) -> Vec<Event> {
+        vec![Event::ChatChanged {
+            session_id: self.session_id.clone(),
+        }]
+    }
+}
+
+impl Written for AiLog {
+    fn events(&self) -> Vec<Event> {
+        vec![Event::AiLogsChanged {
+            session_id: self.session_id.clone(),
+        }]
+    }
+}
+
+impl Written for SweepReport {
+    fn events(&self) -> Vec<Event> {
+        let sessions = self.sessions_changed.iter().flat_map(session_and_people);
+        let notified = self
+            .users_notified
+            .iter()
+            .map(|user_id| Event::NotificationsChanged {
+                user_id: user_id.clone(),
+            });
+        sessions.chain(notified).collect()
+    }
+}
+
+impl App {
+    /// Tells listeners on every node what `written` changed, and hands it back.
+    pub(crate) async fn publish<T: Written>(&self, written: T) -> T {
+        for event in written.events() {
+            self.bus.publish(event).await;
+        }
+        written
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_tells_each_session_and_each_person_notified() {
+        let session_id = Id::generate();
+        let user_id = Id::generate();
+        let report = SweepReport {
+            sessions_changed: vec![session_id.clone()],
+            users_notified: vec![user_id.clone()],
+        };
+        assert_eq!(
+            report.events(),
+            vec![
+                Event::SessionChanged {
+                    session_id: session_id.clone()
+                },
+                Event::ParticipantsChanged { session_id },
+                Event::NotificationsChanged { user_id },
+            ]
+        );
+    }
+}

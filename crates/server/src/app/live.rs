@@ -1,0 +1,62 @@
+//! What the live queries read, and who may watch them. The queries' names,
+//! which events touch them and how their results travel are `live::query`'s;
+//! the reading and the deciding are here.
+
+use domain::Id;
+use domain::ai_log::AiLog;
+use domain::chat::Notification;
+use domain::session::{Participant, Session};
+
+use super::error::named;
+use super::{App, Caller, Result};
+
+impl App {
+    /// Refuses unless the caller is or was in the session (its AI log and
+    /// chat are theirs to watch from then on), decided on one snapshot.
+    pub async fn watch_session_record(&self, caller: &Caller, session_id: &Id) -> Result<()> {
+        self.store
+            .check_history_viewer(session_id, &caller.user().id)
+            .await
+            .map_err(named("no such session"))
+    }
+
+    /// The session with its version; `None` when it is gone.
+    pub async fn session_snapshot(&self, id: &Id) -> Result<Option<Session>> {
+        Ok(self.store.session(id).await?)
+    }
+
+    pub async fn participants_snapshot(&self, id: &Id) -> Result<Option<(i64, Vec<Participant>)>> {
+        Ok(self.store.participants_snapshot(id).await?)
+    }
+
+    pub async fn ai_logs_snapshot(&self, id: &Id) -> Result<Option<(i64, Vec<AiLog>)>> {
+        Ok(self.store.ai_logs_snapshot(id).await?)
+    }
+
+    /// The sessions the assistant should be in; for the assistant only.
+    pub async fn watch_agent_sessions(&self, caller: &Caller) -> Result<()> {
+        caller.agent().map(|_| ())
+    }
+
+    pub async fn agent_sessions_snapshot(&self) -> Result<Vec<Session>> {
+        Ok(self.store.agent_sessions().await?)
+    }
+
+    /// A person's notifications, newest first; the live query carries its
+    /// owner, taken from the connection.
+    pub async fn notifications_snapshot(&self, user_id: &Id) -> Result<Vec<Notification>> {
+        Ok(self
+            .store
+            .notifications(user_id, super::reminders::NOTIFICATIONS_SHOWN)
+            .await?)
+    }
+
+    /// The session, if the caller may hold media in it now: it is active and
+    /// they are joined, decided on one snapshot.
+    pub async fn media_seat(&self, caller: &Caller, session_id: &Id) -> Result<Session> {
+        self.store
+            .media_seat(session_id, &caller.user().id)
+            .await
+            .map_err(named("no such session"))
+    }
+}

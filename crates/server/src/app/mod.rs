@@ -1,0 +1,99 @@
+//! The application layer: one function per use case.
+//!
+//! # Layout
+//!
+//! - [`App`]: what every use case reaches — the store, the bus, the
+//!   assistant's account. The adapters (`api/`, `pages/`, `live/`, the
+//!   sweeper) hold one and call it; none of them touches the store or the bus.
+//! - [`caller`]: who is asking, resolved once from a person's token or the
+//!   agent token ([`Caller`]).
+//! - [`error`]: [`Error`], what a use case refuses with; it knows nothing of
+//!   HTTP. `ApiError`, the page error and the media refusal convert from it.
+//! - [`events`]: the one place where what a write changed becomes the events
+//!   live queries re-run on.
+//! - one module per feature, each use case a method of [`App`]:
+//!   [`accounts`], [`projects`], [`sessions`], [`chat`], [`ai_logs`],
+//!   [`reminders`], [`timelapses`], [`history`], [`agent`] (what the
+//!   assistant's worker calls), [`live`] (reading the live queries),
+//!   [`timed`] (the sweep).
+//!
+//! Each use case takes parsed domain input and a caller, and runs one store
+//! transaction in which the `domain::rules` decision is made on the rows it is
+//! about to change (or read). **No use case decides a permission on rows read
+//! before the transaction that acts on them.**
+
+pub mod accounts;
+pub mod agent;
+pub mod ai_logs;
+pub mod caller;
+pub mod chat;
+pub mod error;
+pub mod events;
+pub mod history;
+pub mod live;
+pub mod projects;
+pub mod reminders;
+pub mod sessions;
+pub mod timed;
+pub mod timelapses;
+
+use std::sync::Arc;
+
+use bus::Bus;
+use domain::user::User;
+use store::Store;
+
+pub use caller::Caller;
+pub use error::{Error, Result};
+
+/// Cheap to clone: everything is behind an `Arc`.
+#[derive(Clone)]
+pub struct App {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    /// The assistant's own account: the agent joins sessions as this person.
+    agent_user: User,
+    /// Only the hash of the agent token is kept, as with people's tokens.
+    agent_token_hash: String,
+    /// Sign-in attempts per email and per client address.
+    login_limiter: Arc<crate::auth::LoginLimiter>,
+}
+
+impl App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        agent_user: User,
+        agent_token_hash: String,
+        login_limiter: Arc<crate::auth::LoginLimiter>,
+    ) -> Self {
+        Self {
+            store,
+            bus,
+            agent_user,
+            agent_token_hash,
+            login_limiter,
+        }
+    }
+
+    /// The assistant's account.
+    pub fn agent_user(&self) -> &User {
+        &self.agent_user
+    }
+
+    /// Every change, from every node: for the adapters that follow them
+    /// (live queries, media tear-down).
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<domain::event::Event> {
+        self.bus.subscribe()
+    }
+
+    /// Whether the store answers, for the health check.
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Counts for `/metrics`, the same on every node.
+    pub async fn gauges(&self) -> Result<store::Gauges> {
+        Ok(self.store.gauges().await?)
+    }
+}

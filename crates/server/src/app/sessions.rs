@@ -1,0 +1,167 @@
+//! Sessions: create, list, read, start, join, leave, end, switch the assistant.
+
+use domain::Id;
+use domain::rules;
+pub use domain::rules::JoinOffer;
+use domain::session::{Participant, Session, SessionDraft, SessionStatus};
+use serde::Serialize;
+use store::{ListCursor, NewSession};
+use utoipa::ToSchema;
+
+use super::error::named;
+use super::{App, Caller, Error, Result};
+
+/// A page of a session list, as the API and the live lists send it.
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<Session>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// How many sessions the live lists (`sessions:active`, `sessions:upcoming`) hold.
+pub const LIVE_LIST_LIMIT: usize = 50;
+
+impl App {
+    /// Creates a session; started now (the creator joined as host) or scheduled.
+    pub async fn create_session(&self, caller: &Caller, draft: SessionDraft) -> Result<Session> {
+        let creator = caller.person()?;
+        if let Some(project_id) = &draft.project_id
+            && !self.store.can_see_project(project_id, &creator.id).await?
+        {
+            return Err(Error::invalid(
+                "project_id",
+                "no project with this id that you can see",
+            ));
+        }
+        let session = self
+            .store
+            .create_session(NewSession {
+                creator_id: creator.id.clone(),
+                title: draft.title.into_inner(),
+                description: draft.description,
+                session_type: draft.session_type,
+                schedule: draft.schedule,
+                project_id: draft.project_id,
+                max_participants: draft.max_participants.get(),
+                ai_agent_enabled: draft.ai_agent_enabled,
+            })
+            .await?;
+        Ok(self.publish(session).await)
+    }
+
+    /// A page of active (newest first) or scheduled (soonest first) sessions.
+    pub async fn list_sessions(
+        &self,
+        status: SessionStatus,
+        limit: usize,
+        after: Option<ListCursor>,
+    ) -> Result<SessionList> {
+        let page = self.store.list_sessions(status, limit, after).await?;
+        Ok(SessionList {
+            sessions: page.sessions,
+            next_cursor: page.next.as_ref().map(crate::paging::encode_cursor),
+        })
+    }
+
+    /// The first page of a list, as the live lists show it.
+    pub async fn first_sessions(&self, status: SessionStatus) -> Result<SessionList> {
+        self.list_sessions(status, LIVE_LIST_LIMIT, None).await
+    }
+
+    pub async fn session(&self, id: &Id) -> Result<Session> {
+        self.store
+            .session(id)
+            .await?
+            .ok_or(Error::NotFound("no such session"))
+    }
+
+    /// Starts a scheduled session, the creator joining as host.
+    pub async fn start_session(&self, caller: &Caller, id: &Id) -> Result<Session> {
+        let actor = caller.person()?;
+        let session = self
+            .store
+            .start_session(id, &actor.id)
+            .await
+            .map_err(named("no such session"))?;
+        Ok(self.publish(session).await)
+    }
+
+    /// Takes a seat; joining twice is harmless.
+    pub async fn join_session(&self, caller: &Caller, id: &Id) -> Result<Participant> {
+        let person = caller.person()?;
+        let participant = self
+            .store
+            .join_session(id, &person.id, false)
+            .await
+            .map_err(named("no such session"))?;
+        Ok(self.publish(participant).await)
+    }
+
+    /// Gives up a seat (the caller's, person or assistant); leaving twice is harmless.
+    pub async fn leave_session(&self, caller: &Caller, id: &Id) -> Result<Participant> {
+        let participant = self
+            .store
+            .leave_session(id, &caller.user().id)
+            .await
+            .map_err(named("no such session"))?;
+        Ok(self.publish(participant).await)
+    }
+
+    /// Ends a session for everyone (or cancels a scheduled one).
+    pub async fn end_session(&self, caller: &Caller, id: &Id) -> Result<Session> {
+        let actor = caller.person()?;
+        let session = self
+            .store
+            .end_session(id, &actor.id)
+            .await
+            .map_err(named("no such session"))?;
+        Ok(self.publish(session).await)
+    }
+
+    pub async fn switch_assistant(
+        &self,
+        caller: &Caller,
+        id: &Id,
+        enabled: bool,
+    ) -> Result<Session> {
+        let actor = caller.person()?;
+        let session = self
+            .store
+            .set_ai_agent(id, &actor.id, enabled)
+            .await
+            .map_err(named("no such session"))?;
+        Ok(self.publish(session).await)
+    }
+
+    /// Joined people first (in joining order), then those who left.
+    pub async fn participants(&self, id: &Id) -> Result<Vec<Participant>> {
+        let (_, participants) = self
+            .store
+            .participants_snapshot(id)
+            .await?
+            .ok_or(Error::NotFound("no such session"))?;
+        Ok(participants)
+    }
+
+    /// What each session's card offers the viewer, as a join would decide it now.
+    pub async fn join_offers(
+        &self,
+        viewer: &Caller,
+        sessions: &[Session],
+    ) -> Result<Vec<JoinOffer>> {
+        let mut offers = Vec::with_capacity(sessions.len());
+        for session in sessions {
+            // Only an active session can hold the viewer's seat.
+            let seat = if session.status == SessionStatus::Active {
+                self.store
+                    .participant(&session.id, &viewer.user().id)
+                    .await?
+            } else {
+                None
+            };
+            offers.push(rules::join_offer(session, seat.as_ref()));
+        }
+        Ok(offers)
+    }
+}
