@@ -13,12 +13,13 @@
 //! - [`sweeper`]: timed work (departures, empty sessions, reminders), on every node.
 //! - [`assistant`]: the AI assistant's worker, inside `serve` or as `lockin agent`.
 //! - [`telemetry`]: logs and Prometheus metrics.
-//! - [`bench`]: load generators that measure a running server against a baseline.
+//!
+//! The load benchmarks are the `bench` crate's own binary, `lockin-bench`,
+//! built on this library; none of them is linked into `lockin`.
 
 pub mod api;
 pub mod assistant;
 pub mod auth;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -42,6 +43,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// The chat page size, which is also what the live `chat:{id}` query holds:
+/// the live benchmark's baseline keeps the same number of messages.
+pub use api::chat::PAGE as CHAT_PAGE;
 pub use config::Config;
 
 /// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
