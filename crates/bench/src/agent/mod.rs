@@ -2,7 +2,7 @@
 //! configured engines (offline by default: PocketSphinx, the local model,
 //! flite), over spoken questions, stage by stage.
 //!
-//! Each question is synthesised by flite ("hey agent, <question>") and fed
+//! Each question is synthesised by flite (`"hey agent, <question>"`) and fed
 //! through the same session task the rooms use ([`voice_to_voice`]). The
 //! baseline measured in the same run is the sum of the stage medians that
 //! lie in series between the end of speech and the first answer frame

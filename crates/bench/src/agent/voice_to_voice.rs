@@ -2,7 +2,7 @@
 //! session task the rooms use (`lockin-bench agent` calls
 //! [`bench_voice_to_voice`]).
 //!
-//! Each question is spoken by flite ("hey agent, <question>") and pushed as
+//! Each question is spoken by flite (`"hey agent, <question>"`) and pushed as
 //! one block of audio; the pipeline dates the frames of one push back from
 //! the moment it arrives, so timing starts as if the person had just
 //! finished speaking. Silence then follows in real time, 20 ms at a time, as
