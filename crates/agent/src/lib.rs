@@ -20,13 +20,15 @@
 //! - [`agent`]: the async side: [`Agent`] builds the providers from the
 //!   configuration and drives a session ([`Agent::run_session`]); it
 //!   measures each interaction ([`Interaction`]).
-//! - [`bench`]: voice-to-voice timing over synthesised questions.
 //! - [`worker`]: puts the assistant into live sessions through the server's
 //!   API (claims, joins, typed questions, status, the AI log).
+//!
+//! The voice-to-voice benchmark, which puts spoken questions through
+//! [`Agent::run_session`] and times each stage, is the `bench` crate's
+//! (`lockin-bench agent`).
 
 pub mod agent;
 pub mod audio;
-pub mod bench;
 pub mod llm;
 pub mod pipeline;
 pub mod prompt;

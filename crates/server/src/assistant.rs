@@ -20,7 +20,9 @@ fn worker_id() -> String {
     )
 }
 
-pub(crate) fn engines() -> anyhow::Result<agent::AgentConfig> {
+/// The assistant's engines as configured by `LOCKIN_AGENT_*`: for the
+/// workers here and for the agent benchmark, which must time the same ones.
+pub fn engines() -> anyhow::Result<agent::AgentConfig> {
     agent::AgentConfig::from_env().context("reading the assistant's configuration (LOCKIN_AGENT_*)")
 }
 

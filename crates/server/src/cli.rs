@@ -28,9 +28,6 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
-    /// Measure a server under load.
-    #[command(subcommand)]
-    Bench(BenchCommand),
 }
 
 /// Options every command that opens the store shares. Each also reads
@@ -146,18 +143,6 @@ pub struct UserCreateArgs {
     /// The name other people see.
     #[arg(long)]
     pub name: String,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// HTTP API load: concurrent clients doing a realistic mix, against a bare baseline.
-    Api(crate::bench::api::ApiBenchArgs),
-    /// Live-update fan-out: subscribers over sessions, changes at a steady rate, against a bare WebSocket baseline.
-    Live(crate::bench::live::LiveBenchArgs),
-    /// Media forwarding: synthetic publishers and subscribers through our SFU, against Janus's VideoRoom.
-    Sfu(crate::bench::sfu::SfuBenchArgs),
-    /// The assistant's voice-to-voice latency over 20 spoken questions, stage by stage, with the configured engines.
-    Agent(crate::bench::agent::AgentBenchArgs),
 }
 
 #[cfg(test)]

@@ -19,13 +19,14 @@
 //! - [`sweeper`]: timed work (departures, empty sessions, reminders), on every node.
 //! - [`assistant`]: the AI assistant's worker, inside `serve` or as `lockin agent`.
 //! - [`telemetry`]: logs and Prometheus metrics.
-//! - [`bench`]: load generators that measure a running server against a baseline.
+//!
+//! The load benchmarks are the `bench` crate's own binary, `lockin-bench`,
+//! built on this library; none of them is linked into `lockin`.
 
 pub mod api;
 pub mod app;
 pub mod assistant;
 pub mod auth;
-pub mod bench;
 pub mod calendar;
 pub mod cli;
 pub mod config;

@@ -2,7 +2,7 @@ use std::io::BufRead;
 
 use anyhow::Context;
 use clap::Parser;
-use server::cli::{BenchCommand, Cli, Command, StoreArgs, UserCommand};
+use server::cli::{Cli, Command, StoreArgs, UserCommand};
 use server::{Application, Config, config::LogFormat, telemetry};
 
 #[tokio::main]
@@ -42,22 +42,6 @@ async fn main() -> anyhow::Result<()> {
             .map_err(|error| anyhow::anyhow!("{error}"))?;
             println!("created {} <{}> with id {}", user.name, user.email, user.id);
             Ok(())
-        }
-        Command::Bench(BenchCommand::Api(args)) => {
-            telemetry::init_tracing(LogFormat::Text);
-            server::bench::run_api(args).await
-        }
-        Command::Bench(BenchCommand::Live(args)) => {
-            telemetry::init_tracing(LogFormat::Text);
-            server::bench::run_live(args).await
-        }
-        Command::Bench(BenchCommand::Sfu(args)) => {
-            telemetry::init_tracing(LogFormat::Text);
-            server::bench::run_sfu(args).await
-        }
-        Command::Bench(BenchCommand::Agent(args)) => {
-            telemetry::init_tracing(LogFormat::Text);
-            server::bench::run_agent(args).await
         }
     }
 }

@@ -21,8 +21,9 @@
 //! - [`driver`]: the one tokio task that owns the UDP socket and every room,
 //!   and the [`SfuHandle`] the server talks to it through.
 //! - [`error`]: the one error type, [`SfuError`].
-//! - [`synthetic`]: str0m participants sending stamped media, for load tests
-//!   (`lockin bench sfu`) of this SFU and of others.
+//!
+//! The synthetic participants that load this SFU (and Janus, to compare)
+//! live in the `bench` crate (`lockin-bench sfu`), outside the product.
 //!
 //! docs/MEDIA.md describes the design and the signalling messages on the
 //! live WebSocket.
@@ -34,7 +35,6 @@ mod layers;
 mod peer;
 pub mod room;
 pub mod signal;
-pub mod synthetic;
 
 pub use candidates::HostCandidates;
 

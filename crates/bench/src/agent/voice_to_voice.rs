@@ -1,8 +1,8 @@
 //! Voice-to-voice timing over synthesised questions, through the same
-//! session task the rooms use (`lockin bench agent` calls
+//! session task the rooms use (`lockin-bench agent` calls
 //! [`bench_voice_to_voice`]).
 //!
-//! Each question is spoken by flite ("hey agent, <question>") and pushed as
+//! Each question is spoken by flite (`"hey agent, <question>"`) and pushed as
 //! one block of audio; the pipeline dates the frames of one push back from
 //! the moment it arrives, so timing starts as if the person had just
 //! finished speaking. Silence then follows in real time, 20 ms at a time, as
@@ -16,10 +16,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::agent::{Agent, Interaction, SessionOutput};
-use crate::pipeline::SpeakerId;
-use crate::prompt::{ProjectInfo, SessionContext, SessionInfo};
-use crate::tts::flite::{FliteVoice, synthesize_blocking};
+use agent::tts::flite::{FliteVoice, synthesize_blocking};
+use agent::{
+    Agent, Event, Interaction, ProjectInfo, SessionContext, SessionInfo, SessionInput,
+    SessionOutput, SpeakerId,
+};
 
 /// Twenty questions people ask a coding assistant.
 pub const BENCH_QUESTIONS: [&str; 20] = [
@@ -57,7 +58,7 @@ pub struct StageStats {
 /// The benchmark's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
-    pub providers: crate::providers::ProviderNames,
+    pub providers: agent::providers::ProviderNames,
     pub questions: usize,
     /// Questions that produced an answer frame.
     pub answered: usize,
@@ -93,7 +94,7 @@ pub async fn bench_voice_to_voice(
     // language model takes in the session's fixed prompt then.
     if let Err(error) = agent
         .language_model()
-        .prepare(&crate::prompt::history_prompt(&context, &[], 0))
+        .prepare(&agent::prompt::history_prompt(&context, &[], 0))
         .await
     {
         tracing::warn!(%error, "preparing the language model failed");
@@ -128,7 +129,7 @@ pub async fn bench_voice_to_voice(
         pcm.extend_from_slice(&speech);
         if session
             .input
-            .send(crate::agent::SessionInput::Pcm {
+            .send(SessionInput::Pcm {
                 speaker: speaker.clone(),
                 pcm,
             })
@@ -140,15 +141,15 @@ pub async fn bench_voice_to_voice(
         }
 
         let deadline = tokio::time::Instant::now() + per_question;
-        let mut microphone = tokio::time::interval(crate::audio::FRAME_DURATION);
+        let mut microphone = tokio::time::interval(agent::audio::FRAME_DURATION);
         let (mut spoke, mut written, mut interrupted) = (false, false, false);
         let outcome = loop {
             let output = tokio::select! {
                 output = tokio::time::timeout_at(deadline, session.output.recv()) => output,
                 _ = microphone.tick() => {
-                    let silence = crate::agent::SessionInput::Pcm {
+                    let silence = SessionInput::Pcm {
                         speaker: speaker.clone(),
-                        pcm: vec![0; crate::audio::FRAME_SAMPLES],
+                        pcm: vec![0; agent::audio::FRAME_SAMPLES],
                     };
                     let _ = session.input.send(silence).await;
                     continue;
@@ -171,15 +172,13 @@ pub async fn bench_voice_to_voice(
                     pcm.extend(std::iter::repeat_n(0i16, 16 * 700));
                     let _ = session
                         .input
-                        .send(crate::agent::SessionInput::Pcm {
+                        .send(SessionInput::Pcm {
                             speaker: SpeakerId("listener".into()),
                             pcm,
                         })
                         .await;
                 }
-                SessionOutput::Event(crate::pipeline::Event::WakeRejected {
-                    transcript, ..
-                }) => {
+                SessionOutput::Event(Event::WakeRejected { transcript, .. }) => {
                     break Some(Err(format!("{question}: not woken (heard {transcript:?})")));
                 }
                 SessionOutput::Interaction(interaction) => break Some(Ok(interaction)),

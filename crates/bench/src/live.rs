@@ -1,4 +1,4 @@
-//! `lockin bench live`: how fast and how completely live queries deliver
+//! `lockin-bench live`: how fast and how completely live queries deliver
 //! changes, next to a bare WebSocket fan-out baseline.
 //!
 //! Subscribers spread over sessions each hold one `/api/live` connection
@@ -52,8 +52,8 @@ use tokio::{
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::chat::CHAT_PAGE;
-use crate::{Application, Config};
+use server::app::chat::CHAT_PAGE;
+use server::{Application, Config};
 
 #[derive(clap::Args, Debug)]
 pub struct LiveBenchArgs {

@@ -1,4 +1,4 @@
-//! `lockin bench api`: HTTP load on the JSON API, next to a bare-axum baseline.
+//! `lockin-bench api`: HTTP load on the JSON API, next to a bare-axum baseline.
 //!
 //! Signed-in clients loop over the calls a busy home page and session room
 //! make (list active sessions, read one, join and leave, log an AI
@@ -31,7 +31,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use crate::{Application, Config};
+use server::{Application, Config};
 
 #[derive(clap::Args, Debug)]
 pub struct ApiBenchArgs {

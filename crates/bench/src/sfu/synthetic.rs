@@ -9,13 +9,13 @@
 //! decoding, so only their size, their packetization and the VP8 keyframe
 //! bit matter.
 //!
-//! Signalling is the caller's business (`lockin bench sfu` drives ours
-//! through an [`SfuHandle`](crate::SfuHandle) and Janus through its HTTP
+//! Signalling is the caller's business (`lockin-bench sfu` drives ours
+//! through an [`SfuHandle`](sfu::SfuHandle) and Janus through its HTTP
 //! API): the endpoint makes and takes SDP, and answers the offers passed to
 //! [`Endpoint::run`] while it runs.
 //!
 //! **Every mutation of the `Rtc` is followed by draining its outputs until
-//! `Timeout`** (`Endpoint::mutate`), as everywhere else in this crate.
+//! `Timeout`** (`Endpoint::mutate`), as everywhere in the `sfu` crate.
 
 use std::collections::HashSet;
 use std::io;
@@ -31,7 +31,7 @@ use str0m::{Candidate, Event, Input, Output, Rtc, RtcError};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::signal::TrackKind;
+use sfu::TrackKind;
 
 /// Opus packets are this far apart.
 pub const AUDIO_INTERVAL: Duration = Duration::from_millis(20);

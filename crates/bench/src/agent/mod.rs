@@ -1,9 +1,9 @@
-//! `lockin bench agent`: the assistant's voice-to-voice latency with the
+//! `lockin-bench agent`: the assistant's voice-to-voice latency with the
 //! configured engines (offline by default: PocketSphinx, the local model,
 //! flite), over spoken questions, stage by stage.
 //!
-//! Each question is synthesised by flite ("hey agent, <question>") and fed
-//! through the same session task the rooms use (`agent::bench`). The
+//! Each question is synthesised by flite (`"hey agent, <question>"`) and fed
+//! through the same session task the rooms use ([`voice_to_voice`]). The
 //! baseline measured in the same run is the sum of the stage medians that
 //! lie in series between the end of speech and the first answer frame
 //! (transcription, the model's first sentence, speech's first audio): the
@@ -13,7 +13,9 @@
 
 use std::time::Duration;
 
-use agent::bench::{BENCH_QUESTIONS, BenchReport, bench_voice_to_voice};
+pub mod voice_to_voice;
+
+use voice_to_voice::{BENCH_QUESTIONS, BenchReport, bench_voice_to_voice};
 
 /// The voice-to-voice latency cloud-backed voice agents aim for.
 const AIM_MS: u64 = 800;
@@ -32,7 +34,7 @@ pub struct AgentBenchArgs {
 }
 
 pub async fn run_agent(args: AgentBenchArgs) -> anyhow::Result<()> {
-    let config = crate::assistant::engines()?;
+    let config = server::assistant::engines()?;
     eprintln!("loading the assistant's engines…");
     let assistant = agent::Agent::new(config).await?;
     let report = bench_voice_to_voice(
@@ -78,9 +80,9 @@ fn ratios(report: &BenchReport) -> String {
 
 #[cfg(test)]
 mod tests {
-    use agent::bench::StageStats;
     use agent::providers::ProviderNames;
 
+    use super::voice_to_voice::StageStats;
     use super::*;
 
     #[test]

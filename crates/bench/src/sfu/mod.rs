@@ -1,9 +1,9 @@
-//! `lockin bench sfu`: what forwarding media costs our SFU, next to Janus's
+//! `lockin-bench sfu`: what forwarding media costs our SFU, next to Janus's
 //! VideoRoom doing the same on the same machine in the same run.
 //!
 //! For each room size (publishers × subscribers; every publisher also
 //! subscribes, as in a real call) synthetic participants join, each a str0m
-//! peer connection on its own UDP socket ([`sfu::synthetic`]): publishers
+//! peer connection on its own UDP socket ([`synthetic`]): publishers
 //! send an Opus-like audio track (a packet every 20 ms) and a VP8-like video
 //! track (30 frames a second, split into RTP packets), every payload stamped
 //! with its sender, sequence number and send time. Once every forwarded
@@ -39,6 +39,8 @@
 //! Janus's packets cross the veth pair (in the kernel, like loopback) where
 //! ours go through `lo`.
 
+pub mod synthetic;
+
 use std::{
     collections::{HashMap, HashSet},
     net::{IpAddr, Ipv4Addr},
@@ -52,15 +54,14 @@ use std::{
 use anyhow::{Context, bail, ensure};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use sfu::{
-    JoinRequest, PeerId, RoomId, Sfu, SfuConfig, SfuHandle, SignalIn, SignalOut, Sources,
-    synthetic::{Endpoint, MediaShape, Phase, RemoteOffer, Report, VIDEO_FPS},
-};
+use sfu::{JoinRequest, PeerId, RoomId, Sfu, SfuConfig, SfuHandle, SignalIn, SignalOut, Sources};
 use tokio::{
     process::Command,
     sync::{mpsc, oneshot, watch},
     task::JoinHandle,
 };
+
+use synthetic::{Endpoint, MediaShape, Phase, RemoteOffer, Report, VIDEO_FPS};
 
 #[derive(clap::Args, Debug)]
 pub struct SfuBenchArgs {
@@ -677,7 +678,7 @@ async fn prepare_janus(args: &SfuBenchArgs) -> anyhow::Result<Prepared> {
         if !probe.is_ok_and(|status| status.success()) {
             continue;
         }
-        let bench = std::env::current_exe().context("finding the lockin executable")?;
+        let bench = std::env::current_exe().context("finding the lockin-bench executable")?;
         let status = Command::new("unshare")
             .args(flags)
             .arg("--")
@@ -1289,7 +1290,8 @@ fn print_report(args: &SfuBenchArgs, janus: Result<String, String>, results: &[O
 #[cfg(test)]
 mod tests {
     use sfu::TrackKind;
-    use sfu::synthetic::{Arrival, Sent, Stamp};
+
+    use super::synthetic::{Arrival, Sent, Stamp};
 
     use super::*;
 
