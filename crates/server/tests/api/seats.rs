@@ -3,7 +3,7 @@
 //! repeated joins, leaves, starts and ends racing each other.
 
 use futures::future::join_all;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{Reply, TestApp, id_of};
 
@@ -16,6 +16,8 @@ both_backends!(
     racing_leaves_free_one_seat,
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     racing_starts_and_ends_happen_once,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    nobody_writes_to_a_room_after_leaving_it,
 );
 
 /// Splits answers into the 200s and the rest, which must all be 409 `conflict`.
@@ -130,4 +132,75 @@ async fn racing_starts_and_ends_happen_once(app: &TestApp) {
         after["ended_at"], ended[0]["ended_at"],
         "ended once, at one time"
     );
+}
+
+/// A leave races chat posts and AI log entries by the person leaving. Whatever
+/// the order the server took them in, every write it accepted was made while
+/// the person still held their seat: none is dated after their leave, and
+/// every refusal is a 403.
+async fn nobody_writes_to_a_room_after_leaving_it(app: &TestApp) {
+    let host = app.register("Host").await;
+    let people = app.register_many("Leaver", 8).await;
+    let session = app.instant_session(&host, 10).await;
+    let id = id_of(&session);
+    for person in &people {
+        app.join(person, &id).await.expect(200);
+    }
+    let id = id.as_str();
+    let races = people.iter().map(|person| async move {
+        let writes = (0..4).map(|round| async move {
+            if round % 2 == 0 {
+                app.post(&format!("/api/sessions/{id}/messages"))
+                    .auth(person)
+                    .json(&json!({"body": format!("message {round}")}))
+                    .send()
+                    .await
+            } else {
+                app.post(&format!("/api/sessions/{id}/ai-logs"))
+                    .auth(person)
+                    .json(&json!({"question": format!("question {round}"), "answer": "an answer"}))
+                    .send()
+                    .await
+            }
+        });
+        let (left, written) =
+            tokio::join!(app.session_action(person, id, "leave"), join_all(writes));
+        left.expect(200);
+        written
+    });
+    let mut accepted = 0;
+    for reply in join_all(races).await.into_iter().flatten() {
+        if reply.status.as_u16() == 201 {
+            accepted += 1;
+        } else {
+            reply.expect_error(403, "forbidden");
+        }
+    }
+    let participants = app.participants(&host, id).await;
+    let left_at = |user_id: &str| {
+        let seat = participants
+            .iter()
+            .find(|p| p["user_id"] == user_id)
+            .unwrap_or_else(|| panic!("{user_id} is not among the participants"));
+        assert_eq!(seat["status"], "left", "{seat}");
+        crate::helpers::timestamp(&seat["left_at"])
+    };
+    let messages = app
+        .get(&format!("/api/sessions/{id}/messages?limit=100"))
+        .auth(&host)
+        .send()
+        .await
+        .expect(200)["messages"]
+        .as_array()
+        .expect("a list of messages")
+        .clone();
+    let logs = app.session_logs(&host, id).await;
+    assert_eq!(messages.len() + logs.len(), accepted);
+    for write in messages.iter().chain(&logs) {
+        let author = write["user_id"].as_str().expect("an author");
+        assert!(
+            crate::helpers::timestamp(&write["created_at"]) <= left_at(author),
+            "written after its author left: {write}"
+        );
+    }
 }
