@@ -203,12 +203,7 @@ impl Agent {
                 api_key,
                 url,
                 model,
-            } => {
-                let key = api_key
-                    .clone()
-                    .ok_or_else(|| ProviderError::Engine("deepgram has no API key".into()))?;
-                Arc::new(Deepgram::new(url, key, model))
-            }
+            } => Arc::new(Deepgram::new(url, api_key.clone(), model)),
         };
         let llm: Arc<dyn LanguageModel> = match &config.llm {
             LlmConfig::Local { model_path } => {
@@ -239,18 +234,13 @@ impl Agent {
                 base_url,
                 voice_id,
                 model_id,
-            } => {
-                let key = api_key
-                    .clone()
-                    .ok_or_else(|| ProviderError::Engine("elevenlabs has no API key".into()))?;
-                Arc::new(ElevenLabs::new(
-                    base_url,
-                    key,
-                    voice_id,
-                    model_id,
-                    config.timeouts.speech,
-                ))
-            }
+            } => Arc::new(ElevenLabs::new(
+                base_url,
+                api_key.clone(),
+                voice_id,
+                model_id,
+                config.timeouts.speech,
+            )),
         };
         // Fail now, not on the first speaker, if the spotter cannot load.
         PocketsphinxSpotter::new(&model, &config.wake_phrase, WAKE_THRESHOLD)?;

@@ -43,5 +43,5 @@ pub mod worker;
 pub use agent::{Agent, Interaction, Latencies, SessionHandle, SessionInput, SessionOutput};
 pub use pipeline::{Event, Input, Output, PipelineConfig, SessionPipeline, SpeakerId, Ticket};
 pub use prompt::{Exchange, ProjectInfo, SessionContext, SessionInfo};
-pub use providers::{AgentConfig, LlmConfig, ProviderError, Secret, SttConfig, TtsConfig};
+pub use providers::{AgentConfig, LlmConfig, ProviderError, SttConfig, TtsConfig};
 pub use worker::{Worker, WorkerConfig};

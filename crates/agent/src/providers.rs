@@ -1,45 +1,20 @@
 //! Which engine does each job, how to reach it, and how a failure reads.
 //!
-//! Keys come from the configuration or, when absent there, from the
-//! environment (`LOCKIN_DEEPGRAM_API_KEY`, `LOCKIN_ELEVENLABS_API_KEY`,
-//! `LOCKIN_OPENAI_API_KEY`). **A key is held in a [`Secret`], whose `Debug`
-//! and `Display` print `[redacted]` and which cannot be serialised**, so a
-//! config dumped to a log or an API response never carries one.
+//! The configuration arrives as the `[agent]` table of `lockin.toml` (the
+//! server layers it with the environment and flags) and is parsed into an
+//! [`AgentConfig`] that holds only the chosen providers' settings. **A key
+//! is held in a [`SecretString`], whose `Debug` prints `[REDACTED]` and
+//! which cannot be serialised**, so a config dumped to a log or an API
+//! response never carries one; it is read with `expose_secret()` only where
+//! it goes into a request header.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::tts::flite::FliteVoice;
-
-/// A credential. Readable only through [`Secret::expose`], at the one place
-/// that puts it in a request header.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
 
 /// Why a provider call gave no result. The message is safe to log and to
 /// store with the interaction: it never contains a key.
@@ -97,103 +72,80 @@ pub async fn with_timeout<T>(
 }
 
 /// Speech-to-text provider.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(tag = "provider", rename_all = "lowercase", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub enum SttConfig {
     /// Offline: Debian's libpocketsphinx with the en-us model.
-    Pocketsphinx {
-        #[serde(default = "default_pocketsphinx_dir")]
-        model_dir: PathBuf,
-    },
+    Pocketsphinx { model_dir: PathBuf },
     /// Deepgram's streaming WebSocket API.
     Deepgram {
-        #[serde(default)]
-        api_key: Option<Secret>,
-        #[serde(default = "default_deepgram_url")]
+        api_key: SecretString,
         url: String,
-        #[serde(default = "default_deepgram_model")]
         model: String,
     },
 }
 
 /// Language-model provider.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(tag = "provider", rename_all = "lowercase", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub enum LlmConfig {
     /// SmolLM2-135M-Instruct in-process with candle.
     Local {
         /// The GGUF file; `None` looks in `LOCKIN_MODEL_DIR` or `data/models`.
-        #[serde(default)]
         model_path: Option<PathBuf>,
     },
     /// Any OpenAI-compatible `/chat/completions` endpoint.
-    #[serde(rename = "openai")]
     OpenAi {
-        #[serde(default)]
-        api_key: Option<Secret>,
+        /// Optional: a local server such as Ollama needs none.
+        api_key: Option<SecretString>,
         /// Up to and including `/v1` (the client appends `/chat/completions`).
-        #[serde(default = "default_openai_base_url")]
         base_url: String,
-        #[serde(default = "default_openai_model")]
         model: String,
     },
 }
 
 /// Text-to-speech provider.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(tag = "provider", rename_all = "lowercase", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub enum TtsConfig {
     /// Offline: Debian's libflite.
-    Flite {
-        #[serde(default = "default_flite_voice")]
-        voice: FliteVoice,
-    },
+    Flite { voice: FliteVoice },
     /// ElevenLabs' streaming HTTP API, raw 16 kHz PCM back.
-    #[serde(rename = "elevenlabs")]
     ElevenLabs {
-        #[serde(default)]
-        api_key: Option<Secret>,
-        #[serde(default = "default_elevenlabs_url")]
+        api_key: SecretString,
         base_url: String,
-        #[serde(default = "default_elevenlabs_voice")]
         voice_id: String,
-        #[serde(default = "default_elevenlabs_model")]
         model_id: String,
     },
 }
 
 /// How long each provider may take before the agent gives up and apologises.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timeouts {
-    #[serde(with = "millis")]
     pub transcription: Duration,
     /// Until the first token of the answer.
-    #[serde(with = "millis")]
     pub first_token: Duration,
     /// For the whole answer.
-    #[serde(with = "millis")]
     pub answer: Duration,
     /// Until the first audio of one sentence.
-    #[serde(with = "millis")]
     pub speech: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
+        let defaults = AgentSettings::default();
         Self {
-            transcription: Duration::from_secs(10),
-            first_token: Duration::from_secs(15),
-            answer: Duration::from_secs(60),
-            speech: Duration::from_secs(10),
+            transcription: defaults.transcription_timeout,
+            first_token: defaults.first_token_timeout,
+            answer: defaults.answer_timeout,
+            speech: defaults.speech_timeout,
         }
     }
 }
 
-/// The whole agent configuration. Every field has a default that works
-/// offline: pocketsphinx, the local model, flite.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
+/// The whole agent configuration, parsed: holding one means every chosen
+/// cloud provider has what it needs. It is read from the flat `[agent]`
+/// table described by [`AGENT_KEYS`]; the default works offline
+/// (pocketsphinx, the local model, flite).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "AgentSettings")]
 pub struct AgentConfig {
     pub stt: SttConfig,
     pub llm: LlmConfig,
@@ -209,18 +161,128 @@ pub struct AgentConfig {
 
 impl Default for AgentConfig {
     fn default() -> Self {
+        AgentSettings::default()
+            .try_into()
+            .expect("the offline providers need no key")
+    }
+}
+
+/// The keys of the `[agent]` table. It is flat so that each key `k` is also
+/// the environment variable `LOCKIN_AGENT_<K>`; the server reads exactly
+/// these (an unrelated `LOCKIN_AGENT_…`, such as `LOCKIN_AGENT_TOKEN`, is
+/// not taken for one).
+pub const AGENT_KEYS: [&str; 23] = [
+    "stt",
+    "llm",
+    "tts",
+    "wake_phrase",
+    "max_answer_tokens",
+    "history_turns",
+    "transcription_timeout",
+    "first_token_timeout",
+    "answer_timeout",
+    "speech_timeout",
+    "pocketsphinx_model_dir",
+    "deepgram_api_key",
+    "deepgram_url",
+    "deepgram_model",
+    "local_model_path",
+    "openai_api_key",
+    "openai_base_url",
+    "openai_model",
+    "flite_voice",
+    "elevenlabs_api_key",
+    "elevenlabs_base_url",
+    "elevenlabs_voice_id",
+    "elevenlabs_model_id",
+];
+
+/// Which engine does a job, by the name the configuration gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum SttProvider {
+    Pocketsphinx,
+    Deepgram,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum LlmProvider {
+    Local,
+    #[serde(rename = "openai")]
+    OpenAi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum TtsProvider {
+    Flite,
+    #[serde(rename = "elevenlabs")]
+    ElevenLabs,
+}
+
+/// The `[agent]` table as written: every provider's settings side by side,
+/// so one file (or one environment) can hold them all and switch between
+/// providers with one key. Durations are humantime strings (`"15s"`).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct AgentSettings {
+    stt: SttProvider,
+    llm: LlmProvider,
+    tts: TtsProvider,
+    wake_phrase: String,
+    max_answer_tokens: usize,
+    history_turns: usize,
+    #[serde(with = "humantime_serde")]
+    transcription_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    first_token_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    answer_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    speech_timeout: Duration,
+    pocketsphinx_model_dir: PathBuf,
+    deepgram_api_key: Option<SecretString>,
+    deepgram_url: String,
+    deepgram_model: String,
+    local_model_path: Option<PathBuf>,
+    openai_api_key: Option<SecretString>,
+    openai_base_url: String,
+    openai_model: String,
+    flite_voice: FliteVoice,
+    elevenlabs_api_key: Option<SecretString>,
+    elevenlabs_base_url: String,
+    elevenlabs_voice_id: String,
+    elevenlabs_model_id: String,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
         Self {
-            stt: SttConfig::Pocketsphinx {
-                model_dir: default_pocketsphinx_dir(),
-            },
-            llm: LlmConfig::Local { model_path: None },
-            tts: TtsConfig::Flite {
-                voice: default_flite_voice(),
-            },
+            stt: SttProvider::Pocketsphinx,
+            llm: LlmProvider::Local,
+            tts: TtsProvider::Flite,
             wake_phrase: "hey agent".into(),
             max_answer_tokens: 80,
             history_turns: 3,
-            timeouts: Timeouts::default(),
+            transcription_timeout: Duration::from_secs(10),
+            first_token_timeout: Duration::from_secs(15),
+            answer_timeout: Duration::from_secs(60),
+            speech_timeout: Duration::from_secs(10),
+            pocketsphinx_model_dir: PathBuf::from(crate::stt::pocketsphinx::DEBIAN_MODEL_DIR),
+            deepgram_api_key: None,
+            deepgram_url: "wss://api.deepgram.com/v1/listen".into(),
+            deepgram_model: "nova-3".into(),
+            local_model_path: None,
+            openai_api_key: None,
+            openai_base_url: "https://api.openai.com/v1".into(),
+            openai_model: "gpt-4o-mini".into(),
+            flite_voice: FliteVoice::Slt,
+            elevenlabs_api_key: None,
+            elevenlabs_base_url: "https://api.elevenlabs.io".into(),
+            // ElevenLabs' premade voice "Rachel".
+            elevenlabs_voice_id: "21m00Tcm4TlvDq8ikWAM".into(),
+            elevenlabs_model_id: "eleven_flash_v2_5".into(),
         }
     }
 }
@@ -228,141 +290,80 @@ impl Default for AgentConfig {
 /// Errors in the configuration, found before any provider is called.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{provider} needs an API key: set {env} or give `api_key` in the configuration")]
+    #[error(
+        "{provider} needs an API key: give `{key}` in the [agent] configuration or set LOCKIN_AGENT_{}",
+        key.to_ascii_uppercase()
+    )]
     MissingKey {
         provider: &'static str,
-        env: &'static str,
-    },
-    #[error("unknown {what} provider `{value}` (expected {expected})")]
-    UnknownProvider {
-        what: &'static str,
-        value: String,
-        expected: &'static str,
+        key: &'static str,
     },
 }
 
-impl AgentConfig {
-    /// The defaults, with provider choices and keys read from the
-    /// environment: `LOCKIN_AGENT_STT` (`pocketsphinx` | `deepgram`),
-    /// `LOCKIN_AGENT_LLM` (`local` | `openai`), `LOCKIN_AGENT_TTS` (`flite` |
-    /// `elevenlabs`), `LOCKIN_OPENAI_BASE_URL`, `LOCKIN_OPENAI_MODEL` and the
-    /// three `LOCKIN_*_API_KEY`s.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
+impl TryFrom<AgentSettings> for AgentConfig {
+    type Error = ConfigError;
 
-    /// [`AgentConfig::from_env`] over any lookup (tests pass a map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut config = Self::default();
-        if let Some(stt) = lookup("LOCKIN_AGENT_STT") {
-            config.stt = match stt.as_str() {
-                "pocketsphinx" => config.stt,
-                "deepgram" => SttConfig::Deepgram {
-                    api_key: None,
-                    url: default_deepgram_url(),
-                    model: default_deepgram_model(),
-                },
-                other => return Err(unknown("speech-to-text", other, "pocketsphinx or deepgram")),
-            };
-        }
-        if let Some(llm) = lookup("LOCKIN_AGENT_LLM") {
-            config.llm = match llm.as_str() {
-                "local" => config.llm,
-                "openai" => LlmConfig::OpenAi {
-                    api_key: None,
-                    base_url: default_openai_base_url(),
-                    model: default_openai_model(),
-                },
-                other => return Err(unknown("language model", other, "local or openai")),
-            };
-        }
-        if let Some(tts) = lookup("LOCKIN_AGENT_TTS") {
-            config.tts = match tts.as_str() {
-                "flite" => config.tts,
-                "elevenlabs" => TtsConfig::ElevenLabs {
-                    api_key: None,
-                    base_url: default_elevenlabs_url(),
-                    voice_id: default_elevenlabs_voice(),
-                    model_id: default_elevenlabs_model(),
-                },
-                other => return Err(unknown("text-to-speech", other, "flite or elevenlabs")),
-            };
-        }
-        if let LlmConfig::OpenAi {
-            base_url, model, ..
-        } = &mut config.llm
-        {
-            if let Some(url) = lookup("LOCKIN_OPENAI_BASE_URL") {
-                *base_url = url;
-            }
-            if let Some(name) = lookup("LOCKIN_OPENAI_MODEL") {
-                *model = name;
-            }
-        }
-        config.fill_keys(lookup)?;
-        Ok(config)
-    }
-
-    /// Fills keys missing from the configuration from the environment and
-    /// checks every cloud provider has one (an OpenAI-compatible local
-    /// server such as Ollama needs none, so that key stays optional).
-    pub fn fill_keys(
-        &mut self,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
-        let from = |slot: &mut Option<Secret>, env: &str| {
-            if slot.is_none() {
-                *slot = lookup(env).filter(|k| !k.is_empty()).map(Secret::new);
-            }
+    /// Keeps the chosen providers' settings and checks each cloud provider
+    /// has a key (an OpenAI-compatible local server such as Ollama needs
+    /// none, so that key stays optional). An empty key counts as none, so
+    /// `LOCKIN_AGENT_OPENAI_API_KEY=` unsets one the file gives.
+    fn try_from(settings: AgentSettings) -> Result<Self, ConfigError> {
+        let key = |slot: Option<SecretString>| slot.filter(|k| !k.expose_secret().is_empty());
+        let required = |slot: Option<SecretString>, provider, name| {
+            key(slot).ok_or(ConfigError::MissingKey {
+                provider,
+                key: name,
+            })
         };
-        if let SttConfig::Deepgram { api_key, .. } = &mut self.stt {
-            from(api_key, DEEPGRAM_KEY_ENV);
-            if api_key.is_none() {
-                return Err(ConfigError::MissingKey {
-                    provider: "deepgram",
-                    env: DEEPGRAM_KEY_ENV,
-                });
-            }
-        }
-        if let TtsConfig::ElevenLabs { api_key, .. } = &mut self.tts {
-            from(api_key, ELEVENLABS_KEY_ENV);
-            if api_key.is_none() {
-                return Err(ConfigError::MissingKey {
-                    provider: "elevenlabs",
-                    env: ELEVENLABS_KEY_ENV,
-                });
-            }
-        }
-        if let LlmConfig::OpenAi { api_key, .. } = &mut self.llm {
-            from(api_key, OPENAI_KEY_ENV);
-        }
-        Ok(())
-    }
-
-    /// Provider names as logged with each interaction.
-    pub fn provider_names(&self) -> ProviderNames {
-        ProviderNames {
-            stt: match self.stt {
-                SttConfig::Pocketsphinx { .. } => "pocketsphinx",
-                SttConfig::Deepgram { .. } => "deepgram",
+        let stt = match settings.stt {
+            SttProvider::Pocketsphinx => SttConfig::Pocketsphinx {
+                model_dir: settings.pocketsphinx_model_dir,
             },
-            llm: match self.llm {
-                LlmConfig::Local { .. } => "local",
-                LlmConfig::OpenAi { .. } => "openai",
+            SttProvider::Deepgram => SttConfig::Deepgram {
+                api_key: required(settings.deepgram_api_key, "deepgram", "deepgram_api_key")?,
+                url: settings.deepgram_url,
+                model: settings.deepgram_model,
             },
-            tts: match self.tts {
-                TtsConfig::Flite { .. } => "flite",
-                TtsConfig::ElevenLabs { .. } => "elevenlabs",
+        };
+        let llm = match settings.llm {
+            LlmProvider::Local => LlmConfig::Local {
+                model_path: settings.local_model_path,
             },
-        }
-    }
-}
-
-fn unknown(what: &'static str, value: &str, expected: &'static str) -> ConfigError {
-    ConfigError::UnknownProvider {
-        what,
-        value: value.into(),
-        expected,
+            LlmProvider::OpenAi => LlmConfig::OpenAi {
+                api_key: key(settings.openai_api_key),
+                base_url: settings.openai_base_url,
+                model: settings.openai_model,
+            },
+        };
+        let tts = match settings.tts {
+            TtsProvider::Flite => TtsConfig::Flite {
+                voice: settings.flite_voice,
+            },
+            TtsProvider::ElevenLabs => TtsConfig::ElevenLabs {
+                api_key: required(
+                    settings.elevenlabs_api_key,
+                    "elevenlabs",
+                    "elevenlabs_api_key",
+                )?,
+                base_url: settings.elevenlabs_base_url,
+                voice_id: settings.elevenlabs_voice_id,
+                model_id: settings.elevenlabs_model_id,
+            },
+        };
+        Ok(Self {
+            stt,
+            llm,
+            tts,
+            wake_phrase: settings.wake_phrase,
+            max_answer_tokens: settings.max_answer_tokens,
+            history_turns: settings.history_turns,
+            timeouts: Timeouts {
+                transcription: settings.transcription_timeout,
+                first_token: settings.first_token_timeout,
+                answer: settings.answer_timeout,
+                speech: settings.speech_timeout,
+            },
+        })
     }
 }
 
@@ -374,133 +375,109 @@ pub struct ProviderNames {
     pub tts: &'static str,
 }
 
-pub const DEEPGRAM_KEY_ENV: &str = "LOCKIN_DEEPGRAM_API_KEY";
-pub const ELEVENLABS_KEY_ENV: &str = "LOCKIN_ELEVENLABS_API_KEY";
-pub const OPENAI_KEY_ENV: &str = "LOCKIN_OPENAI_API_KEY";
-
-fn default_pocketsphinx_dir() -> PathBuf {
-    PathBuf::from(crate::stt::pocketsphinx::DEBIAN_MODEL_DIR)
-}
-fn default_deepgram_url() -> String {
-    "wss://api.deepgram.com/v1/listen".into()
-}
-fn default_deepgram_model() -> String {
-    "nova-3".into()
-}
-fn default_openai_base_url() -> String {
-    "https://api.openai.com/v1".into()
-}
-fn default_openai_model() -> String {
-    "gpt-4o-mini".into()
-}
-fn default_flite_voice() -> FliteVoice {
-    FliteVoice::Slt
-}
-fn default_elevenlabs_url() -> String {
-    "https://api.elevenlabs.io".into()
-}
-fn default_elevenlabs_voice() -> String {
-    // ElevenLabs' premade voice "Rachel".
-    "21m00Tcm4TlvDq8ikWAM".into()
-}
-fn default_elevenlabs_model() -> String {
-    "eleven_flash_v2_5".into()
-}
-
-/// Durations in configuration files are whole milliseconds.
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
+    fn parse(table: serde_json::Value) -> Result<AgentConfig, serde_json::Error> {
+        serde_json::from_value(table)
     }
 
     #[test]
     fn defaults_are_offline() {
-        let config = AgentConfig::from_lookup(env(&[])).unwrap();
-        assert_eq!(
-            config.provider_names(),
-            ProviderNames {
-                stt: "pocketsphinx",
-                llm: "local",
-                tts: "flite"
+        let config = parse(serde_json::json!({})).unwrap();
+        assert!(matches!(config.stt, SttConfig::Pocketsphinx { .. }));
+        assert!(matches!(config.llm, LlmConfig::Local { model_path: None }));
+        assert!(matches!(
+            config.tts,
+            TtsConfig::Flite {
+                voice: FliteVoice::Slt
             }
-        );
+        ));
         assert_eq!(config.wake_phrase, "hey agent");
+        assert_eq!(config.timeouts, Timeouts::default());
     }
 
     #[test]
-    fn cloud_providers_take_keys_from_the_environment_and_never_print_them() {
-        let config = AgentConfig::from_lookup(env(&[
-            ("LOCKIN_AGENT_STT", "deepgram"),
-            ("LOCKIN_AGENT_LLM", "openai"),
-            ("LOCKIN_AGENT_TTS", "elevenlabs"),
-            ("LOCKIN_DEEPGRAM_API_KEY", "dg-secret-1"),
-            ("LOCKIN_ELEVENLABS_API_KEY", "el-secret-2"),
-            ("LOCKIN_OPENAI_API_KEY", "oa-secret-3"),
-            ("LOCKIN_OPENAI_BASE_URL", "http://127.0.0.1:11434/v1"),
-        ]))
+    fn cloud_providers_keep_their_settings_and_never_print_their_keys() {
+        let config = parse(serde_json::json!({
+            "stt": "deepgram",
+            "llm": "openai",
+            "tts": "elevenlabs",
+            "deepgram_api_key": "dg-secret-1",
+            "elevenlabs_api_key": "el-secret-2",
+            "openai_api_key": "oa-secret-3",
+            "openai_base_url": "http://127.0.0.1:11434/v1",
+            "openai_model": "llama3.2",
+            "first_token_timeout": "2s",
+            "speech_timeout": "500ms",
+        }))
         .unwrap();
         let printed = format!("{config:?} {config:#?}");
         for secret in ["dg-secret-1", "el-secret-2", "oa-secret-3"] {
             assert!(!printed.contains(secret), "{secret} leaked: {printed}");
         }
-        assert!(printed.contains("[redacted]"));
         let SttConfig::Deepgram { api_key, .. } = &config.stt else {
-            panic!()
+            panic!("not deepgram: {config:?}")
         };
-        assert_eq!(api_key.as_ref().unwrap().expose(), "dg-secret-1");
-        let LlmConfig::OpenAi { base_url, .. } = &config.llm else {
-            panic!()
+        assert_eq!(api_key.expose_secret(), "dg-secret-1");
+        let LlmConfig::OpenAi {
+            api_key,
+            base_url,
+            model,
+        } = &config.llm
+        else {
+            panic!("not openai: {config:?}")
         };
+        assert_eq!(api_key.as_ref().unwrap().expose_secret(), "oa-secret-3");
         assert_eq!(base_url, "http://127.0.0.1:11434/v1");
+        assert_eq!(model, "llama3.2");
+        assert_eq!(config.timeouts.first_token, Duration::from_secs(2));
+        assert_eq!(config.timeouts.speech, Duration::from_millis(500));
+        assert_eq!(config.timeouts.answer, Timeouts::default().answer);
     }
 
     #[test]
     fn a_cloud_provider_without_a_key_is_refused_by_name() {
-        let error =
-            AgentConfig::from_lookup(env(&[("LOCKIN_AGENT_TTS", "elevenlabs")])).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "elevenlabs needs an API key: set LOCKIN_ELEVENLABS_API_KEY or give `api_key` in the configuration"
+        let error = parse(serde_json::json!({ "tts": "elevenlabs" })).unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "elevenlabs needs an API key: give `elevenlabs_api_key` in the [agent] configuration or set LOCKIN_AGENT_ELEVENLABS_API_KEY"
+            ),
+            "{error}"
         );
-        let error = AgentConfig::from_lookup(env(&[("LOCKIN_AGENT_STT", "whisper")])).unwrap_err();
-        assert!(matches!(error, ConfigError::UnknownProvider { .. }));
+        let empty = parse(serde_json::json!({ "stt": "deepgram", "deepgram_api_key": "" }));
+        assert!(empty.unwrap_err().to_string().contains("deepgram_api_key"));
+        // Ollama and llama.cpp's server take no key.
+        assert!(parse(serde_json::json!({ "llm": "openai" })).is_ok());
+        assert!(parse(serde_json::json!({ "stt": "whisper" })).is_err());
     }
 
     #[test]
-    fn configuration_reads_from_json_with_defaults() {
-        let config: AgentConfig = serde_json::from_value(serde_json::json!({
-            "llm": { "provider": "openai", "base_url": "http://localhost:11434/v1", "model": "llama3.2" },
-            "tts": { "provider": "flite", "voice": "awb" },
-            "timeouts": { "first_token": 2000 }
-        }))
-        .unwrap();
-        assert_eq!(config.timeouts.first_token, Duration::from_secs(2));
-        assert_eq!(config.timeouts.answer, Timeouts::default().answer);
-        assert_eq!(
-            config.tts,
-            TtsConfig::Flite {
-                voice: FliteVoice::Awb
-            }
-        );
-        assert_eq!(config.provider_names().llm, "openai");
+    fn durations_are_humantime_strings() {
+        assert!(parse(serde_json::json!({ "answer_timeout": 2000 })).is_err());
+        let config = parse(serde_json::json!({ "answer_timeout": "1m 30s" })).unwrap();
+        assert_eq!(config.timeouts.answer, Duration::from_secs(90));
+    }
+
+    /// The server reads the environment variables [`AGENT_KEYS`] names:
+    /// the list must be the table's keys, no more and no fewer.
+    #[test]
+    fn the_key_list_is_the_tables_keys() {
+        let error = parse(serde_json::json!({ "no_such_key": 1 }))
+            .unwrap_err()
+            .to_string();
+        let expected = error
+            .split("expected one of ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{error}"));
+        let mut fields: Vec<&str> = expected
+            .split(", ")
+            .map(|field| field.trim_matches('`'))
+            .collect();
+        fields.sort_unstable();
+        let mut keys = AGENT_KEYS.to_vec();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use agent::llm::LanguageModel;
 use agent::llm::openai::OpenAiCompatible;
 use agent::prompt::{SessionContext, SessionInfo, build_prompt};
-use agent::providers::{ProviderError, Secret};
+use agent::providers::ProviderError;
 use agent::stt::SpeechToText;
 use agent::stt::deepgram::Deepgram;
 use agent::tts::TextToSpeech;
@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use futures::StreamExt;
+use secrecy::SecretString;
 
 /// Serves `router` on 127.0.0.1:0; returns its address.
 async fn serve(router: Router) -> String {
@@ -147,7 +148,7 @@ async fn openai_streams_the_answer_with_the_bearer_key() {
     let url = openai_server("ok", seen.clone()).await;
     let llm = OpenAiCompatible::new(
         &url,
-        Some(Secret::new("sk-test")),
+        Some(SecretString::from("sk-test")),
         "llama-3.1-8b",
         Duration::from_secs(5),
     );
@@ -171,7 +172,12 @@ async fn openai_streams_the_answer_with_the_bearer_key() {
 #[tokio::test]
 async fn openai_error_status_is_reported_with_its_body() {
     let url = openai_server("unauthorized", Seen::default()).await;
-    let llm = OpenAiCompatible::new(&url, Some(Secret::new("bad")), "m", Duration::from_secs(5));
+    let llm = OpenAiCompatible::new(
+        &url,
+        Some(SecretString::from("bad")),
+        "m",
+        Duration::from_secs(5),
+    );
     let (_, error) = collect(&llm).await;
     match error {
         Some(ProviderError::Status { status: 401, body }) => {
@@ -280,7 +286,7 @@ async fn elevenlabs_streams_16_khz_pcm() {
     let url = elevenlabs_server("ok", seen.clone()).await;
     let tts = ElevenLabs::new(
         &url,
-        Secret::new("xi-test"),
+        SecretString::from("xi-test"),
         "voice123",
         "eleven_flash_v2_5",
         Duration::from_secs(5),
@@ -303,21 +309,39 @@ async fn elevenlabs_streams_16_khz_pcm() {
 #[tokio::test]
 async fn elevenlabs_error_status_slow_server_and_dropped_stream() {
     let url = elevenlabs_server("unauthorized", Seen::default()).await;
-    let tts = ElevenLabs::new(&url, Secret::new("bad"), "v", "m", Duration::from_secs(5));
+    let tts = ElevenLabs::new(
+        &url,
+        SecretString::from("bad"),
+        "v",
+        "m",
+        Duration::from_secs(5),
+    );
     assert!(matches!(
         speak(&tts).await.1,
         Some(ProviderError::Status { status: 401, .. })
     ));
 
     let url = elevenlabs_server("slow", Seen::default()).await;
-    let tts = ElevenLabs::new(&url, Secret::new("k"), "v", "m", Duration::from_millis(300));
+    let tts = ElevenLabs::new(
+        &url,
+        SecretString::from("k"),
+        "v",
+        "m",
+        Duration::from_millis(300),
+    );
     assert_eq!(
         speak(&tts).await.1,
         Some(ProviderError::Timeout(Duration::from_millis(300)))
     );
 
     let url = elevenlabs_server("dropped", Seen::default()).await;
-    let tts = ElevenLabs::new(&url, Secret::new("k"), "v", "m", Duration::from_secs(5));
+    let tts = ElevenLabs::new(
+        &url,
+        SecretString::from("k"),
+        "v",
+        "m",
+        Duration::from_secs(5),
+    );
     let (pcm, error) = speak(&tts).await;
     assert_eq!(pcm.len(), 333);
     assert!(error.is_some());
@@ -403,7 +427,7 @@ async fn deepgram_session(mut socket: WebSocket, mode: &'static str, seen: Seen)
 async fn deepgram_streams_the_utterance_and_joins_the_final_results() {
     let seen = Seen::default();
     let url = deepgram_server("ok", seen.clone()).await;
-    let stt = Deepgram::new(&url, Secret::new("dg-test"), "nova-3");
+    let stt = Deepgram::new(&url, SecretString::from("dg-test"), "nova-3");
     let pcm = vec![100i16; 16000];
     let transcript = stt.transcribe(&pcm).await.unwrap();
     assert_eq!(transcript.text, "hey agent what is a closure in rust");
@@ -415,7 +439,7 @@ async fn deepgram_streams_the_utterance_and_joins_the_final_results() {
 #[tokio::test]
 async fn deepgram_refused_key_slow_server_and_dropped_connection() {
     let url = deepgram_server("ok", Seen::default()).await;
-    let stt = Deepgram::new(&url, Secret::new("wrong"), "nova-3");
+    let stt = Deepgram::new(&url, SecretString::from("wrong"), "nova-3");
     match stt.transcribe(&[0; 3200]).await {
         Err(ProviderError::Status { status: 401, body }) => {
             assert!(body.contains("invalid credentials"), "{body}")
@@ -424,13 +448,13 @@ async fn deepgram_refused_key_slow_server_and_dropped_connection() {
     }
 
     let url = deepgram_server("slow", Seen::default()).await;
-    let stt = Deepgram::new(&url, Secret::new("dg-test"), "nova-3");
+    let stt = Deepgram::new(&url, SecretString::from("dg-test"), "nova-3");
     let limit = Duration::from_millis(400);
     let result = agent::providers::with_timeout(limit, stt.transcribe(&[0; 3200])).await;
     assert_eq!(result.unwrap_err(), ProviderError::Timeout(limit));
 
     let url = deepgram_server("dropped", Seen::default()).await;
-    let stt = Deepgram::new(&url, Secret::new("dg-test"), "nova-3");
+    let stt = Deepgram::new(&url, SecretString::from("dg-test"), "nova-3");
     match stt.transcribe(&[0; 16000]).await {
         Err(ProviderError::Connection(_)) => {}
         other => panic!("{other:?}"),

@@ -3,12 +3,14 @@
 //! `agent::worker::Worker` talking to a server's API with the agent token.
 
 use std::future::Future;
+use std::path::PathBuf;
 
 use anyhow::Context;
+use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
-use crate::Application;
 use crate::cli::AgentArgs;
+use crate::{Application, Config};
 
 fn worker_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
@@ -20,26 +22,28 @@ fn worker_id() -> String {
     )
 }
 
-/// The assistant's engines as configured by `LOCKIN_AGENT_*`: for the
-/// workers here and for the agent benchmark, which must time the same ones.
+/// The assistant's engines as `lockin serve` would configure them, without
+/// its flags: the `LOCKIN_CONFIG` file and the environment (for
+/// `lockin-bench agent`, which must time the same ones).
 pub fn engines() -> anyhow::Result<agent::AgentConfig> {
-    agent::AgentConfig::from_env().context("reading the assistant's configuration (LOCKIN_AGENT_*)")
+    let file = std::env::var_os("LOCKIN_CONFIG").map(PathBuf::from);
+    Ok(Config::load(file.as_deref(), serde_json::Map::new())?.agent)
 }
 
-/// Serves `app` until `shutdown`, with an assistant worker beside it unless
-/// `with_assistant` is false. The worker stops first, leaving its rooms.
+/// Serves `app` until `shutdown`, with an assistant worker on the `engines`
+/// beside it unless they are `None`. The worker stops first, leaving its rooms.
 pub async fn serve(
     app: Application,
-    with_assistant: bool,
+    engines: Option<agent::AgentConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let stopping = CancellationToken::new();
-    let worker = if with_assistant {
+    let worker = if let Some(engines) = engines {
         let config = agent::worker::WorkerConfig {
             server_url: format!("http://{}", app.local_addr()),
-            agent_token: agent::Secret::new(app.agent_token().expose().to_owned()),
+            agent_token: app.agent_token().clone(),
             worker_id: worker_id(),
-            agent: engines()?,
+            agent: engines,
         };
         let stop = stopping.clone();
         Some(tokio::spawn(async move {
@@ -64,22 +68,29 @@ pub async fn serve(
 }
 
 /// `lockin agent`: one worker against a remote server, until `shutdown`.
+/// `config` is `args.config()`: the engines and, unless `--agent-token-file`
+/// names one, the agent token.
 pub async fn work(
     args: AgentArgs,
+    config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let token = match &args.agent_token_file {
-        Some(path) => {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    let agent_token = match (&args.agent_token_file, config.agent_token) {
+        (Some(path), _) => {
+            let token = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            SecretString::from(token.trim())
         }
-        None => std::env::var("LOCKIN_AGENT_TOKEN")
-            .context("set LOCKIN_AGENT_TOKEN or pass --agent-token-file")?,
+        (None, Some(token)) => token,
+        (None, None) => anyhow::bail!(
+            "no agent token: set LOCKIN_AGENT_TOKEN, give `agent_token` in the config file or pass --agent-token-file"
+        ),
     };
     let config = agent::worker::WorkerConfig {
         server_url: args.server.trim_end_matches('/').to_owned(),
-        agent_token: agent::Secret::new(token.trim().to_owned()),
+        agent_token,
         worker_id: worker_id(),
-        agent: engines()?,
+        agent: config.agent,
     };
     agent::worker::Worker::run(config, shutdown).await
 }

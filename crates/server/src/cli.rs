@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::config::{LogFormat, Secret};
+use crate::Config;
+use crate::config::LogFormat;
 
 /// Lock In: live focus sessions with a voice AI assistant.
 #[derive(Debug, Parser)]
@@ -20,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: API, pages and live updates.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bring the database schema up to date, then exit.
     Migrate(StoreArgs),
     /// Run an AI assistant worker against a Lock In server (for scale; `serve` runs one itself).
@@ -101,31 +103,90 @@ pub struct ServeArgs {
     pub turn_username: Option<String>,
     /// The TURN servers' password; prefer LOCKIN_TURN_CREDENTIAL or the config file, which `ps` does not show [env: LOCKIN_TURN_CREDENTIAL]
     #[arg(long, value_parser = secret)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub turn_credential: Option<Secret>,
+    #[serde(skip)]
+    pub turn_credential: Option<SecretString>,
+    #[command(flatten)]
+    #[serde(rename = "agent")]
+    pub engines: EngineArgs,
     /// Do not run the AI assistant inside this server (run `lockin agent` workers instead).
     #[arg(long)]
     #[serde(skip)]
     pub no_agent: bool,
 }
 
-/// Reads a secret flag straight into a [`Secret`], so no `Debug` of the
-/// arguments can print it.
-fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
-    Ok(Secret::new(value.to_owned()))
+impl ServeArgs {
+    /// The configuration, with these flags as its top layer.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.store.config.as_deref(), self)?;
+        // A secret cannot be serialised, so it does not ride figment's flag
+        // layer; set last, it still beats every other source.
+        if let Some(credential) = &self.turn_credential {
+            config.turn_credential = Some(credential.clone());
+        }
+        Ok(config)
+    }
 }
 
-/// A worker serves the sessions it claims; several can share one server.
-/// The agent token comes from `LOCKIN_AGENT_TOKEN`; the engines from the
-/// `LOCKIN_AGENT_*` variables (docs/AGENT.md).
-#[derive(Debug, Args)]
+/// Reads a secret flag straight into a [`SecretString`], so no `Debug` of
+/// the arguments can print it.
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
+}
+
+/// The assistant's engines, for `serve` and `agent`: the `[agent]` keys worth
+/// a flag. The rest, API keys above all (`ps` shows flags), are set in the
+/// config file or as `LOCKIN_AGENT_<KEY>` (docs/AGENT.md).
+#[derive(Debug, Args, Serialize)]
+pub struct EngineArgs {
+    /// Speech-to-text: `pocketsphinx` or `deepgram` [default: pocketsphinx] [env: LOCKIN_AGENT_STT]
+    #[arg(long = "agent-stt")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stt: Option<String>,
+    /// Language model: `local` or `openai` (any OpenAI-compatible endpoint) [default: local] [env: LOCKIN_AGENT_LLM]
+    #[arg(long = "agent-llm")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<String>,
+    /// Text-to-speech: `flite` or `elevenlabs` [default: flite] [env: LOCKIN_AGENT_TTS]
+    #[arg(long = "agent-tts")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tts: Option<String>,
+    /// The OpenAI-compatible endpoint, up to and including `/v1` [env: LOCKIN_AGENT_OPENAI_BASE_URL]
+    #[arg(long = "agent-openai-base-url")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openai_base_url: Option<String>,
+    /// The model to ask at that endpoint [env: LOCKIN_AGENT_OPENAI_MODEL]
+    #[arg(long = "agent-openai-model")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openai_model: Option<String>,
+}
+
+/// A worker serves the sessions it claims; several can share one server. It
+/// reads the same configuration as `serve` (file, `LOCKIN_…` environment,
+/// flags): the `[agent]` table and the agent token.
+#[derive(Debug, Args, Serialize)]
 pub struct AgentArgs {
+    /// A TOML file with an `[agent]` table and the `agent_token` (docs/AGENT.md).
+    #[arg(long, env = "LOCKIN_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
     /// The server to serve, e.g. `http://lockin.internal:8080` [env: LOCKIN_SERVER_URL]
     #[arg(long, env = "LOCKIN_SERVER_URL")]
+    #[serde(skip)]
     pub server: String,
-    /// A file holding the agent token, instead of LOCKIN_AGENT_TOKEN (e.g. the server's data/agent_token).
+    /// A file holding the agent token (e.g. the server's data/agent_token), instead of `agent_token` in the configuration [env: LOCKIN_AGENT_TOKEN].
     #[arg(long)]
+    #[serde(skip)]
     pub agent_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(rename = "agent")]
+    pub engines: EngineArgs,
+}
+
+impl AgentArgs {
+    /// The configuration, with these flags as its top layer.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Config::load(self.config.as_deref(), self)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +207,8 @@ pub struct UserCreateArgs {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures must return its own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use clap::CommandFactory;
 
@@ -158,35 +221,80 @@ mod tests {
 
     #[test]
     fn media_flags_reach_the_config_and_turn_urls_repeat() {
-        let cli = Cli::try_parse_from([
-            "lockin",
-            "serve",
-            "--rtc-udp",
-            "127.0.0.1:0",
-            "--public-ip",
-            "203.0.113.7",
-            "--turn-url",
-            "turn:a.example.org:3478",
-            "--turn-url",
-            "turns:a.example.org:5349,stun:b.example.org",
-            "--turn-username",
-            "lockin",
-            "--turn-credential",
-            "s3cr3t-turn",
-        ])
-        .unwrap();
-        let Command::Serve(args) = cli.command else {
-            panic!("not serve");
-        };
-        assert!(!format!("{args:?}").contains("s3cr3t"));
-        let config = crate::Config::load(None, &args).unwrap();
-        assert_eq!(config.rtc_udp, "127.0.0.1:0".parse().unwrap());
-        assert_eq!(config.public_ip, Some("203.0.113.7".parse().unwrap()));
-        assert_eq!(config.turn_url.len(), 3);
-        let sfu = config.sfu().unwrap();
-        assert_eq!(
-            sfu.ice_servers[0].credential.as_deref(),
-            Some("s3cr3t-turn")
-        );
+        // In a jail: other tests set `LOCKIN_…` variables meanwhile.
+        figment::Jail::expect_with(|_| {
+            let cli = Cli::try_parse_from([
+                "lockin",
+                "serve",
+                "--rtc-udp",
+                "127.0.0.1:0",
+                "--public-ip",
+                "203.0.113.7",
+                "--turn-url",
+                "turn:a.example.org:3478",
+                "--turn-url",
+                "turns:a.example.org:5349,stun:b.example.org",
+                "--turn-username",
+                "lockin",
+                "--turn-credential",
+                "s3cr3t-turn",
+            ])
+            .unwrap();
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve");
+            };
+            assert!(!format!("{args:?}").contains("s3cr3t"));
+            let config = args.config().unwrap();
+            assert_eq!(config.rtc_udp, "127.0.0.1:0".parse().unwrap());
+            assert_eq!(config.public_ip, Some("203.0.113.7".parse().unwrap()));
+            assert_eq!(config.turn_url.len(), 3);
+            let sfu = config.sfu().unwrap();
+            assert_eq!(
+                sfu.ice_servers[0].credential.as_deref(),
+                Some("s3cr3t-turn")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn engine_flags_beat_the_environment_for_serve_and_agent() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LOCKIN_AGENT_OPENAI_MODEL", "from-env");
+            jail.set_env("LOCKIN_AGENT_TOKEN", "token-from-env");
+            let flags = [
+                "--agent-llm",
+                "openai",
+                "--agent-openai-base-url",
+                "http://127.0.0.1:11434/v1",
+                "--agent-openai-model",
+                "from-flag",
+            ];
+            let serve = Cli::try_parse_from(["lockin", "serve"].into_iter().chain(flags)).unwrap();
+            let agent = Cli::try_parse_from(
+                ["lockin", "agent", "--server", "http://lockin.internal:8080"]
+                    .into_iter()
+                    .chain(flags),
+            )
+            .unwrap();
+            let configs = match (serve.command, agent.command) {
+                (Command::Serve(serve), Command::Agent(agent)) => {
+                    [serve.config().unwrap(), agent.config().unwrap()]
+                }
+                _ => panic!("not serve and agent"),
+            };
+            for config in configs {
+                let agent::LlmConfig::OpenAi {
+                    base_url, model, ..
+                } = &config.agent.llm
+                else {
+                    panic!("not openai: {config:?}");
+                };
+                assert_eq!(base_url, "http://127.0.0.1:11434/v1");
+                assert_eq!(model, "from-flag");
+                assert!(config.agent_token.is_some());
+            }
+            Ok(())
+        });
     }
 }

@@ -1,5 +1,12 @@
 //! Configuration: defaults, then an optional TOML file, then `LOCKIN_…`
 //! environment variables, then command-line flags; each overrides the one before.
+//!
+//! The assistant's engines are the `[agent]` table (`agent::AgentConfig`),
+//! in the same layers: its key `k` is also `LOCKIN_AGENT_<K>` and, for
+//! `lockin serve` and `lockin agent`, a `--agent-…` flag where one makes
+//! sense. **Secrets (the agent token, the TURN credential, API keys) are
+//! held as `SecretString`**: `Debug` redacts them and nothing can serialise
+//! them.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -8,9 +15,12 @@ use std::time::Duration;
 use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Every setting of the `lockin` binary. Missing keys take their value from
+/// [`Config::default`] (`serde(default)`), which is the bottom layer.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the HTTP server listens.
@@ -21,7 +31,7 @@ pub struct Config {
     pub database_url: Option<String>,
     /// The secret the AI agent presents on `/internal/…`. Unset means one is
     /// generated into `data_dir/agent_token` on first start.
-    pub agent_token: Option<Secret>,
+    pub agent_token: Option<SecretString>,
     pub log_format: LogFormat,
     /// Sign-in attempts allowed per email address, and per client address, per minute.
     pub login_attempts_per_minute: u32,
@@ -49,7 +59,9 @@ pub struct Config {
     pub turn_url: Vec<String>,
     pub turn_username: Option<String>,
     /// The TURN password. Browsers of joined participants receive it; logs never do.
-    pub turn_credential: Option<Secret>,
+    pub turn_credential: Option<SecretString>,
+    /// The assistant's engines, keys and time limits: the `[agent]` table.
+    pub agent: agent::AgentConfig,
 }
 
 impl Default for Config {
@@ -71,6 +83,7 @@ impl Default for Config {
             turn_url: Vec::new(),
             turn_username: None,
             turn_credential: None,
+            agent: agent::AgentConfig::default(),
         }
     }
 }
@@ -78,7 +91,7 @@ impl Default for Config {
 impl Config {
     /// Layers the sources. `overrides` holds only the flags given on the command line.
     pub fn load(file: Option<&Path>, overrides: impl Serialize) -> anyhow::Result<Self> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut figment = Figment::new();
         if let Some(file) = file {
             anyhow::ensure!(
                 file.exists(),
@@ -89,6 +102,16 @@ impl Config {
         }
         figment
             .merge(Env::prefixed("LOCKIN_").only(&ENV_KEYS))
+            .merge(
+                Env::prefixed("LOCKIN_")
+                    .only(&AGENT_ENV_ALIASES)
+                    .map(|key| format!("agent.{key}").into()),
+            )
+            .merge(
+                Env::prefixed("LOCKIN_AGENT_")
+                    .only(&agent::providers::AGENT_KEYS)
+                    .map(|key| format!("agent.{key}").into()),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .context("reading configuration")
@@ -122,7 +145,7 @@ impl Config {
                 credential: self
                     .turn_credential
                     .as_ref()
-                    .map(|secret| secret.expose().to_owned()),
+                    .map(|secret| secret.expose_secret().to_owned()),
             }]
         };
         Ok(sfu::SfuConfig {
@@ -165,6 +188,18 @@ const ENV_KEYS: [&str; 16] = [
     "turn_credential",
 ];
 
+/// The names the assistant's cloud settings had before they joined the
+/// `[agent]` table, still read as `LOCKIN_<KEY>` (e.g.
+/// `LOCKIN_OPENAI_API_KEY` for `LOCKIN_AGENT_OPENAI_API_KEY`). The new name
+/// wins when both are set.
+const AGENT_ENV_ALIASES: [&str; 5] = [
+    "openai_api_key",
+    "openai_base_url",
+    "openai_model",
+    "deepgram_api_key",
+    "elevenlabs_api_key",
+];
+
 /// A list given either as a list or as one comma-separated string (how an
 /// environment variable carries it).
 fn one_or_many<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
@@ -193,27 +228,6 @@ where
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// A secret value that never prints: `Debug` shows only that it is set.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(…)")
-    }
 }
 
 #[cfg(test)]
@@ -282,11 +296,161 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let config = Config {
-            agent_token: Some(Secret::new("s3cr3t-value".into())),
-            ..Config::default()
-        };
-        assert!(!format!("{config:?}").contains("s3cr3t"));
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "lockin.toml",
+                r#"
+                agent_token = "s3cr3t-token"
+                turn_credential = "s3cr3t-turn"
+                [agent]
+                stt = "deepgram"
+                llm = "openai"
+                tts = "elevenlabs"
+                deepgram_api_key = "s3cr3t-deepgram"
+                openai_api_key = "s3cr3t-openai"
+                elevenlabs_api_key = "s3cr3t-elevenlabs"
+                "#,
+            )?;
+            let config = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
+            let printed = format!("{config:?} {config:#?} {:?}", config.agent);
+            assert!(!printed.contains("s3cr3t"), "{printed}");
+            // Held, not dropped: each is there to be used.
+            let agent::SttConfig::Deepgram { api_key, .. } = &config.agent.stt else {
+                panic!("not deepgram: {config:?}");
+            };
+            assert_eq!(api_key.expose_secret(), "s3cr3t-deepgram");
+            let agent::TtsConfig::ElevenLabs { api_key, .. } = &config.agent.tts else {
+                panic!("not elevenlabs: {config:?}");
+            };
+            assert_eq!(api_key.expose_secret(), "s3cr3t-elevenlabs");
+            assert_eq!(
+                config.agent_token.as_ref().map(ExposeSecret::expose_secret),
+                Some("s3cr3t-token")
+            );
+            assert_eq!(
+                config
+                    .turn_credential
+                    .as_ref()
+                    .map(ExposeSecret::expose_secret),
+                Some("s3cr3t-turn")
+            );
+            Ok(())
+        });
+    }
+
+    /// The OpenAI-compatible settings the assistant was built with.
+    fn openai_settings(config: &Config) -> (String, String, Option<String>) {
+        match &config.agent.llm {
+            agent::LlmConfig::OpenAi {
+                api_key,
+                base_url,
+                model,
+            } => (
+                base_url.clone(),
+                model.clone(),
+                api_key.as_ref().map(|key| key.expose_secret().to_owned()),
+            ),
+            other => panic!("not the OpenAI-compatible model: {other:?}"),
+        }
+    }
+
+    const OPENAI_IN_THE_FILE: &str = r#"
+        listen = "127.0.0.1:9000"
+        [agent]
+        llm = "openai"
+        openai_base_url = "http://127.0.0.1:11434/v1"
+        openai_model = "llama3.2"
+        openai_api_key = "sk-from-the-file"
+        wake_phrase = "hey lockin"
+        first_token_timeout = "2s"
+        answer_timeout = "1m 30s"
+    "#;
+
+    #[test]
+    fn the_agent_table_chooses_the_assistants_engines() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("lockin.toml", OPENAI_IN_THE_FILE)?;
+            let config = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
+            assert_eq!(
+                openai_settings(&config),
+                (
+                    "http://127.0.0.1:11434/v1".into(),
+                    "llama3.2".into(),
+                    Some("sk-from-the-file".into())
+                )
+            );
+            assert_eq!(config.agent.wake_phrase, "hey lockin");
+            assert_eq!(config.agent.timeouts.first_token, Duration::from_secs(2));
+            assert_eq!(config.agent.timeouts.answer, Duration::from_secs(90));
+            // What the table does not name keeps its offline default.
+            assert!(matches!(
+                config.agent.stt,
+                agent::SttConfig::Pocketsphinx { .. }
+            ));
+            assert!(matches!(config.agent.tts, agent::TtsConfig::Flite { .. }));
+            assert_eq!(config.listen.port(), 9000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_environment_beats_the_agent_table_and_the_old_names_still_work() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("lockin.toml", OPENAI_IN_THE_FILE)?;
+            jail.set_env("LOCKIN_AGENT_OPENAI_MODEL", "llama3.3");
+            jail.set_env("LOCKIN_AGENT_ANSWER_TIMEOUT", "45s");
+            // The names from before the `[agent]` table beat the file...
+            jail.set_env("LOCKIN_OPENAI_BASE_URL", "http://gpu.internal:8000/v1");
+            // ...and lose to the new ones.
+            jail.set_env("LOCKIN_OPENAI_API_KEY", "sk-old-name");
+            jail.set_env("LOCKIN_AGENT_OPENAI_API_KEY", "sk-new-name");
+            // The server's own `agent_token`, not a key of the table.
+            jail.set_env("LOCKIN_AGENT_TOKEN", "token-from-env");
+            let config = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
+            assert_eq!(
+                openai_settings(&config),
+                (
+                    "http://gpu.internal:8000/v1".into(),
+                    "llama3.3".into(),
+                    Some("sk-new-name".into())
+                )
+            );
+            assert_eq!(config.agent.timeouts.answer, Duration::from_secs(45));
+            assert_eq!(
+                config.agent_token.as_ref().map(ExposeSecret::expose_secret),
+                Some("token-from-env")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_environment_alone_can_choose_a_cloud_engine_and_one_without_a_key_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LOCKIN_AGENT_LLM", "openai");
+            jail.set_env("LOCKIN_OPENAI_MODEL", "gpt-4o");
+            let config = Config::load(None, Flags::default()).unwrap();
+            assert_eq!(openai_settings(&config).1, "gpt-4o");
+
+            jail.set_env("LOCKIN_AGENT_STT", "deepgram");
+            let error = Config::load(None, Flags::default()).unwrap_err();
+            assert!(
+                format!("{error:#}").contains("deepgram needs an API key"),
+                "{error:#}"
+            );
+            jail.set_env("LOCKIN_DEEPGRAM_API_KEY", "dg-key");
+            assert!(Config::load(None, Flags::default()).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_agent_table_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("lockin.toml", "[agent]\nopenai_modle = \"llama3.2\"")?;
+            assert!(Config::load(Some(Path::new("lockin.toml")), Flags::default()).is_err());
+            Ok(())
+        });
     }
 
     #[test]

@@ -47,6 +47,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bus::{Bus, LocalBus};
+use secrecy::{ExposeSecret, SecretString};
 use store::{SqlStore, Store, Timeouts};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +78,7 @@ pub struct AppState {
 pub struct Application {
     listener: TcpListener,
     /// Kept for the assistant this process may run; handlers see only its hash.
-    agent_token: config::Secret,
+    agent_token: SecretString,
     /// Bound, not yet running: it runs beside the HTTP server.
     sfu: sfu::Sfu,
     state: AppState,
@@ -95,7 +96,7 @@ impl Application {
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
         let sql = Arc::new(open_store(&config).await?);
         let agent_token = match &config.agent_token {
-            Some(secret) => secret.expose().to_owned(),
+            Some(secret) => secret.expose_secret().to_owned(),
             None => agent_token_from_file(&config.data_dir.join("agent_token"))?,
         };
         let listener = TcpListener::bind(config.listen)
@@ -130,7 +131,7 @@ impl Application {
             remind_before: Duration::from_secs(10 * 60),
         };
         Ok(Self {
-            agent_token: config::Secret::new(agent_token),
+            agent_token: SecretString::from(agent_token),
             listener,
             sfu,
             state,
@@ -141,7 +142,7 @@ impl Application {
     }
 
     /// The secret the AI agent presents; for starting the in-process worker.
-    pub fn agent_token(&self) -> &config::Secret {
+    pub fn agent_token(&self) -> &SecretString {
         &self.agent_token
     }
 

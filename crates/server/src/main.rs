@@ -9,14 +9,16 @@ use server::{Application, Config, config::LogFormat, telemetry};
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => {
-            let config = Config::load(args.store.config.as_deref(), &args)?;
+            let config = args.config()?;
             telemetry::init_tracing(config.log_format);
+            let engines = (!args.no_agent).then(|| config.agent.clone());
             let app = Application::build(config).await?;
-            server::assistant::serve(app, !args.no_agent, shutdown_signal()).await
+            server::assistant::serve(app, engines, shutdown_signal()).await
         }
         Command::Agent(args) => {
-            telemetry::init_tracing(LogFormat::Text);
-            server::assistant::work(args, shutdown_signal()).await
+            let config = args.config()?;
+            telemetry::init_tracing(config.log_format);
+            server::assistant::work(args, config, shutdown_signal()).await
         }
         Command::Migrate(args) => {
             let config = store_config(&args)?;

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{LanguageModel, TextStream};
 use crate::prompt::ChatPrompt;
-use crate::providers::{ProviderError, Secret, with_timeout};
+use crate::providers::{ProviderError, with_timeout};
 
 /// Client of one endpoint and model.
 #[derive(Debug, Clone)]
@@ -19,7 +20,7 @@ pub struct OpenAiCompatible {
     http: reqwest::Client,
     /// Up to and including `/v1`.
     base_url: String,
-    api_key: Option<Secret>,
+    api_key: Option<SecretString>,
     model: String,
     /// Until the response headers arrive (the stream itself is timed by
     /// the caller, token by token).
@@ -29,7 +30,7 @@ pub struct OpenAiCompatible {
 impl OpenAiCompatible {
     pub fn new(
         base_url: &str,
-        api_key: Option<Secret>,
+        api_key: Option<SecretString>,
         model: &str,
         connect_timeout: Duration,
     ) -> Self {
@@ -84,7 +85,7 @@ impl LanguageModel for OpenAiCompatible {
             .post(format!("{}/chat/completions", self.base_url))
             .json(&body);
         if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key.expose());
+            request = request.bearer_auth(key.expose_secret());
         }
         let response = with_timeout(self.connect_timeout, async {
             request.send().await.map_err(ProviderError::from_reqwest)

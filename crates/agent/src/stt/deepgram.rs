@@ -10,6 +10,7 @@
 
 use async_trait::async_trait;
 use futures::{SinkExt, StreamExt};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -17,7 +18,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::{SpeechToText, Transcript};
 use crate::audio::s16le_bytes;
-use crate::providers::{ProviderError, Secret};
+use crate::providers::ProviderError;
 
 /// 100 ms of audio per WebSocket frame.
 const CHUNK_SAMPLES: usize = 1600;
@@ -26,12 +27,12 @@ const CHUNK_SAMPLES: usize = 1600;
 pub struct Deepgram {
     /// `wss://…/v1/listen` without a query.
     url: String,
-    api_key: Secret,
+    api_key: SecretString,
     model: String,
 }
 
 impl Deepgram {
-    pub fn new(url: &str, api_key: Secret, model: &str) -> Self {
+    pub fn new(url: &str, api_key: SecretString, model: &str) -> Self {
         Self {
             url: url.to_string(),
             api_key,
@@ -102,8 +103,8 @@ impl SpeechToText for Deepgram {
             .listen_url()
             .into_client_request()
             .map_err(|e| ProviderError::Connection(format!("bad Deepgram URL: {e}")))?;
-        let token =
-            HeaderValue::from_str(&format!("Token {}", self.api_key.expose())).map_err(|_| {
+        let token = HeaderValue::from_str(&format!("Token {}", self.api_key.expose_secret()))
+            .map_err(|_| {
                 ProviderError::Connection("the Deepgram key is not a valid header value".into())
             })?;
         request.headers_mut().insert("Authorization", token);

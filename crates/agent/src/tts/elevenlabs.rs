@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{PcmStream, TextToSpeech};
 use crate::audio::S16leDecoder;
-use crate::providers::{ProviderError, Secret, with_timeout};
+use crate::providers::{ProviderError, with_timeout};
 
 #[derive(Debug, Clone)]
 pub struct ElevenLabs {
     http: reqwest::Client,
     base_url: String,
-    api_key: Secret,
+    api_key: SecretString,
     voice_id: String,
     model_id: String,
     /// Until the response headers arrive.
@@ -26,7 +27,7 @@ pub struct ElevenLabs {
 impl ElevenLabs {
     pub fn new(
         base_url: &str,
-        api_key: Secret,
+        api_key: SecretString,
         voice_id: &str,
         model_id: &str,
         connect_timeout: Duration,
@@ -57,7 +58,7 @@ impl TextToSpeech for ElevenLabs {
         let request = self
             .http
             .post(url)
-            .header("xi-api-key", self.api_key.expose())
+            .header("xi-api-key", self.api_key.expose_secret())
             .json(&serde_json::json!({ "text": text, "model_id": self.model_id }));
         let response = with_timeout(self.connect_timeout, async {
             request.send().await.map_err(ProviderError::from_reqwest)

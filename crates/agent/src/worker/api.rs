@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-use crate::providers::Secret;
 
 /// How long one API call may take before the worker gives up on it.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,7 +28,7 @@ pub struct Refused {
 pub struct ServerApi {
     /// `http(s)://host:port`, without a trailing slash.
     base: String,
-    token: Secret,
+    token: SecretString,
     http: reqwest::Client,
 }
 
@@ -79,7 +78,7 @@ pub struct AiLogReply {
 }
 
 impl ServerApi {
-    pub fn new(server_url: &str, token: Secret) -> anyhow::Result<Self> {
+    pub fn new(server_url: &str, token: SecretString) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)
             .build()
@@ -103,7 +102,7 @@ impl ServerApi {
         format!("{base}/api/live")
     }
 
-    pub fn token(&self) -> &Secret {
+    pub fn token(&self) -> &SecretString {
         &self.token
     }
 
@@ -117,7 +116,7 @@ impl ServerApi {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(self.token.expose());
+            .bearer_auth(self.token.expose_secret());
         if let Some(body) = body {
             request = request.json(&body);
         }

@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use futures::{SinkExt, StreamExt};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -34,7 +35,7 @@ impl LiveConnection {
             .live_url()
             .into_client_request()
             .context("the live URL")?;
-        let bearer = HeaderValue::from_str(&format!("Bearer {}", api.token().expose()))
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", api.token().expose_secret()))
             .context("the agent token is not a valid header value")?;
         request.headers_mut().insert("authorization", bearer);
         let (socket, _) = tokio_tungstenite::connect_async(request)

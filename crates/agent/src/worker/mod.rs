@@ -30,6 +30,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
+use secrecy::SecretString;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -40,7 +41,7 @@ use live::{LiveConnection, Push};
 use session::SessionJob;
 
 use crate::agent::Agent;
-use crate::providers::{AgentConfig, Secret};
+use crate::providers::AgentConfig;
 
 /// How long the worker waits before connecting again after losing the
 /// server, at first and at most.
@@ -55,7 +56,7 @@ pub struct WorkerConfig {
     /// The server's base URL, `http(s)://host:port` (no path).
     pub server_url: String,
     /// The server's agent token (`data_dir/agent_token` or its configuration).
-    pub agent_token: Secret,
+    pub agent_token: SecretString,
     /// This worker's name in claims: unique among running workers, stable
     /// while this one runs (e.g. `hostname-pid`).
     pub worker_id: String,

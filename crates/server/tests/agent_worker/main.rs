@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use agent::worker::{Worker, WorkerConfig};
-use agent::{Agent, AgentConfig, LlmConfig, Secret};
+use agent::{Agent, AgentConfig, LlmConfig};
 use axum::Router;
 use axum::routing::post;
 use futures::{SinkExt, StreamExt};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use server::{Application, Config};
 use tokio::net::TcpStream;
@@ -55,7 +56,7 @@ impl TestApp {
                 "sqlite://{}?mode=rwc",
                 data.path().join("lockin.db").display()
             )),
-            agent_token: Some(server::config::Secret::new(agent_token.clone())),
+            agent_token: Some(SecretString::from(agent_token.clone())),
             sweep_interval: Duration::from_millis(100),
             ..Config::default()
         };
@@ -146,7 +147,7 @@ impl TestApp {
     ) {
         let config = WorkerConfig {
             server_url: self.address.clone(),
-            agent_token: Secret::new(self.agent_token.clone()),
+            agent_token: SecretString::from(self.agent_token.clone()),
             worker_id: worker_id.into(),
             agent: agent.config().clone(),
         };

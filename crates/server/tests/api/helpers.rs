@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, SET_COOKIE};
 use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use server::Config;
-use server::config::Secret;
 
 use crate::running_server::RunningServer;
 use crate::test_database::TestDatabase;
@@ -59,7 +59,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         rtc_udp: "127.0.0.1:0".parse().expect("a socket address"),
         data_dir: data_dir.path().to_path_buf(),
         database_url: Some(database_url),
-        agent_token: Some(Secret::new(agent_token.clone())),
+        agent_token: Some(SecretString::from(agent_token.clone())),
         ..Config::default()
     };
     let running = RunningServer::start(config).await;

@@ -14,9 +14,9 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use server::Config;
-use server::config::Secret;
 
 use crate::running_server::RunningServer;
 use crate::test_database::TestDatabase;
@@ -132,7 +132,7 @@ impl LiveApp {
             rtc_udp: "127.0.0.1:0".parse().expect("a socket address"),
             data_dir: database.data_dir().to_path_buf(),
             database_url: Some(database.url.clone()),
-            agent_token: Some(Secret::new(format!(
+            agent_token: Some(SecretString::from(format!(
                 "agent-secret-{}",
                 uuid::Uuid::new_v4().simple()
             ))),
