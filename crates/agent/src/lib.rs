@@ -16,10 +16,16 @@
 //!   (Deepgram, any OpenAI-compatible endpoint, ElevenLabs).
 //! - [`prompt`]: what the language model is told.
 //! - [`speech_text`]: cuts streamed text into sentences to speak.
-//! - [`providers`]: configuration, keys (never printed) and provider errors.
-//! - [`agent`]: the async side: [`Agent`] builds the providers from the
-//!   configuration and drives a session ([`Agent::run_session`]); it
-//!   measures each interaction ([`Interaction`]).
+//! - [`providers`]: the `[agent]` configuration, keys (never printed) and
+//!   provider errors.
+//! - [`answer`]: one answer's policy as a sans-IO state machine (events and
+//!   time in, requests out): the language model's text cut into sentences
+//!   and spoken one at a time, each provider's time limit, the apology when
+//!   nothing could be said, and the answer's record.
+//! - [`agent`]: the async side: [`Agent`] holds the engines built from the
+//!   configuration; its session task ([`Agent::run_session`]) drives the
+//!   pipeline and the current answer on the real clock, runs their slow
+//!   work as tasks, and reports each interaction ([`Interaction`]).
 //! - [`worker`]: puts the assistant into live sessions through the server's
 //!   API (claims, joins, typed questions, status, the AI log).
 //!
@@ -28,6 +34,7 @@
 //! (`lockin-bench agent`).
 
 pub mod agent;
+pub mod answer;
 pub mod audio;
 pub mod llm;
 pub mod pipeline;

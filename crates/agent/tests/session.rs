@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent::agent::{APOLOGY_NO_ANSWER, SessionInput, SessionOutput, SharedSpotterFactory};
+use agent::agent::{SessionInput, SessionOutput, SharedSpotterFactory};
+use agent::answer::APOLOGY_NO_ANSWER;
 use agent::llm::{LanguageModel, TextStream};
 use agent::pipeline::Trigger;
 use agent::prompt::{ChatPrompt, SessionContext, SessionInfo};
