@@ -14,6 +14,8 @@
 // Cameras and microphones that fail (none, blocked, busy) are explained
 // next to the buttons; the room works without them.
 
+import { element, initial } from './app.js';
+
 const SPEAKING_LEVEL = 0.02; // audioLevel (0..1) above which someone speaks
 const SPEAKER_HOLD_MS = 1500; // how long the ring stays after they stop
 const STATS_EVERY_MS = 400;
@@ -31,15 +33,6 @@ const CAMERA_LAYERS = [
   { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500000 },
   { rid: 'h', maxBitrate: 1500000 },
 ];
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-const initial = (name) => (String(name || '').trim()[0] || '?').toUpperCase();
 
 const MIC_OFF_ICON =
   '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false"><path fill="currentColor" d="M12 14a3 3 0 0 0 3-3V5a3 3 0 1 0-6 0v6a3 3 0 0 0 3 3Zm5-3a5 5 0 0 1-8.6 3.5l-1.4 1.4A7 7 0 0 0 11 17.9V21h2v-3.1A7 7 0 0 0 19 11h-2ZM3.7 2.3 2.3 3.7l18 18 1.4-1.4-18-18Z"/></svg>';

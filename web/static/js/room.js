@@ -6,7 +6,7 @@
 
 import { Live } from './live.js';
 import { Media } from './media.js';
-import { api, formatClock, formatTime, sentence } from './app.js';
+import { api, element, formatClock, formatTime, initial, sentence } from './app.js';
 
 const room = document.getElementById('room');
 const sessionId = room.dataset.sessionId;
@@ -27,15 +27,6 @@ function announce(text) {
     status.textContent = text;
   });
 }
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-const initial = (name) => (name.trim()[0] || '?').toUpperCase();
 
 const media = new Media({ live, sessionId, me, announce });
 
