@@ -2,7 +2,8 @@
 // session (seats, the assistant's state, whether it ended), its people, the
 // assistant's transcript and the chat. Holding them open is also what keeps
 // this person present in the room (docs/LIVE.md, Presence). The stage —
-// everyone's tiles, cameras, microphones and screen shares — is media.js.
+// everyone's tiles, cameras, microphones and screen shares — is media.js and
+// the media-*.js modules it puts together.
 
 import { Live } from './live.js';
 import { Media } from './media.js';
