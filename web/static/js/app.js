@@ -2,6 +2,17 @@
 // checks that mirror the API's rules, and a small client for the JSON API.
 // Pages work without this file; it only makes them nicer.
 
+/** A new `tag` element with an optional class name and text. */
+export function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** The capital letter an avatar shows for `name` ("?" for none). */
+export const initial = (name) => (String(name || '').trim()[0] || '?').toUpperCase();
+
 /** The CSRF token the API wants on every state-changing call made with the cookie. */
 export function csrfToken() {
   const pair = document.cookie.split('; ').find((item) => item.startsWith('lockin_csrf='));

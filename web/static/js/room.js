@@ -2,11 +2,12 @@
 // session (seats, the assistant's state, whether it ended), its people, the
 // assistant's transcript and the chat. Holding them open is also what keeps
 // this person present in the room (docs/LIVE.md, Presence). The stage —
-// everyone's tiles, cameras, microphones and screen shares — is media.js.
+// everyone's tiles, cameras, microphones and screen shares — is media.js and
+// the media-*.js modules it puts together.
 
 import { Live } from './live.js';
 import { Media } from './media.js';
-import { api, formatClock, formatTime, sentence } from './app.js';
+import { api, element, formatClock, formatTime, initial, sentence } from './app.js';
 
 const room = document.getElementById('room');
 const sessionId = room.dataset.sessionId;
@@ -27,15 +28,6 @@ function announce(text) {
     status.textContent = text;
   });
 }
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-const initial = (name) => (name.trim()[0] || '?').toUpperCase();
 
 const media = new Media({ live, sessionId, me, announce });
 

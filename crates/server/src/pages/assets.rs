@@ -55,6 +55,26 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../../web/static/js/media.js"),
     ),
     (
+        "js/media-devices.js",
+        JS,
+        include_bytes!("../../../../web/static/js/media-devices.js"),
+    ),
+    (
+        "js/media-signalling.js",
+        JS,
+        include_bytes!("../../../../web/static/js/media-signalling.js"),
+    ),
+    (
+        "js/media-stage.js",
+        JS,
+        include_bytes!("../../../../web/static/js/media-stage.js"),
+    ),
+    (
+        "js/media-problems.js",
+        JS,
+        include_bytes!("../../../../web/static/js/media-problems.js"),
+    ),
+    (
         "js/session-page.js",
         JS,
         include_bytes!("../../../../web/static/js/session-page.js"),
