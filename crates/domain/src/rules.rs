@@ -289,6 +289,7 @@ mod tests {
             agent_status: AgentStatus::Joining,
             created_at: Utc::now(),
             version: 0,
+            open_for_joining: true,
         }
     }
 

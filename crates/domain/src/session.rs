@@ -28,6 +28,10 @@ pub struct Session {
     pub ai_agent_enabled: bool,
     /// People joined right now; the agent is not counted.
     pub participant_count: i64,
+    /// Whether someone not in it can take a seat now: active, with a seat
+    /// free (`rules::open_for_joining`). Pages follow it live instead of
+    /// deciding for themselves.
+    pub open_for_joining: bool,
     /// What the AI assistant is doing in the room right now.
     pub agent_status: AgentStatus,
     pub created_at: DateTime<Utc>,

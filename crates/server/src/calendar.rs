@@ -67,6 +67,7 @@ mod tests {
             agent_status: domain::session::AgentStatus::Off,
             created_at: start,
             version: 1,
+            open_for_joining: false,
         };
         let text = calendar_of(std::slice::from_ref(&session), "lockin.example").to_string();
         assert!(text.starts_with("BEGIN:VCALENDAR\r\n"), "{text}");

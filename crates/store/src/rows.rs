@@ -92,7 +92,7 @@ pub(crate) fn project(row: &AnyRow) -> anyhow::Result<Project> {
 }
 
 pub(crate) fn session(row: &AnyRow) -> anyhow::Result<Session> {
-    Ok(Session {
+    let mut session = Session {
         id: id(row, "id")?,
         creator_id: id(row, "creator_id")?,
         creator_name: row.try_get("creator_name")?,
@@ -110,7 +110,10 @@ pub(crate) fn session(row: &AnyRow) -> anyhow::Result<Session> {
         agent_status: text_enum(row, "agent_status", AgentStatus::from_str_opt)?,
         created_at: time(row, "created_at")?,
         version: row.try_get("version")?,
-    })
+        open_for_joining: false,
+    };
+    session.open_for_joining = domain::rules::open_for_joining(&session);
+    Ok(session)
 }
 
 pub(crate) fn participant(row: &AnyRow) -> anyhow::Result<Participant> {

@@ -12,8 +12,8 @@ live.subscribe(`session:${sessionId}`, (session) => {
   for (const seats of document.querySelectorAll('[data-seats]')) {
     seats.textContent = `${session.participant_count} of ${session.max_participants}`;
   }
-  const joinable = session.status === 'active' && session.participant_count < session.max_participants;
-  if (session.status !== page.dataset.status || String(joinable) !== page.dataset.joinable) {
+  // Whether a seat is open is the server's rule, sent with the session.
+  if (session.status !== page.dataset.status || String(session.open_for_joining) !== page.dataset.joinable) {
     // Drawn again without the one-time notice a form left in the address.
     location.replace(location.pathname);
   }

@@ -15,6 +15,7 @@ both_backends!(
     a_scheduled_session_can_be_cancelled,
     only_the_creator_switches_the_assistant,
     participants_list_joined_people_first,
+    a_session_says_whether_a_seat_is_open,
 );
 
 async fn instant_session_starts_with_the_creator_as_host(app: &TestApp) {
@@ -410,4 +411,22 @@ fn unversioned(mut snapshot: Value) -> Value {
         session.remove("version");
     }
     snapshot
+}
+
+/// `open_for_joining` follows the join rule: only an active session with a
+/// free seat takes someone new.
+async fn a_session_says_whether_a_seat_is_open(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let later = app.scheduled_session(&ada, Duration::hours(2)).await;
+    assert_eq!(later["open_for_joining"], false, "{later}");
+    let session = app.instant_session(&ada, 2).await;
+    let id = id_of(&session);
+    assert_eq!(session["open_for_joining"], true, "{session}");
+    app.join(&bob, &id).await.expect(200);
+    assert_eq!(app.session(&ada, &id).await["open_for_joining"], false);
+    app.session_action(&bob, &id, "leave").await.expect(200);
+    assert_eq!(app.session(&ada, &id).await["open_for_joining"], true);
+    app.session_action(&ada, &id, "end").await.expect(200);
+    assert_eq!(app.session(&ada, &id).await["open_for_joining"], false);
 }
