@@ -436,7 +436,8 @@ async fn transcript(
     ))
 }
 
-/// The buttons of a session's pages, each one use case.
+/// The buttons of a session's pages (`POST /sessions/{id}/{button}`), each
+/// one use case.
 #[derive(Clone, Copy)]
 enum Button {
     Join,
@@ -446,14 +447,27 @@ enum Button {
     Remind,
 }
 
+impl Button {
+    fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "join" => Self::Join,
+            "leave" => Self::Leave,
+            "end" => Self::End,
+            "start" => Self::Start,
+            "remind" => Self::Remind,
+            _ => return None,
+        })
+    }
+}
+
 /// Runs one of the session's buttons for the viewer, then shows where it leads.
-async fn press(
-    state: AppState,
+pub async fn press(
+    State(state): State<AppState>,
     viewer: Viewer,
-    raw: String,
-    form: CsrfForm,
-    button: Button,
+    Path((raw, button)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
 ) -> PageResult {
+    let button = Button::parse(&button).ok_or(PageError::NotFound)?;
     viewer.check_csrf(&form.csrf)?;
     let id = parse_id(&raw)?;
     let (app, caller) = (&state.app, &viewer.caller);
@@ -465,51 +479,6 @@ async fn press(
         Button::Remind => app.remind_me(caller, &id).await.map(|()| "?done=reminder"),
     }?;
     Ok(see_other(&format!("/sessions/{id}{done}")))
-}
-
-pub async fn join(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(raw): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult {
-    press(state, viewer, raw, form, Button::Join).await
-}
-
-pub async fn leave(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(raw): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult {
-    press(state, viewer, raw, form, Button::Leave).await
-}
-
-pub async fn end(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(raw): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult {
-    press(state, viewer, raw, form, Button::End).await
-}
-
-pub async fn start(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(raw): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult {
-    press(state, viewer, raw, form, Button::Start).await
-}
-
-pub async fn remind(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(raw): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult {
-    press(state, viewer, raw, form, Button::Remind).await
 }
 
 /// One session as an iCalendar file, for "Add to calendar".
