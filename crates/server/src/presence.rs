@@ -61,6 +61,30 @@ impl Presence {
         }
     }
 
+    /// Tells the store again of every (session, person) this node holds a
+    /// connection for: after other nodes took this one for dead and closed
+    /// its connections, those people are still here.
+    pub async fn assert_all(&self) {
+        let counters: Vec<(Key, Arc<tokio::sync::Mutex<usize>>)> = self
+            .connections
+            .lock()
+            .expect("presence lock")
+            .iter()
+            .map(|(key, counter)| (key.clone(), counter.clone()))
+            .collect();
+        for ((session_id, user_id), counter) in counters {
+            let count = counter.lock().await;
+            if *count > 0
+                && let Err(error) = self
+                    .store
+                    .mark_present(&self.node_id, &session_id, &user_id)
+                    .await
+            {
+                tracing::warn!(?error, session = %session_id, "asserting presence again");
+            }
+        }
+    }
+
     /// That connection stopped watching (or closed).
     pub async fn depart(&self, session_id: &Id, user_id: &Id) {
         let key = (session_id.clone(), user_id.clone());

@@ -18,10 +18,15 @@ pub fn spawn(state: AppState, timeouts: Timeouts, interval: Duration) -> JoinHan
                 _ = tick.tick() => {}
                 () = state.shutdown.cancelled() => return,
             }
-            if let Err(error) = state.app.heartbeat(state.presence.node_id()).await {
-                tracing::warn!(?error, "node heartbeat");
+            let node_id = state.presence.node_id();
+            match state.app.heartbeat(node_id).await {
+                Ok(true) => {}
+                // Taken for dead while its writes stalled (or just started):
+                // the people connected here are still here.
+                Ok(false) => state.presence.assert_all().await,
+                Err(error) => tracing::warn!(?error, "node heartbeat"),
             }
-            if let Err(error) = state.app.sweep(&timeouts).await {
+            if let Err(error) = state.app.sweep(node_id, &timeouts).await {
                 tracing::warn!(?error, "sweeping for due work");
             }
         }

@@ -273,7 +273,11 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_present(&self, node_id: &str, session_id: &Id, user_id: &Id) -> StoreResult<()>;
     /// The last one closed: the departure timeout starts now.
     async fn mark_absent(&self, node_id: &str, session_id: &Id, user_id: &Id) -> StoreResult<()>;
-    async fn heartbeat(&self, node_id: &str) -> StoreResult<()>;
+    /// Records that `node_id` is alive, dated when the write happens (not when
+    /// it was asked for: a stalled writer must not age a living node). False
+    /// when the node was not on record: it is new, or other nodes took it for
+    /// dead and closed its connections, which it must then assert again.
+    async fn heartbeat(&self, node_id: &str) -> StoreResult<bool>;
     /// A node stopping on purpose: its connections count as closed now.
     async fn forget_node(&self, node_id: &str) -> StoreResult<()>;
     /// Sessions linked to a project, newest first.
@@ -311,5 +315,7 @@ pub trait Store: Send + Sync + 'static {
     /// Does whatever timed work is due: dead nodes' connections closed,
     /// departures, empty sessions ended, reminders sent. Safe to run on every
     /// node at once: each change re-checks its row under a lock and happens once.
-    async fn sweep(&self, timeouts: &Timeouts) -> StoreResult<SweepReport>;
+    /// `node_id` is the sweeping node's own: **a node never declares itself
+    /// dead**, however long its own writes were stalled.
+    async fn sweep(&self, node_id: &str, timeouts: &Timeouts) -> StoreResult<SweepReport>;
 }

@@ -1028,20 +1028,33 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn heartbeat(&self, node_id: &str) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO nodes (id, heartbeat_at) VALUES ($1, $2) \
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-        )
-        .bind(node_id)
-        .bind(now())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+    async fn heartbeat(&self, node_id: &str) -> StoreResult<bool> {
+        // The writer first, then the clock: on SQLite the wait for the one
+        // writer connection is where a stall shows.
+        let mut conn = self.writer.acquire().await?;
+        let now = now();
+        let known = sqlx::query("UPDATE nodes SET heartbeat_at = $2 WHERE id = $1")
+            .bind(node_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            > 0;
+        if !known {
+            sqlx::query(
+                "INSERT INTO nodes (id, heartbeat_at) VALUES ($1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+            )
+            .bind(node_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(known)
     }
 
     async fn forget_node(&self, node_id: &str) -> StoreResult<()> {
-        self.close_node_connections(node_id, now()).await
+        self.close_node_connections(node_id, None, now()).await
     }
 
     async fn project_sessions(&self, project_id: &Id) -> StoreResult<Vec<Session>> {
@@ -1233,8 +1246,8 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn sweep(&self, timeouts: &Timeouts) -> StoreResult<SweepReport> {
-        self.sweep_due(timeouts).await
+    async fn sweep(&self, node_id: &str, timeouts: &Timeouts) -> StoreResult<SweepReport> {
+        self.sweep_due(node_id, timeouts).await
     }
 }
 

@@ -19,10 +19,14 @@ fn micros_of(duration: std::time::Duration) -> i64 {
 }
 
 impl SqlStore {
-    pub(crate) async fn sweep_due(&self, timeouts: &Timeouts) -> StoreResult<SweepReport> {
+    pub(crate) async fn sweep_due(
+        &self,
+        own_node: &str,
+        timeouts: &Timeouts,
+    ) -> StoreResult<SweepReport> {
         let now = now();
         let mut report = SweepReport::default();
-        self.close_dead_nodes(now - micros_of(timeouts.node_dead_after))
+        self.close_dead_nodes(own_node, now - micros_of(timeouts.node_dead_after))
             .await?;
         self.depart(now - micros_of(timeouts.departure), &mut report)
             .await?;
@@ -37,34 +41,53 @@ impl SqlStore {
 
     /// A node that stopped without saying so: its connections closed when it
     /// last showed life, and its people's departure timeouts run from then.
-    async fn close_dead_nodes(&self, dead_before: i64) -> StoreResult<()> {
-        let dead = sqlx::query("SELECT id, heartbeat_at FROM nodes WHERE heartbeat_at < $1")
-            .bind(dead_before)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok((
-                    row.try_get::<String, _>("id")?,
-                    row.try_get::<i64, _>("heartbeat_at")?,
-                ))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    async fn close_dead_nodes(&self, own_node: &str, dead_before: i64) -> StoreResult<()> {
+        let dead =
+            sqlx::query("SELECT id, heartbeat_at FROM nodes WHERE heartbeat_at < $1 AND id <> $2")
+                .bind(dead_before)
+                .bind(own_node)
+                .fetch_all(&self.reader)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get::<String, _>("id")?,
+                        row.try_get::<i64, _>("heartbeat_at")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
         for (node_id, last_seen) in dead {
             tracing::info!(node = %node_id, "a node stopped answering; closing its live connections");
-            self.close_node_connections(&node_id, last_seen).await?;
+            self.close_node_connections(&node_id, Some(dead_before), last_seen)
+                .await?;
         }
         Ok(())
     }
 
+    /// Closes a node's connections as of `closed_at`. With `dead_before`, only
+    /// if its heartbeat is still older than that under this transaction: a
+    /// heartbeat that landed since the node was found silent keeps it alive.
     pub(crate) async fn close_node_connections(
         &self,
         node_id: &str,
+        dead_before: Option<i64>,
         closed_at: i64,
     ) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
+        // The node's row goes first, and only while it is still silent: a
+        // heartbeat racing this waits for it, finds the row gone, and the node
+        // then asserts its connections again.
+        let forgotten = sqlx::query("DELETE FROM nodes WHERE id = $1 AND heartbeat_at < $2")
+            .bind(node_id)
+            .bind(dead_before.unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if dead_before.is_some() && forgotten == 0 {
+            return Ok(());
+        }
         // **Presence rows first, then participants**: the same order as
         // `mark_present` and `mark_absent`, so concurrent ones never deadlock.
-        let mut tx = self.writer.begin().await?;
         let closed =
             sqlx::query("DELETE FROM presence WHERE node_id = $1 RETURNING session_id, user_id")
                 .bind(node_id)
@@ -83,10 +106,6 @@ impl SqlStore {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("DELETE FROM nodes WHERE id = $1")
-            .bind(node_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }

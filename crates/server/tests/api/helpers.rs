@@ -32,6 +32,8 @@ pub struct TestApp {
     pub address: String,
     /// The token the agent authenticates with on `/internal/…`.
     pub agent_token: String,
+    /// The database the server runs on, for scenarios that play another node.
+    pub database_url: String,
     /// `None` once stopped.
     running: Option<RunningServer>,
     /// Kept so the directory (and a SQLite file in it) lives as long as the server.
@@ -58,7 +60,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         // The media socket too: the default port would be taken by the first app.
         rtc_udp: "127.0.0.1:0".parse().expect("a socket address"),
         data_dir: data_dir.path().to_path_buf(),
-        database_url: Some(database_url),
+        database_url: Some(database_url.clone()),
         agent_token: Some(SecretString::from(agent_token.clone())),
         ..Config::default()
     };
@@ -66,6 +68,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     TestApp {
         address: running.address.clone(),
         agent_token,
+        database_url,
         running: Some(running),
         _data_dir: data_dir,
         postgres,

@@ -37,6 +37,7 @@ mod ai_logs;
 mod bad_input;
 mod end_to_end;
 mod helpers;
+mod liveness;
 mod operations;
 mod projects;
 #[path = "../common/running_server.rs"]
