@@ -17,6 +17,9 @@ pub struct Project {
     pub description: Option<String>,
     pub repo_url: Option<String>,
     pub tech_stack: Vec<String>,
+    /// Whether the people in the project's active sessions may watch its
+    /// timelapses; otherwise they are the owner's alone.
+    pub timelapses_shared: bool,
     pub created_at: DateTime<Utc>,
 }
 

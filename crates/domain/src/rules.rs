@@ -252,6 +252,26 @@ pub fn log_for_asker(asker: Option<&Participant>) -> Result<(), RuleError> {
     }
 }
 
+/// Only a project's owner links a session to it: seeing a project (through a
+/// session of it) gives no right to pass it on.
+pub fn link_project(project: &Project, actor: &Id) -> Result<(), RuleError> {
+    if &project.owner_id == actor {
+        Ok(())
+    } else {
+        Err(RuleError::Invalid {
+            field: "project_id",
+            message: "no project with this id that you own",
+        })
+    }
+}
+
+/// A project's timelapses are its owner's, and its viewers' when the owner
+/// shares them. `may_see_project` is what the project's visibility rule
+/// decided for this viewer.
+pub fn watch_timelapses(project: &Project, viewer: &Id, may_see_project: bool) -> bool {
+    &project.owner_id == viewer || (may_see_project && project.timelapses_shared)
+}
+
 /// Changing or deleting a project is for its owner.
 pub fn change_project(project: &Project, actor: &Id) -> Result<(), RuleError> {
     if &project.owner_id == actor {

@@ -99,6 +99,7 @@ impl Application {
             Some(secret) => secret.expose_secret().to_owned(),
             None => agent_token_from_file(&config.data_dir.join("agent_token"))?,
         };
+        check_agent_token(&agent_token)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
@@ -223,6 +224,21 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
             Ok(Arc::new(bus))
         }
     }
+}
+
+/// The fewest characters an agent token may have. The token opens a seat in
+/// every session the assistant serves; a short one could be guessed.
+pub const AGENT_TOKEN_MIN_CHARS: usize = 24;
+
+/// Refuses an agent token anyone could guess or send by accident (an empty
+/// `LOCKIN_AGENT_TOKEN` would match an empty `?token=`).
+fn check_agent_token(token: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        token.trim().chars().count() >= AGENT_TOKEN_MIN_CHARS,
+        "the agent token (LOCKIN_AGENT_TOKEN, agent_token or data/agent_token) must be at least \
+         {AGENT_TOKEN_MIN_CHARS} characters; unset it to have one generated"
+    );
+    Ok(())
 }
 
 /// Reads the agent token from `path`, creating it (readable by this user only) on first start.

@@ -66,6 +66,7 @@ pub struct ProjectChanges {
     pub description: Option<Option<String>>,
     pub repo_url: Option<Option<String>>,
     pub tech_stack: Option<Vec<String>>,
+    pub timelapses_shared: Option<bool>,
 }
 
 pub struct NewProject {
@@ -74,6 +75,7 @@ pub struct NewProject {
     pub description: Option<String>,
     pub repo_url: Option<String>,
     pub tech_stack: Vec<String>,
+    pub timelapses_shared: bool,
 }
 
 pub struct NewSession {
@@ -178,7 +180,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_project(&self, project: NewProject) -> StoreResult<Project>;
     async fn project(&self, id: &Id) -> StoreResult<Option<Project>>;
     async fn projects_of(&self, owner_id: &Id) -> StoreResult<Vec<Project>>;
-    /// Owners see their projects; so does anyone who is or was in a session linked to one.
+    /// Owners see their projects; so does anyone joined to an active session
+    /// linked to one, for as long as they are in it.
     async fn can_see_project(&self, project_id: &Id, user_id: &Id) -> StoreResult<bool>;
     /// Changes a project, if `actor` may (the rules decide, in the transaction).
     async fn update_project(

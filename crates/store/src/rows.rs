@@ -19,7 +19,7 @@ use sqlx::any::AnyRow;
 pub(crate) const USER_COLUMNS: &str = "id, email, name, created_at";
 
 pub(crate) const PROJECT_COLUMNS: &str =
-    "id, owner_id, name, description, repo_url, tech_stack, created_at";
+    "id, owner_id, name, description, repo_url, tech_stack, timelapses_shared, created_at";
 
 pub(crate) const SESSION_COLUMNS: &str = "id, creator_id, title, description, session_type, status, \
      scheduled_start, started_at, ended_at, project_id, max_participants, ai_agent_enabled, \
@@ -87,6 +87,7 @@ pub(crate) fn project(row: &AnyRow) -> anyhow::Result<Project> {
         description: row.try_get("description")?,
         repo_url: row.try_get("repo_url")?,
         tech_stack: serde_json::from_str(&tech_stack).context("tech_stack")?,
+        timelapses_shared: row.try_get::<i64, _>("timelapses_shared")? != 0,
         created_at: time(row, "created_at")?,
     })
 }

@@ -185,12 +185,16 @@ async fn join_locked(
     let existing = participant_in(conn, &session.id, user_id).await?;
     let plan = rules::join(session, user_id, is_agent, existing.as_ref())?;
     if let JoinPlan::Join { role } = plan {
+        // The departure clock starts at the join: someone who never opens a
+        // live connection to the session departs like someone who closed it.
+        // A connection already open (a presence row) keeps them in; one
+        // opened later stops the clock (`mark_present`).
         sqlx::query(
-            "INSERT INTO participants (session_id, user_id, role, status, joined_at, left_at) \
-             VALUES ($1, $2, $3, 'joined', $4, NULL) \
+            "INSERT INTO participants (session_id, user_id, role, status, joined_at, left_at, departed_at) \
+             VALUES ($1, $2, $3, 'joined', $4, NULL, $4) \
              ON CONFLICT (session_id, user_id) DO UPDATE \
              SET role = excluded.role, status = 'joined', joined_at = excluded.joined_at, left_at = NULL, \
-             departed_at = NULL",
+             departed_at = excluded.departed_at",
         )
         .bind(session.id.as_str())
         .bind(user_id.as_str())
@@ -394,8 +398,8 @@ impl Store for SqlStore {
 
     async fn create_project(&self, project: NewProject) -> StoreResult<Project> {
         let sql = format!(
-            "INSERT INTO projects (id, owner_id, name, description, repo_url, tech_stack, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {PROJECT_COLUMNS}"
+            "INSERT INTO projects (id, owner_id, name, description, repo_url, tech_stack, created_at, \
+             timelapses_shared) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {PROJECT_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(Id::generate().as_str())
@@ -405,6 +409,7 @@ impl Store for SqlStore {
             .bind(&project.repo_url)
             .bind(serde_json::to_string(&project.tech_stack).context("tech_stack")?)
             .bind(now())
+            .bind(i64::from(project.timelapses_shared))
             .fetch_one(&self.writer)
             .await?;
         Ok(rows::project(&row)?)
@@ -434,7 +439,8 @@ impl Store for SqlStore {
         let visible: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM projects pr WHERE pr.id = $1 AND (pr.owner_id = $2 OR EXISTS ( \
                SELECT 1 FROM sessions s JOIN participants p ON p.session_id = s.id \
-               WHERE s.project_id = pr.id AND p.user_id = $2))",
+               WHERE s.project_id = pr.id AND s.status = 'active' AND p.user_id = $2 \
+               AND p.status = 'joined'))",
         )
         .bind(project_id.as_str())
         .bind(user_id.as_str())
@@ -453,8 +459,8 @@ impl Store for SqlStore {
         let current = lock_project(&mut tx, id).await?;
         rules::change_project(&current, actor)?;
         let sql = format!(
-            "UPDATE projects SET name = $2, description = $3, repo_url = $4, tech_stack = $5 WHERE id = $1 \
-             RETURNING {PROJECT_COLUMNS}"
+            "UPDATE projects SET name = $2, description = $3, repo_url = $4, tech_stack = $5, \
+             timelapses_shared = $6 WHERE id = $1 RETURNING {PROJECT_COLUMNS}"
         );
         let tech_stack = changes.tech_stack.unwrap_or(current.tech_stack);
         let row = sqlx::query(&sql)
@@ -463,6 +469,11 @@ impl Store for SqlStore {
             .bind(changes.description.unwrap_or(current.description))
             .bind(changes.repo_url.unwrap_or(current.repo_url))
             .bind(serde_json::to_string(&tech_stack).context("tech_stack")?)
+            .bind(i64::from(
+                changes
+                    .timelapses_shared
+                    .unwrap_or(current.timelapses_shared),
+            ))
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -486,6 +497,18 @@ impl Store for SqlStore {
         let now = now();
         let status = new.schedule.initial_status();
         let mut tx = self.writer.begin().await?;
+        if let Some(project_id) = &new.project_id {
+            let project = lock_project(&mut tx, project_id)
+                .await
+                .map_err(|error| match error {
+                    StoreError::NotFound => StoreError::Rule(rules::RuleError::Invalid {
+                        field: "project_id",
+                        message: "no project with this id that you own",
+                    }),
+                    other => other,
+                })?;
+            rules::link_project(&project, &new.creator_id)?;
+        }
         sqlx::query(
             "INSERT INTO sessions (id, creator_id, title, description, session_type, status, scheduled_start, \
              started_at, project_id, max_participants, ai_agent_enabled, agent_status, created_at, creator_name) \

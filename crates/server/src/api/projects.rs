@@ -30,6 +30,9 @@ pub struct CreateProject {
     description: Option<String>,
     repo_url: Option<String>,
     tech_stack: Option<Vec<String>>,
+    /// Let the people in the project's active sessions watch its timelapses
+    /// (default false: they are the owner's).
+    timelapses_shared: Option<bool>,
 }
 
 /// Absent fields stay as they are; `null` (or "") clears `description` and `repo_url`.
@@ -44,6 +47,7 @@ pub struct UpdateProject {
     #[schema(value_type = Option<String>)]
     repo_url: Option<Option<String>>,
     tech_stack: Option<Vec<String>>,
+    timelapses_shared: Option<bool>,
 }
 
 /// Tells "given as null" (`Some(None)`) from "not given" (`None`, via `default`).
@@ -53,7 +57,6 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// A project the caller may see, or 404: a project you may not see does not exist for you.
 #[utoipa::path(post, path = "/api/projects", tag = "projects", security(("bearer" = [])), request_body = CreateProject,
     responses((status = 201, body = Project), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn create_project(
@@ -68,6 +71,7 @@ async fn create_project(
         description: project::parse_description(body.description.as_deref())?,
         repo_url: RepoUrl::parse_optional(body.repo_url.as_deref())?.map(RepoUrl::into_inner),
         tech_stack: TechStack::parse(&body.tech_stack.unwrap_or_default())?.into_inner(),
+        timelapses_shared: body.timelapses_shared.unwrap_or(false),
     };
     Ok((
         StatusCode::CREATED,
@@ -125,6 +129,7 @@ async fn update_project(
             .tech_stack
             .map(|stack| TechStack::parse(&stack).map(TechStack::into_inner))
             .transpose()?,
+        timelapses_shared: body.timelapses_shared,
     };
     Ok(Json(
         state.app.update_project(&caller.0, &id, changes).await?,

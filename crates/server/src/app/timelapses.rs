@@ -1,8 +1,8 @@
 //! Timelapse videos of a project. The bytes are the adapter's to stream to
 //! and from disk; what is recorded, and who may, is decided here.
 
-use domain::Id;
 use domain::project::Timelapse;
+use domain::{Id, rules};
 use store::NewTimelapse;
 
 use super::error::named;
@@ -23,19 +23,30 @@ impl App {
             .map_err(named("no such project"))
     }
 
-    /// A project's videos, newest first.
+    /// A project's videos, newest first: its owner's, and those of the people
+    /// in its active sessions when the owner shares them.
     pub async fn timelapses(&self, caller: &Caller, project_id: &Id) -> Result<Vec<Timelapse>> {
-        self.project(caller, project_id).await?;
+        let project = self.project(caller, project_id).await?;
+        if !rules::watch_timelapses(&project, &caller.user().id, true) {
+            return Err(Error::Forbidden(
+                "this project's timelapses are its owner's; the owner has not shared them",
+            ));
+        }
         Ok(self.store.timelapses(project_id).await?)
     }
 
-    /// One video, if the caller may see its project.
+    /// One video, for whoever may watch its project's timelapses; to anyone
+    /// else it does not exist.
     pub async fn timelapse(&self, caller: &Caller, id: &Id) -> Result<Timelapse> {
         let not_found = || Error::NotFound("no such timelapse");
         let timelapse = self.store.timelapse(id).await?.ok_or_else(not_found)?;
-        self.project(caller, &timelapse.project_id)
+        let project = self
+            .project(caller, &timelapse.project_id)
             .await
             .map_err(|_| not_found())?;
+        if !rules::watch_timelapses(&project, &caller.user().id, true) {
+            return Err(not_found());
+        }
         Ok(timelapse)
     }
 

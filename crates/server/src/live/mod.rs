@@ -90,6 +90,8 @@ impl FromRequestParts<AppState> for LiveCaller {
             serde_urlencoded::from_str::<HashMap<String, String>>(query)
                 .ok()?
                 .remove("token")
+                // `?token=` with nothing after it is no token at all.
+                .filter(|token| !token.trim().is_empty())
         });
         // A token in the query (or the AI agent's bearer token) is the caller.
         if let Some(token) = query_token {

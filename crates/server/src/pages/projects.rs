@@ -28,6 +28,8 @@ pub struct ProjectForm {
     pub repo_url: String,
     /// Comma-separated: "rust, axum, sqlite".
     pub tech_stack: String,
+    /// Present (`on`) when the box is ticked.
+    pub timelapses_shared: Option<String>,
 }
 
 impl ProjectForm {
@@ -38,7 +40,12 @@ impl ProjectForm {
             description: project.description.clone().unwrap_or_default(),
             repo_url: project.repo_url.clone().unwrap_or_default(),
             tech_stack: project.tech_stack.join(", "),
+            timelapses_shared: project.timelapses_shared.then(|| "on".to_owned()),
         }
+    }
+
+    pub fn shares_timelapses(&self) -> bool {
+        self.timelapses_shared.is_some()
     }
 
     fn stack(&self) -> Vec<String> {
@@ -58,6 +65,7 @@ impl ProjectForm {
             description: project::parse_description(Some(&self.description))?,
             repo_url: RepoUrl::parse_optional(Some(&self.repo_url))?.map(RepoUrl::into_inner),
             tech_stack: TechStack::parse(&self.stack())?.into_inner(),
+            timelapses_shared: self.shares_timelapses(),
         })
     }
 }
@@ -100,6 +108,8 @@ struct ProjectPage {
     upcoming: Vec<SessionCard>,
     past: Vec<SessionCard>,
     timelapses: Vec<TimelapseView>,
+    /// False when its owner keeps them: the section is left out.
+    timelapses_shown: bool,
     create: CreateDialog,
     max_upload_mb: u64,
 }
@@ -212,6 +222,7 @@ pub async fn update(
                     description: Some(parsed.description),
                     repo_url: Some(parsed.repo_url),
                     tech_stack: Some(parsed.tech_stack),
+                    timelapses_shared: Some(parsed.timelapses_shared),
                 },
             )
             .await
@@ -249,10 +260,15 @@ pub async fn show(
     }
     // Newest first from the store; the next one to start comes first.
     upcoming.reverse();
-    let timelapses = state
-        .app
-        .timelapses(&viewer.caller, &id)
-        .await?
+    // Not shared with this viewer: the section is not shown at all.
+    let shown = match state.app.timelapses(&viewer.caller, &id).await {
+        Ok(timelapses) => Some(timelapses),
+        Err(crate::app::Error::Forbidden(_)) => None,
+        Err(error) => return Err(error.into()),
+    };
+    let timelapses_shown = shown.is_some();
+    let timelapses = shown
+        .unwrap_or_default()
         .into_iter()
         .map(|timelapse| TimelapseView {
             id: timelapse.id.to_string(),
@@ -272,6 +288,7 @@ pub async fn show(
         upcoming,
         past,
         timelapses,
+        timelapses_shown,
         max_upload_mb: VideoFormat::MAX_BYTES / (1024 * 1024),
     };
     ok(&page)

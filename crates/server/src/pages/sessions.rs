@@ -82,7 +82,7 @@ pub async fn create_dialog(
     viewer: &Viewer,
     project: Option<&Id>,
 ) -> PageResult<CreateDialog> {
-    let mut projects: Vec<ProjectOption> = state
+    let projects: Vec<ProjectOption> = state
         .app
         .my_projects(&viewer.caller)
         .await?
@@ -93,19 +93,11 @@ pub async fn create_dialog(
         })
         .collect();
     let mut form = SessionForm::default();
+    // Only the viewer's own projects can be linked; opened from another
+    // person's project, the form starts with none chosen.
     if let Some(id) = project
-        && let Ok(found) = state.app.project(&viewer.caller, id).await
+        && projects.iter().any(|option| option.id == id.as_str())
     {
-        // Someone else's project, seen through a session of it, is offered too.
-        if !projects.iter().any(|option| option.id == id.as_str()) {
-            projects.insert(
-                0,
-                ProjectOption {
-                    id: found.id.to_string(),
-                    name: found.name,
-                },
-            );
-        }
         form.project_id = id.to_string();
     }
     Ok(CreateDialog {

@@ -13,6 +13,7 @@ both_backends!(
     the_agent_reports_status_and_reads_its_context,
     switching_the_assistant_off_keeps_the_agent_out,
     people_cannot_act_as_the_agent,
+    an_empty_live_token_is_no_credential,
 );
 
 async fn the_agent_joins_as_its_own_participant_without_a_seat(app: &TestApp) {
@@ -239,4 +240,33 @@ async fn people_cannot_act_as_the_agent(app: &TestApp) {
         .send()
         .await
         .expect_error(401, "unauthenticated");
+}
+
+/// An empty or short agent token is refused at start: an empty one would
+/// match an empty `?token=` and seat anyone as the assistant.
+#[tokio::test]
+async fn a_guessable_agent_token_is_refused_at_start() {
+    for token in ["", "   ", "short-token"] {
+        let data_dir = tempfile::tempdir().expect("a data directory");
+        let config = server::Config {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            rtc_udp: "127.0.0.1:0".parse().expect("an address"),
+            data_dir: data_dir.path().to_path_buf(),
+            agent_token: Some(secrecy::SecretString::from(token)),
+            ..server::Config::default()
+        };
+        let refused = server::Application::build(config).await.err();
+        let refused = refused.unwrap_or_else(|| panic!("the agent token {token:?} was accepted"));
+        assert!(
+            format!("{refused:#}").contains("agent token"),
+            "{refused:#}"
+        );
+    }
+}
+
+/// `?token=` with nothing in it names nobody: the live socket asks for a
+/// credential instead of taking it for anyone's.
+async fn an_empty_live_token_is_no_credential(app: &TestApp) {
+    let refused = app.get("/api/live?token=").send().await;
+    refused.expect_error(401, "unauthenticated");
 }

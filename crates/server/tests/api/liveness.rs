@@ -14,6 +14,7 @@ use crate::helpers::TestApp;
 both_backends!(
     a_node_never_takes_itself_for_dead,
     a_node_taken_for_dead_learns_it_on_its_next_heartbeat,
+    a_seat_nobody_connects_to_is_given_up,
 );
 
 /// Timeouts under which anything silent at all is overdue: a sweep decides
@@ -122,5 +123,35 @@ async fn a_node_taken_for_dead_learns_it_on_its_next_heartbeat(app: &TestApp) {
         is_joined(&store, &session_id, &user_id).await,
         "a participant whose node asserted them again was marked left"
     );
+    store.close().await;
+}
+
+/// Someone who joins and never opens a live connection departs after the
+/// departure timeout, as if they had disconnected; someone watching the
+/// session when they join does not.
+async fn a_seat_nobody_connects_to_is_given_up(app: &TestApp) {
+    let store = SqlStore::connect(&app.database_url)
+        .await
+        .expect("the store");
+    let (session_id, watching) = someone_connected_through(app, &store, "a-node").await;
+    let bob = app.register("Bob").await;
+    let absent = Id::parse("id", &bob.id).expect("a user id");
+    store
+        .join_session(&session_id, &absent, false)
+        .await
+        .expect("joining");
+    let departures_due = Timeouts {
+        node_dead_after: Duration::from_secs(3600),
+        ..OVERDUE
+    };
+    store
+        .sweep("a-node", &departures_due)
+        .await
+        .expect("sweeping");
+    assert!(
+        !is_joined(&store, &session_id, &absent).await,
+        "a seat held without a connection was kept"
+    );
+    assert!(is_joined(&store, &session_id, &watching).await);
     store.close().await;
 }

@@ -1,5 +1,6 @@
-//! Projects: their fields, who sees them (the owner, and anyone who is or was
-//! in a session linked to one), who may change them, and what deleting does.
+//! Projects: their fields, who sees them (the owner, and anyone joined to an
+//! active session linked to one, while they are in it), who may change or
+//! link them, who watches their timelapses, and what deleting does.
 
 use serde_json::{Value, json};
 
@@ -8,11 +9,12 @@ use crate::helpers::{Failures, TestApp, id_of, ids, timestamp};
 both_backends!(
     creates_and_lists_own_projects,
     project_fields_are_checked,
-    projects_are_seen_by_owner_and_session_participants,
+    projects_are_seen_by_owner_and_the_people_in_their_sessions,
     patch_changes_only_the_fields_sent,
     only_the_owner_changes_or_deletes,
     deleting_a_project_unlinks_its_sessions,
-    session_links_only_to_a_visible_project,
+    only_the_owner_links_a_project,
+    timelapses_are_the_owners_unless_shared,
 );
 
 async fn creates_and_lists_own_projects(app: &TestApp) {
@@ -158,7 +160,7 @@ async fn project_visibility_setup(
     (ada, bob, carol, project, session)
 }
 
-async fn projects_are_seen_by_owner_and_session_participants(app: &TestApp) {
+async fn projects_are_seen_by_owner_and_the_people_in_their_sessions(app: &TestApp) {
     let (ada, bob, carol, project, session) = project_visibility_setup(app).await;
     let project_id = id_of(&project);
     let path = format!("/api/projects/{project_id}");
@@ -170,20 +172,29 @@ async fn projects_are_seen_by_owner_and_session_participants(app: &TestApp) {
         .await
         .expect_error(404, "not_found");
 
-    // Having been in the session is enough, after leaving and after the end.
+    // Having been in a session gives no lasting access: once Bob leaves, the
+    // project is gone for him, and back while he is in it again.
     app.session_action(&bob, &id_of(&session), "leave")
         .await
         .expect(200);
+    app.get(&path)
+        .auth(&bob)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    app.join(&bob, &id_of(&session)).await.expect(200);
     assert_eq!(app.project(&bob, &project_id).await, project);
     app.session_action(&ada, &id_of(&session), "end")
         .await
         .expect(200);
-    assert_eq!(app.project(&bob, &project_id).await, project);
-    app.get(&path)
-        .auth(&carol)
-        .send()
-        .await
-        .expect_error(404, "not_found");
+    for stranger in [&bob, &carol] {
+        app.get(&path)
+            .auth(stranger)
+            .send()
+            .await
+            .expect_error(404, "not_found");
+    }
+    assert_eq!(app.project(&ada, &project_id).await, project);
 
     // Seeing a project does not make it mine.
     let bobs = app.get("/api/projects").auth(&bob).send().await.expect(200);
@@ -353,11 +364,13 @@ async fn deleting_a_project_unlinks_its_sessions(app: &TestApp) {
     assert_eq!(projects, json!([]));
 }
 
-async fn session_links_only_to_a_visible_project(app: &TestApp) {
+async fn only_the_owner_links_a_project(app: &TestApp) {
     let (ada, bob, carol, project, _session) = project_visibility_setup(app).await;
     let project_id = id_of(&project);
     let before = app.sessions_snapshot(&ada).await;
+    // Bob sees the project through the session he is in, but may not pass it on.
     for (who, project_ref) in [
+        (&bob, json!(project_id)),
         (&carol, json!(project_id)),
         (&ada, json!(uuid::Uuid::new_v4().to_string())),
         (&ada, json!("not-a-uuid")),
@@ -373,14 +386,80 @@ async fn session_links_only_to_a_visible_project(app: &TestApp) {
             .expect_field_error(400, "invalid", "project_id");
     }
     assert_eq!(app.sessions_snapshot(&ada).await, before);
+    assert_eq!(app.project(&bob, &project_id).await, project);
 
-    // Bob was in a session about the project, so he can see it and may link to it.
-    let bobs = app
-        .create_session(&bob, json!({"project_id": project_id}))
+    let adas = app
+        .create_session(&ada, json!({"project_id": project_id}))
         .await;
-    assert_eq!(bobs["project_id"], project_id.as_str());
+    assert_eq!(adas["project_id"], project_id.as_str());
     let explicit_null = app
         .create_session(&carol, json!({"title": "No project"}))
         .await;
     assert_eq!(explicit_null["project_id"], Value::Null);
+}
+
+/// Bytes that open like an MP4 file: enough for the upload's signature check.
+const MP4_HEAD: &[u8] = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom";
+
+async fn timelapses_are_the_owners_unless_shared(app: &TestApp) {
+    let (ada, bob, carol, project, _session) = project_visibility_setup(app).await;
+    let project_id = id_of(&project);
+    assert_eq!(project["timelapses_shared"], false);
+    let uploaded = app
+        .post(&format!(
+            "/api/projects/{project_id}/timelapses?name=day-one.mp4"
+        ))
+        .auth(&ada)
+        .raw(Some("video/mp4"), MP4_HEAD.to_vec())
+        .send()
+        .await
+        .expect(201);
+    let list = format!("/api/projects/{project_id}/timelapses");
+    let video = format!("/api/timelapses/{}/video", id_of(&uploaded));
+    assert_eq!(
+        app.get(&list).auth(&ada).send().await.expect(200),
+        json!([uploaded])
+    );
+    assert_eq!(app.get(&video).auth(&ada).send().await.status, 200);
+
+    // Bob is in a session of the project: he sees it, not its videos.
+    app.get(&list)
+        .auth(&bob)
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    app.get(&video)
+        .auth(&bob)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    // Nor may he upload.
+    app.post(&format!(
+        "/api/projects/{project_id}/timelapses?name=mine.mp4"
+    ))
+    .auth(&bob)
+    .raw(Some("video/mp4"), MP4_HEAD.to_vec())
+    .send()
+    .await
+    .expect_error(403, "forbidden");
+
+    let shared = app
+        .patch(&format!("/api/projects/{project_id}"))
+        .auth(&ada)
+        .json(&json!({"timelapses_shared": true}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(shared["timelapses_shared"], true);
+    assert_eq!(
+        app.get(&list).auth(&bob).send().await.expect(200),
+        json!([uploaded])
+    );
+    assert_eq!(app.get(&video).auth(&bob).send().await.status, 200);
+    // Sharing is with the people in its sessions, not with everyone.
+    app.get(&video)
+        .auth(&carol)
+        .send()
+        .await
+        .expect_error(404, "not_found");
 }
