@@ -19,6 +19,8 @@ pub struct AiLog {
     pub question: String,
     pub answer: String,
     pub trigger: Trigger,
+    /// The assistant, or a person who logged the exchange by hand.
+    pub logged_by: LoggedBy,
     /// The asker's own rating.
     pub helpful: Option<bool>,
     pub helpful_votes: i64,
@@ -28,6 +30,32 @@ pub struct AiLog {
     pub latency_ms: LatencyMs,
     pub providers: Providers,
     pub created_at: DateTime<Utc>,
+}
+
+/// Who wrote an entry. The room shows an answer as the assistant's only when
+/// the assistant wrote it; a person may log a question and answer by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LoggedBy {
+    Person,
+    Assistant,
+}
+
+impl LoggedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::Assistant => "assistant",
+        }
+    }
+
+    pub fn from_str_opt(text: &str) -> Option<Self> {
+        match text {
+            "person" => Some(Self::Person),
+            "assistant" => Some(Self::Assistant),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]

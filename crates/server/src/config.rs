@@ -35,6 +35,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Sign-in attempts allowed per email address, and per client address, per minute.
     pub login_attempts_per_minute: u32,
+    /// AI log entries a person may write by hand per minute (the assistant's
+    /// own are not limited).
+    pub ai_logs_per_minute: u32,
     /// `nats://…` to share live events with other nodes; unset means this node is alone.
     pub bus_url: Option<String>,
     /// The NATS subject prefix; nodes that share one share their events.
@@ -73,6 +76,7 @@ impl Default for Config {
             agent_token: None,
             log_format: LogFormat::Text,
             login_attempts_per_minute: 10,
+            ai_logs_per_minute: 30,
             bus_url: None,
             bus_subject: "lockin".into(),
             departure_timeout: Duration::from_secs(20),
@@ -169,13 +173,14 @@ impl Config {
 
 /// The environment variables read, as `LOCKIN_<KEY>`. Listing them keeps an
 /// unrelated `LOCKIN_…` variable (a test's, say) from being taken for configuration.
-const ENV_KEYS: [&str; 16] = [
+const ENV_KEYS: [&str; 17] = [
     "listen",
     "data_dir",
     "database_url",
     "agent_token",
     "log_format",
     "login_attempts_per_minute",
+    "ai_logs_per_minute",
     "bus_url",
     "bus_subject",
     "departure_timeout",

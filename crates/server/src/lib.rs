@@ -119,6 +119,9 @@ impl Application {
                 sql.ensure_agent_user().await?,
                 auth::hash_token(&agent_token),
                 auth::LoginLimiter::new(config.login_attempts_per_minute),
+                app::Limits {
+                    ai_logs_per_minute: config.ai_logs_per_minute,
+                },
             ),
             shutdown: CancellationToken::new(),
             live_connections: TaskTracker::new(),

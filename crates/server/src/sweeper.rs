@@ -13,9 +13,16 @@ pub fn spawn(state: AppState, timeouts: Timeouts, interval: Duration) -> JoinHan
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Rate limiters forget idle keys once a minute, never per request.
+        let mut prune = tokio::time::interval(Duration::from_secs(60));
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                _ = prune.tick() => {
+                    state.app.prune_limits();
+                    continue;
+                }
                 () = state.shutdown.cancelled() => return,
             }
             let node_id = state.presence.node_id();

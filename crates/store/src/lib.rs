@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-use domain::ai_log::{AiLog, LatencyMs, Providers, Trigger};
+use domain::ai_log::{AiLog, LatencyMs, LoggedBy, Providers, Trigger};
 use domain::chat::{ChatMessage, Notification};
 use domain::project::{Project, Timelapse};
 use domain::session::{
@@ -90,16 +90,9 @@ pub struct NewSession {
     pub ai_agent_enabled: bool,
 }
 
-/// Who writes an AI log entry, which decides the rule it is written under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoggedBy {
-    /// A person in the session logs their own question (`user_id`).
-    Person,
-    /// The assistant logs for whoever asked (`user_id`, if it could tell).
-    Agent,
-}
-
 pub struct NewAiLog {
+    /// Decides the rule it is written under: a person logs their own question
+    /// while joined; the assistant logs anyone's who was in the session.
     pub logged_by: LoggedBy,
     pub session_id: Id,
     pub user_id: Option<Id>,
@@ -231,11 +224,21 @@ pub trait Store: Send + Sync + 'static {
         &self,
         session_id: &Id,
     ) -> StoreResult<Option<Versioned<Vec<Participant>>>>;
-    /// Oldest first.
-    async fn ai_logs_snapshot(&self, session_id: &Id)
-    -> StoreResult<Option<Versioned<Vec<AiLog>>>>;
-    /// The session's log, oldest first, for someone who is or was in it.
-    async fn session_ai_logs(&self, session_id: &Id, viewer: &Id) -> StoreResult<Vec<AiLog>>;
+    /// The latest `limit` entries, oldest first.
+    async fn ai_logs_snapshot(
+        &self,
+        session_id: &Id,
+        limit: usize,
+    ) -> StoreResult<Option<Versioned<Vec<AiLog>>>>;
+    /// The latest `limit` entries before the entry `before` (none: the
+    /// newest), oldest first, for someone who is or was in the session.
+    async fn session_ai_logs(
+        &self,
+        session_id: &Id,
+        viewer: &Id,
+        limit: usize,
+        before: Option<&Id>,
+    ) -> StoreResult<Vec<AiLog>>;
     /// The latest `limit` messages, oldest first.
     async fn chat_snapshot(
         &self,

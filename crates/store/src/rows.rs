@@ -4,7 +4,7 @@
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
 use domain::Id;
-use domain::ai_log::{AiLog, Trigger};
+use domain::ai_log::{AiLog, LoggedBy, Trigger};
 use domain::chat::{ChatMessage, Notification};
 use domain::project::Project;
 use domain::project::Timelapse;
@@ -31,7 +31,7 @@ pub(crate) const PARTICIPANT_SELECT: &str = "SELECT p.session_id, p.user_id, u.n
 /// Vote counts are computed on read: one row per vote keeps "one vote a person,
 /// the last one counts" a primary-key upsert instead of counter bookkeeping.
 pub(crate) const AI_LOG_COLUMNS: &str = "l.id, l.session_id, l.user_id, l.question, \
-     l.answer, l.trigger_kind, l.error, l.latency_ms, l.providers, l.created_at, \
+     l.answer, l.trigger_kind, l.logged_by, l.error, l.latency_ms, l.providers, l.created_at, \
      (SELECT count(*) FROM ai_log_votes v WHERE v.log_id = l.id AND v.helpful = 1) AS helpful_votes, \
      (SELECT count(*) FROM ai_log_votes v WHERE v.log_id = l.id AND v.helpful = 0) AS unhelpful_votes, \
      (SELECT v.helpful FROM ai_log_votes v WHERE v.log_id = l.id AND v.user_id = l.user_id) AS asker_vote";
@@ -139,6 +139,7 @@ pub(crate) fn ai_log(row: &AnyRow) -> anyhow::Result<AiLog> {
         question: row.try_get("question")?,
         answer: row.try_get("answer")?,
         trigger: text_enum(row, "trigger_kind", Trigger::from_str_opt)?,
+        logged_by: text_enum(row, "logged_by", LoggedBy::from_str_opt)?,
         helpful: row
             .try_get::<Option<i64>, _>("asker_vote")?
             .map(|vote| vote != 0),

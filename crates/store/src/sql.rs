@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use async_trait::async_trait;
 use chrono::Utc;
 use domain::Id;
-use domain::ai_log::AiLog;
+use domain::ai_log::{AiLog, LoggedBy};
 use domain::chat::{ChatMessage, Notification};
 use domain::project::Project;
 use domain::project::Timelapse;
@@ -23,8 +23,8 @@ use crate::rows::{
     PROJECT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, micros,
 };
 use crate::{
-    Gauges, ListCursor, LoggedBy, NewAiLog, NewProject, NewSession, NewTimelapse, NewUser,
-    ProjectChanges, SessionPage, Store, StoreError, StoreResult, SweepReport, Timeouts, Versioned,
+    Gauges, ListCursor, NewAiLog, NewProject, NewSession, NewTimelapse, NewUser, ProjectChanges,
+    SessionPage, Store, StoreError, StoreResult, SweepReport, Timeouts, Versioned,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -709,16 +709,16 @@ impl Store for SqlStore {
                     .as_ref(),
             )?,
             (LoggedBy::Person, None) => rules::log_interaction(None)?,
-            (LoggedBy::Agent, Some(asker)) => rules::log_for_asker(
+            (LoggedBy::Assistant, Some(asker)) => rules::log_for_asker(
                 participant_in(&mut tx, &log.session_id, asker)
                     .await?
                     .as_ref(),
             )?,
-            (LoggedBy::Agent, None) => {}
+            (LoggedBy::Assistant, None) => {}
         }
         sqlx::query(
             "INSERT INTO ai_logs (id, session_id, user_id, question, answer, trigger_kind, error, latency_ms, \
-             providers, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             providers, created_at, logged_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(id.as_str())
         .bind(log.session_id.as_str())
@@ -730,6 +730,7 @@ impl Store for SqlStore {
         .bind(serde_json::to_string(&log.latency_ms).context("latency_ms")?)
         .bind(serde_json::to_string(&log.providers).context("providers")?)
         .bind(now())
+        .bind(log.logged_by.as_str())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -818,10 +819,14 @@ impl Store for SqlStore {
     async fn ai_logs_snapshot(
         &self,
         session_id: &Id,
+        limit: usize,
     ) -> StoreResult<Option<Versioned<Vec<AiLog>>>> {
+        // Still one statement, so the version and the entries are one moment.
         let sql = format!(
             "SELECT s.version AS session_version, {AI_LOG_COLUMNS} FROM sessions s \
-             LEFT JOIN ai_logs l ON l.session_id = s.id WHERE s.id = $1 ORDER BY l.created_at, l.id"
+             LEFT JOIN (SELECT * FROM ai_logs WHERE session_id = $1 \
+                        ORDER BY created_at DESC, id DESC LIMIT {limit}) l ON l.session_id = s.id \
+             WHERE s.id = $1 ORDER BY l.created_at, l.id"
         );
         let found = sqlx::query(&sql)
             .bind(session_id.as_str())
@@ -830,18 +835,47 @@ impl Store for SqlStore {
         versioned(&found, "id", rows::ai_log)
     }
 
-    async fn session_ai_logs(&self, session_id: &Id, viewer: &Id) -> StoreResult<Vec<AiLog>> {
+    async fn session_ai_logs(
+        &self,
+        session_id: &Id,
+        viewer: &Id,
+        limit: usize,
+        before: Option<&Id>,
+    ) -> StoreResult<Vec<AiLog>> {
         let mut tx = self.reader.begin().await?;
         history_viewer_in(&mut tx, session_id, viewer).await?;
+        let keyset = if before.is_some() {
+            "AND (l.created_at, l.id) < (SELECT b.created_at, b.id FROM ai_logs b \
+             WHERE b.id = $2 AND b.session_id = $1)"
+        } else {
+            ""
+        };
         let sql = format!(
-            "SELECT {AI_LOG_COLUMNS} FROM ai_logs l WHERE l.session_id = $1 ORDER BY l.created_at, l.id"
+            "SELECT {AI_LOG_COLUMNS} FROM ai_logs l WHERE l.session_id = $1 {keyset} \
+             ORDER BY l.created_at DESC, l.id DESC LIMIT {limit}"
         );
-        let found = sqlx::query(&sql)
+        let mut query = sqlx::query(&sql).bind(session_id.as_str());
+        if let Some(before) = before {
+            let in_session: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM ai_logs WHERE id = $1 AND session_id = $2",
+            )
+            .bind(before.as_str())
             .bind(session_id.as_str())
-            .fetch_all(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+            if in_session == 0 {
+                return Err(StoreError::Rule(rules::RuleError::Invalid {
+                    field: "before",
+                    message: "is not an entry of this session's log",
+                }));
+            }
+            query = query.bind(before.as_str());
+        }
+        let found = query.fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        Ok(records(&found, rows::ai_log)?)
+        let mut logs = records(&found, rows::ai_log)?;
+        logs.reverse();
+        Ok(logs)
     }
 
     async fn chat_snapshot(

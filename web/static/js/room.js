@@ -224,7 +224,9 @@ function drawExchange(log) {
   const meta = element('p', 'exchange-meta');
   const time = element('time', '', formatTime(log.created_at));
   time.dateTime = log.created_at;
-  meta.append(time, ` · ${log.trigger === 'voice' ? 'asked out loud' : 'typed'}`);
+  // An entry a person logged by hand is theirs, not the assistant's words.
+  const how = log.logged_by === 'person' ? 'logged by hand' : log.trigger === 'voice' ? 'asked out loud' : 'typed';
+  meta.append(time, ` · ${how}`);
   const votes = element('div', 'votes');
   votes.setAttribute('role', 'group');
   votes.setAttribute('aria-label', 'Was this answer helpful?');

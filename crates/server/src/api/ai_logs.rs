@@ -5,17 +5,20 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use domain::Id;
+use domain::ai_log::LoggedBy;
 use domain::ai_log::{self, AiLog, Answer, LatencyMs, Providers, Question, Trigger};
 use serde::Deserialize;
-use store::{LoggedBy, NewAiLog};
+use store::NewAiLog;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::app::ai_logs::AI_LOG_PAGE;
 use crate::auth::{AgentCaller, CurrentUser};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId};
+use crate::paging;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -76,7 +79,7 @@ fn object_field<T: serde::de::DeserializeOwned + Default>(
 
 #[utoipa::path(post, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")), request_body = LogInteraction,
-    responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 403, description = "not in the session", body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 403, description = "not in the session", body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "too many entries by hand this minute", body = ErrorBody)))]
 async fn log_interaction(
     State(state): State<AppState>,
     caller: CurrentUser,
@@ -113,7 +116,7 @@ async fn log_interaction_internal(
         .map(|raw| Id::parse("user_id", raw))
         .transpose()?;
     let log = NewAiLog {
-        logged_by: LoggedBy::Agent,
+        logged_by: LoggedBy::Assistant,
         question: Question::parse(&body.question)?.into_inner(),
         answer: Answer::parse(&body.answer)?.into_inner(),
         trigger: body.trigger,
@@ -127,16 +130,36 @@ async fn log_interaction_internal(
     Ok((StatusCode::CREATED, Json(saved)))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SessionLogsQuery {
+    /// 1–100, default 50.
+    limit: Option<String>,
+    /// An entry's id: the page ends just before it (none: at the newest).
+    before: Option<String>,
+}
+
 #[utoipa::path(get, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")),
-    responses((status = 200, description = "oldest first", body = [AiLog]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, description = "session id"), SessionLogsQuery),
+    responses((status = 200, description = "the latest `limit` entries before `before`, oldest first", body = [AiLog]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn session_logs(
     State(state): State<AppState>,
     caller: CurrentUser,
     PathId(session_id): PathId,
+    ApiQuery(query): ApiQuery<SessionLogsQuery>,
 ) -> ApiResult<Json<Vec<AiLog>>> {
+    let limit = paging::parse_limit(query.limit.as_deref(), AI_LOG_PAGE, 100)?;
+    let before = query
+        .before
+        .as_deref()
+        .map(|raw| Id::parse("before", raw))
+        .transpose()?;
     Ok(Json(
-        state.app.session_ai_logs(&caller.0, &session_id).await?,
+        state
+            .app
+            .session_ai_logs(&caller.0, &session_id, limit, before.as_ref())
+            .await?,
     ))
 }
 

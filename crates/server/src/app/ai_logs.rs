@@ -3,7 +3,8 @@
 
 use domain::Id;
 use domain::ai_log::AiLog;
-use store::{LoggedBy, NewAiLog};
+use domain::ai_log::LoggedBy;
+use store::NewAiLog;
 
 use super::error::named;
 use super::{App, Caller, Error, Result};
@@ -11,15 +12,22 @@ use super::{App, Caller, Error, Result};
 /// The assistant's context holds this many of the latest exchanges.
 const RECENT_EXCHANGES: usize = 4;
 
+/// How many entries the live `ai_logs:` query and a first page hold.
+pub const AI_LOG_PAGE: usize = 50;
+
 impl App {
     /// Logs an interaction: a person their own question (while joined), the
     /// assistant anyone's (who must have been in the session). Decided on the
     /// locked session.
     pub async fn log_interaction(&self, caller: &Caller, mut log: NewAiLog) -> Result<AiLog> {
         log.logged_by = if caller.is_agent() {
-            LoggedBy::Agent
+            LoggedBy::Assistant
         } else {
-            log.user_id = Some(caller.user().id.clone());
+            let person = caller.user().id.clone();
+            if self.ai_log_limiter.check_key(&person).is_err() {
+                return Err(Error::RateLimited);
+            }
+            log.user_id = Some(person);
             LoggedBy::Person
         };
         let by_agent = caller.is_agent();
@@ -35,10 +43,17 @@ impl App {
         Ok(self.publish(saved).await)
     }
 
-    /// The session's log, oldest first, for anyone who is or was in it.
-    pub async fn session_ai_logs(&self, caller: &Caller, session_id: &Id) -> Result<Vec<AiLog>> {
+    /// The latest `limit` entries before `before` (none: the newest), oldest
+    /// first, for anyone who is or was in the session.
+    pub async fn session_ai_logs(
+        &self,
+        caller: &Caller,
+        session_id: &Id,
+        limit: usize,
+        before: Option<&Id>,
+    ) -> Result<Vec<AiLog>> {
         self.store
-            .session_ai_logs(session_id, &caller.user().id)
+            .session_ai_logs(session_id, &caller.user().id, limit, before)
             .await
             .map_err(named("no such session"))
     }
@@ -64,9 +79,9 @@ impl App {
     pub(crate) async fn recent_exchanges(&self, session_id: &Id) -> Result<Vec<AiLog>> {
         let (_, logs) = self
             .store
-            .ai_logs_snapshot(session_id)
+            .ai_logs_snapshot(session_id, RECENT_EXCHANGES)
             .await?
             .unwrap_or_default();
-        Ok(logs[logs.len().saturating_sub(RECENT_EXCHANGES)..].to_vec())
+        Ok(logs)
     }
 }

@@ -92,7 +92,9 @@ impl App {
         caller: &Caller,
         session_id: &Id,
     ) -> Result<(Vec<AiLog>, Vec<ChatMessage>)> {
-        let logs = self.session_ai_logs(caller, session_id).await?;
+        let logs = self
+            .session_ai_logs(caller, session_id, super::ai_logs::AI_LOG_PAGE, None)
+            .await?;
         let (_, page) = self
             .latest_messages(session_id)
             .await?

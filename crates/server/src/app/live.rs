@@ -30,7 +30,10 @@ impl App {
     }
 
     pub async fn ai_logs_snapshot(&self, id: &Id) -> Result<Option<(i64, Vec<AiLog>)>> {
-        Ok(self.store.ai_logs_snapshot(id).await?)
+        Ok(self
+            .store
+            .ai_logs_snapshot(id, super::ai_logs::AI_LOG_PAGE)
+            .await?)
     }
 
     /// The sessions the assistant should be in; for the assistant only.

@@ -40,6 +40,7 @@ pub mod timelapses;
 use std::sync::Arc;
 
 use bus::Bus;
+use domain::Id;
 use domain::user::User;
 use store::Store;
 
@@ -57,6 +58,15 @@ pub struct App {
     agent_token_hash: String,
     /// Sign-in attempts per email and per client address.
     login_limiter: Arc<crate::auth::LoginLimiter>,
+    /// AI log entries a person may write by hand per minute: the log is read
+    /// by everyone in the room, so one person must not bury it.
+    ai_log_limiter: Arc<governor::DefaultKeyedRateLimiter<Id>>,
+}
+
+/// What one person may do how often.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub ai_logs_per_minute: u32,
 }
 
 impl App {
@@ -66,13 +76,19 @@ impl App {
         agent_user: User,
         agent_token_hash: String,
         login_limiter: Arc<crate::auth::LoginLimiter>,
+        limits: Limits,
     ) -> Self {
+        let per_minute =
+            std::num::NonZeroU32::new(limits.ai_logs_per_minute.max(1)).expect("at least one");
         Self {
             store,
             bus,
             agent_user,
             agent_token_hash,
             login_limiter,
+            ai_log_limiter: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+                per_minute,
+            ))),
         }
     }
 
@@ -90,6 +106,12 @@ impl App {
     /// Whether the store answers, for the health check.
     pub async fn ping(&self) -> Result<()> {
         Ok(self.store.ping().await?)
+    }
+
+    /// Forgets the rate limits' keys that have their whole quota back, so the
+    /// limiters hold only the people active in the last minute. Called on a timer.
+    pub fn prune_limits(&self) {
+        self.ai_log_limiter.retain_recent();
     }
 
     /// Counts for `/metrics`, the same on every node.

@@ -12,6 +12,8 @@ both_backends!(
     the_agent_logs_through_the_internal_endpoint,
     internal_log_input_is_checked,
     feedback_counts_one_vote_per_person,
+    the_log_reads_in_pages_of_the_latest_entries,
+    logging_by_hand_is_limited_and_marked_as_a_persons,
 );
 
 /// Ada hosts an instant session Bob has joined; Carol is signed in but was never in it.
@@ -450,4 +452,104 @@ async fn feedback_counts_one_vote_per_person(app: &TestApp) {
     app.vote(&bob, "1234", true)
         .await
         .expect_field_error(400, "invalid", "id");
+}
+
+/// The assistant logs `count` questions for `asker`, oldest first.
+async fn agent_logs(app: &TestApp, session_id: &str, asker: &User, count: usize) -> Vec<Value> {
+    let mut logged = Vec::with_capacity(count);
+    for n in 0..count {
+        logged.push(
+            app.post("/internal/ai-logs")
+                .bearer(&app.agent_token)
+                .json(&json!({
+                    "session_id": session_id,
+                    "user_id": asker.id,
+                    "question": format!("question {n}"),
+                    "answer": format!("answer {n}"),
+                    "trigger": "voice",
+                }))
+                .send()
+                .await
+                .expect(201),
+        );
+    }
+    logged
+}
+
+/// A long log is read as chat is: the latest 50 by default, then page by
+/// page back from the oldest entry seen, each page oldest first.
+async fn the_log_reads_in_pages_of_the_latest_entries(app: &TestApp) {
+    let (ada, bob, carol, id) = room(app).await;
+    let logged = agent_logs(app, &id, &bob, 60).await;
+    let path = format!("/api/sessions/{id}/ai-logs");
+    let latest = app.session_logs(&ada, &id).await;
+    assert_eq!(ids(&latest), ids(&logged[10..]));
+    let older = app
+        .get(&format!("{path}?before={}", id_of(&latest[0])))
+        .auth(&ada)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(ids(older.as_array().expect("a list")), ids(&logged[..10]));
+    let few = app
+        .get(&format!("{path}?limit=3&before={}", id_of(&logged[5])))
+        .auth(&bob)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(ids(few.as_array().expect("a list")), ids(&logged[2..5]));
+    for bad in ["limit=0", "limit=101", "before=nope"] {
+        let field = bad.split('=').next().expect("a name");
+        app.get(&format!("{path}?{bad}"))
+            .auth(&ada)
+            .send()
+            .await
+            .expect_field_error(400, "invalid", field);
+    }
+    // An entry of another session is not a place in this one.
+    let other = app.instant_session(&carol, 2).await;
+    let elsewhere = agent_logs(app, &id_of(&other), &carol, 1).await;
+    app.get(&format!("{path}?before={}", id_of(&elsewhere[0])))
+        .auth(&ada)
+        .send()
+        .await
+        .expect_field_error(400, "invalid", "before");
+}
+
+/// A person writes at most 30 entries a minute by hand, and each says it was
+/// a person's; the assistant's entries are not limited and say they are its.
+async fn logging_by_hand_is_limited_and_marked_as_a_persons(app: &TestApp) {
+    let (ada, bob, _carol, id) = room(app).await;
+    let path = format!("/api/sessions/{id}/ai-logs");
+    let by_hand = |n: usize| json!({"question": format!("q{n}"), "answer": "an answer I typed"});
+    for n in 0..30 {
+        let logged = app
+            .post(&path)
+            .auth(&bob)
+            .json(&by_hand(n))
+            .send()
+            .await
+            .expect(201);
+        assert_eq!(logged["logged_by"], "person", "{logged}");
+    }
+    app.post(&path)
+        .auth(&bob)
+        .json(&by_hand(30))
+        .send()
+        .await
+        .expect_error(429, "rate_limited");
+    assert_eq!(
+        app.session_logs(&ada, &id).await.len(),
+        30,
+        "the refused entry wrote nothing"
+    );
+    // Ada has her own allowance; the assistant has none to spend.
+    app.post(&path)
+        .auth(&ada)
+        .json(&by_hand(0))
+        .send()
+        .await
+        .expect(201);
+    let spoken = agent_logs(app, &id, &bob, 1).await;
+    assert_eq!(spoken[0]["logged_by"], "assistant");
 }
