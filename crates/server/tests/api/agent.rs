@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, id_of};
+use crate::harness::{TestApp, id_of};
 
 both_backends!(
     the_agent_joins_as_its_own_participant_without_a_seat,

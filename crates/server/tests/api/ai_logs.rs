@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Failures, TestApp, User, id_of, ids, timestamp};
+use crate::harness::{Failures, TestApp, User, id_of, ids, timestamp};
 
 both_backends!(
     participants_log_and_read_interactions,

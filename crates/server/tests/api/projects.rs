@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Failures, TestApp, id_of, ids, timestamp};
+use crate::harness::{Failures, TestApp, id_of, ids, timestamp};
 
 both_backends!(
     creates_and_lists_own_projects,
@@ -136,9 +136,9 @@ async fn project_fields_are_checked(app: &TestApp) {
 async fn project_visibility_setup(
     app: &TestApp,
 ) -> (
-    crate::helpers::User,
-    crate::helpers::User,
-    crate::helpers::User,
+    crate::harness::User,
+    crate::harness::User,
+    crate::harness::User,
     Value,
     Value,
 ) {
@@ -330,7 +330,7 @@ async fn deleting_a_project_unlinks_its_sessions(app: &TestApp) {
     let scheduled = app
         .create_session(
             &ada,
-            json!({"project_id": id_of(&project), "scheduled_start": crate::helpers::rfc3339(chrono::Utc::now() + chrono::Duration::hours(3))}),
+            json!({"project_id": id_of(&project), "scheduled_start": crate::harness::rfc3339(chrono::Utc::now() + chrono::Duration::hours(3))}),
         )
         .await;
     assert_eq!(scheduled["project_id"], project["id"]);
@@ -365,7 +365,7 @@ async fn session_links_only_to_a_visible_project(app: &TestApp) {
     ] {
         app.post("/api/sessions")
             .auth(who)
-            .json(&crate::helpers::session_body(
+            .json(&crate::harness::session_body(
                 json!({"project_id": project_ref}),
             ))
             .send()

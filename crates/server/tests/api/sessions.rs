@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, User, id_of, rfc3339, timestamp};
+use crate::harness::{TestApp, User, id_of, rfc3339, timestamp};
 
 both_backends!(
     instant_session_starts_with_the_creator_as_host,
@@ -279,7 +279,9 @@ async fn only_the_creator_ends_and_ending_empties_the_room(app: &TestApp) {
 async fn a_scheduled_session_can_be_cancelled(app: &TestApp) {
     let ada = app.register("Ada").await;
     let bob = app.register("Bob").await;
-    let session = app.scheduled_session(&ada, Duration::days(2)).await;
+    let session = app
+        .scheduled_session(&ada, "Deep work", Duration::days(2))
+        .await;
     let id = id_of(&session);
     app.session_action(&bob, &id, "end")
         .await
@@ -418,7 +420,9 @@ fn unversioned(mut snapshot: Value) -> Value {
 async fn a_session_says_whether_a_seat_is_open(app: &TestApp) {
     let ada = app.register("Ada").await;
     let bob = app.register("Bob").await;
-    let later = app.scheduled_session(&ada, Duration::hours(2)).await;
+    let later = app
+        .scheduled_session(&ada, "Deep work", Duration::hours(2))
+        .await;
     assert_eq!(later["open_for_joining"], false, "{later}");
     let session = app.instant_session(&ada, 2).await;
     let id = id_of(&session);

@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::app::{LiveApp, User};
+use crate::harness::{TestApp, User};
 
 /// How long an expected message may take. Generous: the machine running the
 /// tests may be busy, and a passing wait ends as soon as the message arrives.
@@ -47,7 +47,7 @@ pub struct Refused {
 
 impl LiveClient {
     /// Connects as `user` with `?token=`.
-    pub async fn connect(app: &LiveApp, user: &User) -> Self {
+    pub async fn connect(app: &TestApp, user: &User) -> Self {
         let url = app.live_url(Some(&user.token));
         Self::handshake(&url, &[])
             .await
