@@ -315,10 +315,7 @@ async fn switching_the_assistant_off_makes_it_leave_and_on_brings_it_back() {
     .await;
 
     let switched = Instant::now();
-    app.post(&format!("/api/sessions/{session}/ai-agent"))
-        .auth(&ada)
-        .json(&json!({"enabled": false}))
-        .send()
+    app.switch_assistant(&ada, &session, false)
         .await
         .expect(200);
     live.until("p", DEADLINE, |p| {
@@ -331,12 +328,7 @@ async fn switching_the_assistant_off_makes_it_leave_and_on_brings_it_back() {
         "the assistant took {took:?} to leave"
     );
 
-    app.post(&format!("/api/sessions/{session}/ai-agent"))
-        .auth(&ada)
-        .json(&json!({"enabled": true}))
-        .send()
-        .await
-        .expect(200);
+    app.switch_assistant(&ada, &session, true).await.expect(200);
     live.until("p", DEADLINE, |p| {
         agent_status(p).as_deref() == Some("joined")
     })

@@ -16,11 +16,8 @@ both_backends!(
 
 /// Ada hosts an instant session Bob has joined; Carol is signed in but was never in it.
 async fn room(app: &TestApp) -> (User, User, User, String) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     let carol = app.register("Carol").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = id_of(&session);
     app.join(&bob, &id).await.expect(200);
     (ada, bob, carol, id)
 }
@@ -89,13 +86,7 @@ async fn participants_log_and_read_interactions(app: &TestApp) {
 
     let mine = |user: &User| {
         let token = user.clone();
-        async move {
-            app.get("/api/me/ai-logs")
-                .auth(&token)
-                .send()
-                .await
-                .expect(200)
-        }
+        async move { app.my_ai_logs(&token).await }
     };
     assert_eq!(mine(&ada).await, json!([first]));
     assert_eq!(mine(&bob).await, json!([second]));
@@ -255,12 +246,7 @@ async fn the_agent_logs_through_the_internal_endpoint(app: &TestApp) {
         vec![voiced.clone(), failed, typed],
         "the session's log, oldest first, holds what the agent logged"
     );
-    let bobs = app
-        .get("/api/me/ai-logs")
-        .auth(&bob)
-        .send()
-        .await
-        .expect(200);
+    let bobs = app.my_ai_logs(&bob).await;
     assert_eq!(
         bobs,
         json!([voiced]),
@@ -362,12 +348,7 @@ async fn internal_log_input_is_checked(app: &TestApp) {
         reply.body
     );
     assert_eq!(app.session_logs(&ada, &id).await, Vec::<Value>::new());
-    let mine = app
-        .get("/api/me/ai-logs")
-        .auth(&bob)
-        .send()
-        .await
-        .expect(200);
+    let mine = app.my_ai_logs(&bob).await;
     assert_eq!(mine, json!([]), "nothing was logged");
 }
 
@@ -432,12 +413,7 @@ async fn feedback_counts_one_vote_per_person(app: &TestApp) {
     );
     assert_eq!(counts(&before[0]), (json!(false), 1, 2));
 
-    let mine = app
-        .get("/api/me/ai-logs")
-        .auth(&ada)
-        .send()
-        .await
-        .expect(200);
+    let mine = app.my_ai_logs(&ada).await;
     assert_eq!(
         counts(&mine[0]),
         (json!(false), 1, 2),

@@ -118,12 +118,7 @@ async fn two_people_lock_in_with_the_assistant(app: &TestApp) {
 
     // Afterwards the log stays readable to both, and Bob's history holds his question.
     assert_eq!(app.session_logs(&bob, &id).await, log);
-    let bobs = app
-        .get("/api/me/ai-logs")
-        .auth(&bob)
-        .send()
-        .await
-        .expect(200);
+    let bobs = app.my_ai_logs(&bob).await;
     assert_eq!(bobs, json!([rated]));
     assert_eq!(
         app.all_sessions(&ada, "active", 20).await,

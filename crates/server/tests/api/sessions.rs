@@ -132,11 +132,8 @@ async fn scheduled_session_waits_for_its_creator_to_start_it(app: &TestApp) {
 }
 
 async fn joining_and_leaving_take_and_free_a_seat(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     let carol = app.register("Carol").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = id_of(&session);
 
     let joined = app.join(&bob, &id).await.expect(200);
     assert_eq!(joined["session_id"], id.as_str());
@@ -256,10 +253,7 @@ async fn only_the_creator_ends_and_ending_empties_the_room(app: &TestApp) {
             "a refused {action} changed the ended session"
         );
     }
-    app.post(&format!("/api/sessions/{id}/ai-agent"))
-        .auth(&ada)
-        .json(&json!({"enabled": false}))
-        .send()
+    app.switch_assistant(&ada, &id, false)
         .await
         .expect_error(409, "conflict");
     assert_eq!(app.session_snapshot(&ada, &id).await, after_end);

@@ -67,6 +67,15 @@ impl TestApp {
             .await
     }
 
+    /// Ada and Bob, signed up, and Ada's instant session of four (Bob not in
+    /// it yet): where most scenarios start. Answers `(ada, bob, session id)`.
+    pub async fn ada_hosts_bob(&self) -> (User, User, String) {
+        let ada = self.register("Ada").await;
+        let bob = self.register("Bob").await;
+        let id = id_of(&self.instant_session(&ada, 4).await);
+        (ada, bob, id)
+    }
+
     /// A session titled `title`, planned to start `starts_in` from now.
     pub async fn scheduled_session(
         &self,
@@ -185,6 +194,37 @@ impl TestApp {
         body.as_array()
             .unwrap_or_else(|| panic!("the AI log is not a list: {body}"))
             .clone()
+    }
+
+    /// `POST /api/sessions/{id}/ai-agent`: switches the session's assistant on or off.
+    pub async fn switch_assistant(&self, user: &User, session_id: &str, enabled: bool) -> Reply {
+        self.post(&format!("/api/sessions/{session_id}/ai-agent"))
+            .auth(user)
+            .json(&json!({ "enabled": enabled }))
+            .send()
+            .await
+    }
+
+    /// The sessions the agent is asked to serve, as it lists them.
+    pub async fn agent_sessions(&self) -> Vec<Value> {
+        let body = self
+            .get("/internal/sessions")
+            .bearer(&self.agent_token)
+            .send()
+            .await
+            .expect(200);
+        body.as_array()
+            .unwrap_or_else(|| panic!("the agent's sessions are not a list: {body}"))
+            .clone()
+    }
+
+    /// `user`'s own AI log, across sessions.
+    pub async fn my_ai_logs(&self, user: &User) -> Value {
+        self.get("/api/me/ai-logs")
+            .auth(user)
+            .send()
+            .await
+            .expect(200)
     }
 
     pub async fn notifications(&self, user: &User) -> Value {

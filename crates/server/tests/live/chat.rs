@@ -18,11 +18,8 @@ fn message_ids(page: &Value) -> Vec<String> {
 
 async fn chat_messages_are_live_and_page_back_in_time(backend: Backend) {
     let app = spawn_app(backend).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     let carol = app.register("Carol").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
     let messages_path = format!("/api/sessions/{id}/messages");
     app.join(&bob, &id).await.expect(200);
 

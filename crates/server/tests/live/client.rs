@@ -405,6 +405,21 @@ pub fn status_of<'a>(participants: &'a Value, user: &User) -> Option<&'a str> {
         .and_then(|participant| participant["status"].as_str())
 }
 
+impl LiveClient {
+    /// Reads results of the `participants:` subscription `id` until one in
+    /// which `user`'s status is `status` (`joined`, `left`), and returns it.
+    pub async fn until_status(
+        &mut self,
+        id: &str,
+        user: &User,
+        status: &str,
+        within: Duration,
+    ) -> Value {
+        self.next_result_matching(id, |data| status_of(data, user) == Some(status), within)
+            .await
+    }
+}
+
 /// People joined right now, not counting the agent: what `participant_count` counts.
 pub fn joined_people(participants: &Value) -> i64 {
     let list = participants

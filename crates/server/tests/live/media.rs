@@ -219,10 +219,7 @@ fn from(tracks: &[Value], user: &User) -> usize {
 
 async fn only_people_joined_to_an_active_session_get_media(backend: Backend) {
     let app = spawn_app(backend).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     let mut bobs = LiveClient::connect(&app, &bob).await;
 
     // Not joined: neither the ICE servers (TURN passwords) nor media.
@@ -297,10 +294,7 @@ async fn only_people_joined_to_an_active_session_get_media(backend: Backend) {
 
 async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     app.join(&bob, &id).await.expect(200);
 
     let mut adas = LiveClient::connect(&app, &ada).await;
@@ -366,10 +360,7 @@ async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(backe
 
 async fn closing_the_connection_or_ending_the_session_lets_media_go(backend: Backend) {
     let app = spawn_app(backend).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     app.join(&bob, &id).await.expect(200);
 
     let mut adas = LiveClient::connect(&app, &ada).await;
@@ -402,10 +393,7 @@ async fn closing_the_connection_or_ending_the_session_lets_media_go(backend: Bac
 
 async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(backend: Backend) {
     let app = spawn_app(backend).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     app.join(&bob, &id).await.expect(200);
 
     let mut adas = LiveClient::connect(&app, &ada).await;

@@ -45,13 +45,7 @@ async fn a_client_sees_changes_made_through_another_node_and_survives_its_node_s
     let first_session = carols.subscribed("s", &format!("session:{id}")).await;
 
     node_b.join(&bob, &id).await.expect(200);
-    let joined = adas
-        .next_result_matching(
-            "p",
-            |data| status_of(data, &bob) == Some("joined"),
-            PATIENCE,
-        )
-        .await;
+    let joined = adas.until_status("p", &bob, "joined", PATIENCE).await;
     let counted = carols
         .next_result_matching("s", |data| data["participant_count"] == 2, PATIENCE)
         .await;
@@ -79,19 +73,10 @@ async fn a_client_sees_changes_made_through_another_node_and_survives_its_node_s
     assert_eq!(status_of(&resumed["data"], &ada), Some("joined"));
 
     node_b.join(&carol, &id).await.expect(200);
-    adas.next_result_matching(
-        "p",
-        |data| status_of(data, &carol) == Some("joined"),
-        PATIENCE,
-    )
-    .await;
+    adas.until_status("p", &carol, "joined", PATIENCE).await;
     // Both departures started when node A stopped; only Bob's runs out.
     let gone = adas
-        .next_result_matching(
-            "p",
-            |data| status_of(data, &bob) == Some("left"),
-            departure + PATIENCE,
-        )
+        .until_status("p", &bob, "left", departure + PATIENCE)
         .await;
     assert!(stopped_at.elapsed() >= departure);
     assert_eq!(status_of(&gone["data"], &ada), Some("joined"), "{gone}");

@@ -20,10 +20,7 @@ both_backends!(
 async fn a_closed_connection_departs_after_the_timeout(backend: Backend) {
     let departure = Duration::from_secs(1);
     let app = spawn_app_with(backend, |config| config.departure_timeout = departure).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     app.join(&bob, &id).await.expect(200);
 
     let mut watcher = LiveClient::connect(&app, &ada).await;
@@ -36,9 +33,7 @@ async fn a_closed_connection_departs_after_the_timeout(backend: Backend) {
     // Dropped, not closed: no close frame, as when a laptop lid shuts.
     let closed_at = Instant::now();
     drop(bobs);
-    let left = watcher
-        .next_result_matching("p", |data| status_of(data, &bob) == Some("left"), PATIENCE)
-        .await;
+    let left = watcher.until_status("p", &bob, "left", PATIENCE).await;
     assert!(
         closed_at.elapsed() >= departure,
         "Bob was marked left {:?} after his connection closed, before the departure timeout of {departure:?}",
@@ -62,10 +57,7 @@ async fn a_closed_connection_departs_after_the_timeout(backend: Backend) {
 async fn reconnecting_in_time_is_not_a_departure(backend: Backend) {
     let departure = Duration::from_secs(3);
     let app = spawn_app_with(backend, |config| config.departure_timeout = departure).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     app.join(&bob, &id).await.expect(200);
 
     let mut watcher = LiveClient::connect(&app, &ada).await;
@@ -110,11 +102,7 @@ async fn reconnecting_in_time_is_not_a_departure(backend: Backend) {
     let departed_at = Instant::now();
     bobs_room.unsubscribe("p").await;
     watcher
-        .next_result_matching(
-            "p",
-            |data| status_of(data, &bob) == Some("left"),
-            departure + PATIENCE,
-        )
+        .until_status("p", &bob, "left", departure + PATIENCE)
         .await;
     assert!(departed_at.elapsed() >= departure);
     // The connection itself is still there, with its other query.

@@ -142,12 +142,7 @@ async fn refused_subscriptions_name_their_id_and_reason(backend: Backend) {
     // The refused duplicate left the first subscription as it was.
     let bob = app.register("Bob").await;
     app.join(&bob, &id).await.expect(200);
-    live.next_result_matching(
-        "dup",
-        |data| status_of(data, &bob) == Some("joined"),
-        PATIENCE,
-    )
-    .await;
+    live.until_status("dup", &bob, "joined", PATIENCE).await;
     // None of the refusals made a subscription: nothing ever came for them.
     for message in live.round_trip().await {
         assert!(
@@ -166,10 +161,7 @@ async fn refused_subscriptions_name_their_id_and_reason(backend: Backend) {
 /// A connection holds at most 100 subscriptions, and an unsubscribed id gets nothing more.
 async fn unsubscribing_stops_pushes(backend: Backend) {
     let app = spawn_app(backend).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     let query = format!("participants:{id}");
     let mut live = LiveClient::connect(&app, &ada).await;
 
@@ -180,12 +172,7 @@ async fn unsubscribing_stops_pushes(backend: Backend) {
     // Both ids watched the same query, so the server had the push for "gone"
     // in hand when it sent "kept"'s; the client fails the test on any result
     // for "gone" from here on, including those the round trip drains.
-    live.next_result_matching(
-        "kept",
-        |data| status_of(data, &bob) == Some("joined"),
-        PATIENCE,
-    )
-    .await;
+    live.until_status("kept", &bob, "joined", PATIENCE).await;
     live.round_trip().await;
 
     // The id is free again, and works as new.

@@ -18,10 +18,7 @@ both_backends!(
 /// each once; a `session:` result with the same version agrees on the count.
 async fn participants_follow_joins_and_leaves(backend: Backend) {
     let app = spawn_app(backend).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let (ada, bob, id) = app.ada_hosts_bob().await;
 
     let mut live = LiveClient::connect(&app, &ada).await;
     let first = live.subscribed("p", &format!("participants:{id}")).await;
@@ -32,13 +29,7 @@ async fn participants_follow_joins_and_leaves(backend: Backend) {
     let mut session_results = vec![first_session];
 
     app.join(&bob, &id).await.expect(200);
-    let joined = live
-        .next_result_matching(
-            "p",
-            |data| status_of(data, &bob) == Some("joined"),
-            PATIENCE,
-        )
-        .await;
+    let joined = live.until_status("p", &bob, "joined", PATIENCE).await;
     assert_eq!(joined["data"], json!(app.participants(&ada, &id).await));
     assert!(joined["version"].as_i64() > first["version"].as_i64());
     participant_results.push(joined.clone());
@@ -48,9 +39,7 @@ async fn participants_follow_joins_and_leaves(backend: Backend) {
     );
 
     app.leave(&bob, &id).await.expect(200);
-    let left = live
-        .next_result_matching("p", |data| status_of(data, &bob) == Some("left"), PATIENCE)
-        .await;
+    let left = live.until_status("p", &bob, "left", PATIENCE).await;
     let bob_row = left["data"]
         .as_array()
         .and_then(|list| list.iter().find(|p| p["user_id"] == bob.id.as_str()))
@@ -101,10 +90,7 @@ pub fn assert_versions_agree(participant_results: &[Value], session_results: &[V
 /// leaves the participants as they were, so `participants:` pushes nothing.
 async fn ai_logs_follow_new_interactions(backend: Backend) {
     let app = spawn_app(backend).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     app.join(&bob, &id).await.expect(200);
     let logs_path = format!("/api/sessions/{id}/ai-logs");
 

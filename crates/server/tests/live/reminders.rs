@@ -110,6 +110,28 @@ async fn reminders_arrive_once_live_and_by_rest(backend: Backend) {
     app.stop().await;
 }
 
+/// Whether `user` has a calendar feed (`GET /api/me/calendar`).
+async fn calendar_enabled(app: &TestApp, user: &User) -> Value {
+    app.get("/api/me/calendar")
+        .auth(user)
+        .send()
+        .await
+        .expect(200)["enabled"]
+        .clone()
+}
+
+/// A new secret URL for `user`'s calendar feed, replacing any earlier one.
+async fn new_calendar_url(app: &TestApp, user: &User) -> String {
+    app.post("/api/me/calendar")
+        .auth(user)
+        .send()
+        .await
+        .expect(201)["url"]
+        .as_str()
+        .expect("a feed url")
+        .to_owned()
+}
+
 async fn the_calendar_feed_lists_sessions_behind_a_secret_url(backend: Backend) {
     let app = spawn_app(backend).await;
     let ada = app.register("Ada").await;
@@ -134,43 +156,13 @@ async fn the_calendar_feed_lists_sessions_behind_a_secret_url(backend: Backend) 
         reply.body
     };
 
-    assert_eq!(
-        app.get("/api/me/calendar")
-            .auth(&ada)
-            .send()
-            .await
-            .expect(200)["enabled"],
-        false
-    );
-    let url = app
-        .post("/api/me/calendar")
-        .auth(&ada)
-        .send()
-        .await
-        .expect(201)["url"]
-        .as_str()
-        .expect("a feed url")
-        .to_owned();
-    assert_eq!(
-        app.get("/api/me/calendar")
-            .auth(&ada)
-            .send()
-            .await
-            .expect(200)["enabled"],
-        true
-    );
+    assert_eq!(calendar_enabled(&app, &ada).await, false);
+    let url = new_calendar_url(&app, &ada).await;
+    assert_eq!(calendar_enabled(&app, &ada).await, true);
     assert!(check_feed(feed(url.clone()).await).contains(&uid));
 
     // Asking for a reminder puts the session in Bob's calendar too.
-    let bobs_url = app
-        .post("/api/me/calendar")
-        .auth(&bob)
-        .send()
-        .await
-        .expect(201)["url"]
-        .as_str()
-        .expect("a feed url")
-        .to_owned();
+    let bobs_url = new_calendar_url(&app, &bob).await;
     assert!(!check_feed(feed(bobs_url.clone()).await).contains(&uid));
     app.session_action(&bob, planned["id"].as_str().expect("an id"), "remind-me")
         .await
@@ -178,15 +170,7 @@ async fn the_calendar_feed_lists_sessions_behind_a_secret_url(backend: Backend) 
     assert!(check_feed(feed(bobs_url).await).contains(&uid));
 
     // A new URL replaces the old one; revoking ends the new one.
-    let replaced = app
-        .post("/api/me/calendar")
-        .auth(&ada)
-        .send()
-        .await
-        .expect(201)["url"]
-        .as_str()
-        .expect("a feed url")
-        .to_owned();
+    let replaced = new_calendar_url(&app, &ada).await;
     assert_ne!(replaced, url);
     feed(url).await.expect_error(401, "unauthenticated");
     assert!(check_feed(feed(replaced.clone()).await).contains(&uid));
@@ -196,14 +180,7 @@ async fn the_calendar_feed_lists_sessions_behind_a_secret_url(backend: Backend) 
         .await
         .expect(204);
     feed(replaced).await.expect_error(401, "unauthenticated");
-    assert_eq!(
-        app.get("/api/me/calendar")
-            .auth(&ada)
-            .send()
-            .await
-            .expect(200)["enabled"],
-        false
-    );
+    assert_eq!(calendar_enabled(&app, &ada).await, false);
     app.stop().await;
 }
 
