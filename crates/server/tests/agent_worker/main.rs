@@ -101,11 +101,7 @@ impl Room {
         live.subscribe("l", &format!("ai_logs:{session}")).await;
         let (agent, _) = agent_with_fake_model().await;
         let _worker = app.worker("worker-a", agent);
-        let participants = live
-            .until("p", DEADLINE, |p| {
-                agent_status(p).as_deref() == Some("joined")
-            })
-            .await;
+        let participants = until_assistant(&mut live, "joined").await;
         let assistant = agent_id(&participants);
         Self {
             app,
@@ -172,6 +168,14 @@ impl Live {
             }
         }
     }
+}
+
+/// Waits on `live`'s participants (`p`) for the assistant to be `status` (`joined`, `left`).
+async fn until_assistant(live: &mut Live, status: &str) -> Value {
+    live.until("p", DEADLINE, |p| {
+        agent_status(p).as_deref() == Some(status)
+    })
+    .await
 }
 
 fn agent_status(participants: &Value) -> Option<String> {
@@ -309,19 +313,13 @@ async fn switching_the_assistant_off_makes_it_leave_and_on_brings_it_back() {
         .await;
     let (agent, _) = agent_with_fake_model().await;
     let (_stop, _worker) = app.worker("worker-a", agent);
-    live.until("p", DEADLINE, |p| {
-        agent_status(p).as_deref() == Some("joined")
-    })
-    .await;
+    until_assistant(&mut live, "joined").await;
 
     let switched = Instant::now();
     app.switch_assistant(&ada, &session, false)
         .await
         .expect(200);
-    live.until("p", DEADLINE, |p| {
-        agent_status(p).as_deref() == Some("left")
-    })
-    .await;
+    until_assistant(&mut live, "left").await;
     let took = switched.elapsed();
     assert!(
         took < Duration::from_secs(1),
@@ -329,10 +327,7 @@ async fn switching_the_assistant_off_makes_it_leave_and_on_brings_it_back() {
     );
 
     app.switch_assistant(&ada, &session, true).await.expect(200);
-    live.until("p", DEADLINE, |p| {
-        agent_status(p).as_deref() == Some("joined")
-    })
-    .await;
+    until_assistant(&mut live, "joined").await;
 }
 
 #[tokio::test]
@@ -347,11 +342,7 @@ async fn two_workers_serve_a_session_once() {
     let (agent, model_calls) = agent_with_fake_model().await;
     let (_stop_a, _a) = app.worker("worker-a", agent.clone());
     let (_stop_b, _b) = app.worker("worker-b", agent);
-    let participants = live
-        .until("p", DEADLINE, |p| {
-            agent_status(p).as_deref() == Some("joined")
-        })
-        .await;
+    let participants = until_assistant(&mut live, "joined").await;
     let assistant = agent_id(&participants);
 
     // One of the two holds the claim; a third cannot take it.

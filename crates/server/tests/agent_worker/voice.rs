@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::harness::{TestApp, User};
-use crate::{DEADLINE, Live, agent_messages, agent_status, agent_with_fake_model};
+use crate::{DEADLINE, Live, agent_messages, agent_with_fake_model, until_assistant};
 
 /// The person's microphone: silence, `words` if any, then silence for good.
 fn microphone(words: Option<&str>) -> Vec<Vec<u8>> {
@@ -153,10 +153,7 @@ async fn a_spoken_question_is_heard_answered_aloud_and_logged() {
 
     let (agent, _) = agent_with_fake_model().await;
     let (_stop, _worker) = app.worker("worker-a", agent);
-    live.until("p", DEADLINE, |p| {
-        agent_status(p).as_deref() == Some("joined")
-    })
-    .await;
+    until_assistant(&mut live, "joined").await;
 
     let (heard_tx, mut heard) = mpsc::unbounded_channel();
     let question = microphone(Some("hey agent, what is a closure in rust"));

@@ -58,10 +58,7 @@ async fn participants_log_and_read_interactions(app: &TestApp) {
     assert_eq!(second["trigger"], "voice");
 
     // Carol was never in the session: she can neither write nor read its log.
-    app.post(&path)
-        .auth(&carol)
-        .json(&json!({"question": "Sneaky?", "answer": "No."}))
-        .send()
+    app.post_ai_log(&carol, &id, "Sneaky?", "No.")
         .await
         .expect_error(403, "forbidden");
     app.get(&path)
@@ -76,10 +73,7 @@ async fn participants_log_and_read_interactions(app: &TestApp) {
 
     // Having left, Bob may still read and rate, but no longer write.
     app.session_action(&bob, &id, "leave").await.expect(200);
-    app.post(&path)
-        .auth(&bob)
-        .json(&json!({"question": "Still here?", "answer": "No."}))
-        .send()
+    app.post_ai_log(&bob, &id, "Still here?", "No.")
         .await
         .expect_error(403, "forbidden");
     assert_eq!(app.session_logs(&bob, &id).await, expected);
@@ -104,10 +98,7 @@ async fn participants_log_and_read_interactions(app: &TestApp) {
 
     // Once the session has ended nobody is in it to write, but everyone who was can read.
     app.session_action(&ada, &id, "end").await.expect(200);
-    app.post(&path)
-        .auth(&ada)
-        .json(&json!({"question": "After the end?", "answer": "No."}))
-        .send()
+    app.post_ai_log(&ada, &id, "After the end?", "No.")
         .await
         .expect_error(403, "forbidden");
     assert_eq!(app.session_logs(&ada, &id).await, expected);

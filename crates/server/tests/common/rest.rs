@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::TestApp;
-use super::requests::Reply;
+use super::requests::{Call, Reply};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -118,15 +118,17 @@ impl TestApp {
     }
 
     pub async fn participants(&self, viewer: &User, session_id: &str) -> Vec<Value> {
-        let body = self
-            .get(&format!("/api/sessions/{session_id}/participants"))
-            .auth(viewer)
-            .send()
-            .await
-            .expect(200);
-        body.as_array()
-            .unwrap_or_else(|| panic!("participants is not a list: {body}"))
-            .clone()
+        let path = format!("/api/sessions/{session_id}/participants");
+        self.list(self.get(&path).auth(viewer)).await
+    }
+
+    /// Sends `call`, which must answer 200 with a list, and returns the list.
+    async fn list(&self, call: Call) -> Vec<Value> {
+        let body = call.send().await.expect(200);
+        match body {
+            Value::Array(items) => items,
+            other => panic!("expected a list, got {other}"),
+        }
     }
 
     /// Every session of a list (`active` or `scheduled`), walking all pages of `limit`.
@@ -176,24 +178,34 @@ impl TestApp {
 
     /// Logs a typed question as `asker`, who must be in the session.
     pub async fn log_question(&self, asker: &User, session_id: &str, question: &str) -> Value {
+        self.post_ai_log(
+            asker,
+            session_id,
+            question,
+            &format!("An answer to: {question}"),
+        )
+        .await
+        .expect(201)
+    }
+
+    /// `POST /api/sessions/{id}/ai-logs`: an interaction `asker` had with the assistant.
+    pub async fn post_ai_log(
+        &self,
+        asker: &User,
+        session_id: &str,
+        question: &str,
+        answer: &str,
+    ) -> Reply {
         self.post(&format!("/api/sessions/{session_id}/ai-logs"))
             .auth(asker)
-            .json(&json!({"question": question, "answer": format!("An answer to: {question}")}))
+            .json(&json!({ "question": question, "answer": answer }))
             .send()
             .await
-            .expect(201)
     }
 
     pub async fn session_logs(&self, viewer: &User, session_id: &str) -> Vec<Value> {
-        let body = self
-            .get(&format!("/api/sessions/{session_id}/ai-logs"))
-            .auth(viewer)
-            .send()
-            .await
-            .expect(200);
-        body.as_array()
-            .unwrap_or_else(|| panic!("the AI log is not a list: {body}"))
-            .clone()
+        let path = format!("/api/sessions/{session_id}/ai-logs");
+        self.list(self.get(&path).auth(viewer)).await
     }
 
     /// `POST /api/sessions/{id}/ai-agent`: switches the session's assistant on or off.
@@ -207,15 +219,8 @@ impl TestApp {
 
     /// The sessions the agent is asked to serve, as it lists them.
     pub async fn agent_sessions(&self) -> Vec<Value> {
-        let body = self
-            .get("/internal/sessions")
-            .bearer(&self.agent_token)
-            .send()
+        self.list(self.get("/internal/sessions").bearer(&self.agent_token))
             .await
-            .expect(200);
-        body.as_array()
-            .unwrap_or_else(|| panic!("the agent's sessions are not a list: {body}"))
-            .clone()
     }
 
     /// `user`'s own AI log, across sessions.
