@@ -15,126 +15,40 @@ use axum::routing::post;
 use futures::{SinkExt, StreamExt};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use server::{Application, Config};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::harness::{Backend, TestApp, User, id_of, spawn_app};
+
+#[path = "../common/mod.rs"]
+mod harness;
 mod voice;
 
 /// Long enough for a loaded 2-core machine; every wait ends at its event.
 const DEADLINE: Duration = Duration::from_secs(20);
 const ANSWER: &str = "A closure is a function that captures variables from its scope.";
 
-struct TestApp {
-    address: String,
-    agent_token: String,
-    http: reqwest::Client,
-    _stop: oneshot::Sender<()>,
-    _data: tempfile::TempDir,
-}
-
-struct Person {
-    id: String,
-    token: String,
+/// The application on SQLite, with the agent's logs shown on a failure.
+async fn spawn() -> TestApp {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "agent=info".into()))
+        .with_test_writer()
+        .try_init();
+    spawn_app(Backend::Sqlite).await
 }
 
 impl TestApp {
-    async fn spawn() -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "agent=info".into()))
-            .with_test_writer()
-            .try_init();
-        let data = tempfile::tempdir().expect("a data directory");
-        let agent_token = format!("agent-{}", uuid::Uuid::new_v4().simple());
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            rtc_udp: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data.path().to_path_buf(),
-            database_url: Some(format!(
-                "sqlite://{}?mode=rwc",
-                data.path().join("lockin.db").display()
-            )),
-            agent_token: Some(SecretString::from(agent_token.clone())),
-            sweep_interval: Duration::from_millis(100),
-            ..Config::default()
-        };
-        let app = Application::build(config).await.expect("building the app");
-        let address = format!("http://{}", app.local_addr());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(app.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
-        Self {
-            address,
-            agent_token,
-            http: reqwest::Client::new(),
-            _stop: stop,
-            _data: data,
-        }
-    }
-
-    async fn call(
-        &self,
-        token: &str,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.address))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("a request");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        assert!(status < 500, "{path}: {status} {text}");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, person: &Person, path: &str, body: Value) -> Value {
-        let (status, value) = self
-            .call(&person.token, reqwest::Method::POST, path, Some(body))
-            .await;
-        assert!((200..300).contains(&status), "{path}: {status} {value}");
-        value
-    }
-
-    async fn register(&self, name: &str) -> Person {
-        let email = format!(
-            "{}.{}@example.com",
-            name.to_lowercase(),
-            uuid::Uuid::new_v4().simple()
-        );
-        let (status, body) = self
-            .call(
-                "",
-                reqwest::Method::POST,
-                "/api/auth/register",
-                Some(json!({"email": email, "password": "correct horse battery", "name": name})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        Person {
-            id: body["user"]["id"].as_str().unwrap().into(),
-            token: body["token"].as_str().unwrap().into(),
-        }
-    }
-
     /// An instant session with the assistant on.
-    async fn session_with_assistant(&self, host: &Person) -> String {
+    async fn session_with_assistant(&self, host: &User) -> String {
         let session = self
-            .post(
+            .create_session(
                 host,
-                "/api/sessions",
-                json!({"title": "Rust pairing", "session_type": "coding", "max_participants": 4, "ai_agent_enabled": true}),
+                json!({"title": "Rust pairing", "ai_agent_enabled": true}),
             )
             .await;
-        session["id"].as_str().unwrap().into()
+        id_of(&session)
     }
 
     fn worker(
@@ -164,7 +78,7 @@ impl TestApp {
 /// (`l`), and the assistant has joined.
 struct Room {
     app: TestApp,
-    ada: Person,
+    ada: User,
     session: String,
     live: Live,
     /// The assistant's user id.
@@ -177,7 +91,7 @@ struct Room {
 
 impl Room {
     async fn with_assistant() -> Self {
-        let app = TestApp::spawn().await;
+        let app = spawn().await;
         let ada = app.register("Ada").await;
         let session = app.session_with_assistant(&ada).await;
         let mut live = Live::connect(&app, &ada).await;
@@ -187,11 +101,7 @@ impl Room {
         live.subscribe("l", &format!("ai_logs:{session}")).await;
         let (agent, _) = agent_with_fake_model().await;
         let _worker = app.worker("worker-a", agent);
-        let participants = live
-            .until("p", DEADLINE, |p| {
-                agent_status(p).as_deref() == Some("joined")
-            })
-            .await;
+        let participants = until_assistant(&mut live, "joined").await;
         let assistant = agent_id(&participants);
         Self {
             app,
@@ -212,12 +122,8 @@ struct Live(
 );
 
 impl Live {
-    async fn connect(app: &TestApp, person: &Person) -> Self {
-        let url = format!(
-            "{}/api/live?token={}",
-            app.address.replacen("http", "ws", 1),
-            person.token
-        );
+    async fn connect(app: &TestApp, person: &User) -> Self {
+        let url = app.live_url(Some(&person.token));
         let (socket, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("a live connection");
@@ -262,6 +168,14 @@ impl Live {
             }
         }
     }
+}
+
+/// Waits on `live`'s participants (`p`) for the assistant to be `status` (`joined`, `left`).
+async fn until_assistant(live: &mut Live, status: &str) -> Value {
+    live.until("p", DEADLINE, |p| {
+        agent_status(p).as_deref() == Some(status)
+    })
+    .await
 }
 
 fn agent_status(participants: &Value) -> Option<String> {
@@ -347,12 +261,9 @@ async fn a_typed_question_is_answered_in_the_chat_and_logged() {
         _worker,
     } = Room::with_assistant().await;
 
-    app.post(
-        &ada,
-        &format!("/api/sessions/{session}/messages"),
-        json!({"body": "@agent what is a closure?"}),
-    )
-    .await;
+    app.post_message(&ada, &session, "@agent what is a closure?")
+        .await
+        .expect(201);
     live.until("c", DEADLINE, |c| {
         agent_messages(c, &assistant)
             .iter()
@@ -374,18 +285,12 @@ async fn a_typed_question_is_answered_in_the_chat_and_logged() {
     assert!(log["latency_ms"]["total"].is_u64(), "{log}");
 
     // Talk about the agent asks it nothing.
-    app.post(
-        &ada,
-        &format!("/api/sessions/{session}/messages"),
-        json!({"body": "the agent said hello to the team"}),
-    )
-    .await;
-    app.post(
-        &ada,
-        &format!("/api/sessions/{session}/messages"),
-        json!({"body": "hey agent, and a borrow?"}),
-    )
-    .await;
+    app.post_message(&ada, &session, "the agent said hello to the team")
+        .await
+        .expect(201);
+    app.post_message(&ada, &session, "hey agent, and a borrow?")
+        .await
+        .expect(201);
     let chat = live
         .until("c", DEADLINE, |c| agent_messages(c, &assistant).len() == 2)
         .await;
@@ -400,7 +305,7 @@ async fn a_typed_question_is_answered_in_the_chat_and_logged() {
 
 #[tokio::test]
 async fn switching_the_assistant_off_makes_it_leave_and_on_brings_it_back() {
-    let app = TestApp::spawn().await;
+    let app = spawn().await;
     let ada = app.register("Ada").await;
     let session = app.session_with_assistant(&ada).await;
     let mut live = Live::connect(&app, &ada).await;
@@ -408,43 +313,26 @@ async fn switching_the_assistant_off_makes_it_leave_and_on_brings_it_back() {
         .await;
     let (agent, _) = agent_with_fake_model().await;
     let (_stop, _worker) = app.worker("worker-a", agent);
-    live.until("p", DEADLINE, |p| {
-        agent_status(p).as_deref() == Some("joined")
-    })
-    .await;
+    until_assistant(&mut live, "joined").await;
 
     let switched = Instant::now();
-    app.post(
-        &ada,
-        &format!("/api/sessions/{session}/ai-agent"),
-        json!({"enabled": false}),
-    )
-    .await;
-    live.until("p", DEADLINE, |p| {
-        agent_status(p).as_deref() == Some("left")
-    })
-    .await;
+    app.switch_assistant(&ada, &session, false)
+        .await
+        .expect(200);
+    until_assistant(&mut live, "left").await;
     let took = switched.elapsed();
     assert!(
         took < Duration::from_secs(1),
         "the assistant took {took:?} to leave"
     );
 
-    app.post(
-        &ada,
-        &format!("/api/sessions/{session}/ai-agent"),
-        json!({"enabled": true}),
-    )
-    .await;
-    live.until("p", DEADLINE, |p| {
-        agent_status(p).as_deref() == Some("joined")
-    })
-    .await;
+    app.switch_assistant(&ada, &session, true).await.expect(200);
+    until_assistant(&mut live, "joined").await;
 }
 
 #[tokio::test]
 async fn two_workers_serve_a_session_once() {
-    let app = TestApp::spawn().await;
+    let app = spawn().await;
     let ada = app.register("Ada").await;
     let session = app.session_with_assistant(&ada).await;
     let mut live = Live::connect(&app, &ada).await;
@@ -454,35 +342,25 @@ async fn two_workers_serve_a_session_once() {
     let (agent, model_calls) = agent_with_fake_model().await;
     let (_stop_a, _a) = app.worker("worker-a", agent.clone());
     let (_stop_b, _b) = app.worker("worker-b", agent);
-    let participants = live
-        .until("p", DEADLINE, |p| {
-            agent_status(p).as_deref() == Some("joined")
-        })
-        .await;
+    let participants = until_assistant(&mut live, "joined").await;
     let assistant = agent_id(&participants);
 
     // One of the two holds the claim; a third cannot take it.
-    let (status, claim) = app
-        .call(
-            &app.agent_token,
-            reqwest::Method::POST,
-            &format!("/internal/sessions/{session}/claim"),
-            Some(json!({"worker_id": "worker-c"})),
-        )
-        .await;
-    assert_eq!((status, &claim["claimed"]), (200, &json!(false)), "{claim}");
+    let claim = app
+        .post(&format!("/internal/sessions/{session}/claim"))
+        .bearer(&app.agent_token)
+        .json(&json!({"worker_id": "worker-c"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(claim["claimed"], json!(false), "{claim}");
 
     // Each question is answered once: a second server would answer twice.
     for (n, question) in ["@agent what is a closure?", "@agent what is a trait?"]
         .iter()
         .enumerate()
     {
-        app.post(
-            &ada,
-            &format!("/api/sessions/{session}/messages"),
-            json!({"body": question}),
-        )
-        .await;
+        app.post_message(&ada, &session, question).await.expect(201);
         let chat = live
             .until("c", DEADLINE, |c| agent_messages(c, &assistant).len() > n)
             .await;

@@ -18,7 +18,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{DEADLINE, Live, Person, TestApp, agent_messages, agent_status, agent_with_fake_model};
+use crate::harness::{TestApp, User};
+use crate::{DEADLINE, Live, agent_messages, agent_with_fake_model, until_assistant};
 
 /// The person's microphone: silence, `words` if any, then silence for good.
 fn microphone(words: Option<&str>) -> Vec<Vec<u8>> {
@@ -42,16 +43,12 @@ fn microphone(words: Option<&str>) -> Vec<Vec<u8>> {
 /// count of packets received on such tracks.
 async fn person_peer(
     app: &TestApp,
-    person: &Person,
+    person: &User,
     session_id: String,
     packets: Vec<Vec<u8>>,
     heard: mpsc::UnboundedSender<usize>,
 ) {
-    let url = format!(
-        "{}/api/live?token={}",
-        app.address.replacen("http", "ws", 1),
-        person.token
-    );
+    let url = app.live_url(Some(&person.token));
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("a live connection");
@@ -146,7 +143,7 @@ async fn person_peer(
 
 #[tokio::test]
 async fn a_spoken_question_is_heard_answered_aloud_and_logged() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let ada = app.register("Ada").await;
     let session = app.session_with_assistant(&ada).await;
     let mut live = Live::connect(&app, &ada).await;
@@ -156,10 +153,7 @@ async fn a_spoken_question_is_heard_answered_aloud_and_logged() {
 
     let (agent, _) = agent_with_fake_model().await;
     let (_stop, _worker) = app.worker("worker-a", agent);
-    live.until("p", DEADLINE, |p| {
-        agent_status(p).as_deref() == Some("joined")
-    })
-    .await;
+    until_assistant(&mut live, "joined").await;
 
     let (heard_tx, mut heard) = mpsc::unbounded_channel();
     let question = microphone(Some("hey agent, what is a closure in rust"));
@@ -229,12 +223,13 @@ async fn a_typed_question_is_answered_in_the_chat_and_out_loud() {
         "the assistant's track is offered"
     );
 
-    app.post(
+    app.post_message(
         &ada,
-        &format!("/api/sessions/{session}/messages"),
-        json!({"body": "@agent how do I reverse a string in Python?"}),
+        &session,
+        "@agent how do I reverse a string in Python?",
     )
-    .await;
+    .await
+    .expect(201);
     live.until("c", DEADLINE, |c| {
         agent_messages(c, &assistant)
             .iter()

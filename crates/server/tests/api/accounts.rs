@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Failures, PASSWORD, TestApp, User, timestamp};
+use crate::harness::{Failures, PASSWORD, TestApp, User, timestamp};
 
 both_backends!(
     registers_and_logs_in,
@@ -254,7 +254,7 @@ async fn requests_without_valid_credentials_are_refused(app: &TestApp) {
         .await
         .expect_error(401, "unauthenticated");
     app.post("/api/sessions")
-        .json(&crate::helpers::session_body(json!({})))
+        .json(&crate::harness::session_body(json!({})))
         .send()
         .await
         .expect_error(401, "unauthenticated");

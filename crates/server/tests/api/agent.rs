@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, id_of};
+use crate::harness::{TestApp, id_of};
 
 both_backends!(
     the_agent_joins_as_its_own_participant_without_a_seat,
@@ -23,20 +23,8 @@ async fn the_agent_joins_as_its_own_participant_without_a_seat(app: &TestApp) {
     let id = id_of(&session);
     app.join(&bob, &id).await.expect(200);
 
-    let listed = app
-        .get("/internal/sessions")
-        .bearer(&app.agent_token)
-        .send()
-        .await
-        .expect(200);
-    assert!(
-        listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["id"] == id.as_str()),
-        "{listed}"
-    );
+    let listed = app.agent_sessions().await;
+    assert!(listed.iter().any(|s| s["id"] == id.as_str()), "{listed:?}");
 
     // The session is full (2 of 2), and the agent still gets in.
     let agent = app
@@ -180,25 +168,9 @@ async fn the_agent_reports_status_and_reads_its_context(app: &TestApp) {
 async fn switching_the_assistant_off_keeps_the_agent_out(app: &TestApp) {
     let ada = app.register("Ada").await;
     let id = id_of(&app.instant_session(&ada, 4).await);
-    app.post(&format!("/api/sessions/{id}/ai-agent"))
-        .auth(&ada)
-        .json(&json!({"enabled": false}))
-        .send()
-        .await
-        .expect(200);
-    let listed = app
-        .get("/internal/sessions")
-        .bearer(&app.agent_token)
-        .send()
-        .await
-        .expect(200);
-    assert!(
-        !listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["id"] == id.as_str())
-    );
+    app.switch_assistant(&ada, &id, false).await.expect(200);
+    let listed = app.agent_sessions().await;
+    assert!(!listed.iter().any(|s| s["id"] == id.as_str()));
     app.post(&format!("/internal/sessions/{id}/join"))
         .bearer(&app.agent_token)
         .send()

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Failures, TestApp, User, id_of, ids, timestamp};
+use crate::harness::{Failures, TestApp, User, id_of, ids, timestamp};
 
 both_backends!(
     participants_log_and_read_interactions,
@@ -18,11 +18,8 @@ both_backends!(
 
 /// Ada hosts an instant session Bob has joined; Carol is signed in but was never in it.
 async fn room(app: &TestApp) -> (User, User, User, String) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     let carol = app.register("Carol").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = id_of(&session);
     app.join(&bob, &id).await.expect(200);
     (ada, bob, carol, id)
 }
@@ -63,10 +60,7 @@ async fn participants_log_and_read_interactions(app: &TestApp) {
     assert_eq!(second["trigger"], "voice");
 
     // Carol was never in the session: she can neither write nor read its log.
-    app.post(&path)
-        .auth(&carol)
-        .json(&json!({"question": "Sneaky?", "answer": "No."}))
-        .send()
+    app.post_ai_log(&carol, &id, "Sneaky?", "No.")
         .await
         .expect_error(403, "forbidden");
     app.get(&path)
@@ -81,23 +75,14 @@ async fn participants_log_and_read_interactions(app: &TestApp) {
 
     // Having left, Bob may still read and rate, but no longer write.
     app.session_action(&bob, &id, "leave").await.expect(200);
-    app.post(&path)
-        .auth(&bob)
-        .json(&json!({"question": "Still here?", "answer": "No."}))
-        .send()
+    app.post_ai_log(&bob, &id, "Still here?", "No.")
         .await
         .expect_error(403, "forbidden");
     assert_eq!(app.session_logs(&bob, &id).await, expected);
 
     let mine = |user: &User| {
         let token = user.clone();
-        async move {
-            app.get("/api/me/ai-logs")
-                .auth(&token)
-                .send()
-                .await
-                .expect(200)
-        }
+        async move { app.my_ai_logs(&token).await }
     };
     assert_eq!(mine(&ada).await, json!([first]));
     assert_eq!(mine(&bob).await, json!([second]));
@@ -115,10 +100,7 @@ async fn participants_log_and_read_interactions(app: &TestApp) {
 
     // Once the session has ended nobody is in it to write, but everyone who was can read.
     app.session_action(&ada, &id, "end").await.expect(200);
-    app.post(&path)
-        .auth(&ada)
-        .json(&json!({"question": "After the end?", "answer": "No."}))
-        .send()
+    app.post_ai_log(&ada, &id, "After the end?", "No.")
         .await
         .expect_error(403, "forbidden");
     assert_eq!(app.session_logs(&ada, &id).await, expected);
@@ -257,12 +239,7 @@ async fn the_agent_logs_through_the_internal_endpoint(app: &TestApp) {
         vec![voiced.clone(), failed, typed],
         "the session's log, oldest first, holds what the agent logged"
     );
-    let bobs = app
-        .get("/api/me/ai-logs")
-        .auth(&bob)
-        .send()
-        .await
-        .expect(200);
+    let bobs = app.my_ai_logs(&bob).await;
     assert_eq!(
         bobs,
         json!([voiced]),
@@ -364,12 +341,7 @@ async fn internal_log_input_is_checked(app: &TestApp) {
         reply.body
     );
     assert_eq!(app.session_logs(&ada, &id).await, Vec::<Value>::new());
-    let mine = app
-        .get("/api/me/ai-logs")
-        .auth(&bob)
-        .send()
-        .await
-        .expect(200);
+    let mine = app.my_ai_logs(&bob).await;
     assert_eq!(mine, json!([]), "nothing was logged");
 }
 
@@ -434,12 +406,7 @@ async fn feedback_counts_one_vote_per_person(app: &TestApp) {
     );
     assert_eq!(counts(&before[0]), (json!(false), 1, 2));
 
-    let mine = app
-        .get("/api/me/ai-logs")
-        .auth(&ada)
-        .send()
-        .await
-        .expect(200);
+    let mine = app.my_ai_logs(&ada).await;
     assert_eq!(
         counts(&mine[0]),
         (json!(false), 1, 2),

@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Failures, TestApp, User, id_of, rfc3339, session_body};
+use crate::harness::{Failures, TestApp, User, id_of, rfc3339, session_body};
 
 both_backends!(
     session_create_refuses_bad_bodies,
@@ -42,7 +42,8 @@ async fn refused_create(
 async fn session_create_refuses_bad_bodies(app: &TestApp) {
     let ada = app.register("Ada").await;
     app.instant_session(&ada, 3).await;
-    app.scheduled_session(&ada, Duration::hours(1)).await;
+    app.scheduled_session(&ada, "Deep work", Duration::hours(1))
+        .await;
     let before = app.sessions_snapshot(&ada).await;
     let in_days = |days: i64| rfc3339(Utc::now() + Duration::days(days));
     let cases = [

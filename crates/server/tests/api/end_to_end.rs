@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, User, id_of};
+use crate::harness::{PASSWORD, TestApp, User, id_of};
 
 both_backends!(two_people_lock_in_with_the_assistant);
 
@@ -50,7 +50,7 @@ async fn two_people_lock_in_with_the_assistant(app: &TestApp) {
 
     // Bob finds it on the active list and joins.
     let active = app.all_sessions(&bob, "active", 20).await;
-    assert_eq!(crate::helpers::ids(&active), vec![id.clone()]);
+    assert_eq!(crate::harness::ids(&active), vec![id.clone()]);
     let joined = app.join(&bob, &id).await.expect(200);
     assert_eq!(joined["role"], "participant");
     assert_eq!(app.session(&bob, &id).await["participant_count"], 2);
@@ -90,7 +90,7 @@ async fn two_people_lock_in_with_the_assistant(app: &TestApp) {
 
     let log = app.session_logs(&ada, &id).await;
     assert_eq!(
-        crate::helpers::ids(&log),
+        crate::harness::ids(&log),
         vec![id_of(&voiced), id_of(&typed)],
         "oldest first"
     );
@@ -118,12 +118,7 @@ async fn two_people_lock_in_with_the_assistant(app: &TestApp) {
 
     // Afterwards the log stays readable to both, and Bob's history holds his question.
     assert_eq!(app.session_logs(&bob, &id).await, log);
-    let bobs = app
-        .get("/api/me/ai-logs")
-        .auth(&bob)
-        .send()
-        .await
-        .expect(200);
+    let bobs = app.my_ai_logs(&bob).await;
     assert_eq!(bobs, json!([rated]));
     assert_eq!(
         app.all_sessions(&ada, "active", 20).await,

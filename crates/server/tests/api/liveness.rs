@@ -9,7 +9,7 @@ use domain::Id;
 use domain::session::{MaxParticipants, Schedule, SessionTitle, SessionType};
 use store::{NewSession, SqlStore, Store, Timeouts};
 
-use crate::helpers::TestApp;
+use crate::harness::TestApp;
 
 both_backends!(
     a_node_never_takes_itself_for_dead,
@@ -67,7 +67,7 @@ async fn is_joined(store: &SqlStore, session_id: &Id, user_id: &Id) -> bool {
 /// However long ago its last heartbeat landed (its writes stalled), a node's
 /// own sweep never closes its own connections.
 async fn a_node_never_takes_itself_for_dead(app: &TestApp) {
-    let store = SqlStore::connect(&app.database_url)
+    let store = SqlStore::connect(app.database_url())
         .await
         .expect("the store");
     let (session_id, user_id) = someone_connected_through(app, &store, "stalled-node").await;
@@ -88,7 +88,7 @@ async fn a_node_never_takes_itself_for_dead(app: &TestApp) {
 /// A heartbeat says whether the node was still on record; after another node
 /// took it for dead, asserting presence again keeps its people in.
 async fn a_node_taken_for_dead_learns_it_on_its_next_heartbeat(app: &TestApp) {
-    let store = SqlStore::connect(&app.database_url)
+    let store = SqlStore::connect(app.database_url())
         .await
         .expect("the store");
     assert!(
@@ -130,7 +130,7 @@ async fn a_node_taken_for_dead_learns_it_on_its_next_heartbeat(app: &TestApp) {
 /// departure timeout, as if they had disconnected; someone watching the
 /// session when they join does not.
 async fn a_seat_nobody_connects_to_is_given_up(app: &TestApp) {
-    let store = SqlStore::connect(&app.database_url)
+    let store = SqlStore::connect(app.database_url())
         .await
         .expect("the store");
     let (session_id, watching) = someone_connected_through(app, &store, "a-node").await;

@@ -1,7 +1,7 @@
 //! The HTTP API, tested from outside: each scenario starts the real
 //! application on port 0 with a fresh database and talks to it over HTTP.
 //! Every scenario runs twice, on SQLite and on PostgreSQL (the PostgreSQL half
-//! fails, never skips, when no server is reachable; see `helpers.rs`).
+//! fails, never skips, when no server is reachable; see `../common/`).
 //!
 //! Run: `cargo nextest run -p server --test api` (or `cargo test -p server --test api`).
 
@@ -24,7 +24,7 @@ macro_rules! both_backends {
     (@test $backend:ident [# $runtime:tt] $scenario:ident) => {
         # $runtime
         async fn $scenario() {
-            let app = crate::helpers::spawn_app(crate::helpers::Backend::$backend).await;
+            let app = crate::harness::spawn_app(crate::harness::Backend::$backend).await;
             super::$scenario(&app).await;
             app.stop().await;
         }
@@ -36,14 +36,11 @@ mod agent;
 mod ai_logs;
 mod bad_input;
 mod end_to_end;
-mod helpers;
+#[path = "../common/mod.rs"]
+mod harness;
 mod liveness;
 mod operations;
 mod projects;
-#[path = "../common/running_server.rs"]
-mod running_server;
 mod seats;
 mod session_lists;
 mod sessions;
-#[path = "../common/test_database.rs"]
-mod test_database;

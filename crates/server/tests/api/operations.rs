@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Failures, TestApp, id_of};
+use crate::harness::{Failures, TestApp, id_of};
 
 both_backends!(
     health_check_answers,
@@ -82,7 +82,7 @@ async fn metrics_count_requests_sessions_and_people(app: &TestApp) {
     app.join(&bob, &id_of(&first)).await.expect(200);
     app.join(&carol, &id_of(&first)).await.expect(200);
     app.instant_session(&bob, 4).await;
-    app.scheduled_session(&carol, chrono::Duration::hours(2))
+    app.scheduled_session(&carol, "Deep work", chrono::Duration::hours(2))
         .await;
     let ended = app.instant_session(&carol, 2).await;
     app.session_action(&carol, &id_of(&ended), "end")

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Failures, TestApp, id_of, ids, timestamp};
+use crate::harness::{Failures, TestApp, id_of, ids, timestamp};
 
 both_backends!(
     creates_and_lists_own_projects,
@@ -138,9 +138,9 @@ async fn project_fields_are_checked(app: &TestApp) {
 async fn project_visibility_setup(
     app: &TestApp,
 ) -> (
-    crate::helpers::User,
-    crate::helpers::User,
-    crate::helpers::User,
+    crate::harness::User,
+    crate::harness::User,
+    crate::harness::User,
     Value,
     Value,
 ) {
@@ -293,29 +293,20 @@ async fn patch_changes_only_the_fields_sent(app: &TestApp) {
 async fn only_the_owner_changes_or_deletes(app: &TestApp) {
     let (ada, bob, carol, project, _session) = project_visibility_setup(app).await;
     let path = format!("/api/projects/{}", id_of(&project));
-    app.patch(&path)
-        .auth(&bob)
-        .json(&json!({"name": "Hijacked"}))
-        .send()
-        .await
-        .expect_error(403, "forbidden");
-    app.delete(&path)
-        .auth(&bob)
-        .send()
-        .await
-        .expect_error(403, "forbidden");
-    // A stranger is not even told the project exists.
-    app.patch(&path)
-        .auth(&carol)
-        .json(&json!({"name": "Hijacked"}))
-        .send()
-        .await
-        .expect_error(404, "not_found");
-    app.delete(&path)
-        .auth(&carol)
-        .send()
-        .await
-        .expect_error(404, "not_found");
+    // Bob, who may see it, may not change it; a stranger is not even told it exists.
+    for (intruder, status, code) in [(&bob, 403, "forbidden"), (&carol, 404, "not_found")] {
+        app.patch(&path)
+            .auth(intruder)
+            .json(&json!({"name": "Hijacked"}))
+            .send()
+            .await
+            .expect_error(status, code);
+        app.delete(&path)
+            .auth(intruder)
+            .send()
+            .await
+            .expect_error(status, code);
+    }
     assert_eq!(app.project(&ada, &id_of(&project)).await, project);
 
     app.delete(&path).auth(&ada).send().await.expect(204);
@@ -341,7 +332,7 @@ async fn deleting_a_project_unlinks_its_sessions(app: &TestApp) {
     let scheduled = app
         .create_session(
             &ada,
-            json!({"project_id": id_of(&project), "scheduled_start": crate::helpers::rfc3339(chrono::Utc::now() + chrono::Duration::hours(3))}),
+            json!({"project_id": id_of(&project), "scheduled_start": crate::harness::rfc3339(chrono::Utc::now() + chrono::Duration::hours(3))}),
         )
         .await;
     assert_eq!(scheduled["project_id"], project["id"]);
@@ -378,7 +369,7 @@ async fn only_the_owner_links_a_project(app: &TestApp) {
     ] {
         app.post("/api/sessions")
             .auth(who)
-            .json(&crate::helpers::session_body(
+            .json(&crate::harness::session_body(
                 json!({"project_id": project_ref}),
             ))
             .send()

@@ -5,7 +5,7 @@
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp, id_of};
+use crate::harness::{Reply, TestApp, id_of};
 
 both_backends!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -111,7 +111,7 @@ async fn racing_leaves_free_one_seat(app: &TestApp) {
 async fn racing_starts_and_ends_happen_once(app: &TestApp) {
     let host = app.register("Host").await;
     let session = app
-        .scheduled_session(&host, chrono::Duration::hours(1))
+        .scheduled_session(&host, "Deep work", chrono::Duration::hours(1))
         .await;
     let id = id_of(&session);
     let starts = join_all((0..8).map(|_| app.session_action(&host, &id, "start"))).await;
@@ -183,7 +183,7 @@ async fn nobody_writes_to_a_room_after_leaving_it(app: &TestApp) {
             .find(|p| p["user_id"] == user_id)
             .unwrap_or_else(|| panic!("{user_id} is not among the participants"));
         assert_eq!(seat["status"], "left", "{seat}");
-        crate::helpers::timestamp(&seat["left_at"])
+        crate::harness::timestamp(&seat["left_at"])
     };
     let messages = app
         .get(&format!("/api/sessions/{id}/messages?limit=100"))
@@ -199,7 +199,7 @@ async fn nobody_writes_to_a_room_after_leaving_it(app: &TestApp) {
     for write in messages.iter().chain(&logs) {
         let author = write["user_id"].as_str().expect("an author");
         assert!(
-            crate::helpers::timestamp(&write["created_at"]) <= left_at(author),
+            crate::harness::timestamp(&write["created_at"]) <= left_at(author),
             "written after its author left: {write}"
         );
     }

@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{Failures, TestApp, encode_query, id_of, ids, rfc3339};
+use crate::harness::{Failures, TestApp, encode_query, id_of, ids, rfc3339};
 
 both_backends!(
     active_list_pages_newest_first,
@@ -24,7 +24,8 @@ async fn active_list_pages_newest_first(app: &TestApp) {
         created.push(id_of(&session));
     }
     // Neither a planned nor a finished session is active.
-    app.scheduled_session(&ada, Duration::hours(1)).await;
+    app.scheduled_session(&ada, "Deep work", Duration::hours(1))
+        .await;
     let finished = app.instant_session(&bob, 3).await;
     app.session_action(&bob, &id_of(&finished), "end")
         .await

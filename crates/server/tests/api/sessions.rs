@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, User, id_of, rfc3339, timestamp};
+use crate::harness::{TestApp, User, id_of, rfc3339, timestamp};
 
 both_backends!(
     instant_session_starts_with_the_creator_as_host,
@@ -132,11 +132,8 @@ async fn scheduled_session_waits_for_its_creator_to_start_it(app: &TestApp) {
 }
 
 async fn joining_and_leaving_take_and_free_a_seat(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     let carol = app.register("Carol").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = id_of(&session);
 
     let joined = app.join(&bob, &id).await.expect(200);
     assert_eq!(joined["session_id"], id.as_str());
@@ -256,10 +253,7 @@ async fn only_the_creator_ends_and_ending_empties_the_room(app: &TestApp) {
             "a refused {action} changed the ended session"
         );
     }
-    app.post(&format!("/api/sessions/{id}/ai-agent"))
-        .auth(&ada)
-        .json(&json!({"enabled": false}))
-        .send()
+    app.switch_assistant(&ada, &id, false)
         .await
         .expect_error(409, "conflict");
     assert_eq!(app.session_snapshot(&ada, &id).await, after_end);
@@ -279,7 +273,9 @@ async fn only_the_creator_ends_and_ending_empties_the_room(app: &TestApp) {
 async fn a_scheduled_session_can_be_cancelled(app: &TestApp) {
     let ada = app.register("Ada").await;
     let bob = app.register("Bob").await;
-    let session = app.scheduled_session(&ada, Duration::days(2)).await;
+    let session = app
+        .scheduled_session(&ada, "Deep work", Duration::days(2))
+        .await;
     let id = id_of(&session);
     app.session_action(&bob, &id, "end")
         .await
@@ -418,7 +414,9 @@ fn unversioned(mut snapshot: Value) -> Value {
 async fn a_session_says_whether_a_seat_is_open(app: &TestApp) {
     let ada = app.register("Ada").await;
     let bob = app.register("Bob").await;
-    let later = app.scheduled_session(&ada, Duration::hours(2)).await;
+    let later = app
+        .scheduled_session(&ada, "Deep work", Duration::hours(2))
+        .await;
     assert_eq!(later["open_for_joining"], false, "{later}");
     let session = app.instant_session(&ada, 2).await;
     let id = id_of(&session);

@@ -1,5 +1,5 @@
-//! The application on a task of its own, as the API and live suites run it
-//! (each includes this file as a module).
+//! The application on a task of its own: started, and stopped as an operator
+//! would stop it.
 
 use std::time::Duration;
 

@@ -1,5 +1,4 @@
-//! A fresh PostgreSQL database per test, shared by the API and live suites
-//! (each includes this file as a module).
+//! A fresh PostgreSQL database per test.
 
 use sqlx::{Connection, Executor, PgConnection};
 

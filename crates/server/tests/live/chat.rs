@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use crate::app::{Database, LiveApp, Settings, encode_query};
 use crate::client::{LiveClient, PATIENCE};
+use crate::harness::{Backend, encode_query, spawn_app};
 
 both_backends!(chat_messages_are_live_and_page_back_in_time);
 
@@ -16,21 +16,18 @@ fn message_ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn chat_messages_are_live_and_page_back_in_time(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+async fn chat_messages_are_live_and_page_back_in_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     let carol = app.register("Carol").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
     let messages_path = format!("/api/sessions/{id}/messages");
-    app.join(&bob, &id).await;
+    app.join(&bob, &id).await.expect(200);
 
     let mut live = LiveClient::connect(&app, &ada).await;
     let first = live.subscribed("chat", &format!("chat:{id}")).await;
     assert_eq!(
         first["data"],
-        app.get(&ada, &messages_path).await.expect(200)
+        app.get(&messages_path).auth(&ada).send().await.expect(200)
     );
     assert_eq!(message_ids(&first["data"]), Vec::<String>::new());
 
@@ -50,22 +47,24 @@ async fn chat_messages_are_live_and_page_back_in_time(database: &Database) {
     assert_eq!(pushed["data"]["messages"][0], hello);
     assert_eq!(
         pushed["data"],
-        app.get(&ada, &messages_path).await.expect(200)
+        app.get(&messages_path).auth(&ada).send().await.expect(200)
     );
     let mut posted = vec![hello_id];
 
     // Only people in the session now may post; only people who were in it may read.
     app.post_message(&carol, &id, "let me in")
         .await
-        .expect_error(403, "forbidden", None);
-    app.get(&carol, &messages_path)
+        .expect_error(403, "forbidden");
+    app.get(&messages_path)
+        .auth(&carol)
+        .send()
         .await
-        .expect_error(403, "forbidden", None);
+        .expect_error(403, "forbidden");
     let too_long = "x".repeat(2001);
     for bad in ["", "   ", too_long.as_str()] {
         app.post_message(&bob, &id, bad)
             .await
-            .expect_error(400, "invalid", Some("body"));
+            .expect_field_error(400, "invalid", "body");
     }
     // The bound counts characters, not bytes.
     for longest in ["x".repeat(2000), "é".repeat(2000)] {
@@ -87,7 +86,7 @@ async fn chat_messages_are_live_and_page_back_in_time(database: &Database) {
     assert_eq!(everything["data"]["next_cursor"], Value::Null);
     assert_eq!(
         everything["data"],
-        app.get(&ada, &messages_path).await.expect(200)
+        app.get(&messages_path).auth(&ada).send().await.expect(200)
     );
 
     // Pages of 3 go back in time, oldest first within each, every message exactly once.
@@ -98,7 +97,7 @@ async fn chat_messages_are_live_and_page_back_in_time(database: &Database) {
             None => format!("{messages_path}?limit=3"),
             Some(cursor) => format!("{messages_path}?limit=3&cursor={}", encode_query(cursor)),
         };
-        let page = app.get(&bob, &path).await.expect(200);
+        let page = app.get(&path).auth(&bob).send().await.expect(200);
         let ids = message_ids(&page);
         assert!(ids.len() <= 3, "{path}: {page}");
         if !ids.is_empty() {
@@ -126,25 +125,24 @@ async fn chat_messages_are_live_and_page_back_in_time(database: &Database) {
         .await;
     assert_eq!(
         latest["data"],
-        app.get(&ada, &messages_path).await.expect(200)
+        app.get(&messages_path).auth(&ada).send().await.expect(200)
     );
     let cursor = latest["data"]["next_cursor"]
         .as_str()
         .unwrap_or_else(|| panic!("older messages, yet no next_cursor: {}", latest["data"]));
     let oldest = app
-        .get(
-            &ada,
-            &format!("{messages_path}?cursor={}", encode_query(cursor)),
-        )
+        .get(&format!("{messages_path}?cursor={}", encode_query(cursor)))
+        .auth(&ada)
+        .send()
         .await
         .expect(200);
     assert_eq!(message_ids(&oldest), posted[..1]);
 
     // Having left, Bob may read but no longer post.
-    app.leave(&bob, &id).await;
+    app.leave(&bob, &id).await.expect(200);
     app.post_message(&bob, &id, "one more thing")
         .await
-        .expect_error(403, "forbidden", None);
-    app.get(&bob, &messages_path).await.expect(200);
+        .expect_error(403, "forbidden");
+    app.get(&messages_path).auth(&bob).send().await.expect(200);
     app.stop().await;
 }

@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::app::{LiveApp, User};
+use crate::harness::{TestApp, User};
 
 /// How long an expected message may take. Generous: the machine running the
 /// tests may be busy, and a passing wait ends as soon as the message arrives.
@@ -47,7 +47,7 @@ pub struct Refused {
 
 impl LiveClient {
     /// Connects as `user` with `?token=`.
-    pub async fn connect(app: &LiveApp, user: &User) -> Self {
+    pub async fn connect(app: &TestApp, user: &User) -> Self {
         let url = app.live_url(Some(&user.token));
         Self::handshake(&url, &[])
             .await
@@ -403,6 +403,21 @@ pub fn status_of<'a>(participants: &'a Value, user: &User) -> Option<&'a str> {
         .iter()
         .find(|participant| participant["user_id"] == user.id.as_str())
         .and_then(|participant| participant["status"].as_str())
+}
+
+impl LiveClient {
+    /// Reads results of the `participants:` subscription `id` until one in
+    /// which `user`'s status is `status` (`joined`, `left`), and returns it.
+    pub async fn until_status(
+        &mut self,
+        id: &str,
+        user: &User,
+        status: &str,
+        within: Duration,
+    ) -> Value {
+        self.next_result_matching(id, |data| status_of(data, user) == Some(status), within)
+            .await
+    }
 }
 
 /// People joined right now, not counting the agent: what `participant_count` counts.

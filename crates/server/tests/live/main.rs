@@ -2,7 +2,7 @@
 //! the sweeper's timed work (departures, empty sessions, reminders), chat and
 //! the calendar feed. Each scenario starts the real application on port 0 with
 //! a fresh database and talks to it over HTTP and WebSockets, on SQLite and on
-//! PostgreSQL (which must be reachable; see `app.rs`). The many-node
+//! PostgreSQL (which must be reachable; see `../common/`). The many-node
 //! scenarios run PostgreSQL-only, with two nodes sharing events over NATS.
 //!
 //! No scenario sleeps: each waits for the message it expects, with a deadline
@@ -14,8 +14,9 @@
 //! `LOCKIN_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`;
 //! NATS at `LOCKIN_TEST_NATS_URL`, default `nats://127.0.0.1:4222`).
 
-/// Runs each named scenario (`async fn name(database: &Database)`) once per
-/// backend, as tests `<module>::sqlite::<name>` and `<module>::postgres::<name>`.
+/// Runs each named scenario (`async fn name(backend: Backend)`, which starts
+/// the application with the configuration it needs) once per backend, as
+/// tests `<module>::sqlite::<name>` and `<module>::postgres::<name>`.
 macro_rules! both_backends {
     ($($scenario:ident),+ $(,)?) => {
         mod sqlite {
@@ -28,23 +29,18 @@ macro_rules! both_backends {
     (@test $backend:ident $scenario:ident) => {
         #[tokio::test]
         async fn $scenario() {
-            let database = crate::app::Database::fresh(crate::app::Backend::$backend).await;
-            super::$scenario(&database).await;
-            database.remove().await;
+            super::$scenario(crate::harness::Backend::$backend).await;
         }
     };
 }
 
-mod app;
 mod chat;
 mod client;
+#[path = "../common/mod.rs"]
+mod harness;
 mod media;
 mod nodes;
 mod presence;
 mod protocol;
 mod queries;
 mod reminders;
-#[path = "../common/running_server.rs"]
-mod running_server;
-#[path = "../common/test_database.rs"]
-mod test_database;

@@ -16,8 +16,8 @@ use str0m::{Candidate, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::app::{Database, LiveApp, Settings, User};
 use crate::client::{LiveClient, PATIENCE};
+use crate::harness::{Backend, User, spawn_app};
 
 both_backends!(
     only_people_joined_to_an_active_session_get_media,
@@ -217,12 +217,9 @@ fn from(tracks: &[Value], user: &User) -> usize {
         .count()
 }
 
-async fn only_people_joined_to_an_active_session_get_media(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+async fn only_people_joined_to_an_active_session_get_media(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     let mut bobs = LiveClient::connect(&app, &bob).await;
 
     // Not joined: neither the ICE servers (TURN passwords) nor media.
@@ -266,7 +263,7 @@ async fn only_people_joined_to_an_active_session_get_media(database: &Database) 
         "{error}"
     );
 
-    app.join(&bob, &id).await;
+    app.join(&bob, &id).await.expect(200);
     let error = refused(
         &mut bobs,
         json!({"type": "media.join", "session_id": id, "offer": "v=0\r\nnonsense"}),
@@ -295,13 +292,10 @@ async fn only_people_joined_to_an_active_session_get_media(database: &Database) 
     app.stop().await;
 }
 
-async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
-    app.join(&bob, &id).await;
+async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
+    app.join(&bob, &id).await.expect(200);
 
     let mut adas = LiveClient::connect(&app, &ada).await;
     let _adas_browser = join_media(&mut adas, &id).await;
@@ -351,7 +345,7 @@ async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(datab
     tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
 
     // Bob leaves the session (his connection stays open): his tracks go for Ada at once.
-    app.leave(&bob, &id).await;
+    app.leave(&bob, &id).await.expect(200);
     tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 0).await;
     let closed = next_media(&mut bobs, "closed", &id).await;
     assert_eq!(closed["reason"], "left", "{closed}");
@@ -364,13 +358,10 @@ async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(datab
     app.stop().await;
 }
 
-async fn closing_the_connection_or_ending_the_session_lets_media_go(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
-    app.join(&bob, &id).await;
+async fn closing_the_connection_or_ending_the_session_lets_media_go(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
+    app.join(&bob, &id).await.expect(200);
 
     let mut adas = LiveClient::connect(&app, &ada).await;
     let adas_browser = join_media(&mut adas, &id).await;
@@ -400,13 +391,10 @@ async fn closing_the_connection_or_ending_the_session_lets_media_go(database: &D
     app.stop().await;
 }
 
-async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
-    app.join(&bob, &id).await;
+async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
+    app.join(&bob, &id).await.expect(200);
 
     let mut adas = LiveClient::connect(&app, &ada).await;
     let _adas_browser = join_media(&mut adas, &id).await;

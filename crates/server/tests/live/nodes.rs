@@ -5,24 +5,25 @@
 
 use std::time::Duration;
 
+use serde_json::json;
 use tokio::time::Instant;
 
-use crate::app::{Backend, Database, LiveApp, Settings};
+use server::Config;
+
 use crate::client::{LiveClient, PATIENCE, status_of};
+use crate::harness::{Backend, TestApp, own_bus, spawn_app_with};
 use crate::queries::assert_versions_agree;
 use crate::reminders::{await_reminder, reminders_of};
 
 /// Two nodes on a fresh PostgreSQL database, sharing a bus of their own.
-async fn two_nodes(departure_timeout: Duration) -> (Database, LiveApp, LiveApp) {
-    let database = Database::fresh(Backend::Postgres).await;
-    let settings = Settings {
-        departure_timeout,
-        ..Settings::default()
-    }
-    .with_own_bus();
-    let first = LiveApp::start(&database, &settings).await;
-    let second = LiveApp::start(&database, &settings).await;
-    (database, first, second)
+async fn two_nodes(adjust: impl FnOnce(&mut Config)) -> (TestApp, TestApp) {
+    let first = spawn_app_with(Backend::Postgres, |config| {
+        own_bus(config);
+        adjust(config);
+    })
+    .await;
+    let second = first.another_node().await;
+    (first, second)
 }
 
 /// A change through node B reaches a client of node A. Node A stops: Ada's
@@ -31,7 +32,7 @@ async fn two_nodes(departure_timeout: Duration) -> (Database, LiveApp, LiveApp) 
 #[tokio::test]
 async fn a_client_sees_changes_made_through_another_node_and_survives_its_node_stopping() {
     let departure = Duration::from_secs(3);
-    let (database, node_a, node_b) = two_nodes(departure).await;
+    let (node_a, node_b) = two_nodes(|config| config.departure_timeout = departure).await;
     let ada = node_a.register("Ada").await;
     let bob = node_b.register("Bob").await;
     let carol = node_b.register("Carol").await;
@@ -43,14 +44,8 @@ async fn a_client_sees_changes_made_through_another_node_and_survives_its_node_s
     let mut carols = LiveClient::connect(&node_b, &carol).await;
     let first_session = carols.subscribed("s", &format!("session:{id}")).await;
 
-    node_b.join(&bob, &id).await;
-    let joined = adas
-        .next_result_matching(
-            "p",
-            |data| status_of(data, &bob) == Some("joined"),
-            PATIENCE,
-        )
-        .await;
+    node_b.join(&bob, &id).await.expect(200);
+    let joined = adas.until_status("p", &bob, "joined", PATIENCE).await;
     let counted = carols
         .next_result_matching("s", |data| data["participant_count"] == 2, PATIENCE)
         .await;
@@ -73,35 +68,25 @@ async fn a_client_sees_changes_made_through_another_node_and_survives_its_node_s
         "moving took {:?}, longer than the departure timeout: the test proves nothing",
         stopped_at.elapsed()
     );
-    assert_eq!(resumed["data"], node_b.participants(&ada, &id).await);
+    assert_eq!(resumed["data"], json!(node_b.participants(&ada, &id).await));
     assert_eq!(status_of(&resumed["data"], &bob), Some("joined"));
     assert_eq!(status_of(&resumed["data"], &ada), Some("joined"));
 
-    node_b.join(&carol, &id).await;
-    adas.next_result_matching(
-        "p",
-        |data| status_of(data, &carol) == Some("joined"),
-        PATIENCE,
-    )
-    .await;
+    node_b.join(&carol, &id).await.expect(200);
+    adas.until_status("p", &carol, "joined", PATIENCE).await;
     // Both departures started when node A stopped; only Bob's runs out.
     let gone = adas
-        .next_result_matching(
-            "p",
-            |data| status_of(data, &bob) == Some("left"),
-            departure + PATIENCE,
-        )
+        .until_status("p", &bob, "left", departure + PATIENCE)
         .await;
     assert!(stopped_at.elapsed() >= departure);
     assert_eq!(status_of(&gone["data"], &ada), Some("joined"), "{gone}");
     assert_eq!(status_of(&gone["data"], &carol), Some("joined"), "{gone}");
     node_b.stop().await;
-    database.remove().await;
 }
 
 #[tokio::test]
 async fn reminders_fire_once_with_two_nodes() {
-    let (database, node_a, node_b) = two_nodes(Settings::default().departure_timeout).await;
+    let (node_a, node_b) = two_nodes(|_| {}).await;
     let ada = node_a.register("Ada").await;
     let bob = node_b.register("Bob").await;
     // Each watches on the node they did not act through.
@@ -146,5 +131,4 @@ async fn reminders_fire_once_with_two_nodes() {
     }
     node_a.stop().await;
     node_b.stop().await;
-    database.remove().await;
 }

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use serde_json::json;
 use tokio::time::Instant;
 
-use crate::app::{Database, LiveApp, Settings};
 use crate::client::{LiveClient, PATIENCE, status_of};
+use crate::harness::{Backend, spawn_app_with};
 use crate::queries::assert_versions_agree;
 
 both_backends!(
@@ -16,18 +17,11 @@ both_backends!(
     an_empty_session_ends_by_itself,
 );
 
-async fn a_closed_connection_departs_after_the_timeout(database: &Database) {
+async fn a_closed_connection_departs_after_the_timeout(backend: Backend) {
     let departure = Duration::from_secs(1);
-    let settings = Settings {
-        departure_timeout: departure,
-        ..Settings::default()
-    };
-    let app = LiveApp::start(database, &settings).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
-    app.join(&bob, &id).await;
+    let app = spawn_app_with(backend, |config| config.departure_timeout = departure).await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
+    app.join(&bob, &id).await.expect(200);
 
     let mut watcher = LiveClient::connect(&app, &ada).await;
     let first = watcher.subscribed("p", &format!("participants:{id}")).await;
@@ -39,9 +33,7 @@ async fn a_closed_connection_departs_after_the_timeout(database: &Database) {
     // Dropped, not closed: no close frame, as when a laptop lid shuts.
     let closed_at = Instant::now();
     drop(bobs);
-    let left = watcher
-        .next_result_matching("p", |data| status_of(data, &bob) == Some("left"), PATIENCE)
-        .await;
+    let left = watcher.until_status("p", &bob, "left", PATIENCE).await;
     assert!(
         closed_at.elapsed() >= departure,
         "Bob was marked left {:?} after his connection closed, before the departure timeout of {departure:?}",
@@ -49,7 +41,7 @@ async fn a_closed_connection_departs_after_the_timeout(database: &Database) {
     );
     // Ada holds a connection: she stays.
     assert_eq!(status_of(&left["data"], &ada), Some("joined"), "{left}");
-    assert_eq!(left["data"], app.participants(&ada, &id).await);
+    assert_eq!(left["data"], json!(app.participants(&ada, &id).await));
     let count_dropped = watcher
         .next_result_matching("s", |data| data["participant_count"] == 1, PATIENCE)
         .await;
@@ -62,18 +54,11 @@ async fn a_closed_connection_departs_after_the_timeout(database: &Database) {
 /// of the session; for twice the departure timeout after that, Ada's live list
 /// never shows him left. Then he unsubscribes from the session's last query,
 /// connection still open, and is marked left: the sweeps were running all along.
-async fn reconnecting_in_time_is_not_a_departure(database: &Database) {
+async fn reconnecting_in_time_is_not_a_departure(backend: Backend) {
     let departure = Duration::from_secs(3);
-    let settings = Settings {
-        departure_timeout: departure,
-        ..Settings::default()
-    };
-    let app = LiveApp::start(database, &settings).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
-    app.join(&bob, &id).await;
+    let app = spawn_app_with(backend, |config| config.departure_timeout = departure).await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
+    app.join(&bob, &id).await.expect(200);
 
     let mut watcher = LiveClient::connect(&app, &ada).await;
     watcher.subscribed("p", &format!("participants:{id}")).await;
@@ -110,18 +95,14 @@ async fn reconnecting_in_time_is_not_a_departure(database: &Database) {
         )
         .await;
     assert_eq!(
-        status_of(&app.participants(&ada, &id).await, &bob),
+        status_of(&json!(app.participants(&ada, &id).await), &bob),
         Some("joined")
     );
 
     let departed_at = Instant::now();
     bobs_room.unsubscribe("p").await;
     watcher
-        .next_result_matching(
-            "p",
-            |data| status_of(data, &bob) == Some("left"),
-            departure + PATIENCE,
-        )
+        .until_status("p", &bob, "left", departure + PATIENCE)
         .await;
     assert!(departed_at.elapsed() >= departure);
     // The connection itself is still there, with its other query.
@@ -129,13 +110,9 @@ async fn reconnecting_in_time_is_not_a_departure(database: &Database) {
     app.stop().await;
 }
 
-async fn an_empty_session_ends_by_itself(database: &Database) {
+async fn an_empty_session_ends_by_itself(backend: Backend) {
     let empty = Duration::from_secs(1);
-    let settings = Settings {
-        empty_timeout: empty,
-        ..Settings::default()
-    };
-    let app = LiveApp::start(database, &settings).await;
+    let app = spawn_app_with(backend, |config| config.empty_timeout = empty).await;
     let ada = app.register("Ada").await;
     let bob = app.register("Bob").await;
     let emptied = app.instant_session(&ada, 4).await;
@@ -147,7 +124,7 @@ async fn an_empty_session_ends_by_itself(database: &Database) {
     let mut watcher = LiveClient::connect(&app, &ada).await;
     watcher.subscribed("s", &format!("session:{id}")).await;
     let left_at = Instant::now();
-    app.leave(&ada, &id).await;
+    app.leave(&ada, &id).await.expect(200);
     let ended = watcher
         .next_result_matching("s", |data| data["status"] == "ended", PATIENCE)
         .await;

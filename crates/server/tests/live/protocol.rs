@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use crate::app::{Database, LiveApp, Settings};
 use crate::client::{LiveClient, PATIENCE, status_of};
+use crate::harness::{Backend, spawn_app};
 
 both_backends!(
     handshakes_need_a_valid_token,
@@ -12,8 +12,8 @@ both_backends!(
     unsubscribing_stops_pushes,
 );
 
-async fn handshakes_need_a_valid_token(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
+async fn handshakes_need_a_valid_token(backend: Backend) {
+    let app = spawn_app(backend).await;
     let ada = app.register("Ada").await;
     let bare = app.live_url(None);
     let bad_token = app.live_url(Some("not-a-token"));
@@ -71,7 +71,11 @@ async fn handshakes_need_a_valid_token(database: &Database) {
     assert_eq!(refused.status, 403, "{refused:?}");
 
     // A token that no longer works (signed out) is refused too.
-    app.post(&ada, "/api/auth/logout", None).await.expect(204);
+    app.post("/api/auth/logout")
+        .auth(&ada)
+        .send()
+        .await
+        .expect(204);
     let refused = LiveClient::handshake(&app.live_url(Some(&ada.token)), &[])
         .await
         .err()
@@ -80,8 +84,8 @@ async fn handshakes_need_a_valid_token(database: &Database) {
     app.stop().await;
 }
 
-async fn refused_subscriptions_name_their_id_and_reason(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
+async fn refused_subscriptions_name_their_id_and_reason(backend: Backend) {
+    let app = spawn_app(backend).await;
     let ada = app.register("Ada").await;
     let carol = app.register("Carol").await;
     let session = app.instant_session(&ada, 4).await;
@@ -137,13 +141,8 @@ async fn refused_subscriptions_name_their_id_and_reason(database: &Database) {
     assert_eq!(error["code"], "invalid", "{error}");
     // The refused duplicate left the first subscription as it was.
     let bob = app.register("Bob").await;
-    app.join(&bob, &id).await;
-    live.next_result_matching(
-        "dup",
-        |data| status_of(data, &bob) == Some("joined"),
-        PATIENCE,
-    )
-    .await;
+    app.join(&bob, &id).await.expect(200);
+    live.until_status("dup", &bob, "joined", PATIENCE).await;
     // None of the refusals made a subscription: nothing ever came for them.
     for message in live.round_trip().await {
         assert!(
@@ -153,35 +152,27 @@ async fn refused_subscriptions_name_their_id_and_reason(database: &Database) {
     }
 
     // Once Carol has been in the session, its history is hers to see.
-    app.join(&carol, &id).await;
+    app.join(&carol, &id).await.expect(200);
     live.subscribed("ai logs", &format!("ai_logs:{id}")).await;
     live.subscribed("chat", &format!("chat:{id}")).await;
     app.stop().await;
 }
 
 /// A connection holds at most 100 subscriptions, and an unsubscribed id gets nothing more.
-async fn unsubscribing_stops_pushes(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+async fn unsubscribing_stops_pushes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
     let query = format!("participants:{id}");
     let mut live = LiveClient::connect(&app, &ada).await;
 
     live.subscribed("gone", &query).await;
     live.subscribed("kept", &query).await;
     live.unsubscribe("gone").await;
-    app.join(&bob, &id).await;
+    app.join(&bob, &id).await.expect(200);
     // Both ids watched the same query, so the server had the push for "gone"
     // in hand when it sent "kept"'s; the client fails the test on any result
     // for "gone" from here on, including those the round trip drains.
-    live.next_result_matching(
-        "kept",
-        |data| status_of(data, &bob) == Some("joined"),
-        PATIENCE,
-    )
-    .await;
+    live.until_status("kept", &bob, "joined", PATIENCE).await;
     live.round_trip().await;
 
     // The id is free again, and works as new.

@@ -2,10 +2,10 @@
 //! session lists; with versions that agree across queries, and bursts coalesced.
 
 use chrono::Duration as Minutes;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::app::{Database, LiveApp, Settings};
 use crate::client::{LiveClient, PATIENCE, joined_people, session_ids, status_of};
+use crate::harness::{Backend, spawn_app};
 
 both_backends!(
     participants_follow_joins_and_leaves,
@@ -16,30 +16,21 @@ both_backends!(
 
 /// `participants:` starts as the REST answer, then shows a join and a leave,
 /// each once; a `session:` result with the same version agrees on the count.
-async fn participants_follow_joins_and_leaves(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+async fn participants_follow_joins_and_leaves(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
 
     let mut live = LiveClient::connect(&app, &ada).await;
     let first = live.subscribed("p", &format!("participants:{id}")).await;
-    assert_eq!(first["data"], app.participants(&ada, &id).await);
+    assert_eq!(first["data"], json!(app.participants(&ada, &id).await));
     let first_session = live.subscribed("s", &format!("session:{id}")).await;
     assert_eq!(first_session["data"], app.session(&ada, &id).await);
     let mut participant_results = vec![first.clone()];
     let mut session_results = vec![first_session];
 
-    app.join(&bob, &id).await;
-    let joined = live
-        .next_result_matching(
-            "p",
-            |data| status_of(data, &bob) == Some("joined"),
-            PATIENCE,
-        )
-        .await;
-    assert_eq!(joined["data"], app.participants(&ada, &id).await);
+    app.join(&bob, &id).await.expect(200);
+    let joined = live.until_status("p", &bob, "joined", PATIENCE).await;
+    assert_eq!(joined["data"], json!(app.participants(&ada, &id).await));
     assert!(joined["version"].as_i64() > first["version"].as_i64());
     participant_results.push(joined.clone());
     session_results.push(
@@ -47,10 +38,8 @@ async fn participants_follow_joins_and_leaves(database: &Database) {
             .await,
     );
 
-    app.leave(&bob, &id).await;
-    let left = live
-        .next_result_matching("p", |data| status_of(data, &bob) == Some("left"), PATIENCE)
-        .await;
+    app.leave(&bob, &id).await.expect(200);
+    let left = live.until_status("p", &bob, "left", PATIENCE).await;
     let bob_row = left["data"]
         .as_array()
         .and_then(|list| list.iter().find(|p| p["user_id"] == bob.id.as_str()))
@@ -99,26 +88,25 @@ pub fn assert_versions_agree(participant_results: &[Value], session_results: &[V
 
 /// `ai_logs:` shows a new interaction; it raises the session's version, yet
 /// leaves the participants as they were, so `participants:` pushes nothing.
-async fn ai_logs_follow_new_interactions(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
-    app.join(&bob, &id).await;
+async fn ai_logs_follow_new_interactions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
+    app.join(&bob, &id).await.expect(200);
     let logs_path = format!("/api/sessions/{id}/ai-logs");
 
     let mut live = LiveClient::connect(&app, &ada).await;
     let first = live.subscribed("logs", &format!("ai_logs:{id}")).await;
-    assert_eq!(first["data"], app.get(&ada, &logs_path).await.expect(200));
+    assert_eq!(
+        first["data"],
+        app.get(&logs_path).auth(&ada).send().await.expect(200)
+    );
     let participants = live.subscribed("p", &format!("participants:{id}")).await;
 
     let logged = app
-        .post(
-            &bob,
-            &logs_path,
-            Some(serde_json::json!({"question": "What is a monad?", "answer": "A monoid in…"})),
-        )
+        .post(&logs_path)
+        .auth(&bob)
+        .json(&json!({"question": "What is a monad?", "answer": "A monoid in…"}))
+        .send()
         .await
         .expect(201);
     let pushed = live
@@ -128,7 +116,10 @@ async fn ai_logs_follow_new_interactions(database: &Database) {
             PATIENCE,
         )
         .await;
-    assert_eq!(pushed["data"], app.get(&ada, &logs_path).await.expect(200));
+    assert_eq!(
+        pushed["data"],
+        app.get(&logs_path).auth(&ada).send().await.expect(200)
+    );
     assert!(pushed["version"].as_i64() > participants["version"].as_i64());
     let others: Vec<_> = live
         .round_trip()
@@ -145,15 +136,17 @@ async fn ai_logs_follow_new_interactions(database: &Database) {
 
 /// `sessions:active` and `sessions:upcoming` move as sessions are created,
 /// started and ended; their versions count pushes from 1.
-async fn session_lists_follow_creation_start_and_end(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
+async fn session_lists_follow_creation_start_and_end(backend: Backend) {
+    let app = spawn_app(backend).await;
     let ada = app.register("Ada").await;
     let mut live = LiveClient::connect(&app, &ada).await;
     let active = live.subscribed("active", "sessions:active").await;
     assert_eq!(active["version"], 1);
     assert_eq!(
         active["data"],
-        app.get(&ada, "/api/sessions?status=active")
+        app.get("/api/sessions?status=active")
+            .auth(&ada)
+            .send()
             .await
             .expect(200)
     );
@@ -161,7 +154,9 @@ async fn session_lists_follow_creation_start_and_end(database: &Database) {
     assert_eq!(upcoming["version"], 1);
     assert_eq!(
         upcoming["data"],
-        app.get(&ada, "/api/sessions?status=scheduled")
+        app.get("/api/sessions?status=scheduled")
+            .auth(&ada)
+            .send()
             .await
             .expect(200)
     );
@@ -197,7 +192,9 @@ async fn session_lists_follow_creation_start_and_end(database: &Database) {
         .await;
     assert_eq!(
         listed["data"],
-        app.get(&ada, "/api/sessions?status=scheduled")
+        app.get("/api/sessions?status=scheduled")
+            .auth(&ada)
+            .send()
             .await
             .expect(200)
     );
@@ -220,9 +217,9 @@ async fn session_lists_follow_creation_start_and_end(database: &Database) {
 }
 
 /// Ten joins at once: the subscriber ends on the full list, in fewer pushes than joins.
-async fn a_burst_of_joins_is_coalesced(database: &Database) {
+async fn a_burst_of_joins_is_coalesced(backend: Backend) {
     const JOINERS: usize = 10;
-    let app = LiveApp::start(database, &Settings::default()).await;
+    let app = spawn_app(backend).await;
     let ada = app.register("Ada").await;
     let joiners = app.register_many("Joiner", JOINERS).await;
     let session = app.instant_session(&ada, 12).await;
@@ -231,7 +228,11 @@ async fn a_burst_of_joins_is_coalesced(database: &Database) {
     let first = live.subscribed("p", &format!("participants:{id}")).await;
     assert_eq!(joined_people(&first["data"]), 1);
 
-    futures::future::join_all(joiners.iter().map(|joiner| app.join(joiner, &id))).await;
+    for joined in
+        futures::future::join_all(joiners.iter().map(|joiner| app.join(joiner, &id))).await
+    {
+        joined.expect(200);
+    }
 
     let mut pushes = Vec::new();
     loop {
@@ -243,7 +244,7 @@ async fn a_burst_of_joins_is_coalesced(database: &Database) {
         }
     }
     let last = pushes.last().expect("a push");
-    assert_eq!(last["data"], app.participants(&ada, &id).await);
+    assert_eq!(last["data"], json!(app.participants(&ada, &id).await));
     for joiner in &joiners {
         assert_eq!(status_of(&last["data"], joiner), Some("joined"));
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::Duration as Minutes;
 use serde_json::Value;
 
-use crate::app::{Database, LiveApp, Settings, User};
 use crate::client::{LiveClient, PATIENCE};
+use crate::harness::{Backend, Reply, TestApp, User, spawn_app, spawn_app_with};
 
 both_backends!(
     reminders_arrive_once_live_and_by_rest,
@@ -34,7 +34,7 @@ pub fn reminders_of(list: &Value, session_id: &str) -> usize {
 /// `session_id`, checks it, and checks that REST (on `app`) says the same.
 pub async fn await_reminder(
     live: &mut LiveClient,
-    app: &LiveApp,
+    app: &TestApp,
     user: &User,
     session: &Value,
 ) -> Value {
@@ -60,8 +60,8 @@ pub async fn await_reminder(
     pushed
 }
 
-async fn reminders_arrive_once_live_and_by_rest(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
+async fn reminders_arrive_once_live_and_by_rest(backend: Backend) {
+    let app = spawn_app(backend).await;
     let ada = app.register("Ada").await;
     let bob = app.register("Bob").await;
     let mut adas = LiveClient::connect(&app, &ada).await;
@@ -102,16 +102,38 @@ async fn reminders_arrive_once_live_and_by_rest(database: &Database) {
     let running_id = running["id"].as_str().expect("an id");
     app.session_action(&bob, running_id, "remind-me")
         .await
-        .expect_error(409, "conflict", None);
+        .expect_error(409, "conflict");
     let nowhere = uuid::Uuid::now_v7().to_string();
     app.session_action(&bob, &nowhere, "remind-me")
         .await
-        .expect_error(404, "not_found", None);
+        .expect_error(404, "not_found");
     app.stop().await;
 }
 
-async fn the_calendar_feed_lists_sessions_behind_a_secret_url(database: &Database) {
-    let app = LiveApp::start(database, &Settings::default()).await;
+/// Whether `user` has a calendar feed (`GET /api/me/calendar`).
+async fn calendar_enabled(app: &TestApp, user: &User) -> Value {
+    app.get("/api/me/calendar")
+        .auth(user)
+        .send()
+        .await
+        .expect(200)["enabled"]
+        .clone()
+}
+
+/// A new secret URL for `user`'s calendar feed, replacing any earlier one.
+async fn new_calendar_url(app: &TestApp, user: &User) -> String {
+    app.post("/api/me/calendar")
+        .auth(user)
+        .send()
+        .await
+        .expect(201)["url"]
+        .as_str()
+        .expect("a feed url")
+        .to_owned()
+}
+
+async fn the_calendar_feed_lists_sessions_behind_a_secret_url(backend: Backend) {
+    let app = spawn_app(backend).await;
     let ada = app.register("Ada").await;
     let bob = app.register("Bob").await;
     let planned = app
@@ -120,9 +142,9 @@ async fn the_calendar_feed_lists_sessions_behind_a_secret_url(database: &Databas
     let uid = format!("UID:{}@lockin", planned["id"].as_str().expect("an id"));
     let feed = |url: String| {
         let app = &app;
-        async move { app.call(reqwest::Method::GET, &url, None, None).await }
+        async move { app.get(&url).send().await }
     };
-    let check_feed = |reply: crate::app::Reply| {
+    let check_feed = |reply: Reply| {
         assert_eq!(reply.status, 200, "{reply:?}");
         let content_type = reply
             .headers
@@ -130,29 +152,17 @@ async fn the_calendar_feed_lists_sessions_behind_a_secret_url(database: &Databas
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
         assert!(content_type.starts_with("text/calendar"), "{content_type}");
-        assert!(reply.text.starts_with("BEGIN:VCALENDAR"), "{}", reply.text);
-        reply.text
+        assert!(reply.body.starts_with("BEGIN:VCALENDAR"), "{}", reply.body);
+        reply.body
     };
 
-    assert_eq!(
-        app.get(&ada, "/api/me/calendar").await.expect(200)["enabled"],
-        false
-    );
-    let url = app.post(&ada, "/api/me/calendar", None).await.expect(201)["url"]
-        .as_str()
-        .expect("a feed url")
-        .to_owned();
-    assert_eq!(
-        app.get(&ada, "/api/me/calendar").await.expect(200)["enabled"],
-        true
-    );
+    assert_eq!(calendar_enabled(&app, &ada).await, false);
+    let url = new_calendar_url(&app, &ada).await;
+    assert_eq!(calendar_enabled(&app, &ada).await, true);
     assert!(check_feed(feed(url.clone()).await).contains(&uid));
 
     // Asking for a reminder puts the session in Bob's calendar too.
-    let bobs_url = app.post(&bob, "/api/me/calendar", None).await.expect(201)["url"]
-        .as_str()
-        .expect("a feed url")
-        .to_owned();
+    let bobs_url = new_calendar_url(&app, &bob).await;
     assert!(!check_feed(feed(bobs_url.clone()).await).contains(&uid));
     app.session_action(&bob, planned["id"].as_str().expect("an id"), "remind-me")
         .await
@@ -160,32 +170,27 @@ async fn the_calendar_feed_lists_sessions_behind_a_secret_url(database: &Databas
     assert!(check_feed(feed(bobs_url).await).contains(&uid));
 
     // A new URL replaces the old one; revoking ends the new one.
-    let replaced = app.post(&ada, "/api/me/calendar", None).await.expect(201)["url"]
-        .as_str()
-        .expect("a feed url")
-        .to_owned();
+    let replaced = new_calendar_url(&app, &ada).await;
     assert_ne!(replaced, url);
-    feed(url).await.expect_error(401, "unauthenticated", None);
+    feed(url).await.expect_error(401, "unauthenticated");
     assert!(check_feed(feed(replaced.clone()).await).contains(&uid));
-    app.delete(&ada, "/api/me/calendar").await.expect(204);
-    feed(replaced)
+    app.delete("/api/me/calendar")
+        .auth(&ada)
+        .send()
         .await
-        .expect_error(401, "unauthenticated", None);
-    assert_eq!(
-        app.get(&ada, "/api/me/calendar").await.expect(200)["enabled"],
-        false
-    );
+        .expect(204);
+    feed(replaced).await.expect_error(401, "unauthenticated");
+    assert_eq!(calendar_enabled(&app, &ada).await, false);
     app.stop().await;
 }
 
 /// A reminder asked for on one run of the server is sent by the next, once.
-async fn reminders_survive_a_restart(database: &Database) {
+async fn reminders_survive_a_restart(backend: Backend) {
     // The first run sweeps once, when it starts, before the session exists.
-    let sleepy = Settings {
-        sweep_interval: Duration::from_secs(3600),
-        ..Settings::default()
-    };
-    let first_run = LiveApp::start(database, &sleepy).await;
+    let first_run = spawn_app_with(backend, |config| {
+        config.sweep_interval = Duration::from_secs(3600);
+    })
+    .await;
     let ada = first_run.register("Ada").await;
     let bob = first_run.register("Bob").await;
     let planned = first_run
@@ -204,9 +209,7 @@ async fn reminders_survive_a_restart(database: &Database) {
             user.name
         );
     }
-    first_run.stop().await;
-
-    let second_run = LiveApp::start(database, &Settings::default()).await;
+    let second_run = first_run.restart().await;
     let mut adas = LiveClient::connect(&second_run, &ada).await;
     let mut bobs = LiveClient::connect(&second_run, &bob).await;
     adas.subscribe("n", "notifications").await;
