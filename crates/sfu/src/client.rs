@@ -143,6 +143,11 @@ impl ClientPeer {
         self.rtc.is_alive()
     }
 
+    /// Whether this peer's offer waits for the far side's answer.
+    pub fn awaits_answer(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// An offer of one line per entry, in order; returns the SDP and the
     /// lines' mids. The far side's answer goes to [`Self::accept_answer`].
     pub fn offer(
