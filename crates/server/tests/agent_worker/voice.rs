@@ -96,12 +96,10 @@ async fn person_peer(
                     };
                     let message: Value = serde_json::from_str(text.as_str()).unwrap();
                     match message["type"].as_str().unwrap_or_default() {
-                        "media.answer" => {
-                            if driver.peer().awaits_answer() {
-                                driver.peer().accept_answer(message["sdp"].as_str().unwrap()).unwrap();
-                                let state = json!({"type": "media.state", "session_id": message["session_id"], "microphone": true, "camera": false});
-                                let _ = ws.send(Message::text(state.to_string())).await;
-                            }
+                        "media.answer" if driver.peer().awaits_answer() => {
+                            driver.peer().accept_answer(message["sdp"].as_str().unwrap()).unwrap();
+                            let state = json!({"type": "media.state", "session_id": message["session_id"], "microphone": true, "camera": false});
+                            let _ = ws.send(Message::text(state.to_string())).await;
                         }
                         "media.offer" => {
                             let answer = driver.peer().accept_offer(message["sdp"].as_str().unwrap()).unwrap();
