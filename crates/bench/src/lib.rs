@@ -14,8 +14,8 @@
 //! - [`live`]: live-query fan-out over `/api/live`, against a bare WebSocket
 //!   broadcast.
 //! - [`sfu`]: media forwarding through the `sfu` crate against Janus's
-//!   VideoRoom; [`sfu::synthetic`] holds the str0m participants that send
-//!   and receive stamped media through either.
+//!   VideoRoom; [`sfu::synthetic`] holds the participants (client peers of
+//!   the `sfu` crate) that send and receive stamped media through either.
 //! - [`agent`]: the assistant's voice-to-voice latency with the configured
 //!   engines; [`agent::voice_to_voice`] feeds spoken questions through the
 //!   same session task the rooms use and times each stage.

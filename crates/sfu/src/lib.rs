@@ -21,14 +21,21 @@
 //! - [`driver`]: the one tokio task that owns the UDP socket and every room,
 //!   and the [`SfuHandle`] the server talks to it through.
 //! - [`error`]: the one error type, [`SfuError`].
+//! - [`client`]: the other end — a sans-IO [`ClientPeer`] (one str0m `Rtc`
+//!   acting as a participant, as a browser does) and the one tokio
+//!   [`ClientDriver`] that runs it on a UDP socket of its own. The
+//!   assistant's worker joins rooms with it; the server's tests and
+//!   `lockin-bench sfu` stand in for browsers with it.
 //!
 //! The synthetic participants that load this SFU (and Janus, to compare)
-//! live in the `bench` crate (`lockin-bench sfu`), outside the product.
+//! live in the `bench` crate (`lockin-bench sfu`), outside the product; they
+//! only decide what to send and tally what arrives, through [`client`].
 //!
 //! docs/MEDIA.md describes the design and the signalling messages on the
 //! live WebSocket.
 
 pub mod candidates;
+pub mod client;
 pub mod driver;
 pub mod error;
 mod layers;
@@ -37,6 +44,7 @@ pub mod room;
 pub mod signal;
 
 pub use candidates::HostCandidates;
+pub use client::{ClientDriver, ClientEvent, ClientPeer};
 
 pub use driver::{JoinRequest, Joined, Sfu, SfuConfig, SfuHandle};
 pub use error::SfuError;

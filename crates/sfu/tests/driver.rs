@@ -1,20 +1,14 @@
-//! The SFU task over real UDP on the loopback interface: two str0m clients
-//! play browsers, join through the [`SfuHandle`], and get each other's media.
-//! Every wait is for an event, with a deadline.
+//! The SFU task over real UDP on the loopback interface: two client peers
+//! ([`sfu::client`]) play browsers, join through the [`SfuHandle`], and get
+//! each other's media. Every wait is for an event, with a deadline.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use sfu::client::{ClientDriver, ClientEvent, Direction, Mid};
 use sfu::{
     CloseReason, JoinRequest, MediaSource, PeerId, RoomId, Sfu, SfuConfig, SfuError, SfuHandle,
-    SignalIn, SignalOut, Sources, TrackInfo,
+    SignalIn, SignalOut, Sources, TrackInfo, TrackKind,
 };
-use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
@@ -28,14 +22,12 @@ enum Seen {
     Closed(CloseReason),
 }
 
-/// A browser stand-in: an `Rtc` on its own UDP socket, sending a microphone
-/// and a camera line.
+/// A browser stand-in: a client peer on its own UDP socket, sending a
+/// microphone and a camera line.
 struct Client {
     name: String,
-    rtc: Rtc,
-    socket: UdpSocket,
-    addr: SocketAddr,
-    lines: Vec<(Mid, MediaKind)>,
+    driver: ClientDriver,
+    lines: Vec<Mid>,
 }
 
 impl Client {
@@ -45,17 +37,17 @@ impl Client {
         name: &str,
         seat_limit: Option<usize>,
     ) -> Result<(Self, mpsc::UnboundedReceiver<SignalOut>), SfuError> {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = socket.local_addr().unwrap();
-        let mut rtc = Rtc::builder().build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
-        let mut api = rtc.sdp_api();
-        let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
-        let (offer, pending) = api.apply().unwrap();
+        let mut driver = ClientDriver::bind([127, 0, 0, 1].into()).await.unwrap();
+        let (offer_sdp, lines) = driver
+            .peer()
+            .offer(&[
+                (TrackKind::Audio, Direction::SendOnly),
+                (TrackKind::Video, Direction::SendOnly),
+            ])
+            .unwrap();
         let sources = Sources::from([
-            (audio.to_string(), MediaSource::Microphone),
-            (video.to_string(), MediaSource::Camera),
+            (lines[0].to_string(), MediaSource::Microphone),
+            (lines[1].to_string(), MediaSource::Camera),
         ]);
         let joined = handle
             .join(
@@ -63,26 +55,23 @@ impl Client {
                 JoinRequest {
                     peer_id: PeerId::from(name),
                     name: name.to_uppercase(),
-                    offer_sdp: offer.to_sdp_string(),
+                    offer_sdp,
                     sources,
                     seat_limit,
                 },
             )
             .await?;
-        let answer = SdpAnswer::from_sdp_string(&joined.answer_sdp).unwrap();
-        rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        driver.peer().accept_answer(&joined.answer_sdp).unwrap();
         let client = Self {
             name: name.to_string(),
-            rtc,
-            socket,
-            addr,
-            lines: vec![(audio, MediaKind::Audio), (video, MediaKind::Video)],
+            driver,
+            lines,
         };
         Ok((client, joined.signals))
     }
 
-    /// Runs the client until the room closes it: one `Rtc` mutation per turn,
-    /// each followed by a full drain.
+    /// Runs the client until the room closes it, sending a frame on each
+    /// line every 20 ms once connected.
     async fn run(
         mut self,
         handle: SfuHandle,
@@ -90,64 +79,22 @@ impl Client {
         mut signals: mpsc::UnboundedReceiver<SignalOut>,
         seen: mpsc::UnboundedSender<Seen>,
     ) {
-        let mut buf = vec![0u8; 2048];
-        let mut next_frame = Instant::now();
-        let mut frames_due: Vec<(Mid, MediaKind)> = Vec::new();
+        let mut pace = tokio::time::interval(Duration::from_millis(20));
         let mut seq = 0u64;
         loop {
-            let wake = loop {
-                match self.rtc.poll_output().unwrap() {
-                    Output::Timeout(at) => break at,
-                    Output::Transmit(t) => {
-                        self.socket
-                            .send_to(&t.contents, t.destination)
-                            .await
-                            .unwrap();
-                    }
-                    Output::Event(Event::MediaData(data)) => {
-                        let payload = String::from_utf8_lossy(&data.data[1..]).into_owned();
+            tokio::select! {
+                event = self.driver.next_event() => match event.unwrap() {
+                    ClientEvent::Media(frame) => {
+                        let payload = String::from_utf8_lossy(&frame.payload[1..]).into_owned();
                         let from = payload.split('|').next().unwrap_or_default().to_string();
                         let _ = seen.send(Seen::Media(from));
                     }
-                    Output::Event(_) => {}
-                }
-            };
-            if let Some((mid, kind)) = frames_due.pop() {
-                let (codec, time) = match kind {
-                    MediaKind::Audio => (
-                        Codec::Opus,
-                        MediaTime::new(seq * 960, Frequency::FORTY_EIGHT_KHZ),
-                    ),
-                    MediaKind::Video => (Codec::Vp8, MediaTime::from_90khz(seq * 1800)),
-                };
-                let writer = self.rtc.writer(mid).unwrap();
-                let pt = writer
-                    .payload_params()
-                    .find(|p| p.spec().codec == codec)
-                    .unwrap()
-                    .pt();
-                let mut payload = vec![if seq == 1 { 0x00 } else { 0x01 }];
-                payload.extend_from_slice(format!("{}|{}|", self.name, seq).as_bytes());
-                writer.write(pt, Instant::now(), time, payload).unwrap();
-                continue;
-            }
-            let wake = wake.min(next_frame);
-            tokio::select! {
-                received = self.socket.recv_from(&mut buf) => {
-                    let (len, source) = received.unwrap();
-                    let input = Input::Receive(Instant::now(), Receive {
-                        proto: Protocol::Udp,
-                        source,
-                        destination: self.addr,
-                        contents: buf[..len].try_into().unwrap(),
-                    });
-                    self.rtc.handle_input(input).unwrap();
-                }
+                    ClientEvent::Connected | ClientEvent::KeyframeRequest { .. } => {}
+                },
                 signal = signals.recv() => match signal {
                     Some(SignalOut::Offer { sdp }) => {
-                        let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
-                        let answer = self.rtc.sdp_api().accept_offer(offer).unwrap();
-                        let signal = SignalIn::Answer { sdp: answer.to_sdp_string() };
+                        let answer = self.driver.peer().accept_offer(&sdp).unwrap();
+                        let signal = SignalIn::Answer { sdp: answer };
                         handle.signal(room.clone(), self.name.as_str().into(), signal).await.unwrap();
                     }
                     Some(SignalOut::Tracks { tracks }) => { let _ = seen.send(Seen::Tracks(tracks)); }
@@ -158,16 +105,19 @@ impl Client {
                     Some(SignalOut::Answer { .. }) => panic!("an answer to no offer"),
                     None => return,
                 },
-                () = tokio::time::sleep_until(wake.into()) => {
-                    let now = Instant::now();
-                    if now >= next_frame {
-                        next_frame = now + Duration::from_millis(20);
-                        if self.rtc.is_connected() {
-                            seq += 1;
-                            frames_due = self.lines.clone();
-                        }
+                _ = pace.tick() => {
+                    let peer = self.driver.peer();
+                    if !peer.is_connected() {
+                        continue;
                     }
-                    self.rtc.handle_input(Input::Timeout(now)).unwrap();
+                    seq += 1;
+                    for (index, &mid) in self.lines.iter().enumerate() {
+                        // A VP8 payload header says keyframe when its lowest bit is 0.
+                        let mut payload = vec![if seq == 1 { 0x00 } else { 0x01 }];
+                        payload.extend_from_slice(format!("{}|{}|", self.name, seq).as_bytes());
+                        let ticks = if index == 0 { seq * 960 } else { seq * 1800 };
+                        peer.write(Instant::now(), mid, ticks, payload).unwrap();
+                    }
                 }
             }
         }

@@ -3,6 +3,7 @@
 //! through here, so a worker in another process works the same as one
 //! inside `lockin serve`.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -100,6 +101,23 @@ impl ServerApi {
             self.base.clone()
         };
         format!("{base}/api/live")
+    }
+
+    /// The server's IP address, from the host of its URL: media goes to the
+    /// same machine (or at least by the same route), so the media socket's
+    /// host candidate is the local address that reaches it.
+    pub async fn server_ip(&self) -> anyhow::Result<IpAddr> {
+        let url = url::Url::parse(&self.base).context("the server URL")?;
+        let host = url.host_str().context("a server URL without a host")?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let mut addrs = tokio::net::lookup_host((host, port))
+            .await
+            .with_context(|| format!("resolving {host}"))?;
+        addrs
+            .next()
+            .map(|addr| addr.ip())
+            .with_context(|| format!("{host} has no address"))
     }
 
     pub fn token(&self) -> &SecretString {

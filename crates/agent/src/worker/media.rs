@@ -1,6 +1,6 @@
 //! The assistant's media in a session (docs/MEDIA.md): one peer connection
-//! to the SFU over its own live connection, signalled with `media.*`
-//! messages. Its single audio line is `sendrecv`: the assistant's voice goes
+//! to the SFU (an [`sfu::client`] peer on its driver's UDP socket) over its
+//! own live connection, signalled with `media.*` messages. Its single audio line is `sendrecv`: the assistant's voice goes
 //! out on it; every other speaker's microphone arrives on the lines the
 //! server offers later, named by `media.tracks`. Received Opus packets go
 //! into the agent's session as [`SessionInput::Opus`]; a track gone becomes
@@ -11,12 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use serde_json::{Value, json};
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::net::UdpSocket;
+use sfu::TrackKind;
+use sfu::client::{ClientDriver, ClientEvent, ClientPeer, Direction, Mid};
 use tokio::sync::mpsc;
 
 use super::api::ServerApi;
@@ -93,49 +89,33 @@ async fn link(
 ) -> Result<(), (anyhow::Error, Vec<String>)> {
     let no_speakers = |error: anyhow::Error| (error, Vec::new());
     let mut live = LiveConnection::connect(api).await.map_err(no_speakers)?;
-    let socket = UdpSocket::bind("127.0.0.1:0")
+    let server = api.server_ip().await.map_err(no_speakers)?;
+    let mut driver = ClientDriver::bind(server)
         .await
         .context("binding a UDP socket")
         .map_err(no_speakers)?;
-    let local = socket.local_addr().map_err(|e| no_speakers(e.into()))?;
-    let mut rtc = Rtc::builder().build(Instant::now());
-    rtc.add_local_candidate(
-        Candidate::host(local, "udp")
-            .context("a host candidate")
-            .map_err(no_speakers)?,
-    );
-    let mut sdp = rtc.sdp_api();
-    let own_mid = sdp.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-    let (offer, pending) = sdp
-        .apply()
-        .ok_or_else(|| anyhow!("no offer to make"))
+    let (offer, mids) = driver
+        .peer()
+        .offer(&[(TrackKind::Audio, Direction::SendRecv)])
+        .context("making an offer")
         .map_err(no_speakers)?;
+    let own_mid = mids[0];
     live.send(&json!({
         "type": "media.join",
         "session_id": session_id,
-        "offer": offer.to_sdp_string(),
+        "offer": offer,
         "sources": {own_mid.to_string(): "microphone"},
     }))
     .await
     .map_err(no_speakers)?;
-    let mut pending: Option<SdpPendingOffer> = Some(pending);
     let mut link = Link {
         session_id: session_id.to_string(),
         me: me.to_string(),
         own_mid,
-        pt: None,
         speakers: HashMap::new(),
         input: input.clone(),
     };
-    let result = forward(
-        &mut live,
-        &socket,
-        &mut rtc,
-        &mut link,
-        &mut pending,
-        frames,
-    )
-    .await;
+    let result = forward(&mut live, &mut driver, &mut link, frames).await;
     match result {
         Ok(()) => {
             let _ = live
@@ -150,110 +130,67 @@ async fn link(
 
 async fn forward(
     live: &mut LiveConnection,
-    socket: &UdpSocket,
-    rtc: &mut Rtc,
+    driver: &mut ClientDriver,
     link: &mut Link,
-    pending: &mut Option<SdpPendingOffer>,
     frames: &mut mpsc::Receiver<OutFrame>,
 ) -> anyhow::Result<()> {
-    let local = socket.local_addr()?;
     let session_id = link.session_id.clone();
-    let mut buf = vec![0u8; 2048];
     loop {
-        if !rtc.is_alive() {
-            return Err(anyhow!("the peer connection closed"));
-        }
-        // Drain str0m after every change (its rule).
-        let timeout = loop {
-            match rtc.poll_output().context("the peer connection failed")? {
-                Output::Timeout(at) => break at,
-                Output::Transmit(t) => {
-                    let _ = socket.send_to(&t.contents, t.destination).await;
-                }
-                Output::Event(event) => link.on_event(event).await,
-            }
-        };
-        let wait = timeout.saturating_duration_since(Instant::now());
         tokio::select! {
-            received = socket.recv_from(&mut buf) => {
-                let Ok((len, source)) = received else { continue };
-                let Ok(contents) = buf[..len].try_into() else { continue };
-                rtc.handle_input(Input::Receive(Instant::now(), Receive {
-                    proto: Protocol::Udp,
-                    source,
-                    destination: local,
-                    contents,
-                }))?;
+            event = driver.next_event() => {
+                link.on_event(event.context("the peer connection")?).await;
             }
             frame = frames.recv() => {
                 let Some(frame) = frame else { return Ok(()) };
-                link.write(rtc, frame);
+                link.write(driver.peer(), frame);
             }
             push = live.next() => match push? {
                 None => return Err(anyhow!("the live connection closed")),
                 Some(Push::Other(message)) if message["session_id"] == session_id.as_str() => {
-                    if let Some(reply) = link.on_signal(rtc, pending, &message).await? {
+                    if let Some(reply) = link.on_signal(driver.peer(), &message).await? {
                         live.send(&reply).await?;
                     }
                 }
                 Some(Push::Error { error, .. }) => tracing::warn!(session = %session_id, %error, "media refused"),
                 Some(_) => {}
             },
-            () = tokio::time::sleep(wait) => {
-                rtc.handle_input(Input::Timeout(Instant::now()))?;
-            }
         }
     }
 }
 
-/// The state beside the `Rtc`.
+/// The state beside the peer.
 struct Link {
     session_id: String,
     me: String,
     own_mid: Mid,
-    pt: Option<Pt>,
     /// Received audio lines and whose they are.
     speakers: HashMap<Mid, String>,
     input: mpsc::Sender<SessionInput>,
 }
 
 impl Link {
-    async fn on_event(&mut self, event: Event) {
-        match event {
-            Event::MediaData(data) if data.mid != self.own_mid => {
-                let Some(speaker) = self.speakers.get(&data.mid) else {
-                    return;
-                };
-                let _ = self
-                    .input
-                    .send(SessionInput::Opus {
-                        speaker: SpeakerId(speaker.clone()),
-                        packet: data.data.to_vec(),
-                    })
-                    .await;
-            }
-            Event::IceConnectionStateChange(state) => {
-                tracing::debug!(session = %self.session_id, ?state, "the assistant's media")
-            }
-            _ => {}
+    async fn on_event(&mut self, event: ClientEvent) {
+        let ClientEvent::Media(frame) = event else {
+            return;
+        };
+        if frame.mid == self.own_mid {
+            return;
         }
+        let Some(speaker) = self.speakers.get(&frame.mid) else {
+            return;
+        };
+        let _ = self
+            .input
+            .send(SessionInput::Opus {
+                speaker: SpeakerId(speaker.clone()),
+                packet: frame.payload,
+            })
+            .await;
     }
 
-    fn write(&mut self, rtc: &mut Rtc, frame: OutFrame) {
-        let Some(writer) = rtc.writer(self.own_mid) else {
-            return;
-        };
-        let Some(pt) = self.pt.or_else(|| {
-            writer
-                .payload_params()
-                .find(|p| p.spec().codec == Codec::Opus)
-                .map(|p| p.pt())
-        }) else {
-            return;
-        };
-        self.pt = Some(pt);
-        let time = MediaTime::new(u64::from(frame.rtp_timestamp), Frequency::FORTY_EIGHT_KHZ);
-        if let Err(error) = writer.write(pt, Instant::now(), time, frame.opus) {
+    fn write(&mut self, peer: &mut ClientPeer, frame: OutFrame) {
+        let time = u64::from(frame.rtp_timestamp);
+        if let Err(error) = peer.write(Instant::now(), self.own_mid, time, frame.opus) {
             tracing::debug!(session = %self.session_id, %error, "a voice frame was not sent");
         }
     }
@@ -261,33 +198,28 @@ impl Link {
     /// Acts on a `media.*` message; answers what to send back.
     async fn on_signal(
         &mut self,
-        rtc: &mut Rtc,
-        pending: &mut Option<SdpPendingOffer>,
+        peer: &mut ClientPeer,
         message: &Value,
     ) -> anyhow::Result<Option<Value>> {
         match message["type"].as_str().unwrap_or_default() {
             "media.answer" => {
-                let Some(pending) = pending.take() else {
+                if !peer.awaits_answer() {
                     return Ok(None);
-                };
+                }
                 let sdp = message["sdp"].as_str().unwrap_or_default();
-                let answer = SdpAnswer::from_sdp_string(sdp).context("the server's answer")?;
-                rtc.sdp_api()
-                    .accept_answer(pending, answer)
+                peer.accept_answer(sdp)
                     .context("applying the server's answer")?;
                 Ok(None)
             }
             "media.offer" => {
                 let sdp = message["sdp"].as_str().unwrap_or_default();
-                let offer = SdpOffer::from_sdp_string(sdp).context("the server's offer")?;
-                let answer = rtc
-                    .sdp_api()
-                    .accept_offer(offer)
+                let answer = peer
+                    .accept_offer(sdp)
                     .context("answering the server's offer")?;
                 Ok(Some(json!({
                     "type": "media.answer",
                     "session_id": self.session_id,
-                    "sdp": answer.to_sdp_string(),
+                    "sdp": answer,
                 })))
             }
             "media.tracks" => {

@@ -16,6 +16,9 @@
 //!   one task per listed session.
 //! - `session`: one session's task: claim, join, the agent's session task,
 //!   typed questions, status reports, interactions to the AI log, leaving.
+//! - `media`: the assistant's peer connection in a session's media, an
+//!   [`sfu::client`] peer: its voice out, every other speaker's microphone
+//!   in.
 //! - `api`, `live`: the HTTP and WebSocket clients.
 //! - `chat`: which chat messages are questions.
 

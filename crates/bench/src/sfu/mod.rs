@@ -2,8 +2,8 @@
 //! VideoRoom doing the same on the same machine in the same run.
 //!
 //! For each room size (publishers × subscribers; every publisher also
-//! subscribes, as in a real call) synthetic participants join, each a str0m
-//! peer connection on its own UDP socket ([`synthetic`]): publishers
+//! subscribes, as in a real call) synthetic participants join, each a client
+//! peer of the `sfu` crate on its own UDP socket ([`synthetic`]): publishers
 //! send an Opus-like audio track (a packet every 20 ms) and a VP8-like video
 //! track (30 frames a second, split into RTP packets), every payload stamped
 //! with its sender, sequence number and send time. Once every forwarded
@@ -324,8 +324,11 @@ impl Load {
         }
     }
 
-    async fn endpoint(&self, ip: IpAddr) -> anyhow::Result<Endpoint> {
-        let endpoint = Endpoint::bind(ip, self.epoch, self.shape, self.heard.clone()).await;
+    /// An endpoint whose host candidate is the local address that reaches
+    /// `server`. Both SFUs are given `LOOPBACK`, so every client sends from
+    /// `lo` (Janus's 127.0.0.2 is reached from 127.0.0.1 too).
+    async fn endpoint(&self, server: IpAddr) -> anyhow::Result<Endpoint> {
+        let endpoint = Endpoint::bind(server, self.epoch, self.shape, self.heard.clone()).await;
         endpoint.context("making a synthetic participant")
     }
 
@@ -577,7 +580,7 @@ async fn measure_ours(
         for participant in 0..room.subscribers {
             let publisher = (participant < room.publishers).then_some(participant as u16);
             let mut endpoint = load.endpoint(LOOPBACK).await?;
-            let (offer_sdp, pending) = endpoint.offer(publisher)?;
+            let offer_sdp = endpoint.offer(publisher)?;
             let peer_id = PeerId::new(format!("participant-{participant}"));
             let request = JoinRequest {
                 peer_id: peer_id.clone(),
@@ -588,7 +591,7 @@ async fn measure_ours(
                 seat_limit: None,
             };
             let joined = sfu.handle.join(room_id.clone(), request).await?;
-            endpoint.accept_answer(pending, &joined.answer_sdp)?;
+            endpoint.accept_answer(&joined.answer_sdp)?;
             let (offers, offers_in) = mpsc::unbounded_channel();
             load.spawn(participant, endpoint, offers_in);
             let handle = sfu.handle.clone();
@@ -1117,12 +1120,12 @@ async fn measure_janus(
                 "id": participant + 1, "display": format!("participant-{participant}")});
             session.request(handle, join, None).await?;
             let mut endpoint = load.endpoint(LOOPBACK).await?;
-            let (offer, pending) = endpoint.offer(Some(participant as u16))?;
+            let offer = endpoint.offer(Some(participant as u16))?;
             let jsep = json!({"type": "offer", "sdp": offer});
             let publish = json!({"request": "publish"});
             let (_, answer) = session.request(handle, publish, Some(jsep)).await?;
             let answer = answer.context("Janus published without an answer")?;
-            endpoint.accept_answer(pending, &answer)?;
+            endpoint.accept_answer(&answer)?;
             session.candidates_done(handle).await?;
             load.spawn(participant, endpoint, no_offers());
             publishing.push(handle);

@@ -1,7 +1,7 @@
 //! Synthetic participants for load tests of an SFU, ours or another.
 //!
-//! An [`Endpoint`] is a str0m `Rtc` on a UDP socket of its own, standing in
-//! for a browser: it sends Opus-like audio (a packet every 20 ms) and
+//! An [`Endpoint`] is a client peer of the `sfu` crate on a UDP socket of its
+//! own ([`sfu::client::ClientDriver`]), standing in for a browser: it sends Opus-like audio (a packet every 20 ms) and
 //! VP8-like video (30 frames a second), and records every frame it receives.
 //! Every payload carries a [`Stamp`]: who sent it, which track, its sequence
 //! number and when it was written, so a receiver can tell latency and loss on
@@ -12,26 +12,19 @@
 //! Signalling is the caller's business (`lockin-bench sfu` drives ours
 //! through an [`SfuHandle`](sfu::SfuHandle) and Janus through its HTTP
 //! API): the endpoint makes and takes SDP, and answers the offers passed to
-//! [`Endpoint::run`] while it runs.
-//!
-//! **Every mutation of the `Rtc` is followed by draining its outputs until
-//! `Timeout`** (`Endpoint::mutate`), as everywhere in the `sfu` crate.
+//! [`Endpoint::run`] while it runs. The peer connection itself (ICE, DTLS,
+//! RTP, the socket) is all the client peer's; this module only decides what
+//! to send and notes what arrives.
 
 use std::collections::HashSet;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaData, MediaKind, MediaTime, Mid, Pt};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc, RtcError};
-use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot, watch};
-
 use sfu::TrackKind;
+use sfu::client::{ClientDriver, ClientError, ClientEvent, Direction, Mid, ReceivedFrame};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Opus packets are this far apart.
 pub const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
@@ -203,29 +196,21 @@ pub struct RemoteOffer {
 pub enum SyntheticError {
     #[error("UDP: {0}")]
     Io(#[from] io::Error),
-    #[error("WebRTC: {0}")]
-    Rtc(#[from] RtcError),
-    #[error("SDP: {0}")]
-    Sdp(String),
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
-/// One str0m peer connection on its own UDP socket. See the module docs.
+/// One peer connection on its own UDP socket. See the module docs.
 pub struct Endpoint {
-    rtc: Rtc,
-    socket: UdpSocket,
-    local: SocketAddr,
+    driver: ClientDriver,
     /// The zero of every timestamp, shared by all endpoints of a test.
     epoch: Instant,
     /// Set when this endpoint sends: the participant's number.
     publisher: Option<u16>,
     shape: MediaShape,
-    /// The lines this endpoint sends on, with the payload type once known.
+    /// The lines this endpoint sends on.
     sending: Vec<Line>,
-    /// When the `Rtc` next wants `Input::Timeout`.
-    timeout: Instant,
     connected: bool,
-    /// Datagrams drained from the `Rtc`, not yet sent.
-    outbox: Vec<(SocketAddr, Vec<u8>)>,
     /// Which (publisher, track) pairs have been heard from.
     heard: HashSet<(u16, TrackKind)>,
     /// Counts, across all endpoints of a test, the pairs first heard.
@@ -236,7 +221,6 @@ pub struct Endpoint {
 struct Line {
     mid: Mid,
     kind: TrackKind,
-    pt: Option<Pt>,
     next_seq: u32,
     /// When the next frame is due; `None` until connected.
     next_at: Option<Instant>,
@@ -253,106 +237,63 @@ impl Line {
 }
 
 impl Endpoint {
-    /// Binds a UDP socket on `ip` (any port) and makes an `Rtc` whose one
-    /// host candidate it is.
+    /// A client peer on a UDP socket of its own, for an SFU at `server`.
     pub async fn bind(
-        ip: IpAddr,
+        server: IpAddr,
         epoch: Instant,
         shape: MediaShape,
         progress: Arc<watch::Sender<usize>>,
     ) -> Result<Self, SyntheticError> {
-        let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
-        let local = socket.local_addr()?;
-        let now = Instant::now();
-        let mut endpoint = Self {
-            rtc: Rtc::builder().build(now),
-            socket,
-            local,
+        Ok(Self {
+            driver: ClientDriver::bind(server).await?,
             epoch,
             publisher: None,
             shape,
             sending: Vec::new(),
-            timeout: now,
             connected: false,
-            outbox: Vec::new(),
             heard: HashSet::new(),
             progress,
             report: Report::default(),
-        };
-        let candidate =
-            Candidate::host(local, "udp").map_err(|e| SyntheticError::Sdp(e.to_string()))?;
-        endpoint.mutate(|rtc| {
-            rtc.add_local_candidate(candidate);
-        });
-        Ok(endpoint)
+        })
     }
 
     /// An offer to publish an audio and a video track as participant
     /// `publisher`; with `None`, an offer of one receive-only audio line,
     /// for an SFU that needs a line to answer before it adds its own.
-    pub fn offer(
-        &mut self,
-        publisher: Option<u16>,
-    ) -> Result<(String, SdpPendingOffer), SyntheticError> {
+    pub fn offer(&mut self, publisher: Option<u16>) -> Result<String, SyntheticError> {
         self.publisher = publisher;
-        let direction = match publisher {
-            Some(_) => Direction::SendOnly,
-            None => Direction::RecvOnly,
+        let lines: &[(TrackKind, Direction)] = match publisher {
+            Some(_) => &[
+                (TrackKind::Audio, Direction::SendOnly),
+                (TrackKind::Video, Direction::SendOnly),
+            ],
+            None => &[(TrackKind::Audio, Direction::RecvOnly)],
         };
-        let kinds: &[TrackKind] = match publisher {
-            Some(_) => &[TrackKind::Audio, TrackKind::Video],
-            None => &[TrackKind::Audio],
-        };
-        let (offer, lines) = self.mutate(|rtc| {
-            let mut api = rtc.sdp_api();
-            let lines: Vec<(Mid, TrackKind)> = kinds
-                .iter()
-                .map(|&kind| {
-                    let media = match kind {
-                        TrackKind::Audio => MediaKind::Audio,
-                        TrackKind::Video => MediaKind::Video,
-                    };
-                    (api.add_media(media, direction, None, None, None), kind)
-                })
-                .collect();
-            (api.apply(), lines)
-        });
-        let (offer, pending) =
-            offer.ok_or_else(|| SyntheticError::Sdp("nothing to offer".into()))?;
+        let (offer, mids) = self.driver.peer().offer(lines)?;
         if publisher.is_some() {
-            self.sending = lines
+            self.sending = mids
                 .into_iter()
-                .map(|(mid, kind)| Line {
+                .zip(lines)
+                .map(|(mid, &(kind, _))| Line {
                     mid,
                     kind,
-                    pt: None,
                     next_seq: 0,
                     next_at: None,
                     keyframe_wanted: true,
                 })
                 .collect();
         }
-        Ok((offer.to_sdp_string(), pending))
+        Ok(offer)
     }
 
     /// Takes the far side's answer to [`Endpoint::offer`].
-    pub fn accept_answer(
-        &mut self,
-        pending: SdpPendingOffer,
-        sdp: &str,
-    ) -> Result<(), SyntheticError> {
-        let answer =
-            SdpAnswer::from_sdp_string(sdp).map_err(|e| SyntheticError::Sdp(e.to_string()))?;
-        self.mutate(|rtc| rtc.sdp_api().accept_answer(pending, answer))?;
-        Ok(())
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<(), SyntheticError> {
+        Ok(self.driver.peer().accept_answer(sdp)?)
     }
 
     /// Answers the far side's offer (lines it sends on are received here).
     pub fn accept_offer(&mut self, sdp: &str) -> Result<String, SyntheticError> {
-        let offer =
-            SdpOffer::from_sdp_string(sdp).map_err(|e| SyntheticError::Sdp(e.to_string()))?;
-        let answer = self.mutate(|rtc| rtc.sdp_api().accept_offer(offer))?;
-        Ok(answer.to_sdp_string())
+        Ok(self.driver.peer().accept_offer(sdp)?)
     }
 
     /// Runs the connection until `phase` says [`Phase::Done`] (or its sender
@@ -364,14 +305,9 @@ impl Endpoint {
         mut offers: mpsc::UnboundedReceiver<RemoteOffer>,
         mut phase: watch::Receiver<Phase>,
     ) -> Report {
-        let mut buf = vec![0u8; 2048];
         let mut offers_open = true;
-        // str0m's clock (and so ICE) starts with the first timeout.
-        let start = Input::Timeout(Instant::now());
-        self.mutate(|rtc| rtc.handle_input(start))
-            .unwrap_or_else(refused);
+        let mut alive = true;
         loop {
-            self.flush().await;
             let now = Instant::now();
             let current = *phase.borrow_and_update();
             if current == Phase::Done {
@@ -381,24 +317,17 @@ impl Endpoint {
             if sending && self.write_due_frame(now) {
                 continue;
             }
-            let mut wake = self.timeout;
-            if sending {
-                let due = self.sending.iter().filter_map(|line| line.next_at).min();
-                wake = due.map_or(wake, |due| due.min(wake));
-            }
+            let due = sending
+                .then(|| self.sending.iter().filter_map(|line| line.next_at).min())
+                .flatten();
             tokio::select! {
-                received = self.socket.recv_from(&mut buf) => {
-                    // Linux reports ICMP errors for earlier sends here.
-                    let Ok((len, source)) = received else { continue };
-                    let Ok(contents) = buf[..len].try_into() else { continue };
-                    let input = Input::Receive(Instant::now(), Receive {
-                        proto: Protocol::Udp,
-                        source,
-                        destination: self.local,
-                        contents,
-                    });
-                    self.mutate(|rtc| rtc.handle_input(input)).unwrap_or_else(refused);
-                }
+                event = self.driver.next_event(), if alive => match event {
+                    Ok(event) => self.on_event(event),
+                    Err(error) => {
+                        tracing::debug!(%error, "synthetic endpoint failed");
+                        alive = false;
+                    }
+                },
                 offer = offers.recv(), if offers_open => match offer {
                     Some(RemoteOffer { sdp, answer }) => {
                         let _ = answer.send(self.accept_offer(&sdp));
@@ -410,10 +339,7 @@ impl Endpoint {
                         break;
                     }
                 }
-                () = tokio::time::sleep_until(wake.into()) => {
-                    let input = Input::Timeout(Instant::now());
-                    self.mutate(|rtc| rtc.handle_input(input)).unwrap_or_else(refused);
-                }
+                () = tokio::time::sleep_until(due.unwrap_or(now).into()), if due.is_some() => {}
             }
         }
         self.report
@@ -448,10 +374,10 @@ impl Endpoint {
             seq: line.next_seq,
             sent_nanos,
         };
-        let (payload, time) = match line.kind {
+        let (payload, rtp_time) = match line.kind {
             TrackKind::Audio => (
                 audio_payload(&stamp, shape.audio_len(stamp.seq)),
-                MediaTime::new(u64::from(stamp.seq) * 960, Frequency::FORTY_EIGHT_KHZ),
+                u64::from(stamp.seq) * 960,
             ),
             TrackKind::Video => {
                 let keyframe = std::mem::take(&mut line.keyframe_wanted);
@@ -459,104 +385,47 @@ impl Endpoint {
                 let ticks = 90_000 / u64::from(VIDEO_FPS);
                 (
                     video_payload(&stamp, len, keyframe),
-                    MediaTime::from_90khz(u64::from(stamp.seq) * ticks),
+                    u64::from(stamp.seq) * ticks,
                 )
             }
         };
-        line.next_seq += 1;
-        let (mid, kind, known_pt) = (line.mid, line.kind, line.pt);
-        let codec = match kind {
-            TrackKind::Audio => Codec::Opus,
-            TrackKind::Video => Codec::Vp8,
-        };
-        let written = self.mutate(|rtc| {
-            let writer = rtc.writer(mid)?;
-            let pt = known_pt.or_else(|| {
-                writer
-                    .payload_params()
-                    .find(|p| p.spec().codec == codec)
-                    .map(|p| p.pt())
-            })?;
-            Some(writer.write(pt, now, time, payload).map(|()| pt))
-        });
-        match written {
-            Some(Ok(pt)) => {
-                self.sending[index].pt = Some(pt);
+        let (mid, kind) = (line.mid, line.kind);
+        match self.driver.peer().write(now, mid, rtp_time, payload) {
+            Ok(()) => {
+                self.sending[index].next_seq += 1;
                 self.report.sent.push(Sent {
                     kind,
                     seq: stamp.seq,
                     sent_nanos,
                 });
             }
-            // Not negotiated (yet), or refused: nothing was sent, and
-            // nothing is counted.
-            None => self.sending[index].next_seq -= 1,
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "synthetic frame not written");
-                self.sending[index].next_seq -= 1;
-            }
+            // Not negotiated (yet): nothing was sent, and nothing is counted.
+            Err(ClientError::NotNegotiated { .. }) => {}
+            Err(e) => tracing::debug!(error = %e, "synthetic frame not written"),
         }
         true
     }
 
-    /// One change to the `Rtc`, then the drain that must follow it.
-    fn mutate<T>(&mut self, change: impl FnOnce(&mut Rtc) -> T) -> T {
-        let result = change(&mut self.rtc);
-        self.drain();
-        result
-    }
-
-    fn drain(&mut self) {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Timeout(at)) => {
-                    self.timeout = at;
-                    return;
-                }
-                Ok(Output::Transmit(transmit)) => self
-                    .outbox
-                    .push((transmit.destination, transmit.contents.into())),
-                Ok(Output::Event(event)) => self.on_event(event),
-                Err(e) => {
-                    // A broken connection shows as missing frames; the test
-                    // goes on for everyone else.
-                    tracing::debug!(error = %e, "synthetic endpoint failed");
-                    self.timeout = Instant::now() + Duration::from_secs(3600);
-                    return;
-                }
-            }
-        }
-    }
-
-    fn on_event(&mut self, event: Event) {
+    fn on_event(&mut self, event: ClientEvent) {
         match event {
-            Event::Connected => {
+            ClientEvent::Connected => {
                 self.connected = true;
                 let now = Instant::now();
                 for line in &mut self.sending {
                     line.next_at.get_or_insert(now);
                 }
             }
-            Event::MediaData(data) => self.on_media(&data),
-            Event::KeyframeRequest(request) => {
-                if let Some(line) = self.sending.iter_mut().find(|l| l.mid == request.mid) {
+            ClientEvent::Media(frame) => self.on_media(&frame),
+            ClientEvent::KeyframeRequest { mid } => {
+                if let Some(line) = self.sending.iter_mut().find(|l| l.mid == mid) {
                     line.keyframe_wanted = true;
                 }
             }
-            _ => {}
         }
     }
 
-    fn on_media(&mut self, data: &MediaData) {
-        let kind = match data.params.spec().codec {
-            Codec::Opus => TrackKind::Audio,
-            Codec::Vp8 => TrackKind::Video,
-            _ => {
-                self.report.unreadable += 1;
-                return;
-            }
-        };
-        let Some(stamp) = read_stamp(kind, &data.data) else {
+    fn on_media(&mut self, frame: &ReceivedFrame) {
+        let Some(stamp) = read_stamp(frame.kind, &frame.payload) else {
             self.report.unreadable += 1;
             return;
         };
@@ -573,18 +442,6 @@ impl Endpoint {
     fn nanos(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.epoch).as_nanos() as u64
     }
-
-    async fn flush(&mut self) {
-        for (destination, bytes) in self.outbox.drain(..) {
-            if let Err(e) = self.socket.send_to(&bytes, destination).await {
-                tracing::debug!(%destination, error = %e, "synthetic send failed");
-            }
-        }
-    }
-}
-
-fn refused(error: RtcError) {
-    tracing::debug!(%error, "synthetic endpoint refused an input");
 }
 
 #[cfg(test)]

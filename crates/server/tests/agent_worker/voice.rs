@@ -1,5 +1,5 @@
-//! A spoken question through the SFU: a person's str0m peer (standing in for
-//! a browser, as in tests/live/media.rs) publishes flite speech; the worker
+//! A spoken question through the SFU: a person's client peer
+//! ([`sfu::client`], standing in for a browser, as in tests/live/media.rs) publishes flite speech; the worker
 //! hears it on the assistant's peer, answers, logs it with trigger `voice`,
 //! and the person receives the assistant's voice on its track.
 
@@ -9,12 +9,8 @@ use agent::audio::{Framer, OpusEncoder};
 use agent::tts::flite::{FliteVoice, synthesize_blocking};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::net::UdpSocket;
+use sfu::TrackKind;
+use sfu::client::{ClientDriver, ClientEvent, Direction};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -52,60 +48,43 @@ async fn person_peer(
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("a live connection");
-    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("a UDP socket");
-    let addr = socket.local_addr().unwrap();
-    let mut rtc = Rtc::builder().build(Instant::now());
-    rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
-    let mut api = rtc.sdp_api();
-    let mic: Mid = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-    let (offer, pending) = api.apply().expect("an offer");
+    let mut driver = ClientDriver::bind([127, 0, 0, 1].into())
+        .await
+        .expect("a UDP socket");
+    let (offer, mids) = driver
+        .peer()
+        .offer(&[(TrackKind::Audio, Direction::SendOnly)])
+        .expect("an offer");
+    let mic = mids[0];
     let join = json!({
         "type": "media.join",
         "session_id": session_id,
-        "offer": offer.to_sdp_string(),
+        "offer": offer,
         "sources": {mic.to_string(): "microphone"},
     });
     ws.send(Message::text(join.to_string())).await.unwrap();
-    let mut pending = Some(pending);
     let silence = packets.last().cloned().unwrap();
     tokio::spawn(async move {
-        let mut buf = vec![0u8; 2048];
         let mut pace = tokio::time::interval(agent::audio::FRAME_DURATION);
-        let mut connected = false;
         let mut seq: u64 = 0;
         let mut received = 0usize;
         loop {
-            let timeout = loop {
-                match rtc.poll_output() {
-                    Ok(Output::Timeout(at)) => break at,
-                    Ok(Output::Transmit(t)) => {
-                        let _ = socket.send_to(&t.contents, t.destination).await;
-                    }
-                    Ok(Output::Event(Event::Connected)) => connected = true,
-                    Ok(Output::Event(Event::MediaData(data))) if data.mid != mic => {
+            tokio::select! {
+                event = driver.next_event() => match event {
+                    Ok(ClientEvent::Media(frame)) if frame.mid != mic => {
                         received += 1;
                         let _ = heard.send(received);
                     }
-                    Ok(Output::Event(_)) => {}
+                    Ok(_) => {}
                     Err(_) => return,
-                }
-            };
-            let wait = timeout.saturating_duration_since(Instant::now());
-            tokio::select! {
-                got = socket.recv_from(&mut buf) => {
-                    let Ok((len, source)) = got else { continue };
-                    let Ok(contents) = buf[..len].try_into() else { continue };
-                    let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination: addr, contents });
-                    if rtc.handle_input(input).is_err() { return; }
-                }
+                },
                 _ = pace.tick() => {
-                    if !connected { continue; }
+                    let peer = driver.peer();
+                    if !peer.is_connected() { continue; }
                     let packet = packets.get(seq as usize).cloned().unwrap_or_else(|| silence.clone());
-                    let Some(writer) = rtc.writer(mic) else { continue };
-                    let Some(pt) = writer.payload_params().find(|p| p.spec().codec == Codec::Opus).map(|p| p.pt()) else { continue };
-                    let time = MediaTime::new(seq * 960, Frequency::FORTY_EIGHT_KHZ);
-                    let _ = writer.write(pt, Instant::now(), time, packet);
-                    seq += 1;
+                    if peer.write(Instant::now(), mic, seq * 960, packet).is_ok() {
+                        seq += 1;
+                    }
                 }
                 frame = ws.next() => {
                     let Some(Ok(Message::Text(text))) = frame else {
@@ -114,27 +93,20 @@ async fn person_peer(
                     };
                     let message: Value = serde_json::from_str(text.as_str()).unwrap();
                     match message["type"].as_str().unwrap_or_default() {
-                        "media.answer" => {
-                            if let Some(pending) = pending.take() {
-                                let answer = SdpAnswer::from_sdp_string(message["sdp"].as_str().unwrap()).unwrap();
-                                rtc.sdp_api().accept_answer(pending, answer).unwrap();
-                                let state = json!({"type": "media.state", "session_id": message["session_id"], "microphone": true, "camera": false});
-                                let _ = ws.send(Message::text(state.to_string())).await;
-                            }
+                        "media.answer" if driver.peer().awaits_answer() => {
+                            driver.peer().accept_answer(message["sdp"].as_str().unwrap()).unwrap();
+                            let state = json!({"type": "media.state", "session_id": message["session_id"], "microphone": true, "camera": false});
+                            let _ = ws.send(Message::text(state.to_string())).await;
                         }
                         "media.offer" => {
-                            let offer = SdpOffer::from_sdp_string(message["sdp"].as_str().unwrap()).unwrap();
-                            let answer = rtc.sdp_api().accept_offer(offer).unwrap();
-                            let reply = json!({"type": "media.answer", "session_id": message["session_id"], "sdp": answer.to_sdp_string()});
+                            let answer = driver.peer().accept_offer(message["sdp"].as_str().unwrap()).unwrap();
+                            let reply = json!({"type": "media.answer", "session_id": message["session_id"], "sdp": answer});
                             let _ = ws.send(Message::text(reply.to_string())).await;
                             let _ = heard.send(0);
                         }
                         "media.error" => panic!("media refused: {message}"),
                         _ => {}
                     }
-                }
-                () = tokio::time::sleep(wait) => {
-                    if rtc.handle_input(Input::Timeout(Instant::now())).is_err() { return; }
                 }
             }
         }

@@ -1,19 +1,14 @@
 //! Media signalling on the live connection (docs/MEDIA.md): who may hold
 //! media in a session, what a late joiner is told, and that leaving — through
 //! the API, by closing the connection, or by the session ending — takes a
-//! person's tracks away from everyone at once. A str0m peer stands in for
-//! each browser's `RTCPeerConnection`; no media flows here (the sfu crate's
-//! own tests and the browser suite carry media).
-
-use std::net::SocketAddr;
-use std::time::Instant;
+//! person's tracks away from everyone at once. A client peer
+//! ([`sfu::client`]) stands in for each browser's `RTCPeerConnection`; no
+//! media flows here (the sfu crate's own tests and the browser suite carry
+//! media).
 
 use serde_json::{Value, json};
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Input, Output, Rtc};
-use tokio::net::UdpSocket;
+use sfu::TrackKind;
+use sfu::client::{ClientDriver, Direction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{LiveClient, PATIENCE};
@@ -29,42 +24,34 @@ both_backends!(
 /// A browser's peer connection, before it joins: a microphone and a camera
 /// line, offered, on a UDP socket of its own.
 struct Offering {
-    rtc: Rtc,
-    pending: SdpPendingOffer,
+    driver: ClientDriver,
     offer: String,
-    socket: UdpSocket,
-    addr: SocketAddr,
 }
 
 impl Offering {
     async fn new() -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("a UDP socket");
-        let addr = socket.local_addr().expect("its address");
-        let mut rtc = Rtc::builder().build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("a host candidate"));
-        let mut api = rtc.sdp_api();
-        api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-        api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
-        let (offer, pending) = api.apply().expect("an offer with two lines");
-        Self {
-            rtc,
-            pending,
-            offer: offer.to_sdp_string(),
-            socket,
-            addr,
-        }
+        let mut driver = ClientDriver::bind([127, 0, 0, 1].into())
+            .await
+            .expect("a UDP socket");
+        let (offer, _) = driver
+            .peer()
+            .offer(&[
+                (TrackKind::Audio, Direction::SendOnly),
+                (TrackKind::Video, Direction::SendOnly),
+            ])
+            .expect("an offer with two lines");
+        Self { driver, offer }
     }
 
     /// Takes the server's answer and connects, as a browser does: the
     /// server only learns of published tracks once the connection is up.
     fn connect(mut self, answer_sdp: &str) -> Browser {
-        let answer = SdpAnswer::from_sdp_string(answer_sdp).expect("the server's answer parses");
-        self.rtc
-            .sdp_api()
-            .accept_answer(self.pending, answer)
+        self.driver
+            .peer()
+            .accept_answer(answer_sdp)
             .expect("the server's answer fits the offer");
         let (commands, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(pump(self.rtc, self.socket, self.addr, receiver));
+        tokio::spawn(pump(self.driver, receiver));
         Browser { commands }
     }
 }
@@ -85,53 +72,23 @@ impl Browser {
     }
 }
 
-/// Runs a peer connection: datagrams in and out, timeouts, and answers to
-/// offers, each change followed by a full drain (str0m's rule).
+/// Runs a peer connection, answering offers, until it fails or its
+/// [`Browser`] is dropped.
 async fn pump(
-    mut rtc: Rtc,
-    socket: UdpSocket,
-    addr: SocketAddr,
+    mut driver: ClientDriver,
     mut offers: mpsc::UnboundedReceiver<(String, oneshot::Sender<String>)>,
 ) {
-    let mut buf = vec![0u8; 2048];
     loop {
-        let timeout = loop {
-            match rtc.poll_output() {
-                Ok(Output::Timeout(at)) => break at,
-                Ok(Output::Transmit(transmit)) => {
-                    let _ = socket
-                        .send_to(&transmit.contents, transmit.destination)
-                        .await;
-                }
-                Ok(Output::Event(_)) => {}
-                Err(_) => return,
-            }
-        };
-        let wait = timeout.saturating_duration_since(Instant::now());
         tokio::select! {
-            received = socket.recv_from(&mut buf) => {
-                let Ok((len, source)) = received else { continue };
-                let Ok(contents) = buf[..len].try_into() else { continue };
-                let input = Input::Receive(Instant::now(), Receive {
-                    proto: Protocol::Udp,
-                    source,
-                    destination: addr,
-                    contents,
-                });
-                if rtc.handle_input(input).is_err() {
+            event = driver.next_event() => {
+                if event.is_err() {
                     return;
                 }
             }
             offer = offers.recv() => {
                 let Some((sdp, reply)) = offer else { return };
-                let offer = SdpOffer::from_sdp_string(&sdp).expect("the server's offer parses");
-                let answer = rtc.sdp_api().accept_offer(offer).expect("the server's offer is acceptable");
-                let _ = reply.send(answer.to_sdp_string());
-            }
-            () = tokio::time::sleep(wait) => {
-                if rtc.handle_input(Input::Timeout(Instant::now())).is_err() {
-                    return;
-                }
+                let answer = driver.peer().accept_offer(&sdp).expect("the server's offer is acceptable");
+                let _ = reply.send(answer);
             }
         }
     }
