@@ -89,9 +89,8 @@ where
     D: Deserializer<'de>,
     T: DeserializeOwned,
 {
-    let Some(object) = Option::<serde_json::Map<String, serde_json::Value>>::deserialize(
-        deserializer,
-    )?
+    let Some(object) =
+        Option::<serde_json::Map<String, serde_json::Value>>::deserialize(deserializer)?
     else {
         return Ok(None);
     };

@@ -10,8 +10,13 @@ use utoipa::ToSchema;
 pub enum ClientMessage {
     /// Asks for `query`'s result now and after every change, under `id`
     /// (chosen by the client, unique on its connection).
-    Subscribe { id: String, query: String },
-    Unsubscribe { id: String },
+    Subscribe {
+        id: String,
+        query: String,
+    },
+    Unsubscribe {
+        id: String,
+    },
     Ping,
 }
 
@@ -144,7 +149,10 @@ mod tests {
                 },
             },
         );
-        round_trip(r#"{"type":"pong"}"#, ServerMessage::<serde_json::Value>::Pong);
+        round_trip(
+            r#"{"type":"pong"}"#,
+            ServerMessage::<serde_json::Value>::Pong,
+        );
     }
 
     #[test]

@@ -103,10 +103,7 @@ pub enum ServerMessage {
     },
     /// The page's media connection was let go; nothing more comes for it.
     #[serde(rename = "media.closed")]
-    Closed {
-        session_id: Id,
-        reason: CloseReason,
-    },
+    Closed { session_id: Id, reason: CloseReason },
     /// A `media.*` message refused; it changed nothing. `session_id` is the
     /// one the message named, if it could be read.
     #[serde(rename = "media.error")]
@@ -114,6 +111,21 @@ pub enum ServerMessage {
         session_id: Option<String>,
         error: Refusal,
     },
+}
+
+impl ServerMessage {
+    /// The session the message is about, if it names one.
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            Self::Config { session_id, .. }
+            | Self::Answer { session_id, .. }
+            | Self::Offer { session_id, .. }
+            | Self::Tracks { session_id, .. }
+            | Self::States { session_id, .. }
+            | Self::Closed { session_id, .. } => Some(session_id.as_str()),
+            Self::Error { session_id, .. } => session_id.as_deref(),
+        }
+    }
 }
 
 /// One media line the server sends a page, as `media.tracks` lists it.

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use serde_json::{Value, json};
+use protocol::media::{ClientMessage, MediaSource, ServerMessage, Sources, TrackKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
@@ -23,6 +23,7 @@ use super::api::ServerApi;
 use super::live::{LiveConnection, Push};
 use crate::agent::SessionInput;
 use crate::pipeline::SpeakerId;
+use protocol::live::ServerMessage as LiveMessage;
 
 /// One 20 ms Opus frame of the assistant's voice and its 48 kHz RTP time.
 pub struct OutFrame {
@@ -110,12 +111,11 @@ async fn link(
         .apply()
         .ok_or_else(|| anyhow!("no offer to make"))
         .map_err(no_speakers)?;
-    live.send(&json!({
-        "type": "media.join",
-        "session_id": session_id,
-        "offer": offer.to_sdp_string(),
-        "sources": {own_mid.to_string(): "microphone"},
-    }))
+    live.send(&ClientMessage::Join {
+        session_id: session_id.to_owned(),
+        offer: offer.to_sdp_string(),
+        sources: Sources::from([(own_mid.to_string(), MediaSource::Microphone)]),
+    })
     .await
     .map_err(no_speakers)?;
     let mut pending: Option<SdpPendingOffer> = Some(pending);
@@ -139,7 +139,9 @@ async fn link(
     match result {
         Ok(()) => {
             let _ = live
-                .send(&json!({"type": "media.leave", "session_id": session_id}))
+                .send(&ClientMessage::Leave {
+                    session_id: session_id.to_owned(),
+                })
                 .await;
             live.close().await;
             Ok(())
@@ -191,12 +193,12 @@ async fn forward(
             }
             push = live.next() => match push? {
                 None => return Err(anyhow!("the live connection closed")),
-                Some(Push::Other(message)) if message["session_id"] == session_id.as_str() => {
-                    if let Some(reply) = link.on_signal(rtc, pending, &message).await? {
+                Some(Push::Media(message)) if message.session_id() == Some(session_id.as_str()) => {
+                    if let Some(reply) = link.on_signal(rtc, pending, message).await? {
                         live.send(&reply).await?;
                     }
                 }
-                Some(Push::Error { error, .. }) => tracing::warn!(session = %session_id, %error, "media refused"),
+                Some(Push::Live(LiveMessage::Error { error, .. })) => tracing::warn!(session = %session_id, error = %error.message, "media refused"),
                 Some(_) => {}
             },
             () = tokio::time::sleep(wait) => {
@@ -263,56 +265,47 @@ impl Link {
         &mut self,
         rtc: &mut Rtc,
         pending: &mut Option<SdpPendingOffer>,
-        message: &Value,
-    ) -> anyhow::Result<Option<Value>> {
-        match message["type"].as_str().unwrap_or_default() {
-            "media.answer" => {
+        message: ServerMessage,
+    ) -> anyhow::Result<Option<ClientMessage>> {
+        match message {
+            ServerMessage::Answer { sdp, .. } => {
                 let Some(pending) = pending.take() else {
                     return Ok(None);
                 };
-                let sdp = message["sdp"].as_str().unwrap_or_default();
-                let answer = SdpAnswer::from_sdp_string(sdp).context("the server's answer")?;
+                let answer = SdpAnswer::from_sdp_string(&sdp).context("the server's answer")?;
                 rtc.sdp_api()
                     .accept_answer(pending, answer)
                     .context("applying the server's answer")?;
                 Ok(None)
             }
-            "media.offer" => {
-                let sdp = message["sdp"].as_str().unwrap_or_default();
-                let offer = SdpOffer::from_sdp_string(sdp).context("the server's offer")?;
+            ServerMessage::Offer { sdp, .. } => {
+                let offer = SdpOffer::from_sdp_string(&sdp).context("the server's offer")?;
                 let answer = rtc
                     .sdp_api()
                     .accept_offer(offer)
                     .context("answering the server's offer")?;
-                Ok(Some(json!({
-                    "type": "media.answer",
-                    "session_id": self.session_id,
-                    "sdp": answer.to_sdp_string(),
-                })))
+                Ok(Some(ClientMessage::Answer {
+                    session_id: self.session_id.clone(),
+                    sdp: answer.to_sdp_string(),
+                }))
             }
-            "media.tracks" => {
+            ServerMessage::Tracks { tracks, .. } => {
                 let mut now: HashMap<Mid, String> = HashMap::new();
-                for track in message["tracks"].as_array().into_iter().flatten() {
-                    let (Some(mid), Some(user)) =
-                        (track["mid"].as_str(), track["user_id"].as_str())
-                    else {
-                        continue;
-                    };
-                    if track["kind"] != "audio" || user == self.me {
+                for track in tracks {
+                    let user = track.user_id;
+                    if track.kind != TrackKind::Audio || user == self.me {
                         continue;
                     }
-                    if let Some(name) = track["name"].as_str()
-                        && !self.speakers.values().any(|known| known == user)
-                    {
+                    if !self.speakers.values().any(|known| *known == user) {
                         let _ = self
                             .input
                             .send(SessionInput::Speaker {
-                                speaker: SpeakerId(user.to_string()),
-                                name: name.to_string(),
+                                speaker: SpeakerId(user.clone()),
+                                name: track.name,
                             })
                             .await;
                     }
-                    now.insert(Mid::from(mid), user.to_string());
+                    now.insert(Mid::from(track.mid.as_str()), user);
                 }
                 let still: HashSet<&String> = now.values().collect();
                 let gone: Vec<String> = self
@@ -334,8 +327,8 @@ impl Link {
                 self.speakers = now;
                 Ok(None)
             }
-            "media.error" => {
-                tracing::warn!(session = %self.session_id, error = %message["error"], "the server refused the assistant's media");
+            ServerMessage::Error { error, .. } => {
+                tracing::warn!(session = %self.session_id, code = %error.code, error = %error.message, "the server refused the assistant's media");
                 Ok(None)
             }
             _ => Ok(None),

@@ -16,7 +16,9 @@
 //!   one task per listed session.
 //! - `session`: one session's task: claim, join, the agent's session task,
 //!   typed questions, status reports, interactions to the AI log, leaving.
-//! - `api`, `live`: the HTTP and WebSocket clients.
+//! - `api`, `live`: the HTTP and WebSocket clients. What they send and read
+//!   is the `protocol` crate's messages and the domain's records, never
+//!   untyped JSON.
 //! - `chat`: which chat messages are questions.
 
 mod api;
@@ -30,8 +32,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
+use domain::session::Session;
+use protocol::live::ServerMessage;
 use secrecy::SecretString;
-use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -127,9 +130,11 @@ impl Worker {
                     push = live.next() => push,
                 };
                 match push {
-                    Ok(Some(Push::Result { id, data })) if id == "sessions" => {
+                    Ok(Some(Push::Live(ServerMessage::Result { id, data, .. })))
+                        if id == "sessions" =>
+                    {
                         backoff = RECONNECT_FIRST;
-                        let wanted = session_ids(&data);
+                        let wanted = session_ids(data);
                         reconcile(&mut served, &wanted, |session_id, stop| SessionJob {
                             session_id: session_id.to_string(),
                             worker_id: config.worker_id.clone(),
@@ -138,8 +143,8 @@ impl Worker {
                             stop,
                         });
                     }
-                    Ok(Some(Push::Error { error, .. })) => {
-                        tracing::error!(%error, "the server refused the agent's subscription")
+                    Ok(Some(Push::Live(ServerMessage::Error { error, .. }))) => {
+                        tracing::error!(code = %error.code, error = %error.message, "the server refused the agent's subscription")
                     }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => {
@@ -190,13 +195,16 @@ fn reconcile(
     }
 }
 
-fn session_ids(data: &Value) -> Vec<String> {
-    data.as_array()
-        .map(|sessions| {
-            sessions
-                .iter()
-                .filter_map(|s| s["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The ids of the `agent:sessions` result: the sessions the assistant serves.
+fn session_ids(data: serde_json::Value) -> Vec<String> {
+    match serde_json::from_value::<Vec<Session>>(data) {
+        Ok(sessions) => sessions
+            .into_iter()
+            .map(|session| session.id.as_str().to_owned())
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "an unreadable list of sessions");
+            Vec::new()
+        }
+    }
 }

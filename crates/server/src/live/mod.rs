@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use domain::Id;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use protocol::live::ClientMessage;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tokio_stream::StreamMap;
@@ -37,7 +37,7 @@ use self::query::{Query, Snapshot};
 use crate::AppState;
 use crate::app::Caller;
 use crate::auth::{self, CurrentUser};
-use crate::error::{ApiError, ErrorDetail};
+use crate::error::ApiError;
 
 /// A connection may hold this many subscriptions at once.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
@@ -51,29 +51,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/live", get(upgrade))
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientMessage {
-    Subscribe { id: String, query: String },
-    Unsubscribe { id: String },
-    Ping,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ServerMessage<'a> {
-    Result {
-        id: &'a str,
-        query: String,
-        version: i64,
-        data: &'a RawValue,
-    },
-    Error {
-        id: Option<&'a str>,
-        error: ErrorDetail,
-    },
-    Pong,
-}
+/// What this module sends: a result's data is encoded once per change and
+/// shared by every subscriber.
+type ServerMessage<'a> = protocol::live::ServerMessage<&'a RawValue>;
 
 /// The caller of a live connection: a bearer header, `?token=`, or the cookie
 /// (whose handshake must come from our own origin).
@@ -223,7 +203,7 @@ impl Connection {
 
     /// Handles one client message; returns the immediate answer, if any.
     async fn handle(&mut self, text: &str) -> Option<Utf8Bytes> {
-        if media::is_media(text) {
+        if protocol::media::is_media(text) {
             return self.media.handle(&self.state, &self.caller, text).await;
         }
         let message = match serde_json::from_str::<ClientMessage>(text) {
@@ -314,7 +294,7 @@ impl Connection {
         subscription.pushes += 1;
         let version = snapshot.version.unwrap_or(subscription.pushes);
         Some(encode(&ServerMessage::Result {
-            id,
+            id: id.to_owned(),
             query: subscription.query.to_string(),
             version,
             data: &snapshot.data,
@@ -330,7 +310,7 @@ fn encode(message: &ServerMessage<'_>) -> Utf8Bytes {
 
 fn error_message(id: Option<&str>, error: &ApiError) -> Utf8Bytes {
     encode(&ServerMessage::Error {
-        id,
+        id: id.map(str::to_owned),
         error: error.detail(),
     })
 }

@@ -8,7 +8,8 @@ use std::time::Instant;
 use agent::audio::{Framer, OpusEncoder};
 use agent::tts::flite::{FliteVoice, synthesize_blocking};
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use protocol::media::{ClientMessage, MediaSource, ServerMessage, Sources};
+use serde_json::json;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
@@ -62,13 +63,14 @@ async fn person_peer(
     let mut api = rtc.sdp_api();
     let mic: Mid = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
     let (offer, pending) = api.apply().expect("an offer");
-    let join = json!({
-        "type": "media.join",
-        "session_id": session_id,
-        "offer": offer.to_sdp_string(),
-        "sources": {mic.to_string(): "microphone"},
-    });
-    ws.send(Message::text(join.to_string())).await.unwrap();
+    let join = ClientMessage::Join {
+        session_id: session_id.to_string(),
+        offer: offer.to_sdp_string(),
+        sources: Sources::from([(mic.to_string(), MediaSource::Microphone)]),
+    };
+    ws.send(Message::text(serde_json::to_string(&join).unwrap()))
+        .await
+        .unwrap();
     let mut pending = Some(pending);
     let silence = packets.last().cloned().unwrap();
     tokio::spawn(async move {
@@ -115,24 +117,25 @@ async fn person_peer(
                         if frame.is_none() { return; }
                         continue;
                     };
-                    let message: Value = serde_json::from_str(text.as_str()).unwrap();
-                    match message["type"].as_str().unwrap_or_default() {
-                        "media.answer" => {
+                    // Live query results and pongs are not media messages.
+                    let Ok(message) = serde_json::from_str::<ServerMessage>(text.as_str()) else { continue };
+                    match message {
+                        ServerMessage::Answer { session_id, sdp } => {
                             if let Some(pending) = pending.take() {
-                                let answer = SdpAnswer::from_sdp_string(message["sdp"].as_str().unwrap()).unwrap();
+                                let answer = SdpAnswer::from_sdp_string(&sdp).unwrap();
                                 rtc.sdp_api().accept_answer(pending, answer).unwrap();
-                                let state = json!({"type": "media.state", "session_id": message["session_id"], "microphone": true, "camera": false});
-                                let _ = ws.send(Message::text(state.to_string())).await;
+                                let state = ClientMessage::State { session_id: session_id.to_string(), microphone: true, camera: false };
+                                let _ = ws.send(Message::text(serde_json::to_string(&state).unwrap())).await;
                             }
                         }
-                        "media.offer" => {
-                            let offer = SdpOffer::from_sdp_string(message["sdp"].as_str().unwrap()).unwrap();
+                        ServerMessage::Offer { session_id, sdp } => {
+                            let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
                             let answer = rtc.sdp_api().accept_offer(offer).unwrap();
-                            let reply = json!({"type": "media.answer", "session_id": message["session_id"], "sdp": answer.to_sdp_string()});
-                            let _ = ws.send(Message::text(reply.to_string())).await;
+                            let reply = ClientMessage::Answer { session_id: session_id.to_string(), sdp: answer.to_sdp_string() };
+                            let _ = ws.send(Message::text(serde_json::to_string(&reply).unwrap())).await;
                             let _ = heard.send(0);
                         }
-                        "media.error" => panic!("media refused: {message}"),
+                        ServerMessage::Error { .. } => panic!("media refused: {message:?}"),
                         _ => {}
                     }
                 }
