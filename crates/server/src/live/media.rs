@@ -21,7 +21,8 @@
 //! - [`watch_departures`]: the task that tears down the media of people
 //!   marked left and of sessions that ended.
 //! - [`Links`]: one live connection's media: its `media.*` messages in, the
-//!   SFU's signals and the room's on/off states out.
+//!   SFU's signals and the room's on/off states out. The messages are
+//!   `protocol::media`'s.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

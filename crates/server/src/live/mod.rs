@@ -1,4 +1,6 @@
-//! `/api/live`: live queries over a WebSocket. The protocol is in docs/LIVE.md.
+//! `/api/live`: live queries over a WebSocket. The protocol is in docs/LIVE.md;
+//! its messages are the `protocol` crate's (`protocol::live`,
+//! `protocol::media`), shared with the worker, the benchmarks and the tests.
 //!
 //! # Layout
 //!
