@@ -184,11 +184,11 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    /// How the AI log names it: `voice` or `text`.
-    pub fn log_name(self) -> &'static str {
+    /// How the AI log records it: spoken or typed.
+    pub fn log_trigger(self) -> domain::ai_log::Trigger {
         match self {
-            Trigger::WakePhrase | Trigger::FollowUp => "voice",
-            Trigger::Typed => "text",
+            Trigger::WakePhrase | Trigger::FollowUp => domain::ai_log::Trigger::Voice,
+            Trigger::Typed => domain::ai_log::Trigger::Text,
         }
     }
 }

@@ -536,8 +536,8 @@ fn a_typed_question_waits_its_turn_and_is_spoken_like_a_voice_one() {
     h.advance(Duration::from_millis(100));
     let typed = h.questions().pop().unwrap();
     assert_eq!(typed.trigger, Trigger::Typed);
-    assert_eq!(typed.trigger.log_name(), "text");
-    assert_eq!(spoken.trigger.log_name(), "voice");
+    assert_eq!(typed.trigger.log_trigger().as_str(), "text");
+    assert_eq!(spoken.trigger.log_trigger().as_str(), "voice");
     assert_eq!(typed.speaker, cleo);
     assert_eq!(typed.text, "what is a lifetime?");
     assert_eq!(typed.timings, Timings::default(), "no speech to time");

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::input::bounded_text;
 use crate::{Id, InvalidInput};
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AiLog {
     #[schema(value_type = String)]
     pub id: Id,

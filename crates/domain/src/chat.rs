@@ -1,13 +1,13 @@
 //! Chat in the session room, and the notifications people get.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::input::bounded_text;
 use crate::{Id, InvalidInput};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChatMessage {
     #[schema(value_type = String)]
     pub id: Id,
@@ -19,6 +19,16 @@ pub struct ChatMessage {
     pub name: String,
     pub body: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// Messages oldest first, and the cursor to the ones before, as the API and
+/// the live `chat:` query send them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MessagePage {
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Older messages are behind this cursor; null at the beginning of the chat.
+    pub next_cursor: Option<String>,
 }
 
 pub struct MessageBody(String);

@@ -1,13 +1,13 @@
 //! Projects: what a session is about, and the context the assistant is given.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::input::bounded_text;
 use crate::{Id, InvalidInput};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Project {
     #[schema(value_type = String)]
     pub id: Id,

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::input::bounded_text;
 use crate::{Id, InvalidInput};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Session {
     #[schema(value_type = String)]
     pub id: Id,
@@ -40,7 +40,7 @@ pub struct Session {
     pub version: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Participant {
     #[schema(value_type = String)]
     pub session_id: Id,

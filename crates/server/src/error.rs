@@ -45,16 +45,8 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// One of invalid, unauthenticated, forbidden, not_found, conflict, too_large,
-    /// unsupported_media_type, rate_limited, internal.
-    pub code: &'static str,
-    pub message: String,
-    /// The input field at fault, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
+/// The error object of every refusal, over HTTP and on the live socket.
+pub use protocol::live::ErrorDetail;
 
 impl ApiError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -108,7 +100,7 @@ impl ApiError {
             other => (other.to_string(), None),
         };
         ErrorDetail {
-            code,
+            code: code.to_owned(),
             message,
             field,
         }

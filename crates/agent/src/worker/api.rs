@@ -7,9 +7,13 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use domain::session::{AgentStatus, Participant};
+use protocol::internal::{
+    AgentContext, AgentMessage, Claimed, LogInteractionInternal, StatusReport, WorkerClaim,
+};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// How long one API call may take before the worker gives up on it.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,43 +43,6 @@ impl std::fmt::Debug for ServerApi {
             .field("base", &self.base)
             .finish_non_exhaustive()
     }
-}
-
-/// What `/internal/sessions/{id}/context` answers (the fields the agent uses).
-#[derive(Debug, Clone, Deserialize)]
-pub struct ContextReply {
-    pub session: SessionReply,
-    pub project: Option<ProjectReply>,
-    #[serde(default)]
-    pub recent: Vec<AiLogReply>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SessionReply {
-    pub id: String,
-    pub title: String,
-    pub session_type: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProjectReply {
-    pub name: String,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub tech_stack: Vec<String>,
-    #[serde(default)]
-    pub repo_url: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AiLogReply {
-    #[serde(default)]
-    pub user_id: Option<String>,
-    pub question: String,
-    pub answer: String,
-    #[serde(default)]
-    pub error: Option<String>,
 }
 
 impl ServerApi {
@@ -124,19 +91,41 @@ impl ServerApi {
         &self.token
     }
 
-    async fn call(
+    /// Sends `body` (if any) and reads the answer as `T`.
+    async fn call<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<T> {
+        let label = format!("{method} {path}");
+        let text = self.send(method, path, body).await?;
+        serde_json::from_str(&text).with_context(|| format!("{label}: reading the answer"))
+    }
+
+    /// Sends `body` (if any), for the answer's status alone.
+    async fn call_for_status(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<()> {
+        self.send(method, path, body).await.map(drop)
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<String> {
         let label = format!("{method} {path}");
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(self.token.expose_secret());
         if let Some(body) = body {
-            request = request.json(&body);
+            request = request.json(body);
         }
         // reqwest errors carry the URL, which is harmless here (no key in it),
         // but the token is in a header and never printed.
@@ -151,10 +140,7 @@ impl ServerApi {
             }
             .into());
         }
-        if text.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text).with_context(|| format!("{label}: reading the answer"))
+        Ok(text)
     }
 
     /// Takes (or renews) this worker's claim on a session. `Ok(false)`:
@@ -165,88 +151,88 @@ impl ServerApi {
         worker_id: &str,
         lease: Duration,
     ) -> anyhow::Result<bool> {
-        let reply = self
+        let claim = WorkerClaim {
+            worker_id: worker_id.to_owned(),
+            lease_seconds: Some(lease.as_secs().max(1)),
+        };
+        let reply: Claimed = self
             .call(
                 reqwest::Method::POST,
                 &format!("/internal/sessions/{session_id}/claim"),
-                Some(json!({"worker_id": worker_id, "lease_seconds": lease.as_secs().max(1)})),
+                Some(&claim),
             )
             .await?;
-        Ok(reply["claimed"].as_bool().unwrap_or(false))
+        Ok(reply.claimed)
     }
 
     pub async fn release(&self, session_id: &str, worker_id: &str) -> anyhow::Result<()> {
-        self.call(
+        let claim = WorkerClaim {
+            worker_id: worker_id.to_owned(),
+            lease_seconds: None,
+        };
+        self.call_for_status(
             reqwest::Method::POST,
             &format!("/internal/sessions/{session_id}/release"),
-            Some(json!({"worker_id": worker_id})),
+            Some(&claim),
         )
         .await
-        .map(drop)
     }
 
     /// Joins as the assistant; answers the assistant's participant record.
-    pub async fn join(&self, session_id: &str) -> anyhow::Result<Value> {
+    pub async fn join(&self, session_id: &str) -> anyhow::Result<Participant> {
         self.call(
             reqwest::Method::POST,
             &format!("/internal/sessions/{session_id}/join"),
-            None,
+            None::<&()>,
         )
         .await
     }
 
     pub async fn leave(&self, session_id: &str) -> anyhow::Result<()> {
-        self.call(
+        self.call_for_status(
             reqwest::Method::POST,
             &format!("/internal/sessions/{session_id}/leave"),
-            None,
+            None::<&()>,
         )
         .await
-        .map(drop)
     }
 
-    /// `status`: listening, thinking, speaking or joining.
-    pub async fn report_status(&self, session_id: &str, status: &str) -> anyhow::Result<()> {
-        self.call(
+    pub async fn report_status(&self, session_id: &str, status: AgentStatus) -> anyhow::Result<()> {
+        self.call_for_status(
             reqwest::Method::POST,
             &format!("/internal/sessions/{session_id}/agent-status"),
-            Some(json!({"status": status})),
+            Some(&StatusReport { status }),
         )
         .await
-        .map(drop)
     }
 
-    pub async fn context(&self, session_id: &str) -> anyhow::Result<ContextReply> {
-        let reply = self
-            .call(
-                reqwest::Method::GET,
-                &format!("/internal/sessions/{session_id}/context"),
-                None,
-            )
-            .await?;
-        serde_json::from_value(reply).context("reading the session's context")
+    pub async fn context(&self, session_id: &str) -> anyhow::Result<AgentContext> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/internal/sessions/{session_id}/context"),
+            None::<&()>,
+        )
+        .await
+        .context("reading the session's context")
     }
 
     /// Says `body` in the session's chat as the assistant.
     pub async fn say_in_chat(&self, session_id: &str, body: &str) -> anyhow::Result<()> {
-        self.call(
+        let message = AgentMessage {
+            body: body.to_owned(),
+        };
+        self.call_for_status(
             reqwest::Method::POST,
             &format!("/internal/sessions/{session_id}/messages"),
-            Some(json!({"body": body})),
+            Some(&message),
         )
         .await
-        .map(drop)
     }
 
     /// Stores one interaction in the session's AI log.
-    pub async fn log_interaction(&self, entry: &Value) -> anyhow::Result<()> {
-        self.call(
-            reqwest::Method::POST,
-            "/internal/ai-logs",
-            Some(entry.clone()),
-        )
-        .await
-        .map(drop)
+    pub async fn log_interaction(&self, entry: &LogInteractionInternal) -> anyhow::Result<()> {
+        self.call_for_status(reqwest::Method::POST, "/internal/ai-logs", Some(entry))
+            .await
     }
 }
 

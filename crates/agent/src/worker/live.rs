@@ -4,8 +4,9 @@
 
 use anyhow::Context;
 use futures::{SinkExt, StreamExt};
+use protocol::live::{ClientMessage, ServerMessage};
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -14,15 +15,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::api::ServerApi;
 
-/// What the server pushes that the worker acts on.
+/// What the server pushes: a live query's message, or a `media.*` one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Push {
-    /// A query's full result.
-    Result { id: String, data: Value },
-    /// A subscription refused, or a message not understood.
-    Error { id: Option<String>, error: Value },
-    /// Any other message (media signalling, pongs): the whole JSON.
-    Other(Value),
+    Live(ServerMessage),
+    Media(protocol::media::ServerMessage),
 }
 
 pub struct LiveConnection {
@@ -44,16 +41,17 @@ impl LiveConnection {
         Ok(Self { socket })
     }
 
-    pub async fn send(&mut self, message: &Value) -> anyhow::Result<()> {
+    /// Sends a live or a `media.*` message.
+    pub async fn send(&mut self, message: &impl Serialize) -> anyhow::Result<()> {
+        let text = serde_json::to_string(message).context("encoding a live message")?;
         self.socket
-            .send(Message::text(message.to_string()))
+            .send(Message::text(text))
             .await
             .context("sending on the live WebSocket")
     }
 
     pub async fn subscribe(&mut self, id: &str, query: &str) -> anyhow::Result<()> {
-        self.send(&json!({"type": "subscribe", "id": id, "query": query}))
-            .await
+        self.send(&ClientMessage::subscribe(id, query)).await
     }
 
     /// The next push; `None` when the server closed the connection.
@@ -65,23 +63,17 @@ impl LiveConnection {
                 // tungstenite answers pings itself.
                 _ => continue,
             };
-            let value: Value = match serde_json::from_str(text.as_str()) {
-                Ok(value) => value,
+            let push = if protocol::media::is_media(text.as_str()) {
+                serde_json::from_str(text.as_str()).map(Push::Media)
+            } else {
+                serde_json::from_str(text.as_str()).map(Push::Live)
+            };
+            let push = match push {
+                Ok(push) => push,
                 Err(error) => {
                     tracing::warn!(%error, "unreadable live message");
                     continue;
                 }
-            };
-            let push = match value["type"].as_str() {
-                Some("result") => Push::Result {
-                    id: value["id"].as_str().unwrap_or_default().to_string(),
-                    data: value["data"].clone(),
-                },
-                Some("error") => Push::Error {
-                    id: value["id"].as_str().map(str::to_string),
-                    error: value["error"].clone(),
-                },
-                _ => Push::Other(value),
             };
             return Ok(Some(push));
         }

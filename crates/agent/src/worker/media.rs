@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use serde_json::{Value, json};
-use sfu::TrackKind;
+use protocol::live::ServerMessage as LiveMessage;
+use protocol::media::{ClientMessage, MediaSource, ServerMessage, Sources, TrackKind};
 use sfu::client::{ClientDriver, ClientEvent, ClientPeer, Direction, Mid};
 use tokio::sync::mpsc;
 
@@ -100,12 +100,11 @@ async fn link(
         .context("making an offer")
         .map_err(no_speakers)?;
     let own_mid = mids[0];
-    live.send(&json!({
-        "type": "media.join",
-        "session_id": session_id,
-        "offer": offer,
-        "sources": {own_mid.to_string(): "microphone"},
-    }))
+    live.send(&ClientMessage::Join {
+        session_id: session_id.to_owned(),
+        offer,
+        sources: Sources::from([(own_mid.to_string(), MediaSource::Microphone)]),
+    })
     .await
     .map_err(no_speakers)?;
     let mut link = Link {
@@ -119,7 +118,9 @@ async fn link(
     match result {
         Ok(()) => {
             let _ = live
-                .send(&json!({"type": "media.leave", "session_id": session_id}))
+                .send(&ClientMessage::Leave {
+                    session_id: session_id.to_owned(),
+                })
                 .await;
             live.close().await;
             Ok(())
@@ -146,12 +147,12 @@ async fn forward(
             }
             push = live.next() => match push? {
                 None => return Err(anyhow!("the live connection closed")),
-                Some(Push::Other(message)) if message["session_id"] == session_id.as_str() => {
-                    if let Some(reply) = link.on_signal(driver.peer(), &message).await? {
+                Some(Push::Media(message)) if message.session_id() == Some(session_id.as_str()) => {
+                    if let Some(reply) = link.on_signal(driver.peer(), message).await? {
                         live.send(&reply).await?;
                     }
                 }
-                Some(Push::Error { error, .. }) => tracing::warn!(session = %session_id, %error, "media refused"),
+                Some(Push::Live(LiveMessage::Error { error, .. })) => tracing::warn!(session = %session_id, error = %error.message, "media refused"),
                 Some(_) => {}
             },
         }
@@ -199,52 +200,43 @@ impl Link {
     async fn on_signal(
         &mut self,
         peer: &mut ClientPeer,
-        message: &Value,
-    ) -> anyhow::Result<Option<Value>> {
-        match message["type"].as_str().unwrap_or_default() {
-            "media.answer" => {
+        message: ServerMessage,
+    ) -> anyhow::Result<Option<ClientMessage>> {
+        match message {
+            ServerMessage::Answer { sdp, .. } => {
                 if !peer.awaits_answer() {
                     return Ok(None);
                 }
-                let sdp = message["sdp"].as_str().unwrap_or_default();
-                peer.accept_answer(sdp)
+                peer.accept_answer(&sdp)
                     .context("applying the server's answer")?;
                 Ok(None)
             }
-            "media.offer" => {
-                let sdp = message["sdp"].as_str().unwrap_or_default();
+            ServerMessage::Offer { sdp, .. } => {
                 let answer = peer
-                    .accept_offer(sdp)
+                    .accept_offer(&sdp)
                     .context("answering the server's offer")?;
-                Ok(Some(json!({
-                    "type": "media.answer",
-                    "session_id": self.session_id,
-                    "sdp": answer,
-                })))
+                Ok(Some(ClientMessage::Answer {
+                    session_id: self.session_id.clone(),
+                    sdp: answer,
+                }))
             }
-            "media.tracks" => {
+            ServerMessage::Tracks { tracks, .. } => {
                 let mut now: HashMap<Mid, String> = HashMap::new();
-                for track in message["tracks"].as_array().into_iter().flatten() {
-                    let (Some(mid), Some(user)) =
-                        (track["mid"].as_str(), track["user_id"].as_str())
-                    else {
-                        continue;
-                    };
-                    if track["kind"] != "audio" || user == self.me {
+                for track in tracks {
+                    let user = track.user_id;
+                    if track.kind != TrackKind::Audio || user == self.me {
                         continue;
                     }
-                    if let Some(name) = track["name"].as_str()
-                        && !self.speakers.values().any(|known| known == user)
-                    {
+                    if !self.speakers.values().any(|known| *known == user) {
                         let _ = self
                             .input
                             .send(SessionInput::Speaker {
-                                speaker: SpeakerId(user.to_string()),
-                                name: name.to_string(),
+                                speaker: SpeakerId(user.clone()),
+                                name: track.name,
                             })
                             .await;
                     }
-                    now.insert(Mid::from(mid), user.to_string());
+                    now.insert(Mid::from(track.mid.as_str()), user);
                 }
                 let still: HashSet<&String> = now.values().collect();
                 let gone: Vec<String> = self
@@ -266,8 +258,8 @@ impl Link {
                 self.speakers = now;
                 Ok(None)
             }
-            "media.error" => {
-                tracing::warn!(session = %self.session_id, error = %message["error"], "the server refused the assistant's media");
+            ServerMessage::Error { error, .. } => {
+                tracing::warn!(session = %self.session_id, code = %error.code, error = %error.message, "the server refused the assistant's media");
                 Ok(None)
             }
             _ => Ok(None),

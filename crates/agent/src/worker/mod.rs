@@ -19,7 +19,9 @@
 //! - `media`: the assistant's peer connection in a session's media, an
 //!   [`sfu::client`] peer: its voice out, every other speaker's microphone
 //!   in.
-//! - `api`, `live`: the HTTP and WebSocket clients.
+//! - `api`, `live`: the HTTP and WebSocket clients. What they send and read
+//!   is the `protocol` crate's messages and the domain's records, never
+//!   untyped JSON.
 //! - `chat`: which chat messages are questions.
 
 mod api;
@@ -33,8 +35,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
+use domain::session::Session;
+use protocol::live::ServerMessage;
 use secrecy::SecretString;
-use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -130,9 +133,11 @@ impl Worker {
                     push = live.next() => push,
                 };
                 match push {
-                    Ok(Some(Push::Result { id, data })) if id == "sessions" => {
+                    Ok(Some(Push::Live(ServerMessage::Result { id, data, .. })))
+                        if id == "sessions" =>
+                    {
                         backoff = RECONNECT_FIRST;
-                        let wanted = session_ids(&data);
+                        let wanted = session_ids(data);
                         reconcile(&mut served, &wanted, |session_id, stop| SessionJob {
                             session_id: session_id.to_string(),
                             worker_id: config.worker_id.clone(),
@@ -141,8 +146,8 @@ impl Worker {
                             stop,
                         });
                     }
-                    Ok(Some(Push::Error { error, .. })) => {
-                        tracing::error!(%error, "the server refused the agent's subscription")
+                    Ok(Some(Push::Live(ServerMessage::Error { error, .. }))) => {
+                        tracing::error!(code = %error.code, error = %error.message, "the server refused the agent's subscription")
                     }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => {
@@ -193,13 +198,16 @@ fn reconcile(
     }
 }
 
-fn session_ids(data: &Value) -> Vec<String> {
-    data.as_array()
-        .map(|sessions| {
-            sessions
-                .iter()
-                .filter_map(|s| s["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The ids of the `agent:sessions` result: the sessions the assistant serves.
+fn session_ids(data: serde_json::Value) -> Vec<String> {
+    match serde_json::from_value::<Vec<Session>>(data) {
+        Ok(sessions) => sessions
+            .into_iter()
+            .map(|session| session.id.as_str().to_owned())
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "an unreadable list of sessions");
+            Vec::new()
+        }
+    }
 }

@@ -5,10 +5,15 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use domain::ai_log::{LatencyMs, Providers};
+use domain::chat::MessagePage;
+use domain::session::AgentStatus;
+use protocol::internal::{AgentContext, LogInteractionInternal};
+use protocol::live::ServerMessage;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::api::{ContextReply, ServerApi, refused_status};
+use super::api::{ServerApi, refused_status};
 use super::chat::question_in;
 use super::live::{LiveConnection, Push};
 use super::media::{self, OutFrame};
@@ -94,11 +99,8 @@ impl SessionJob {
         let api = self.api.clone();
         let (me, joined_at) = match api.join(&id).await {
             Ok(participant) => (
-                participant["user_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                participant["joined_at"].as_str().and_then(timestamp_key),
+                participant.user_id.as_str().to_owned(),
+                participant.joined_at,
             ),
             Err(error) => {
                 tracing::warn!(session = %id, error = %format!("{error:#}"), "joining a session failed");
@@ -118,7 +120,7 @@ impl SessionJob {
 
         // Status reports go out in order, the newest winning, without
         // holding up the audio.
-        let (status_tx, status_rx) = watch::channel("listening");
+        let (status_tx, status_rx) = watch::channel(AgentStatus::Listening);
         let status_task = tokio::spawn(report_statuses(api.clone(), id.clone(), status_rx));
         // Typed questions whose answer is already in the chat.
         let mut in_chat: HashSet<u64> = HashSet::new();
@@ -162,15 +164,15 @@ impl SessionJob {
                         let _ = frames_tx.try_send(OutFrame { opus, rtp_timestamp });
                         if !speaking {
                             speaking = true;
-                            let _ = status_tx.send("speaking");
+                            let _ = status_tx.send(AgentStatus::Speaking);
                         }
                     }
                     Some(SessionOutput::Event(event)) => match event {
-                        Event::QuestionReady(_) => { let _ = status_tx.send("thinking"); }
+                        Event::QuestionReady(_) => { let _ = status_tx.send(AgentStatus::Thinking); }
                         Event::AnswerFinished { .. } => {
                             speaking = false;
                             // A waiting question follows with its own QuestionReady.
-                            let _ = status_tx.send("listening");
+                            let _ = status_tx.send(AgentStatus::Listening);
                         }
                         _ => {}
                     },
@@ -196,15 +198,15 @@ impl SessionJob {
                     }
                 },
                 push = next_push(&mut live) => match push {
-                    Ok(Some(Push::Result { id: sub, data })) if sub == "chat" => {
-                        for (asker_id, name, question) in chat.new_questions(&data, &self.agent.config().wake_phrase) {
+                    Ok(Some(Push::Live(ServerMessage::Result { id: sub, data, .. }))) if sub == "chat" => {
+                        for (asker_id, name, question) in chat.new_questions(data, &self.agent.config().wake_phrase) {
                             let ask = SessionInput::Ask { speaker: SpeakerId(asker_id), name, question };
                             if handle.input.send(ask).await.is_err() {
                                 tracing::error!(session = %id, "the agent's session task is gone");
                             }
                         }
                     }
-                    Ok(Some(Push::Error { error, .. })) => tracing::warn!(session = %id, %error, "the live connection refused a subscription"),
+                    Ok(Some(Push::Live(ServerMessage::Error { error, .. }))) => tracing::warn!(session = %id, code = %error.code, error = %error.message, "the live connection refused a subscription"),
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => {
                         tracing::warn!(session = %id, "the live connection closed; typed questions go unheard until it is back");
@@ -251,9 +253,9 @@ async fn reconnect(api: &ServerApi, session_id: &str) -> Option<LiveConnection> 
 async fn report_statuses(
     api: ServerApi,
     session_id: String,
-    mut status: watch::Receiver<&'static str>,
+    mut status: watch::Receiver<AgentStatus>,
 ) {
-    let mut last = "listening";
+    let mut last = AgentStatus::Listening;
     while status.changed().await.is_ok() {
         let now = *status.borrow_and_update();
         if now == last {
@@ -266,18 +268,18 @@ async fn report_statuses(
     }
 }
 
-async fn log(api: &ServerApi, entry: &Value) {
+async fn log(api: &ServerApi, entry: &LogInteractionInternal) {
     if let Err(error) = api.log_interaction(entry).await {
         tracing::error!(error = %format!("{error:#}"), "an interaction could not be logged");
     }
 }
 
 /// The prompt's fixed part and the earlier exchanges, from `/context`.
-fn context_of(reply: &ContextReply) -> (SessionContext, Vec<Exchange>) {
+fn context_of(reply: &AgentContext) -> (SessionContext, Vec<Exchange>) {
     let context = SessionContext {
         session: SessionInfo {
             title: reply.session.title.clone(),
-            kind: reply.session.session_type.clone(),
+            kind: reply.session.session_type.as_str().to_owned(),
         },
         project: reply.project.as_ref().map(|p| ProjectInfo {
             name: p.name.clone(),
@@ -317,58 +319,36 @@ fn say_in_chat(api: &ServerApi, session_id: &str, answer: String) {
 
 /// The AI log entry of an interaction, spoken or typed. The speaker id is
 /// the asker's user id (the track's publisher, or the chat message's author).
-fn log_entry(session_id: &str, interaction: &Interaction) -> Value {
+fn log_entry(session_id: &str, interaction: &Interaction) -> LogInteractionInternal {
     let question = [&interaction.question, &interaction.transcript]
         .into_iter()
         .map(|t| t.trim())
         .find(|t| !t.is_empty())
         .unwrap_or("(not understood)");
     let l = &interaction.latencies;
-    json!({
-        "session_id": session_id,
-        "user_id": (!interaction.asked_by.is_empty()).then_some(&interaction.asked_by),
-        "question": question,
-        "answer": interaction.answer,
-        "trigger": interaction.trigger.log_name(),
-        "error": interaction.error,
-        "latency_ms": without_nulls(json!({
-            "wake_delay": l.wake_delay_ms,
-            "transcription_delay": l.transcription_delay_ms,
-            "llm_ttft": l.llm_ttft_ms,
-            "tts_ttfb": l.tts_ttfb_ms,
-            "voice_to_voice": l.voice_to_voice_ms,
-            "total": l.answer_ms,
-        })),
-        "providers": {
-            "stt": (interaction.trigger != Trigger::Typed).then_some(interaction.providers.stt),
-            "llm": interaction.providers.llm,
-            "tts": interaction.providers.tts,
-        },
-    })
-}
-
-fn without_nulls(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
-        }
-        other => other,
+    LogInteractionInternal {
+        session_id: session_id.to_owned(),
+        user_id: (!interaction.asked_by.is_empty()).then(|| interaction.asked_by.clone()),
+        question: question.to_owned(),
+        answer: interaction.answer.clone(),
+        trigger: interaction.trigger.log_trigger(),
+        error: interaction.error.clone(),
+        latency_ms: Some(LatencyMs {
+            wake_delay: l.wake_delay_ms,
+            transcription_delay: l.transcription_delay_ms,
+            llm_ttft: l.llm_ttft_ms,
+            llm_total: None,
+            tts_ttfb: l.tts_ttfb_ms,
+            voice_to_voice: l.voice_to_voice_ms,
+            total: l.answer_ms,
+        }),
+        providers: Some(Providers {
+            stt: (interaction.trigger != Trigger::Typed)
+                .then(|| interaction.providers.stt.to_owned()),
+            llm: Some(interaction.providers.llm.to_owned()),
+            tts: Some(interaction.providers.tts.to_owned()),
+        }),
     }
-}
-
-/// A server timestamp (`2026-01-02T03:04:05.123456Z`) as a key that sorts
-/// in time order whatever the number of fraction digits.
-fn timestamp_key(raw: &str) -> Option<(String, u32)> {
-    let seconds = raw.get(..19)?.to_string();
-    let fraction: String = raw[19..]
-        .strip_prefix('.')
-        .unwrap_or("")
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .take(9)
-        .collect();
-    let nanos = format!("{fraction:0<9}").parse().ok()?;
-    Some((seconds, nanos))
 }
 
 /// New chat messages since the last result.
@@ -378,13 +358,13 @@ struct ChatWatch {
     /// When the assistant joined: in the first result, messages from before
     /// are history, later ones (sent while the subscription was being made)
     /// are questions.
-    joined_at: Option<(String, u32)>,
+    joined_at: DateTime<Utc>,
     /// Message ids of the last result; `None` before the first.
     seen: Option<HashSet<String>>,
 }
 
 impl ChatWatch {
-    fn new(me: String, joined_at: Option<(String, u32)>) -> Self {
+    fn new(me: String, joined_at: DateTime<Utc>) -> Self {
         Self {
             me,
             joined_at,
@@ -394,37 +374,34 @@ impl ChatWatch {
 
     /// `(asker id, asker name, question)` of each new message addressed to
     /// the assistant.
-    fn new_questions(&mut self, data: &Value, wake_phrase: &str) -> Vec<(String, String, String)> {
+    fn new_questions(
+        &mut self,
+        data: serde_json::Value,
+        wake_phrase: &str,
+    ) -> Vec<(String, String, String)> {
         // `{messages, next_cursor}`, as `GET /api/sessions/{id}/messages` answers.
-        let messages = data["messages"]
-            .as_array()
-            .or(data.as_array())
-            .cloned()
-            .unwrap_or_default();
+        let messages = match serde_json::from_value::<MessagePage>(data) {
+            Ok(page) => page.messages,
+            Err(error) => {
+                tracing::warn!(%error, "an unreadable chat result");
+                return Vec::new();
+            }
+        };
         let ids: HashSet<String> = messages
             .iter()
-            .filter_map(|m| m["id"].as_str().map(str::to_string))
+            .map(|message| message.id.as_str().to_owned())
             .collect();
         let seen = self.seen.replace(ids);
-        let joined_at = self.joined_at.clone();
-        let is_new = |m: &Value| match &seen {
-            Some(seen) => m["id"].as_str().is_some_and(|id| !seen.contains(id)),
-            None => match (&joined_at, m["created_at"].as_str().and_then(timestamp_key)) {
-                (Some(joined), Some(created)) => created >= *joined,
-                _ => false,
-            },
-        };
         messages
-            .iter()
-            .filter(|m| is_new(m))
-            .filter(|m| m["user_id"].as_str() != Some(self.me.as_str()))
-            .filter_map(|m| {
-                let question = question_in(m["body"].as_str()?, wake_phrase)?;
-                Some((
-                    m["user_id"].as_str()?.to_string(),
-                    m["name"].as_str().unwrap_or("someone").to_string(),
-                    question,
-                ))
+            .into_iter()
+            .filter(|message| match &seen {
+                Some(seen) => !seen.contains(message.id.as_str()),
+                None => message.created_at >= self.joined_at,
+            })
+            .filter(|message| message.user_id.as_str() != self.me)
+            .filter_map(|message| {
+                let question = question_in(&message.body, wake_phrase)?;
+                Some((message.user_id.as_str().to_owned(), message.name, question))
             })
             .collect()
     }

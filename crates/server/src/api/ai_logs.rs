@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use domain::Id;
 use domain::ai_log::LoggedBy;
 use domain::ai_log::{self, AiLog, Answer, LatencyMs, Providers, Question, Trigger};
+use protocol::internal::LogInteractionInternal;
 use serde::Deserialize;
 use store::NewAiLog;
 use utoipa::{IntoParams, ToSchema};
@@ -39,42 +40,8 @@ pub struct LogInteraction {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LogInteractionInternal {
-    #[schema(value_type = String)]
-    session_id: String,
-    /// Who asked, when the agent knows.
-    #[schema(value_type = Option<String>)]
-    user_id: Option<String>,
-    question: String,
-    answer: String,
-    trigger: Trigger,
-    /// Why the interaction failed, if it did.
-    error: Option<String>,
-    /// Milliseconds per stage: wake_delay, transcription_delay, llm_ttft,
-    /// llm_total, tts_ttfb, voice_to_voice, total.
-    #[schema(value_type = Option<LatencyMs>)]
-    latency_ms: Option<serde_json::Map<String, serde_json::Value>>,
-    #[schema(value_type = Option<Providers>)]
-    providers: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Feedback {
     helpful: bool,
-}
-
-/// Reads a JSON object field into `T`. Taking it as a map first refuses the
-/// other shapes serde would otherwise accept for a struct (such as an array).
-fn object_field<T: serde::de::DeserializeOwned + Default>(
-    field: &str,
-    value: Option<serde_json::Map<String, serde_json::Value>>,
-) -> Result<T, ApiError> {
-    match value {
-        None => Ok(T::default()),
-        Some(object) => serde_json::from_value(serde_json::Value::Object(object))
-            .map_err(|error| ApiError::invalid(field, error.to_string())),
-    }
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = [])),
@@ -121,8 +88,8 @@ async fn log_interaction_internal(
         answer: Answer::parse(&body.answer)?.into_inner(),
         trigger: body.trigger,
         error: ai_log::parse_error_text(body.error.as_deref())?,
-        latency_ms: object_field::<LatencyMs>("latency_ms", body.latency_ms)?.parse()?,
-        providers: object_field::<Providers>("providers", body.providers)?.parse()?,
+        latency_ms: body.latency_ms.unwrap_or_default().parse()?,
+        providers: body.providers.unwrap_or_default().parse()?,
         session_id,
         user_id,
     };

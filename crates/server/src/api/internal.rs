@@ -9,12 +9,9 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::ai_log::AiLog;
 use domain::chat::{ChatMessage, MessageBody};
-use domain::project::Project;
-use domain::session::{AgentStatus, Participant, Session};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use domain::session::{Participant, Session};
+use protocol::internal::{AgentContext, AgentMessage, Claimed, StatusReport, WorkerClaim};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -34,42 +31,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(report_status))
         .routes(routes!(context))
         .routes(routes!(say_in_chat))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WorkerClaim {
-    /// The worker's own id, stable while it runs.
-    worker_id: String,
-    /// How long the claim lasts unless renewed; 1–300 s, default 30.
-    lease_seconds: Option<u64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Claimed {
-    /// False: another worker serves this session.
-    claimed: bool,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StatusReport {
-    /// listening, thinking or speaking (or joining).
-    status: AgentStatus,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AgentMessage {
-    body: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AgentContext {
-    session: Session,
-    project: Option<Project>,
-    /// The latest exchanges of this session, oldest first.
-    recent: Vec<AiLog>,
 }
 
 fn worker_id(raw: &str) -> ApiResult<&str> {
@@ -179,12 +140,7 @@ async fn context(
     agent: AgentCaller,
     PathId(session_id): PathId,
 ) -> ApiResult<Json<AgentContext>> {
-    let context = state.app.agent_context(&agent.0, &session_id).await?;
-    Ok(Json(AgentContext {
-        session: context.session,
-        project: context.project,
-        recent: context.recent,
-    }))
+    Ok(Json(state.app.agent_context(&agent.0, &session_id).await?))
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/messages", tag = "agent", security(("agent" = [])),

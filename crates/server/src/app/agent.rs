@@ -6,21 +6,14 @@
 use std::time::Duration;
 
 use domain::Id;
-use domain::ai_log::AiLog;
 use domain::chat::{ChatMessage, MessageBody};
-use domain::project::Project;
 use domain::session::{AgentStatus, Participant, Session};
 
 use super::error::named;
 use super::{App, Caller, Error, Result};
 
-/// What the assistant answers in.
-pub struct AgentContext {
-    pub session: Session,
-    pub project: Option<Project>,
-    /// The latest exchanges, oldest first.
-    pub recent: Vec<AiLog>,
-}
+/// What the assistant answers in, as `/internal/sessions/{id}/context` sends it.
+pub use protocol::internal::AgentContext;
 
 impl App {
     /// Active sessions with the assistant switched on.

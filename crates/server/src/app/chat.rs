@@ -2,10 +2,9 @@
 
 use domain::Id;
 use domain::ai_log::AiLog;
+pub use domain::chat::MessagePage;
 use domain::chat::{ChatMessage, MessageBody};
-use serde::Serialize;
 use store::ListCursor;
-use utoipa::ToSchema;
 
 use crate::paging::encode_cursor;
 
@@ -13,16 +12,6 @@ use super::{App, Caller, Error, Result};
 
 /// How many messages the live `chat:` query and a first page hold.
 pub const CHAT_PAGE: usize = 50;
-
-/// Messages oldest first, and the cursor to the ones before, as the API and
-/// the live `chat:` query send them.
-#[derive(Serialize, ToSchema)]
-pub struct MessagePage {
-    /// Oldest first.
-    pub messages: Vec<ChatMessage>,
-    /// Older messages are behind this cursor; null at the beginning of the chat.
-    pub next_cursor: Option<String>,
-}
 
 impl App {
     /// Posts to the room: for the people joined to it now (the assistant too),

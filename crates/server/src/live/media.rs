@@ -21,7 +21,8 @@
 //! - [`watch_departures`]: the task that tears down the media of people
 //!   marked left and of sessions that ended.
 //! - [`Links`]: one live connection's media: its `media.*` messages in, the
-//!   SFU's signals and the room's on/off states out.
+//!   SFU's signals and the room's on/off states out. The messages are
+//!   `protocol::media`'s.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,11 +33,9 @@ use domain::Id;
 use domain::event::Event;
 use domain::session::{ParticipantStatus, Session, SessionStatus};
 use domain::user::User;
-use serde::{Deserialize, Serialize};
-use sfu::{
-    CloseReason, IceServer, JoinRequest, MediaSource, PeerId, RoomId, SfuError, SfuHandle,
-    SignalIn, SignalOut, Sources, TrackInfo, TrackKind,
-};
+pub use protocol::media::MediaState;
+use protocol::media::{ClientMessage, Refusal, ServerMessage, Track};
+use sfu::{JoinRequest, PeerId, RoomId, SfuError, SfuHandle, SignalIn, SignalOut, Sources};
 use tokio::sync::{OwnedMutexGuard, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::StreamMap;
@@ -45,14 +44,6 @@ use tokio_stream::wrappers::{UnboundedReceiverStream, WatchStream};
 use crate::AppState;
 use crate::app::Caller;
 use crate::error::ApiError;
-
-/// What a person sends, as their page says: shown to the others as mute
-/// indicators and as a camera tile or a name tile.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MediaState {
-    pub microphone: bool,
-    pub camera: bool,
-}
 
 /// One person holding media in a session on this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,167 +377,14 @@ async fn tear_down_departed(state: &AppState, session_id: &Id) -> anyhow::Result
     Ok(())
 }
 
-/// A `media.*` message from a page.
-#[derive(Deserialize)]
-#[serde(tag = "type", deny_unknown_fields)]
-enum ClientMessage {
-    #[serde(rename = "media.config")]
-    Config { session_id: String },
-    #[serde(rename = "media.join")]
-    Join {
-        session_id: String,
-        offer: String,
-        #[serde(default)]
-        sources: Sources,
-    },
-    #[serde(rename = "media.answer")]
-    Answer { session_id: String, sdp: String },
-    #[serde(rename = "media.offer")]
-    Offer {
-        session_id: String,
-        sdp: String,
-        #[serde(default)]
-        sources: Sources,
-    },
-    #[serde(rename = "media.candidate")]
-    Candidate {
-        session_id: String,
-        candidate: String,
-    },
-    #[serde(rename = "media.publish")]
-    Publish {
-        session_id: String,
-        sources: Sources,
-    },
-    #[serde(rename = "media.restart_ice")]
-    RestartIce { session_id: String },
-    #[serde(rename = "media.state")]
-    State {
-        session_id: String,
-        microphone: bool,
-        camera: bool,
-    },
-    #[serde(rename = "media.leave")]
-    Leave { session_id: String },
-}
-
-impl ClientMessage {
-    fn session_id(&self) -> &str {
-        match self {
-            Self::Config { session_id }
-            | Self::Join { session_id, .. }
-            | Self::Answer { session_id, .. }
-            | Self::Offer { session_id, .. }
-            | Self::Candidate { session_id, .. }
-            | Self::Publish { session_id, .. }
-            | Self::RestartIce { session_id }
-            | Self::State { session_id, .. }
-            | Self::Leave { session_id } => session_id,
-        }
-    }
-}
-
-/// A `media.*` message to a page.
-#[derive(Serialize)]
-#[serde(tag = "type")]
-enum ServerMessage<'a> {
-    #[serde(rename = "media.config")]
-    Config {
-        session_id: &'a Id,
-        ice_servers: &'a [IceServer],
-    },
-    #[serde(rename = "media.answer")]
-    Answer { session_id: &'a Id, sdp: &'a str },
-    #[serde(rename = "media.offer")]
-    Offer { session_id: &'a Id, sdp: &'a str },
-    #[serde(rename = "media.tracks")]
-    Tracks {
-        session_id: &'a Id,
-        tracks: Vec<Track<'a>>,
-    },
-    #[serde(rename = "media.states")]
-    States {
-        session_id: &'a Id,
-        states: BTreeMap<&'a Id, MediaState>,
-    },
-    #[serde(rename = "media.closed")]
-    Closed {
-        session_id: &'a Id,
-        reason: CloseReason,
-    },
-    #[serde(rename = "media.error")]
-    Error {
-        session_id: Option<&'a str>,
-        error: Refusal,
-    },
-}
-
-/// One media line the server sends a page, as `media.tracks` lists it.
-#[derive(Serialize)]
-struct Track<'a> {
-    mid: &'a str,
-    user_id: &'a str,
-    name: &'a str,
-    kind: TrackKind,
-    source: MediaSource,
-}
-
-impl<'a> From<&'a TrackInfo> for Track<'a> {
-    fn from(info: &'a TrackInfo) -> Self {
-        Self {
-            mid: &info.mid,
-            user_id: info.peer_id.as_str(),
-            name: &info.name,
-            kind: info.kind,
-            source: info.source,
-        }
-    }
-}
-
-/// Why a `media.*` message was refused; it changed nothing.
-#[derive(Debug, Serialize)]
-struct Refusal {
-    /// `invalid`, `forbidden`, `full`, `not_found`, `unavailable` (or
-    /// `internal`, a bug).
-    code: &'static str,
-    message: String,
-}
-
-impl Refusal {
-    fn not_in_media() -> Self {
-        Self {
-            code: "not_found",
-            message: "you are not in this session's media; join it first".into(),
-        }
-    }
-}
-
 impl From<ApiError> for Refusal {
     fn from(error: ApiError) -> Self {
         let detail = error.detail();
-        Self {
-            code: detail.code,
-            message: detail.message,
-        }
+        Refusal::new(detail.code, detail.message)
     }
 }
 
-impl From<SfuError> for Refusal {
-    fn from(error: SfuError) -> Self {
-        let code = match error {
-            SfuError::RoomFull { .. } => "full",
-            SfuError::UnknownPeer => "not_found",
-            SfuError::BadSignal { .. } => "invalid",
-            SfuError::Stopped => "unavailable",
-        };
-        Self {
-            code,
-            message: error.to_string(),
-        }
-    }
-}
-
-fn encode(message: &ServerMessage<'_>) -> Utf8Bytes {
+fn encode(message: &ServerMessage) -> Utf8Bytes {
     serde_json::to_string(message)
         .expect("media messages serialize")
         .into()
@@ -617,13 +455,10 @@ impl Links {
             }
             Pending::States(session_id, members) => {
                 let states = members
-                    .iter()
+                    .into_iter()
                     .map(|(user_id, member)| (user_id, member.state))
                     .collect();
-                encode(&ServerMessage::States {
-                    session_id: &session_id,
-                    states,
-                })
+                encode(&ServerMessage::States { session_id, states })
             }
         }
     }
@@ -636,24 +471,19 @@ impl Links {
         signal: SignalOut,
     ) -> Utf8Bytes {
         let user = caller.user();
+        let session_id = session_id.clone();
         match signal {
-            SignalOut::Answer { sdp } => encode(&ServerMessage::Answer {
-                session_id,
-                sdp: &sdp,
-            }),
-            SignalOut::Offer { sdp } => encode(&ServerMessage::Offer {
-                session_id,
-                sdp: &sdp,
-            }),
+            SignalOut::Answer { sdp } => encode(&ServerMessage::Answer { session_id, sdp }),
+            SignalOut::Offer { sdp } => encode(&ServerMessage::Offer { session_id, sdp }),
             SignalOut::Tracks { tracks } => encode(&ServerMessage::Tracks {
                 session_id,
                 tracks: tracks.iter().map(Track::from).collect(),
             }),
             SignalOut::Closed { reason } => {
                 // Nothing more comes on this channel; the room is no longer ours.
-                self.joined.remove(session_id);
-                self.states.remove(session_id);
-                state.media.forget(session_id, &user.id, self.id).await;
+                self.joined.remove(&session_id);
+                self.states.remove(&session_id);
+                state.media.forget(&session_id, &user.id, self.id).await;
                 encode(&ServerMessage::Closed { session_id, reason })
             }
         }
@@ -676,11 +506,8 @@ impl Links {
                     .ok()
                     .and_then(|value| value.get("session_id")?.as_str().map(str::to_owned));
                 return Some(encode(&ServerMessage::Error {
-                    session_id: session_id.as_deref(),
-                    error: Refusal {
-                        code: "invalid",
-                        message: format!("malformed message: {message}"),
-                    },
+                    session_id,
+                    error: Refusal::new("invalid", format!("malformed message: {message}")),
                 }));
             }
         };
@@ -688,7 +515,7 @@ impl Links {
         match self.apply(state, caller, message).await {
             Ok(answer) => answer,
             Err(error) => Some(encode(&ServerMessage::Error {
-                session_id: Some(&raw_session_id),
+                session_id: Some(raw_session_id),
                 error,
             })),
         }
@@ -706,8 +533,8 @@ impl Links {
             ClientMessage::Config { .. } => {
                 seat(state, caller, &session_id).await?;
                 return Ok(Some(encode(&ServerMessage::Config {
-                    session_id: &session_id,
-                    ice_servers: state.media.sfu().ice_servers(),
+                    ice_servers: state.media.sfu().ice_servers().to_vec(),
+                    session_id,
                 })));
             }
             ClientMessage::Join { offer, sources, .. } => {
@@ -793,8 +620,8 @@ impl Links {
         self.states
             .insert(session_id.clone(), WatchStream::new(members));
         Ok(encode(&ServerMessage::Answer {
-            session_id,
-            sdp: &joined.answer_sdp,
+            session_id: session_id.clone(),
+            sdp: joined.answer_sdp,
         }))
     }
 
@@ -812,58 +639,14 @@ impl Links {
     }
 }
 
-/// Whether a client message is a `media.*` one, for this module.
-pub fn is_media(text: &str) -> bool {
-    #[derive(Deserialize)]
-    struct Kind<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: std::borrow::Cow<'a, str>,
-    }
-    serde_json::from_str::<Kind<'_>>(text).is_ok_and(|message| message.kind.starts_with("media."))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn media_messages_are_told_apart() {
-        assert!(is_media(
-            r#"{"type":"media.join","session_id":"x","offer":"v=0"}"#
-        ));
-        assert!(is_media(r#"{"session_id":"x","type":"media.leave"}"#));
-        assert!(!is_media(
-            r#"{"type":"subscribe","id":"a","query":"sessions:active"}"#
-        ));
-        assert!(!is_media("not json"));
-    }
 
     #[test]
     fn the_assistant_has_a_seat_of_its_own() {
         assert_eq!(seat_limit(4, false), 4);
         assert_eq!(seat_limit(4, true), 5);
         assert_eq!(seat_limit(-1, false), 0);
-    }
-
-    #[test]
-    fn tracks_name_the_publisher_as_user_id() {
-        let info = TrackInfo {
-            mid: "3".into(),
-            peer_id: PeerId::new("u1"),
-            name: "Ada".into(),
-            kind: TrackKind::Video,
-            source: MediaSource::Screen,
-        };
-        let session_id = Id::generate();
-        let text = encode(&ServerMessage::Tracks {
-            session_id: &session_id,
-            tracks: vec![Track::from(&info)],
-        });
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(
-            value,
-            serde_json::json!({"type":"media.tracks","session_id":session_id.as_str(),
-                "tracks":[{"mid":"3","user_id":"u1","name":"Ada","kind":"video","source":"screen"}]})
-        );
     }
 }

@@ -1,4 +1,6 @@
-//! `/api/live`: live queries over a WebSocket. The protocol is in docs/LIVE.md.
+//! `/api/live`: live queries over a WebSocket. The protocol is in docs/LIVE.md;
+//! its messages are the `protocol` crate's (`protocol::live`,
+//! `protocol::media`), shared with the worker, the benchmarks and the tests.
 //!
 //! # Layout
 //!
@@ -27,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use domain::Id;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use protocol::live::ClientMessage;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tokio_stream::StreamMap;
@@ -37,7 +39,7 @@ use self::query::{Query, Snapshot};
 use crate::AppState;
 use crate::app::Caller;
 use crate::auth::{self, CurrentUser};
-use crate::error::{ApiError, ErrorDetail};
+use crate::error::ApiError;
 
 /// A connection may hold this many subscriptions at once.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
@@ -51,29 +53,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/live", get(upgrade))
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientMessage {
-    Subscribe { id: String, query: String },
-    Unsubscribe { id: String },
-    Ping,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ServerMessage<'a> {
-    Result {
-        id: &'a str,
-        query: String,
-        version: i64,
-        data: &'a RawValue,
-    },
-    Error {
-        id: Option<&'a str>,
-        error: ErrorDetail,
-    },
-    Pong,
-}
+/// What this module sends: a result's data is encoded once per change and
+/// shared by every subscriber.
+type ServerMessage<'a> = protocol::live::ServerMessage<&'a RawValue>;
 
 /// The caller of a live connection: a bearer header, `?token=`, or the cookie
 /// (whose handshake must come from our own origin).
@@ -225,7 +207,7 @@ impl Connection {
 
     /// Handles one client message; returns the immediate answer, if any.
     async fn handle(&mut self, text: &str) -> Option<Utf8Bytes> {
-        if media::is_media(text) {
+        if protocol::media::is_media(text) {
             return self.media.handle(&self.state, &self.caller, text).await;
         }
         let message = match serde_json::from_str::<ClientMessage>(text) {
@@ -316,7 +298,7 @@ impl Connection {
         subscription.pushes += 1;
         let version = snapshot.version.unwrap_or(subscription.pushes);
         Some(encode(&ServerMessage::Result {
-            id,
+            id: id.to_owned(),
             query: subscription.query.to_string(),
             version,
             data: &snapshot.data,
@@ -332,7 +314,7 @@ fn encode(message: &ServerMessage<'_>) -> Utf8Bytes {
 
 fn error_message(id: Option<&str>, error: &ApiError) -> Utf8Bytes {
     encode(&ServerMessage::Error {
-        id,
+        id: id.map(str::to_owned),
         error: error.detail(),
     })
 }

@@ -131,9 +131,9 @@ impl Live {
     }
 
     async fn subscribe(&mut self, id: &str, query: &str) {
-        let message = json!({"type": "subscribe", "id": id, "query": query});
+        let message = protocol::live::ClientMessage::subscribe(id, query);
         self.0
-            .send(Message::text(message.to_string()))
+            .send(Message::text(serde_json::to_string(&message).unwrap()))
             .await
             .unwrap();
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use agent::audio::{Framer, OpusEncoder};
 use agent::tts::flite::{FliteVoice, synthesize_blocking};
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use protocol::media::{ClientMessage, MediaSource, ServerMessage, Sources};
 use sfu::TrackKind;
 use sfu::client::{ClientDriver, ClientEvent, Direction};
 use tokio::sync::mpsc;
@@ -56,13 +56,14 @@ async fn person_peer(
         .offer(&[(TrackKind::Audio, Direction::SendOnly)])
         .expect("an offer");
     let mic = mids[0];
-    let join = json!({
-        "type": "media.join",
-        "session_id": session_id,
-        "offer": offer,
-        "sources": {mic.to_string(): "microphone"},
-    });
-    ws.send(Message::text(join.to_string())).await.unwrap();
+    let join = ClientMessage::Join {
+        session_id: session_id.to_string(),
+        offer,
+        sources: Sources::from([(mic.to_string(), MediaSource::Microphone)]),
+    };
+    ws.send(Message::text(serde_json::to_string(&join).unwrap()))
+        .await
+        .unwrap();
     let silence = packets.last().cloned().unwrap();
     tokio::spawn(async move {
         let mut pace = tokio::time::interval(agent::audio::FRAME_DURATION);
@@ -91,20 +92,21 @@ async fn person_peer(
                         if frame.is_none() { return; }
                         continue;
                     };
-                    let message: Value = serde_json::from_str(text.as_str()).unwrap();
-                    match message["type"].as_str().unwrap_or_default() {
-                        "media.answer" if driver.peer().awaits_answer() => {
-                            driver.peer().accept_answer(message["sdp"].as_str().unwrap()).unwrap();
-                            let state = json!({"type": "media.state", "session_id": message["session_id"], "microphone": true, "camera": false});
-                            let _ = ws.send(Message::text(state.to_string())).await;
+                    // Live query results and pongs are not media messages.
+                    let Ok(message) = serde_json::from_str::<ServerMessage>(text.as_str()) else { continue };
+                    match message {
+                        ServerMessage::Answer { session_id, sdp } if driver.peer().awaits_answer() => {
+                            driver.peer().accept_answer(&sdp).unwrap();
+                            let state = ClientMessage::State { session_id: session_id.to_string(), microphone: true, camera: false };
+                            let _ = ws.send(Message::text(serde_json::to_string(&state).unwrap())).await;
                         }
-                        "media.offer" => {
-                            let answer = driver.peer().accept_offer(message["sdp"].as_str().unwrap()).unwrap();
-                            let reply = json!({"type": "media.answer", "session_id": message["session_id"], "sdp": answer});
-                            let _ = ws.send(Message::text(reply.to_string())).await;
+                        ServerMessage::Offer { session_id, sdp } => {
+                            let answer = driver.peer().accept_offer(&sdp).unwrap();
+                            let reply = ClientMessage::Answer { session_id: session_id.to_string(), sdp: answer };
+                            let _ = ws.send(Message::text(serde_json::to_string(&reply).unwrap())).await;
                             let _ = heard.send(0);
                         }
-                        "media.error" => panic!("media refused: {message}"),
+                        ServerMessage::Error { .. } => panic!("media refused: {message:?}"),
                         _ => {}
                     }
                 }

@@ -14,7 +14,9 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use protocol::live::{ClientMessage, ServerMessage};
+use serde::Serialize;
+use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -93,8 +95,11 @@ impl LiveClient {
         }
     }
 
-    pub async fn send(&mut self, message: Value) {
-        self.send_text(&message.to_string()).await;
+    /// Sends a message: a [`ClientMessage`], a `media.*` one, or any JSON
+    /// (a test of what the server refuses).
+    pub async fn send(&mut self, message: impl Serialize) {
+        let text = serde_json::to_string(&message).expect("a message serializes");
+        self.send_text(&text).await;
     }
 
     pub async fn send_text(&mut self, text: &str) {
@@ -113,8 +118,7 @@ impl LiveClient {
                 query: query.to_owned(),
                 last: None,
             });
-        self.send(json!({"type": "subscribe", "id": id, "query": query}))
-            .await;
+        self.send(ClientMessage::subscribe(id, query)).await;
     }
 
     /// Subscribes and returns the first result.
@@ -127,7 +131,7 @@ impl LiveClient {
     /// answered after it). Results already sent for `id` are dropped; from
     /// then on, any result for `id` fails the test.
     pub async fn unsubscribe(&mut self, id: &str) {
-        self.send(json!({"type": "unsubscribe", "id": id})).await;
+        self.send(ClientMessage::unsubscribe(id)).await;
         self.round_trip().await;
         self.unread.retain(|message| message["id"] != id);
         self.subscriptions.remove(id);
@@ -260,7 +264,7 @@ impl LiveClient {
     /// arrived before the pong: the server answers messages in order, so
     /// these are all it had sent before it read the ping.
     pub async fn round_trip(&mut self) -> Vec<Value> {
-        self.send(json!({"type": "ping"})).await;
+        self.send(ClientMessage::Ping).await;
         let deadline = Instant::now() + PATIENCE;
         let mut before = Vec::new();
         loop {
@@ -270,7 +274,9 @@ impl LiveClient {
                     self.label
                 );
             };
-            if message == json!({"type": "pong"}) {
+            if serde_json::from_value::<ServerMessage>(message.clone())
+                .is_ok_and(|message| message == ServerMessage::Pong)
+            {
                 self.unread.extend(before.iter().cloned());
                 return before;
             }
@@ -345,18 +351,23 @@ impl LiveClient {
 
     #[track_caller]
     fn check_result(&mut self, message: &Value) {
-        let id = message["id"].as_str().unwrap_or_default();
-        let Some(seen) = self.subscriptions.get_mut(id) else {
+        let Ok(ServerMessage::Result {
+            id, query, version, ..
+        }) = serde_json::from_value::<ServerMessage>(message.clone())
+        else {
+            panic!(
+                "{}: a result not in the protocol's shape: {message}",
+                self.label
+            );
+        };
+        let Some(seen) = self.subscriptions.get_mut(&id) else {
             panic!("{}: a result for an unknown id: {message}", self.label);
         };
         assert_eq!(
-            message["query"], *seen.query,
+            query, seen.query,
             "{}: a result under {id:?} names another query: {message}",
             self.label
         );
-        let version = message["version"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("{}: a result without a version: {message}", self.label));
         let counts_pushes = ["sessions:active", "sessions:upcoming", "notifications"]
             .contains(&seen.query.as_str());
         match &seen.last {

@@ -1,0 +1,206 @@
+//! The bodies of the agent's `/internal/…` API, called with the agent
+//! token. The records answered are the domain's own: `POST …/join` and
+//! `…/leave` answer a [`domain::session::Participant`], `…/agent-status` a
+//! [`domain::session::Session`], `…/messages` a [`domain::chat::ChatMessage`]
+//! and `POST /internal/ai-logs` a [`domain::ai_log::AiLog`].
+
+use domain::ai_log::{AiLog, LatencyMs, Providers, Trigger};
+use domain::project::Project;
+use domain::session::{AgentStatus, Session};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /internal/sessions/{id}/claim` and `…/release`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerClaim {
+    /// The worker's own id, stable while it runs.
+    pub worker_id: String,
+    /// How long the claim lasts unless renewed; 1–300 s, default 30. Not
+    /// sent with a release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<u64>,
+}
+
+/// What a claim answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Claimed {
+    /// False: another worker serves this session.
+    pub claimed: bool,
+}
+
+/// `POST /internal/sessions/{id}/agent-status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    /// listening, thinking or speaking (or joining).
+    pub status: AgentStatus,
+}
+
+/// `POST /internal/sessions/{id}/messages`: the assistant says `body` in
+/// the session's chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentMessage {
+    pub body: String,
+}
+
+/// What `GET /internal/sessions/{id}/context` answers: what the assistant
+/// answers in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentContext {
+    pub session: Session,
+    pub project: Option<Project>,
+    /// The latest exchanges of this session, oldest first.
+    pub recent: Vec<AiLog>,
+}
+
+/// `POST /internal/ai-logs`: one interaction, spoken or typed, as the
+/// assistant reports it. The ids are the client's text, parsed by the
+/// server (which names the one at fault).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogInteractionInternal {
+    #[schema(value_type = String)]
+    pub session_id: String,
+    /// Who asked, when the agent knows.
+    #[schema(value_type = Option<String>)]
+    pub user_id: Option<String>,
+    pub question: String,
+    pub answer: String,
+    pub trigger: Trigger,
+    /// Why the interaction failed, if it did.
+    pub error: Option<String>,
+    /// Milliseconds per stage: wake_delay, transcription_delay, llm_ttft,
+    /// llm_total, tts_ttfb, voice_to_voice, total.
+    #[serde(default, deserialize_with = "object")]
+    pub latency_ms: Option<LatencyMs>,
+    #[serde(default, deserialize_with = "object")]
+    pub providers: Option<Providers>,
+}
+
+/// Reads a JSON object (or null) into `T`. Taking it as a map first refuses
+/// the other shapes serde would otherwise accept for a struct (such as an
+/// array, filling its fields by position); whatever is wrong inside is
+/// reported as a fault of this field, not of one within it.
+fn object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let Some(object) =
+        Option::<serde_json::Map<String, serde_json::Value>>::deserialize(deserializer)?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map(Some)
+        .map_err(|error| D::Error::custom(format_args!("in this object: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T>(literal: &str, value: T)
+    where
+        T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
+    {
+        assert_eq!(
+            serde_json::from_str::<T>(literal).unwrap(),
+            value,
+            "{literal}"
+        );
+        assert_eq!(serde_json::to_string(&value).unwrap(), literal);
+    }
+
+    #[test]
+    fn claims_keep_their_format() {
+        round_trip(
+            r#"{"worker_id":"worker-a","lease_seconds":30}"#,
+            WorkerClaim {
+                worker_id: "worker-a".into(),
+                lease_seconds: Some(30),
+            },
+        );
+        round_trip(
+            r#"{"worker_id":"worker-a"}"#,
+            WorkerClaim {
+                worker_id: "worker-a".into(),
+                lease_seconds: None,
+            },
+        );
+        round_trip(r#"{"claimed":false}"#, Claimed { claimed: false });
+        round_trip(
+            r#"{"status":"thinking"}"#,
+            StatusReport {
+                status: AgentStatus::Thinking,
+            },
+        );
+        round_trip(
+            r#"{"body":"A closure captures its environment."}"#,
+            AgentMessage {
+                body: "A closure captures its environment.".into(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_log_entry_keeps_its_format() {
+        round_trip(
+            r#"{"session_id":"s","user_id":"u","question":"what is a closure?","answer":"A function with its environment.","trigger":"voice","error":null,"latency_ms":{"wake_delay":120,"voice_to_voice":900,"total":1500},"providers":{"stt":"whisper","llm":"local","tts":"piper"}}"#,
+            LogInteractionInternal {
+                session_id: "s".into(),
+                user_id: Some("u".into()),
+                question: "what is a closure?".into(),
+                answer: "A function with its environment.".into(),
+                trigger: Trigger::Voice,
+                error: None,
+                latency_ms: Some(LatencyMs {
+                    wake_delay: Some(120),
+                    voice_to_voice: Some(900),
+                    total: Some(1500),
+                    ..LatencyMs::default()
+                }),
+                providers: Some(Providers {
+                    stt: Some("whisper".into()),
+                    llm: Some("local".into()),
+                    tts: Some("piper".into()),
+                }),
+            },
+        );
+        // The fields API.md marks optional may be left out.
+        let short: LogInteractionInternal = serde_json::from_str(
+            r#"{"session_id":"s","question":"q","answer":"a","trigger":"text"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (short.user_id, short.latency_ms, short.providers),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn latencies_and_providers_must_be_objects() {
+        for body in [
+            r#"{"session_id":"s","question":"q","answer":"a","trigger":"text","latency_ms":[1,2]}"#,
+            r#"{"session_id":"s","question":"q","answer":"a","trigger":"text","latency_ms":{"llm_ttft":"fast"}}"#,
+            r#"{"session_id":"s","question":"q","answer":"a","trigger":"text","providers":{"mood":"x"}}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<LogInteractionInternal>(body).is_err(),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_context_reads_back_what_the_server_writes() {
+        let context = r#"{"session":{"id":"0190a0a0-0000-7000-8000-000000000001","creator_id":"0190a0a0-0000-7000-8000-00000000000a","creator_name":"Ada","title":"Rust pairing","description":null,"session_type":"coding","status":"active","scheduled_start":null,"started_at":"2026-01-02T03:04:05.123456Z","ended_at":null,"project_id":null,"max_participants":4,"ai_agent_enabled":true,"participant_count":1,"open_for_joining":true,"agent_status":"listening","created_at":"2026-01-02T03:04:05.123456Z","version":3},"project":{"id":"0190a0a0-0000-7000-8000-0000000000b0","owner_id":"0190a0a0-0000-7000-8000-00000000000a","name":"lockin","description":"focus rooms","repo_url":"https://example.org/lockin","tech_stack":["rust"],"created_at":"2026-01-02T03:04:05.123456Z"},"recent":[{"id":"0190a0a0-0000-7000-8000-0000000000c0","session_id":"0190a0a0-0000-7000-8000-000000000001","user_id":null,"question":"q","answer":"a","trigger":"text","helpful":null,"helpful_votes":0,"unhelpful_votes":0,"error":null,"latency_ms":{"total":5},"providers":{"stt":null,"llm":"local","tts":null},"created_at":"2026-01-02T03:04:05.123456Z"}]}"#;
+        let read: AgentContext = serde_json::from_str(context).unwrap();
+        assert_eq!(read.session.title, "Rust pairing");
+        assert_eq!(read.recent[0].latency_ms.total, Some(5));
+        assert_eq!(serde_json::to_string(&read).unwrap(), context);
+    }
+}
