@@ -253,6 +253,9 @@ async fn start_lockin(
         rtc_udp: ([127, 0, 0, 1], 0).into(),
         data_dir: data_dir.to_path_buf(),
         database_url,
+        // The load signs many people up from one address.
+        signups_per_minute: u32::MAX,
+        signups_per_minute_total: u32::MAX,
         ..Config::default()
     };
     let application = Application::build(config)

@@ -305,6 +305,9 @@ async fn start_lockin(
             database_url: Some(database_url.clone()),
             bus_url: args.bus_url.clone(),
             bus_subject: bus_subject.clone(),
+            // The load signs many people up from one address.
+            signups_per_minute: u32::MAX,
+            signups_per_minute_total: u32::MAX,
             ..Config::default()
         };
         let application = Application::build(config)

@@ -1,15 +1,11 @@
-//! Who is calling: passwords, tokens, cookies with CSRF, the agent's secret, and
-//! the sign-in rate limit.
+//! Who is calling: passwords, tokens, cookies with CSRF, the agent's secret,
+//! and which client a request comes from (the limits are in `limits`).
 //!
 //! A token is 32 random bytes shown to the client once; only its SHA-256 is
 //! stored, so the tokens table opens no account if it leaks. The browser holds
 //! the same token in an HttpOnly cookie; a state-changing request authenticated
 //! by that cookie must also echo the `lockin_csrf` cookie in a header (or form
 //! field), which a cross-site page cannot read.
-
-use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::Arc;
 
 use anyhow::Context;
 use argon2::Argon2;
@@ -21,13 +17,13 @@ use axum::http::{HeaderMap, HeaderValue, Method};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::user::{Password, User};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::app::Caller;
 use crate::error::ApiError;
+use crate::limits::{ClientKey, client_address};
 
 pub const SESSION_COOKIE: &str = "lockin_session";
 pub const CSRF_COOKIE: &str = "lockin_csrf";
@@ -225,49 +221,31 @@ pub fn sign_out_cookies() -> HeaderMap {
     headers
 }
 
-/// The client's IP address, when the server was started with connection info.
-pub struct ClientAddress(pub Option<IpAddr>);
+/// Who a request comes from, for the limits: the peer's address, or the
+/// client a trusted proxy forwarded for (`--trusted-proxy`), as a
+/// [`ClientKey`].
+pub struct ClientAddress(pub ClientKey);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let info = parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(Self(info.map(|info| info.0.ip())))
-    }
-}
-
-/// Sign-in attempts, limited per email and per client address, so neither one
-/// account nor one attacker can try passwords quickly.
-pub struct LoginLimiter {
-    by_email: DefaultKeyedRateLimiter<String>,
-    by_address: DefaultKeyedRateLimiter<IpAddr>,
-}
-
-impl LoginLimiter {
-    pub fn new(per_minute: u32) -> Arc<Self> {
-        let quota = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).expect("at least one"));
-        Arc::new(Self {
-            by_email: RateLimiter::keyed(quota),
-            by_address: RateLimiter::keyed(
-                quota.allow_burst(NonZeroU32::new(per_minute.max(1) * 5).expect("nonzero")),
-            ),
-        })
-    }
-
-    pub fn check(&self, email: &str, address: Option<IpAddr>) -> Result<(), crate::app::Error> {
-        // Forget keys that have recovered their full quota so the maps do not grow forever.
-        self.by_email.retain_recent();
-        self.by_address.retain_recent();
-        let email_ok = self.by_email.check_key(&email.to_owned()).is_ok();
-        let address_ok = address.is_none_or(|ip| self.by_address.check_key(&ip).is_ok());
-        if email_ok && address_ok {
-            Ok(())
-        } else {
-            Err(crate::app::Error::RateLimited)
-        }
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let forwarded_for = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok());
+        Ok(Self(ClientKey::of(client_address(
+            peer,
+            forwarded_for,
+            &state.trusted_proxies,
+        ))))
     }
 }
 
@@ -316,15 +294,5 @@ mod tests {
         assert_eq!(bearer(&headers), Some("abc"));
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("tok"));
         assert_eq!(cookie(&headers, "missing"), None);
-    }
-
-    #[test]
-    fn limiter_refuses_after_the_quota() {
-        let limiter = LoginLimiter::new(3);
-        for _ in 0..3 {
-            assert!(limiter.check("ada@example.com", None).is_ok());
-        }
-        assert!(limiter.check("ada@example.com", None).is_err());
-        assert!(limiter.check("bob@example.com", None).is_ok());
     }
 }

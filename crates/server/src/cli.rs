@@ -63,10 +63,22 @@ pub struct ServeArgs {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
-    /// Sign-in attempts allowed per email and per client address per minute [default: 10]
+    /// Failed sign-ins allowed per account from one client per minute (five times as many per client) [default: 10]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login_attempts_per_minute: Option<u32>,
+    /// Sign-ups allowed per client address per minute [default: 20]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signups_per_minute: Option<u32>,
+    /// Sign-ups allowed per minute in all [default: 200]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signups_per_minute_total: Option<u32>,
+    /// A proxy (load balancer) whose X-Forwarded-For names the client; repeat it or separate with commas [env: LOCKIN_TRUSTED_PROXY]
+    #[arg(long, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxy: Vec<IpAddr>,
     /// `nats://host:4222` to share live updates with other nodes [env: LOCKIN_BUS_URL]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -38,6 +38,14 @@ pub struct Config {
     /// AI log entries a person may write by hand per minute (the assistant's
     /// own are not limited).
     pub ai_logs_per_minute: u32,
+    /// Sign-ups per client address per minute.
+    pub signups_per_minute: u32,
+    /// Sign-ups per minute in all.
+    pub signups_per_minute_total: u32,
+    /// Proxies whose `X-Forwarded-For` is believed: behind a load balancer
+    /// every request comes from it, and limits must count the real clients.
+    #[serde(deserialize_with = "addresses")]
+    pub trusted_proxy: Vec<IpAddr>,
     /// `nats://…` to share live events with other nodes; unset means this node is alone.
     pub bus_url: Option<String>,
     /// The NATS subject prefix; nodes that share one share their events.
@@ -77,6 +85,9 @@ impl Default for Config {
             log_format: LogFormat::Text,
             login_attempts_per_minute: 10,
             ai_logs_per_minute: 30,
+            signups_per_minute: 20,
+            signups_per_minute_total: 200,
+            trusted_proxy: Vec::new(),
             bus_url: None,
             bus_subject: "lockin".into(),
             departure_timeout: Duration::from_secs(20),
@@ -173,7 +184,7 @@ impl Config {
 
 /// The environment variables read, as `LOCKIN_<KEY>`. Listing them keeps an
 /// unrelated `LOCKIN_…` variable (a test's, say) from being taken for configuration.
-const ENV_KEYS: [&str; 17] = [
+const ENV_KEYS: [&str; 20] = [
     "listen",
     "data_dir",
     "database_url",
@@ -181,6 +192,9 @@ const ENV_KEYS: [&str; 17] = [
     "log_format",
     "login_attempts_per_minute",
     "ai_logs_per_minute",
+    "signups_per_minute",
+    "signups_per_minute_total",
+    "trusted_proxy",
     "bus_url",
     "bus_subject",
     "departure_timeout",
@@ -204,6 +218,24 @@ const AGENT_ENV_ALIASES: [&str; 5] = [
     "deepgram_api_key",
     "elevenlabs_api_key",
 ];
+
+/// Addresses given as a list or as one comma-separated string.
+fn addresses<'de, D>(deserializer: D) -> Result<Vec<IpAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    one_or_many(deserializer)?
+        .iter()
+        .flat_map(|entry| entry.split(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("{entry:?} is not an IP address")))
+        })
+        .collect()
+}
 
 /// A list given either as a list or as one comma-separated string (how an
 /// environment variable carries it).

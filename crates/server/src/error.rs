@@ -35,6 +35,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("too many attempts; wait a minute and try again")]
     RateLimited,
+    #[error("the server is busy; try again in a moment")]
+    Unavailable,
     #[error("something went wrong on our side")]
     Internal(#[from] anyhow::Error),
 }
@@ -66,6 +68,7 @@ impl ApiError {
             }
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -80,6 +83,7 @@ impl From<app::Error> for ApiError {
             app::Error::NotFound(message) => Self::NotFound(message),
             app::Error::Conflict { message, field } => Self::Conflict { message, field },
             app::Error::RateLimited => Self::RateLimited,
+            app::Error::Busy => Self::Unavailable,
             app::Error::Internal(cause) => Self::Internal(cause),
         }
     }

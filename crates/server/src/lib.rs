@@ -12,6 +12,8 @@
 //!   Handlers glue: parse ([`extract`]) → find the caller ([`auth`]) → call
 //!   [`app`] → answer, or [`error::ApiError`].
 //! - [`pages`]: the server-rendered web app, over the same use cases.
+//! - [`limits`]: what one client may do how often, and how much password
+//!   hashing runs at once.
 //! - [`paging`]: the opaque cursors every paged list hands out.
 //! - [`live`]: `/api/live`, live queries over a WebSocket, and [`presence`];
 //!   also the WebRTC signalling of the embedded media server (the `sfu` crate,
@@ -32,6 +34,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod live;
 pub mod pages;
 pub mod paging;
@@ -60,6 +63,8 @@ pub use config::Config;
 pub struct AppState {
     /// The use cases; the only way to the store and the bus.
     pub app: app::App,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
     pub hub: Arc<live::hub::Hub>,
     /// Where uploaded files (timelapses) are kept.
     pub data_dir: std::path::PathBuf,
@@ -118,11 +123,14 @@ impl Application {
                 bus,
                 sql.ensure_agent_user().await?,
                 auth::hash_token(&agent_token),
-                auth::LoginLimiter::new(config.login_attempts_per_minute),
                 app::Limits {
                     ai_logs_per_minute: config.ai_logs_per_minute,
+                    sign_in_failures_per_minute: config.login_attempts_per_minute,
+                    sign_ups_per_minute: config.signups_per_minute,
+                    sign_ups_per_minute_total: config.signups_per_minute_total,
                 },
             ),
+            trusted_proxies: config.trusted_proxy.clone().into(),
             shutdown: CancellationToken::new(),
             live_connections: TaskTracker::new(),
             media: live::media::MediaRooms::new(sfu.handle()),

@@ -61,9 +61,11 @@ fn signed_in(status: StatusCode, signed: app::accounts::SignedIn) -> impl IntoRe
 }
 
 #[utoipa::path(post, path = "/api/auth/register", tag = "accounts", request_body = RegisterBody,
-    responses((status = 201, body = SignedIn), (status = 400, body = ErrorBody), (status = 409, description = "email taken", body = ErrorBody)))]
+    responses((status = 201, body = SignedIn), (status = 400, body = ErrorBody), (status = 409, description = "email taken", body = ErrorBody),
+        (status = 429, description = "too many sign-ups from this client, or in all", body = ErrorBody), (status = 503, description = "too many passwords being hashed; try again", body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> ApiResult<impl IntoResponse> {
     let signed = state
@@ -72,6 +74,7 @@ async fn register(
             Email::parse(&body.email)?,
             UserName::parse(&body.name)?,
             Password::parse(body.password)?,
+            client,
         )
         .await?;
     Ok(signed_in(StatusCode::CREATED, signed))

@@ -1,12 +1,11 @@
 //! Sign up, sign in, sign out.
 
-use std::net::IpAddr;
-
 use domain::user::{Email, Password, User, UserName};
 use store::Store;
 
 use super::{App, Caller, Error, Result};
 use crate::auth;
+use crate::limits::ClientKey;
 
 /// A new sign-in: the account and the token shown to its holder once.
 pub struct SignedIn {
@@ -14,8 +13,8 @@ pub struct SignedIn {
     pub token: String,
 }
 
-/// Creates an account; for sign-up and for `lockin user create`, which has a
-/// store but no running server.
+/// Creates an account; for `lockin user create`, which has a store but no
+/// running server (and so nobody else hashing passwords).
 pub async fn create_user(
     store: &dyn Store,
     email: Email,
@@ -23,6 +22,15 @@ pub async fn create_user(
     password: Password,
 ) -> Result<User> {
     let password_hash = auth::hash_password(password).await?;
+    insert_user(store, email, name, password_hash).await
+}
+
+async fn insert_user(
+    store: &dyn Store,
+    email: Email,
+    name: UserName,
+    password_hash: String,
+) -> Result<User> {
     Ok(store
         .create_user(store::NewUser {
             email: email.as_str().to_owned(),
@@ -33,35 +41,46 @@ pub async fn create_user(
 }
 
 impl App {
-    /// Creates an account and signs it in.
+    /// Creates an account and signs it in; limited per client and overall,
+    /// and the password hashed only when the gate has a turn free.
     pub async fn sign_up(
         &self,
         email: Email,
         name: UserName,
         password: Password,
+        client: ClientKey,
     ) -> Result<SignedIn> {
-        let user = create_user(self.store.as_ref(), email, name, password).await?;
+        self.sign_ups.check(client)?;
+        let password_hash = self.passwords.run(auth::hash_password(password)).await??;
+        let user = insert_user(self.store.as_ref(), email, name, password_hash).await?;
         self.issue_token(user).await
     }
 
-    /// Checks a password (limited per email and per client address) and signs in.
+    /// Checks a password and signs in. A client that has been failing is
+    /// refused for a while; failures elsewhere never refuse this one.
     pub async fn sign_in(
         &self,
         email: &str,
         password: String,
-        client: Option<IpAddr>,
+        client: ClientKey,
     ) -> Result<SignedIn> {
         let wrong = || Error::Unauthenticated("that email and password do not match an account");
         let Ok(email) = Email::parse(email) else {
             return Err(wrong());
         };
-        self.login_limiter.check(email.as_str(), client)?;
+        self.sign_in_failures.check(email.as_str(), client)?;
         let found = self.store.user_credentials(email.as_str()).await?;
         let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user), Some(hash)));
-        let matches = auth::verify_password(password, hash).await?;
+        let matches = self
+            .passwords
+            .run(auth::verify_password(password, hash))
+            .await??;
         match user {
             Some(user) if matches => self.issue_token(user).await,
-            _ => Err(wrong()),
+            _ => {
+                self.sign_in_failures.failed(email.as_str(), client);
+                Err(wrong())
+            }
         }
     }
 

@@ -26,6 +26,10 @@ pub enum Error {
     },
     #[error("too many attempts; wait a minute and try again")]
     RateLimited,
+    /// The server is at capacity for this work (password hashing); the
+    /// request was turned away rather than queued.
+    #[error("the server is busy; try again in a moment")]
+    Busy,
     /// A bug or an outage: the cause is logged, never shown.
     #[error("something went wrong on our side")]
     Internal(#[from] anyhow::Error),

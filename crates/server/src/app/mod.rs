@@ -44,6 +44,8 @@ use domain::Id;
 use domain::user::User;
 use store::Store;
 
+use crate::limits::{PasswordGate, SignInFailures, SignUps};
+
 pub use caller::Caller;
 pub use error::{Error, Result};
 
@@ -56,17 +58,25 @@ pub struct App {
     agent_user: User,
     /// Only the hash of the agent token is kept, as with people's tokens.
     agent_token_hash: String,
-    /// Sign-in attempts per email and per client address.
-    login_limiter: Arc<crate::auth::LoginLimiter>,
+    /// Failed sign-ins, per client and per (account, client).
+    sign_in_failures: Arc<SignInFailures>,
+    /// Sign-ups per client and overall.
+    sign_ups: Arc<SignUps>,
+    /// At most one password hash per core at a time.
+    passwords: Arc<PasswordGate>,
     /// AI log entries a person may write by hand per minute: the log is read
     /// by everyone in the room, so one person must not bury it.
     ai_log_limiter: Arc<governor::DefaultKeyedRateLimiter<Id>>,
 }
 
-/// What one person may do how often.
+/// What one person or client may do how often.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub ai_logs_per_minute: u32,
+    /// Failed sign-ins per (account, client); five times as many per client.
+    pub sign_in_failures_per_minute: u32,
+    pub sign_ups_per_minute: u32,
+    pub sign_ups_per_minute_total: u32,
 }
 
 impl App {
@@ -75,7 +85,6 @@ impl App {
         bus: Arc<dyn Bus>,
         agent_user: User,
         agent_token_hash: String,
-        login_limiter: Arc<crate::auth::LoginLimiter>,
         limits: Limits,
     ) -> Self {
         let per_minute =
@@ -85,7 +94,12 @@ impl App {
             bus,
             agent_user,
             agent_token_hash,
-            login_limiter,
+            sign_in_failures: Arc::new(SignInFailures::new(limits.sign_in_failures_per_minute)),
+            sign_ups: Arc::new(SignUps::new(
+                limits.sign_ups_per_minute,
+                limits.sign_ups_per_minute_total,
+            )),
+            passwords: Arc::new(PasswordGate::for_this_machine()),
             ai_log_limiter: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 per_minute,
             ))),
@@ -112,6 +126,8 @@ impl App {
     /// limiters hold only the people active in the last minute. Called on a timer.
     pub fn prune_limits(&self) {
         self.ai_log_limiter.retain_recent();
+        self.sign_in_failures.prune();
+        self.sign_ups.prune();
     }
 
     /// Counts for `/metrics`, the same on every node.

@@ -93,6 +93,7 @@ pub async fn signup_page(
 
 pub async fn signup(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     Form(form): Form<SignupForm>,
 ) -> PageResult {
@@ -108,7 +109,7 @@ pub async fn signup(
         html(FieldErrors::status(&error), &page)
     };
     let signed = match parse_signup(&form) {
-        Ok((email, name, password)) => state.app.sign_up(email, name, password).await,
+        Ok((email, name, password)) => state.app.sign_up(email, name, password, client).await,
         Err(error) => return refused(error, form),
     };
     match signed {

@@ -14,6 +14,41 @@ both_backends!(
     login_attempts_are_rate_limited_per_email,
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     one_email_registered_concurrently_gets_one_account,
+    correct_passwords_are_never_counted,
+    a_forwarded_for_header_is_ignored_without_a_trusted_proxy,
+);
+
+/// Runs `scenario` on both backends against a server configured by `adjust`.
+macro_rules! both_backends_with {
+    ($adjust:expr, $($scenario:ident),+ $(,)?) => {
+        $(mod $scenario {
+            #[tokio::test]
+            async fn sqlite() {
+                let app = crate::harness::spawn_app_with(crate::harness::Backend::Sqlite, $adjust).await;
+                super::$scenario(&app).await;
+                app.stop().await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let app = crate::harness::spawn_app_with(crate::harness::Backend::Postgres, $adjust).await;
+                super::$scenario(&app).await;
+                app.stop().await;
+            }
+        })+
+    };
+}
+
+both_backends_with!(
+    |config: &mut server::Config| config.trusted_proxy = vec!["127.0.0.1".parse().unwrap()],
+    guesses_from_elsewhere_never_lock_the_owner_out,
+);
+
+both_backends_with!(
+    |config: &mut server::Config| {
+        config.signups_per_minute = 3;
+        config.signups_per_minute_total = 1000;
+    },
+    sign_ups_are_limited_per_client,
 );
 
 async fn registers_and_logs_in(app: &TestApp) {
@@ -409,4 +444,86 @@ async fn login_attempts_are_rate_limited_per_email(app: &TestApp) {
         .await
         .expect(200);
     app.get("/api/me").auth(&target).send().await.expect(200);
+}
+
+async fn sign_in(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> crate::harness::Reply {
+    let mut call = app
+        .post("/api/auth/login")
+        .json(&json!({"email": email, "password": password}));
+    if let Some(client) = forwarded_for {
+        call = call.header("x-forwarded-for", client);
+    }
+    call.send().await
+}
+
+/// Only failures count: someone signing in rightly, again and again, is never refused.
+async fn correct_passwords_are_never_counted(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    for _ in 0..15 {
+        sign_in(app, &ada.email, PASSWORD, None).await.expect(200);
+    }
+}
+
+/// Behind a trusted proxy the forwarded client is counted: an attacker's
+/// guesses stop the attacker, not the account's owner.
+async fn guesses_from_elsewhere_never_lock_the_owner_out(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let attacker = Some("203.0.113.7");
+    for guess in 0..10 {
+        sign_in(app, &ada.email, &format!("guess {guess}"), attacker)
+            .await
+            .expect_error(401, "unauthenticated");
+    }
+    sign_in(app, &ada.email, "guess 10", attacker)
+        .await
+        .expect_error(429, "rate_limited");
+    // Even the right password waits on the guessing client.
+    sign_in(app, &ada.email, PASSWORD, attacker)
+        .await
+        .expect_error(429, "rate_limited");
+    // Ada, from her own address, signs in.
+    sign_in(app, &ada.email, PASSWORD, Some("198.51.100.2"))
+        .await
+        .expect(200);
+}
+
+/// A forwarded-for header from a client that is not a trusted proxy is
+/// anyone's to forge, so it changes nothing: the guesses count against the
+/// connection's own address whatever it claims.
+async fn a_forwarded_for_header_is_ignored_without_a_trusted_proxy(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    for guess in 0..10 {
+        let claimed = format!("203.0.113.{guess}");
+        sign_in(app, &ada.email, &format!("guess {guess}"), Some(&claimed))
+            .await
+            .expect_error(401, "unauthenticated");
+    }
+    sign_in(app, &ada.email, PASSWORD, Some("198.51.100.2"))
+        .await
+        .expect_error(429, "rate_limited");
+}
+
+/// Each sign-up costs a password hash and an account: one client gets a few
+/// a minute, and a refused one creates nothing.
+async fn sign_ups_are_limited_per_client(app: &TestApp) {
+    for n in 0..3 {
+        app.post("/api/auth/register")
+            .json(&json!({"email": format!("person{n}@example.com"), "password": PASSWORD, "name": "Person"}))
+            .send()
+            .await
+            .expect(201);
+    }
+    app.post("/api/auth/register")
+        .json(&json!({"email": "one.too.many@example.com", "password": PASSWORD, "name": "Person"}))
+        .send()
+        .await
+        .expect_error(429, "rate_limited");
+    sign_in(app, "one.too.many@example.com", PASSWORD, None)
+        .await
+        .expect_error(401, "unauthenticated");
 }
