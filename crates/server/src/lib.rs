@@ -97,9 +97,11 @@ impl Application {
     /// and binds the listener. Nothing is served until [`Self::run_until_stopped`].
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         telemetry::prometheus();
-        std::fs::create_dir_all(&config.data_dir)
+        create_private_dir(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
         let sql = Arc::new(open_store(&config).await?);
+        keep_private(&config.data_dir)
+            .with_context(|| format!("restricting the files in {}", config.data_dir.display()))?;
         let agent_token = match &config.agent_token {
             Some(secret) => secret.expose_secret().to_owned(),
             None => agent_token_from_file(&config.data_dir.join("agent_token"))?,
@@ -214,6 +216,32 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The data dir holds the database, the agent token and people's videos: it is
+/// made readable by this user only (0700).
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
+/// The SQLite files (and their journal) are this user's only (0600), whatever
+/// the umask gave them.
+fn keep_private(data_dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    for name in ["lockin.db", "lockin.db-wal", "lockin.db-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let file = data_dir.join(name);
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = data_dir;
+    Ok(())
 }
 
 /// Connects to the configured database and brings its schema up to date.

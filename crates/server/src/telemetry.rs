@@ -63,3 +63,54 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
         .record(started.elapsed().as_secs_f64());
     response
 }
+
+/// A request's span for the access log: method and path, **never the query**,
+/// which may carry a secret (`?token=` on the live socket, `?secret=` on the
+/// calendar feed).
+pub fn request_span(request: &Request) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_span_leaves_the_query_out() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt;
+
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let request = Request::builder()
+                .uri("/api/live?token=lk_secret_value")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let _entered = request_span(&request).entered();
+        });
+        let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("/api/live"), "{logged}");
+        assert!(!logged.contains("lk_secret_value"), "{logged}");
+    }
+}

@@ -13,7 +13,35 @@ both_backends!(
     metrics_count_requests_sessions_and_people,
     openapi_documents_every_call,
     every_documented_call_needs_credentials,
+    every_answer_forbids_sniffing_and_framing,
 );
+
+/// A new data dir and its database are this user's alone.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_dir_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("a directory");
+    let data_dir = parent.path().join("data");
+    let config = server::Config {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        rtc_udp: "127.0.0.1:0".parse().expect("an address"),
+        data_dir: data_dir.clone(),
+        ..server::Config::default()
+    };
+    let app = server::Application::build(config).await.expect("starting");
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&data_dir), 0o700);
+    assert_eq!(mode(&data_dir.join("lockin.db")), 0o600);
+    assert_eq!(mode(&data_dir.join("agent_token")), 0o600);
+    drop(app);
+}
 
 /// Every call of the contract (API.md), as `METHOD /path` with `{id}` for a path parameter.
 const CONTRACT: [&str; 23] = [
@@ -227,4 +255,26 @@ async fn every_documented_call_needs_credentials(app: &TestApp) {
         .send()
         .await
         .expect_error(401, "unauthenticated");
+}
+
+/// Whatever answers — JSON, a page, a static file, an error — says its type
+/// is not to be guessed and that no other site may frame it.
+async fn every_answer_forbids_sniffing_and_framing(app: &TestApp) {
+    for path in ["/healthz", "/login", "/api/nowhere", "/api/openapi.json"] {
+        let reply = app.get(path).send().await;
+        let header = |name: &str| {
+            reply
+                .headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert!(
+            header("content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+    }
 }
