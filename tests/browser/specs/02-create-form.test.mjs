@@ -82,7 +82,7 @@ test("the API's refusal is shown next to the field it names", async () => {
   const deleted = await apiAs(page, 'DELETE', `/api/projects/${id}`);
   assert.equal(deleted.status, 204);
   await dialog.getByRole('button', { name: 'Start session' }).click();
-  await seeText(dialog.locator('#project_id-error'), 'No project with this id that you can see.');
+  await seeText(dialog.locator('#project_id-error'), 'No project with this id that you own.');
   await shot(page, 'create-session-api-refusal');
 });
 
