@@ -131,6 +131,7 @@ impl Application {
                     sign_ups_per_minute: config.signups_per_minute,
                     sign_ups_per_minute_total: config.signups_per_minute_total,
                 },
+                config.data_dir.join("timelapses"),
             ),
             trusted_proxies: config.trusted_proxy.clone().into(),
             shutdown: CancellationToken::new(),

@@ -183,7 +183,9 @@ pub trait Store: Send + Sync + 'static {
         actor: &Id,
         changes: ProjectChanges,
     ) -> StoreResult<Project>;
-    async fn delete_project(&self, id: &Id, actor: &Id) -> StoreResult<()>;
+    /// Deletes a project (its sessions carry on without one) and its
+    /// timelapses' records, which it returns so their files can go too.
+    async fn delete_project(&self, id: &Id, actor: &Id) -> StoreResult<Vec<Timelapse>>;
 
     async fn create_session(&self, session: NewSession) -> StoreResult<Session>;
     async fn session(&self, id: &Id) -> StoreResult<Option<Session>>;

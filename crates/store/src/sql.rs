@@ -480,16 +480,23 @@ impl Store for SqlStore {
         Ok(rows::project(&row)?)
     }
 
-    async fn delete_project(&self, id: &Id, actor: &Id) -> StoreResult<()> {
+    async fn delete_project(&self, id: &Id, actor: &Id) -> StoreResult<Vec<Timelapse>> {
         let mut tx = self.writer.begin().await?;
         let current = lock_project(&mut tx, id).await?;
         rules::change_project(&current, actor)?;
+        let sql = format!("SELECT {TIMELAPSE_COLUMNS} FROM timelapses WHERE project_id = $1");
+        let videos = sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        let videos = records(&videos, rows::timelapse)?;
+        // Its timelapses' rows go with it (ON DELETE CASCADE).
         sqlx::query("DELETE FROM projects WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(videos)
     }
 
     async fn create_session(&self, new: NewSession) -> StoreResult<Session> {

@@ -50,16 +50,6 @@ fn too_large() -> ApiError {
     ))
 }
 
-fn video_dir(state: &AppState) -> PathBuf {
-    state.data_dir.join("timelapses")
-}
-
-fn video_path(state: &AppState, timelapse: &Timelapse) -> PathBuf {
-    let extension = VideoFormat::from_content_type(&timelapse.content_type)
-        .map_or("bin", VideoFormat::extension);
-    video_dir(state).join(format!("{}.{extension}", timelapse.id))
-}
-
 /// Streams `body` into `path`, checking the size as it goes and the format's
 /// signature on the first bytes. On any refusal the partial file is removed.
 async fn receive(body: Body, path: &PathBuf, format: VideoFormat) -> ApiResult<u64> {
@@ -134,12 +124,18 @@ async fn upload_timelapse(
     }
     // Refused early, before a byte is written; recording decides again.
     state.app.owned_project(&caller.0, &project_id).await?;
-    tokio::fs::create_dir_all(video_dir(&state))
+    tokio::fs::create_dir_all(state.app.videos_dir())
         .await
         .map_err(anyhow::Error::from)?;
     let id = Id::generate();
-    let partial = video_dir(&state).join(format!("{id}.part"));
+    let partial = state.app.partial_video_path(&id);
     let size = receive(body, &partial, format).await?;
+    // The file is in place before its record exists: a crash between the two
+    // leaves a file nobody can reach, never a record without its video.
+    let file = state.app.video_file(&id, format);
+    tokio::fs::rename(&partial, &file)
+        .await
+        .map_err(anyhow::Error::from)?;
     let timelapse = NewTimelapse {
         id,
         project_id,
@@ -148,17 +144,13 @@ async fn upload_timelapse(
         content_type: format.content_type().to_owned(),
         size_bytes: i64::try_from(size).map_err(anyhow::Error::from)?,
     };
-    let stored = state.app.record_timelapse(&caller.0, timelapse).await;
-    let stored = match stored {
+    let stored = match state.app.record_timelapse(&caller.0, timelapse).await {
         Ok(stored) => stored,
         Err(error) => {
-            let _ = tokio::fs::remove_file(&partial).await;
+            let _ = tokio::fs::remove_file(&file).await;
             return Err(error.into());
         }
     };
-    tokio::fs::rename(&partial, video_path(&state, &stored))
-        .await
-        .map_err(anyhow::Error::from)?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -184,7 +176,7 @@ async fn play_timelapse(
 ) -> ApiResult<Response> {
     let timelapse = state.app.timelapse(&caller.0, &id).await?;
     let served = ServeFile::new_with_mime(
-        video_path(&state, &timelapse),
+        state.app.video_path(&timelapse),
         &timelapse
             .content_type
             .parse()
@@ -204,7 +196,6 @@ async fn delete_timelapse(
     caller: CurrentUser,
     PathId(id): PathId,
 ) -> ApiResult<StatusCode> {
-    let timelapse = state.app.delete_timelapse(&caller.0, &id).await?;
-    let _ = tokio::fs::remove_file(video_path(&state, &timelapse)).await;
+    state.app.delete_timelapse(&caller.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -64,6 +64,9 @@ pub struct App {
     sign_ups: Arc<SignUps>,
     /// At most one password hash per core at a time.
     passwords: Arc<PasswordGate>,
+    /// Where timelapse videos are kept, one file per timelapse: a use case
+    /// that deletes a record deletes its file.
+    videos_dir: std::path::PathBuf,
     /// AI log entries a person may write by hand per minute: the log is read
     /// by everyone in the room, so one person must not bury it.
     ai_log_limiter: Arc<governor::DefaultKeyedRateLimiter<Id>>,
@@ -86,6 +89,7 @@ impl App {
         agent_user: User,
         agent_token_hash: String,
         limits: Limits,
+        videos_dir: std::path::PathBuf,
     ) -> Self {
         let per_minute =
             std::num::NonZeroU32::new(limits.ai_logs_per_minute.max(1)).expect("at least one");
@@ -100,6 +104,7 @@ impl App {
                 limits.sign_ups_per_minute_total,
             )),
             passwords: Arc::new(PasswordGate::for_this_machine()),
+            videos_dir,
             ai_log_limiter: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 per_minute,
             ))),

@@ -66,13 +66,17 @@ impl App {
             .map_err(named("no such project"))
     }
 
-    /// Deletes a project; its sessions carry on without one.
+    /// Deletes a project and its timelapses (records and files); its
+    /// sessions carry on without one.
     pub async fn delete_project(&self, caller: &Caller, id: &Id) -> Result<()> {
         self.project(caller, id).await?;
-        self.store
+        let videos = self
+            .store
             .delete_project(id, &caller.user().id)
             .await
-            .map_err(named("no such project"))
+            .map_err(named("no such project"))?;
+        self.remove_videos(&videos).await;
+        Ok(())
     }
 
     /// Sessions linked to a project the caller may see, newest first.

@@ -1,7 +1,10 @@
-//! Timelapse videos of a project. The bytes are the adapter's to stream to
-//! and from disk; what is recorded, and who may, is decided here.
+//! Timelapse videos of a project. The adapter streams the bytes to and from
+//! the files named here; what is recorded, who may, and that a deleted
+//! record's file goes too, is decided here.
 
-use domain::project::Timelapse;
+use std::path::{Path, PathBuf};
+
+use domain::project::{Timelapse, VideoFormat};
 use domain::{Id, rules};
 use store::NewTimelapse;
 
@@ -50,13 +53,53 @@ impl App {
         Ok(timelapse)
     }
 
-    /// Deletes a video's record (the owner's alone) and returns it, so its
-    /// file can go too.
-    pub async fn delete_timelapse(&self, caller: &Caller, id: &Id) -> Result<Timelapse> {
+    /// Deletes a video (the owner's alone): its record, then its file.
+    pub async fn delete_timelapse(&self, caller: &Caller, id: &Id) -> Result<()> {
         self.timelapse(caller, id).await?;
-        self.store
+        let deleted = self
+            .store
             .delete_timelapse(id, &caller.user().id)
             .await
-            .map_err(named("no such timelapse"))
+            .map_err(named("no such timelapse"))?;
+        self.remove_videos(&[deleted]).await;
+        Ok(())
+    }
+
+    /// Where a video's bytes are kept.
+    pub fn video_path(&self, timelapse: &Timelapse) -> PathBuf {
+        let extension = VideoFormat::from_content_type(&timelapse.content_type)
+            .map_or("bin", VideoFormat::extension);
+        self.videos_dir
+            .join(format!("{}.{extension}", timelapse.id))
+    }
+
+    /// Where the video of a timelapse about to be recorded goes.
+    pub fn video_file(&self, id: &Id, format: VideoFormat) -> PathBuf {
+        self.videos_dir.join(format!("{id}.{}", format.extension()))
+    }
+
+    /// Where an upload is written before it is recorded.
+    pub fn partial_video_path(&self, id: &Id) -> PathBuf {
+        self.videos_dir.join(format!("{id}.part"))
+    }
+
+    pub fn videos_dir(&self) -> &Path {
+        &self.videos_dir
+    }
+
+    /// Removes the files of deleted records. A file that is already gone is
+    /// fine; one that cannot be removed is logged (its record is gone, so it
+    /// can never be served).
+    pub(crate) async fn remove_videos(&self, deleted: &[Timelapse]) {
+        for timelapse in deleted {
+            let path = self.video_path(timelapse);
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    tracing::warn!(?error, path = %path.display(), "removing a timelapse file")
+                }
+            }
+        }
     }
 }

@@ -453,4 +453,17 @@ async fn timelapses_are_the_owners_unless_shared(app: &TestApp) {
         .send()
         .await
         .expect_error(404, "not_found");
+
+    // A deleted project takes its videos with it, files included.
+    let file = app
+        .data_dir()
+        .join("timelapses")
+        .join(format!("{}.mp4", id_of(&uploaded)));
+    assert!(file.exists(), "{} was not written", file.display());
+    app.delete(&format!("/api/projects/{project_id}"))
+        .auth(&ada)
+        .send()
+        .await
+        .expect(204);
+    assert!(!file.exists(), "{} outlived its project", file.display());
 }

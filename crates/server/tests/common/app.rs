@@ -129,6 +129,11 @@ impl TestApp {
         }
     }
 
+    /// The server's data directory (its SQLite file, its uploaded videos).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.state.data_dir.path()
+    }
+
     /// The database this server runs on, for scenarios that play another
     /// node through the store.
     pub fn database_url(&self) -> &str {
