@@ -15,11 +15,13 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerClaim {
-    /// The worker's own id, stable while it runs.
+    /// The worker's own id, stable while it runs: 1–100 bytes, not only spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub worker_id: String,
     /// How long the claim lasts unless renewed; 1–300 s, default 30. Not
     /// sent with a release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 300)]
     pub lease_seconds: Option<u64>,
 }
 
@@ -34,15 +36,37 @@ pub struct Claimed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusReport {
-    /// listening, thinking or speaking (or joining).
+    /// listening, thinking or speaking (or joining); switching the
+    /// assistant off is the session creator's, not the agent's.
+    #[schema(value_type = ReportedStatus)]
     pub status: AgentStatus,
 }
+
+/// The statuses an agent reports: [`AgentStatus`] but `off`.
+pub struct ReportedStatus;
+
+impl utoipa::PartialSchema for ReportedStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(["joining", "listening", "thinking", "speaking"]))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ReportedStatus {}
 
 /// `POST /internal/sessions/{id}/messages`: the assistant says `body` in
 /// the session's chat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentMessage {
+    /// 1–2000 characters, not only spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub body: String,
 }
 
@@ -62,15 +86,29 @@ pub struct AgentContext {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogInteractionInternal {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = "uuid")]
     pub session_id: String,
     /// Who asked, when the agent knows.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = "uuid")]
     pub user_id: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub question: String,
+    #[schema(
+        max_length = 20000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub answer: String,
     pub trigger: Trigger,
     /// Why the interaction failed, if it did.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub error: Option<String>,
     /// Milliseconds per stage: wake_delay, transcription_delay, llm_ttft,
     /// llm_total, tts_ttfb, voice_to_voice, total.

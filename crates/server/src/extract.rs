@@ -47,10 +47,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // Two steps, so the two kinds of fault get their own answer: text that is
     // not JSON at all, then JSON whose shape is wrong (which names the field).
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
         let message = error.to_string();
         ApiError::BadRequest(format!("the body is not valid JSON: {message}"))
     })?;
+    whole_numbers_as_integers(&mut value);
     // Every body of this API is an object; an array would otherwise fill a
     // struct's fields by position.
     if !value.is_object() {
@@ -73,6 +74,28 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
             None => ApiError::BadRequest(message),
         }
     })
+}
+
+/// `2.0` is the integer 2 to JSON (and to JSON Schema, which the OpenAPI
+/// document speaks), but not to serde; a whole number written with a
+/// fraction is read as the integer it is. `2.5` stays a float and is refused
+/// where an integer is wanted.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) if !number.is_i64() && !number.is_u64() => {
+            if let Some(float) = number.as_f64()
+                && float.fract() == 0.0
+                && float.abs() < 9_007_199_254_740_992.0
+            {
+                // Exact: a whole float below 2^53 converts without loss.
+                *value = Value::from(float as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// The `{id}` of a path, parsed: not an id is a 400, so a 404 always means
@@ -163,6 +186,16 @@ mod tests {
             Err(ApiError::Invalid(invalid)) => assert_eq!(invalid.field, "kind"),
             other => panic!("expected a field error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_whole_number_with_a_fraction_is_an_integer() {
+        let body = parse_json::<Body>(br#"{"title": "x", "seats": 42.0}"#).unwrap();
+        assert_eq!(body.seats, 42);
+        assert_eq!(
+            field_of(r#"{"title": "x", "seats": 2.5}"#).as_deref(),
+            Some("seats")
+        );
     }
 
     #[test]

@@ -26,9 +26,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\s@]+@[^\s@.][^\s@]*\.[^\s@]*[^\s@.]$"
+    )]
     email: String,
-    /// At least 8 characters.
+    /// 8–1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
+    /// 1–80 characters, not only spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     name: String,
 }
 
@@ -94,7 +105,7 @@ async fn login(
     Ok(signed_in(StatusCode::OK, signed))
 }
 
-#[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
     responses((status = 204, description = "the token no longer works"), (status = 401, body = ErrorBody)))]
 async fn logout(
     State(state): State<AppState>,
@@ -104,7 +115,7 @@ async fn logout(
     Ok((StatusCode::NO_CONTENT, auth::sign_out_cookies()))
 }
 
-#[utoipa::path(get, path = "/api/me", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/me", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
 async fn me(caller: CurrentUser) -> Json<User> {
     Json(caller.user().clone())

@@ -32,7 +32,18 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogInteraction {
+    /// 1–4000 characters, not only spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     question: String,
+    /// At most 20000 characters.
+    #[schema(
+        max_length = 20000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     answer: String,
     /// Default `text`.
     trigger: Option<Trigger>,
@@ -44,8 +55,8 @@ pub struct Feedback {
     helpful: bool,
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")), request_body = LogInteraction,
+#[utoipa::path(post, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = LogInteraction,
     responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 403, description = "not in the session", body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "too many entries by hand this minute", body = ErrorBody)))]
 async fn log_interaction(
     State(state): State<AppState>,
@@ -102,13 +113,15 @@ async fn log_interaction_internal(
 #[into_params(parameter_in = Query)]
 pub struct SessionLogsQuery {
     /// 1–100, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// An entry's id: the page ends just before it (none: at the newest).
+    #[param(format = "uuid")]
     before: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id"), SessionLogsQuery),
+#[utoipa::path(get, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id"), SessionLogsQuery),
     responses((status = 200, description = "the latest `limit` entries before `before`, oldest first", body = [AiLog]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn session_logs(
     State(state): State<AppState>,
@@ -135,10 +148,11 @@ async fn session_logs(
 #[into_params(parameter_in = Query)]
 pub struct MyLogsQuery {
     /// Only interactions whose question or answer contains this text (any case).
+    #[param(max_length = 200)]
     q: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/me/ai-logs", tag = "ai logs", security(("bearer" = [])), params(MyLogsQuery),
+#[utoipa::path(get, path = "/api/me/ai-logs", tag = "ai logs", security(("bearer" = []), ("cookie" = [])), params(MyLogsQuery),
     responses((status = 200, description = "the questions I asked, newest first", body = [AiLog]), (status = 401, body = ErrorBody)))]
 async fn my_logs(
     State(state): State<AppState>,
@@ -156,8 +170,8 @@ async fn my_logs(
     Ok(Json(state.app.my_ai_logs(&caller.0, search).await?))
 }
 
-#[utoipa::path(post, path = "/api/ai-logs/{id}/feedback", tag = "ai logs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "AI log id")), request_body = Feedback,
+#[utoipa::path(post, path = "/api/ai-logs/{id}/feedback", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "AI log id")), request_body = Feedback,
     responses((status = 200, body = AiLog), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn mark_helpful(
     State(state): State<AppState>,

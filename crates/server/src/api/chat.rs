@@ -23,7 +23,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
-    /// 1–2000 characters.
+    /// 1–2000 characters, not only spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     body: String,
 }
 
@@ -32,13 +37,17 @@ pub struct NewMessage {
 #[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
     /// 1–100, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// `next_cursor` of the previous page: continue further back in time.
+    #[param(
+        pattern = r"^-?[0-9]{1,16}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/messages", tag = "chat", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")), request_body = NewMessage,
+#[utoipa::path(post, path = "/api/sessions/{id}/messages", tag = "chat", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = NewMessage,
     responses((status = 201, body = ChatMessage), (status = 400, body = ErrorBody), (status = 403, description = "not in the session", body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn post_message(
     State(state): State<AppState>,
@@ -51,8 +60,8 @@ async fn post_message(
     Ok((StatusCode::CREATED, Json(message)))
 }
 
-#[utoipa::path(get, path = "/api/sessions/{id}/messages", tag = "chat", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id"), MessagesQuery),
+#[utoipa::path(get, path = "/api/sessions/{id}/messages", tag = "chat", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id"), MessagesQuery),
     responses((status = 200, body = MessagePage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_messages(
     State(state): State<AppState>,

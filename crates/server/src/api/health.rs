@@ -29,7 +29,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// For operators: authenticate with the agent token (`Authorization: Bearer …`),
 /// which a Prometheus scrape config can send; a signed-in person may look too.
-#[utoipa::path(get, path = "/metrics", tag = "operations", security(("agent" = []), ("bearer" = [])),
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("agent" = []), ("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = 401, body = crate::error::ErrorBody)))]
 async fn metrics(State(state): State<AppState>, _caller: Operator) -> impl IntoResponse {
     // Read from the store, not counted in memory, so every node reports the whole system.

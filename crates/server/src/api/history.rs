@@ -14,7 +14,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(my_sessions))
 }
 
-#[utoipa::path(get, path = "/api/me/sessions", tag = "history", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/me/sessions", tag = "history", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "sessions I was in that ended or that I left, most recent first", body = [SessionHistory]), (status = 401, body = ErrorBody)))]
 async fn my_sessions(
     State(state): State<AppState>,

@@ -18,7 +18,8 @@ use axum::http::{HeaderValue, header};
 use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -31,19 +32,35 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Lock In", description = "Live focus sessions with a voice AI assistant."),
-    modifiers(&BearerAuth),
+    modifiers(&Credentials),
     components(schemas(crate::error::ErrorBody))
 )]
 struct ApiDoc;
 
-struct BearerAuth;
+/// The ways a caller proves who they are (`crate::auth`): a person's token as
+/// a bearer header or as the browser's cookie, or the agent token.
+struct Credentials;
 
-impl Modify for BearerAuth {
+impl Modify for Credentials {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A person's token, from register or login"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                // The names are `crate::auth`'s constants, spelled out for a `&str`.
+                "The browser's sign-in cookie. A request that changes something must also \
+                 echo the `lockin_csrf` cookie in the `x-csrf-token` header, or it gets 403.",
+            ))),
         );
         components.add_security_scheme(
             "agent",
@@ -55,6 +72,111 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// The refusals of the request extractors every handler shares, added to each
+/// operation from what its annotation already says it takes, so no operation
+/// can forget one. Each annotation lists only what its use case adds (403,
+/// 404, 409, …).
+///
+/// | the operation has          | extractor                    | can answer         |
+/// |----------------------------|------------------------------|--------------------|
+/// | a security requirement     | `CurrentUser`, `AgentCaller` | 401                |
+/// | … and changes something    | the cookie's CSRF check      | 403                |
+/// | the agent's requirement    | `AgentCaller` (a person)     | 403                |
+/// | a path parameter           | `PathId`                     | 400, 404           |
+/// | query parameters           | `ApiQuery`                   | 400                |
+/// | a request body             | `ApiJson`, the body limit    | 400, 413, 415      |
+struct EdgeRefusals;
+
+impl Modify for EdgeRefusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::HttpMethod;
+        use utoipa::openapi::path::ParameterIn;
+
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                (HttpMethod::Get, &mut item.get),
+                (HttpMethod::Post, &mut item.post),
+                (HttpMethod::Put, &mut item.put),
+                (HttpMethod::Patch, &mut item.patch),
+                (HttpMethod::Delete, &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let schemes = security_schemes(operation);
+                let parameters = operation.parameters.as_deref().unwrap_or_default();
+                let located = |place: ParameterIn| {
+                    parameters
+                        .iter()
+                        .any(|parameter| parameter.parameter_in == place)
+                };
+                let mut refusals: Vec<(&str, &str)> = Vec::new();
+                if !schemes.is_empty() {
+                    refusals.push(("401", "no credentials, or ones that no longer work"));
+                    if method != HttpMethod::Get && schemes.iter().any(|name| name == "cookie") {
+                        refusals.push(("403", "signed in by cookie without the CSRF header"));
+                    }
+                    if schemes.iter().any(|name| name == "agent")
+                        && !schemes.iter().any(|name| name == "bearer")
+                    {
+                        refusals.push(("403", "a person's token where the agent's is needed"));
+                    }
+                }
+                if located(ParameterIn::Path) {
+                    refusals.push(("400", "not a valid id"));
+                    refusals.push(("404", "nothing has this id (or you may not see it)"));
+                }
+                if located(ParameterIn::Query) {
+                    refusals.push((
+                        "400",
+                        "a parameter out of range, or one this call does not take",
+                    ));
+                }
+                if operation.request_body.is_some() {
+                    refusals.push((
+                        "400",
+                        "the body is malformed, or a field is missing, unknown or out of range",
+                    ));
+                    refusals.push(("413", "the body is too large"));
+                    refusals.push(("415", "the body is not of a type this call takes"));
+                }
+                for (status, description) in refusals {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description));
+                }
+            }
+        }
+    }
+}
+
+/// The names of the security schemes any of `operation`'s requirements uses.
+fn security_schemes(operation: &utoipa::openapi::path::Operation) -> Vec<String> {
+    let requirements = serde_json::to_value(&operation.security).unwrap_or_default();
+    requirements
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_object)
+        .flat_map(|requirement| requirement.keys().cloned())
+        .collect()
+}
+
+/// A refusal, with the one error body every refusal has.
+fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
 }
 
 pub fn openapi_router() -> OpenApiRouter<AppState> {
@@ -73,7 +195,16 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    openapi_router().split_for_parts().1
+    routes_and_document().1
+}
+
+/// The routes, and the document of them with every refusal the shared
+/// extractors can give. The operations are only known once every feature's
+/// router is merged, so [`EdgeRefusals`] runs here rather than in `ApiDoc`.
+fn routes_and_document() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut document) = openapi_router().split_for_parts();
+    EdgeRefusals.modify(&mut document);
+    (routes, document)
 }
 
 /// A page for people (whose browsers ask for HTML), a JSON error for programs.
@@ -91,7 +222,7 @@ async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (routes, document) = openapi_router().split_for_parts();
+    let (routes, document) = routes_and_document();
     let document = serde_json::to_string(&document).expect("the OpenAPI document serializes");
     routes
         .merge(crate::live::router())

@@ -26,26 +26,69 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
+    /// 1–100 characters, not only spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     name: String,
+    /// At most 2000 characters; empty means none.
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     description: Option<String>,
+    /// An http(s) link; empty means none.
+    #[schema(
+        max_length = 500,
+        pattern = r"^(https?://[A-Za-z0-9]+(\.[A-Za-z0-9]+)*(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?)?$"
+    )]
     repo_url: Option<String>,
+    /// At most 20 items of 1–40 characters.
+    #[schema(value_type = Option<Vec<TechItem>>, max_items = 20)]
     tech_stack: Option<Vec<String>>,
     /// Let the people in the project's active sessions watch its timelapses
     /// (default false: they are the owner's).
     timelapses_shared: Option<bool>,
 }
 
+/// One language or tool of a project's `tech_stack`, e.g. `rust`: 1–40
+/// characters, not only spaces. Only describes the items; they are read as strings.
+pub struct TechItem;
+
+impl utoipa::PartialSchema for TechItem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(40))
+            .pattern(Some(
+                r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for TechItem {}
+
 /// Absent fields stay as they are; `null` (or "") clears `description` and `repo_url`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = r"^(https?://[A-Za-z0-9]+(\.[A-Za-z0-9]+)*(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?)?$")]
     repo_url: Option<Option<String>>,
+    #[schema(value_type = Option<Vec<TechItem>>, max_items = 20)]
     tech_stack: Option<Vec<String>>,
     timelapses_shared: Option<bool>,
 }
@@ -57,7 +100,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[utoipa::path(post, path = "/api/projects", tag = "projects", security(("bearer" = [])), request_body = CreateProject,
+#[utoipa::path(post, path = "/api/projects", tag = "projects", security(("bearer" = []), ("cookie" = [])), request_body = CreateProject,
     responses((status = 201, body = Project), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn create_project(
     State(state): State<AppState>,
@@ -79,7 +122,7 @@ async fn create_project(
     ))
 }
 
-#[utoipa::path(get, path = "/api/projects", tag = "projects", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/projects", tag = "projects", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "my projects, newest first", body = [Project]), (status = 401, body = ErrorBody)))]
 async fn list_projects(
     State(state): State<AppState>,
@@ -88,8 +131,8 @@ async fn list_projects(
     Ok(Json(state.app.my_projects(&caller.0).await?))
 }
 
-#[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "project id")),
+#[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "project id")),
     responses((status = 200, body = Project), (status = 404, body = ErrorBody)))]
 async fn get_project(
     State(state): State<AppState>,
@@ -99,8 +142,8 @@ async fn get_project(
     Ok(Json(state.app.project(&caller.0, &id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "project id")), request_body = UpdateProject,
+#[utoipa::path(patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "project id")), request_body = UpdateProject,
     responses((status = 200, body = Project), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_project(
     State(state): State<AppState>,
@@ -136,8 +179,8 @@ async fn update_project(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "project id")),
+#[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "project id")),
     responses((status = 204, description = "deleted; its sessions keep running without a project"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_project(
     State(state): State<AppState>,
@@ -148,8 +191,8 @@ async fn delete_project(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/projects/{id}/sessions", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "project id")),
+#[utoipa::path(get, path = "/api/projects/{id}/sessions", tag = "projects", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "project id")),
     responses((status = 200, description = "sessions linked to the project, newest first", body = [Session]), (status = 404, body = ErrorBody)))]
 async fn project_sessions(
     State(state): State<AppState>,

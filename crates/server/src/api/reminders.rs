@@ -25,8 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(calendar_feed))
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/remind-me", tag = "reminders", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")),
+#[utoipa::path(post, path = "/api/sessions/{id}/remind-me", tag = "reminders", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 204, description = "you will be notified 10 minutes before the start"), (status = 404, body = ErrorBody), (status = 409, description = "already started or ended", body = ErrorBody)))]
 async fn remind_me(
     State(state): State<AppState>,
@@ -37,7 +37,7 @@ async fn remind_me(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/me/notifications", tag = "reminders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/me/notifications", tag = "reminders", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "newest first", body = [Notification]), (status = 401, body = ErrorBody)))]
 async fn my_notifications(
     State(state): State<AppState>,
@@ -58,7 +58,7 @@ pub struct CalendarFeed {
     url: String,
 }
 
-#[utoipa::path(get, path = "/api/me/calendar", tag = "reminders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/me/calendar", tag = "reminders", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = CalendarStatus), (status = 401, body = ErrorBody)))]
 async fn calendar_status(
     State(state): State<AppState>,
@@ -70,7 +70,7 @@ async fn calendar_status(
 }
 
 /// Makes a new feed URL; any earlier one stops working.
-#[utoipa::path(post, path = "/api/me/calendar", tag = "reminders", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/me/calendar", tag = "reminders", security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = CalendarFeed), (status = 401, body = ErrorBody)))]
 async fn enable_calendar(
     State(state): State<AppState>,
@@ -91,7 +91,7 @@ async fn enable_calendar(
     Ok((StatusCode::CREATED, Json(CalendarFeed { url })))
 }
 
-#[utoipa::path(delete, path = "/api/me/calendar", tag = "reminders", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/me/calendar", tag = "reminders", security(("bearer" = []), ("cookie" = [])),
     responses((status = 204, description = "the feed URL no longer works"), (status = 401, body = ErrorBody)))]
 async fn revoke_calendar(
     State(state): State<AppState>,

@@ -37,15 +37,27 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
-    /// 1–120 characters.
+    /// 1–120 characters, not only spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     title: String,
+    /// At most 2000 characters; empty means none.
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     description: Option<String>,
     session_type: SessionType,
     /// Absent, or not in the future: the session starts now with you as host.
     scheduled_start: Option<DateTime<Utc>>,
-    #[schema(value_type = Option<String>)]
+    /// One of your projects.
+    #[schema(value_type = Option<String>, format = "uuid")]
     project_id: Option<String>,
     /// 2–50 people; the assistant takes no seat.
+    #[schema(minimum = 2, maximum = 50)]
     max_participants: i64,
     ai_agent_enabled: bool,
 }
@@ -73,10 +85,15 @@ impl CreateSession {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `active` (default, newest first) or `scheduled` (soonest first).
+    #[param(pattern = "^(active|scheduled)$")]
     status: Option<String>,
     /// 1–100, default 20.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(
+        pattern = r"^-?[0-9]{1,16}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
 }
 
@@ -86,7 +103,7 @@ pub struct ToggleAiAgent {
     enabled: bool,
 }
 
-#[utoipa::path(post, path = "/api/sessions", tag = "sessions", security(("bearer" = [])), request_body = CreateSession,
+#[utoipa::path(post, path = "/api/sessions", tag = "sessions", security(("bearer" = []), ("cookie" = [])), request_body = CreateSession,
     responses((status = 201, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn create_session(
     State(state): State<AppState>,
@@ -97,7 +114,7 @@ async fn create_session(
     Ok((StatusCode::CREATED, Json(session)))
 }
 
-#[utoipa::path(get, path = "/api/sessions", tag = "sessions", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/api/sessions", tag = "sessions", security(("bearer" = []), ("cookie" = [])), params(ListQuery),
     responses((status = 200, body = SessionList), (status = 400, body = ErrorBody)))]
 async fn list_sessions(
     State(state): State<AppState>,
@@ -118,8 +135,8 @@ async fn list_sessions(
     Ok(Json(state.app.list_sessions(status, limit, after).await?))
 }
 
-#[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")),
+#[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Session), (status = 404, body = ErrorBody)))]
 async fn get_session(
     State(state): State<AppState>,
@@ -129,8 +146,8 @@ async fn get_session(
     Ok(Json(state.app.session(&id).await?))
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/start", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")),
+#[utoipa::path(post, path = "/api/sessions/{id}/start", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn start_session(
     State(state): State<AppState>,
@@ -140,8 +157,8 @@ async fn start_session(
     Ok(Json(state.app.start_session(&caller.0, &id).await?))
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/join", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")),
+#[utoipa::path(post, path = "/api/sessions/{id}/join", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, description = "full, or not active", body = ErrorBody)))]
 async fn join_session(
     State(state): State<AppState>,
@@ -151,8 +168,8 @@ async fn join_session(
     Ok(Json(state.app.join_session(&caller.0, &id).await?))
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/leave", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")),
+#[utoipa::path(post, path = "/api/sessions/{id}/leave", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, description = "never joined", body = ErrorBody)))]
 async fn leave_session(
     State(state): State<AppState>,
@@ -162,8 +179,8 @@ async fn leave_session(
     Ok(Json(state.app.leave_session(&caller.0, &id).await?))
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/end", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")),
+#[utoipa::path(post, path = "/api/sessions/{id}/end", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn end_session(
     State(state): State<AppState>,
@@ -173,8 +190,8 @@ async fn end_session(
     Ok(Json(state.app.end_session(&caller.0, &id).await?))
 }
 
-#[utoipa::path(get, path = "/api/sessions/{id}/participants", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")),
+#[utoipa::path(get, path = "/api/sessions/{id}/participants", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, description = "joined first, then those who left", body = [Participant]), (status = 404, body = ErrorBody)))]
 async fn get_participants(
     State(state): State<AppState>,
@@ -184,8 +201,8 @@ async fn get_participants(
     Ok(Json(state.app.participants(&id).await?))
 }
 
-#[utoipa::path(post, path = "/api/sessions/{id}/ai-agent", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")), request_body = ToggleAiAgent,
+#[utoipa::path(post, path = "/api/sessions/{id}/ai-agent", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = ToggleAiAgent,
     responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn toggle_ai_agent(
     State(state): State<AppState>,

@@ -37,9 +37,30 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
-    /// The file's name, as shown on the project page.
+    /// The file's name, as shown on the project page: 1–200 characters, not only spaces.
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     name: String,
 }
+
+/// The bytes of a video file, sent as the whole request body (not a form).
+pub struct VideoFile;
+
+impl utoipa::PartialSchema for VideoFile {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Binary,
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for VideoFile {}
 
 const WRONG_TYPE: &str = "upload an mp4 or webm video";
 
@@ -96,9 +117,10 @@ async fn receive(body: Body, path: &PathBuf, format: VideoFormat) -> ApiResult<u
     result
 }
 
-#[utoipa::path(post, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "project id"), UploadQuery),
-    request_body(content = Vec<u8>, content_type = "video/mp4", description = "the video file itself (video/mp4 or video/webm), up to 500 MB"),
+#[utoipa::path(post, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "project id"), UploadQuery),
+    request_body(description = "the video file itself, up to 500 MB; its first bytes must be an mp4 or webm signature",
+        content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))),
     responses((status = 201, body = Timelapse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 async fn upload_timelapse(
@@ -154,8 +176,8 @@ async fn upload_timelapse(
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
-#[utoipa::path(get, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "project id")),
+#[utoipa::path(get, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "project id")),
     responses((status = 200, description = "newest first", body = [Timelapse]), (status = 404, body = ErrorBody)))]
 async fn list_timelapses(
     State(state): State<AppState>,
@@ -165,9 +187,11 @@ async fn list_timelapses(
     Ok(Json(state.app.timelapses(&caller.0, &project_id).await?))
 }
 
-#[utoipa::path(get, path = "/api/timelapses/{id}/video", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "timelapse id")),
-    responses((status = 200, description = "the video", content_type = "video/mp4"), (status = 206, description = "a range of it"), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/timelapses/{id}/video", tag = "projects", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "timelapse id")),
+    responses((status = 200, description = "the video, in the format it was uploaded in",
+            content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))),
+        (status = 206, description = "a range of it", content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))), (status = 404, body = ErrorBody)))]
 async fn play_timelapse(
     State(state): State<AppState>,
     caller: CurrentUser,
@@ -188,8 +212,8 @@ async fn play_timelapse(
     Ok(served.into_response())
 }
 
-#[utoipa::path(delete, path = "/api/timelapses/{id}", tag = "projects", security(("bearer" = [])),
-    params(("id" = String, Path, description = "timelapse id")),
+#[utoipa::path(delete, path = "/api/timelapses/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, format = "uuid", description = "timelapse id")),
     responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_timelapse(
     State(state): State<AppState>,

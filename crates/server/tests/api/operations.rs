@@ -14,6 +14,7 @@ both_backends!(
     openapi_documents_every_call,
     every_documented_call_needs_credentials,
     every_answer_forbids_sniffing_and_framing,
+    every_operation_declares_its_credentials_and_refusals,
 );
 
 /// A new data dir and its database are this user's alone.
@@ -77,6 +78,9 @@ const PUBLIC: [&str; 4] = [
     "GET /healthz",
     "GET /api/openapi.json",
 ];
+
+/// Public too, but in the document: the calendar feed's secret is in its URL.
+const PUBLIC_BY_SECRET: &str = "GET /api/me/calendar.ics";
 
 async fn health_check_answers(app: &TestApp) {
     let reply = app.get("/healthz").send().await;
@@ -277,4 +281,68 @@ async fn every_answer_forbids_sniffing_and_framing(app: &TestApp) {
             "{path}"
         );
     }
+}
+
+/// What a client generator needs: every operation but the public ones says
+/// which credentials it takes, and every operation declares the refusals its
+/// extractors can give (credentials → 401, a path id → 400 and 404, query
+/// parameters → 400, a body → 400, 413 and 415), each with the error body.
+async fn every_operation_declares_its_credentials_and_refusals(app: &TestApp) {
+    let (doc, _) = openapi_document(app).await;
+    let schemes = doc["components"]["securitySchemes"]
+        .as_object()
+        .expect("the document declares security schemes");
+    for scheme in ["bearer", "cookie", "agent"] {
+        assert!(
+            schemes.contains_key(scheme),
+            "no {scheme} scheme: {schemes:?}"
+        );
+    }
+    let mut failures = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            let call = format!("{} {}", method.to_uppercase(), normalise_parameters(path));
+            let public = PUBLIC.contains(&call.as_str()) || call == PUBLIC_BY_SECRET;
+            let secured = operation["security"]
+                .as_array()
+                .is_some_and(|requirements| !requirements.is_empty());
+            if !public && !secured {
+                failures.push(format!("{call}: no security requirement"));
+            }
+            let parameters = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let has = |place: &str| parameters.iter().any(|p| p["in"] == place);
+            let mut needed = Vec::new();
+            if secured {
+                needed.push("401");
+            }
+            if has("path") {
+                needed.extend(["400", "404"]);
+            }
+            if has("query") {
+                needed.push("400");
+            }
+            if operation.get("requestBody").is_some() {
+                needed.extend(["400", "413", "415"]);
+            }
+            let responses = &operation["responses"];
+            for status in needed {
+                if responses.get(status).is_none() {
+                    failures.push(format!("{call}: does not declare {status}"));
+                }
+            }
+            for (status, response) in responses.as_object().unwrap() {
+                let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                if status.starts_with('4') && schema != "#/components/schemas/ErrorBody" {
+                    failures.push(format!("{call}: {status} without the error body"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
