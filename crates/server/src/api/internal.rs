@@ -53,6 +53,15 @@ async fn agent_sessions(
     Ok(Json(state.app.agent_sessions(&agent.0).await?))
 }
 
+/// A claim's lease in seconds: 30 when not given, else 1 to 300.
+fn lease(body: &WorkerClaim) -> ApiResult<u64> {
+    match body.lease_seconds {
+        None => Ok(30),
+        Some(seconds @ 1..=300) => Ok(seconds),
+        Some(_) => Err(ApiError::invalid("lease_seconds", "must be from 1 to 300")),
+    }
+}
+
 /// A session is served by exactly one worker: the one holding its claim.
 #[utoipa::path(post, path = "/internal/sessions/{id}/claim", tag = "agent", security(("agent" = [])),
     params(("id" = String, Path, format = "uuid", description = "session id")), request_body = WorkerClaim,
@@ -64,11 +73,7 @@ async fn claim(
     ApiJson(body): ApiJson<WorkerClaim>,
 ) -> ApiResult<Json<Claimed>> {
     let worker = worker_id(&body.worker_id)?;
-    let lease = match body.lease_seconds {
-        None => 30,
-        Some(seconds @ 1..=300) => seconds,
-        Some(_) => return Err(ApiError::invalid("lease_seconds", "must be from 1 to 300")),
-    };
+    let lease = lease(&body)?;
     let claimed = state
         .app
         .claim_for_worker(&agent.0, &session_id, worker, Duration::from_secs(lease))
@@ -78,7 +83,7 @@ async fn claim(
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/release", tag = "agent", security(("agent" = [])),
     params(("id" = String, Path, format = "uuid", description = "session id")), request_body = WorkerClaim,
-    responses((status = 204, description = "released (or it was not ours)"), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "released (or it was not ours)"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn release(
     State(state): State<AppState>,
     agent: AgentCaller,
@@ -86,6 +91,8 @@ async fn release(
     ApiJson(body): ApiJson<WorkerClaim>,
 ) -> ApiResult<StatusCode> {
     let worker = worker_id(&body.worker_id)?;
+    // The same body as a claim, checked the same way, though release has no use for the lease.
+    lease(&body)?;
     state
         .app
         .release_for_worker(&agent.0, &session_id, worker)

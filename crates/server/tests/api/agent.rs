@@ -14,6 +14,7 @@ both_backends!(
     switching_the_assistant_off_keeps_the_agent_out,
     people_cannot_act_as_the_agent,
     an_empty_live_token_is_no_credential,
+    a_release_checks_its_body_as_a_claim_does,
 );
 
 async fn the_agent_joins_as_its_own_participant_without_a_seat(app: &TestApp) {
@@ -241,4 +242,19 @@ async fn a_guessable_agent_token_is_refused_at_start() {
 async fn an_empty_live_token_is_no_credential(app: &TestApp) {
     let refused = app.get("/api/live?token=").send().await;
     refused.expect_error(401, "unauthenticated");
+}
+
+/// Release takes the claim's body; a lease out of range is refused there too,
+/// as the document says.
+async fn a_release_checks_its_body_as_a_claim_does(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let id = id_of(&app.instant_session(&ada, 2).await);
+    for action in ["claim", "release"] {
+        app.post(&format!("/internal/sessions/{id}/{action}"))
+            .bearer(&app.agent_token)
+            .json(&json!({"worker_id": "worker-a", "lease_seconds": 0}))
+            .send()
+            .await
+            .expect_field_error(400, "invalid", "lease_seconds");
+    }
 }
