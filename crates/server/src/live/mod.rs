@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
 use axum::http::header::{HOST, ORIGIN};
@@ -157,6 +157,21 @@ impl Connection {
     }
 
     async fn run(mut self, mut socket: WebSocket) {
+        // Held before asking the store, so a sign-out is either seen by the
+        // question or heard while the connection runs.
+        let sign_out = self
+            .caller
+            .token_hash()
+            .map(|token_hash| self.state.hub.hold_token(token_hash));
+        if sign_out.is_some()
+            && matches!(
+                self.state.app.still_signed_in(&self.caller).await,
+                Ok(false)
+            )
+        {
+            let _ = socket.send(signed_out_frame()).await;
+            return;
+        }
         let shutdown = self.state.shutdown.clone();
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut last_heard = Instant::now();
@@ -187,6 +202,10 @@ impl Connection {
                 }
                 () = shutdown.cancelled() => {
                     let _ = socket.send(Message::Close(None)).await;
+                    break;
+                }
+                () = signed_out(sign_out.as_ref()) => {
+                    let _ = socket.send(signed_out_frame()).await;
                     break;
                 }
             };
@@ -304,6 +323,22 @@ impl Connection {
             data: &snapshot.data,
         }))
     }
+}
+
+/// Completes when the connection's token is revoked; never for the agent's.
+async fn signed_out(sign_out: Option<&hub::SignOut>) {
+    match sign_out {
+        Some(sign_out) => sign_out.signed_out().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How a signed-out connection ends: a close the page can tell from a lost connection.
+fn signed_out_frame() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: protocol::live::SIGNED_OUT_CLOSE_CODE,
+        reason: "signed out".into(),
+    }))
 }
 
 fn encode(message: &ServerMessage<'_>) -> Utf8Bytes {

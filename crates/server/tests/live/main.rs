@@ -44,3 +44,4 @@ mod presence;
 mod protocol;
 mod queries;
 mod reminders;
+mod sign_out;
