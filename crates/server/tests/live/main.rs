@@ -38,6 +38,7 @@ mod chat;
 mod client;
 #[path = "../common/mod.rs"]
 mod harness;
+mod limits;
 mod media;
 mod nodes;
 mod presence;
