@@ -27,6 +27,11 @@ pub enum Event {
     NotificationsChanged {
         user_id: Id,
     },
+    /// A person signed out: the token with this hash (never the token itself)
+    /// no longer works, and live connections opened with it close on every node.
+    TokenRevoked {
+        token_hash: String,
+    },
     /// Events may have been missed (the bus reconnected): re-read everything.
     Resync,
 }
@@ -39,7 +44,7 @@ impl Event {
             | Self::ParticipantsChanged { session_id }
             | Self::AiLogsChanged { session_id }
             | Self::ChatChanged { session_id } => Some(session_id),
-            Self::NotificationsChanged { .. } | Self::Resync => None,
+            Self::NotificationsChanged { .. } | Self::TokenRevoked { .. } | Self::Resync => None,
         }
     }
 }
@@ -61,5 +66,12 @@ mod tests {
         );
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back.session_id(), Some(&id));
+        let revoked = Event::TokenRevoked {
+            token_hash: "ab12".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&revoked).unwrap(),
+            serde_json::json!({"kind": "token_revoked", "token_hash": "ab12"})
+        );
     }
 }

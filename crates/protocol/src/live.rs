@@ -56,6 +56,11 @@ pub enum ServerMessage<D = serde_json::Value> {
     Pong,
 }
 
+/// The WebSocket close code of a connection whose token was signed out
+/// (reason `signed out`): the page goes to sign in instead of reconnecting.
+/// 4401 is in the range left to applications, after HTTP's 401.
+pub const SIGNED_OUT_CLOSE_CODE: u16 = 4401;
+
 /// Why a request or a message was refused; it changed nothing. The same
 /// object an HTTP error answers in `{"error": …}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -117,6 +117,25 @@ pub struct ServeArgs {
     #[arg(long, value_parser = secret)]
     #[serde(skip)]
     pub turn_credential: Option<SecretString>,
+    /// Subscribes and unsubscribes one live connection may send per second [default: 100] [env: LOCKIN_LIVE_SUBSCRIPTIONS_PER_SECOND]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_subscriptions_per_second: Option<u32>,
+    /// Live connections one person may hold at once on a node [default: 16] [env: LOCKIN_LIVE_CONNECTIONS_PER_PERSON]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_connections_per_person: Option<usize>,
+    /// Open connections (live ones included) one client address may hold [default: 256] [env: LOCKIN_CONNECTIONS_PER_ADDRESS]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections_per_address: Option<usize>,
+    /// How long a client may take to send a request's header, e.g. `30s` [default: 30s] [env: LOCKIN_HEADER_READ_TIMEOUT]
+    #[arg(long, value_parser = humantime::parse_duration)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde::option"
+    )]
+    pub header_read_timeout: Option<Duration>,
     #[command(flatten)]
     #[serde(rename = "agent")]
     pub engines: EngineArgs,

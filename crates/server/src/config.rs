@@ -73,6 +73,18 @@ pub struct Config {
     pub turn_credential: Option<SecretString>,
     /// The assistant's engines, keys and time limits: the `[agent]` table.
     pub agent: agent::AgentConfig,
+    /// Subscribes and unsubscribes one live connection may send per second,
+    /// as many at once; more are refused with `rate_limited`. The default lets
+    /// a page (re)open its 100 subscriptions at once.
+    pub live_subscriptions_per_second: u32,
+    /// Live connections one person may hold at once on a node.
+    pub live_connections_per_person: usize,
+    /// Open connections (live ones included) one client address may hold.
+    pub connections_per_address: usize,
+    /// How long a client may take to send a request's header before the
+    /// connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Config {
@@ -99,6 +111,10 @@ impl Default for Config {
             turn_username: None,
             turn_credential: None,
             agent: agent::AgentConfig::default(),
+            live_subscriptions_per_second: 100,
+            live_connections_per_person: 16,
+            connections_per_address: 256,
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -117,6 +133,7 @@ impl Config {
         }
         figment
             .merge(Env::prefixed("LOCKIN_").only(&ENV_KEYS))
+            .merge(Env::prefixed("LOCKIN_").only(&CONNECTION_ENV_KEYS))
             .merge(
                 Env::prefixed("LOCKIN_")
                     .only(&AGENT_ENV_ALIASES)
@@ -205,6 +222,14 @@ const ENV_KEYS: [&str; 20] = [
     "turn_url",
     "turn_username",
     "turn_credential",
+];
+
+/// The connection limits, read as `LOCKIN_<KEY>` like [`ENV_KEYS`].
+const CONNECTION_ENV_KEYS: [&str; 4] = [
+    "live_subscriptions_per_second",
+    "live_connections_per_person",
+    "connections_per_address",
+    "header_read_timeout",
 ];
 
 /// The names the assistant's cloud settings had before they joined the

@@ -37,6 +37,9 @@ pub enum ApiError {
     RateLimited,
     #[error("the server is busy; try again in a moment")]
     Unavailable,
+    /// Past a limit on open connections (not on attempts over time).
+    #[error("{0}")]
+    TooManyConnections(String),
     #[error("something went wrong on our side")]
     Internal(#[from] anyhow::Error),
 }
@@ -67,7 +70,9 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::RateLimited | Self::TooManyConnections(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+            }
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -32,6 +32,7 @@ pub mod auth;
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod limits;
@@ -78,6 +79,10 @@ pub struct AppState {
     /// The media server (SFU) and who holds media in which session on this
     /// node. Joins go through it, so leaving tears their media down.
     pub media: Arc<live::media::MediaRooms>,
+    /// What one live connection may do.
+    pub live_limits: live::Limits,
+    /// Each person's live connections on this node, against `live_limits`.
+    pub live_holders: Arc<live::Holders>,
 }
 
 pub struct Application {
@@ -90,6 +95,7 @@ pub struct Application {
     sql: Arc<SqlStore>,
     timeouts: Timeouts,
     sweep_interval: Duration,
+    connection_limits: connections::Limits,
 }
 
 impl Application {
@@ -137,6 +143,14 @@ impl Application {
             shutdown: CancellationToken::new(),
             live_connections: TaskTracker::new(),
             media: live::media::MediaRooms::new(sfu.handle()),
+            live_limits: live::Limits {
+                subscriptions_per_second: std::num::NonZeroU32::new(
+                    config.live_subscriptions_per_second,
+                )
+                .context("live_subscriptions_per_second must be at least 1")?,
+                connections_per_person: config.live_connections_per_person,
+            },
+            live_holders: Arc::default(),
         };
         let timeouts = Timeouts {
             departure: config.departure_timeout,
@@ -153,6 +167,10 @@ impl Application {
             sql,
             timeouts,
             sweep_interval: config.sweep_interval,
+            connection_limits: connections::Limits {
+                header_read_timeout: config.header_read_timeout,
+                per_address: config.connections_per_address,
+            },
         })
     }
 
@@ -186,17 +204,12 @@ impl Application {
         let media = tokio::spawn(self.sfu.run(state.shutdown.clone().cancelled_owned()));
         let router = api::router(self.state);
         let stopping = state.shutdown.clone();
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        connections::serve(self.listener, router, self.connection_limits, async move {
             shutdown.await;
             // Live connections are upgraded out of the HTTP server's sight: tell them.
             stopping.cancel();
         })
-        .await
-        .context("serving HTTP");
+        .await;
         state.shutdown.cancel();
         let _ = sweeper.await;
         let _ = departures.await;
@@ -212,7 +225,6 @@ impl Application {
         if let Err(error) = state.app.forget_node(state.presence.node_id()).await {
             tracing::warn!(?error, "recording this node's departure");
         }
-        served?;
         self.sql.close().await;
         tracing::info!("stopped");
         Ok(())

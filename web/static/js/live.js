@@ -5,6 +5,9 @@
 // Other messages on the same socket (the `media.*` signalling of
 // docs/MEDIA.md) go to whoever listens with `onMessage`.
 
+// The close code of a connection whose sign-in ended (docs/LIVE.md).
+const SIGNED_OUT = 4401;
+
 const status = () => document.getElementById('connection-status');
 
 function showConnection(message) {
@@ -42,8 +45,13 @@ export class Live {
       for (const listener of this.openListeners) listener();
     });
     socket.addEventListener('message', (event) => this.receive(event.data));
-    socket.addEventListener('close', () => {
+    socket.addEventListener('close', (event) => {
       if (this.leaving) return;
+      // Signed out (here or in another tab): sign in again rather than reconnect.
+      if (event.code === SIGNED_OUT) {
+        location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+        return;
+      }
       this.failures += 1;
       if (this.failures > 1) showConnection('Connection lost. Reconnecting…');
       const delay = Math.min(10000, 250 * 2 ** Math.min(this.failures, 6));

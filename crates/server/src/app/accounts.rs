@@ -92,10 +92,18 @@ impl App {
         Ok(SignedIn { user, token })
     }
 
-    /// Revokes exactly the token the caller used.
+    /// Revokes exactly the token the caller used; its live connections, on
+    /// every node, close.
     pub async fn sign_out(&self, caller: &Caller) -> Result<()> {
         match caller {
-            Caller::Person { token_hash, .. } => Ok(self.store.revoke_token(token_hash).await?),
+            Caller::Person { token_hash, .. } => {
+                self.store.revoke_token(token_hash).await?;
+                self.publish(super::events::RevokedToken {
+                    token_hash: token_hash.clone(),
+                })
+                .await;
+                Ok(())
+            }
             Caller::Agent(_) => Err(Error::Forbidden("the agent token cannot sign out")),
         }
     }

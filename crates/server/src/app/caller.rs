@@ -28,6 +28,14 @@ impl Caller {
         }
     }
 
+    /// The hash of the token a person signed in with; the agent has none to revoke.
+    pub fn token_hash(&self) -> Option<&str> {
+        match self {
+            Self::Person { token_hash, .. } => Some(token_hash),
+            Self::Agent(_) => None,
+        }
+    }
+
     pub fn is_agent(&self) -> bool {
         matches!(self, Self::Agent(_))
     }
@@ -67,5 +75,14 @@ impl App {
             .user_by_token(&token_hash)
             .await?
             .map(|user| Caller::Person { user, token_hash }))
+    }
+
+    /// Whether the caller's credential still works: a live connection asks
+    /// once it listens for sign-outs, so one that raced its own revocation closes.
+    pub async fn still_signed_in(&self, caller: &Caller) -> Result<bool> {
+        match caller.token_hash() {
+            Some(token_hash) => Ok(self.store.user_by_token(token_hash).await?.is_some()),
+            None => Ok(true),
+        }
     }
 }

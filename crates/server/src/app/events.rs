@@ -61,6 +61,19 @@ impl Written for AiLog {
     }
 }
 
+/// A person's token, revoked by signing out; known by its hash only.
+pub struct RevokedToken {
+    pub token_hash: String,
+}
+
+impl Written for RevokedToken {
+    fn events(&self) -> Vec<Event> {
+        vec![Event::TokenRevoked {
+            token_hash: self.token_hash.clone(),
+        }]
+    }
+}
+
 impl Written for SweepReport {
     fn events(&self) -> Vec<Event> {
         let sessions = self.sessions_changed.iter().flat_map(session_and_people);

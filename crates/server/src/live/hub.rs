@@ -8,6 +8,9 @@
 //! last event that touched it**: an event marks it dirty; the refresher runs,
 //! publishes, then waits out the rest of the window before looking again, so a
 //! burst collapses into one run that sees the burst's end.
+//!
+//! The hub also hears sign-outs: every connection holds a [`SignOut`] for the
+//! token it was opened with, cancelled when that token is revoked on any node.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::query::{Query, Snapshot};
 use crate::AppState;
@@ -25,6 +29,40 @@ pub type SnapshotReceiver = watch::Receiver<Option<Arc<Snapshot>>>;
 
 pub struct Hub {
     queries: Mutex<HashMap<Query, Arc<Shared>>>,
+    /// The live connections of each token, by the token's hash: how many hold
+    /// it, and what a sign-out cancels.
+    tokens: Mutex<HashMap<String, (CancellationToken, usize)>>,
+}
+
+/// A connection's hold on its token: cancelled when the token is revoked.
+/// Dropping the last hold of a token forgets it.
+pub struct SignOut {
+    hub: Arc<Hub>,
+    token_hash: String,
+    signed_out: CancellationToken,
+}
+
+impl SignOut {
+    /// Completes when the token is revoked, on any node.
+    pub async fn signed_out(&self) {
+        self.signed_out.cancelled().await;
+    }
+}
+
+impl Drop for SignOut {
+    fn drop(&mut self) {
+        // A revoked token's entry is gone already (and its hash may be held anew).
+        if self.signed_out.is_cancelled() {
+            return;
+        }
+        let mut tokens = self.hub.tokens.lock().expect("hub lock");
+        if let Some((_, holders)) = tokens.get_mut(&self.token_hash) {
+            *holders -= 1;
+            if *holders == 0 {
+                tokens.remove(&self.token_hash);
+            }
+        }
+    }
 }
 
 struct Shared {
@@ -38,6 +76,7 @@ impl Hub {
     pub fn start(events: broadcast::Receiver<domain::event::Event>) -> Arc<Self> {
         let hub = Arc::new(Self {
             queries: Mutex::default(),
+            tokens: Mutex::default(),
         });
         tokio::spawn(listen(Arc::downgrade(&hub), events));
         hub
@@ -60,7 +99,28 @@ impl Hub {
         receiver
     }
 
-    fn mark_dirty(&self, event: &domain::event::Event) {
+    /// Follows sign-outs of the token with `token_hash`, for one connection.
+    pub fn hold_token(self: &Arc<Self>, token_hash: &str) -> SignOut {
+        let mut tokens = self.tokens.lock().expect("hub lock");
+        let (signed_out, holders) = tokens.entry(token_hash.to_owned()).or_default();
+        *holders += 1;
+        SignOut {
+            hub: self.clone(),
+            token_hash: token_hash.to_owned(),
+            signed_out: signed_out.clone(),
+        }
+    }
+
+    /// Marks the queries `event` touches dirty, or closes the connections of a revoked token.
+    fn hear(&self, event: &domain::event::Event) {
+        if let domain::event::Event::TokenRevoked { token_hash } = event {
+            // Its holds keep their (now cancelled) token and forget the entry.
+            if let Some((signed_out, _)) = self.tokens.lock().expect("hub lock").remove(token_hash)
+            {
+                signed_out.cancel();
+            }
+            return;
+        }
         let queries = self.queries.lock().expect("hub lock");
         for (query, shared) in queries.iter() {
             if query.affected_by(event) {
@@ -102,7 +162,7 @@ async fn listen(hub: std::sync::Weak<Hub>, mut events: broadcast::Receiver<domai
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let Some(hub) = hub.upgrade() else { return };
-        hub.mark_dirty(&event);
+        hub.hear(&event);
     }
 }
 

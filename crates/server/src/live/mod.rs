@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
 use axum::http::header::{HOST, ORIGIN};
@@ -40,6 +40,7 @@ use crate::AppState;
 use crate::app::Caller;
 use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
+use crate::presence::{Change, Watching};
 
 /// A connection may hold this many subscriptions at once.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
@@ -48,6 +49,56 @@ const SILENT_LIMIT: Duration = Duration::from_secs(60);
 /// The largest message a client may send: room for the SDP answer of a page
 /// in a large room (a few hundred media lines), far above any other message.
 pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
+/// How long a subscription waits for its session's roster to decide presence;
+/// past it, presence follows when the roster comes.
+const FIRST_ROSTER_WITHIN: Duration = Duration::from_secs(5);
+
+/// What one live connection may do, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Subscribes and unsubscribes a connection may send per second.
+    pub subscriptions_per_second: std::num::NonZeroU32,
+    /// Live connections one person may hold at once, on this node.
+    pub connections_per_person: usize,
+}
+
+/// The live connections each person holds on this node.
+#[derive(Default)]
+pub struct Holders(std::sync::Mutex<HashMap<Id, usize>>);
+
+/// One of a person's live connections, counted while it lives.
+pub struct Held {
+    holders: Arc<Holders>,
+    user_id: Id,
+}
+
+impl Holders {
+    /// Counts one more connection of `user_id`, or `None` at `limit`.
+    fn hold(self: &Arc<Self>, user_id: &Id, limit: usize) -> Option<Held> {
+        let mut counts = self.0.lock().expect("live holders lock");
+        let count = counts.entry(user_id.clone()).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(Held {
+            holders: self.clone(),
+            user_id: user_id.clone(),
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut counts = self.holders.0.lock().expect("live holders lock");
+        if let Some(count) = counts.get_mut(&self.user_id) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.user_id);
+            }
+        }
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/live", get(upgrade))
@@ -116,11 +167,29 @@ async fn upgrade(
     LiveCaller(caller): LiveCaller,
     socket: WebSocketUpgrade,
 ) -> Response {
+    // The assistant's worker holds one connection per session it serves.
+    let held = if caller.is_agent() {
+        None
+    } else {
+        let limit = state.live_limits.connections_per_person;
+        match state.live_holders.hold(&caller.user().id, limit) {
+            Some(held) => Some(held),
+            None => {
+                return ApiError::TooManyConnections(format!(
+                    "at most {limit} live connections per person; close one first"
+                ))
+                .into_response();
+            }
+        }
+    };
     socket
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
             let connections = state.live_connections.clone();
-            connections.track_future(Connection::new(state, caller).run(socket))
+            connections.track_future(async move {
+                Connection::new(state, caller).run(socket).await;
+                drop(held);
+            })
         })
         .into_response()
 }
@@ -137,9 +206,15 @@ struct Connection {
     caller: Caller,
     subscriptions: HashMap<String, Subscription>,
     results: StreamMap<String, WatchStream<Option<Arc<Snapshot>>>>,
-    /// How many of this connection's subscriptions are about each session: the
-    /// person is present in a session while its count is above zero.
-    watched_sessions: HashMap<Id, usize>,
+    /// The sessions this connection's subscriptions are about, and whether the
+    /// person is present in each: only while they are joined to it.
+    watching: Watching,
+    /// The participants of each watched session, followed so that joining
+    /// or leaving while watching starts or ends presence.
+    rosters: StreamMap<Id, WatchStream<Option<Arc<Snapshot>>>>,
+    /// Subscribes and unsubscribes allowed per second: churn is refused, never
+    /// turned into work for the store.
+    churn: governor::DefaultDirectRateLimiter,
     /// The media this connection holds, and its signalling.
     media: media::Links,
 }
@@ -148,15 +223,34 @@ impl Connection {
     fn new(state: AppState, caller: Caller) -> Self {
         Self {
             media: media::Links::new(&state.media),
-            state,
             caller,
             subscriptions: HashMap::new(),
             results: StreamMap::new(),
-            watched_sessions: HashMap::new(),
+            watching: Watching::default(),
+            rosters: StreamMap::new(),
+            churn: governor::RateLimiter::direct(governor::Quota::per_second(
+                state.live_limits.subscriptions_per_second,
+            )),
+            state,
         }
     }
 
     async fn run(mut self, mut socket: WebSocket) {
+        // Held before asking the store, so a sign-out is either seen by the
+        // question or heard while the connection runs.
+        let sign_out = self
+            .caller
+            .token_hash()
+            .map(|token_hash| self.state.hub.hold_token(token_hash));
+        if sign_out.is_some()
+            && matches!(
+                self.state.app.still_signed_in(&self.caller).await,
+                Ok(false)
+            )
+        {
+            let _ = socket.send(signed_out_frame()).await;
+            return;
+        }
         let shutdown = self.state.shutdown.clone();
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut last_heard = Instant::now();
@@ -175,6 +269,14 @@ impl Connection {
                     Some(Err(_)) | None => break,
                 },
                 Some((id, snapshot)) = self.results.next() => self.result_message(&id, snapshot),
+                Some((session_id, snapshot)) = self.rosters.next() => {
+                    self.roster_changed(&session_id, snapshot.as_deref()).await;
+                    None
+                }
+                () = until(self.watching.next_due()) => {
+                    self.let_go_idle().await;
+                    None
+                }
                 outgoing = self.media.next() => Some(self.media.outgoing(&self.state, &self.caller, outgoing).await),
                 _ = ping.tick() => {
                     if last_heard.elapsed() > SILENT_LIMIT {
@@ -189,6 +291,10 @@ impl Connection {
                     let _ = socket.send(Message::Close(None)).await;
                     break;
                 }
+                () = signed_out(sign_out.as_ref()) => {
+                    let _ = socket.send(signed_out_frame()).await;
+                    break;
+                }
             };
             if let Some(text) = outgoing
                 && socket.send(Message::Text(text)).await.is_err()
@@ -197,7 +303,7 @@ impl Connection {
             }
         }
         self.media.close(&self.state, &self.caller).await;
-        for (session_id, _) in std::mem::take(&mut self.watched_sessions) {
+        for session_id in self.watching.close() {
             self.state
                 .presence
                 .depart(&session_id, &self.caller.user().id)
@@ -228,8 +334,14 @@ impl Connection {
         match message {
             ClientMessage::Ping => Some(encode(&ServerMessage::Pong)),
             ClientMessage::Unsubscribe { id } => {
-                self.unsubscribe(&id).await;
+                if self.churn.check().is_err() {
+                    return Some(self.churn_refused(&id));
+                }
+                self.unsubscribe(&id);
                 None
+            }
+            ClientMessage::Subscribe { id, .. } if self.churn.check().is_err() => {
+                Some(self.churn_refused(&id))
             }
             ClientMessage::Subscribe { id, query } => match self.subscribe(&id, &query).await {
                 Ok(()) => None,
@@ -255,15 +367,10 @@ impl Connection {
         }
         let query = Query::parse(text, self.caller.user())?;
         query.authorize(&self.state.app, &self.caller).await?;
-        if let Some(session_id) = query.session_id() {
-            let watchers = self.watched_sessions.entry(session_id.clone()).or_default();
-            *watchers += 1;
-            if *watchers == 1 {
-                self.state
-                    .presence
-                    .arrive(session_id, &self.caller.user().id)
-                    .await;
-            }
+        if let Some(session_id) = query.session_id()
+            && self.watching.watch(session_id)
+        {
+            self.follow_roster(session_id).await;
         }
         let results = self.state.hub.watch(&self.state, query.clone());
         self.results
@@ -273,22 +380,74 @@ impl Connection {
         Ok(())
     }
 
-    async fn unsubscribe(&mut self, id: &str) {
+    fn unsubscribe(&mut self, id: &str) {
         self.results.remove(id);
         let Some(subscription) = self.subscriptions.remove(id) else {
             return;
         };
-        if let Some(session_id) = subscription.query.session_id()
-            && let Some(watchers) = self.watched_sessions.get_mut(session_id)
-        {
-            *watchers -= 1;
-            if *watchers == 0 {
-                self.watched_sessions.remove(session_id);
-                self.state
-                    .presence
-                    .depart(session_id, &self.caller.user().id)
-                    .await;
+        if let Some(session_id) = subscription.query.session_id() {
+            self.watching.unwatch(session_id, Instant::now());
+        }
+    }
+
+    fn churn_refused(&self, id: &str) -> Utf8Bytes {
+        let per_second = self.state.live_limits.subscriptions_per_second;
+        encode(&ServerMessage::Error {
+            id: Some(id.to_owned()),
+            error: protocol::live::ErrorDetail {
+                code: "rate_limited".into(),
+                message: format!(
+                    "at most {per_second} subscribes and unsubscribes a second; try again in a moment"
+                ),
+                field: None,
+            },
+        })
+    }
+
+    /// Starts following the participants of a session this connection now
+    /// watches. The first roster is awaited (briefly), so a joined person is
+    /// present by the time their subscription answers.
+    async fn follow_roster(&mut self, session_id: &Id) {
+        let mut roster = self
+            .state
+            .hub
+            .watch(&self.state, Query::Participants(session_id.clone()));
+        let first = tokio::time::timeout(FIRST_ROSTER_WITHIN, roster.wait_for(Option::is_some))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|snapshot| snapshot.clone());
+        if let Some(snapshot) = first {
+            self.roster_changed(session_id, Some(&snapshot)).await;
+        }
+        self.rosters
+            .insert(session_id.clone(), WatchStream::new(roster));
+    }
+
+    /// Arrives or departs as the person's place in the session's roster says.
+    async fn roster_changed(&mut self, session_id: &Id, snapshot: Option<&Snapshot>) {
+        let Some(snapshot) = snapshot else { return };
+        let joined = query::joined(snapshot, &self.caller.user().id);
+        if let Some(change) = self.watching.roster(session_id, joined) {
+            self.tell_presence(change).await;
+        }
+    }
+
+    /// Lets go of the sessions no subscription has watched for a while.
+    async fn let_go_idle(&mut self) {
+        for (session_id, change) in self.watching.let_go(Instant::now()) {
+            self.rosters.remove(&session_id);
+            if let Some(change) = change {
+                self.tell_presence(change).await;
             }
+        }
+    }
+
+    async fn tell_presence(&self, change: Change) {
+        let user_id = &self.caller.user().id;
+        match change {
+            Change::Arrive(session_id) => self.state.presence.arrive(&session_id, user_id).await,
+            Change::Depart(session_id) => self.state.presence.depart(&session_id, user_id).await,
         }
     }
 
@@ -304,6 +463,30 @@ impl Connection {
             data: &snapshot.data,
         }))
     }
+}
+
+/// Completes at `deadline`; never without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Completes when the connection's token is revoked; never for the agent's.
+async fn signed_out(sign_out: Option<&hub::SignOut>) {
+    match sign_out {
+        Some(sign_out) => sign_out.signed_out().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How a signed-out connection ends: a close the page can tell from a lost connection.
+fn signed_out_frame() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: protocol::live::SIGNED_OUT_CLOSE_CODE,
+        reason: "signed out".into(),
+    }))
 }
 
 fn encode(message: &ServerMessage<'_>) -> Utf8Bytes {

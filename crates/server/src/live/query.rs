@@ -36,6 +36,20 @@ pub struct Snapshot {
     pub data: Box<RawValue>,
 }
 
+/// Whether `user_id` is joined in a `participants:` snapshot.
+pub fn joined(roster: &Snapshot, user_id: &Id) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Seat {
+        user_id: Id,
+        status: domain::session::ParticipantStatus,
+    }
+    serde_json::from_str::<Vec<Seat>>(roster.data.get()).is_ok_and(|seats| {
+        seats.iter().any(|seat| {
+            &seat.user_id == user_id && seat.status == domain::session::ParticipantStatus::Joined
+        })
+    })
+}
+
 impl Query {
     pub fn parse(text: &str, caller: &User) -> ApiResult<Self> {
         let unknown = || {

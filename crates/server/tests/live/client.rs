@@ -296,6 +296,22 @@ impl LiveClient {
         self.until_closed(within).await;
     }
 
+    /// Waits for the server to close the connection and returns the code and
+    /// reason of its close frame (`None`: it closed without one).
+    pub async fn close_frame(mut self, within: Duration) -> Option<(u16, String)> {
+        let deadline = Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => panic!("{}: still open after {within:?}", self.label),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return frame.map(|frame| (frame.code.into(), frame.reason.to_string()));
+                }
+                Ok(None | Some(Err(_))) => return None,
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
     async fn until_closed(&mut self, within: Duration) {
         let deadline = Instant::now() + within;
         loop {

@@ -38,9 +38,11 @@ mod chat;
 mod client;
 #[path = "../common/mod.rs"]
 mod harness;
+mod limits;
 mod media;
 mod nodes;
 mod presence;
 mod protocol;
 mod queries;
 mod reminders;
+mod sign_out;

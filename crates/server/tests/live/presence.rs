@@ -8,13 +8,16 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::client::{LiveClient, PATIENCE, status_of};
-use crate::harness::{Backend, spawn_app_with};
+use crate::harness::{Backend, TestApp, User, spawn_app_with};
 use crate::queries::assert_versions_agree;
 
 both_backends!(
     a_closed_connection_departs_after_the_timeout,
     reconnecting_in_time_is_not_a_departure,
     an_empty_session_ends_by_itself,
+    only_participants_connections_write_presence,
+    joining_while_watching_is_presence,
+    subscription_churn_is_refused_past_the_limit,
 );
 
 async fn a_closed_connection_departs_after_the_timeout(backend: Backend) {
@@ -136,5 +139,108 @@ async fn an_empty_session_ends_by_itself(backend: Backend) {
     assert!(ended["data"]["ended_at"].is_string(), "{ended}");
     assert_eq!(ended["data"], app.session(&ada, &id).await);
     assert_eq!(app.session(&bob, &occupied_id).await["status"], "active");
+    app.stop().await;
+}
+
+/// The presence rows of `user` in session `id`, on every node, read from the store.
+async fn presence_rows(app: &TestApp, id: &str, user: &User) -> i64 {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(app.database_url())
+        .await
+        .expect("connecting to the test database");
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM presence WHERE session_id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(&user.id)
+            .fetch_one(&pool)
+            .await
+            .expect("counting presence rows");
+    pool.close().await;
+    rows
+}
+
+/// Someone who is not in a session may watch it, but writes no presence for
+/// it; the participant watching beside them does.
+async fn only_participants_connections_write_presence(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let (ada, bob, id) = app.ada_hosts_bob().await;
+    app.join(&bob, &id).await.expect(200);
+    let carol = app.register("Carol").await;
+
+    let mut carols = LiveClient::connect(&app, &carol).await;
+    carols.subscribed("s", &format!("session:{id}")).await;
+    carols.subscribed("p", &format!("participants:{id}")).await;
+    let mut bobs = LiveClient::connect(&app, &bob).await;
+    bobs.subscribed("s", &format!("session:{id}")).await;
+    carols.round_trip().await;
+
+    assert_eq!(presence_rows(&app, &id, &bob).await, 1);
+    assert_eq!(presence_rows(&app, &id, &carol).await, 0);
+    assert_eq!(presence_rows(&app, &id, &ada).await, 0);
+    app.stop().await;
+}
+
+/// Carol watches the session first and joins after: from then on her
+/// connection holds her in, for longer than the departure timeout.
+async fn joining_while_watching_is_presence(backend: Backend) {
+    let departure = Duration::from_secs(1);
+    let app = spawn_app_with(backend, |config| config.departure_timeout = departure).await;
+    let ada = app.register("Ada").await;
+    let carol = app.register("Carol").await;
+    let session = app.instant_session(&ada, 4).await;
+    let id = session["id"].as_str().expect("an id").to_owned();
+    let mut adas = LiveClient::connect(&app, &ada).await;
+    adas.subscribed("p", &format!("participants:{id}")).await;
+
+    let mut carols = LiveClient::connect(&app, &carol).await;
+    carols.subscribed("s", &format!("session:{id}")).await;
+    app.join(&carol, &id).await.expect(200);
+    adas.until_status("p", &carol, "joined", PATIENCE).await;
+    adas.no_result_matching(
+        "p",
+        |data| status_of(data, &carol) == Some("left"),
+        departure * 3,
+    )
+    .await;
+    // Her connection goes, and so does she.
+    carols.close().await;
+    adas.until_status("p", &carol, "left", PATIENCE).await;
+    app.stop().await;
+}
+
+/// Subscribing and unsubscribing is limited per connection: past the limit
+/// each is refused with `rate_limited`, and the connection stays open.
+async fn subscription_churn_is_refused_past_the_limit(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.live_subscriptions_per_second = 3;
+    })
+    .await;
+    let ada = app.register("Ada").await;
+    let mut adas = LiveClient::connect(&app, &ada).await;
+    let ids: Vec<String> = (0..30).map(|n| format!("q{n}")).collect();
+    for id in &ids {
+        adas.subscribe(id, "sessions:active").await;
+    }
+    let (mut answered, mut refused) = (0, 0);
+    for id in &ids {
+        let message = adas
+            .next_message_matching(
+                &format!("an answer for {id}"),
+                |message| message["id"] == *id,
+                PATIENCE,
+            )
+            .await;
+        match message["type"].as_str() {
+            Some("result") => answered += 1,
+            _ => {
+                assert_eq!(message["error"]["code"], "rate_limited", "{message}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(answered >= 3, "{answered} answered");
+    assert!(refused > 0, "none of {} refused", ids.len());
+    // Refused, not disconnected.
+    adas.round_trip().await;
     app.stop().await;
 }

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::client::{LiveClient, PATIENCE, status_of};
-use crate::harness::{Backend, spawn_app};
+use crate::harness::{Backend, spawn_app, spawn_app_with};
 
 both_backends!(
     handshakes_need_a_valid_token,
@@ -160,7 +160,11 @@ async fn refused_subscriptions_name_their_id_and_reason(backend: Backend) {
 
 /// A connection holds at most 100 subscriptions, and an unsubscribed id gets nothing more.
 async fn unsubscribing_stops_pushes(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // About the cap, not the churn limit: the 103 messages may come within a second.
+    let app = spawn_app_with(backend, |config| {
+        config.live_subscriptions_per_second = 1000;
+    })
+    .await;
     let (ada, bob, id) = app.ada_hosts_bob().await;
     let query = format!("participants:{id}");
     let mut live = LiveClient::connect(&app, &ada).await;
