@@ -81,15 +81,19 @@ impl Client {
     ) {
         let mut pace = tokio::time::interval(Duration::from_millis(20));
         let mut seq = 0u64;
+        // The peer may see the room go (its connection closes) before the
+        // room's `Closed` signal arrives; the signal is what ends the client.
+        let mut connected = true;
         loop {
             tokio::select! {
-                event = self.driver.next_event() => match event.unwrap() {
-                    ClientEvent::Media(frame) => {
+                event = self.driver.next_event(), if connected => match event {
+                    Err(_) => connected = false,
+                    Ok(ClientEvent::Media(frame)) => {
                         let payload = String::from_utf8_lossy(&frame.payload[1..]).into_owned();
                         let from = payload.split('|').next().unwrap_or_default().to_string();
                         let _ = seen.send(Seen::Media(from));
                     }
-                    ClientEvent::Connected | ClientEvent::KeyframeRequest { .. } => {}
+                    Ok(ClientEvent::Connected | ClientEvent::KeyframeRequest { .. }) => {}
                 },
                 signal = signals.recv() => match signal {
                     Some(SignalOut::Offer { sdp }) => {
@@ -107,7 +111,7 @@ impl Client {
                 },
                 _ = pace.tick() => {
                     let peer = self.driver.peer();
-                    if !peer.is_connected() {
+                    if !connected || !peer.is_connected() {
                         continue;
                     }
                     seq += 1;
