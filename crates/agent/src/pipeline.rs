@@ -25,6 +25,8 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use domain::ai_log::Trigger;
+
 use crate::audio::{
     FRAME_DURATION, FRAME_SAMPLES, Framer, OpusEncoder, RTP_TICKS_PER_FRAME, SAMPLE_RATE,
 };
@@ -171,28 +173,6 @@ pub enum Event {
     },
 }
 
-/// What woke the agent for a question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// "hey agent, <question>" in one utterance.
-    WakePhrase,
-    /// "hey agent" … pause … "<question>".
-    FollowUp,
-    /// Typed in the chat ("@agent …").
-    Typed,
-}
-
-impl Trigger {
-    /// How the AI log records it: spoken or typed.
-    pub fn log_trigger(self) -> domain::ai_log::Trigger {
-        match self {
-            Trigger::WakePhrase | Trigger::FollowUp => domain::ai_log::Trigger::Voice,
-            Trigger::Typed => domain::ai_log::Trigger::Text,
-        }
-    }
-}
-
 /// A question to answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Question {
@@ -202,7 +182,12 @@ pub struct Question {
     pub text: String,
     /// The whole transcript of the utterance.
     pub transcript: String,
+    /// Spoken after the wake phrase, or typed in the chat ("@agent …"); the
+    /// AI log records it as it is.
     pub trigger: Trigger,
+    /// Spoken as "hey agent" … pause … "<question>": the question is a
+    /// whole utterance of its own. Never true of a typed one.
+    pub follow_up: bool,
     /// Why transcription failed: the agent apologises instead of answering.
     pub transcription_error: Option<String>,
     pub timings: Timings,
@@ -390,7 +375,8 @@ impl SessionPipeline {
                     speaker: speaker.clone(),
                     text: text.to_string(),
                     transcript: text.to_string(),
-                    trigger: Trigger::Typed,
+                    trigger: Trigger::Text,
+                    follow_up: false,
                     transcription_error: None,
                     timings: Timings::default(),
                 });
@@ -631,18 +617,14 @@ impl SessionPipeline {
             transcription_delay: Some(now.saturating_duration_since(pending.speech_ended_at)),
             voice_to_voice: None,
         };
-        let trigger = if pending.follow_up {
-            Trigger::FollowUp
-        } else {
-            Trigger::WakePhrase
-        };
         let question = match result {
             Err(error) => Question {
                 ticket: Ticket(0),
                 speaker: pending.speaker,
                 text: String::new(),
                 transcript: String::new(),
-                trigger,
+                trigger: Trigger::Voice,
+                follow_up: pending.follow_up,
                 transcription_error: Some(error),
                 timings,
             },
@@ -673,7 +655,8 @@ impl SessionPipeline {
                     speaker: pending.speaker,
                     text,
                     transcript,
-                    trigger,
+                    trigger: Trigger::Voice,
+                    follow_up: pending.follow_up,
                     transcription_error: None,
                     timings,
                 }

@@ -71,6 +71,18 @@ pub async fn with_timeout<T>(
     }
 }
 
+/// Runs an engine's blocking `work` (decoding, loading a model, synthesis)
+/// off the async runtime. The task itself failing (a panic in `engine`) is
+/// an engine error too, never lost.
+pub(crate) async fn on_blocking_thread<T: Send + 'static>(
+    engine: &str,
+    work: impl FnOnce() -> Result<T, ProviderError> + Send + 'static,
+) -> Result<T, ProviderError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ProviderError::Engine(format!("{engine} task failed: {e}")))?
+}
+
 /// Speech-to-text provider.
 #[derive(Debug, Clone)]
 pub enum SttConfig {

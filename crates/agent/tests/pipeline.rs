@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use agent::audio::{FRAME_DURATION, FRAME_SAMPLES, OpusDecoder, OpusEncoder, RTP_TICKS_PER_FRAME};
 use agent::pipeline::{
-    Event, Input, Output, PipelineConfig, Question, SessionPipeline, SpeakerId, Timings, Trigger,
+    Event, Input, Output, PipelineConfig, Question, SessionPipeline, SpeakerId, Timings,
 };
 use agent::stt::domain_lm::build_arpa;
 use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
 use agent::tts::flite::{FliteVoice, synthesize_blocking};
 use agent::wake::WakeSpotter;
+use domain::ai_log::Trigger;
 
 /// Drives a pipeline on a fake clock and answers its transcription requests
 /// with PocketSphinx, synchronously.
@@ -158,7 +159,8 @@ fn hey_agent_wakes_it_and_the_rest_is_the_question_in_every_voice() {
             "{voice:?}: {question:?}"
         );
         assert_eq!(question.speaker, SpeakerId::from("ada"));
-        assert_eq!(question.trigger, Trigger::WakePhrase);
+        assert_eq!(question.trigger, Trigger::Voice);
+        assert!(!question.follow_up, "{voice:?}: asked in one utterance");
         let timings = question.timings;
         let wake_delay = timings.wake_delay.unwrap();
         assert!(
@@ -308,7 +310,8 @@ fn a_pause_after_the_wake_phrase_makes_the_next_utterance_the_question() {
     h.silence("eve", Duration::from_millis(800));
     let questions = h.questions();
     assert_eq!(questions.len(), 1, "{:?}", h.events);
-    assert_eq!(questions[0].trigger, Trigger::FollowUp);
+    assert_eq!(questions[0].trigger, Trigger::Voice);
+    assert!(questions[0].follow_up, "{:?}", questions[0]);
     assert!(
         questions[0].text.contains("borrow checker"),
         "{:?}",
@@ -535,9 +538,9 @@ fn a_typed_question_waits_its_turn_and_is_spoken_like_a_voice_one() {
     );
     h.advance(Duration::from_millis(100));
     let typed = h.questions().pop().unwrap();
-    assert_eq!(typed.trigger, Trigger::Typed);
-    assert_eq!(typed.trigger.log_trigger().as_str(), "text");
-    assert_eq!(spoken.trigger.log_trigger().as_str(), "voice");
+    assert_eq!(typed.trigger, Trigger::Text);
+    assert!(!typed.follow_up);
+    assert_eq!(spoken.trigger, Trigger::Voice);
     assert_eq!(typed.speaker, cleo);
     assert_eq!(typed.text, "what is a lifetime?");
     assert_eq!(typed.timings, Timings::default(), "no speech to time");

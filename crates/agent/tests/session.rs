@@ -8,7 +8,6 @@ use std::time::Duration;
 use agent::agent::{SessionInput, SessionOutput, SharedSpotterFactory};
 use agent::answer::APOLOGY_NO_ANSWER;
 use agent::llm::{LanguageModel, TextStream};
-use agent::pipeline::Trigger;
 use agent::prompt::{ChatPrompt, SessionContext, SessionInfo};
 use agent::providers::{AgentConfig, ProviderError, Timeouts};
 use agent::stt::domain_lm::build_arpa;
@@ -17,6 +16,7 @@ use agent::tts::flite::{FliteTts, FliteVoice, synthesize_blocking};
 use agent::wake::WakeSpotter;
 use agent::{Agent, Interaction, SpeakerId};
 use async_trait::async_trait;
+use domain::ai_log::Trigger;
 use futures::StreamExt;
 
 /// A language model that streams fixed pieces, fails, or hangs.
@@ -238,7 +238,7 @@ async fn a_typed_question_is_answered_in_text_first_then_out_loud() {
             SessionOutput::Answered {
                 trigger, answer, ..
             } => {
-                assert_eq!(trigger, Trigger::Typed);
+                assert_eq!(trigger, Trigger::Text);
                 frames_before_text = frames;
                 text = Some(answer);
             }
@@ -250,7 +250,8 @@ async fn a_typed_question_is_answered_in_text_first_then_out_loud() {
     let expected = "Reverse it with a slice. Use s[::-1].";
     assert_eq!(text.as_deref(), Some(expected), "the text comes first");
     assert_eq!(interaction.answer, expected);
-    assert_eq!(interaction.trigger, Trigger::Typed);
+    assert_eq!(interaction.trigger, Trigger::Text);
+    assert!(!interaction.follow_up);
     assert_eq!(interaction.asked_by, "u-bob");
     assert_eq!(interaction.asker_name.as_deref(), Some("Bob"));
     assert!(interaction.error.is_none(), "{interaction:?}");

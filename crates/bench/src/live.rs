@@ -41,8 +41,9 @@ use axum::{
 };
 use futures::{SinkExt, StreamExt, TryStreamExt, stream};
 use hdrhistogram::Histogram;
+use protocol::live::{ClientMessage, ServerMessage};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json, value::RawValue};
+use serde_json::{Value, json};
 use tokio::{
     net::TcpStream,
     sync::{broadcast, watch},
@@ -140,17 +141,28 @@ fn chat_body(tag: &str, step: usize) -> String {
     format!("{tag}#{step} has anyone profiled the parser yet? most of the time goes to allocation")
 }
 
-/// The steps of this run's chat messages in a `chat` result's raw data.
-fn chat_steps(data: &str, tag: &str) -> Vec<usize> {
-    let marker = format!("\"body\":\"{tag}#");
-    let numbers = data.match_indices(&marker).map(|(at, _)| {
-        let rest = &data[at + marker.len()..];
+/// The steps of this run's chat messages in a `chat` result's data.
+fn chat_steps(data: &Value, tag: &str) -> anyhow::Result<Vec<usize>> {
+    /// What a subscriber reads of a chat page: the bodies.
+    #[derive(Deserialize)]
+    struct Page<'a> {
+        #[serde(borrow)]
+        messages: Vec<Posted<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Posted<'a> {
+        body: &'a str,
+    }
+    let page = Page::deserialize(data).context("reading a chat page")?;
+    let marker = format!("{tag}#");
+    let numbers = page.messages.iter().filter_map(|message| {
+        let rest = message.body.strip_prefix(&marker)?;
         let digits = rest
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
-        rest[..digits].parse()
+        rest[..digits].parse().ok()
     });
-    numbers.filter_map(Result::ok).collect()
+    Ok(numbers.collect())
 }
 
 struct Account {
@@ -444,15 +456,6 @@ struct Observer {
     failure: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Frame<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    id: Option<&'a str>,
-    #[serde(borrow)]
-    data: Option<&'a RawValue>,
-}
-
 impl Observer {
     fn observe(&mut self, text: &str, at: Instant) -> anyhow::Result<()> {
         #[derive(Deserialize)]
@@ -460,13 +463,14 @@ impl Observer {
             user_id: &'a str,
             status: &'a str,
         }
-        let frame: Frame = serde_json::from_str(text).context("reading a push")?;
-        ensure!(frame.kind == "result", "the server sent {text}");
-        let data = frame.data.context("a result without data")?.get();
-        let (subscription, seen) = match frame.id {
-            Some("chat") => (0, chat_steps(data, self.tag)),
-            Some("participants") => {
-                let listed: Vec<Listed> = serde_json::from_str(data)?;
+        let push: ServerMessage = serde_json::from_str(text).context("reading a push")?;
+        let ServerMessage::Result { id, data, .. } = push else {
+            bail!("the server sent {text}");
+        };
+        let (subscription, seen) = match id.as_str() {
+            "chat" => (0, chat_steps(&data, self.tag)?),
+            "participants" => {
+                let listed = Vec::<Listed>::deserialize(&data).context("reading participants")?;
                 let episodes = listed.iter().filter_map(|entry| {
                     let episode = *self.episode_of.get(entry.user_id)?;
                     Some((episode, entry.status == "left"))
@@ -503,16 +507,20 @@ async fn connect(url: &str, session_id: &str) -> anyhow::Result<Socket> {
         .await
         .context("opening a live connection")?;
     for id in SUBSCRIPTIONS {
-        let subscribe =
-            json!({"type": "subscribe", "id": id, "query": format!("{id}:{session_id}")});
-        socket.send(Message::text(subscribe.to_string())).await?;
+        let subscribe = ClientMessage::subscribe(id, format!("{id}:{session_id}"));
+        let text = serde_json::to_string(&subscribe).expect("live messages serialize");
+        socket.send(Message::text(text)).await?;
     }
     let mut results = 0;
     while results < SUBSCRIPTIONS.len() {
         let message = socket.next().await.context("closed while subscribing")??;
         if let Message::Text(text) = message {
-            let frame: Frame = serde_json::from_str(&text).context("reading a first result")?;
-            ensure!(frame.kind == "result", "subscribing answered {text}");
+            let first: ServerMessage =
+                serde_json::from_str(&text).context("reading a first result")?;
+            ensure!(
+                matches!(first, ServerMessage::Result { .. }),
+                "subscribing answered {text}"
+            );
             results += 1;
         }
     }
@@ -781,25 +789,14 @@ impl Lists {
     /// The full result of one subscription, as Lock In sends it.
     fn frame(&self, id: &str, session_id: &str) -> Utf8Bytes {
         #[derive(Serialize)]
-        struct ResultFrame<'a, T> {
-            #[serde(rename = "type")]
-            kind: &'static str,
-            id: &'a str,
-            query: String,
-            version: i64,
-            data: T,
-        }
-        #[derive(Serialize)]
         struct ChatPage<'a> {
             messages: &'a [Value],
             next_cursor: Option<String>,
         }
         fn encode(id: &str, session_id: &str, version: i64, data: impl Serialize) -> String {
-            let query = format!("{id}:{session_id}");
-            let frame = ResultFrame {
-                kind: "result",
-                id,
-                query,
+            let frame = ServerMessage::Result {
+                id: id.to_owned(),
+                query: format!("{id}:{session_id}"),
                 version,
                 data,
             };
@@ -822,8 +819,11 @@ impl Lists {
 impl Baseline {
     fn new(plan: &Plan, captured: &[Option<String>; 2]) -> Arc<Baseline> {
         let last_element = |frame: &Option<String>, list: fn(&Value) -> &Value| {
-            let frame: Value = serde_json::from_str(frame.as_deref()?).ok()?;
-            list(&frame["data"]).as_array()?.last().cloned()
+            let Ok(ServerMessage::Result { data, .. }) = serde_json::from_str(frame.as_deref()?)
+            else {
+                return None;
+            };
+            list(&data).as_array()?.last().cloned()
         };
         let message = last_element(&captured[0], |data| &data["messages"]);
         let participant = last_element(&captured[1], |data| data);
@@ -943,11 +943,6 @@ async fn live(State(baseline): State<Arc<Baseline>>, upgrade: WebSocketUpgrade) 
 /// One baseline connection: each subscribe is answered with the current
 /// result, then every frame of the session's broadcast is forwarded.
 async fn baseline_connection(mut socket: WebSocket, baseline: Arc<Baseline>) {
-    #[derive(Deserialize)]
-    struct Subscribe {
-        id: String,
-        query: String,
-    }
     let mut pushes: Option<broadcast::Receiver<Utf8Bytes>> = None;
     loop {
         let next_push = async {
@@ -975,10 +970,10 @@ async fn baseline_connection(mut socket: WebSocket, baseline: Arc<Baseline>) {
             },
         };
         let Some(text) = outgoing else { continue };
-        let Ok(subscribe) = serde_json::from_str::<Subscribe>(&text) else {
+        let Ok(ClientMessage::Subscribe { id, query }) = serde_json::from_str(&text) else {
             continue;
         };
-        let session_id = subscribe.query.split_once(':').map_or("", |(_, id)| id);
+        let session_id = query.split_once(':').map_or("", |(_, id)| id);
         let Some(session) = baseline.sessions.get(session_id) else {
             continue;
         };
@@ -988,7 +983,7 @@ async fn baseline_connection(mut socket: WebSocket, baseline: Arc<Baseline>) {
             .lists
             .lock()
             .expect("baseline lock")
-            .frame(&subscribe.id, session_id);
+            .frame(&id, session_id);
         if socket.send(ws::Message::Text(first)).await.is_err() {
             break;
         }
@@ -1105,7 +1100,7 @@ mod tests {
             {"body": "lockin#x not a step"},
             {"body": chat_body("lockin", 7)},
         ], "next_cursor": null});
-        assert_eq!(chat_steps(&data.to_string(), "lockin"), [12, 7]);
-        assert_eq!(chat_steps(&data.to_string(), "baseline"), [14]);
+        assert_eq!(chat_steps(&data, "lockin").unwrap(), [12, 7]);
+        assert_eq!(chat_steps(&data, "baseline").unwrap(), [14]);
     }
 }

@@ -14,8 +14,9 @@ use domain::project::Timelapse;
 use domain::rules::{self, JoinPlan, LeavePlan};
 use domain::session::{AgentStatus, Participant, Session, SessionHistory, SessionStatus};
 use domain::user::User;
+use sqlx::any::AnyRow;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
 
 use crate::rows::TIMELAPSE_COLUMNS;
 use crate::rows::{
@@ -145,20 +146,16 @@ pub(crate) async fn lock_session(conn: &mut AnyConnection, id: &Id) -> StoreResu
     let sql = format!(
         "UPDATE sessions SET version = version + 1 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
     );
-    let row = sqlx::query(&sql)
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(rows::session(&row.ok_or(StoreError::NotFound)?)?)
+    fetch_record(&mut *conn, &sql, id.as_str(), rows::session)
+        .await?
+        .ok_or(StoreError::NotFound)
 }
 
 pub(crate) async fn session_in(conn: &mut AnyConnection, id: &Id) -> StoreResult<Session> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-    let row = sqlx::query(&sql)
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(rows::session(&row.ok_or(StoreError::NotFound)?)?)
+    fetch_record(&mut *conn, &sql, id.as_str(), rows::session)
+        .await?
+        .ok_or(StoreError::NotFound)
 }
 
 pub(crate) async fn participant_in(
@@ -291,11 +288,9 @@ async fn insert_reminder(
 /// (SQLite's single writer orders transactions anyway).
 async fn lock_project(conn: &mut AnyConnection, id: &Id) -> StoreResult<Project> {
     let sql = format!("UPDATE projects SET name = name WHERE id = $1 RETURNING {PROJECT_COLUMNS}");
-    let row = sqlx::query(&sql)
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(rows::project(&row.ok_or(StoreError::NotFound)?)?)
+    fetch_record(&mut *conn, &sql, id.as_str(), rows::project)
+        .await?
+        .ok_or(StoreError::NotFound)
 }
 
 /// Refuses unless the session exists and `viewer` is or was in it. Being in
@@ -378,14 +373,9 @@ impl Store for SqlStore {
     }
 
     async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(row.as_ref().map(rows::user).transpose()?)
+        let sql = "SELECT u.id, u.email, u.name, u.created_at FROM tokens t \
+                   JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1";
+        fetch_record(&self.reader, sql, token_hash, rows::user).await
     }
 
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<()> {
@@ -417,22 +407,14 @@ impl Store for SqlStore {
 
     async fn project(&self, id: &Id) -> StoreResult<Option<Project>> {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.as_ref().map(rows::project).transpose()?)
+        fetch_record(&self.reader, &sql, id.as_str(), rows::project).await
     }
 
     async fn projects_of(&self, owner_id: &Id) -> StoreResult<Vec<Project>> {
         let sql = format!(
             "SELECT {PROJECT_COLUMNS} FROM projects WHERE owner_id = $1 ORDER BY created_at DESC, id DESC"
         );
-        let found = sqlx::query(&sql)
-            .bind(owner_id.as_str())
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(records(&found, rows::project)?)
+        fetch_records(&self.reader, &sql, owner_id.as_str(), rows::project).await
     }
 
     async fn can_see_project(&self, project_id: &Id, user_id: &Id) -> StoreResult<bool> {
@@ -551,11 +533,7 @@ impl Store for SqlStore {
 
     async fn session(&self, id: &Id) -> StoreResult<Option<Session>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.as_ref().map(rows::session).transpose()?)
+        fetch_record(&self.reader, &sql, id.as_str(), rows::session).await
     }
 
     async fn list_sessions(
@@ -746,11 +724,7 @@ impl Store for SqlStore {
 
     async fn ai_log(&self, id: &Id) -> StoreResult<Option<AiLog>> {
         let sql = format!("SELECT {AI_LOG_COLUMNS} FROM ai_logs l WHERE l.id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.as_ref().map(rows::ai_log).transpose()?)
+        fetch_record(&self.reader, &sql, id.as_str(), rows::ai_log).await
     }
 
     async fn user_ai_logs(&self, user_id: &Id, search: Option<&str>) -> StoreResult<Vec<AiLog>> {
@@ -811,16 +785,11 @@ impl Store for SqlStore {
     ) -> StoreResult<Option<Versioned<Vec<Participant>>>> {
         // One statement is one snapshot on both backends: the version and the
         // rows cannot come from different moments.
-        let found = sqlx::query(
-            "SELECT s.version AS session_version, p.session_id, p.user_id, u.name, p.role, p.status, \
+        let sql = "SELECT s.version AS session_version, p.session_id, p.user_id, u.name, p.role, p.status, \
              p.joined_at, p.left_at FROM sessions s \
              LEFT JOIN participants p ON p.session_id = s.id LEFT JOIN users u ON u.id = p.user_id \
-             WHERE s.id = $1 ORDER BY CASE p.status WHEN 'joined' THEN 0 ELSE 1 END, p.joined_at, p.user_id",
-        )
-        .bind(session_id.as_str())
-        .fetch_all(&self.reader)
-        .await?;
-        versioned(&found, "user_id", rows::participant)
+             WHERE s.id = $1 ORDER BY CASE p.status WHEN 'joined' THEN 0 ELSE 1 END, p.joined_at, p.user_id";
+        snapshot(&self.reader, sql, session_id, "user_id", rows::participant).await
     }
 
     async fn ai_logs_snapshot(
@@ -835,11 +804,7 @@ impl Store for SqlStore {
                         ORDER BY created_at DESC, id DESC LIMIT {limit}) l ON l.session_id = s.id \
              WHERE s.id = $1 ORDER BY l.created_at, l.id"
         );
-        let found = sqlx::query(&sql)
-            .bind(session_id.as_str())
-            .fetch_all(&self.reader)
-            .await?;
-        versioned(&found, "id", rows::ai_log)
+        snapshot(&self.reader, &sql, session_id, "id", rows::ai_log).await
     }
 
     async fn session_ai_logs(
@@ -895,16 +860,11 @@ impl Store for SqlStore {
              LEFT JOIN messages m ON m.session_id = s.id LEFT JOIN users u ON u.id = m.user_id \
              WHERE s.id = $1 ORDER BY m.created_at DESC, m.id DESC LIMIT {limit}"
         );
-        let found = sqlx::query(&sql)
-            .bind(session_id.as_str())
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(
-            versioned(&found, "message_id", rows::message)?.map(|(version, mut messages)| {
-                messages.reverse();
-                (version, messages)
-            }),
-        )
+        let newest_first = snapshot(&self.reader, &sql, session_id, "message_id", rows::message);
+        Ok(newest_first.await?.map(|(version, mut messages)| {
+            messages.reverse();
+            (version, messages)
+        }))
     }
 
     async fn post_message(
@@ -988,11 +948,7 @@ impl Store for SqlStore {
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE user_id = $1 \
              ORDER BY created_at DESC, id DESC LIMIT {limit}"
         );
-        let found = sqlx::query(&sql)
-            .bind(user_id.as_str())
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(records(&found, rows::notification)?)
+        fetch_records(&self.reader, &sql, user_id.as_str(), rows::notification).await
     }
 
     async fn set_calendar_secret(
@@ -1027,14 +983,9 @@ impl Store for SqlStore {
     }
 
     async fn user_by_calendar_secret(&self, secret_hash: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.created_at FROM calendar_secrets c JOIN users u ON u.id = c.user_id \
-             WHERE c.secret_hash = $1",
-        )
-        .bind(secret_hash)
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(row.as_ref().map(rows::user).transpose()?)
+        let sql = "SELECT u.id, u.email, u.name, u.created_at FROM calendar_secrets c \
+                   JOIN users u ON u.id = c.user_id WHERE c.secret_hash = $1";
+        fetch_record(&self.reader, sql, secret_hash, rows::user).await
     }
 
     async fn calendar_sessions(&self, user_id: &Id) -> StoreResult<Vec<Session>> {
@@ -1043,11 +994,7 @@ impl Store for SqlStore {
              OR id IN (SELECT session_id FROM reminders WHERE user_id = $1) \
              ORDER BY COALESCE(scheduled_start, started_at, created_at) DESC, id DESC LIMIT 500"
         );
-        let found = sqlx::query(&sql)
-            .bind(user_id.as_str())
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(records(&found, rows::session)?)
+        fetch_records(&self.reader, &sql, user_id.as_str(), rows::session).await
     }
 
     async fn mark_present(&self, node_id: &str, session_id: &Id, user_id: &Id) -> StoreResult<()> {
@@ -1126,11 +1073,7 @@ impl Store for SqlStore {
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE project_id = $1 \
              ORDER BY COALESCE(scheduled_start, started_at, created_at) DESC, id DESC LIMIT 500"
         );
-        let found = sqlx::query(&sql)
-            .bind(project_id.as_str())
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(records(&found, rows::session)?)
+        fetch_records(&self.reader, &sql, project_id.as_str(), rows::session).await
     }
 
     async fn session_history(&self, user_id: &Id) -> StoreResult<Vec<SessionHistory>> {
@@ -1147,11 +1090,7 @@ impl Store for SqlStore {
              WHERE p.user_id = $1 AND (s.status = 'ended' OR p.status = 'left') \
              ORDER BY COALESCE(s.ended_at, p.left_at) DESC, s.id DESC LIMIT 500"
         );
-        let found = sqlx::query(&sql)
-            .bind(user_id.as_str())
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(records(&found, rows::session_history)?)
+        fetch_records(&self.reader, &sql, user_id.as_str(), rows::session_history).await
     }
 
     async fn create_timelapse(&self, timelapse: NewTimelapse) -> StoreResult<Timelapse> {
@@ -1180,30 +1119,20 @@ impl Store for SqlStore {
         let sql = format!(
             "SELECT {TIMELAPSE_COLUMNS} FROM timelapses WHERE project_id = $1 ORDER BY created_at DESC, id DESC"
         );
-        let found = sqlx::query(&sql)
-            .bind(project_id.as_str())
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(records(&found, rows::timelapse)?)
+        fetch_records(&self.reader, &sql, project_id.as_str(), rows::timelapse).await
     }
 
     async fn timelapse(&self, id: &Id) -> StoreResult<Option<Timelapse>> {
         let sql = format!("SELECT {TIMELAPSE_COLUMNS} FROM timelapses WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.as_ref().map(rows::timelapse).transpose()?)
+        fetch_record(&self.reader, &sql, id.as_str(), rows::timelapse).await
     }
 
     async fn delete_timelapse(&self, id: &Id, actor: &Id) -> StoreResult<Timelapse> {
         let mut tx = self.writer.begin().await?;
         let sql = format!("SELECT {TIMELAPSE_COLUMNS} FROM timelapses WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let timelapse = rows::timelapse(&row.ok_or(StoreError::NotFound)?)?;
+        let timelapse = fetch_record(&mut *tx, &sql, id.as_str(), rows::timelapse)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let project = lock_project(&mut tx, &timelapse.project_id).await?;
         rules::change_project(&project, actor)?;
         sqlx::query("DELETE FROM timelapses WHERE id = $1")
@@ -1315,28 +1244,58 @@ impl Store for SqlStore {
     }
 }
 
+/// Reads one row into its record.
+type Record<T> = fn(&AnyRow) -> anyhow::Result<T>;
+
 /// Every row as a record; one corrupt row fails the read.
-fn records<T>(
-    found: &[sqlx::any::AnyRow],
-    record: fn(&sqlx::any::AnyRow) -> anyhow::Result<T>,
-) -> anyhow::Result<Vec<T>> {
+fn records<T>(found: &[AnyRow], record: Record<T>) -> anyhow::Result<Vec<T>> {
     found.iter().map(record).collect()
 }
 
-/// Rows of a `sessions s LEFT JOIN …` snapshot: the session's version and the
-/// joined records (none when the join found nothing). `None` when there is no
-/// such session.
-fn versioned<T>(
-    found: &[sqlx::any::AnyRow],
+/// The row `sql` finds with `$1` bound to `key` (a unique key), as a record;
+/// `None` when there is none.
+async fn fetch_record<'e, T>(
+    executor: impl Executor<'e, Database = Any>,
+    sql: &'e str,
+    key: &'e str,
+    record: Record<T>,
+) -> StoreResult<Option<T>> {
+    let row = sqlx::query(sql).bind(key).fetch_optional(executor).await?;
+    Ok(row.as_ref().map(record).transpose()?)
+}
+
+/// Every row `sql` finds with `$1` bound to `key`, as records.
+async fn fetch_records<'e, T>(
+    executor: impl Executor<'e, Database = Any>,
+    sql: &'e str,
+    key: &'e str,
+    record: Record<T>,
+) -> StoreResult<Vec<T>> {
+    let found = sqlx::query(sql).bind(key).fetch_all(executor).await?;
+    Ok(records(&found, record)?)
+}
+
+/// A `sessions s LEFT JOIN …` snapshot of the session `$1`: its version and
+/// the joined records (none when the join found nothing), read in one
+/// statement so that both are one moment. `None` when there is no such
+/// session.
+async fn snapshot<'e, T>(
+    executor: impl Executor<'e, Database = Any>,
+    sql: &'e str,
+    session_id: &'e Id,
     key_column: &str,
-    record: fn(&sqlx::any::AnyRow) -> anyhow::Result<T>,
+    record: Record<T>,
 ) -> StoreResult<Option<Versioned<Vec<T>>>> {
+    let found = sqlx::query(sql)
+        .bind(session_id.as_str())
+        .fetch_all(executor)
+        .await?;
     let Some(first) = found.first() else {
         return Ok(None);
     };
     let version = rows::session_version(first)?;
     let mut records = Vec::with_capacity(found.len());
-    for row in found {
+    for row in &found {
         if rows::has(row, key_column)? {
             records.push(record(row)?);
         }

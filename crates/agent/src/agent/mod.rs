@@ -22,7 +22,7 @@ use crate::llm::local::{LocalModel, find_model_file};
 use crate::llm::openai::OpenAiCompatible;
 use crate::pipeline::{PipelineConfig, SessionPipeline};
 use crate::providers::{
-    AgentConfig, LlmConfig, ProviderError, ProviderNames, SttConfig, TtsConfig,
+    AgentConfig, LlmConfig, ProviderError, ProviderNames, SttConfig, TtsConfig, on_blocking_thread,
 };
 use crate::stt::SpeechToText;
 use crate::stt::deepgram::Deepgram;
@@ -76,14 +76,13 @@ impl Agent {
         let stt: Arc<dyn SpeechToText> = match &config.stt {
             SttConfig::Pocketsphinx { .. } => {
                 let model = model.clone();
-                let stt = tokio::task::spawn_blocking(move || {
+                let stt = on_blocking_thread("pocketsphinx", move || {
                     let arpa = build_arpa(&model.dictionary(), &[]).map_err(|e| {
                         ProviderError::Engine(format!("reading the pocketsphinx dictionary: {e}"))
                     })?;
                     PocketsphinxStt::with_arpa(&model, &arpa)
                 })
-                .await
-                .map_err(|e| ProviderError::Engine(e.to_string()))??;
+                .await?;
                 Arc::new(stt)
             }
             SttConfig::Deepgram {
@@ -98,9 +97,8 @@ impl Agent {
                     Some(path) => path.clone(),
                     None => find_model_file()?,
                 };
-                let model = tokio::task::spawn_blocking(move || LocalModel::load(&path))
-                    .await
-                    .map_err(|e| ProviderError::Engine(e.to_string()))??;
+                let model =
+                    on_blocking_thread("local model", move || LocalModel::load(&path)).await?;
                 Arc::new(model)
             }
             LlmConfig::OpenAi {

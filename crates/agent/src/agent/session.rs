@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use domain::ai_log::Trigger;
 use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -17,8 +18,7 @@ use crate::answer::{self, Answer, AnswerRecord};
 use crate::audio::OpusDecoder;
 use crate::llm::LanguageModel;
 use crate::pipeline::{
-    Event, Input, Output, Question, SessionPipeline, SpeakerId, Ticket, Timings, Trigger,
-    UtteranceId,
+    Event, Input, Output, Question, SessionPipeline, SpeakerId, Ticket, Timings, UtteranceId,
 };
 use crate::prompt::{ChatPrompt, Exchange, SessionContext, build_prompt, history_prompt};
 use crate::providers::{ProviderNames, with_timeout};
@@ -53,6 +53,8 @@ pub struct Interaction {
     pub asker_name: Option<String>,
     pub asked_at: SystemTime,
     pub trigger: Trigger,
+    /// Asked after "hey agent" and a pause, in an utterance of its own.
+    pub follow_up: bool,
     /// The question (words after the wake phrase).
     pub question: String,
     /// All that was heard in the utterance.
@@ -518,6 +520,7 @@ impl Session {
             asker_name: active.asker_name.clone(),
             asked_at: active.asked_at,
             trigger: active.question.trigger,
+            follow_up: active.question.follow_up,
             question: active.question.text.clone(),
             transcript: active.question.transcript.clone(),
             answer: record.answer.trim().to_string(),

@@ -26,7 +26,7 @@ use tokenizers::Tokenizer;
 use super::tokenizer::{ASSISTANT_CUE, END_OF_TEXT, IM_END, chat_turn, smollm2_tokenizer};
 use super::{LanguageModel, TextStream};
 use crate::prompt::{ChatPrompt, Role};
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, on_blocking_thread};
 
 /// The file `scripts/setup-agent` puts in the model directory.
 pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -346,7 +346,7 @@ impl LanguageModel for LocalModel {
     async fn prepare(&self, prefix: &ChatPrompt) -> Result<(), ProviderError> {
         let model = self.clone();
         let prefix = prefix.clone();
-        tokio::task::spawn_blocking(move || {
+        on_blocking_thread("local model", move || {
             let mut engine = model.engine.lock().map_err(|_| poisoned())?;
             let system = engine.system_tokens(&prefix.system)?;
             let mut tokens = system.clone();
@@ -359,7 +359,6 @@ impl LanguageModel for LocalModel {
             engine.evaluate(&tokens).map(drop)
         })
         .await
-        .map_err(|e| ProviderError::Engine(e.to_string()))?
     }
 
     async fn stream(

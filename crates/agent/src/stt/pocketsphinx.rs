@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{SpeechToText, Transcript};
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, on_blocking_thread};
 use crate::wake::{Spot, WakeSpotter};
 
 /// Opaque `ps_decoder_t`.
@@ -558,14 +558,13 @@ impl SpeechToText for PocketsphinxStt {
     async fn transcribe(&self, pcm: &[i16]) -> Result<Transcript, ProviderError> {
         let decoder = Arc::clone(&self.decoder);
         let pcm = pcm.to_vec();
-        let text = tokio::task::spawn_blocking(move || {
+        let text = on_blocking_thread("pocketsphinx decode", move || {
             let mut decoder = decoder
                 .lock()
                 .map_err(|_| engine("decoder lock poisoned"))?;
             decode_with(&mut decoder, &pcm)
         })
-        .await
-        .map_err(|e| engine(&format!("decode task failed: {e}")))??;
+        .await?;
         Ok(Transcript {
             text,
             confidence: None,

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use super::{PcmStream, TextToSpeech};
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, on_blocking_thread};
 
 /// Opaque `cst_voice`.
 #[repr(C)]
@@ -178,9 +178,7 @@ impl TextToSpeech for FliteTts {
 
     async fn synthesize(&self, text: &str) -> Result<PcmStream, ProviderError> {
         let (voice, text) = (self.voice, text.to_string());
-        let pcm = tokio::task::spawn_blocking(move || synthesize_blocking(voice, &text))
-            .await
-            .map_err(|e| ProviderError::Engine(format!("flite task failed: {e}")))??;
+        let pcm = on_blocking_thread("flite", move || synthesize_blocking(voice, &text)).await?;
         Ok(futures::stream::once(async move { Ok(pcm) }).boxed())
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::ai_log::{LatencyMs, Providers};
+use domain::ai_log::{LatencyMs, Providers, Trigger};
 use domain::chat::MessagePage;
 use domain::session::AgentStatus;
 use protocol::internal::{AgentContext, LogInteractionInternal};
@@ -18,7 +18,7 @@ use super::chat::question_in;
 use super::live::{LiveConnection, Push};
 use super::media::{self, OutFrame};
 use crate::agent::{Agent, Interaction, SessionInput, SessionOutput};
-use crate::pipeline::{Event, SpeakerId, Trigger};
+use crate::pipeline::{Event, SpeakerId};
 use crate::prompt::{Exchange, ProjectInfo, SessionContext, SessionInfo};
 
 /// How long a claim lasts unless renewed.
@@ -176,7 +176,7 @@ impl SessionJob {
                         }
                         _ => {}
                     },
-                    Some(SessionOutput::Answered { ticket, trigger: Trigger::Typed, answer }) => {
+                    Some(SessionOutput::Answered { ticket, trigger: Trigger::Text, answer }) => {
                         // The chat gets the text at once; the voice follows.
                         in_chat.insert(ticket);
                         say_in_chat(&api, &id, answer);
@@ -185,7 +185,7 @@ impl SessionJob {
                     Some(SessionOutput::Interaction(interaction)) => {
                         // Cut off before its text was complete: the chat
                         // still gets what there is.
-                        if interaction.trigger == Trigger::Typed && !in_chat.remove(&interaction.ticket) {
+                        if interaction.trigger == Trigger::Text && !in_chat.remove(&interaction.ticket) {
                             say_in_chat(&api, &id, interaction.answer.clone());
                         }
                         let entry = log_entry(&id, &interaction);
@@ -331,7 +331,7 @@ fn log_entry(session_id: &str, interaction: &Interaction) -> LogInteractionInter
         user_id: (!interaction.asked_by.is_empty()).then(|| interaction.asked_by.clone()),
         question: question.to_owned(),
         answer: interaction.answer.clone(),
-        trigger: interaction.trigger.log_trigger(),
+        trigger: interaction.trigger,
         error: interaction.error.clone(),
         latency_ms: Some(LatencyMs {
             wake_delay: l.wake_delay_ms,
@@ -343,7 +343,7 @@ fn log_entry(session_id: &str, interaction: &Interaction) -> LogInteractionInter
             total: l.answer_ms,
         }),
         providers: Some(Providers {
-            stt: (interaction.trigger != Trigger::Typed)
+            stt: (interaction.trigger != Trigger::Text)
                 .then(|| interaction.providers.stt.to_owned()),
             llm: Some(interaction.providers.llm.to_owned()),
             tts: Some(interaction.providers.tts.to_owned()),
