@@ -15,6 +15,9 @@
 //! - [`limits`]: what one client may do how often, and how much password
 //!   hashing runs at once.
 //! - [`paging`]: the opaque cursors every paged list hands out.
+//! - [`calendar`]: sessions as iCalendar events (the feed, "Add to calendar").
+//! - [`connections`]: the HTTP listener: header-read timeout and the cap on
+//!   connections per client address.
 //! - [`live`]: `/api/live`, live queries over a WebSocket, and [`presence`];
 //!   also the WebRTC signalling of the embedded media server (the `sfu` crate,
 //!   run by [`Application`] on its own UDP socket).
