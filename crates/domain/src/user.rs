@@ -7,6 +7,10 @@ use utoipa::ToSchema;
 use crate::input::bounded_text;
 use crate::{Id, InvalidInput};
 
+/// How long a sign-in lasts: its token, and the browser's cookie holding it.
+/// After that the person signs in again.
+pub const SIGN_IN_LIFETIME: chrono::Duration = chrono::Duration::days(30);
+
 /// A signed-up person, as every API answer shows them. Never carries the password hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct User {

@@ -194,12 +194,12 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `Set-Cookie` headers for a new browser sign-in: the session token
 /// (HttpOnly) and a CSRF token the page's script can read and echo.
 pub fn sign_in_cookies(token: &str) -> HeaderMap {
-    let month = 30 * 24 * 3600;
+    let lifetime = domain::user::SIGN_IN_LIFETIME.num_seconds();
     let csrf = new_token("");
     let mut headers = HeaderMap::new();
     for cookie in [
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={month}"),
-        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={month}"),
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={lifetime}"),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={lifetime}"),
     ] {
         headers.append(
             SET_COOKIE,

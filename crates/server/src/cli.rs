@@ -136,6 +136,20 @@ pub struct ServeArgs {
         with = "humantime_serde::option"
     )]
     pub header_read_timeout: Option<Duration>,
+    /// How long a request may take, its body included, before 408, e.g. `30s` [default: 30s] [env: LOCKIN_REQUEST_TIMEOUT]
+    #[arg(long, value_parser = humantime::parse_duration)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde::option"
+    )]
+    pub request_timeout: Option<Duration>,
+    /// How long a timelapse upload may take [default: 1h] [env: LOCKIN_UPLOAD_TIMEOUT]
+    #[arg(long, value_parser = humantime::parse_duration)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde::option"
+    )]
+    pub upload_timeout: Option<Duration>,
     #[command(flatten)]
     #[serde(rename = "agent")]
     pub engines: EngineArgs,

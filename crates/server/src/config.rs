@@ -85,6 +85,14 @@ pub struct Config {
     /// connection is closed.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// How long a request (its body read, its answer made) may take; past it
+    /// the client gets 408. Not the live socket, which lives on after its
+    /// handshake.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// The same for a timelapse upload, whose body may be hundreds of megabytes.
+    #[serde(with = "humantime_serde")]
+    pub upload_timeout: Duration,
 }
 
 impl Default for Config {
@@ -115,6 +123,8 @@ impl Default for Config {
             live_connections_per_person: 16,
             connections_per_address: 256,
             header_read_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            upload_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -225,11 +235,13 @@ const ENV_KEYS: [&str; 20] = [
 ];
 
 /// The connection limits, read as `LOCKIN_<KEY>` like [`ENV_KEYS`].
-const CONNECTION_ENV_KEYS: [&str; 4] = [
+const CONNECTION_ENV_KEYS: [&str; 6] = [
     "live_subscriptions_per_second",
     "live_connections_per_person",
     "connections_per_address",
     "header_read_timeout",
+    "request_timeout",
+    "upload_timeout",
 ];
 
 /// The names the assistant's cloud settings had before they joined the

@@ -178,3 +178,34 @@ impl AsyncWrite for Counted {
         self.stream.is_write_vectored()
     }
 }
+
+/// How long a request may take, by kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub request: Duration,
+    pub upload: Duration,
+}
+
+/// Answers 408 when a request (its body read, its answer made) takes longer
+/// than its deadline: a client that sends its body a byte at a time cannot
+/// hold a task for ever. The live socket's handshake answers at once, and the
+/// socket is not a request.
+pub async fn request_deadline(
+    axum::extract::State(deadlines): axum::extract::State<Deadlines>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let is_upload = request.method() == axum::http::Method::POST
+        && request.uri().path().starts_with("/api/projects/")
+        && request.uri().path().ends_with("/timelapses");
+    let deadline = if is_upload {
+        deadlines.upload
+    } else {
+        deadlines.request
+    };
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => crate::error::ApiError::Timeout.into_response(),
+    }
+}

@@ -37,6 +37,10 @@ pub enum ApiError {
     RateLimited,
     #[error("the server is busy; try again in a moment")]
     Unavailable,
+    #[error(
+        "the request took too long (its body came too slowly, or the server was stalled); try again"
+    )]
+    Timeout,
     /// Past a limit on open connections (not on attempts over time).
     #[error("{0}")]
     TooManyConnections(String),
@@ -74,6 +78,7 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
             }
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

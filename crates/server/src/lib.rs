@@ -69,6 +69,8 @@ pub struct AppState {
     pub app: app::App,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
+    /// How long a request, and an upload, may take.
+    pub deadlines: connections::Deadlines,
     pub hub: Arc<live::hub::Hub>,
     /// Where uploaded files (timelapses) are kept.
     pub data_dir: std::path::PathBuf,
@@ -143,6 +145,10 @@ impl Application {
                 config.data_dir.join("timelapses"),
             ),
             trusted_proxies: config.trusted_proxy.clone().into(),
+            deadlines: connections::Deadlines {
+                request: config.request_timeout,
+                upload: config.upload_timeout,
+            },
             shutdown: CancellationToken::new(),
             live_connections: TaskTracker::new(),
             media: live::media::MediaRooms::new(sfu.handle()),

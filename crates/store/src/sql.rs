@@ -373,9 +373,16 @@ impl Store for SqlStore {
     }
 
     async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>> {
-        let sql = "SELECT u.id, u.email, u.name, u.created_at FROM tokens t \
-                   JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1";
-        fetch_record(&self.reader, sql, token_hash, rows::user).await
+        // A token older than a sign-in's lifetime names nobody, swept or not.
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.name, u.created_at FROM tokens t \
+             JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.created_at > $2",
+        )
+        .bind(token_hash)
+        .bind(micros(Utc::now() - domain::user::SIGN_IN_LIFETIME))
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.as_ref().map(rows::user).transpose()?)
     }
 
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<()> {

@@ -11,6 +11,7 @@ use domain::Id;
 use domain::rules;
 use sqlx::Row;
 
+use crate::rows::micros;
 use crate::sql::{end_locked, leave_locked, lock_session, now, participant_in};
 use crate::{SqlStore, StoreResult, SweepReport, Timeouts};
 
@@ -33,6 +34,11 @@ impl SqlStore {
         self.end_empty(now - micros_of(timeouts.empty), &mut report)
             .await?;
         self.remind(now + micros_of(timeouts.remind_before), &mut report)
+            .await?;
+        // Expired sign-ins already name nobody; their rows go.
+        sqlx::query("DELETE FROM tokens WHERE created_at <= $1")
+            .bind(micros(chrono::Utc::now() - domain::user::SIGN_IN_LIFETIME))
+            .execute(&self.writer)
             .await?;
         report.sessions_changed.sort();
         report.sessions_changed.dedup();

@@ -233,6 +233,10 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.deadlines,
+            crate::connections::request_deadline,
+        ))
         .layer(axum::middleware::from_fn(crate::telemetry::track_requests))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // Answers are about now and about who asks; the web app's static files

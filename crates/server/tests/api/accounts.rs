@@ -16,6 +16,7 @@ both_backends!(
     one_email_registered_concurrently_gets_one_account,
     correct_passwords_are_never_counted,
     a_forwarded_for_header_is_ignored_without_a_trusted_proxy,
+    a_sign_in_expires_and_its_token_is_swept,
 );
 
 /// Runs `scenario` on both backends against a server configured by `adjust`.
@@ -526,4 +527,50 @@ async fn sign_ups_are_limited_per_client(app: &TestApp) {
     sign_in(app, "one.too.many@example.com", PASSWORD, None)
         .await
         .expect_error(401, "unauthenticated");
+}
+
+/// A token older than a sign-in's lifetime (30 days) no longer opens the
+/// account, and the sweep removes its row.
+async fn a_sign_in_expires_and_its_token_is_swept(app: &TestApp) {
+    use store::Store;
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    app.get("/api/me").auth(&ada).send().await.expect(200);
+    sqlx::any::install_default_drivers();
+    let database = sqlx::AnyPool::connect(app.database_url())
+        .await
+        .expect("the test database");
+    let long_ago = (chrono::Utc::now() - chrono::Duration::days(31)).timestamp_micros();
+    sqlx::query("UPDATE tokens SET created_at = $1 WHERE user_id = $2")
+        .bind(long_ago)
+        .bind(ada.id.as_str())
+        .execute(&database)
+        .await
+        .expect("ageing Ada's sign-in");
+    app.get("/api/me")
+        .auth(&ada)
+        .send()
+        .await
+        .expect_error(401, "unauthenticated");
+    app.get("/api/me").auth(&bob).send().await.expect(200);
+
+    let store = store::SqlStore::connect(app.database_url())
+        .await
+        .expect("the store");
+    let timeouts = store::Timeouts {
+        departure: std::time::Duration::from_secs(3600),
+        empty: std::time::Duration::from_secs(3600),
+        node_dead_after: std::time::Duration::from_secs(3600),
+        remind_before: std::time::Duration::ZERO,
+    };
+    store.sweep("a-node", &timeouts).await.expect("sweeping");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM tokens WHERE user_id = $1")
+        .bind(ada.id.as_str())
+        .fetch_one(&database)
+        .await
+        .expect("counting tokens");
+    assert_eq!(left, 0, "an expired token outlived the sweep");
+    app.get("/api/me").auth(&bob).send().await.expect(200);
+    store.close().await;
+    database.close().await;
 }

@@ -13,6 +13,7 @@ use crate::harness::{Backend, TestApp, spawn_app_with};
 both_backends!(
     a_half_sent_request_header_is_disconnected,
     one_person_holds_at_most_so_many_live_connections,
+    a_body_sent_too_slowly_gets_408,
 );
 
 /// A TCP connection to `app`, as a client that speaks HTTP by hand.
@@ -104,5 +105,28 @@ async fn one_address_holds_at_most_so_many_connections() {
         String::from_utf8_lossy(&answer)
     );
     drop(held);
+    app.stop().await;
+}
+
+/// A whole header and then a body that trickles in: past the request
+/// deadline the client is answered 408, and the task serving it is free.
+async fn a_body_sent_too_slowly_gets_408(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.request_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut slow = connect(&app).await;
+    slow.write_all(
+        b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\nConnection: close\r\n\r\n{",
+    )
+    .await
+    .expect("sending a header and a byte of the body");
+    let answer = closed_by_server(&mut slow, PATIENCE).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     app.stop().await;
 }
