@@ -1058,3 +1058,52 @@ fn a_track_stopped_and_started_again_is_renegotiated_for_the_others() {
     let got = net.got_from("bob", "ada");
     assert!(got.iter().filter(|(mid, _)| *mid == new_line).count() > 20);
 }
+
+#[test]
+fn an_offer_with_too_many_lines_is_refused_and_changes_nothing() {
+    let mut net = Net::with_config(|c| c.seat_limit = Some(4));
+    let video = (MediaKind::Video, None);
+    let four = [(MediaKind::Audio, None), video, video, video];
+    let refused = net.join_with("ada", &four);
+    assert!(
+        matches!(&refused, Err(SfuError::BadSignal { what: "offer", reason }) if reason.contains("too many media lines")),
+        "{refused:?}"
+    );
+    assert!(net.room.is_empty());
+
+    // A microphone, a camera and a screen share are fine.
+    net.join_with("ada", &four[..3]).unwrap();
+    net.join("bob").unwrap();
+    net.settle();
+    let bob_sees = net.browser("bob").tracks.clone();
+    assert_eq!(bob_sees.len(), 3);
+
+    // Ada adds a fourth send line by renegotiating: refused, nothing moves.
+    let browser = net.browser("ada");
+    let mut api = browser.rtc.sdp_api();
+    api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, _pending) = api.apply().unwrap();
+    let refused = net.signal(
+        "ada",
+        SignalIn::Offer {
+            sdp: offer.to_sdp_string(),
+            sources: Sources::new(),
+        },
+    );
+    assert!(
+        matches!(&refused, Err(SfuError::BadSignal { what: "offer", .. })),
+        "{refused:?}"
+    );
+    net.run_for(ms(300));
+    assert_eq!(net.browser("bob").tracks, bob_sees);
+    assert_eq!(net.room.peer_ids().count(), 2);
+}
+
+#[test]
+fn lines_in_use_are_bounded_by_the_seats() {
+    let mut config = RoomConfig::new(vec![server()]);
+    assert_eq!(config.max_live_lines(), config.max_media_lines);
+    config.seat_limit = Some(4);
+    // Three send lines each for four seats, and one seat's worth in flux.
+    assert_eq!(config.max_live_lines(), 15);
+}
