@@ -15,10 +15,12 @@
 //! **Rooms are only ever touched from this task**, so they need no locks;
 //! everything else talks to them through commands.
 //!
-//! A datagram's room and peer are found from its source address; an address
-//! not seen before is offered to each room's [`Room::accepts`] (which asks
-//! each peer's `Rtc`, by ICE credentials for STUN) and remembered once
-//! claimed.
+//! A datagram's room and peer are found from its source address
+//! ([`Routes`]); an address not seen before is offered to each room's
+//! [`Room::accepts`] (which asks each peer's `Rtc`, by ICE credentials for
+//! STUN) and remembered once claimed. An unknown address may ask only so
+//! often ([`UnknownSourceLimit`]); over that its datagrams are dropped
+//! before the fan-out.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,6 +36,7 @@ use tracing::{debug, info, warn};
 use crate::candidates::HostCandidates;
 use crate::error::SfuError;
 use crate::room::{Room, RoomConfig, RoomInput, RoomOutput};
+use crate::routes::{Route, Routes, UnknownSourceLimit};
 use crate::signal::{CloseReason, IceServer, PeerId, RoomId, SignalIn, SignalOut, Sources};
 
 /// How long the task sleeps at most when nothing is due, so a clock that
@@ -248,7 +251,7 @@ impl Sfu {
             candidates,
             commands,
             rooms: HashMap::new(),
-            owners: HashMap::new(),
+            routes: Routes::new(UnknownSourceLimit::default()),
             signals: HashMap::new(),
             transmits: Vec::new(),
         };
@@ -262,9 +265,9 @@ struct Task {
     candidates: HostCandidates,
     commands: mpsc::Receiver<Command>,
     rooms: HashMap<RoomId, RoomSlot>,
-    /// Whose datagrams come from which address, learned as rooms claim them.
-    /// Only a guess: the room checks it, and a wrong one is forgotten.
-    owners: HashMap<SocketAddr, (RoomId, PeerId)>,
+    /// Whose datagrams come from which address, learned as rooms claim them,
+    /// and the limit on addresses nobody has.
+    routes: Routes,
     /// Each joined peer's signal channel.
     signals: HashMap<(RoomId, PeerId), mpsc::UnboundedSender<SignalOut>>,
     /// Datagrams to send once the current input is handled.
@@ -408,7 +411,7 @@ impl Task {
                     reason: CloseReason::Replaced,
                 });
             }
-            self.owners.retain(|_, owner| *owner != key);
+            self.routes.forget_peer(&room_id, &peer_id);
         }
         let receiver = result.is_ok().then(|| {
             let (sender, receiver) = mpsc::unbounded_channel();
@@ -427,8 +430,8 @@ impl Task {
 
     fn on_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         let destination = self.candidates.destination_for(source);
-        let known = self.owners.get(&source).cloned();
-        if let Some((room, peer)) = known {
+        let mut route = self.routes.route(now, source);
+        if let Route::Peer(room, peer) = route {
             let input = RoomInput::Receive {
                 peer_id: Some(peer),
                 source,
@@ -438,7 +441,13 @@ impl Task {
             if self.feed(now, &room, input).is_ok() {
                 return;
             }
-            self.owners.remove(&source);
+            // A wrong guess: the address is unknown again, and the lookup
+            // below is limited like any other.
+            self.routes.forget(source);
+            route = self.routes.route(now, source);
+        }
+        if route == Route::Drop {
+            return;
         }
         let claimed = self.rooms.iter().find_map(|(room, slot)| {
             let peer = slot.room.accepts(source, destination, datagram)?;
@@ -450,7 +459,7 @@ impl Task {
             debug!(%source, "datagram nobody claims");
             return;
         };
-        self.owners.insert(source, (room.clone(), peer.clone()));
+        self.routes.claim(source, room.clone(), peer.clone());
         let input = RoomInput::Receive {
             peer_id: Some(peer),
             source,
@@ -526,7 +535,7 @@ impl Task {
                     if let Some(channel) = self.signals.remove(&key) {
                         let _ = channel.send(SignalOut::Closed { reason });
                     }
-                    self.owners.retain(|_, owner| *owner != key);
+                    self.routes.forget_peer(room_id, &key.1);
                 }
             }
         }

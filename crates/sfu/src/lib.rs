@@ -16,6 +16,9 @@
 //! - `layers` (private): simulcast layer rates and the choice of layer.
 //! - [`signal`]: the signalling values exchanged with browsers
 //!   ([`SignalIn`], [`SignalOut`], [`TrackInfo`]) and the ids.
+//! - [`routes`]: whose a datagram is, by source address, and the limit on
+//!   addresses nobody has, checked before a datagram is offered to every
+//!   room.
 //! - [`candidates`]: the ICE host candidates of the one UDP socket, and which
 //!   one a datagram arrived on.
 //! - [`driver`]: the one tokio task that owns the UDP socket and every room,
@@ -41,6 +44,7 @@ pub mod error;
 mod layers;
 mod peer;
 pub mod room;
+pub mod routes;
 pub mod signal;
 
 pub use candidates::HostCandidates;
@@ -49,6 +53,7 @@ pub use client::{ClientDriver, ClientEvent, ClientPeer};
 pub use driver::{JoinRequest, Joined, Sfu, SfuConfig, SfuHandle};
 pub use error::SfuError;
 pub use room::{Room, RoomConfig, RoomInput, RoomOutput};
+pub use routes::{Route, Routes, UnknownSourceLimit};
 pub use signal::{
     CloseReason, IceServer, MediaSource, PeerId, RoomId, SignalIn, SignalOut, Sources, TrackInfo,
     TrackKind,

@@ -86,6 +86,16 @@ pub struct RoomConfig {
     pub disconnect_grace: Duration,
     /// Where each subscriber's bandwidth estimate starts, bits per second.
     pub initial_bitrate: u64,
+    /// A peer's offer may send on at most this many media lines: what it
+    /// publishes (a browser needs microphone, camera and screen share). Each
+    /// one costs every other peer a line and a share of the forwarding.
+    pub max_send_lines: usize,
+    /// An offer may hold at most this many media lines in all, stopped ones
+    /// included: the bound when the room has no seat limit, and room for the
+    /// stopped lines a long session leaves behind (str0m does not reuse the
+    /// room's own stopped lines). With a seat limit, the lines still in use
+    /// are bounded by the seats too (see [`RoomConfig::max_live_lines`]).
+    pub max_media_lines: usize,
 }
 
 impl RoomConfig {
@@ -95,7 +105,50 @@ impl RoomConfig {
             seat_limit: None,
             disconnect_grace: Duration::from_secs(30),
             initial_bitrate: 600_000,
+            max_send_lines: 3,
+            max_media_lines: 256,
         }
+    }
+
+    /// How many media lines still in use (not stopped) one peer's session
+    /// can need: its own send lines and the room's lines for every other
+    /// seat's, plus one seat's worth for lines in flux (a publisher that
+    /// switched tracks, a seat changing hands).
+    pub fn max_live_lines(&self) -> usize {
+        match self.seat_limit {
+            Some(seats) => (seats + 1)
+                .saturating_mul(self.max_send_lines)
+                .min(self.max_media_lines),
+            None => self.max_media_lines,
+        }
+    }
+
+    /// Refuses an offer with more media lines than a peer may have, before
+    /// anything in the room is touched.
+    fn check_lines(&self, offer: &SdpOffer) -> Result<(), SfuError> {
+        let lines = &offer.media_lines;
+        let live = lines.iter().filter(|line| !line.disabled);
+        let sending = live
+            .clone()
+            .filter(|line| line.direction().is_sending())
+            .count();
+        let too_many = |count: usize, limit: usize, which: &str| {
+            SfuError::bad(
+                "offer",
+                format!("too many media lines: {count} {which}, at most {limit}"),
+            )
+        };
+        if sending > self.max_send_lines {
+            return Err(too_many(sending, self.max_send_lines, "sending"));
+        }
+        let live = live.count();
+        if live > self.max_live_lines() {
+            return Err(too_many(live, self.max_live_lines(), "in use"));
+        }
+        if lines.len() > self.max_media_lines {
+            return Err(too_many(lines.len(), self.max_media_lines, "in all"));
+        }
+        Ok(())
     }
 }
 
@@ -321,6 +374,7 @@ impl Room {
         sources: Sources,
     ) -> Result<(), SfuError> {
         let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::bad("offer", e))?;
+        self.config.check_lines(&offer)?;
         match self.index_of(&peer_id) {
             Some(old) => {
                 info!(peer = %peer_id, "media peer joins again; the old connection goes");
@@ -413,6 +467,7 @@ impl Room {
             SignalIn::Offer { sdp, sources } => {
                 let offer =
                     SdpOffer::from_sdp_string(&sdp).map_err(|e| SfuError::bad("offer", e))?;
+                self.config.check_lines(&offer)?;
                 self.set_sources(index, &sources);
                 let peer = &mut self.peers[index];
                 if peer.pending_offer.is_some() {

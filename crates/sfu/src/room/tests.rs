@@ -88,6 +88,9 @@ struct Net {
     log: Vec<RoomOutput>,
     /// When browsers send their next frames.
     next_frame: Instant,
+    /// Routes datagrams to the room as the driver does; `None`: the room
+    /// finds every datagram's owner itself.
+    routes: Option<crate::routes::Routes>,
 }
 
 fn server() -> SocketAddr {
@@ -117,6 +120,7 @@ impl Net {
             in_flight: Vec::new(),
             log: Vec::new(),
             next_frame: now,
+            routes: None,
         }
     }
 
@@ -372,8 +376,11 @@ impl Net {
         self.in_flight = later;
         for datagram in due {
             if datagram.destination == server() {
+                let Some(peer_id) = self.route(&datagram) else {
+                    continue;
+                };
                 let _ = self.input(RoomInput::Receive {
-                    peer_id: None,
+                    peer_id,
                     source: datagram.source,
                     destination: datagram.destination,
                     datagram: &datagram.bytes,
@@ -1057,4 +1064,106 @@ fn a_track_stopped_and_started_again_is_renegotiated_for_the_others() {
     net.run_for(Duration::from_secs(1));
     let got = net.got_from("bob", "ada");
     assert!(got.iter().filter(|(mid, _)| *mid == new_line).count() > 20);
+}
+
+#[test]
+fn an_offer_with_too_many_lines_is_refused_and_changes_nothing() {
+    let mut net = Net::with_config(|c| c.seat_limit = Some(4));
+    let video = (MediaKind::Video, None);
+    let four = [(MediaKind::Audio, None), video, video, video];
+    let refused = net.join_with("ada", &four);
+    assert!(
+        matches!(&refused, Err(SfuError::BadSignal { what: "offer", reason }) if reason.contains("too many media lines")),
+        "{refused:?}"
+    );
+    assert!(net.room.is_empty());
+
+    // A microphone, a camera and a screen share are fine.
+    net.join_with("ada", &four[..3]).unwrap();
+    net.join("bob").unwrap();
+    net.settle();
+    let bob_sees = net.browser("bob").tracks.clone();
+    assert_eq!(bob_sees.len(), 3);
+
+    // Ada adds a fourth send line by renegotiating: refused, nothing moves.
+    let browser = net.browser("ada");
+    let mut api = browser.rtc.sdp_api();
+    api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, _pending) = api.apply().unwrap();
+    let refused = net.signal(
+        "ada",
+        SignalIn::Offer {
+            sdp: offer.to_sdp_string(),
+            sources: Sources::new(),
+        },
+    );
+    assert!(
+        matches!(&refused, Err(SfuError::BadSignal { what: "offer", .. })),
+        "{refused:?}"
+    );
+    net.run_for(ms(300));
+    assert_eq!(net.browser("bob").tracks, bob_sees);
+    assert_eq!(net.room.peer_ids().count(), 2);
+}
+
+#[test]
+fn lines_in_use_are_bounded_by_the_seats() {
+    let mut config = RoomConfig::new(vec![server()]);
+    assert_eq!(config.max_live_lines(), config.max_media_lines);
+    config.seat_limit = Some(4);
+    // Three send lines each for four seats, and one seat's worth in flux.
+    assert_eq!(config.max_live_lines(), 15);
+}
+
+impl Net {
+    /// Whose a datagram to the room is, as the driver's routes find it:
+    /// `None` when they drop it or no peer claims it.
+    fn route(&mut self, datagram: &Datagram) -> Option<Option<PeerId>> {
+        use crate::routes::Route;
+        let Some(routes) = &mut self.routes else {
+            return Some(None);
+        };
+        match routes.route(self.now, datagram.source) {
+            Route::Peer(_, peer) => Some(Some(peer)),
+            Route::Drop => None,
+            Route::Lookup => {
+                let peer = self
+                    .room
+                    .accepts(datagram.source, datagram.destination, &datagram.bytes)?
+                    .clone();
+                routes.claim(datagram.source, "room".into(), peer.clone());
+                Some(Some(peer))
+            }
+        }
+    }
+}
+
+#[test]
+fn a_flood_from_an_unknown_address_does_not_keep_a_new_peer_out() {
+    use crate::routes::{Routes, UnknownSourceLimit};
+    let limit = UnknownSourceLimit::default();
+    let mut net = Net::new();
+    net.routes = Some(Routes::new(limit));
+    net.join("ada").unwrap();
+    net.settle();
+    let before = net.routes.as_ref().unwrap().lookups();
+
+    // A STUN binding request header from an address nobody has, many times.
+    let mut stun = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[7; 12]);
+    let flooder: SocketAddr = "203.0.113.9:4000".parse().unwrap();
+    for _ in 0..5_000 {
+        net.send(flooder, server(), stun.clone());
+    }
+    // Delivered well within one refill period.
+    net.run_for(ms(50));
+    let routes = net.routes.as_ref().unwrap();
+    assert!(routes.lookups() - before <= u64::from(limit.burst));
+    assert!(routes.dropped() >= 5_000 - u64::from(limit.burst));
+
+    // Bob's first checks come from a fresh address: he connects.
+    net.join("bob").unwrap();
+    net.settle();
+    net.run_for(Duration::from_secs(1));
+    assert!(net.got_from("bob", "ada").len() > 20);
 }
