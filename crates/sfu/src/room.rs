@@ -87,8 +87,9 @@ pub struct RoomConfig {
     /// Where each subscriber's bandwidth estimate starts, bits per second.
     pub initial_bitrate: u64,
     /// A peer's offer may send on at most this many media lines: what it
-    /// publishes (a browser needs microphone, camera and screen share). Each
-    /// one costs every other peer a line and a share of the forwarding.
+    /// publishes, one line per [`MediaSource`](crate::MediaSource) (microphone,
+    /// camera, screen share and its sound). Each one costs every other peer a
+    /// line and a share of the forwarding.
     pub max_send_lines: usize,
     /// An offer may hold at most this many media lines in all, stopped ones
     /// included: the bound when the room has no seat limit, and room for the
@@ -105,7 +106,7 @@ impl RoomConfig {
             seat_limit: None,
             disconnect_grace: Duration::from_secs(30),
             initial_bitrate: 600_000,
-            max_send_lines: 3,
+            max_send_lines: 4,
             max_media_lines: 256,
         }
     }

@@ -1069,23 +1069,23 @@ fn a_track_stopped_and_started_again_is_renegotiated_for_the_others() {
 #[test]
 fn an_offer_with_too_many_lines_is_refused_and_changes_nothing() {
     let mut net = Net::with_config(|c| c.seat_limit = Some(4));
-    let video = (MediaKind::Video, None);
-    let four = [(MediaKind::Audio, None), video, video, video];
-    let refused = net.join_with("ada", &four);
+    let (audio, video) = ((MediaKind::Audio, None), (MediaKind::Video, None));
+    let five = [audio, video, video, audio, video];
+    let refused = net.join_with("ada", &five);
     assert!(
         matches!(&refused, Err(SfuError::BadSignal { what: "offer", reason }) if reason.contains("too many media lines")),
         "{refused:?}"
     );
     assert!(net.room.is_empty());
 
-    // A microphone, a camera and a screen share are fine.
-    net.join_with("ada", &four[..3]).unwrap();
+    // A microphone, a camera, a screen share and its sound are fine.
+    net.join_with("ada", &five[..4]).unwrap();
     net.join("bob").unwrap();
     net.settle();
     let bob_sees = net.browser("bob").tracks.clone();
-    assert_eq!(bob_sees.len(), 3);
+    assert_eq!(bob_sees.len(), 4);
 
-    // Ada adds a fourth send line by renegotiating: refused, nothing moves.
+    // Ada adds a fifth send line by renegotiating: refused, nothing moves.
     let browser = net.browser("ada");
     let mut api = browser.rtc.sdp_api();
     api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
@@ -1111,8 +1111,8 @@ fn lines_in_use_are_bounded_by_the_seats() {
     let mut config = RoomConfig::new(vec![server()]);
     assert_eq!(config.max_live_lines(), config.max_media_lines);
     config.seat_limit = Some(4);
-    // Three send lines each for four seats, and one seat's worth in flux.
-    assert_eq!(config.max_live_lines(), 15);
+    // Four send lines each for four seats, and one seat's worth in flux.
+    assert_eq!(config.max_live_lines(), 20);
 }
 
 impl Net {
