@@ -403,6 +403,15 @@ async fn measure(args: &AbuseBenchArgs, server: SocketAddr) -> anyhow::Result<(P
         .await?;
     let timings = Arc::new(Mutex::new(Timings::default()));
     let watching = tokio::spawn(watch_chat(socket, timings.clone()));
+    // The chatter holds a live subscription to the session too, as the room
+    // page does: a participant who never subscribes is given up after the
+    // departure timeout.
+    let mut present = live_from(HONEST, server, &chatter.token).await?;
+    let participants = format!("participants:{session_id}");
+    present
+        .send(subscribe_text("participants", participants))
+        .await?;
+    let staying = tokio::spawn(async move { while let Some(Ok(_)) = present.next().await {} });
 
     let mut next_step = 0;
     eprintln!("quiet phase: honest chat only…");
@@ -445,6 +454,7 @@ async fn measure(args: &AbuseBenchArgs, server: SocketAddr) -> anyhow::Result<(P
                 .any(|entry| entry["user_id"] == person.id.as_str() && entry["status"] == "joined")
         })
     };
+    staying.abort();
     let watcher_closed = if watching.is_finished() {
         Some(watching.await.context("the watcher panicked")?)
     } else {
