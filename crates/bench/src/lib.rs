@@ -19,7 +19,11 @@
 //! - [`agent`]: the assistant's voice-to-voice latency with the configured
 //!   engines; [`agent::voice_to_voice`] feeds spoken questions through the
 //!   same session task the rooms use and times each stage.
+//! - [`abuse`]: a flood of sign-ups, hand-logged AI interactions, live
+//!   subscription churn and half-open connections, against honest
+//!   participants measured quiet first, in the same run.
 
+pub mod abuse;
 pub mod agent;
 pub mod api;
 pub mod live;
@@ -45,6 +49,8 @@ pub enum Command {
     Sfu(sfu::SfuBenchArgs),
     /// The assistant's voice-to-voice latency over 20 spoken questions, stage by stage, with the configured engines.
     Agent(agent::AgentBenchArgs),
+    /// Abuse: floods of sign-ups, AI logs, live churn and half-open connections, against honest participants measured quiet first.
+    Abuse(abuse::AbuseBenchArgs),
 }
 
 impl Command {
@@ -54,6 +60,7 @@ impl Command {
             Command::Live(args) => live::run_live(args).await,
             Command::Sfu(args) => sfu::run_sfu(args).await,
             Command::Agent(args) => agent::run_agent(args).await,
+            Command::Abuse(args) => abuse::run_abuse(args).await,
         }
     }
 }

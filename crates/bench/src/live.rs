@@ -142,7 +142,7 @@ fn chat_body(tag: &str, step: usize) -> String {
 }
 
 /// The steps of this run's chat messages in a `chat` result's data.
-fn chat_steps(data: &Value, tag: &str) -> anyhow::Result<Vec<usize>> {
+pub(crate) fn chat_steps(data: &Value, tag: &str) -> anyhow::Result<Vec<usize>> {
     /// What a subscriber reads of a chat page: the bodies.
     #[derive(Deserialize)]
     struct Page<'a> {
