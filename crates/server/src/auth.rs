@@ -191,34 +191,61 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-/// `Set-Cookie` headers for a new browser sign-in: the session token
-/// (HttpOnly) and a CSRF token the page's script can read and echo.
-pub fn sign_in_cookies(token: &str) -> HeaderMap {
-    let lifetime = domain::user::SIGN_IN_LIFETIME.num_seconds();
-    let csrf = new_token("");
-    let mut headers = HeaderMap::new();
-    for cookie in [
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={lifetime}"),
-        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={lifetime}"),
-    ] {
-        headers.append(
-            SET_COOKIE,
-            HeaderValue::from_str(&cookie).expect("tokens are URL-safe base64"),
-        );
-    }
-    headers
+/// How this site's cookies are set. Behind https (`--public-url https://…`)
+/// they are `Secure`, so a browser never sends them over plain http.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cookies {
+    pub secure: bool,
 }
 
-/// `Set-Cookie` headers that forget a browser's sign-in.
-pub fn sign_out_cookies() -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+impl Cookies {
+    fn set_cookie(self, headers: &mut HeaderMap, cookie: String) {
+        let cookie = if self.secure {
+            format!("{cookie}; Secure")
+        } else {
+            cookie
+        };
         headers.append(
             SET_COOKIE,
-            HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0")).expect("static cookie"),
+            HeaderValue::from_str(&cookie).expect("cookie values are URL-safe base64"),
         );
     }
-    headers
+
+    /// A new browser sign-in: the session token (HttpOnly) and a CSRF token
+    /// the page's script can read and echo.
+    pub fn sign_in(self, token: &str) -> HeaderMap {
+        let lifetime = domain::user::SIGN_IN_LIFETIME.num_seconds();
+        let csrf = new_token("");
+        let mut headers = HeaderMap::new();
+        self.set_cookie(
+            &mut headers,
+            format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={lifetime}"),
+        );
+        self.set_cookie(
+            &mut headers,
+            format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={lifetime}"),
+        );
+        headers
+    }
+
+    /// Forgets a browser's sign-in.
+    pub fn sign_out(self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for name in [SESSION_COOKIE, CSRF_COOKIE] {
+            self.set_cookie(&mut headers, format!("{name}=; Path=/; Max-Age=0"));
+        }
+        headers
+    }
+
+    /// A visitor's CSRF cookie, for the sign-in and sign-up forms.
+    pub fn visitor_csrf(self, csrf: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        self.set_cookie(
+            &mut headers,
+            format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age=86400"),
+        );
+        headers
+    }
 }
 
 /// Who a request comes from, for the limits: the peer's address, or the

@@ -150,6 +150,10 @@ pub struct ServeArgs {
         with = "humantime_serde::option"
     )]
     pub upload_timeout: Option<Duration>,
+    /// The address people reach the site at, e.g. `https://lockin.example`; behind https cookies are `Secure` [env: LOCKIN_PUBLIC_URL]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     #[command(flatten)]
     #[serde(rename = "agent")]
     pub engines: EngineArgs,

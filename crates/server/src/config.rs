@@ -93,6 +93,9 @@ pub struct Config {
     /// The same for a timelapse upload, whose body may be hundreds of megabytes.
     #[serde(with = "humantime_serde")]
     pub upload_timeout: Duration,
+    /// The address people reach the site at, e.g. `https://lockin.example`.
+    /// Behind https, cookies are `Secure`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -125,6 +128,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             upload_timeout: Duration::from_secs(3600),
+            public_url: None,
         }
     }
 }
@@ -157,6 +161,13 @@ impl Config {
             .merge(Serialized::defaults(overrides))
             .extract()
             .context("reading configuration")
+    }
+
+    /// Whether people reach the site over https (`public_url`).
+    pub fn serves_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.trim().to_ascii_lowercase().starts_with("https://"))
     }
 
     /// The media server's settings: its socket, the address in its
@@ -235,13 +246,14 @@ const ENV_KEYS: [&str; 20] = [
 ];
 
 /// The connection limits, read as `LOCKIN_<KEY>` like [`ENV_KEYS`].
-const CONNECTION_ENV_KEYS: [&str; 6] = [
+const CONNECTION_ENV_KEYS: [&str; 7] = [
     "live_subscriptions_per_second",
     "live_connections_per_person",
     "connections_per_address",
     "header_read_timeout",
     "request_timeout",
     "upload_timeout",
+    "public_url",
 ];
 
 /// The names the assistant's cloud settings had before they joined the

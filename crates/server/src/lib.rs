@@ -71,6 +71,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
     /// How long a request, and an upload, may take.
     pub deadlines: connections::Deadlines,
+    /// How cookies are set (`Secure` behind https).
+    pub cookies: auth::Cookies,
     pub hub: Arc<live::hub::Hub>,
     /// Where uploaded files (timelapses) are kept.
     pub data_dir: std::path::PathBuf,
@@ -145,6 +147,9 @@ impl Application {
                 config.data_dir.join("timelapses"),
             ),
             trusted_proxies: config.trusted_proxy.clone().into(),
+            cookies: auth::Cookies {
+                secure: config.serves_https(),
+            },
             deadlines: connections::Deadlines {
                 request: config.request_timeout,
                 upload: config.upload_timeout,

@@ -57,13 +57,16 @@ pub struct SignedIn {
     token: String,
 }
 
-/// Issues a token for `user` and answers with it, also as browser cookies.
 /// The answer to a sign-in: the token in the body for programs, and in
 /// cookies for the browser that asked.
-fn signed_in(status: StatusCode, signed: app::accounts::SignedIn) -> impl IntoResponse {
+fn signed_in(
+    cookies: auth::Cookies,
+    status: StatusCode,
+    signed: app::accounts::SignedIn,
+) -> impl IntoResponse {
     (
         status,
-        auth::sign_in_cookies(&signed.token),
+        cookies.sign_in(&signed.token),
         Json(SignedIn {
             user: signed.user,
             token: signed.token,
@@ -88,7 +91,7 @@ async fn register(
             client,
         )
         .await?;
-    Ok(signed_in(StatusCode::CREATED, signed))
+    Ok(signed_in(state.cookies, StatusCode::CREATED, signed))
 }
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = LoginBody,
@@ -102,7 +105,7 @@ async fn login(
         .app
         .sign_in(&body.email, body.password, address)
         .await?;
-    Ok(signed_in(StatusCode::OK, signed))
+    Ok(signed_in(state.cookies, StatusCode::OK, signed))
 }
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
@@ -112,7 +115,7 @@ async fn logout(
     caller: CurrentUser,
 ) -> ApiResult<impl IntoResponse> {
     state.app.sign_out(&caller.0).await?;
-    Ok((StatusCode::NO_CONTENT, auth::sign_out_cookies()))
+    Ok((StatusCode::NO_CONTENT, state.cookies.sign_out()))
 }
 
 #[utoipa::path(get, path = "/api/me", tag = "accounts", security(("bearer" = []), ("cookie" = [])),

@@ -12,7 +12,7 @@ use super::{FieldErrors, Layout, PageResult, Section, Viewer, html, see_other};
 use domain::user::{Email, Password, UserName};
 
 use crate::AppState;
-use crate::auth::{self, ClientAddress};
+use crate::auth::ClientAddress;
 use crate::error::ApiError;
 
 #[derive(Deserialize, Default)]
@@ -73,6 +73,7 @@ fn visitor_layout(title: &str, csrf: String) -> Layout {
 }
 
 pub async fn signup_page(
+    State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
     headers: HeaderMap,
     Query(query): Query<NextQuery>,
@@ -80,7 +81,7 @@ pub async fn signup_page(
     if viewer.is_some() {
         return Ok(see_other(&destination(&query.next)));
     }
-    let (csrf, set_cookie) = visitor_csrf(&headers);
+    let (csrf, set_cookie) = visitor_csrf(&headers, state.cookies);
     let page = SignupPage {
         layout: visitor_layout("Sign up", csrf),
         next: query.next,
@@ -114,7 +115,7 @@ pub async fn signup(
     };
     match signed {
         Ok(signed) => Ok((
-            auth::sign_in_cookies(&signed.token),
+            state.cookies.sign_in(&signed.token),
             see_other(&destination(&form.next)),
         )
             .into_response()),
@@ -132,6 +133,7 @@ fn parse_signup(form: &SignupForm) -> Result<(Email, UserName, Password), ApiErr
 }
 
 pub async fn login_page(
+    State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
     headers: HeaderMap,
     Query(query): Query<NextQuery>,
@@ -139,7 +141,7 @@ pub async fn login_page(
     if viewer.is_some() {
         return Ok(see_other(&destination(&query.next)));
     }
-    let (csrf, set_cookie) = visitor_csrf(&headers);
+    let (csrf, set_cookie) = visitor_csrf(&headers, state.cookies);
     let page = LoginPage {
         layout: visitor_layout("Sign in", csrf),
         next: query.next,
@@ -171,7 +173,7 @@ pub async fn login(
     let status = if errors.is_empty() {
         match state.app.sign_in(&form.email, form.password, address).await {
             Ok(signed) => {
-                let cookies = auth::sign_in_cookies(&signed.token);
+                let cookies = state.cookies.sign_in(&signed.token);
                 return Ok((cookies, see_other(&destination(&form.next))).into_response());
             }
             Err(error) => {
@@ -199,5 +201,5 @@ pub async fn logout(
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     state.app.sign_out(&viewer.caller).await?;
-    Ok((auth::sign_out_cookies(), see_other("/login")).into_response())
+    Ok((state.cookies.sign_out(), see_other("/login")).into_response())
 }

@@ -6,9 +6,8 @@
 //! page on another site can make the browser post, but cannot read the cookie.
 
 use axum::extract::FromRequestParts;
-use axum::http::header::SET_COOKIE;
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
 use domain::user::User;
 
 use super::PageError;
@@ -127,17 +126,12 @@ pub fn local_path(next: &str) -> Option<String> {
 
 /// The CSRF token for a visitor's sign-in or sign-up form. A visitor has no
 /// CSRF cookie yet; one is made, and the response must set it.
-pub fn visitor_csrf(headers: &HeaderMap) -> (String, Option<HeaderMap>) {
+pub fn visitor_csrf(headers: &HeaderMap, cookies: auth::Cookies) -> (String, Option<HeaderMap>) {
     if let Some(existing) = auth::cookie(headers, CSRF_COOKIE).filter(|value| !value.is_empty()) {
         return (existing.to_owned(), None);
     }
     let csrf = auth::new_token("");
-    let mut set = HeaderMap::new();
-    if let Ok(cookie) = HeaderValue::from_str(&format!(
-        "{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age=86400"
-    )) {
-        set.append(SET_COOKIE, cookie);
-    }
+    let set = cookies.visitor_csrf(&csrf);
     (csrf, Some(set))
 }
 

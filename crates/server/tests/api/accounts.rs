@@ -17,6 +17,7 @@ both_backends!(
     correct_passwords_are_never_counted,
     a_forwarded_for_header_is_ignored_without_a_trusted_proxy,
     a_sign_in_expires_and_its_token_is_swept,
+    cookies_are_not_secure_over_plain_http,
 );
 
 /// Runs `scenario` on both backends against a server configured by `adjust`.
@@ -42,6 +43,11 @@ macro_rules! both_backends_with {
 both_backends_with!(
     |config: &mut server::Config| config.trusted_proxy = vec!["127.0.0.1".parse().unwrap()],
     guesses_from_elsewhere_never_lock_the_owner_out,
+);
+
+both_backends_with!(
+    |config: &mut server::Config| config.public_url = Some("https://lockin.example".into()),
+    cookies_are_secure_behind_https,
 );
 
 both_backends_with!(
@@ -573,4 +579,44 @@ async fn a_sign_in_expires_and_its_token_is_swept(app: &TestApp) {
     app.get("/api/me").auth(&bob).send().await.expect(200);
     store.close().await;
     database.close().await;
+}
+
+/// Every cookie a response sets, as its whole `Set-Cookie` line.
+fn set_cookies(reply: &crate::harness::Reply) -> Vec<String> {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Served at an https address, every cookie the site sets — the sign-in, the
+/// CSRF token, a visitor's form token, the sign-out — is `Secure`.
+async fn cookies_are_secure_behind_https(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let signed_in = sign_in(app, &ada.email, PASSWORD, None).await;
+    let visitor = app.get("/login").header("accept", "text/html").send().await;
+    let signed_out = app.post("/api/auth/logout").auth(&ada).send().await;
+    for reply in [&signed_in, &visitor, &signed_out] {
+        let cookies = set_cookies(reply);
+        assert!(!cookies.is_empty(), "no cookie set");
+        for cookie in cookies {
+            assert!(cookie.ends_with("; Secure"), "{cookie}");
+        }
+    }
+}
+
+/// On plain http (the default, `localhost`) a `Secure` cookie would never
+/// come back, so none is.
+async fn cookies_are_not_secure_over_plain_http(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let signed_in = sign_in(app, &ada.email, PASSWORD, None).await;
+    let cookies = set_cookies(&signed_in);
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(
+        cookies.iter().all(|cookie| !cookie.contains("Secure")),
+        "{cookies:?}"
+    );
 }
