@@ -45,7 +45,7 @@ use tokio::{
 use tokio_tungstenite::{WebSocketStream, tungstenite::Message};
 use tokio_util::sync::CancellationToken;
 
-use crate::live::chat_steps;
+use crate::live::{call, chat_steps};
 use server::{Application, Config};
 
 #[derive(clap::Args, Debug)]
@@ -211,33 +211,6 @@ fn subscribe_text(id: &str, query: String) -> Message {
 struct Person {
     id: String,
     token: String,
-}
-
-/// A setup call from the honest address; anything but 2xx stops the bench.
-async fn call(
-    http: &reqwest::Client,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> anyhow::Result<Value> {
-    let mut request = http.post(&url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    let status = response.status();
-    let answer = response.text().await?;
-    ensure!(
-        status.is_success(),
-        "POST {url} answered {status}: {answer}"
-    );
-    serde_json::from_str(&answer).with_context(|| format!("reading the answer to POST {url}"))
 }
 
 async fn register(http: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<Person> {

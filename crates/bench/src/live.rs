@@ -335,7 +335,7 @@ async fn start_lockin(
 }
 
 /// A setup call; anything but 2xx stops the bench.
-async fn call(
+pub(crate) async fn call(
     http: &reqwest::Client,
     url: String,
     bearer: Option<&str>,

@@ -140,18 +140,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn round_trip<T>(literal: &str, value: T)
-    where
-        T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
-    {
-        assert_eq!(
-            serde_json::from_str::<T>(literal).unwrap(),
-            value,
-            "{literal}"
-        );
-        assert_eq!(serde_json::to_string(&value).unwrap(), literal);
-    }
+    use crate::wire::round_trip;
 
     #[test]
     fn claims_keep_their_format() {

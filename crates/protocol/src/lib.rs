@@ -23,3 +23,23 @@
 pub mod internal;
 pub mod live;
 pub mod media;
+
+/// The wire-format check every module's tests share.
+#[cfg(test)]
+mod wire {
+    use serde::{Deserialize, Serialize};
+
+    /// `literal` (a message as the browser, API.md or the server spells it
+    /// today) reads into `value`, and `value` writes back as `literal`.
+    pub(crate) fn round_trip<T>(literal: &str, value: T)
+    where
+        T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
+    {
+        assert_eq!(
+            serde_json::from_str::<T>(literal).unwrap(),
+            value,
+            "{literal}"
+        );
+        assert_eq!(serde_json::to_string(&value).unwrap(), literal);
+    }
+}

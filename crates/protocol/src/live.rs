@@ -79,20 +79,7 @@ mod tests {
     use serde_json::value::RawValue;
 
     use super::*;
-
-    /// Each literal is a message as the browser (web/static/js/live.js) and
-    /// API.md spell it; it must read into the value and write back unchanged.
-    fn round_trip<T>(literal: &str, value: T)
-    where
-        T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
-    {
-        assert_eq!(
-            serde_json::from_str::<T>(literal).unwrap(),
-            value,
-            "{literal}"
-        );
-        assert_eq!(serde_json::to_string(&value).unwrap(), literal);
-    }
+    use crate::wire::round_trip;
 
     #[test]
     fn client_messages_keep_their_format() {

@@ -214,26 +214,13 @@ mod tests {
     use sfu::PeerId;
 
     use super::*;
+    use crate::wire::round_trip;
 
     const SESSION: &str = "0190a0a0-0000-7000-8000-000000000001";
     const ADA: &str = "0190a0a0-0000-7000-8000-00000000000a";
 
     fn session() -> Id {
         Id::from_trusted(SESSION.into())
-    }
-
-    /// `literal` (as web/static/js/media.js or the server spells it today)
-    /// reads into `value`, and `value` writes back as `literal`.
-    fn round_trip<T>(literal: &str, value: T)
-    where
-        T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
-    {
-        assert_eq!(
-            serde_json::from_str::<T>(literal).unwrap(),
-            value,
-            "{literal}"
-        );
-        assert_eq!(serde_json::to_string(&value).unwrap(), literal);
     }
 
     #[test]
