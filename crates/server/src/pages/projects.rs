@@ -252,7 +252,7 @@ pub async fn show(
     let mut maker = CardMaker::new(&state, &viewer);
     let (mut active, mut upcoming, mut past) = (Vec::new(), Vec::new(), Vec::new());
     for card in maker.cards(sessions).await? {
-        match card.session_status {
+        match card.status {
             SessionStatus::Active => active.push(card),
             SessionStatus::Scheduled => upcoming.push(card),
             SessionStatus::Ended => past.push(card),

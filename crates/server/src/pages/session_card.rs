@@ -19,9 +19,7 @@ pub struct SessionCard {
     /// `coding`, `study` or `general`, for styling.
     pub kind: &'static str,
     pub kind_label: &'static str,
-    /// `scheduled`, `active` or `ended`.
-    pub status: &'static str,
-    pub session_status: SessionStatus,
+    pub status: SessionStatus,
     /// "Started", "Starts" or "Ended", before [`Self::when`].
     pub when_label: &'static str,
     pub when: When,
@@ -56,15 +54,15 @@ impl SessionCard {
     }
 
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == SessionStatus::Active
     }
 
     pub fn is_scheduled(&self) -> bool {
-        self.status == "scheduled"
+        self.status == SessionStatus::Scheduled
     }
 
     pub fn is_ended(&self) -> bool {
-        self.status == "ended"
+        self.status == SessionStatus::Ended
     }
 
     /// Why the join button is disabled, in a few words.
@@ -152,8 +150,7 @@ impl<'a> CardMaker<'a> {
             id: session.id.to_string(),
             kind: session.session_type.as_str(),
             kind_label: kind_label(session.session_type),
-            status: session.status.as_str(),
-            session_status: session.status,
+            status: session.status,
             when_label,
             when: display::when(at.unwrap_or(session.created_at)),
             host: Some(if creator_is_viewer {
