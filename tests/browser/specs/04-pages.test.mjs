@@ -98,8 +98,9 @@ test('without JavaScript: sign up with errors next to the field, then create a p
 
 test('a page a visitor may not see sends them to sign in, and back', async () => {
   const hal = await signUp(await person(browser, 'Hal'));
-  await hal.page.getByRole('button', { name: 'Sign out' }).click();
   const { page } = hal;
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await see(page.getByRole('heading', { name: 'Sign in', level: 1 }));
   await page.goto('/history/ai?q=closure');
   await see(page.getByRole('heading', { name: 'Sign in', level: 1 }));
   assert.match(page.url(), /\/login\?next=%2Fhistory%2Fai%3Fq%3Dclosure$/);
