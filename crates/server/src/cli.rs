@@ -117,6 +117,17 @@ pub struct ServeArgs {
     #[arg(long, value_parser = secret)]
     #[serde(skip)]
     pub turn_credential: Option<SecretString>,
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`): each person then gets credentials of their own, good for --turn-credential-ttl; instead of --turn-username/--turn-credential; prefer LOCKIN_TURN_SECRET or the config file [env: LOCKIN_TURN_SECRET]
+    #[arg(long, value_parser = secret)]
+    #[serde(skip)]
+    pub turn_secret: Option<SecretString>,
+    /// How long the credentials made from --turn-secret are good for, e.g. `1h` [default: 1h] [env: LOCKIN_TURN_CREDENTIAL_TTL]
+    #[arg(long, value_parser = humantime::parse_duration)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde::option"
+    )]
+    pub turn_credential_ttl: Option<Duration>,
     /// Subscribes and unsubscribes one live connection may send per second [default: 100] [env: LOCKIN_LIVE_SUBSCRIPTIONS_PER_SECOND]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,6 +182,9 @@ impl ServeArgs {
         // layer; set last, it still beats every other source.
         if let Some(credential) = &self.turn_credential {
             config.turn_credential = Some(credential.clone());
+        }
+        if let Some(secret) = &self.turn_secret {
+            config.turn_secret = Some(secret.clone());
         }
         Ok(config)
     }
@@ -260,6 +274,7 @@ pub struct UserCreateArgs {
 #[allow(clippy::result_large_err)]
 mod tests {
     use clap::CommandFactory;
+    use secrecy::ExposeSecret;
 
     use super::*;
 
@@ -297,11 +312,40 @@ mod tests {
             assert_eq!(config.rtc_udp, "127.0.0.1:0".parse().unwrap());
             assert_eq!(config.public_ip, Some("203.0.113.7".parse().unwrap()));
             assert_eq!(config.turn_url.len(), 3);
-            let sfu = config.sfu().unwrap();
+            let servers = config
+                .ice_servers()
+                .unwrap()
+                .for_person(&domain::Id::generate(), std::time::SystemTime::now());
+            assert_eq!(servers[0].credential.as_deref(), Some("s3cr3t-turn"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_turn_secret_flag_stays_secret_and_the_ttl_reads_as_a_duration() {
+        figment::Jail::expect_with(|_| {
+            let cli = Cli::try_parse_from([
+                "lockin",
+                "serve",
+                "--turn-url",
+                "turn:a.example.org:3478",
+                "--turn-secret",
+                "s3cr3t-shared-with-coturn",
+                "--turn-credential-ttl",
+                "15m",
+            ])
+            .unwrap();
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve");
+            };
+            assert!(!format!("{args:?}").contains("s3cr3t"));
+            let config = args.config().unwrap();
+            assert_eq!(config.turn_credential_ttl, Duration::from_secs(15 * 60));
             assert_eq!(
-                sfu.ice_servers[0].credential.as_deref(),
-                Some("s3cr3t-turn")
+                config.turn_secret.as_ref().map(ExposeSecret::expose_secret),
+                Some("s3cr3t-shared-with-coturn")
             );
+            assert!(config.ice_servers().is_ok());
             Ok(())
         });
     }

@@ -4,7 +4,7 @@
 //! The assistant's engines are the `[agent]` table (`agent::AgentConfig`),
 //! in the same layers: its key `k` is also `LOCKIN_AGENT_<K>` and, for
 //! `lockin serve` and `lockin agent`, a `--agent-…` flag where one makes
-//! sense. **Secrets (the agent token, the TURN credential, API keys) are
+//! sense. **Secrets (the agent token, the TURN credential and secret, API keys) are
 //! held as `SecretString`**: `Debug` redacts them and nothing can serialise
 //! them.
 
@@ -15,8 +15,10 @@ use std::time::Duration;
 use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+
+use crate::live::turn::{IceServers, TurnCredentials};
 
 /// Every setting of the `lockin` binary. Missing keys take their value from
 /// [`Config::default`] (`serde(default)`), which is the bottom layer.
@@ -68,9 +70,19 @@ pub struct Config {
     /// and the file may give them as one comma-separated string.
     #[serde(deserialize_with = "one_or_many")]
     pub turn_url: Vec<String>,
+    /// One TURN username and password for everyone (`turn_credential`).
+    /// Exclusive with `turn_secret`.
     pub turn_username: Option<String>,
     /// The TURN password. Browsers of joined participants receive it; logs never do.
     pub turn_credential: Option<SecretString>,
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`):
+    /// each `media.config` then carries credentials of its own, made from it,
+    /// for one person and `turn_credential_ttl` (`live::turn`). Never sent,
+    /// never logged.
+    pub turn_secret: Option<SecretString>,
+    /// How long the credentials made from `turn_secret` are good for.
+    #[serde(with = "humantime_serde")]
+    pub turn_credential_ttl: Duration,
     /// The assistant's engines, keys and time limits: the `[agent]` table.
     pub agent: agent::AgentConfig,
     /// Subscribes and unsubscribes one live connection may send per second,
@@ -121,6 +133,8 @@ impl Default for Config {
             turn_url: Vec::new(),
             turn_username: None,
             turn_credential: None,
+            turn_secret: None,
+            turn_credential_ttl: Duration::from_secs(60 * 60),
             agent: agent::AgentConfig::default(),
             live_subscriptions_per_second: 100,
             live_connections_per_person: 16,
@@ -170,42 +184,39 @@ impl Config {
             .is_some_and(|url| url.trim().to_ascii_lowercase().starts_with("https://"))
     }
 
-    /// The media server's settings: its socket, the address in its
-    /// candidates, and the TURN servers as one browser `RTCIceServer`.
-    pub fn sfu(&self) -> anyhow::Result<sfu::SfuConfig> {
-        let mut urls = Vec::new();
-        for url in &self.turn_url {
-            let url = url.trim();
-            anyhow::ensure!(
-                ["turn:", "turns:", "stun:", "stuns:"]
-                    .iter()
-                    .any(|scheme| url.starts_with(scheme)),
-                "--turn-url {url:?} must start with turn:, turns: or stun:"
-            );
-            urls.push(url.to_owned());
-        }
-        let needs_credentials = urls.iter().any(|url| url.starts_with("turn"));
-        anyhow::ensure!(
-            !needs_credentials || (self.turn_username.is_some() && self.turn_credential.is_some()),
-            "a TURN server needs --turn-username and --turn-credential"
-        );
-        let ice_servers = if urls.is_empty() {
-            Vec::new()
-        } else {
-            vec![sfu::IceServer {
-                urls,
-                username: self.turn_username.clone(),
-                credential: self
-                    .turn_credential
-                    .as_ref()
-                    .map(|secret| secret.expose_secret().to_owned()),
-            }]
-        };
-        Ok(sfu::SfuConfig {
+    /// The media server's settings: its socket and the address in its
+    /// candidates.
+    pub fn sfu(&self) -> sfu::SfuConfig {
+        sfu::SfuConfig {
             udp_listen: self.rtc_udp,
             public_ip: self.public_ip,
-            ice_servers,
-        })
+        }
+    }
+
+    /// The TURN (or STUN) servers handed to browsers, and how their
+    /// credentials are made: from `turn_secret`, or the one
+    /// `turn_username`/`turn_credential` pair; never both.
+    pub fn ice_servers(&self) -> anyhow::Result<IceServers> {
+        let credentials = match (
+            &self.turn_secret,
+            &self.turn_username,
+            &self.turn_credential,
+        ) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => anyhow::bail!(
+                "--turn-secret makes credentials of its own: give it, or --turn-username and --turn-credential, not both"
+            ),
+            (Some(secret), None, None) => Some(TurnCredentials::TimeLimited {
+                secret: secret.clone(),
+                ttl: self.turn_credential_ttl,
+            }),
+            (None, Some(username), Some(credential)) => Some(TurnCredentials::Shared {
+                username: username.clone(),
+                credential: credential.clone(),
+            }),
+            (None, None, None) => None,
+            (None, _, _) => anyhow::bail!("--turn-username and --turn-credential go together"),
+        };
+        IceServers::new(&self.turn_url, credentials)
     }
 
     /// The database URL in use: the configured one, or the SQLite file in the data dir.
@@ -222,7 +233,7 @@ impl Config {
 
 /// The environment variables read, as `LOCKIN_<KEY>`. Listing them keeps an
 /// unrelated `LOCKIN_…` variable (a test's, say) from being taken for configuration.
-const ENV_KEYS: [&str; 20] = [
+const ENV_KEYS: [&str; 22] = [
     "listen",
     "data_dir",
     "database_url",
@@ -243,6 +254,8 @@ const ENV_KEYS: [&str; 20] = [
     "turn_url",
     "turn_username",
     "turn_credential",
+    "turn_secret",
+    "turn_credential_ttl",
 ];
 
 /// The connection limits, read as `LOCKIN_<KEY>` like [`ENV_KEYS`].
@@ -320,6 +333,10 @@ pub enum LogFormat {
 // figment's `Jail` closures must return its own (large) error type.
 #[allow(clippy::result_large_err)]
 mod tests {
+    use std::time::SystemTime;
+
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     #[derive(Serialize, Default)]
@@ -388,6 +405,7 @@ mod tests {
                 r#"
                 agent_token = "s3cr3t-token"
                 turn_credential = "s3cr3t-turn"
+                turn_secret = "s3cr3t-shared-with-coturn"
                 [agent]
                 stt = "deepgram"
                 llm = "openai"
@@ -551,42 +569,87 @@ mod tests {
             jail.set_env("LOCKIN_RTC_UDP", "127.0.0.1:40000");
             let config = Config::load(None, Flags::default()).unwrap();
             assert!(!format!("{config:?}").contains("hunter2"));
-            let sfu = config.sfu().unwrap();
-            assert_eq!(sfu.udp_listen, "127.0.0.1:40000".parse().unwrap());
-            assert_eq!(sfu.ice_servers.len(), 1);
+            assert_eq!(config.sfu().udp_listen, "127.0.0.1:40000".parse().unwrap());
+            let servers = config
+                .ice_servers()
+                .unwrap()
+                .for_person(&domain::Id::generate(), SystemTime::now());
+            assert_eq!(servers.len(), 1);
             assert_eq!(
-                sfu.ice_servers[0].urls,
+                servers[0].urls,
                 [
                     "turn:turn.example.org:3478?transport=udp",
                     "turns:turn.example.org:5349?transport=tcp"
                 ]
             );
+            assert_eq!(servers[0].credential.as_deref(), Some("hunter2-turn"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_turn_secret_makes_credentials_for_each_person_for_the_ttl() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("lockin.toml", "turn_credential_ttl = \"10m\"")?;
+            jail.set_env("LOCKIN_TURN_URL", "turn:turn.example.org:3478");
+            jail.set_env("LOCKIN_TURN_SECRET", "s3cr3t-shared-with-coturn");
+            let config = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
+            assert!(!format!("{config:?}").contains("s3cr3t"));
+            assert_eq!(config.turn_credential_ttl, Duration::from_secs(600));
+            let user_id = domain::Id::generate();
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+            let servers = config.ice_servers().unwrap().for_person(&user_id, now);
             assert_eq!(
-                sfu.ice_servers[0].credential.as_deref(),
-                Some("hunter2-turn")
+                servers[0].username.as_deref(),
+                Some(format!("1700000600:{user_id}").as_str())
+            );
+            assert!(!servers[0].credential.as_deref().unwrap().contains("s3cr3t"));
+            assert_eq!(
+                Config::default().turn_credential_ttl,
+                Duration::from_secs(3600)
             );
             Ok(())
         });
     }
 
     #[test]
-    fn a_turn_server_without_credentials_or_with_a_bad_scheme_is_refused() {
+    fn a_turn_secret_and_a_shared_password_are_exclusive() {
+        let with_secret = Config {
+            turn_url: vec!["turn:turn.example.org:3478".into()],
+            turn_secret: Some("s3cr3t-shared-with-coturn".into()),
+            ..Config::default()
+        };
+        assert!(with_secret.ice_servers().is_ok());
+        for both in [
+            Config {
+                turn_username: Some("lockin".into()),
+                turn_credential: Some("hunter2-turn".into()),
+                ..with_secret.clone()
+            },
+            Config {
+                turn_username: Some("lockin".into()),
+                ..with_secret.clone()
+            },
+            Config {
+                turn_credential: Some("hunter2-turn".into()),
+                ..with_secret.clone()
+            },
+        ] {
+            let error = both.ice_servers().unwrap_err();
+            assert!(error.to_string().contains("not both"), "{error}");
+        }
+        let half_a_pair = Config {
+            turn_url: vec!["turn:turn.example.org:3478".into()],
+            turn_username: Some("lockin".into()),
+            ..Config::default()
+        };
+        assert!(half_a_pair.ice_servers().is_err());
         let without = Config {
             turn_url: vec!["turn:turn.example.org:3478".into()],
             ..Config::default()
         };
-        assert!(without.sfu().is_err());
-        let http = Config {
-            turn_url: vec!["https://turn.example.org".into()],
-            ..Config::default()
-        };
-        assert!(http.sfu().is_err());
-        let stun = Config {
-            turn_url: vec!["stun:stun.example.org:3478".into()],
-            ..Config::default()
-        };
-        assert_eq!(stun.sfu().unwrap().ice_servers[0].username, None);
-        assert!(Config::default().sfu().unwrap().ice_servers.is_empty());
+        assert!(without.ice_servers().is_err());
+        assert!(Config::default().ice_servers().is_ok());
     }
 
     #[test]

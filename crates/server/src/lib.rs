@@ -110,6 +110,7 @@ impl Application {
     /// and binds the listener. Nothing is served until [`Self::run_until_stopped`].
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         telemetry::prometheus();
+        let ice_servers = config.ice_servers()?;
         create_private_dir(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
         let sql = Arc::new(open_store(&config).await?);
@@ -123,7 +124,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
-        let sfu = sfu::Sfu::bind(config.sfu()?)
+        let sfu = sfu::Sfu::bind(config.sfu())
             .await
             .with_context(|| format!("binding the media socket --rtc-udp {}", config.rtc_udp))?;
         let bus = open_bus(&config).await?;
@@ -156,7 +157,7 @@ impl Application {
             },
             shutdown: CancellationToken::new(),
             live_connections: TaskTracker::new(),
-            media: live::media::MediaRooms::new(sfu.handle()),
+            media: live::media::MediaRooms::new(sfu.handle(), ice_servers),
             live_limits: live::Limits {
                 subscriptions_per_second: std::num::NonZeroU32::new(
                     config.live_subscriptions_per_second,

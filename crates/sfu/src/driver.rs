@@ -26,7 +26,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
@@ -37,7 +36,7 @@ use crate::candidates::HostCandidates;
 use crate::error::SfuError;
 use crate::room::{Room, RoomConfig, RoomInput, RoomOutput};
 use crate::routes::{Route, Routes, UnknownSourceLimit};
-use crate::signal::{CloseReason, IceServer, PeerId, RoomId, SignalIn, SignalOut, Sources};
+use crate::signal::{CloseReason, PeerId, RoomId, SignalIn, SignalOut, Sources};
 
 /// How long the task sleeps at most when nothing is due, so a clock that
 /// jumps cannot stall it.
@@ -49,7 +48,7 @@ const COMMAND_QUEUE: usize = 1024;
 /// A datagram larger than this is not WebRTC (str0m keeps below 1200 bytes).
 const MAX_DATAGRAM: usize = 2048;
 
-/// How the SFU is set up: `--rtc-udp`, `--public-ip` and the `--turn-*` flags.
+/// How the SFU is set up: `--rtc-udp` and `--public-ip`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SfuConfig {
     /// The one UDP socket all media goes through.
@@ -57,8 +56,6 @@ pub struct SfuConfig {
     /// The address browsers reach the socket at, when that is not the
     /// machine's own (behind a 1:1 NAT).
     pub public_ip: Option<IpAddr>,
-    /// ICE servers (TURN relays) handed to browsers.
-    pub ice_servers: Vec<IceServer>,
 }
 
 impl Default for SfuConfig {
@@ -66,7 +63,6 @@ impl Default for SfuConfig {
         Self {
             udp_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 50000),
             public_ip: None,
-            ice_servers: Vec::new(),
         }
     }
 }
@@ -106,7 +102,6 @@ pub struct Joined {
 #[derive(Debug, Clone)]
 pub struct SfuHandle {
     commands: mpsc::Sender<Command>,
-    ice_servers: Arc<[IceServer]>,
 }
 
 #[derive(Debug)]
@@ -134,11 +129,6 @@ enum Command {
 }
 
 impl SfuHandle {
-    /// The ICE servers to put in the browser's `RTCPeerConnection`.
-    pub fn ice_servers(&self) -> &[IceServer] {
-        &self.ice_servers
-    }
-
     /// Joins a person's browser to a room (made on first use), answering its
     /// offer.
     pub async fn join(&self, room: RoomId, request: JoinRequest) -> Result<Joined, SfuError> {
@@ -214,10 +204,7 @@ impl Sfu {
             local_addr,
             candidates,
             commands,
-            handle: SfuHandle {
-                commands: sender,
-                ice_servers: config.ice_servers.into(),
-            },
+            handle: SfuHandle { commands: sender },
         })
     }
 

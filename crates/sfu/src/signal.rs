@@ -200,7 +200,9 @@ pub enum CloseReason {
 
 /// One ICE server handed to the browser for its `RTCPeerConnection`
 /// (`iceServers`): usually the TURN servers that relay for browsers behind
-/// strict firewalls. Serialises to the browser's `RTCIceServer` shape.
+/// strict firewalls. Serialises to the browser's `RTCIceServer` shape. The
+/// SFU itself never uses one: the server fills them, with each person's own
+/// TURN credentials where it makes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
     pub urls: Vec<String>,

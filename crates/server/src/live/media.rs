@@ -17,7 +17,8 @@
 //!
 //! - [`MediaRooms`]: this node's side of the SFU: who holds media in which
 //!   session, through which connection, with their microphone and camera
-//!   on or off. Joins and leaves of one session are serialised here.
+//!   on or off. Joins and leaves of one session are serialised here. It also
+//!   holds the ICE servers ([`super::turn`]) each `media.config` carries.
 //! - [`watch_departures`]: the task that tears down the media of people
 //!   marked left and of sessions that ended.
 //! - [`Links`]: one live connection's media: its `media.*` messages in, the
@@ -27,6 +28,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use axum::extract::ws::Utf8Bytes;
 use domain::Id;
@@ -41,6 +43,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::StreamMap;
 use tokio_stream::wrappers::{UnboundedReceiverStream, WatchStream};
 
+use super::turn::IceServers;
 use crate::AppState;
 use crate::app::Caller;
 use crate::error::ApiError;
@@ -59,6 +62,8 @@ type Members = BTreeMap<Id, Member>;
 /// This node's media: the SFU, and who holds media in which session.
 pub struct MediaRooms {
     sfu: SfuHandle,
+    /// The TURN servers handed to browsers, with each person's credentials.
+    ice_servers: IceServers,
     rooms: Mutex<HashMap<Id, Arc<Room>>>,
     next_link: AtomicU64,
 }
@@ -75,15 +80,16 @@ struct Room {
 }
 
 impl MediaRooms {
-    pub fn new(sfu: SfuHandle) -> Arc<Self> {
+    pub fn new(sfu: SfuHandle, ice_servers: IceServers) -> Arc<Self> {
         Arc::new(Self {
             sfu,
+            ice_servers,
             rooms: Mutex::default(),
             next_link: AtomicU64::new(1),
         })
     }
 
-    /// The SFU itself: its ICE servers, and signals for people already in.
+    /// The SFU itself, for signals from people already in.
     pub fn sfu(&self) -> &SfuHandle {
         &self.sfu
     }
@@ -533,7 +539,10 @@ impl Links {
             ClientMessage::Config { .. } => {
                 seat(state, caller, &session_id).await?;
                 return Ok(Some(encode(&ServerMessage::Config {
-                    ice_servers: state.media.sfu().ice_servers().to_vec(),
+                    ice_servers: state
+                        .media
+                        .ice_servers
+                        .for_person(&user.id, SystemTime::now()),
                     session_id,
                 })));
             }

@@ -8,12 +8,15 @@
 //! - [`hub`]: one run of each watched query per change, shared by all connections.
 //! - [`media`]: the `media.*` messages (WebRTC signalling, docs/MEDIA.md) on
 //!   the same connection, and who holds media in which session.
+//! - [`turn`]: the TURN servers handed to pages in `media.config`, and the
+//!   credentials each person gets for them.
 //! - this module: one task per connection, turning subscriptions into pushes
 //!   and holding the person's presence in the sessions they watch.
 
 pub mod hub;
 pub mod media;
 pub mod query;
+pub mod turn;
 
 use std::collections::HashMap;
 use std::sync::Arc;
