@@ -1,6 +1,7 @@
 # Sourced by the scripts: makes sure the services the tests need are up.
 # On this project's machines PostgreSQL (trust auth on 127.0.0.1) and NATS are
-# installed; on a fresh Debian 12 they are installed from Debian's packages.
+# installed; on a fresh Debian 12 they are installed from Debian's packages,
+# and so is coturn, whose `turnserver` the live tests start themselves.
 
 need_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -54,5 +55,19 @@ ensure_nats() {
     need_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
       -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
     wait_for NATS 30 nats_up
+  fi
+}
+
+# The live tests run their own `turnserver` on a free loopback port
+# (crates/server/tests/live/turn.rs); only the program is needed.
+ensure_coturn() {
+  if ! command -v turnserver >/dev/null 2>&1; then
+    echo "== installing coturn"
+    need_root apt-get update -qq
+    need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null
+    # The package enables a TURN server on every interface; the tests want none.
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+      need_root systemctl disable --now coturn >/dev/null 2>&1 || true
+    fi
   fi
 }

@@ -1,6 +1,7 @@
 //! Live features, tested from outside: `/api/live` (docs/LIVE.md), presence,
-//! the sweeper's timed work (departures, empty sessions, reminders), chat and
-//! the calendar feed. Each scenario starts the real application on port 0 with
+//! the sweeper's timed work (departures, empty sessions, reminders), chat,
+//! the calendar feed, and the TURN credentials `media.config` carries (against
+//! a real coturn). Each scenario starts the real application on port 0 with
 //! a fresh database and talks to it over HTTP and WebSockets, on SQLite and on
 //! PostgreSQL (which must be reachable; see `../common/`). The many-node
 //! scenarios run PostgreSQL-only, with two nodes sharing events over NATS.
@@ -12,7 +13,8 @@
 //!
 //! Run: `cargo nextest run -p server --test live` (PostgreSQL at
 //! `LOCKIN_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`;
-//! NATS at `LOCKIN_TEST_NATS_URL`, default `nats://127.0.0.1:4222`).
+//! NATS at `LOCKIN_TEST_NATS_URL`, default `nats://127.0.0.1:4222`; `turnserver`,
+//! Debian's coturn, on the PATH: `turn.rs` starts its own).
 
 /// Runs each named scenario (`async fn name(backend: Backend)`, which starts
 /// the application with the configuration it needs) once per backend, as
@@ -46,3 +48,4 @@ mod protocol;
 mod queries;
 mod reminders;
 mod sign_out;
+mod turn;

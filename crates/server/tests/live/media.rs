@@ -101,7 +101,8 @@ fn media(kind: &str, session_id: &str) -> impl Fn(&Value) -> bool {
     move |message| message["type"] == kind.as_str() && message["session_id"] == session_id.as_str()
 }
 
-async fn next_media(client: &mut LiveClient, kind: &str, session_id: &str) -> Value {
+/// The next `media.<kind>` message about `session_id`.
+pub async fn next_media(client: &mut LiveClient, kind: &str, session_id: &str) -> Value {
     client
         .next_message_matching(&format!("media.{kind}"), media(kind, session_id), PATIENCE)
         .await
