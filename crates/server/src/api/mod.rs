@@ -59,7 +59,8 @@ impl Modify for Credentials {
                 crate::auth::SESSION_COOKIE,
                 // The names are `crate::auth`'s constants, spelled out for a `&str`.
                 "The browser's sign-in cookie. A request that changes something must also \
-                 echo the `lockin_csrf` cookie in the `x-csrf-token` header, or it gets 403.",
+                 send the sign-in's CSRF token (the `lockin_csrf` cookie set with it) in the \
+                 `x-csrf-token` header, or it gets 403.",
             ))),
         );
         components.add_security_scheme(
