@@ -169,23 +169,23 @@ impl FromRequestParts<AppState> for AgentCaller {
     }
 }
 
-/// Either the agent token or a signed-in person: for operational endpoints.
-pub struct Operator;
+/// Whoever scrapes `/metrics`, proven by the metrics token
+/// (`--metrics-token`). Nothing else opens it: not the agent token, which
+/// belongs to the assistant's workers, nor a person's, which anyone can get
+/// by signing up.
+pub struct MetricsScraper;
 
-impl FromRequestParts<AppState> for Operator {
+impl FromRequestParts<AppState> for MetricsScraper {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(token) = bearer(&parts.headers)
-            && let Some(Caller::Agent(_)) = state.app.caller(token).await?
-        {
-            return Ok(Self);
+        match bearer(&parts.headers) {
+            Some(token) if state.app.is_metrics_token(token) => Ok(Self),
+            _ => Err(ApiError::Unauthenticated("the metrics token is required")),
         }
-        CurrentUser::from_request_parts(parts, state).await?;
-        Ok(Self)
     }
 }
 

@@ -150,6 +150,10 @@ pub struct ServeArgs {
         with = "humantime_serde::option"
     )]
     pub upload_timeout: Option<Duration>,
+    /// The secret Prometheus sends to scrape /metrics, at least 24 characters; unset, nobody may scrape. Prefer LOCKIN_METRICS_TOKEN or the config file, which `ps` does not show [env: LOCKIN_METRICS_TOKEN]
+    #[arg(long, value_parser = secret)]
+    #[serde(skip)]
+    pub metrics_token: Option<SecretString>,
     /// The address people reach the site at, e.g. `https://lockin.example`; behind https cookies are `Secure` [env: LOCKIN_PUBLIC_URL]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,6 +175,9 @@ impl ServeArgs {
         // layer; set last, it still beats every other source.
         if let Some(credential) = &self.turn_credential {
             config.turn_credential = Some(credential.clone());
+        }
+        if let Some(token) = &self.metrics_token {
+            config.metrics_token = Some(token.clone());
         }
         Ok(config)
     }
@@ -269,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn media_flags_reach_the_config_and_turn_urls_repeat() {
+    fn media_and_secret_flags_reach_the_config_and_turn_urls_repeat() {
         // In a jail: other tests set `LOCKIN_…` variables meanwhile.
         figment::Jail::expect_with(|_| {
             let cli = Cli::try_parse_from([
@@ -287,6 +294,8 @@ mod tests {
                 "lockin",
                 "--turn-credential",
                 "s3cr3t-turn",
+                "--metrics-token",
+                "s3cr3t-metrics-token-for-prometheus",
             ])
             .unwrap();
             let Command::Serve(args) = cli.command else {
@@ -294,6 +303,13 @@ mod tests {
             };
             assert!(!format!("{args:?}").contains("s3cr3t"));
             let config = args.config().unwrap();
+            assert_eq!(
+                config
+                    .metrics_token
+                    .as_ref()
+                    .map(secrecy::ExposeSecret::expose_secret),
+                Some("s3cr3t-metrics-token-for-prometheus")
+            );
             assert_eq!(config.rtc_udp, "127.0.0.1:0".parse().unwrap());
             assert_eq!(config.public_ip, Some("203.0.113.7".parse().unwrap()));
             assert_eq!(config.turn_url.len(), 3);

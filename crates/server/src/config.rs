@@ -4,9 +4,9 @@
 //! The assistant's engines are the `[agent]` table (`agent::AgentConfig`),
 //! in the same layers: its key `k` is also `LOCKIN_AGENT_<K>` and, for
 //! `lockin serve` and `lockin agent`, a `--agent-…` flag where one makes
-//! sense. **Secrets (the agent token, the TURN credential, API keys) are
-//! held as `SecretString`**: `Debug` redacts them and nothing can serialise
-//! them.
+//! sense. **Secrets (the agent token, the metrics token, the TURN
+//! credential, API keys) are held as `SecretString`**: `Debug` redacts them
+//! and nothing can serialise them.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -32,6 +32,9 @@ pub struct Config {
     /// The secret the AI agent presents on `/internal/…`. Unset means one is
     /// generated into `data_dir/agent_token` on first start.
     pub agent_token: Option<SecretString>,
+    /// The secret Prometheus presents on `/metrics`. Unset means nobody may
+    /// scrape; the agent token never opens it.
+    pub metrics_token: Option<SecretString>,
     pub log_format: LogFormat,
     /// Sign-in attempts allowed per email address, and per client address, per minute.
     pub login_attempts_per_minute: u32,
@@ -105,6 +108,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             agent_token: None,
+            metrics_token: None,
             log_format: LogFormat::Text,
             login_attempts_per_minute: 10,
             ai_logs_per_minute: 30,
@@ -222,11 +226,12 @@ impl Config {
 
 /// The environment variables read, as `LOCKIN_<KEY>`. Listing them keeps an
 /// unrelated `LOCKIN_…` variable (a test's, say) from being taken for configuration.
-const ENV_KEYS: [&str; 20] = [
+const ENV_KEYS: [&str; 21] = [
     "listen",
     "data_dir",
     "database_url",
     "agent_token",
+    "metrics_token",
     "log_format",
     "login_attempts_per_minute",
     "ai_logs_per_minute",
@@ -387,6 +392,7 @@ mod tests {
                 "lockin.toml",
                 r#"
                 agent_token = "s3cr3t-token"
+                metrics_token = "s3cr3t-metrics"
                 turn_credential = "s3cr3t-turn"
                 [agent]
                 stt = "deepgram"
@@ -412,6 +418,13 @@ mod tests {
             assert_eq!(
                 config.agent_token.as_ref().map(ExposeSecret::expose_secret),
                 Some("s3cr3t-token")
+            );
+            assert_eq!(
+                config
+                    .metrics_token
+                    .as_ref()
+                    .map(ExposeSecret::expose_secret),
+                Some("s3cr3t-metrics")
             );
             assert_eq!(
                 config

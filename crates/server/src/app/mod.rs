@@ -58,6 +58,8 @@ pub struct App {
     agent_user: User,
     /// Only the hash of the agent token is kept, as with people's tokens.
     agent_token_hash: String,
+    /// The hash of the token `/metrics` is scraped with; none means nobody may.
+    metrics_token_hash: Option<String>,
     /// Failed sign-ins, per client and per (account, client).
     sign_in_failures: Arc<SignInFailures>,
     /// Sign-ups per client and overall.
@@ -88,6 +90,7 @@ impl App {
         bus: Arc<dyn Bus>,
         agent_user: User,
         agent_token_hash: String,
+        metrics_token_hash: Option<String>,
         limits: Limits,
         videos_dir: std::path::PathBuf,
     ) -> Self {
@@ -98,6 +101,7 @@ impl App {
             bus,
             agent_user,
             agent_token_hash,
+            metrics_token_hash,
             sign_in_failures: Arc::new(SignInFailures::new(limits.sign_in_failures_per_minute)),
             sign_ups: Arc::new(SignUps::new(
                 limits.sign_ups_per_minute,
