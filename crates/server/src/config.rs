@@ -96,6 +96,10 @@ pub struct Config {
     /// The same for a timelapse upload, whose body may be hundreds of megabytes.
     #[serde(with = "humantime_serde")]
     pub upload_timeout: Duration,
+    /// Bytes of timelapse video one person may keep, all their projects together.
+    pub upload_quota_per_person: u64,
+    /// Bytes uploads must leave free on the disk videos are written to.
+    pub min_free_space: u64,
     /// The address people reach the site at, e.g. `https://lockin.example`.
     /// Behind https, cookies are `Secure`.
     pub public_url: Option<String>,
@@ -132,10 +136,14 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             upload_timeout: Duration::from_secs(3600),
+            upload_quota_per_person: 2 * GIB,
+            min_free_space: GIB,
             public_url: None,
         }
     }
 }
+
+const GIB: u64 = 1024 * 1024 * 1024;
 
 impl Config {
     /// Layers the sources. `overrides` holds only the flags given on the command line.
@@ -226,7 +234,7 @@ impl Config {
 
 /// The environment variables read, as `LOCKIN_<KEY>`. Listing them keeps an
 /// unrelated `LOCKIN_…` variable (a test's, say) from being taken for configuration.
-const ENV_KEYS: [&str; 21] = [
+const ENV_KEYS: [&str; 23] = [
     "listen",
     "data_dir",
     "database_url",
@@ -248,6 +256,8 @@ const ENV_KEYS: [&str; 21] = [
     "turn_url",
     "turn_username",
     "turn_credential",
+    "upload_quota_per_person",
+    "min_free_space",
 ];
 
 /// The connection limits, read as `LOCKIN_<KEY>` like [`ENV_KEYS`].
@@ -372,6 +382,30 @@ mod tests {
             let config = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
             assert_eq!(config.departure_timeout, Duration::from_secs(3));
             assert_eq!(config.empty_timeout, Duration::from_secs(120));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn upload_limits_default_and_read_as_bytes() {
+        figment::Jail::expect_with(|jail| {
+            let defaults = Config::load(None, Flags::default()).unwrap();
+            assert_eq!(defaults.upload_quota_per_person, 2 * GIB);
+            assert_eq!(defaults.min_free_space, GIB);
+            assert!(defaults.metrics_token.is_none());
+            jail.create_file("lockin.toml", "upload_quota_per_person = 1000")?;
+            jail.set_env("LOCKIN_MIN_FREE_SPACE", "5000");
+            jail.set_env("LOCKIN_METRICS_TOKEN", "metrics-token-from-the-env");
+            let config = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
+            assert_eq!(config.upload_quota_per_person, 1000);
+            assert_eq!(config.min_free_space, 5000);
+            assert_eq!(
+                config
+                    .metrics_token
+                    .as_ref()
+                    .map(ExposeSecret::expose_secret),
+                Some("metrics-token-from-the-env")
+            );
             Ok(())
         });
     }

@@ -145,6 +145,10 @@ impl Application {
                     sign_in_failures_per_minute: config.login_attempts_per_minute,
                     sign_ups_per_minute: config.signups_per_minute,
                     sign_ups_per_minute_total: config.signups_per_minute_total,
+                    uploads: app::timelapses::UploadLimits {
+                        quota_per_person: config.upload_quota_per_person,
+                        min_free_space: config.min_free_space,
+                    },
                 },
                 config.data_dir.join("timelapses"),
             ),

@@ -69,6 +69,9 @@ pub struct App {
     /// Where timelapse videos are kept, one file per timelapse: a use case
     /// that deletes a record deletes its file.
     videos_dir: std::path::PathBuf,
+    /// What one person's videos may add up to, and the disk space uploads
+    /// must leave free.
+    uploads: timelapses::UploadLimits,
     /// AI log entries a person may write by hand per minute: the log is read
     /// by everyone in the room, so one person must not bury it.
     ai_log_limiter: Arc<governor::DefaultKeyedRateLimiter<Id>>,
@@ -82,6 +85,7 @@ pub struct Limits {
     pub sign_in_failures_per_minute: u32,
     pub sign_ups_per_minute: u32,
     pub sign_ups_per_minute_total: u32,
+    pub uploads: timelapses::UploadLimits,
 }
 
 impl App {
@@ -109,6 +113,7 @@ impl App {
             )),
             passwords: Arc::new(PasswordGate::for_this_machine()),
             videos_dir,
+            uploads: limits.uploads,
             ai_log_limiter: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 per_minute,
             ))),
