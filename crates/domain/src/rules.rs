@@ -26,6 +26,9 @@ pub enum RuleError {
         field: &'static str,
         message: &'static str,
     },
+    /// Keeping it would pass a limit on how much one may keep (the upload quota).
+    #[error("{0}")]
+    TooLarge(&'static str),
 }
 
 fn creator_only(session: &Session, actor: &Id, message: &'static str) -> Result<(), RuleError> {
@@ -280,6 +283,20 @@ pub fn change_project(project: &Project, actor: &Id) -> Result<(), RuleError> {
         Err(RuleError::Forbidden(
             "only the project's owner can change it",
         ))
+    }
+}
+
+/// What a refused upload is told when the quota is the reason.
+pub const OVER_UPLOAD_QUOTA: &str =
+    "this video would take you past your upload quota; delete a timelapse to make room";
+
+/// A new video of `size` bytes is kept only if its uploader's videos, `kept`
+/// bytes before it, stay within `quota` bytes.
+pub fn keep_video(kept: u64, size: u64, quota: u64) -> Result<(), RuleError> {
+    if size <= quota.saturating_sub(kept) {
+        Ok(())
+    } else {
+        Err(RuleError::TooLarge(OVER_UPLOAD_QUOTA))
     }
 }
 
@@ -553,5 +570,19 @@ mod tests {
         assert!(hold_media(&s, Some(&left)).is_err());
         assert!(hold_media(&s, None).is_err());
         assert!(hold_media(&session(SessionStatus::Ended, 0), Some(&joined)).is_err());
+    }
+
+    #[test]
+    fn videos_are_kept_up_to_the_quota_and_not_a_byte_more() {
+        assert_eq!(keep_video(0, 100, 100), Ok(()));
+        assert_eq!(keep_video(60, 40, 100), Ok(()));
+        assert_eq!(
+            keep_video(60, 41, 100),
+            Err(RuleError::TooLarge(OVER_UPLOAD_QUOTA))
+        );
+        // Someone already past a quota since lowered keeps what they have,
+        // and adds nothing.
+        assert!(keep_video(150, 1, 100).is_err());
+        assert!(keep_video(0, 1, 0).is_err());
     }
 }

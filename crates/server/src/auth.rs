@@ -4,8 +4,12 @@
 //! A token is 32 random bytes shown to the client once; only its SHA-256 is
 //! stored, so the tokens table opens no account if it leaks. The browser holds
 //! the same token in an HttpOnly cookie; a state-changing request authenticated
-//! by that cookie must also echo the `lockin_csrf` cookie in a header (or form
-//! field), which a cross-site page cannot read.
+//! by that cookie must also carry the sign-in's CSRF token in a header (or form
+//! field). The page's script reads it from the `lockin_csrf` cookie, which a
+//! cross-site page cannot read; the server never trusts that cookie, only
+//! [`csrf_token`] of the sign-in token, so a CSRF token planted in the
+//! browser (a sibling sub-domain can set cookies) or taken from another
+//! sign-in is refused.
 
 use anyhow::Context;
 use argon2::Argon2;
@@ -17,8 +21,10 @@ use axum::http::{HeaderMap, HeaderValue, Method};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::user::{Password, User};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::app::Caller;
@@ -39,6 +45,23 @@ pub fn new_token(prefix: &str) -> String {
 pub fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The CSRF token of a sign-in: HMAC-SHA256 of a fixed label, keyed by the
+/// sign-in token itself. Only whoever holds the token can make it; every node
+/// makes the same one with no key to share and nothing stored; it dies with
+/// the token; and it tells nothing of the token, so scripts may read it.
+pub fn csrf_token(sign_in_token: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(sign_in_token.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(b"lockin csrf v1");
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether `given` is the secret `expected`, in a time that does not tell how
+/// much of it was right. Nothing matches an empty secret.
+pub fn secrets_match(expected: &str, given: &str) -> bool {
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
 
 /// argon2id with the crate's default (OWASP-recommended) cost. Runs off the async
@@ -84,7 +107,7 @@ static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 /// The signed-in person making this request (always a [`Caller::Person`]),
-/// by bearer token or by cookie with its CSRF echo.
+/// by bearer token or by cookie with the sign-in's CSRF token.
 pub struct CurrentUser(pub Caller);
 
 impl CurrentUser {
@@ -108,9 +131,8 @@ impl FromRequestParts<AppState> for CurrentUser {
             },
         };
         if by_cookie && !is_safe(&parts.method) {
-            let expected = cookie(&parts.headers, CSRF_COOKIE);
             let given = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            if expected.is_none() || expected != given {
+            if !secrets_match(&csrf_token(&token), given.unwrap_or_default()) {
                 return Err(ApiError::Forbidden("missing or wrong CSRF token"));
             }
         }
@@ -147,23 +169,23 @@ impl FromRequestParts<AppState> for AgentCaller {
     }
 }
 
-/// Either the agent token or a signed-in person: for operational endpoints.
-pub struct Operator;
+/// Whoever scrapes `/metrics`, proven by the metrics token
+/// (`--metrics-token`). Nothing else opens it: not the agent token, which
+/// belongs to the assistant's workers, nor a person's, which anyone can get
+/// by signing up.
+pub struct MetricsScraper;
 
-impl FromRequestParts<AppState> for Operator {
+impl FromRequestParts<AppState> for MetricsScraper {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(token) = bearer(&parts.headers)
-            && let Some(Caller::Agent(_)) = state.app.caller(token).await?
-        {
-            return Ok(Self);
+        match bearer(&parts.headers) {
+            Some(token) if state.app.is_metrics_token(token) => Ok(Self),
+            _ => Err(ApiError::Unauthenticated("the metrics token is required")),
         }
-        CurrentUser::from_request_parts(parts, state).await?;
-        Ok(Self)
     }
 }
 
@@ -211,11 +233,11 @@ impl Cookies {
         );
     }
 
-    /// A new browser sign-in: the session token (HttpOnly) and a CSRF token
-    /// the page's script can read and echo.
+    /// A new browser sign-in: the session token (HttpOnly) and its CSRF
+    /// token, which the page's script can read and echo.
     pub fn sign_in(self, token: &str) -> HeaderMap {
         let lifetime = domain::user::SIGN_IN_LIFETIME.num_seconds();
-        let csrf = new_token("");
+        let csrf = csrf_token(token);
         let mut headers = HeaderMap::new();
         self.set_cookie(
             &mut headers,
@@ -237,7 +259,8 @@ impl Cookies {
         headers
     }
 
-    /// A visitor's CSRF cookie, for the sign-in and sign-up forms.
+    /// A visitor's CSRF cookie, for the sign-in and sign-up forms: with no
+    /// sign-in to bind it to, it is a random double-submit token.
     pub fn visitor_csrf(self, csrf: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         self.set_cookie(
@@ -288,6 +311,17 @@ mod tests {
         assert_eq!(hash_token(&a), hash_token(&a));
         assert_ne!(hash_token(&a), hash_token(&b));
         assert_eq!(hash_token("x").len(), 64);
+    }
+
+    #[test]
+    fn a_csrf_token_belongs_to_one_sign_in() {
+        let (a, b) = (new_token("lk_"), new_token("lk_"));
+        assert_eq!(csrf_token(&a), csrf_token(&a));
+        assert_ne!(csrf_token(&a), csrf_token(&b));
+        assert!(secrets_match(&csrf_token(&a), &csrf_token(&a)));
+        assert!(!secrets_match(&csrf_token(&a), &csrf_token(&b)));
+        assert!(!secrets_match("", ""));
+        assert!(!secrets_match("abc", "ab"));
     }
 
     #[tokio::test]

@@ -161,6 +161,18 @@ pub struct ServeArgs {
         with = "humantime_serde::option"
     )]
     pub upload_timeout: Option<Duration>,
+    /// Bytes of timelapse video one person may keep, all projects together [default: 2147483648 (2 GiB)] [env: LOCKIN_UPLOAD_QUOTA_PER_PERSON]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_quota_per_person: Option<u64>,
+    /// Bytes uploads must leave free on the data dir's disk; past it they get 507 [default: 1073741824 (1 GiB)] [env: LOCKIN_MIN_FREE_SPACE]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_free_space: Option<u64>,
+    /// The secret Prometheus sends to scrape /metrics, at least 24 characters; unset, nobody may scrape. Prefer LOCKIN_METRICS_TOKEN or the config file, which `ps` does not show [env: LOCKIN_METRICS_TOKEN]
+    #[arg(long, value_parser = secret)]
+    #[serde(skip)]
+    pub metrics_token: Option<SecretString>,
     /// The address people reach the site at, e.g. `https://lockin.example`; behind https cookies are `Secure` [env: LOCKIN_PUBLIC_URL]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,6 +197,9 @@ impl ServeArgs {
         }
         if let Some(secret) = &self.turn_secret {
             config.turn_secret = Some(secret.clone());
+        }
+        if let Some(token) = &self.metrics_token {
+            config.metrics_token = Some(token.clone());
         }
         Ok(config)
     }
@@ -284,7 +299,7 @@ mod tests {
     }
 
     #[test]
-    fn media_flags_reach_the_config_and_turn_urls_repeat() {
+    fn media_and_secret_flags_reach_the_config_and_turn_urls_repeat() {
         // In a jail: other tests set `LOCKIN_…` variables meanwhile.
         figment::Jail::expect_with(|_| {
             let cli = Cli::try_parse_from([
@@ -302,6 +317,10 @@ mod tests {
                 "lockin",
                 "--turn-credential",
                 "s3cr3t-turn",
+                "--metrics-token",
+                "s3cr3t-metrics-token-for-prometheus",
+                "--upload-quota-per-person",
+                "1048576",
             ])
             .unwrap();
             let Command::Serve(args) = cli.command else {
@@ -309,6 +328,14 @@ mod tests {
             };
             assert!(!format!("{args:?}").contains("s3cr3t"));
             let config = args.config().unwrap();
+            assert_eq!(
+                config
+                    .metrics_token
+                    .as_ref()
+                    .map(secrecy::ExposeSecret::expose_secret),
+                Some("s3cr3t-metrics-token-for-prometheus")
+            );
+            assert_eq!(config.upload_quota_per_person, 1_048_576);
             assert_eq!(config.rtc_udp, "127.0.0.1:0".parse().unwrap());
             assert_eq!(config.public_ip, Some("203.0.113.7".parse().unwrap()));
             assert_eq!(config.turn_url.len(), 3);

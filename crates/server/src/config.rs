@@ -4,9 +4,9 @@
 //! The assistant's engines are the `[agent]` table (`agent::AgentConfig`),
 //! in the same layers: its key `k` is also `LOCKIN_AGENT_<K>` and, for
 //! `lockin serve` and `lockin agent`, a `--agent-…` flag where one makes
-//! sense. **Secrets (the agent token, the TURN credential and secret, API keys) are
-//! held as `SecretString`**: `Debug` redacts them and nothing can serialise
-//! them.
+//! sense. **Secrets (the agent token, the metrics token, the TURN
+//! credential and secret, API keys) are held as `SecretString`**: `Debug`
+//! redacts them and nothing can serialise them.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -34,6 +34,9 @@ pub struct Config {
     /// The secret the AI agent presents on `/internal/…`. Unset means one is
     /// generated into `data_dir/agent_token` on first start.
     pub agent_token: Option<SecretString>,
+    /// The secret Prometheus presents on `/metrics`. Unset means nobody may
+    /// scrape; the agent token never opens it.
+    pub metrics_token: Option<SecretString>,
     pub log_format: LogFormat,
     /// Sign-in attempts allowed per email address, and per client address, per minute.
     pub login_attempts_per_minute: u32,
@@ -105,6 +108,10 @@ pub struct Config {
     /// The same for a timelapse upload, whose body may be hundreds of megabytes.
     #[serde(with = "humantime_serde")]
     pub upload_timeout: Duration,
+    /// Bytes of timelapse video one person may keep, all their projects together.
+    pub upload_quota_per_person: u64,
+    /// Bytes uploads must leave free on the disk videos are written to.
+    pub min_free_space: u64,
     /// The address people reach the site at, e.g. `https://lockin.example`.
     /// Behind https, cookies are `Secure`.
     pub public_url: Option<String>,
@@ -117,6 +124,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             agent_token: None,
+            metrics_token: None,
             log_format: LogFormat::Text,
             login_attempts_per_minute: 10,
             ai_logs_per_minute: 30,
@@ -142,10 +150,14 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             upload_timeout: Duration::from_secs(3600),
+            upload_quota_per_person: 2 * GIB,
+            min_free_space: GIB,
             public_url: None,
         }
     }
 }
+
+const GIB: u64 = 1024 * 1024 * 1024;
 
 impl Config {
     /// Layers the sources. `overrides` holds only the flags given on the command line.
@@ -233,11 +245,12 @@ impl Config {
 
 /// The environment variables read, as `LOCKIN_<KEY>`. Listing them keeps an
 /// unrelated `LOCKIN_…` variable (a test's, say) from being taken for configuration.
-const ENV_KEYS: [&str; 22] = [
+const ENV_KEYS: [&str; 25] = [
     "listen",
     "data_dir",
     "database_url",
     "agent_token",
+    "metrics_token",
     "log_format",
     "login_attempts_per_minute",
     "ai_logs_per_minute",
@@ -256,6 +269,8 @@ const ENV_KEYS: [&str; 22] = [
     "turn_credential",
     "turn_secret",
     "turn_credential_ttl",
+    "upload_quota_per_person",
+    "min_free_space",
 ];
 
 /// The connection limits, read as `LOCKIN_<KEY>` like [`ENV_KEYS`].
@@ -389,6 +404,30 @@ mod tests {
     }
 
     #[test]
+    fn upload_limits_default_and_read_as_bytes() {
+        figment::Jail::expect_with(|jail| {
+            let defaults = Config::load(None, Flags::default()).unwrap();
+            assert_eq!(defaults.upload_quota_per_person, 2 * GIB);
+            assert_eq!(defaults.min_free_space, GIB);
+            assert!(defaults.metrics_token.is_none());
+            jail.create_file("lockin.toml", "upload_quota_per_person = 1000")?;
+            jail.set_env("LOCKIN_MIN_FREE_SPACE", "5000");
+            jail.set_env("LOCKIN_METRICS_TOKEN", "metrics-token-from-the-env");
+            let config = Config::load(Some(Path::new("lockin.toml")), Flags::default()).unwrap();
+            assert_eq!(config.upload_quota_per_person, 1000);
+            assert_eq!(config.min_free_space, 5000);
+            assert_eq!(
+                config
+                    .metrics_token
+                    .as_ref()
+                    .map(ExposeSecret::expose_secret),
+                Some("metrics-token-from-the-env")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_an_error() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("lockin.toml", "lisen = \"0.0.0.0:9000\"")?;
@@ -404,6 +443,7 @@ mod tests {
                 "lockin.toml",
                 r#"
                 agent_token = "s3cr3t-token"
+                metrics_token = "s3cr3t-metrics"
                 turn_credential = "s3cr3t-turn"
                 turn_secret = "s3cr3t-shared-with-coturn"
                 [agent]
@@ -430,6 +470,13 @@ mod tests {
             assert_eq!(
                 config.agent_token.as_ref().map(ExposeSecret::expose_secret),
                 Some("s3cr3t-token")
+            );
+            assert_eq!(
+                config
+                    .metrics_token
+                    .as_ref()
+                    .map(ExposeSecret::expose_secret),
+                Some("s3cr3t-metrics")
             );
             assert_eq!(
                 config

@@ -37,6 +37,8 @@ pub enum ApiError {
     RateLimited,
     #[error("the server is busy; try again in a moment")]
     Unavailable,
+    #[error("the server is short of disk space; try again later")]
+    InsufficientStorage,
     #[error(
         "the request took too long (its body came too slowly, or the server was stalled); try again"
     )]
@@ -78,6 +80,7 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
             }
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::InsufficientStorage => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
             Self::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -92,8 +95,10 @@ impl From<app::Error> for ApiError {
             app::Error::Forbidden(message) => Self::Forbidden(message),
             app::Error::NotFound(message) => Self::NotFound(message),
             app::Error::Conflict { message, field } => Self::Conflict { message, field },
+            app::Error::TooLarge(message) => Self::TooLarge(message),
             app::Error::RateLimited => Self::RateLimited,
             app::Error::Busy => Self::Unavailable,
+            app::Error::InsufficientStorage => Self::InsufficientStorage,
             app::Error::Internal(cause) => Self::Internal(cause),
         }
     }

@@ -121,6 +121,7 @@ impl Application {
             None => agent_token_from_file(&config.data_dir.join("agent_token"))?,
         };
         check_agent_token(&agent_token)?;
+        let metrics_token_hash = metrics_token_hash(&config, &agent_token)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
@@ -139,11 +140,16 @@ impl Application {
                 bus,
                 sql.ensure_agent_user().await?,
                 auth::hash_token(&agent_token),
+                metrics_token_hash,
                 app::Limits {
                     ai_logs_per_minute: config.ai_logs_per_minute,
                     sign_in_failures_per_minute: config.login_attempts_per_minute,
                     sign_ups_per_minute: config.signups_per_minute,
                     sign_ups_per_minute_total: config.signups_per_minute_total,
+                    uploads: app::timelapses::UploadLimits {
+                        quota_per_person: config.upload_quota_per_person,
+                        min_free_space: config.min_free_space,
+                    },
                 },
                 config.data_dir.join("timelapses"),
             ),
@@ -293,8 +299,9 @@ async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     }
 }
 
-/// The fewest characters an agent token may have. The token opens a seat in
-/// every session the assistant serves; a short one could be guessed.
+/// The fewest characters an agent token (or the metrics token) may have. The
+/// agent token opens a seat in every session the assistant serves; a short
+/// one could be guessed.
 pub const AGENT_TOKEN_MIN_CHARS: usize = 24;
 
 /// Refuses an agent token anyone could guess or send by accident (an empty
@@ -306,6 +313,28 @@ fn check_agent_token(token: &str) -> anyhow::Result<()> {
          {AGENT_TOKEN_MIN_CHARS} characters; unset it to have one generated"
     );
     Ok(())
+}
+
+/// The hash of the metrics token, if one is set: as long as an agent token
+/// must be, and not the agent token, which must not open `/metrics`.
+fn metrics_token_hash(config: &Config, agent_token: &str) -> anyhow::Result<Option<String>> {
+    let Some(token) = &config.metrics_token else {
+        tracing::info!(
+            "no metrics token: /metrics is closed (set LOCKIN_METRICS_TOKEN to scrape it)"
+        );
+        return Ok(None);
+    };
+    let token = token.expose_secret();
+    anyhow::ensure!(
+        token.trim().chars().count() >= AGENT_TOKEN_MIN_CHARS,
+        "the metrics token (--metrics-token, LOCKIN_METRICS_TOKEN or metrics_token) must be at \
+         least {AGENT_TOKEN_MIN_CHARS} characters"
+    );
+    anyhow::ensure!(
+        token != agent_token,
+        "the metrics token must not be the agent token: each opens only its own door"
+    );
+    Ok(Some(auth::hash_token(token)))
 }
 
 /// Reads the agent token from `path`, creating it (readable by this user only) on first start.

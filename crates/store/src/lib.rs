@@ -292,8 +292,17 @@ pub trait Store: Send + Sync + 'static {
     async fn project_sessions(&self, project_id: &Id) -> StoreResult<Vec<Session>>;
     /// Sessions a person was in that ended or that they left, most recent first.
     async fn session_history(&self, user_id: &Id) -> StoreResult<Vec<SessionHistory>>;
-    /// Records an uploaded video; only the project's owner may, decided on the locked project.
-    async fn create_timelapse(&self, timelapse: NewTimelapse) -> StoreResult<Timelapse>;
+    /// Records an uploaded video; only the project's owner may, decided on the
+    /// locked project, and only while the uploader's videos stay within
+    /// `quota_bytes`, decided on the locked uploader (so two uploads at once
+    /// cannot both take the last of it).
+    async fn create_timelapse(
+        &self,
+        timelapse: NewTimelapse,
+        quota_bytes: u64,
+    ) -> StoreResult<Timelapse>;
+    /// The bytes of video a person keeps, all their projects together.
+    async fn kept_video_bytes(&self, uploader_id: &Id) -> StoreResult<u64>;
     /// A project's timelapses, newest first.
     async fn timelapses(&self, project_id: &Id) -> StoreResult<Vec<Timelapse>>;
     async fn timelapse(&self, id: &Id) -> StoreResult<Option<Timelapse>>;

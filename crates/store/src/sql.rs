@@ -293,6 +293,18 @@ async fn lock_project(conn: &mut AnyConnection, id: &Id) -> StoreResult<Project>
         .ok_or(StoreError::NotFound)
 }
 
+/// The bytes of the videos `uploader_id` keeps. `SUM` of a `BIGINT` is a
+/// `NUMERIC` on PostgreSQL, hence the cast back.
+async fn kept_video_bytes(conn: &mut AnyConnection, uploader_id: &Id) -> StoreResult<u64> {
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM timelapses WHERE uploader_id = $1",
+    )
+    .bind(uploader_id.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(u64::try_from(kept).unwrap_or_default())
+}
+
 /// Refuses unless the session exists and `viewer` is or was in it. Being in
 /// a session once is for good (seats are marked left, never deleted), so a
 /// decision made here stays true for the rest of the read.
@@ -1100,10 +1112,23 @@ impl Store for SqlStore {
         fetch_records(&self.reader, &sql, user_id.as_str(), rows::session_history).await
     }
 
-    async fn create_timelapse(&self, timelapse: NewTimelapse) -> StoreResult<Timelapse> {
+    async fn create_timelapse(
+        &self,
+        timelapse: NewTimelapse,
+        quota_bytes: u64,
+    ) -> StoreResult<Timelapse> {
         let mut tx = self.writer.begin().await?;
         let project = lock_project(&mut tx, &timelapse.project_id).await?;
         rules::change_project(&project, &timelapse.uploader_id)?;
+        // The uploader's row is the lock every upload of theirs takes, whichever
+        // project it is for; what they keep is summed under it.
+        sqlx::query("UPDATE users SET name = name WHERE id = $1")
+            .bind(timelapse.uploader_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let kept = kept_video_bytes(&mut tx, &timelapse.uploader_id).await?;
+        let size = u64::try_from(timelapse.size_bytes).context("a negative video size")?;
+        rules::keep_video(kept, size, quota_bytes)?;
         let sql = format!(
             "INSERT INTO timelapses (id, project_id, uploader_id, filename, content_type, size_bytes, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TIMELAPSE_COLUMNS}"
@@ -1120,6 +1145,11 @@ impl Store for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(rows::timelapse(&row)?)
+    }
+
+    async fn kept_video_bytes(&self, uploader_id: &Id) -> StoreResult<u64> {
+        let mut conn = self.reader.acquire().await?;
+        kept_video_bytes(&mut conn, uploader_id).await
     }
 
     async fn timelapses(&self, project_id: &Id) -> StoreResult<Vec<Timelapse>> {

@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::Operator;
+use crate::auth::MetricsScraper;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,11 +27,12 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// For operators: authenticate with the agent token (`Authorization: Bearer …`),
-/// which a Prometheus scrape config can send; a signed-in person may look too.
-#[utoipa::path(get, path = "/metrics", tag = "operations", security(("agent" = []), ("bearer" = []), ("cookie" = [])),
+/// For the operator's Prometheus: authenticate with the metrics token
+/// (`Authorization: Bearer …`, `--metrics-token`), which a scrape config
+/// sends. Without one configured, nobody may scrape.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("metrics" = [])),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = 401, body = crate::error::ErrorBody)))]
-async fn metrics(State(state): State<AppState>, _caller: Operator) -> impl IntoResponse {
+async fn metrics(State(state): State<AppState>, _scraper: MetricsScraper) -> impl IntoResponse {
     // Read from the store, not counted in memory, so every node reports the whole system.
     match state.app.gauges().await {
         Ok(gauges) => {

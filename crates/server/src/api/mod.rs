@@ -38,7 +38,8 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 struct ApiDoc;
 
 /// The ways a caller proves who they are (`crate::auth`): a person's token as
-/// a bearer header or as the browser's cookie, or the agent token.
+/// a bearer header or as the browser's cookie, the agent token, or the
+/// metrics token.
 struct Credentials;
 
 impl Modify for Credentials {
@@ -59,7 +60,8 @@ impl Modify for Credentials {
                 crate::auth::SESSION_COOKIE,
                 // The names are `crate::auth`'s constants, spelled out for a `&str`.
                 "The browser's sign-in cookie. A request that changes something must also \
-                 echo the `lockin_csrf` cookie in the `x-csrf-token` header, or it gets 403.",
+                 send the sign-in's CSRF token (the `lockin_csrf` cookie set with it) in the \
+                 `x-csrf-token` header, or it gets 403.",
             ))),
         );
         components.add_security_scheme(
@@ -71,6 +73,17 @@ impl Modify for Credentials {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "metrics",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The metrics token (LOCKIN_METRICS_TOKEN), for /metrics only",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -79,14 +92,14 @@ impl Modify for Credentials {
 /// can forget one. Each annotation lists only what its use case adds (403,
 /// 404, 409, …).
 ///
-/// | the operation has          | extractor                    | can answer         |
-/// |----------------------------|------------------------------|--------------------|
-/// | a security requirement     | `CurrentUser`, `AgentCaller` | 401                |
-/// | … and changes something    | the cookie's CSRF check      | 403                |
-/// | the agent's requirement    | `AgentCaller` (a person)     | 403                |
-/// | a path parameter           | `PathId`                     | 400, 404           |
-/// | query parameters           | `ApiQuery`                   | 400                |
-/// | a request body             | `ApiJson`, the body limit    | 400, 413, 415      |
+/// | the operation has          | extractor                                      | can answer    |
+/// |----------------------------|------------------------------------------------|---------------|
+/// | a security requirement     | `CurrentUser`, `AgentCaller`, `MetricsScraper` | 401           |
+/// | … and changes something    | the cookie's CSRF check                        | 403           |
+/// | the agent's requirement    | `AgentCaller` (a person)                       | 403           |
+/// | a path parameter           | `PathId`                                       | 400, 404      |
+/// | query parameters           | `ApiQuery`                                     | 400           |
+/// | a request body             | `ApiJson`, the body limit                      | 400, 413, 415 |
 struct EdgeRefusals;
 
 impl Modify for EdgeRefusals {

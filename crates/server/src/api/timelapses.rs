@@ -1,5 +1,6 @@
 //! Timelapse videos of a project: uploaded as a stream straight to disk (never
-//! held whole in memory), listed, and served with range requests so seeking works.
+//! held whole in memory, never past the uploader's quota or the disk's free
+//! space), listed, and served with range requests so seeking works.
 
 use std::path::PathBuf;
 
@@ -22,6 +23,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::app::App;
+use crate::app::timelapses::{UploadRoom, over_size_limit};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, PathId};
@@ -64,16 +67,19 @@ impl utoipa::ToSchema for VideoFile {}
 
 const WRONG_TYPE: &str = "upload an mp4 or webm video";
 
-fn too_large() -> ApiError {
-    ApiError::TooLarge(format!(
-        "a timelapse may be at most {} MB",
-        VideoFormat::MAX_BYTES / (1024 * 1024)
-    ))
-}
+/// How much is written between two looks at the disk's free space.
+const FREE_SPACE_CHECK_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Streams `body` into `path`, checking the size as it goes and the format's
-/// signature on the first bytes. On any refusal the partial file is removed.
-async fn receive(body: Body, path: &PathBuf, format: VideoFormat) -> ApiResult<u64> {
+/// Streams `body` into `path`, checking the size against `room` and the
+/// disk's free space as it goes and the format's signature on the first
+/// bytes. On any refusal the partial file is removed.
+async fn receive(
+    app: &App,
+    body: Body,
+    path: &PathBuf,
+    format: VideoFormat,
+    room: UploadRoom,
+) -> ApiResult<u64> {
     let result = async {
         let mut file = tokio::fs::File::create(path)
             .await
@@ -81,12 +87,17 @@ async fn receive(body: Body, path: &PathBuf, format: VideoFormat) -> ApiResult<u
         let mut stream = body.into_data_stream();
         let mut head = Vec::with_capacity(16);
         let mut size: u64 = 0;
+        let mut space_checked_at: u64 = 0;
         while let Some(chunk) = stream.next().await {
             let chunk =
                 chunk.map_err(|_| ApiError::BadRequest("the upload was interrupted".into()))?;
             size += chunk.len() as u64;
-            if size > VideoFormat::MAX_BYTES {
-                return Err(too_large());
+            if size > room.max_bytes {
+                return Err(room.refusal().into());
+            }
+            if size - space_checked_at >= FREE_SPACE_CHECK_BYTES {
+                app.check_free_space(0).await?;
+                space_checked_at = size;
             }
             if head.len() < 16 {
                 head.extend(chunk.iter().take(16 - head.len()));
@@ -119,10 +130,13 @@ async fn receive(body: Body, path: &PathBuf, format: VideoFormat) -> ApiResult<u
 
 #[utoipa::path(post, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path, format = "uuid", description = "project id"), UploadQuery),
-    request_body(description = "the video file itself, up to 500 MB; its first bytes must be an mp4 or webm signature",
+    request_body(description = "the video file itself, up to 500 MB and up to what is left of the uploader's quota \
+        (--upload-quota-per-person); its first bytes must be an mp4 or webm signature",
         content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))),
     responses((status = 201, body = Timelapse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+        (status = 413, description = "over 500 MB, or over what is left of the uploader's quota", body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 507, description = "the server's disk would be left with less than --min-free-space", body = ErrorBody)))]
 async fn upload_timelapse(
     State(state): State<AppState>,
     caller: CurrentUser,
@@ -142,16 +156,19 @@ async fn upload_timelapse(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared.is_some_and(|length| length > VideoFormat::MAX_BYTES) {
-        return Err(too_large());
+        return Err(over_size_limit().into());
     }
     // Refused early, before a byte is written; recording decides again.
-    state.app.owned_project(&caller.0, &project_id).await?;
+    let room = state
+        .app
+        .upload_room(&caller.0, &project_id, declared)
+        .await?;
     tokio::fs::create_dir_all(state.app.videos_dir())
         .await
         .map_err(anyhow::Error::from)?;
     let id = Id::generate();
     let partial = state.app.partial_video_path(&id);
-    let size = receive(body, &partial, format).await?;
+    let size = receive(&state.app, body, &partial, format, room).await?;
     // The file is in place before its record exists: a crash between the two
     // leaves a file nobody can reach, never a record without its video.
     let file = state.app.video_file(&id, format);

@@ -1,11 +1,11 @@
 //! Who is asking. Every credential — a person's bearer token or cookie, the
-//! agent token — is resolved here and nowhere else; the adapters only find
+//! agent token, the metrics token — is resolved here and nowhere else; the adapters only find
 //! the token in the request (and check what is theirs to check: CSRF, origin).
 
 use domain::user::User;
 
 use super::{App, Error, Result};
-use crate::auth::hash_token;
+use crate::auth::{hash_token, secrets_match};
 
 #[derive(Debug, Clone)]
 pub enum Caller {
@@ -75,6 +75,14 @@ impl App {
             .user_by_token(&token_hash)
             .await?
             .map(|user| Caller::Person { user, token_hash }))
+    }
+
+    /// Whether `token` is the metrics token. It names no caller: it opens
+    /// `/metrics` and nothing else.
+    pub fn is_metrics_token(&self, token: &str) -> bool {
+        self.metrics_token_hash
+            .as_deref()
+            .is_some_and(|expected| secrets_match(expected, &hash_token(token)))
     }
 
     /// Whether the caller's credential still works: a live connection asks

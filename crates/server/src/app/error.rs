@@ -24,12 +24,18 @@ pub enum Error {
         message: &'static str,
         field: Option<&'static str>,
     },
+    /// Past a limit on how much may be kept or sent (the upload quota).
+    #[error("{0}")]
+    TooLarge(String),
     #[error("too many attempts; wait a minute and try again")]
     RateLimited,
     /// The server is at capacity for this work (password hashing); the
     /// request was turned away rather than queued.
     #[error("the server is busy; try again in a moment")]
     Busy,
+    /// The disk uploads are written to is nearly full (`--min-free-space`).
+    #[error("the server is short of disk space; try again later")]
+    InsufficientStorage,
     /// A bug or an outage: the cause is logged, never shown.
     #[error("something went wrong on our side")]
     Internal(#[from] anyhow::Error),
@@ -52,6 +58,7 @@ impl From<RuleError> for Error {
                 field: None,
             },
             RuleError::Invalid { field, message } => Self::invalid(field, message),
+            RuleError::TooLarge(message) => Self::TooLarge(message.to_owned()),
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct App {
     agent_user: User,
     /// Only the hash of the agent token is kept, as with people's tokens.
     agent_token_hash: String,
+    /// The hash of the token `/metrics` is scraped with; none means nobody may.
+    metrics_token_hash: Option<String>,
     /// Failed sign-ins, per client and per (account, client).
     sign_in_failures: Arc<SignInFailures>,
     /// Sign-ups per client and overall.
@@ -67,6 +69,9 @@ pub struct App {
     /// Where timelapse videos are kept, one file per timelapse: a use case
     /// that deletes a record deletes its file.
     videos_dir: std::path::PathBuf,
+    /// What one person's videos may add up to, and the disk space uploads
+    /// must leave free.
+    uploads: timelapses::UploadLimits,
     /// AI log entries a person may write by hand per minute: the log is read
     /// by everyone in the room, so one person must not bury it.
     ai_log_limiter: Arc<governor::DefaultKeyedRateLimiter<Id>>,
@@ -80,6 +85,7 @@ pub struct Limits {
     pub sign_in_failures_per_minute: u32,
     pub sign_ups_per_minute: u32,
     pub sign_ups_per_minute_total: u32,
+    pub uploads: timelapses::UploadLimits,
 }
 
 impl App {
@@ -88,6 +94,7 @@ impl App {
         bus: Arc<dyn Bus>,
         agent_user: User,
         agent_token_hash: String,
+        metrics_token_hash: Option<String>,
         limits: Limits,
         videos_dir: std::path::PathBuf,
     ) -> Self {
@@ -98,6 +105,7 @@ impl App {
             bus,
             agent_user,
             agent_token_hash,
+            metrics_token_hash,
             sign_in_failures: Arc::new(SignInFailures::new(limits.sign_in_failures_per_minute)),
             sign_ups: Arc::new(SignUps::new(
                 limits.sign_ups_per_minute,
@@ -105,6 +113,7 @@ impl App {
             )),
             passwords: Arc::new(PasswordGate::for_this_machine()),
             videos_dir,
+            uploads: limits.uploads,
             ai_log_limiter: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 per_minute,
             ))),

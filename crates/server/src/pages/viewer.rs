@@ -2,8 +2,11 @@
 //!
 //! Pages are for browsers, so only the cookie counts here (programs use the
 //! API with a bearer token). A form post proves it comes from one of our pages
-//! by carrying the `lockin_csrf` cookie's value in a hidden `_csrf` field: a
-//! page on another site can make the browser post, but cannot read the cookie.
+//! by carrying the sign-in's CSRF token (`auth::csrf_token`) in a hidden
+//! `_csrf` field: a page on another site can make the browser post, but
+//! cannot read our pages, and cannot make the token without the sign-in's.
+//! A visitor's sign-in and sign-up forms, with no sign-in yet, carry a random
+//! token that must match the `lockin_csrf` cookie instead.
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
@@ -23,19 +26,20 @@ pub struct Viewer {
     /// Who the use cases see: this person, with the token this browser holds
     /// (so sign-out revokes exactly it).
     pub caller: Caller,
-    /// The CSRF cookie's value, which this page's forms and scripts echo.
+    /// The sign-in's CSRF token, which this page's forms carry (its scripts
+    /// read the same from the `lockin_csrf` cookie).
     pub csrf: String,
 }
 
 impl Viewer {
-    /// Refuses a form post whose `_csrf` field is not this browser's CSRF cookie.
+    /// Refuses a form post whose `_csrf` field is not this sign-in's CSRF token.
     pub fn check_csrf(&self, given: &str) -> Result<(), PageError> {
         csrf_matches(&self.csrf, given)
     }
 }
 
 pub fn csrf_matches(expected: &str, given: &str) -> Result<(), PageError> {
-    if expected.is_empty() || expected != given {
+    if !auth::secrets_match(expected, given) {
         return Err(PageError::Api(ApiError::Forbidden(
             "this form has expired; go back, reload the page and try again",
         )));
@@ -67,9 +71,7 @@ impl FromRequestParts<AppState> for MaybeViewer {
         let Some(caller @ Caller::Person { .. }) = state.app.caller(token).await? else {
             return Ok(Self(None));
         };
-        let csrf = auth::cookie(&parts.headers, CSRF_COOKIE)
-            .unwrap_or_default()
-            .to_owned();
+        let csrf = auth::csrf_token(token);
         Ok(Self(Some(Viewer {
             user: caller.user().clone(),
             caller,
@@ -124,8 +126,8 @@ pub fn local_path(next: &str) -> Option<String> {
     local.then(|| next.to_owned())
 }
 
-/// The CSRF token for a visitor's sign-in or sign-up form. A visitor has no
-/// CSRF cookie yet; one is made, and the response must set it.
+/// The CSRF token for a visitor's sign-in or sign-up form: the visitor's
+/// `lockin_csrf` cookie, or, without one, a new token the response must set.
 pub fn visitor_csrf(headers: &HeaderMap, cookies: auth::Cookies) -> (String, Option<HeaderMap>) {
     if let Some(existing) = auth::cookie(headers, CSRF_COOKIE).filter(|value| !value.is_empty()) {
         return (existing.to_owned(), None);

@@ -11,6 +11,7 @@ both_backends!(
     logout_revokes_only_that_token,
     requests_without_valid_credentials_are_refused,
     cookie_session_needs_the_csrf_token_to_post,
+    a_csrf_token_works_only_with_its_own_sign_in,
     login_attempts_are_rate_limited_per_email,
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     one_email_registered_concurrently_gets_one_account,
@@ -19,26 +20,6 @@ both_backends!(
     a_sign_in_expires_and_its_token_is_swept,
     cookies_are_not_secure_over_plain_http,
 );
-
-/// Runs `scenario` on both backends against a server configured by `adjust`.
-macro_rules! both_backends_with {
-    ($adjust:expr, $($scenario:ident),+ $(,)?) => {
-        $(mod $scenario {
-            #[tokio::test]
-            async fn sqlite() {
-                let app = crate::harness::spawn_app_with(crate::harness::Backend::Sqlite, $adjust).await;
-                super::$scenario(&app).await;
-                app.stop().await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                let app = crate::harness::spawn_app_with(crate::harness::Backend::Postgres, $adjust).await;
-                super::$scenario(&app).await;
-                app.stop().await;
-            }
-        })+
-    };
-}
 
 both_backends_with!(
     |config: &mut server::Config| config.trusted_proxy = vec!["127.0.0.1".parse().unwrap()],
@@ -415,6 +396,115 @@ async fn cookie_session_needs_the_csrf_token_to_post(app: &TestApp) {
         .send()
         .await
         .expect_error(401, "unauthenticated");
+}
+
+/// A browser's sign-in: its session cookie and the CSRF token set with it.
+struct CookieSignIn {
+    session: String,
+    csrf: String,
+}
+
+impl CookieSignIn {
+    async fn of(app: &TestApp, email: &str) -> Self {
+        let reply = sign_in(app, email, PASSWORD, None).await;
+        let cookies = reply.cookies();
+        reply.expect(200);
+        Self {
+            session: cookies["lockin_session"].value.clone(),
+            csrf: cookies["lockin_csrf"].value.clone(),
+        }
+    }
+
+    /// The `Cookie` header of this sign-in, with `csrf_cookie` as the CSRF cookie.
+    fn with_csrf_cookie(&self, csrf_cookie: &str) -> String {
+        format!("lockin_session={}; lockin_csrf={csrf_cookie}", self.session)
+    }
+}
+
+/// The CSRF token is bound to its sign-in: another sign-in's (the same
+/// person's or someone else's), or a cookie and header an attacker planted
+/// together, is refused and changes nothing, over the API and on the pages.
+/// The sign-in's own token works whatever the CSRF cookie holds.
+async fn a_csrf_token_works_only_with_its_own_sign_in(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let first = CookieSignIn::of(app, &ada.email).await;
+    let second = CookieSignIn::of(app, &ada.email).await;
+    let bobs = CookieSignIn::of(app, &bob.email).await;
+    assert_ne!(
+        first.csrf, second.csrf,
+        "each sign-in has its own CSRF token"
+    );
+    let forged = "forged-by-a-sibling-site";
+    for (csrf_cookie, header) in [
+        (second.csrf.as_str(), second.csrf.as_str()),
+        (bobs.csrf.as_str(), bobs.csrf.as_str()),
+        (forged, forged),
+        (first.csrf.as_str(), second.csrf.as_str()),
+    ] {
+        app.post("/api/projects")
+            .header("cookie", &first.with_csrf_cookie(csrf_cookie))
+            .header("x-csrf-token", header)
+            .json(&json!({"name": "Forged"}))
+            .send()
+            .await
+            .expect_error(403, "forbidden");
+    }
+    // The pages' forms: the same with the `_csrf` field.
+    let form = "application/x-www-form-urlencoded";
+    for csrf in [&second.csrf, &bobs.csrf] {
+        let reply = app
+            .post("/projects")
+            .header("cookie", &first.with_csrf_cookie(csrf))
+            .raw(Some(form), format!("_csrf={csrf}&name=Forged"))
+            .send()
+            .await;
+        assert_eq!(reply.status.as_u16(), 403, "{}", reply.body);
+        let reply = app
+            .post("/logout")
+            .header("cookie", &first.with_csrf_cookie(csrf))
+            .raw(Some(form), format!("_csrf={csrf}"))
+            .send()
+            .await;
+        assert_eq!(reply.status.as_u16(), 403, "{}", reply.body);
+    }
+    let projects = app.get("/api/projects").auth(&ada).send().await.expect(200);
+    assert_eq!(projects, json!([]), "a refused request changed something");
+    app.get("/api/me")
+        .header("cookie", &first.with_csrf_cookie(&first.csrf))
+        .send()
+        .await
+        .expect(200);
+
+    // The sign-in's own token, with a planted CSRF cookie or none.
+    app.post("/api/projects")
+        .header("cookie", &first.with_csrf_cookie(forged))
+        .header("x-csrf-token", &first.csrf)
+        .json(&json!({"name": "Real"}))
+        .send()
+        .await
+        .expect(201);
+    // The pages carry the same token in their forms.
+    let page = app
+        .get("/projects/new")
+        .header("cookie", &format!("lockin_session={}", first.session))
+        .send()
+        .await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(
+        page.body
+            .contains(&format!("name=\"_csrf\" value=\"{}\"", first.csrf)),
+        "the page's form does not carry the sign-in's CSRF token"
+    );
+    let posted = app
+        .post("/projects")
+        .header("cookie", &first.with_csrf_cookie(forged))
+        .raw(Some(form), format!("_csrf={}&name=Also+real", first.csrf))
+        .send()
+        .await;
+    assert_eq!(posted.status.as_u16(), 303, "{}", posted.body);
+    let projects = app.get("/api/projects").auth(&ada).send().await.expect(200);
+    assert_eq!(projects.as_array().map(Vec::len), Some(2));
 }
 
 async fn login_attempts_are_rate_limited_per_email(app: &TestApp) {

@@ -31,6 +31,26 @@ macro_rules! both_backends {
     };
 }
 
+/// Runs `scenario` on both backends against a server configured by `adjust`.
+macro_rules! both_backends_with {
+    ($adjust:expr, $($scenario:ident),+ $(,)?) => {
+        $(mod $scenario {
+            #[tokio::test]
+            async fn sqlite() {
+                let app = crate::harness::spawn_app_with(crate::harness::Backend::Sqlite, $adjust).await;
+                super::$scenario(&app).await;
+                app.stop().await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let app = crate::harness::spawn_app_with(crate::harness::Backend::Postgres, $adjust).await;
+                super::$scenario(&app).await;
+                app.stop().await;
+            }
+        })+
+    };
+}
+
 mod accounts;
 mod agent;
 mod ai_logs;

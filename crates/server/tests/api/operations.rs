@@ -11,11 +11,38 @@ use crate::harness::{Failures, TestApp, id_of};
 both_backends!(
     health_check_answers,
     metrics_count_requests_sessions_and_people,
+    only_the_metrics_token_opens_metrics,
     openapi_documents_every_call,
     every_documented_call_needs_credentials,
     every_answer_forbids_sniffing_and_framing,
     every_operation_declares_its_credentials_and_refusals,
 );
+
+both_backends_with!(
+    |config: &mut server::Config| config.metrics_token = None,
+    without_a_metrics_token_nobody_scrapes,
+);
+
+/// A metrics token that could be guessed, or that is the agent token (which
+/// must not open `/metrics`), stops the start-up.
+#[tokio::test]
+async fn a_short_metrics_token_or_the_agent_token_is_refused() {
+    let parent = tempfile::tempdir().expect("a directory");
+    let agent_token = "agent-token-long-enough-to-pass";
+    for metrics_token in ["too-short", agent_token] {
+        let config = server::Config {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            rtc_udp: "127.0.0.1:0".parse().expect("an address"),
+            data_dir: parent.path().join("data"),
+            agent_token: Some(secrecy::SecretString::from(agent_token.to_owned())),
+            metrics_token: Some(secrecy::SecretString::from(metrics_token.to_owned())),
+            ..server::Config::default()
+        };
+        let refused = server::Application::build(config).await;
+        let error = format!("{:#}", refused.err().expect("refused"));
+        assert!(error.contains("metrics token"), "{error}");
+    }
+}
 
 /// A new data dir and its database are this user's alone.
 #[cfg(unix)]
@@ -121,7 +148,7 @@ async fn metrics_count_requests_sessions_and_people(app: &TestApp) {
         .await
         .expect(200);
 
-    let text = app.get("/metrics").auth(&ada).send().await;
+    let text = app.get("/metrics").bearer(&app.metrics_token).send().await;
     assert_eq!(text.status.as_u16(), 200, "{}", text.body);
     let content_type = text
         .headers
@@ -158,10 +185,42 @@ async fn metrics_count_requests_sessions_and_people(app: &TestApp) {
     app.session_action(&ada, &id_of(&first), "end")
         .await
         .expect(200);
-    let after = app.get("/metrics").auth(&ada).send().await;
+    let after = app.get("/metrics").bearer(&app.metrics_token).send().await;
     assert_eq!(after.status.as_u16(), 200);
     assert_eq!(metric(&after.body, "lockin_sessions_active"), Some(1.0));
     assert_eq!(metric(&after.body, "lockin_participants_joined"), Some(1.0));
+}
+
+/// `/metrics` is for the operator's Prometheus: the metrics token opens it;
+/// the agent token, a person's token or cookie, or a wrong token do not.
+async fn only_the_metrics_token_opens_metrics(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let refusals = [
+        app.get("/metrics").bearer(&app.agent_token),
+        app.get("/metrics").auth(&ada),
+        app.get("/metrics")
+            .header("cookie", &format!("lockin_session={}", ada.token)),
+        app.get("/metrics")
+            .bearer(&format!("{}x", app.metrics_token)),
+        app.get("/metrics"),
+    ];
+    for call in refusals {
+        call.send().await.expect_error(401, "unauthenticated");
+    }
+    let scraped = app.get("/metrics").bearer(&app.metrics_token).send().await;
+    assert_eq!(scraped.status.as_u16(), 200, "{}", scraped.body);
+    assert!(scraped.body.contains("lockin_http_requests_total"));
+}
+
+async fn without_a_metrics_token_nobody_scrapes(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    for call in [
+        app.get("/metrics").bearer(&app.metrics_token),
+        app.get("/metrics").bearer(&app.agent_token),
+        app.get("/metrics").auth(&ada),
+    ] {
+        call.send().await.expect_error(401, "unauthenticated");
+    }
 }
 
 /// `METHOD /path` for each operation of the document, with every path parameter written `{id}`.
@@ -223,6 +282,10 @@ async fn openapi_documents_every_call(app: &TestApp) {
     assert!(
         !text.contains(&app.agent_token),
         "the OpenAPI document holds the agent token"
+    );
+    assert!(
+        !text.contains(&app.metrics_token),
+        "the OpenAPI document holds the metrics token"
     );
     assert!(
         !text.contains("password_hash"),
@@ -292,7 +355,7 @@ async fn every_operation_declares_its_credentials_and_refusals(app: &TestApp) {
     let schemes = doc["components"]["securitySchemes"]
         .as_object()
         .expect("the document declares security schemes");
-    for scheme in ["bearer", "cookie", "agent"] {
+    for scheme in ["bearer", "cookie", "agent", "metrics"] {
         assert!(
             schemes.contains_key(scheme),
             "no {scheme} scheme: {schemes:?}"

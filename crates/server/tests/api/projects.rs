@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Failures, TestApp, id_of, ids, timestamp};
+use crate::harness::{Failures, TestApp, User, id_of, ids, timestamp};
 
 both_backends!(
     creates_and_lists_own_projects,
@@ -15,6 +15,24 @@ both_backends!(
     deleting_a_project_unlinks_its_sessions,
     only_the_owner_links_a_project,
     timelapses_are_the_owners_unless_shared,
+);
+
+/// Room for three `MP4_HEAD` videos.
+const SMALL_QUOTA: u64 = 3 * MP4_HEAD.len() as u64;
+
+both_backends_with!(
+    |config: &mut server::Config| config.upload_quota_per_person = super::SMALL_QUOTA,
+    uploads_stop_at_the_quota,
+);
+
+both_backends_with!(
+    |config: &mut server::Config| config.upload_quota_per_person = super::MP4_HEAD.len() as u64,
+    an_upload_racing_another_for_the_last_of_the_quota_is_refused,
+);
+
+both_backends_with!(
+    |config: &mut server::Config| config.min_free_space = u64::MAX,
+    uploads_leave_the_disk_its_free_space,
 );
 
 async fn creates_and_lists_own_projects(app: &TestApp) {
@@ -466,4 +484,142 @@ async fn timelapses_are_the_owners_unless_shared(app: &TestApp) {
         .await
         .expect(204);
     assert!(!file.exists(), "{} outlived its project", file.display());
+}
+
+/// Uploads `MP4_HEAD` to a project as `uploader`.
+async fn upload(app: &TestApp, uploader: &User, project_id: &str) -> crate::harness::Reply {
+    app.post(&format!(
+        "/api/projects/{project_id}/timelapses?name=clip.mp4"
+    ))
+    .auth(uploader)
+    .raw(Some("video/mp4"), MP4_HEAD.to_vec())
+    .send()
+    .await
+}
+
+/// The files in the videos' directory, partial ones included.
+fn video_files(app: &TestApp) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(app.data_dir().join("timelapses")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The videos a project lists.
+async fn listed(app: &TestApp, owner: &User, project_id: &str) -> usize {
+    app.get(&format!("/api/projects/{project_id}/timelapses"))
+        .auth(owner)
+        .send()
+        .await
+        .expect(200)
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// One person's videos, all projects together, stay within the quota: the
+/// upload past it is refused with 413 and leaves no file and no record;
+/// deleting a video makes room again. Another person's quota is their own.
+async fn uploads_stop_at_the_quota(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let bob = app.register("Bob").await;
+    let engine = id_of(&app.create_project(&ada, json!({"name": "Engine"})).await);
+    let notes = id_of(&app.create_project(&ada, json!({"name": "Notes"})).await);
+    let first = upload(app, &ada, &engine).await.expect(201);
+    upload(app, &ada, &engine).await.expect(201);
+    upload(app, &ada, &notes).await.expect(201);
+    let files = video_files(app);
+    assert_eq!(files.len(), 3, "{files:?}");
+
+    for project in [&engine, &notes] {
+        let refused = upload(app, &ada, project)
+            .await
+            .expect_error(413, "too_large");
+        let message = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("quota"), "{message}");
+    }
+    assert_eq!(video_files(app), files, "a refused upload left a file");
+    assert_eq!(listed(app, &ada, &engine).await, 2);
+    assert_eq!(listed(app, &ada, &notes).await, 1);
+
+    let bobs = id_of(&app.create_project(&bob, json!({"name": "Bob's"})).await);
+    upload(app, &bob, &bobs).await.expect(201);
+
+    app.delete(&format!("/api/timelapses/{}", id_of(&first)))
+        .auth(&ada)
+        .send()
+        .await
+        .expect(204);
+    upload(app, &ada, &notes).await.expect(201);
+    upload(app, &ada, &notes)
+        .await
+        .expect_error(413, "too_large");
+}
+
+/// Reads one answer's head, up to its blank line.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let byte = stream.read_u8().await.unwrap_or_else(|error| {
+            panic!(
+                "the server closed the connection ({error}) after {:?}",
+                String::from_utf8_lossy(&head)
+            )
+        });
+        head.push(byte);
+    }
+    String::from_utf8(head).expect("an HTTP head is text")
+}
+
+/// The quota is decided again when a video is recorded, under the uploader's
+/// lock: an upload let in while there was room, whose bytes arrive after
+/// another upload took that room, is refused and leaves nothing behind.
+async fn an_upload_racing_another_for_the_last_of_the_quota_is_refused(app: &TestApp) {
+    use tokio::io::AsyncWriteExt;
+    let ada = app.register("Ada").await;
+    let project_id = id_of(&app.create_project(&ada, json!({"name": "Engine"})).await);
+
+    // The first upload asks `Expect: 100-continue`: the server answers
+    // `100 Continue` once its checks let the upload in and it reads the body.
+    let host = app.address.trim_start_matches("http://");
+    let mut first = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST /api/projects/{project_id}/timelapses?name=first.mp4 HTTP/1.1\r\n\
+         Host: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: video/mp4\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        ada.token,
+        MP4_HEAD.len()
+    );
+    first.write_all(head.as_bytes()).await.unwrap();
+    let let_in = read_head(&mut first).await;
+    assert!(let_in.starts_with("HTTP/1.1 100"), "{let_in}");
+
+    // Meanwhile a second upload takes the whole quota.
+    let second = upload(app, &ada, &project_id).await.expect(201);
+
+    first.write_all(MP4_HEAD).await.unwrap();
+    let answer = read_head(&mut first).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(
+        video_files(app),
+        [format!("{}.mp4", id_of(&second))],
+        "the refused upload left a file"
+    );
+    assert_eq!(listed(app, &ada, &project_id).await, 1);
+}
+
+/// An upload that would leave the disk less than `--min-free-space` is
+/// refused with 507 before a byte is written.
+async fn uploads_leave_the_disk_its_free_space(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let project_id = id_of(&app.create_project(&ada, json!({"name": "Engine"})).await);
+    upload(app, &ada, &project_id)
+        .await
+        .expect_error(507, "insufficient_storage");
+    assert_eq!(video_files(app), Vec::<String>::new());
+    assert_eq!(listed(app, &ada, &project_id).await, 0);
 }

@@ -58,6 +58,8 @@ struct State {
     database_url: String,
     /// The token the agent authenticates with on `/internal/…`.
     agent_token: String,
+    /// The token `/metrics` is scraped with.
+    metrics_token: String,
     /// The PostgreSQL database made for this test.
     postgres: Option<TestDatabase>,
 }
@@ -79,6 +81,7 @@ impl State {
             data_dir,
             database_url,
             agent_token: format!("agent-secret-{}", uuid::Uuid::new_v4().simple()),
+            metrics_token: format!("metrics-secret-{}", uuid::Uuid::new_v4().simple()),
             postgres,
         }
     }
@@ -92,6 +95,7 @@ impl State {
             data_dir: self.data_dir.path().to_path_buf(),
             database_url: Some(self.database_url.clone()),
             agent_token: Some(SecretString::from(self.agent_token.clone())),
+            metrics_token: Some(SecretString::from(self.metrics_token.clone())),
             sweep_interval: SWEEP_INTERVAL,
             // Scenarios sign many people up from one address in seconds; the
             // scenarios about the limits set their own.
@@ -108,6 +112,9 @@ pub struct TestApp {
     pub address: String,
     /// The token the agent authenticates with on `/internal/…`.
     pub agent_token: String,
+    /// The token `/metrics` is scraped with (unless the scenario's
+    /// configuration took it away).
+    pub metrics_token: String,
     /// What this node was built from, for [`TestApp::another_node`].
     config: Config,
     /// `None` once stopped.
@@ -123,6 +130,7 @@ impl TestApp {
         Self {
             address: running.address.clone(),
             agent_token: state.agent_token.clone(),
+            metrics_token: state.metrics_token.clone(),
             config,
             running: Some(running),
             state,

@@ -55,7 +55,9 @@ impl Call {
         }
     }
 
-    /// Sends the request. Any 5xx fails the test here, with the answer's body.
+    /// Sends the request. Any 5xx fails the test here, with the answer's
+    /// body, but 507: a disk too full to upload to is the machine's state, which
+    /// a scenario may arrange (`--min-free-space`), not a bug.
     pub async fn send(self) -> Reply {
         let response = self
             .builder
@@ -69,7 +71,7 @@ impl Call {
             .await
             .unwrap_or_else(|error| panic!("{}: reading the answer: {error}", self.label));
         assert!(
-            !status.is_server_error(),
+            !status.is_server_error() || status == reqwest::StatusCode::INSUFFICIENT_STORAGE,
             "{}: the server answered {status} (a 5xx is always a bug): {body}",
             self.label
         );
