@@ -4,8 +4,8 @@ use domain::user::{Email, Password, User, UserName};
 use store::Store;
 
 use super::{App, Caller, Error, Result};
-use crate::{auth, passwords};
 use crate::limits::ClientKey;
+use crate::{auth, passwords};
 
 /// A new sign-in: the account and the token shown to its holder once.
 pub struct SignedIn {
