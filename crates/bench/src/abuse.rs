@@ -134,22 +134,42 @@ impl Outcome {
     }
 }
 
-/// Outcomes counted per kind, shared by every worker of a phase.
+/// Outcomes counted per kind, shared by every worker of a phase, and the
+/// live errors other than `rate_limited` by their code.
 #[derive(Clone, Default)]
-struct Counts(Arc<Mutex<BTreeMap<(Kind, Outcome), u64>>>);
+struct Counts {
+    outcomes: Arc<Mutex<BTreeMap<(Kind, Outcome), u64>>>,
+    live_errors: Arc<Mutex<BTreeMap<String, u64>>>,
+}
 
 impl Counts {
     fn add(&self, kind: Kind, outcome: Outcome) {
-        *self.0.lock().unwrap().entry((kind, outcome)).or_default() += 1;
+        *self
+            .outcomes
+            .lock()
+            .unwrap()
+            .entry((kind, outcome))
+            .or_default() += 1;
     }
 
     fn get(&self, kind: Kind, outcome: Outcome) -> u64 {
-        self.0
+        self.outcomes
             .lock()
             .unwrap()
             .get(&(kind, outcome))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// A live answer that was an error other than `rate_limited`.
+    fn live_error(&self, code: &str) {
+        self.add(Kind::LiveChurn, Outcome::Other);
+        *self
+            .live_errors
+            .lock()
+            .unwrap()
+            .entry(code.to_owned())
+            .or_default() += 1;
     }
 }
 
@@ -706,7 +726,8 @@ async fn churn(
                     Ok(ServerMessage::Error { error, .. }) if error.code == "rate_limited" => {
                         counts.add(Kind::LiveChurn, Outcome::TooMany)
                     }
-                    _ => counts.add(Kind::LiveChurn, Outcome::Other),
+                    Ok(ServerMessage::Error { error, .. }) => counts.live_error(&error.code),
+                    _ => counts.live_error("(not a result or an error)"),
                 }
             }
         };
@@ -862,6 +883,17 @@ fn print_report(args: &AbuseBenchArgs, defaults: &str, quiet: &Phase, flood: &Ph
             count(Outcome::Unavailable),
             count(Outcome::Other),
             count(Outcome::Closed),
+        );
+    }
+    let live_errors = flood.counts.live_errors.lock().unwrap().clone();
+    if !live_errors.is_empty() {
+        let listed: Vec<String> = live_errors
+            .iter()
+            .map(|(code, n)| format!("{code} {n}"))
+            .collect();
+        println!(
+            "\nlive answers counted as other, by error code: {}",
+            listed.join(", ")
         );
     }
     let yes = |joined| if joined { "yes" } else { "NO" };

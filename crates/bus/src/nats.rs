@@ -77,7 +77,15 @@ impl NatsBus {
         // The client reports connection changes through this callback; an
         // unbounded channel so the client never waits on us to report one.
         let (connection_events, connection_events_received) = mpsc::unbounded_channel();
-        let client = ConnectOptions::new()
+        let (servers, credentials) = without_credentials(url)?;
+        let options = match credentials {
+            Credentials::None => ConnectOptions::new(),
+            Credentials::UserAndPassword(user, password) => {
+                ConnectOptions::with_user_and_password(user, password)
+            }
+            Credentials::Token(token) => ConnectOptions::with_token(token),
+        };
+        let client = options
             .name(format!("lockin-{node_id}"))
             .event_callback(move |event| {
                 let connection_events = connection_events.clone();
@@ -86,7 +94,7 @@ impl NatsBus {
                     let _ = connection_events.send(event);
                 }
             })
-            .connect(url)
+            .connect(servers.as_str())
             .await
             .context("connecting to the NATS server")?;
 
@@ -243,6 +251,47 @@ async fn confirm_server_caught_up(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a NATS URL's user part says: `nats://user:password@host` or
+/// `nats://token@host`.
+#[derive(Debug, PartialEq, Eq)]
+enum Credentials {
+    None,
+    UserAndPassword(String, String),
+    Token(String),
+}
+
+/// The servers of `urls` (one, or several separated by commas) with their
+/// credentials taken out, and those credentials (the first found). The
+/// client logs the addresses it connects to, at debug level, whole; given
+/// the credentials as options instead, it never writes them.
+fn without_credentials(urls: &str) -> anyhow::Result<(String, Credentials)> {
+    let mut credentials = Credentials::None;
+    let mut servers = Vec::new();
+    for server in urls.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let with_scheme = if server.contains("://") {
+            server.to_owned()
+        } else {
+            format!("nats://{server}")
+        };
+        // The error names no part of the URL, which may hold a password.
+        let mut parsed = url::Url::parse(&with_scheme)
+            .map_err(|error| anyhow::anyhow!("a bus URL is not a URL ({error})"))?;
+        let user = parsed.username().to_owned();
+        let password = parsed.password().map(str::to_owned);
+        if credentials == Credentials::None && !user.is_empty() {
+            credentials = match password {
+                Some(password) => Credentials::UserAndPassword(user, password),
+                None => Credentials::Token(user),
+            };
+        }
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+        servers.push(parsed.to_string());
+    }
+    anyhow::ensure!(!servers.is_empty(), "the bus URL names no server");
+    Ok((servers.join(","), credentials))
+}
+
 /// Turns connection trouble into [`Event::Resync`], as the module docs explain.
 async fn watch_connection(
     mut connection_events: mpsc::UnboundedReceiver<async_nats::Event>,
@@ -290,6 +339,31 @@ mod tests {
     use domain::Id;
 
     use super::*;
+
+    #[test]
+    fn credentials_leave_the_url_for_the_options() {
+        assert_eq!(
+            without_credentials("nats://lockin:s3cret@10.0.0.1:4222").unwrap(),
+            (
+                "nats://10.0.0.1:4222".to_owned(),
+                Credentials::UserAndPassword("lockin".into(), "s3cret".into())
+            )
+        );
+        assert_eq!(
+            without_credentials("nats://t0ken@a:4222, nats://b:4222").unwrap(),
+            (
+                "nats://a:4222,nats://b:4222".to_owned(),
+                Credentials::Token("t0ken".into())
+            )
+        );
+        assert_eq!(
+            without_credentials("127.0.0.1:4222").unwrap(),
+            ("nats://127.0.0.1:4222".to_owned(), Credentials::None)
+        );
+        let refused = without_credentials("nats://user:s3cret@[bad").unwrap_err();
+        assert!(!refused.to_string().contains("s3cret"), "{refused}");
+        assert!(without_credentials(" , ").is_err());
+    }
 
     #[test]
     fn the_subject_is_the_prefix_and_events() {

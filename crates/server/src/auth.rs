@@ -11,16 +11,13 @@
 //! browser (a sibling sub-domain can set cookies) or taken from another
 //! sign-in is refused.
 
-use anyhow::Context;
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::user::{Password, User};
+use domain::user::User;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -63,48 +60,6 @@ pub fn csrf_token(sign_in_token: &str) -> String {
 pub fn secrets_match(expected: &str, given: &str) -> bool {
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
-
-/// argon2id with the crate's default (OWASP-recommended) cost. Runs off the async
-/// runtime: one hash is tens of milliseconds of CPU.
-pub async fn hash_password(password: Password) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
-    })
-    .await
-    .context("password hashing task")?
-}
-
-/// Checks `password` against `stored`. With no stored hash (unknown email) it
-/// still spends the same work, so timing does not tell which emails exist.
-pub async fn verify_password(password: String, stored: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        // An account without a usable hash (the assistant's) never matches,
-        // after the same work as any other.
-        let usable = stored
-            .as_deref()
-            .and_then(|stored| PasswordHash::new(stored).ok());
-        let decoy =
-            PasswordHash::new(&DECOY_HASH).map_err(|e| anyhow::anyhow!("decoy hash: {e}"))?;
-        let matches = Argon2::default()
-            .verify_password(password.as_bytes(), usable.as_ref().unwrap_or(&decoy))
-            .is_ok();
-        Ok(matches && usable.is_some())
-    })
-    .await
-    .context("password verification task")?
-}
-
-static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(b"decoy password for unknown emails", &salt)
-        .expect("argon2 hashes a constant")
-        .to_string()
-});
 
 /// The signed-in person making this request (always a [`Caller::Person`]),
 /// by bearer token or by cookie with the sign-in's CSRF token.
@@ -322,26 +277,6 @@ mod tests {
         assert!(!secrets_match(&csrf_token(&a), &csrf_token(&b)));
         assert!(!secrets_match("", ""));
         assert!(!secrets_match("abc", "ab"));
-    }
-
-    #[tokio::test]
-    async fn passwords_verify_only_themselves() {
-        let hash = hash_password(Password::parse("correct horse".into()).unwrap())
-            .await
-            .unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(
-            verify_password("correct horse".into(), Some(hash.clone()))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !verify_password("wrong horse".into(), Some(hash))
-                .await
-                .unwrap()
-        );
-        assert!(!verify_password("anything".into(), None).await.unwrap());
-        assert!(!verify_password("!".into(), Some("!".into())).await.unwrap());
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! - [`pages`]: the server-rendered web app, over the same use cases.
 //! - [`limits`]: what one client may do how often, and how much password
 //!   hashing runs at once.
+//! - [`passwords`]: Argon2id hashing and checking, on one thread per core,
+//!   each with its memory allocated once.
 //! - [`paging`]: the opaque cursors every paged list hands out.
 //! - [`calendar`]: sessions as iCalendar events (the feed, "Add to calendar").
 //! - [`connections`]: the HTTP listener: header-read timeout and the cap on
@@ -42,6 +44,7 @@ pub mod limits;
 pub mod live;
 pub mod pages;
 pub mod paging;
+pub mod passwords;
 pub mod presence;
 pub mod sweeper;
 pub mod telemetry;

@@ -4,8 +4,8 @@ use domain::user::{Email, Password, User, UserName};
 use store::Store;
 
 use super::{App, Caller, Error, Result};
-use crate::auth;
 use crate::limits::ClientKey;
+use crate::{auth, passwords};
 
 /// A new sign-in: the account and the token shown to its holder once.
 pub struct SignedIn {
@@ -21,7 +21,7 @@ pub async fn create_user(
     name: UserName,
     password: Password,
 ) -> Result<User> {
-    let password_hash = auth::hash_password(password).await?;
+    let password_hash = passwords::hash(password).await?;
     insert_user(store, email, name, password_hash).await
 }
 
@@ -51,7 +51,7 @@ impl App {
         client: ClientKey,
     ) -> Result<SignedIn> {
         self.sign_ups.check(client)?;
-        let password_hash = self.passwords.run(auth::hash_password(password)).await??;
+        let password_hash = self.passwords.run(passwords::hash(password)).await??;
         let user = insert_user(self.store.as_ref(), email, name, password_hash).await?;
         self.issue_token(user).await
     }
@@ -73,7 +73,7 @@ impl App {
         let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user), Some(hash)));
         let matches = self
             .passwords
-            .run(auth::verify_password(password, hash))
+            .run(passwords::verify(password, hash))
             .await??;
         match user {
             Some(user) if matches => self.issue_token(user).await,

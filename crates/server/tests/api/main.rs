@@ -59,6 +59,7 @@ mod end_to_end;
 #[path = "../common/mod.rs"]
 mod harness;
 mod liveness;
+mod logs;
 mod operations;
 mod projects;
 mod seats;

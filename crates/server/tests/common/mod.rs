@@ -20,3 +20,4 @@ mod test_database;
 pub use app::{Backend, TestApp, own_bus, spawn_app, spawn_app_with};
 pub use requests::{Call, Failures, Reply, SetCookie};
 pub use rest::{PASSWORD, User, encode_query, id_of, ids, rfc3339, session_body, timestamp};
+pub use test_database::TestDatabase;
