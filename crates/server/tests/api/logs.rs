@@ -246,14 +246,12 @@ fn read_lines(
     tokio::spawn(async move {
         let mut lines = BufReader::new(output).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Ok(entry) = serde_json::from_str::<Value>(&line) {
-                let fields = &entry["fields"];
-                if fields["message"] == "serving" {
-                    if let (Some(address), Some(at)) = (address.take(), fields["address"].as_str())
-                    {
-                        let _ = address.send(at.to_owned());
-                    }
-                }
+            if let Ok(entry) = serde_json::from_str::<Value>(&line)
+                && entry["fields"]["message"] == "serving"
+                && let (Some(address), Some(at)) =
+                    (address.take(), entry["fields"]["address"].as_str())
+            {
+                let _ = address.send(at.to_owned());
             }
             let mut logs = logs.lock().expect("not poisoned");
             logs.push_str(&line);
