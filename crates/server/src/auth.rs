@@ -214,6 +214,26 @@ impl Cookies {
         headers
     }
 
+    /// The CSRF cookie a signed-in browser should hold, when the one it sent
+    /// is not it: a browser signed in before CSRF tokens were bound to the
+    /// sign-in still holds a random one, which its page's script would echo
+    /// and have refused. Nothing when the request has no sign-in cookie or
+    /// already the right token.
+    pub fn csrf_to_refresh(self, request: &HeaderMap) -> Option<HeaderMap> {
+        let token = cookie(request, SESSION_COOKIE).filter(|token| !token.is_empty())?;
+        let csrf = csrf_token(token);
+        if cookie(request, CSRF_COOKIE) == Some(csrf.as_str()) {
+            return None;
+        }
+        let lifetime = domain::user::SIGN_IN_LIFETIME.num_seconds();
+        let mut headers = HeaderMap::new();
+        self.set_cookie(
+            &mut headers,
+            format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={lifetime}"),
+        );
+        Some(headers)
+    }
+
     /// A visitor's CSRF cookie, for the sign-in and sign-up forms: with no
     /// sign-in to bind it to, it is a random double-submit token.
     pub fn visitor_csrf(self, csrf: &str) -> HeaderMap {

@@ -234,12 +234,35 @@ async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
     }
 }
 
+/// A page sets the CSRF cookie its sign-in calls for, when the browser holds
+/// another (see [`crate::auth::Cookies::csrf_to_refresh`]).
+async fn refresh_csrf_cookie(
+    axum::extract::State(cookies): axum::extract::State<crate::auth::Cookies>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let refresh = cookies.csrf_to_refresh(request.headers());
+    let mut response = next.run(request).await;
+    if let Some(set_cookies) = refresh {
+        // A page that sets its own cookies (signing in or out) has the last word.
+        if !response.headers().contains_key(header::SET_COOKIE) {
+            response.headers_mut().extend(set_cookies);
+        }
+    }
+    response
+}
+
 pub fn router(state: AppState) -> Router {
     let (routes, document) = routes_and_document();
     let document = serde_json::to_string(&document).expect("the OpenAPI document serializes");
     routes
         .merge(crate::live::router())
-        .merge(crate::pages::router())
+        .merge(
+            crate::pages::router().layer(axum::middleware::from_fn_with_state(
+                state.cookies,
+                refresh_csrf_cookie,
+            )),
+        )
         .route(
             "/api/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),

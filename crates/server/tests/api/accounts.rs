@@ -12,6 +12,7 @@ both_backends!(
     requests_without_valid_credentials_are_refused,
     cookie_session_needs_the_csrf_token_to_post,
     a_csrf_token_works_only_with_its_own_sign_in,
+    a_page_gives_a_stale_csrf_cookie_the_sign_ins_token,
     login_attempts_are_rate_limited_per_email,
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     one_email_registered_concurrently_gets_one_account,
@@ -505,6 +506,44 @@ async fn a_csrf_token_works_only_with_its_own_sign_in(app: &TestApp) {
     assert_eq!(posted.status.as_u16(), 303, "{}", posted.body);
     let projects = app.get("/api/projects").auth(&ada).send().await.expect(200);
     assert_eq!(projects.as_array().map(Vec::len), Some(2));
+}
+
+/// A browser that holds a CSRF cookie its sign-in does not call for (one
+/// signed in before tokens were bound to the sign-in) gets the right one
+/// with the next page, and its script's writes work again.
+async fn a_page_gives_a_stale_csrf_cookie_the_sign_ins_token(app: &TestApp) {
+    let ada = app.register("Ada").await;
+    let signed_in = CookieSignIn::of(app, &ada.email).await;
+    let stale = "random-from-before-binding";
+    let cookie = signed_in.with_csrf_cookie(stale);
+    app.post("/api/projects")
+        .header("cookie", &cookie)
+        .header("x-csrf-token", stale)
+        .json(&json!({"name": "Refused"}))
+        .send()
+        .await
+        .expect_error(403, "forbidden");
+    let page = app.get("/projects").header("cookie", &cookie).send().await;
+    assert_eq!(page.status.as_u16(), 200, "{}", page.body);
+    let refreshed = page
+        .cookies()
+        .get("lockin_csrf")
+        .map(|cookie| cookie.value.clone());
+    assert_eq!(refreshed.as_deref(), Some(signed_in.csrf.as_str()));
+    app.post("/api/projects")
+        .header("cookie", &signed_in.with_csrf_cookie(&signed_in.csrf))
+        .header("x-csrf-token", &signed_in.csrf)
+        .json(&json!({"name": "Accepted"}))
+        .send()
+        .await
+        .expect(201);
+    // A browser that already holds the right one is not sent it again.
+    let page = app
+        .get("/projects")
+        .header("cookie", &signed_in.with_csrf_cookie(&signed_in.csrf))
+        .send()
+        .await;
+    assert!(page.cookies().get("lockin_csrf").is_none());
 }
 
 async fn login_attempts_are_rate_limited_per_email(app: &TestApp) {

@@ -2,8 +2,9 @@
 //! with `RUST_LOG=trace` on PostgreSQL and NATS, both reached through URLs
 //! with credentials, and a TURN password; a person signs up, signs in, calls
 //! with a bearer token, a cookie with its CSRF echo and `?token=` on the live
-//! socket; the calendar feed is fetched by its secret URL and the assistant's
-//! calls are made with the agent token. Then every line the server wrote is
+//! socket; the calendar feed is fetched by its secret URL, the assistant's
+//! calls are made with the agent token and `/metrics` is scraped with the
+//! metrics token. Then every line the server wrote is
 //! searched for each of those secrets.
 
 use std::process::Stdio;
@@ -39,6 +40,7 @@ async fn no_secret_reaches_a_log_line_at_any_level() {
         .set_password(Some(&bus_password))
         .expect("a password fits the URL");
     let turn_credential = format!("turn-{marker}");
+    let metrics_token = format!("metrics-{marker}");
     let data_dir = tempfile::tempdir().expect("a data dir");
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_lockin"))
@@ -53,6 +55,7 @@ async fn no_secret_reaches_a_log_line_at_any_level() {
         .env("LOCKIN_TURN_URL", "turn:127.0.0.1:3478?transport=udp")
         .env("LOCKIN_TURN_USERNAME", "lockin")
         .env("LOCKIN_TURN_CREDENTIAL", &turn_credential)
+        .env("LOCKIN_METRICS_TOKEN", &metrics_token)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -196,6 +199,15 @@ async fn no_secret_reaches_a_log_line_at_any_level() {
         .expect("the assistant's live socket opens");
     drop(agent_socket);
 
+    // A scrape, with the metrics token.
+    let scrape = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(&metrics_token)
+        .send()
+        .await
+        .expect("a scrape");
+    assert_eq!(scrape.status(), 200);
+
     // Sign out, stop, and read everything the server wrote.
     let signed_out = http
         .post(format!("{base}/api/auth/logout"))
@@ -226,6 +238,7 @@ async fn no_secret_reaches_a_log_line_at_any_level() {
         ("the database password", database_password.as_str()),
         ("the bus password", bus_password.as_str()),
         ("the TURN credential", turn_credential.as_str()),
+        ("the metrics token", metrics_token.as_str()),
     ];
     for (what, secret) in secrets {
         if let Some(at) = logs.find(secret) {
