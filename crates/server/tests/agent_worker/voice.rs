@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::harness::{TestApp, User};
-use crate::{DEADLINE, Live, agent_messages, agent_with_fake_model, until_assistant};
+use crate::{DEADLINE, Room};
 
 /// The person's microphone: silence, `words` if any, then silence for good.
 fn microphone(words: Option<&str>) -> Vec<Vec<u8>> {
@@ -117,23 +117,21 @@ async fn person_peer(
 
 #[tokio::test]
 async fn a_spoken_question_is_heard_answered_aloud_and_logged() {
-    let app = crate::spawn().await;
-    let ada = app.register("Ada").await;
-    let session = app.session_with_assistant(&ada).await;
-    let mut live = Live::connect(&app, &ada).await;
-    live.subscribe("p", &format!("participants:{session}"))
-        .await;
-    live.subscribe("l", &format!("ai_logs:{session}")).await;
-
-    let (agent, _) = agent_with_fake_model().await;
-    let (_stop, _worker) = app.worker("worker-a", agent);
-    until_assistant(&mut live, "joined").await;
+    let mut room = Room::with_assistant().await;
 
     let (heard_tx, mut heard) = mpsc::unbounded_channel();
     let question = microphone(Some("hey agent, what is a closure in rust"));
-    person_peer(&app, &ada, session.clone(), question, heard_tx).await;
+    person_peer(
+        &room.app,
+        &room.ada,
+        room.session.clone(),
+        question,
+        heard_tx,
+    )
+    .await;
 
-    let logs = live
+    let logs = room
+        .live
         .until("l", DEADLINE * 3, |l| {
             l.as_array()
                 .is_some_and(|l| l.iter().any(|log| log["trigger"] == "voice"))
@@ -156,7 +154,7 @@ async fn a_spoken_question_is_heard_answered_aloud_and_logged() {
         !log["answer"].as_str().unwrap_or_default().is_empty(),
         "{log}"
     );
-    assert_eq!(log["user_id"], ada.id.as_str(), "{log}");
+    assert_eq!(log["user_id"], room.ada.id.as_str(), "{log}");
 
     // The answer is spoken on the assistant's track.
     hears_the_assistant(&mut heard).await;
@@ -178,18 +176,19 @@ async fn hears_the_assistant(heard: &mut mpsc::UnboundedReceiver<usize>) {
 
 #[tokio::test]
 async fn a_typed_question_is_answered_in_the_chat_and_out_loud() {
-    let crate::Room {
-        app,
-        ada,
-        session,
-        mut live,
-        assistant,
-        _worker,
-    } = crate::Room::with_assistant().await;
+    let mut room = Room::with_assistant().await;
 
     // Ada is in the room's audio, silent, and offered the assistant's track.
     let (heard_tx, mut heard) = mpsc::unbounded_channel();
-    person_peer(&app, &ada, session.clone(), microphone(None), heard_tx).await;
+    let silence = microphone(None);
+    person_peer(
+        &room.app,
+        &room.ada,
+        room.session.clone(),
+        silence,
+        heard_tx,
+    )
+    .await;
     let offered = tokio::time::timeout(DEADLINE, heard.recv()).await;
     assert_eq!(
         offered.ok().flatten(),
@@ -197,25 +196,12 @@ async fn a_typed_question_is_answered_in_the_chat_and_out_loud() {
         "the assistant's track is offered"
     );
 
-    app.post_message(
-        &ada,
-        &session,
-        "@agent how do I reverse a string in Python?",
-    )
-    .await
-    .expect(201);
-    live.until("c", DEADLINE, |c| {
-        agent_messages(c, &assistant)
-            .iter()
-            .any(|m| m.contains("closure"))
-    })
-    .await;
-    hears_the_assistant(&mut heard).await;
-    let logs = live
-        .until("l", DEADLINE, |l| {
-            l.as_array().is_some_and(|l| !l.is_empty())
-        })
+    room.type_in_chat("@agent how do I reverse a string in Python?")
         .await;
+    room.until_answered(|said| said.iter().any(|m| m.contains("closure")))
+        .await;
+    hears_the_assistant(&mut heard).await;
+    let logs = room.until_logged(1).await;
     assert_eq!(logs[0]["trigger"], "text", "{logs}");
-    assert_eq!(logs[0]["user_id"], ada.id.as_str(), "{logs}");
+    assert_eq!(logs[0]["user_id"], room.ada.id.as_str(), "{logs}");
 }
