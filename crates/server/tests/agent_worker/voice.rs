@@ -14,7 +14,6 @@ use sfu::client::{ClientDriver, ClientEvent, Direction};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{TestApp, User};
 use crate::{DEADLINE, Room};
 
 /// The person's microphone: silence, `words` if any, then silence for good.
@@ -33,18 +32,15 @@ fn microphone(words: Option<&str>) -> Vec<Vec<u8>> {
     packets
 }
 
-/// Joins the session's media as `person` and publishes `packets` (then
-/// silence) every 20 ms once connected; reports on `heard` a 0 when the
-/// server's offer of someone else's track is accepted, then the running
-/// count of packets received on such tracks.
-async fn person_peer(
-    app: &TestApp,
-    person: &User,
-    session_id: String,
-    packets: Vec<Vec<u8>>,
-    heard: mpsc::UnboundedSender<usize>,
-) {
-    let url = app.live_url(Some(&person.token));
+/// Ada joins the room's media and her microphone says `words` (see
+/// [`microphone`]), one packet every 20 ms once connected. What her peer
+/// hears comes on the returned channel: a 0 when the server's offer of
+/// someone else's track is accepted, then the running count of packets
+/// received on such tracks.
+async fn ada_in_the_call(room: &Room, words: Option<&str>) -> mpsc::UnboundedReceiver<usize> {
+    let (heard, hearing) = mpsc::unbounded_channel();
+    let packets = microphone(words);
+    let url = room.app.live_url(Some(&room.ada.token));
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("a live connection");
@@ -57,7 +53,7 @@ async fn person_peer(
         .expect("an offer");
     let mic = mids[0];
     let join = ClientMessage::Join {
-        session_id: session_id.to_string(),
+        session_id: room.session.clone(),
         offer,
         sources: Sources::from([(mic.to_string(), MediaSource::Microphone)]),
     };
@@ -113,22 +109,15 @@ async fn person_peer(
             }
         }
     });
+    hearing
 }
 
 #[tokio::test]
 async fn a_spoken_question_is_heard_answered_aloud_and_logged() {
     let mut room = Room::with_assistant().await;
 
-    let (heard_tx, mut heard) = mpsc::unbounded_channel();
-    let question = microphone(Some("hey agent, what is a closure in rust"));
-    person_peer(
-        &room.app,
-        &room.ada,
-        room.session.clone(),
-        question,
-        heard_tx,
-    )
-    .await;
+    let question = Some("hey agent, what is a closure in rust");
+    let mut heard = ada_in_the_call(&room, question).await;
 
     let logs = room
         .live
@@ -179,16 +168,7 @@ async fn a_typed_question_is_answered_in_the_chat_and_out_loud() {
     let mut room = Room::with_assistant().await;
 
     // Ada is in the room's audio, silent, and offered the assistant's track.
-    let (heard_tx, mut heard) = mpsc::unbounded_channel();
-    let silence = microphone(None);
-    person_peer(
-        &room.app,
-        &room.ada,
-        room.session.clone(),
-        silence,
-        heard_tx,
-    )
-    .await;
+    let mut heard = ada_in_the_call(&room, None).await;
     let offered = tokio::time::timeout(DEADLINE, heard.recv()).await;
     assert_eq!(
         offered.ok().flatten(),

@@ -12,7 +12,7 @@ use sfu::client::{ClientDriver, Direction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{LiveClient, PATIENCE};
-use crate::harness::{Backend, User, id_of, spawn_app};
+use crate::harness::{Backend, TestApp, User, id_of, spawn_app};
 
 both_backends!(
     only_people_joined_to_an_active_session_get_media,
@@ -150,6 +150,20 @@ async fn join_media(client: &mut LiveClient, session_id: &str) -> Browser {
     browser.connect(answer["sdp"].as_str().expect("an sdp"))
 }
 
+/// A page of `who`'s with a live connection of its own, in the session's
+/// media; returns both.
+async fn in_media(app: &TestApp, who: &User, session_id: &str) -> (LiveClient, Browser) {
+    let mut client = LiveClient::connect(app, who).await;
+    let browser = join_media(&mut client, session_id).await;
+    (client, browser)
+}
+
+/// Waits for the server to close `client`'s media for `reason`.
+async fn closed_for(client: &mut LiveClient, session_id: &str, reason: &str) {
+    let closed = next_media(client, "closed", session_id).await;
+    assert_eq!(closed["reason"], reason, "{closed}");
+}
+
 /// The next `media.tracks` list matching `predicate`, skipping earlier lists.
 async fn tracks_until(
     client: &mut LiveClient,
@@ -239,16 +253,14 @@ async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(backe
     let app = spawn_app(backend).await;
     let (ada, bob, id) = app.ada_and_bob_in_session().await;
 
-    let mut adas = LiveClient::connect(&app, &ada).await;
-    let _adas_browser = join_media(&mut adas, &id).await;
+    let (mut adas, _adas_browser) = in_media(&app, &ada, &id).await;
     adas.send(
         json!({"type": "media.state", "session_id": id, "microphone": true, "camera": false}),
     )
     .await;
 
     // Bob arrives later and is told of Ada's microphone and camera, then offered them.
-    let mut bobs = LiveClient::connect(&app, &bob).await;
-    let bobs_browser = join_media(&mut bobs, &id).await;
+    let (mut bobs, bobs_browser) = in_media(&app, &bob, &id).await;
     let tracks = tracks_until(&mut bobs, &id, |tracks| from(tracks, &ada) == 2).await;
     let mut sources: Vec<(&str, &str)> = tracks
         .iter()
@@ -284,8 +296,7 @@ async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(backe
     // Bob leaves the session (his connection stays open): his tracks go for Ada at once.
     app.leave(&bob, &id).await.expect(200);
     tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 0).await;
-    let closed = next_media(&mut bobs, "closed", &id).await;
-    assert_eq!(closed["reason"], "left", "{closed}");
+    closed_for(&mut bobs, &id, "left").await;
     refused(&mut bobs, about("restart_ice", &id), "not_found").await;
     app.stop().await;
 }
@@ -294,10 +305,8 @@ async fn closing_the_connection_or_ending_the_session_lets_media_go(backend: Bac
     let app = spawn_app(backend).await;
     let (ada, bob, id) = app.ada_and_bob_in_session().await;
 
-    let mut adas = LiveClient::connect(&app, &ada).await;
-    let adas_browser = join_media(&mut adas, &id).await;
-    let mut bobs = LiveClient::connect(&app, &bob).await;
-    let bobs_browser = join_media(&mut bobs, &id).await;
+    let (mut adas, adas_browser) = in_media(&app, &ada, &id).await;
+    let (bobs, bobs_browser) = in_media(&app, &bob, &id).await;
     tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
     answer_next_offer(&mut adas, &adas_browser, &id).await;
 
@@ -308,14 +317,12 @@ async fn closing_the_connection_or_ending_the_session_lets_media_go(backend: Bac
     answer_next_offer(&mut adas, &adas_browser, &id).await;
 
     // It comes back and joins again.
-    let mut bobs = LiveClient::connect(&app, &bob).await;
-    let _bobs_browser = join_media(&mut bobs, &id).await;
+    let (mut bobs, _bobs_browser) = in_media(&app, &bob, &id).await;
     tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
 
     app.session_action(&ada, &id, "end").await.expect(200);
     for client in [&mut adas, &mut bobs] {
-        let closed = next_media(client, "closed", &id).await;
-        assert_eq!(closed["reason"], "room_closed", "{closed}");
+        closed_for(client, &id, "room_closed").await;
     }
     refused(&mut adas, about("config", &id), "forbidden").await;
     app.stop().await;
@@ -325,15 +332,11 @@ async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(backend: Bac
     let app = spawn_app(backend).await;
     let (ada, bob, id) = app.ada_and_bob_in_session().await;
 
-    let mut adas = LiveClient::connect(&app, &ada).await;
-    let _adas_browser = join_media(&mut adas, &id).await;
-    let mut first_tab = LiveClient::connect(&app, &bob).await;
-    let _first_browser = join_media(&mut first_tab, &id).await;
+    let (mut adas, _adas_browser) = in_media(&app, &ada, &id).await;
+    let (mut first_tab, _first_browser) = in_media(&app, &bob, &id).await;
     tracks_until(&mut first_tab, &id, |tracks| from(tracks, &ada) == 2).await;
-    let mut second_tab = LiveClient::connect(&app, &bob).await;
-    let browser = join_media(&mut second_tab, &id).await;
-    let closed = next_media(&mut first_tab, "closed", &id).await;
-    assert_eq!(closed["reason"], "replaced", "{closed}");
+    let (mut second_tab, browser) = in_media(&app, &bob, &id).await;
+    closed_for(&mut first_tab, &id, "replaced").await;
 
     // The old tab no longer speaks for Bob, and closing it leaves his media be.
     refused(&mut first_tab, about("restart_ice", &id), "not_found").await;
