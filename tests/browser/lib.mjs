@@ -1,9 +1,12 @@
-// What every spec shares: Debian's Chromium, people with their own browser
-// contexts, waiting for what a person would see (never sleeping), and a
-// screenshot of every page under target/browser-screenshots/.
+// What every spec shares: `lockin serve` started on free ports, Debian's
+// Chromium, people with their own browser contexts, waiting for what a
+// person would see (never sleeping), and a screenshot of every page under
+// target/browser-screenshots/.
 
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -14,6 +17,43 @@ mkdirSync(SHOTS, { recursive: true });
 
 /** How long an expectation may take before the test fails. */
 export const WAIT = 15000;
+
+/**
+ * Starts `binary serve` on free ports (HTTP and media on loopback) with
+ * `args` and `env` added, logging JSON. Returns the child process and a
+ * promise of the address its "serving" log line names. Its other log lines
+ * go to stderr, marked `[label]`: all of them until it serves, and after
+ * that only with LOCKIN_SERVER_LOGS set. `stdout` is the child's stdout.
+ */
+export function serve(binary, { args = [], env = {}, label = 'server', stdout = 'ignore' } = {}) {
+  const server = spawn(binary, ['serve', '--listen', '127.0.0.1:0', '--rtc-udp', '127.0.0.1:0', ...args], {
+    env: { ...process.env, LOCKIN_LOG_FORMAT: 'json', RUST_LOG: process.env.RUST_LOG || 'info', ...env },
+    stdio: ['ignore', stdout, 'pipe'],
+  });
+  const address = new Promise((resolveAddress, reject) => {
+    const lines = createInterface({ input: server.stderr });
+    let found = false;
+    lines.on('line', (line) => {
+      if (!found) {
+        try {
+          const entry = JSON.parse(line);
+          if (entry.fields && entry.fields.message === 'serving') {
+            found = true;
+            resolveAddress(entry.fields.address);
+            return;
+          }
+        } catch {
+          // Not a JSON log line: show it as it is.
+        }
+      }
+      if (process.env.LOCKIN_SERVER_LOGS || !found) process.stderr.write(`[${label}] ${line}\n`);
+    });
+    server.on('exit', (code) => {
+      if (!found) reject(new Error(`lockin serve exited with ${code} before serving`));
+    });
+  });
+  return { server, address };
+}
 
 /** A Chromium process; `args` adds flags to the usual headless ones. */
 export async function launch({ args = [] } = {}) {
@@ -86,9 +126,9 @@ export function unique() {
   return `${Date.now().toString(36)}${counter}${Math.random().toString(36).slice(2, 6)}`;
 }
 
-/** A person with their own browser context (their own cookies), at a window size. */
-export async function person(browser, name, { width = 1280, height = 860 } = {}) {
-  const context = await browser.newContext({ baseURL: BASE, viewport: { width, height } });
+/** A person with their own browser context (their own cookies) on `baseURL`, at a window size. */
+export async function person(browser, name, { width = 1280, height = 860, baseURL = BASE } = {}) {
+  const context = await browser.newContext({ baseURL, viewport: { width, height } });
   context.setDefaultTimeout(WAIT);
   const page = await context.newPage();
   page.on('pageerror', (error) => {
@@ -107,6 +147,13 @@ export async function signUp(who) {
   await page.getByRole('button', { name: 'Sign up' }).click();
   await page.getByRole('heading', { name: 'Sessions', level: 1 }).waitFor();
   return who;
+}
+
+/** Signs each of `names` up, in a context of their own in `browser`; resolves to them in order. */
+export async function signedUp(browser, ...names) {
+  const people = [];
+  for (const name of names) people.push(await signUp(await person(browser, name)));
+  return people;
 }
 
 /** Waits until `locator` is visible. */

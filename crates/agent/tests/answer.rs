@@ -28,17 +28,6 @@ fn prompt() -> ChatPrompt {
     }
 }
 
-/// Everything the answer asks for at `now`, and the deadline it then waits for.
-fn drain(answer: &mut Answer, now: Instant) -> (Vec<Output>, Option<Instant>) {
-    let mut outputs = Vec::new();
-    loop {
-        match answer.poll_output(now) {
-            Output::Wait(deadline) => return (outputs, deadline),
-            output => outputs.push(output),
-        }
-    }
-}
-
 fn speak(text: &str) -> Output {
     Output::Speak(text.into())
 }
@@ -47,35 +36,89 @@ fn post(text: &str) -> Output {
     Output::Post(text.into())
 }
 
-/// Starts an answer at `t0` and checks it asks for the model first.
-fn started(t0: Instant, timeouts: Timeouts) -> Answer {
-    let mut answer = Answer::new(t0, prompt(), timeouts.clone(), PROVIDERS);
-    let (outputs, deadline) = drain(&mut answer, t0);
-    assert_eq!(outputs, [Output::Generate(prompt())]);
-    assert_eq!(
-        deadline,
-        Some(t0 + timeouts.first_token.min(timeouts.answer))
-    );
-    answer
+fn token(text: &str) -> Input {
+    Input::Token(text.into())
+}
+
+/// An answer on a fake clock: times are milliseconds since it started.
+struct Clocked {
+    answer: Answer,
+    t0: Instant,
+}
+
+impl Clocked {
+    /// Starts an answer and checks it asks for the model first.
+    fn started(timeouts: Timeouts) -> Self {
+        let t0 = Instant::now();
+        let answer = Answer::new(t0, prompt(), timeouts.clone(), PROVIDERS);
+        let mut clocked = Self { answer, t0 };
+        let (outputs, deadline) = clocked.drain(0);
+        assert_eq!(outputs, [Output::Generate(prompt())]);
+        assert_eq!(deadline, Some(timeouts.first_token.min(timeouts.answer)));
+        clocked
+    }
+
+    /// Each input at its time, in order.
+    fn play(&mut self, inputs: impl IntoIterator<Item = (u64, Input)>) {
+        for (at, input) in inputs {
+            self.answer.handle_input(self.t0 + ms(at), input);
+        }
+    }
+
+    /// Everything the answer asks for at `at`, and when it next wants to be
+    /// polled (since the start).
+    fn drain(&mut self, at: u64) -> (Vec<Output>, Option<Duration>) {
+        let now = self.t0 + ms(at);
+        let mut outputs = Vec::new();
+        loop {
+            match self.answer.poll_output(now) {
+                Output::Wait(deadline) => {
+                    return (outputs, deadline.map(|deadline| deadline - self.t0));
+                }
+                output => outputs.push(output),
+            }
+        }
+    }
+
+    /// The model's first text, `text`, comes at 100 ms: checks that the answer
+    /// then sends `sentence` to be spoken, and returns when it next wants to be polled.
+    fn speaks_first(&mut self, text: &str, sentence: &str) -> Option<Duration> {
+        self.play([(100, token(text))]);
+        let (outputs, deadline) = self.drain(100);
+        assert_eq!(outputs, [speak(sentence)]);
+        deadline
+    }
+
+    /// The failure the answer's record holds, if any.
+    fn error(&self) -> Option<&str> {
+        self.answer.record().error.as_deref()
+    }
+}
+
+/// Plays `inputs` into an answer with the default limits and checks that,
+/// right after the last, it apologises for having no answer, recording `error`.
+fn apologises_for(inputs: Vec<(u64, Input)>, error: &str) {
+    let last = inputs.last().map_or(0, |(at, _)| *at);
+    let mut answer = Clocked::started(Timeouts::default());
+    answer.play(inputs);
+    let (outputs, _) = answer.drain(last);
+    assert_eq!(outputs, [post(APOLOGY_NO_ANSWER), speak(APOLOGY_NO_ANSWER)]);
+    assert_eq!(answer.error(), Some(error));
 }
 
 #[test]
 fn sentences_are_spoken_one_at_a_time_while_the_text_is_generated() {
-    let t0 = Instant::now();
-    let mut answer = started(t0, Timeouts::default());
+    let mut answer = Clocked::started(Timeouts::default());
 
-    answer.handle_input(
-        t0 + ms(100),
-        Input::Token("A closure is a function. It ".into()),
-    );
-    let (outputs, _) = drain(&mut answer, t0 + ms(100));
-    assert_eq!(outputs, [speak("A closure is a function.")]);
+    answer.speaks_first("A closure is a function. It ", "A closure is a function.");
 
     // The second sentence waits for the first to be spoken.
-    answer.handle_input(t0 + ms(150), Input::Token("captures its scope. ".into()));
-    answer.handle_input(t0 + ms(160), Input::Token("It can be stored.".into()));
-    answer.handle_input(t0 + ms(170), Input::GenerationEnd);
-    let (outputs, _) = drain(&mut answer, t0 + ms(170));
+    answer.play([
+        (150, token("captures its scope. ")),
+        (160, token("It can be stored.")),
+        (170, Input::GenerationEnd),
+    ]);
+    let (outputs, _) = answer.drain(170);
     assert_eq!(
         outputs,
         [post(
@@ -84,10 +127,12 @@ fn sentences_are_spoken_one_at_a_time_while_the_text_is_generated() {
         "the whole text is posted before it is spoken"
     );
 
-    answer.handle_input(t0 + ms(300), Input::SpeechAudio(vec![1; 320]));
-    answer.handle_input(t0 + ms(310), Input::SpeechAudio(vec![2; 320]));
-    answer.handle_input(t0 + ms(320), Input::SpeechEnd);
-    let (outputs, _) = drain(&mut answer, t0 + ms(320));
+    answer.play([
+        (300, Input::SpeechAudio(vec![1; 320])),
+        (310, Input::SpeechAudio(vec![2; 320])),
+        (320, Input::SpeechEnd),
+    ]);
+    let (outputs, _) = answer.drain(320);
     assert_eq!(
         outputs,
         [
@@ -96,16 +141,18 @@ fn sentences_are_spoken_one_at_a_time_while_the_text_is_generated() {
             speak("It captures its scope."),
         ]
     );
-    answer.handle_input(t0 + ms(400), Input::SpeechEnd);
-    let (outputs, _) = drain(&mut answer, t0 + ms(400));
+    answer.play([(400, Input::SpeechEnd)]);
+    let (outputs, _) = answer.drain(400);
     assert_eq!(outputs, [speak("It can be stored.")]);
-    answer.handle_input(t0 + ms(500), Input::SpeechAudio(vec![3; 320]));
-    answer.handle_input(t0 + ms(510), Input::SpeechEnd);
-    let (outputs, deadline) = drain(&mut answer, t0 + ms(510));
+    answer.play([
+        (500, Input::SpeechAudio(vec![3; 320])),
+        (510, Input::SpeechEnd),
+    ]);
+    let (outputs, deadline) = answer.drain(510);
     assert_eq!(outputs, [Output::Audio(vec![3; 320]), Output::Done]);
     assert_eq!(deadline, None);
 
-    let record = answer.record();
+    let record = answer.answer.record();
     assert_eq!(
         record.answer,
         "A closure is a function. It captures its scope. It can be stored."
@@ -120,17 +167,15 @@ fn sentences_are_spoken_one_at_a_time_while_the_text_is_generated() {
 
 #[test]
 fn a_model_that_never_answers_times_out_into_an_apology() {
-    let t0 = Instant::now();
-    let timeouts = Timeouts {
+    let mut answer = Clocked::started(Timeouts {
         first_token: ms(400),
         ..Timeouts::default()
-    };
-    let mut answer = started(t0, timeouts);
-    let (outputs, deadline) = drain(&mut answer, t0 + ms(399));
+    });
+    let (outputs, deadline) = answer.drain(399);
     assert!(outputs.is_empty());
-    assert_eq!(deadline, Some(t0 + ms(400)));
+    assert_eq!(deadline, Some(ms(400)));
 
-    let (outputs, _) = drain(&mut answer, t0 + ms(400));
+    let (outputs, _) = answer.drain(400);
     assert_eq!(
         outputs,
         [
@@ -140,84 +185,60 @@ fn a_model_that_never_answers_times_out_into_an_apology() {
         ]
     );
     assert_eq!(
-        answer.record().error.as_deref(),
+        answer.error(),
         Some("language model (scripted): timed out after 400ms")
     );
     // Text that comes after the limit is not used.
-    answer.handle_input(t0 + ms(450), Input::Token("Too late.".into()));
-    answer.handle_input(t0 + ms(600), Input::SpeechEnd);
-    let (outputs, _) = drain(&mut answer, t0 + ms(600));
+    answer.play([(450, token("Too late.")), (600, Input::SpeechEnd)]);
+    let (outputs, _) = answer.drain(600);
     assert_eq!(outputs, [Output::Done]);
-    assert_eq!(answer.record().answer, APOLOGY_NO_ANSWER);
+    assert_eq!(answer.answer.record().answer, APOLOGY_NO_ANSWER);
 }
 
 #[test]
 fn a_failing_model_is_recorded_by_name_and_the_agent_apologises() {
-    let t0 = Instant::now();
-    let mut answer = started(t0, Timeouts::default());
-    answer.handle_input(
-        t0 + ms(50),
-        Input::GenerationFailed(ProviderError::Status {
-            status: 503,
-            body: "overloaded".into(),
-        }),
-    );
-    let (outputs, _) = drain(&mut answer, t0 + ms(50));
-    assert_eq!(outputs, [post(APOLOGY_NO_ANSWER), speak(APOLOGY_NO_ANSWER)]);
-    assert_eq!(
-        answer.record().error.as_deref(),
-        Some("language model (scripted): HTTP status 503: overloaded")
+    let overloaded = ProviderError::Status {
+        status: 503,
+        body: "overloaded".into(),
+    };
+    apologises_for(
+        vec![(50, Input::GenerationFailed(overloaded))],
+        "language model (scripted): HTTP status 503: overloaded",
     );
 }
 
 #[test]
 fn an_empty_answer_is_a_failure_and_is_apologised_for() {
-    let t0 = Instant::now();
-    let mut answer = started(t0, Timeouts::default());
-    answer.handle_input(t0 + ms(50), Input::Token("  \n".into()));
-    answer.handle_input(t0 + ms(60), Input::GenerationEnd);
-    let (outputs, _) = drain(&mut answer, t0 + ms(60));
-    assert_eq!(outputs, [post(APOLOGY_NO_ANSWER), speak(APOLOGY_NO_ANSWER)]);
-    assert_eq!(
-        answer.record().error.as_deref(),
-        Some("language model (scripted): empty answer")
+    apologises_for(
+        vec![(50, token("  \n")), (60, Input::GenerationEnd)],
+        "language model (scripted): empty answer",
     );
 }
 
 #[test]
 fn a_client_time_out_is_reported_with_the_limit_it_ran_under() {
-    let t0 = Instant::now();
-    let mut answer = started(t0, Timeouts::default());
-    answer.handle_input(
-        t0 + ms(50),
-        Input::GenerationFailed(ProviderError::Timeout(Duration::ZERO)),
-    );
-    drain(&mut answer, t0 + ms(50));
-    assert_eq!(
-        answer.record().error.as_deref(),
-        Some("language model (scripted): timed out after 15s")
+    let timed_out = ProviderError::Timeout(Duration::ZERO);
+    apologises_for(
+        vec![(50, Input::GenerationFailed(timed_out))],
+        "language model (scripted): timed out after 15s",
     );
 }
 
 #[test]
 fn the_answer_limit_stops_a_long_generation_and_keeps_what_was_said() {
-    let t0 = Instant::now();
-    let timeouts = Timeouts {
+    let mut answer = Clocked::started(Timeouts {
         answer: ms(2000),
         ..Timeouts::default()
-    };
-    let mut answer = started(t0, timeouts);
-    answer.handle_input(
-        t0 + ms(100),
-        Input::Token("Recursion is a function. It calls".into()),
+    });
+    let deadline = answer.speaks_first(
+        "Recursion is a function. It calls",
+        "Recursion is a function.",
     );
-    let (outputs, deadline) = drain(&mut answer, t0 + ms(100));
-    assert_eq!(outputs, [speak("Recursion is a function.")]);
-    assert_eq!(deadline, Some(t0 + ms(2000)));
-    answer.handle_input(t0 + ms(1000), Input::SpeechEnd);
-    drain(&mut answer, t0 + ms(1000));
+    assert_eq!(deadline, Some(ms(2000)));
+    answer.play([(1000, Input::SpeechEnd)]);
+    answer.drain(1000);
 
-    let (outputs, _) = drain(&mut answer, t0 + ms(2000));
+    let (outputs, _) = answer.drain(2000);
     assert_eq!(
         outputs,
         [
@@ -228,59 +249,55 @@ fn the_answer_limit_stops_a_long_generation_and_keeps_what_was_said() {
         "the unfinished sentence is not spoken"
     );
     assert_eq!(
-        answer.record().error.as_deref(),
+        answer.error(),
         Some("language model (scripted): timed out after 2s")
     );
 }
 
 #[test]
 fn speech_that_stalls_silences_the_rest_but_the_text_completes() {
-    let t0 = Instant::now();
-    let timeouts = Timeouts {
+    let mut answer = Clocked::started(Timeouts {
         speech: ms(500),
         ..Timeouts::default()
-    };
-    let mut answer = started(t0, timeouts);
-    answer.handle_input(t0 + ms(100), Input::Token("First this. ".into()));
-    let (outputs, deadline) = drain(&mut answer, t0 + ms(100));
-    assert_eq!(outputs, [speak("First this.")]);
-    assert_eq!(deadline, Some(t0 + ms(600)));
+    });
+    let deadline = answer.speaks_first("First this. ", "First this.");
+    assert_eq!(deadline, Some(ms(600)));
     // Each chunk of audio gives synthesis another `speech` to send the next.
-    answer.handle_input(t0 + ms(400), Input::SpeechAudio(vec![1; 160]));
-    let (_, deadline) = drain(&mut answer, t0 + ms(400));
-    assert_eq!(deadline, Some(t0 + ms(900)));
+    answer.play([(400, Input::SpeechAudio(vec![1; 160]))]);
+    let (_, deadline) = answer.drain(400);
+    assert_eq!(deadline, Some(ms(900)));
 
-    let (outputs, _) = drain(&mut answer, t0 + ms(900));
+    let (outputs, _) = answer.drain(900);
     assert_eq!(outputs, [Output::StopSpeaking]);
-    answer.handle_input(t0 + ms(950), Input::Token("Then that. ".into()));
-    answer.handle_input(t0 + ms(960), Input::GenerationEnd);
-    let (outputs, _) = drain(&mut answer, t0 + ms(960));
+    answer.play([(950, token("Then that. ")), (960, Input::GenerationEnd)]);
+    let (outputs, _) = answer.drain(960);
     assert_eq!(outputs, [post("First this. Then that."), Output::Done]);
     assert_eq!(
-        answer.record().error.as_deref(),
+        answer.error(),
         Some("text-to-speech (flite): timed out after 500ms")
     );
-    assert_eq!(answer.record().tts_ttfb, Some(ms(300)));
+    assert_eq!(answer.answer.record().tts_ttfb, Some(ms(300)));
 }
 
 #[test]
 fn a_failed_synthesis_is_recorded_after_an_earlier_failure() {
-    let t0 = Instant::now();
-    let mut answer = started(t0, Timeouts::default());
-    answer.handle_input(t0 + ms(100), Input::Token("Half an answer. And".into()));
-    drain(&mut answer, t0 + ms(100));
-    answer.handle_input(
-        t0 + ms(150),
-        Input::GenerationFailed(ProviderError::Connection("reset".into())),
-    );
-    answer.handle_input(
-        t0 + ms(200),
-        Input::SpeechFailed(ProviderError::Engine("flite crashed".into())),
-    );
-    let (outputs, _) = drain(&mut answer, t0 + ms(200));
+    let mut answer = Clocked::started(Timeouts::default());
+    answer.play([(100, token("Half an answer. And"))]);
+    answer.drain(100);
+    answer.play([
+        (
+            150,
+            Input::GenerationFailed(ProviderError::Connection("reset".into())),
+        ),
+        (
+            200,
+            Input::SpeechFailed(ProviderError::Engine("flite crashed".into())),
+        ),
+    ]);
+    let (outputs, _) = answer.drain(200);
     assert_eq!(outputs, [post("Half an answer. And"), Output::Done]);
     assert_eq!(
-        answer.record().error.as_deref(),
+        answer.error(),
         Some(
             "language model (scripted): connection failed: reset; text-to-speech (flite): flite crashed"
         )
@@ -290,17 +307,20 @@ fn a_failed_synthesis_is_recorded_after_an_earlier_failure() {
 #[test]
 fn an_unheard_question_is_apologised_for_without_asking_the_model() {
     let t0 = Instant::now();
-    let mut answer = Answer::unheard(t0, "timed out after 10s", Timeouts::default(), PROVIDERS);
-    let (outputs, deadline) = drain(&mut answer, t0);
+    let answer = Answer::unheard(t0, "timed out after 10s", Timeouts::default(), PROVIDERS);
+    let mut answer = Clocked { answer, t0 };
+    let (outputs, deadline) = answer.drain(0);
     assert_eq!(outputs, [post(APOLOGY_UNHEARD), speak(APOLOGY_UNHEARD)]);
-    assert_eq!(deadline, Some(t0 + Timeouts::default().speech));
-    answer.handle_input(t0 + ms(300), Input::SpeechAudio(vec![0; 320]));
-    answer.handle_input(t0 + ms(310), Input::SpeechEnd);
-    let (outputs, _) = drain(&mut answer, t0 + ms(310));
+    assert_eq!(deadline, Some(Timeouts::default().speech));
+    answer.play([
+        (300, Input::SpeechAudio(vec![0; 320])),
+        (310, Input::SpeechEnd),
+    ]);
+    let (outputs, _) = answer.drain(310);
     assert_eq!(outputs, [Output::Audio(vec![0; 320]), Output::Done]);
     assert_eq!(
-        answer.record().error.as_deref(),
+        answer.error(),
         Some("speech-to-text (pocketsphinx): timed out after 10s")
     );
-    assert_eq!(answer.record().answer, APOLOGY_UNHEARD);
+    assert_eq!(answer.answer.record().answer, APOLOGY_UNHEARD);
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use agent::audio::{FRAME_DURATION, FRAME_SAMPLES, OpusDecoder, OpusEncoder, RTP_TICKS_PER_FRAME};
 use agent::pipeline::{
-    Event, Input, Output, PipelineConfig, Question, SessionPipeline, SpeakerId, Timings,
+    Event, Input, Output, PipelineConfig, Question, SessionPipeline, SpeakerId, Ticket, Timings,
 };
 use agent::stt::domain_lm::build_arpa;
 use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
@@ -120,6 +120,24 @@ impl Harness {
         }
     }
 
+    /// The answerer hands over `pcm`, answer audio for the question of `ticket`.
+    fn answer_audio(&mut self, ticket: Ticket, pcm: &[i16]) {
+        self.pipeline
+            .handle_input(self.now, Input::AnswerAudio { ticket, pcm });
+    }
+
+    /// The answerer has no more audio for the question of `ticket`.
+    fn answer_end(&mut self, ticket: Ticket) {
+        self.pipeline
+            .handle_input(self.now, Input::AnswerEnd { ticket });
+    }
+
+    /// `speaker` types `question` in the chat.
+    fn type_question(&mut self, speaker: &SpeakerId, question: &str) {
+        self.pipeline
+            .handle_input(self.now, Input::Typed { speaker, question });
+    }
+
     fn questions(&self) -> Vec<Question> {
         self.events
             .iter()
@@ -137,6 +155,11 @@ impl Harness {
 
 fn say(voice: FliteVoice, text: &str) -> Vec<i16> {
     synthesize_blocking(voice, text).unwrap()
+}
+
+/// The assistant's voice speaking `text`, as its answerer would hand it over.
+fn spoken_answer(text: &str) -> Vec<i16> {
+    say(FliteVoice::Slt, text)
 }
 
 #[test]
@@ -334,25 +357,11 @@ fn asked() -> (Harness, Question) {
 #[test]
 fn the_answer_is_paced_in_real_time_with_rtp_timestamps() {
     let (mut h, question) = asked();
-    let answer = say(
-        FliteVoice::Slt,
-        "A closure is a function that captures its environment.",
-    );
+    let answer = spoken_answer("A closure is a function that captures its environment.");
     let frames_expected = answer.len().div_ceil(FRAME_SAMPLES);
     let ended_at = question.timings.speech_ended_at.unwrap();
-    h.pipeline.handle_input(
-        h.now,
-        Input::AnswerAudio {
-            ticket: question.ticket,
-            pcm: &answer,
-        },
-    );
-    h.pipeline.handle_input(
-        h.now,
-        Input::AnswerEnd {
-            ticket: question.ticket,
-        },
-    );
+    h.answer_audio(question.ticket, &answer);
+    h.answer_end(question.ticket);
     let start = h.now;
     h.events.clear();
     h.advance(FRAME_DURATION * (frames_expected as u32 + 5));
@@ -404,17 +413,10 @@ fn the_answer_is_paced_in_real_time_with_rtp_timestamps() {
 #[test]
 fn someone_talking_over_the_answer_stops_it_within_300_ms() {
     let (mut h, question) = asked();
-    let long_answer = say(
-        FliteVoice::Slt,
+    let long_answer = spoken_answer(
         "A closure is a function that captures variables from the scope around it, and it can be stored and called later.",
     );
-    h.pipeline.handle_input(
-        h.now,
-        Input::AnswerAudio {
-            ticket: question.ticket,
-            pcm: &long_answer,
-        },
-    );
+    h.answer_audio(question.ticket, &long_answer);
     h.advance(Duration::from_millis(600));
     h.events.clear();
 
@@ -461,13 +463,7 @@ fn someone_talking_over_the_answer_stops_it_within_300_ms() {
     );
     // Late audio of the cut answer is dropped.
     let frames_before = h.count(|e| matches!(e, Event::SpeakFrame { .. }));
-    h.pipeline.handle_input(
-        h.now,
-        Input::AnswerAudio {
-            ticket: question.ticket,
-            pcm: &long_answer,
-        },
-    );
+    h.answer_audio(question.ticket, &long_answer);
     h.advance(Duration::from_millis(200));
     assert_eq!(
         h.count(|e| matches!(e, Event::SpeakFrame { .. })),
@@ -494,19 +490,8 @@ fn questions_queue_and_are_answered_one_at_a_time() {
     assert_eq!(h.pipeline.queued(), 1);
 
     let first = &questions[0];
-    h.pipeline.handle_input(
-        h.now,
-        Input::AnswerAudio {
-            ticket: first.ticket,
-            pcm: &[0; 1600],
-        },
-    );
-    h.pipeline.handle_input(
-        h.now,
-        Input::AnswerEnd {
-            ticket: first.ticket,
-        },
-    );
+    h.answer_audio(first.ticket, &[0; 1600]);
+    h.answer_end(first.ticket);
     h.advance(Duration::from_millis(200));
     let questions = h.questions();
     assert_eq!(questions.len(), 2, "{:?}", h.events);
@@ -519,23 +504,12 @@ fn questions_queue_and_are_answered_one_at_a_time() {
 fn a_typed_question_waits_its_turn_and_is_spoken_like_a_voice_one() {
     let (mut h, spoken) = asked();
     let cleo = SpeakerId::from("cleo");
-    h.pipeline.handle_input(
-        h.now,
-        Input::Typed {
-            speaker: &cleo,
-            question: "  what is a lifetime?  ",
-        },
-    );
+    h.type_question(&cleo, "  what is a lifetime?  ");
     h.drain();
     assert_eq!(h.questions().len(), 1, "it waits behind the spoken one");
     assert_eq!(h.pipeline.queued(), 1);
 
-    h.pipeline.handle_input(
-        h.now,
-        Input::AnswerEnd {
-            ticket: spoken.ticket,
-        },
-    );
+    h.answer_end(spoken.ticket);
     h.advance(Duration::from_millis(100));
     let typed = h.questions().pop().unwrap();
     assert_eq!(typed.trigger, Trigger::Text);
@@ -546,19 +520,8 @@ fn a_typed_question_waits_its_turn_and_is_spoken_like_a_voice_one() {
     assert_eq!(typed.timings, Timings::default(), "no speech to time");
 
     // Its answer is spoken: frames go out, then it finishes.
-    h.pipeline.handle_input(
-        h.now,
-        Input::AnswerAudio {
-            ticket: typed.ticket,
-            pcm: &[1000; 3200],
-        },
-    );
-    h.pipeline.handle_input(
-        h.now,
-        Input::AnswerEnd {
-            ticket: typed.ticket,
-        },
-    );
+    h.answer_audio(typed.ticket, &[1000; 3200]);
+    h.answer_end(typed.ticket);
     h.advance(Duration::from_millis(300));
     let frames =
         h.count(|e| matches!(e, Event::SpeakFrame { ticket, .. } if *ticket == typed.ticket));
@@ -569,13 +532,7 @@ fn a_typed_question_waits_its_turn_and_is_spoken_like_a_voice_one() {
     );
 
     // An empty question asks nothing.
-    h.pipeline.handle_input(
-        h.now,
-        Input::Typed {
-            speaker: &cleo,
-            question: "   ",
-        },
-    );
+    h.type_question(&cleo, "   ");
     h.advance(Duration::from_millis(100));
     assert_eq!(h.questions().len(), 2);
 }

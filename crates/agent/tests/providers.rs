@@ -21,14 +21,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use secrecy::SecretString;
 
-/// Serves `router` on 127.0.0.1:0; returns its address.
-async fn serve(router: Router) -> String {
+/// Serves the router `route` makes on 127.0.0.1:0, handing it a record of
+/// what it sees; returns its address and that record.
+async fn serve(route: impl FnOnce(Seen) -> Router) -> (String, Seen) {
+    let seen = Seen::default();
+    let router = route(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("127.0.0.1:{}", address.port())
+    (format!("127.0.0.1:{}", address.port()), seen)
 }
 
 /// A body that sends `chunks` and then, if `drop_after`, fails mid-stream
@@ -74,46 +78,50 @@ fn sse(pieces: &[&str], done: bool) -> Vec<Vec<u8>> {
     events
 }
 
-async fn openai_server(mode: &'static str, seen: Seen) -> String {
-    let router = Router::new().route(
-        "/v1/chat/completions",
-        post(move |headers: HeaderMap, body: String| {
-            let seen = seen.clone();
-            async move {
-                seen.push(
-                    headers
-                        .get("authorization")
-                        .map(|v| v.to_str().unwrap().to_string())
-                        .unwrap_or_default(),
-                );
-                seen.push(body);
-                match mode {
-                    "ok" => Response::builder()
-                        .header("content-type", "text/event-stream")
-                        .body(chunked(
-                            sse(&["A closure ", "captures its ", "environment."], true),
-                            false,
-                        ))
-                        .unwrap(),
-                    "unauthorized" => (
-                        StatusCode::UNAUTHORIZED,
-                        r#"{"error":{"message":"Incorrect API key"}}"#,
-                    )
-                        .into_response(),
-                    "slow" => {
-                        tokio::time::sleep(Duration::from_secs(5)).await;
-                        StatusCode::OK.into_response()
+/// Serves as `mode` says; answers its URL and what it sees.
+async fn openai_server(mode: &'static str) -> (String, Seen) {
+    let (address, seen) = serve(|seen| {
+        Router::new().route(
+            "/v1/chat/completions",
+            post(move |headers: HeaderMap, body: String| {
+                let seen = seen.clone();
+                async move {
+                    seen.push(
+                        headers
+                            .get("authorization")
+                            .map(|v| v.to_str().unwrap().to_string())
+                            .unwrap_or_default(),
+                    );
+                    seen.push(body);
+                    match mode {
+                        "ok" => Response::builder()
+                            .header("content-type", "text/event-stream")
+                            .body(chunked(
+                                sse(&["A closure ", "captures its ", "environment."], true),
+                                false,
+                            ))
+                            .unwrap(),
+                        "unauthorized" => (
+                            StatusCode::UNAUTHORIZED,
+                            r#"{"error":{"message":"Incorrect API key"}}"#,
+                        )
+                            .into_response(),
+                        "slow" => {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                            StatusCode::OK.into_response()
+                        }
+                        "dropped" => Response::builder()
+                            .header("content-type", "text/event-stream")
+                            .body(chunked(sse(&["A closure "], false), true))
+                            .unwrap(),
+                        _ => unreachable!(),
                     }
-                    "dropped" => Response::builder()
-                        .header("content-type", "text/event-stream")
-                        .body(chunked(sse(&["A closure "], false), true))
-                        .unwrap(),
-                    _ => unreachable!(),
                 }
-            }
-        }),
-    );
-    format!("http://{}/v1", serve(router).await)
+            }),
+        )
+    })
+    .await;
+    (format!("http://{address}/v1"), seen)
 }
 
 fn prompt() -> agent::prompt::ChatPrompt {
@@ -127,25 +135,39 @@ fn prompt() -> agent::prompt::ChatPrompt {
     build_prompt(&context, &[], 3, "Ada", "what is a closure")
 }
 
-async fn collect(llm: &OpenAiCompatible) -> (String, Option<ProviderError>) {
-    let mut stream = match llm.stream(&prompt(), 64).await {
+/// What a provider's stream yields, piece by piece, until it ends or fails,
+/// and the failure if any (a stream that does not open is one with no pieces).
+async fn pieces<T>(
+    opened: Result<BoxStream<'static, Result<T, ProviderError>>, ProviderError>,
+) -> (Vec<T>, Option<ProviderError>) {
+    let mut stream = match opened {
         Ok(stream) => stream,
-        Err(error) => return (String::new(), Some(error)),
+        Err(error) => return (Vec::new(), Some(error)),
     };
-    let mut text = String::new();
+    let mut pieces = Vec::new();
     while let Some(piece) = stream.next().await {
         match piece {
-            Ok(piece) => text.push_str(&piece),
-            Err(error) => return (text, Some(error)),
+            Ok(piece) => pieces.push(piece),
+            Err(error) => return (pieces, Some(error)),
         }
     }
-    (text, None)
+    (pieces, None)
+}
+
+async fn collect(llm: &OpenAiCompatible) -> (String, Option<ProviderError>) {
+    let (text, error) = pieces(llm.stream(&prompt(), 64).await).await;
+    (text.concat(), error)
+}
+
+/// A client with `key` and `timeout`, of a server answering as `mode` says.
+async fn openai_in(mode: &'static str, key: Option<&str>, timeout: Duration) -> OpenAiCompatible {
+    let (url, _) = openai_server(mode).await;
+    OpenAiCompatible::new(&url, key.map(SecretString::from), "m", timeout)
 }
 
 #[tokio::test]
 async fn openai_streams_the_answer_with_the_bearer_key() {
-    let seen = Seen::default();
-    let url = openai_server("ok", seen.clone()).await;
+    let (url, seen) = openai_server("ok").await;
     let llm = OpenAiCompatible::new(
         &url,
         Some(SecretString::from("sk-test")),
@@ -171,13 +193,7 @@ async fn openai_streams_the_answer_with_the_bearer_key() {
 
 #[tokio::test]
 async fn openai_error_status_is_reported_with_its_body() {
-    let url = openai_server("unauthorized", Seen::default()).await;
-    let llm = OpenAiCompatible::new(
-        &url,
-        Some(SecretString::from("bad")),
-        "m",
-        Duration::from_secs(5),
-    );
+    let llm = openai_in("unauthorized", Some("bad"), Duration::from_secs(5)).await;
     let (_, error) = collect(&llm).await;
     match error {
         Some(ProviderError::Status { status: 401, body }) => {
@@ -189,8 +205,7 @@ async fn openai_error_status_is_reported_with_its_body() {
 
 #[tokio::test]
 async fn openai_too_slow_times_out() {
-    let url = openai_server("slow", Seen::default()).await;
-    let llm = OpenAiCompatible::new(&url, None, "m", Duration::from_millis(300));
+    let llm = openai_in("slow", None, Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
     let (_, error) = collect(&llm).await;
     assert_eq!(
@@ -202,8 +217,7 @@ async fn openai_too_slow_times_out() {
 
 #[tokio::test]
 async fn openai_stream_cut_before_done_is_an_error_after_the_text_so_far() {
-    let url = openai_server("dropped", Seen::default()).await;
-    let llm = OpenAiCompatible::new(&url, None, "m", Duration::from_secs(5));
+    let llm = openai_in("dropped", None, Duration::from_secs(5)).await;
     let (text, error) = collect(&llm).await;
     assert_eq!(text, "A closure ");
     assert!(
@@ -217,73 +231,74 @@ async fn openai_stream_cut_before_done_is_an_error_after_the_text_so_far() {
 
 // ------------------------------------------------------------ ElevenLabs
 
-async fn elevenlabs_server(mode: &'static str, seen: Seen) -> String {
-    let router = Router::new().route(
-        "/v1/text-to-speech/{voice}/stream",
-        post(
-            move |Path(voice): Path<String>,
-                  RawQuery(query): RawQuery,
-                  headers: HeaderMap,
-                  body: String| {
-                let seen = seen.clone();
-                async move {
-                    seen.push(voice);
-                    seen.push(query.unwrap_or_default());
-                    seen.push(
-                        headers
-                            .get("xi-api-key")
-                            .map(|v| v.to_str().unwrap().to_string())
-                            .unwrap_or_default(),
-                    );
-                    seen.push(body);
-                    // 1000 samples of a ramp, as s16le, in odd-sized chunks.
-                    let pcm: Vec<u8> = (0..1000i16).flat_map(|s| (s * 7).to_le_bytes()).collect();
-                    let chunks: Vec<Vec<u8>> = pcm.chunks(333).map(<[u8]>::to_vec).collect();
-                    match mode {
-                        "ok" => Response::builder()
-                            .header("content-type", "audio/pcm")
-                            .body(chunked(chunks, false))
-                            .unwrap(),
-                        "unauthorized" => (
-                            StatusCode::UNAUTHORIZED,
-                            r#"{"detail":{"status":"invalid_api_key"}}"#,
-                        )
-                            .into_response(),
-                        "slow" => {
-                            tokio::time::sleep(Duration::from_secs(5)).await;
-                            StatusCode::OK.into_response()
+/// Serves as `mode` says; answers its URL and what it sees.
+async fn elevenlabs_server(mode: &'static str) -> (String, Seen) {
+    let (address, seen) = serve(|seen| {
+        Router::new().route(
+            "/v1/text-to-speech/{voice}/stream",
+            post(
+                move |Path(voice): Path<String>,
+                      RawQuery(query): RawQuery,
+                      headers: HeaderMap,
+                      body: String| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.push(voice);
+                        seen.push(query.unwrap_or_default());
+                        seen.push(
+                            headers
+                                .get("xi-api-key")
+                                .map(|v| v.to_str().unwrap().to_string())
+                                .unwrap_or_default(),
+                        );
+                        seen.push(body);
+                        // 1000 samples of a ramp, as s16le, in odd-sized chunks.
+                        let pcm: Vec<u8> =
+                            (0..1000i16).flat_map(|s| (s * 7).to_le_bytes()).collect();
+                        let chunks: Vec<Vec<u8>> = pcm.chunks(333).map(<[u8]>::to_vec).collect();
+                        match mode {
+                            "ok" => Response::builder()
+                                .header("content-type", "audio/pcm")
+                                .body(chunked(chunks, false))
+                                .unwrap(),
+                            "unauthorized" => (
+                                StatusCode::UNAUTHORIZED,
+                                r#"{"detail":{"status":"invalid_api_key"}}"#,
+                            )
+                                .into_response(),
+                            "slow" => {
+                                tokio::time::sleep(Duration::from_secs(5)).await;
+                                StatusCode::OK.into_response()
+                            }
+                            "dropped" => Response::builder()
+                                .body(chunked(chunks[..2].to_vec(), true))
+                                .unwrap(),
+                            _ => unreachable!(),
                         }
-                        "dropped" => Response::builder()
-                            .body(chunked(chunks[..2].to_vec(), true))
-                            .unwrap(),
-                        _ => unreachable!(),
                     }
-                }
-            },
-        ),
-    );
-    format!("http://{}", serve(router).await)
+                },
+            ),
+        )
+    })
+    .await;
+    (format!("http://{address}"), seen)
 }
 
 async fn speak(tts: &ElevenLabs) -> (Vec<i16>, Option<ProviderError>) {
-    let mut stream = match tts.synthesize("A closure captures its environment.").await {
-        Ok(stream) => stream,
-        Err(error) => return (Vec::new(), Some(error)),
-    };
-    let mut pcm = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(chunk) => pcm.extend(chunk),
-            Err(error) => return (pcm, Some(error)),
-        }
-    }
-    (pcm, None)
+    let text = "A closure captures its environment.";
+    let (pcm, error) = pieces(tts.synthesize(text).await).await;
+    (pcm.concat(), error)
+}
+
+/// A client with key `key` and `timeout`, of a server answering as `mode` says.
+async fn elevenlabs_in(mode: &'static str, key: &str, timeout: Duration) -> ElevenLabs {
+    let (url, _) = elevenlabs_server(mode).await;
+    ElevenLabs::new(&url, SecretString::from(key), "v", "m", timeout)
 }
 
 #[tokio::test]
 async fn elevenlabs_streams_16_khz_pcm() {
-    let seen = Seen::default();
-    let url = elevenlabs_server("ok", seen.clone()).await;
+    let (url, seen) = elevenlabs_server("ok").await;
     let tts = ElevenLabs::new(
         &url,
         SecretString::from("xi-test"),
@@ -308,40 +323,19 @@ async fn elevenlabs_streams_16_khz_pcm() {
 
 #[tokio::test]
 async fn elevenlabs_error_status_slow_server_and_dropped_stream() {
-    let url = elevenlabs_server("unauthorized", Seen::default()).await;
-    let tts = ElevenLabs::new(
-        &url,
-        SecretString::from("bad"),
-        "v",
-        "m",
-        Duration::from_secs(5),
-    );
+    let tts = elevenlabs_in("unauthorized", "bad", Duration::from_secs(5)).await;
     assert!(matches!(
         speak(&tts).await.1,
         Some(ProviderError::Status { status: 401, .. })
     ));
 
-    let url = elevenlabs_server("slow", Seen::default()).await;
-    let tts = ElevenLabs::new(
-        &url,
-        SecretString::from("k"),
-        "v",
-        "m",
-        Duration::from_millis(300),
-    );
+    let tts = elevenlabs_in("slow", "k", Duration::from_millis(300)).await;
     assert_eq!(
         speak(&tts).await.1,
         Some(ProviderError::Timeout(Duration::from_millis(300)))
     );
 
-    let url = elevenlabs_server("dropped", Seen::default()).await;
-    let tts = ElevenLabs::new(
-        &url,
-        SecretString::from("k"),
-        "v",
-        "m",
-        Duration::from_secs(5),
-    );
+    let tts = elevenlabs_in("dropped", "k", Duration::from_secs(5)).await;
     let (pcm, error) = speak(&tts).await;
     assert_eq!(pcm.len(), 333);
     assert!(error.is_some());
@@ -357,34 +351,39 @@ struct ListenQuery {
     channels: u32,
 }
 
-async fn deepgram_server(mode: &'static str, seen: Seen) -> String {
-    let router = Router::new().route(
-        "/v1/listen",
-        any(
-            move |headers: HeaderMap,
-                  Query(query): Query<ListenQuery>,
-                  upgrade: WebSocketUpgrade| {
-                let seen = seen.clone();
-                async move {
-                    let auth = headers
-                        .get("authorization")
-                        .map(|v| v.to_str().unwrap().to_string())
-                        .unwrap_or_default();
-                    if auth != "Token dg-test" {
-                        return (StatusCode::UNAUTHORIZED, "invalid credentials").into_response();
+/// Serves as `mode` says; answers its URL and what it sees.
+async fn deepgram_server(mode: &'static str) -> (String, Seen) {
+    let (address, seen) = serve(|seen| {
+        Router::new().route(
+            "/v1/listen",
+            any(
+                move |headers: HeaderMap,
+                      Query(query): Query<ListenQuery>,
+                      upgrade: WebSocketUpgrade| {
+                    let seen = seen.clone();
+                    async move {
+                        let auth = headers
+                            .get("authorization")
+                            .map(|v| v.to_str().unwrap().to_string())
+                            .unwrap_or_default();
+                        if auth != "Token dg-test" {
+                            return (StatusCode::UNAUTHORIZED, "invalid credentials")
+                                .into_response();
+                        }
+                        seen.push(format!(
+                            "{} {} {} {}",
+                            query.model, query.encoding, query.sample_rate, query.channels
+                        ));
+                        upgrade
+                            .on_upgrade(move |socket| deepgram_session(socket, mode, seen))
+                            .into_response()
                     }
-                    seen.push(format!(
-                        "{} {} {} {}",
-                        query.model, query.encoding, query.sample_rate, query.channels
-                    ));
-                    upgrade
-                        .on_upgrade(move |socket| deepgram_session(socket, mode, seen))
-                        .into_response()
-                }
-            },
-        ),
-    );
-    format!("ws://{}/v1/listen", serve(router).await)
+                },
+            ),
+        )
+    })
+    .await;
+    (format!("ws://{address}/v1/listen"), seen)
 }
 
 async fn deepgram_session(mut socket: WebSocket, mode: &'static str, seen: Seen) {
@@ -425,8 +424,7 @@ async fn deepgram_session(mut socket: WebSocket, mode: &'static str, seen: Seen)
 
 #[tokio::test]
 async fn deepgram_streams_the_utterance_and_joins_the_final_results() {
-    let seen = Seen::default();
-    let url = deepgram_server("ok", seen.clone()).await;
+    let (url, seen) = deepgram_server("ok").await;
     let stt = Deepgram::new(&url, SecretString::from("dg-test"), "nova-3");
     let pcm = vec![100i16; 16000];
     let transcript = stt.transcribe(&pcm).await.unwrap();
@@ -438,7 +436,7 @@ async fn deepgram_streams_the_utterance_and_joins_the_final_results() {
 
 #[tokio::test]
 async fn deepgram_refused_key_slow_server_and_dropped_connection() {
-    let url = deepgram_server("ok", Seen::default()).await;
+    let (url, _) = deepgram_server("ok").await;
     let stt = Deepgram::new(&url, SecretString::from("wrong"), "nova-3");
     match stt.transcribe(&[0; 3200]).await {
         Err(ProviderError::Status { status: 401, body }) => {
@@ -447,13 +445,13 @@ async fn deepgram_refused_key_slow_server_and_dropped_connection() {
         other => panic!("{other:?}"),
     }
 
-    let url = deepgram_server("slow", Seen::default()).await;
+    let (url, _) = deepgram_server("slow").await;
     let stt = Deepgram::new(&url, SecretString::from("dg-test"), "nova-3");
     let limit = Duration::from_millis(400);
     let result = agent::providers::with_timeout(limit, stt.transcribe(&[0; 3200])).await;
     assert_eq!(result.unwrap_err(), ProviderError::Timeout(limit));
 
-    let url = deepgram_server("dropped", Seen::default()).await;
+    let (url, _) = deepgram_server("dropped").await;
     let stt = Deepgram::new(&url, SecretString::from("dg-test"), "nova-3");
     match stt.transcribe(&[0; 16000]).await {
         Err(ProviderError::Connection(_)) => {}

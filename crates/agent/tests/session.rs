@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent::agent::{SessionInput, SessionOutput, SharedSpotterFactory};
+use agent::agent::{SessionHandle, SessionInput, SessionOutput, SharedSpotterFactory};
 use agent::answer::APOLOGY_NO_ANSWER;
 use agent::llm::{LanguageModel, TextStream};
 use agent::prompt::{ChatPrompt, SessionContext, SessionInfo};
@@ -88,6 +88,14 @@ fn context() -> SessionContext {
     }
 }
 
+/// The session's next output, within 30 s.
+async fn next_output(session: &mut SessionHandle) -> SessionOutput {
+    tokio::time::timeout(Duration::from_secs(30), session.output.recv())
+        .await
+        .expect("an interaction within 30 s")
+        .expect("the session runs")
+}
+
 /// Speaks `text` into the session as one push (dated back from now, as if
 /// just spoken), then waits for the interaction; returns it with the number
 /// of voice frames sent.
@@ -122,11 +130,7 @@ async fn ask(agent: &Agent, text: &str) -> (Interaction, usize) {
     let mut frames = 0;
     let mut last_timestamp: Option<u32> = None;
     loop {
-        let output = tokio::time::timeout(Duration::from_secs(30), session.output.recv())
-            .await
-            .expect("an interaction within 30 s")
-            .expect("the session runs");
-        match output {
+        match next_output(&mut session).await {
             SessionOutput::Frame {
                 rtp_timestamp,
                 opus,
@@ -230,11 +234,7 @@ async fn a_typed_question_is_answered_in_text_first_then_out_loud() {
     let mut frames_before_text = 0;
     let mut frames = 0;
     let interaction = loop {
-        let output = tokio::time::timeout(Duration::from_secs(30), session.output.recv())
-            .await
-            .expect("an interaction within 30 s")
-            .expect("the session runs");
-        match output {
+        match next_output(&mut session).await {
             SessionOutput::Answered {
                 trigger, answer, ..
             } => {

@@ -406,31 +406,19 @@ async fn measure(args: &AbuseBenchArgs, server: SocketAddr) -> anyhow::Result<(P
         .await?;
     let staying = tokio::spawn(async move { while let Some(Ok(_)) = present.next().await {} });
 
+    let stage = Stage {
+        args,
+        server,
+        session_id: &session_id,
+        chatter: &chatter,
+        loggers: &loggers,
+        timings: &timings,
+    };
     let mut next_step = 0;
     eprintln!("quiet phase: honest chat only…");
-    let quiet = phase(
-        args,
-        server,
-        &session_id,
-        &chatter,
-        &loggers,
-        &timings,
-        &mut next_step,
-        false,
-    )
-    .await?;
+    let quiet = phase(stage, &mut next_step, false).await?;
     eprintln!("flood phase…");
-    let flood = phase(
-        args,
-        server,
-        &session_id,
-        &chatter,
-        &loggers,
-        &timings,
-        &mut next_step,
-        true,
-    )
-    .await?;
+    let flood = phase(stage, &mut next_step, true).await?;
 
     let participants: Value = honest_http
         .get(format!("{base}/api/sessions/{session_id}/participants"))
@@ -503,17 +491,29 @@ async fn watch_chat(mut socket: Live, timings: Arc<Mutex<Timings>>) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn phase(
-    args: &AbuseBenchArgs,
+/// What both phases run against: the server and its session, the honest
+/// chatter, the loggers, and the honest watcher's record of sightings.
+#[derive(Clone, Copy)]
+struct Stage<'a> {
+    args: &'a AbuseBenchArgs,
     server: SocketAddr,
-    session_id: &str,
-    chatter: &Person,
-    loggers: &[Person],
-    timings: &Arc<Mutex<Timings>>,
-    next_step: &mut usize,
-    flood: bool,
-) -> anyhow::Result<Phase> {
+    session_id: &'a str,
+    chatter: &'a Person,
+    loggers: &'a [Person],
+    timings: &'a Arc<Mutex<Timings>>,
+}
+
+/// One phase on `stage`: honest chat alone, or with the `flood` of abusers.
+/// Honest messages are numbered on from `next_step`.
+async fn phase(stage: Stage<'_>, next_step: &mut usize, flood: bool) -> anyhow::Result<Phase> {
+    let Stage {
+        args,
+        server,
+        session_id,
+        chatter,
+        loggers,
+        timings,
+    } = stage;
     let counts = Counts::default();
     let measure_from = Instant::now() + args.warmup;
     let stop_at = measure_from + args.duration;
@@ -828,29 +828,18 @@ fn print_report(args: &AbuseBenchArgs, defaults: &str, quiet: &Phase, flood: &Ph
     println!("|-------------------------|--------:|--------:|-------:|");
     let ms =
         |histogram: &Histogram<u64>, quantile| histogram.value_at_quantile(quantile) as f64 / 1e3;
-    let rows = [
-        (
-            "honest chat p50 ms",
-            ms(&quiet.chat, 0.5),
-            ms(&flood.chat, 0.5),
-        ),
-        (
-            "honest chat p99 ms",
-            ms(&quiet.chat, 0.99),
-            ms(&flood.chat, 0.99),
-        ),
-        (
-            "/healthz p50 ms",
-            ms(&quiet.healthz, 0.5),
-            ms(&flood.healthz, 0.5),
-        ),
-        (
-            "/healthz p99 ms",
-            ms(&quiet.healthz, 0.99),
-            ms(&flood.healthz, 0.99),
-        ),
-        ("peak RSS MiB", mib(quiet.peak_rss), mib(flood.peak_rss)),
-    ];
+    let mut rows = Vec::new();
+    for (what, quiet, flood) in [
+        ("honest chat", &quiet.chat, &flood.chat),
+        ("/healthz", &quiet.healthz, &flood.healthz),
+    ] {
+        for (name, quantile) in [("p50", 0.5), ("p99", 0.99)] {
+            let label = format!("{what} {name} ms");
+            rows.push((label, ms(quiet, quantile), ms(flood, quantile)));
+        }
+    }
+    let rss = (mib(quiet.peak_rss), mib(flood.peak_rss));
+    rows.push(("peak RSS MiB".to_owned(), rss.0, rss.1));
     for (label, quiet, flood) in rows {
         let ratio = ratio(flood, quiet);
         println!("| {label:<23} | {quiet:>7.2} | {flood:>7.2} | {ratio:>6} |");

@@ -40,6 +40,39 @@ async fn join(url: &str, prefix: &str) -> NatsBus {
     })
 }
 
+/// A node on the bus `prefix` of the NATS server at `url`, and a listener to
+/// it (the node must live as long as the listener is to hear anything).
+async fn listening(url: &str, prefix: &str) -> (NatsBus, broadcast::Receiver<Event>) {
+    let node = join(url, prefix).await;
+    let listener = node.subscribe();
+    (node, listener)
+}
+
+/// Two nodes on a bus of their own: one publishes, the other listens.
+struct PublisherAndListener {
+    url: String,
+    prefix: String,
+    publisher: NatsBus,
+    /// Keeps the listener's node alive.
+    _receiver: NatsBus,
+    listener: broadcast::Receiver<Event>,
+}
+
+impl PublisherAndListener {
+    async fn join() -> Self {
+        let (url, prefix) = (nats_url(), unique_prefix());
+        let publisher = join(&url, &prefix).await;
+        let (_receiver, listener) = listening(&url, &prefix).await;
+        Self {
+            url,
+            prefix,
+            publisher,
+            _receiver,
+            listener,
+        }
+    }
+}
+
 /// A plain NATS client, for sending what a `NatsBus` would not.
 async fn raw_client(url: &str) -> async_nats::Client {
     async_nats::connect(url)
@@ -60,13 +93,32 @@ fn session_changed() -> Event {
     }
 }
 
+/// Publishes 200 events through `publisher`, in order; returns them.
+async fn publish_many(publisher: &NatsBus) -> Vec<Event> {
+    let events: Vec<Event> = (0..200).map(|_| session_changed()).collect();
+    for event in &events {
+        publisher.publish(event.clone()).await;
+    }
+    events
+}
+
+/// Asserts that `listener` hears `events` next, in order; a failure names the
+/// first event that did not come as `what` (lost, out of order).
+async fn hears_in_order(listener: &mut broadcast::Receiver<Event>, events: &[Event], what: &str) {
+    for (position, expected) in events.iter().enumerate() {
+        assert_eq!(
+            &next_event(listener).await,
+            expected,
+            "event {position} {what}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_event_reaches_every_node_exactly_once() {
     let (url, prefix) = (nats_url(), unique_prefix());
-    let node_a = join(&url, &prefix).await;
-    let node_b = join(&url, &prefix).await;
-    let mut listener_a = node_a.subscribe();
-    let mut listener_b = node_b.subscribe();
+    let (node_a, mut listener_a) = listening(&url, &prefix).await;
+    let (node_b, mut listener_b) = listening(&url, &prefix).await;
 
     let (first, second) = (session_changed(), session_changed());
     node_a.publish(first.clone()).await;
@@ -105,8 +157,7 @@ async fn a_node_hears_events_published_right_after_it_joined() {
     let other_node = raw_client(&url).await;
     let subject = format!("{prefix}.events");
     for attempt in 0..20 {
-        let node = join(&url, &prefix).await;
-        let mut listener = node.subscribe();
+        let (_node, mut listener) = listening(&url, &prefix).await;
         let event = session_changed();
         let envelope = serde_json::json!({"origin": Uuid::new_v4(), "event": event});
         other_node
@@ -123,33 +174,16 @@ async fn a_node_hears_events_published_right_after_it_joined() {
 
 #[tokio::test]
 async fn events_from_one_publisher_arrive_in_order() {
-    let (url, prefix) = (nats_url(), unique_prefix());
-    let publisher = join(&url, &prefix).await;
-    let receiver = join(&url, &prefix).await;
-    let mut listener = receiver.subscribe();
-
-    let events: Vec<Event> = (0..200).map(|_| session_changed()).collect();
-    for event in &events {
-        publisher.publish(event.clone()).await;
-    }
-    for (position, expected) in events.iter().enumerate() {
-        assert_eq!(
-            &next_event(&mut listener).await,
-            expected,
-            "event {position} out of order"
-        );
-    }
+    let mut nodes = PublisherAndListener::join().await;
+    let events = publish_many(&nodes.publisher).await;
+    hears_in_order(&mut nodes.listener, &events, "out of order").await;
 }
 
 #[tokio::test]
 async fn a_malformed_message_is_skipped_and_later_events_still_arrive() {
-    let (url, prefix) = (nats_url(), unique_prefix());
-    let publisher = join(&url, &prefix).await;
-    let receiver = join(&url, &prefix).await;
-    let mut listener = receiver.subscribe();
-
-    let raw = raw_client(&url).await;
-    let subject = format!("{prefix}.events");
+    let mut nodes = PublisherAndListener::join().await;
+    let raw = raw_client(&nodes.url).await;
+    let subject = format!("{}.events", nodes.prefix);
     let malformed = [
         "not json at all".to_owned(),
         r#"{"event": {"kind": "session_changed"}}"#.to_owned(),
@@ -166,40 +200,28 @@ async fn a_malformed_message_is_skipped_and_later_events_still_arrive() {
     raw.flush().await.unwrap();
 
     let event = session_changed();
-    publisher.publish(event.clone()).await;
-    assert_eq!(next_event(&mut listener).await, event);
+    nodes.publisher.publish(event.clone()).await;
+    assert_eq!(next_event(&mut nodes.listener).await, event);
 }
 
 #[tokio::test]
 async fn events_published_just_before_a_bus_is_dropped_still_go_out() {
     let (url, prefix) = (nats_url(), unique_prefix());
-    let receiver = join(&url, &prefix).await;
-    let mut listener = receiver.subscribe();
+    let (_receiver, mut listener) = listening(&url, &prefix).await;
 
     let publisher = join(&url, &prefix).await;
     // Enough that some are still queued when the bus is dropped.
-    let events: Vec<Event> = (0..200).map(|_| session_changed()).collect();
-    for event in &events {
-        publisher.publish(event.clone()).await;
-    }
+    let events = publish_many(&publisher).await;
     drop(publisher);
-    for (position, expected) in events.iter().enumerate() {
-        assert_eq!(
-            &next_event(&mut listener).await,
-            expected,
-            "event {position} lost"
-        );
-    }
+    hears_in_order(&mut listener, &events, "lost").await;
 }
 
 #[tokio::test]
 async fn a_reconnect_tells_this_node_and_the_others_to_resync() {
     let (url, prefix) = (nats_url(), unique_prefix());
     let proxy = SeverableProxy::start(&url).await;
-    let behind_proxy = join(&proxy.url, &prefix).await;
-    let other = join(&url, &prefix).await;
-    let mut listener_behind_proxy = behind_proxy.subscribe();
-    let mut listener_other = other.subscribe();
+    let (behind_proxy, mut listener_behind_proxy) = listening(&proxy.url, &prefix).await;
+    let (other, mut listener_other) = listening(&url, &prefix).await;
 
     proxy.sever_connections();
 

@@ -5,7 +5,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { apiAs, createProject, gone, launch, person, see, seeText, shot, signUp, unique } from '../lib.mjs';
+import { apiAs, createProject, gone, launch, see, seeText, shot, signedUp, unique } from '../lib.mjs';
 
 let browser;
 let ada;
@@ -15,8 +15,7 @@ const project = `Focus timer ${unique()}`;
 
 before(async () => {
   browser = await launch();
-  ada = await signUp(await person(browser, 'Ada'));
-  bob = await signUp(await person(browser, 'Bob'));
+  [ada, bob] = await signedUp(browser, 'Ada', 'Bob');
 });
 
 after(async () => {

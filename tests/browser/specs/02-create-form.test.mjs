@@ -4,7 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { apiAs, createProject, launch, person, see, seeText, shot, signUp, unique } from '../lib.mjs';
+import { apiAs, createProject, launch, see, seeText, shot, signedUp, unique } from '../lib.mjs';
 
 let browser;
 let cleo;
@@ -12,8 +12,7 @@ let dan;
 
 before(async () => {
   browser = await launch();
-  cleo = await signUp(await person(browser, 'Cleo'));
-  dan = await signUp(await person(browser, 'Dan'));
+  [cleo, dan] = await signedUp(browser, 'Cleo', 'Dan');
 });
 
 after(async () => {
@@ -140,7 +139,7 @@ test('a full session says why its join button is disabled', async () => {
   await dialog.getByRole('button', { name: 'Start session' }).click();
   await see(page.locator('#tiles').getByText('Cleo (you)'));
 
-  const eve = await signUp(await person(browser, 'Eve'));
+  const [eve] = await signedUp(browser, 'Eve');
   await eve.page.locator('.session-card', { hasText: title }).getByRole('button', { name: 'Join' }).click();
   await see(eve.page.locator('#tiles').getByText('Eve (you)'));
 

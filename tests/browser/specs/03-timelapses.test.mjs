@@ -4,7 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createProject, launch, person, see, seeText, shot, signUp, unique, until } from '../lib.mjs';
+import { createProject, launch, see, seeText, shot, signedUp, unique, until } from '../lib.mjs';
 
 let browser;
 let fay;
@@ -12,7 +12,7 @@ let projectId;
 
 before(async () => {
   browser = await launch();
-  fay = await signUp(await person(browser, 'Fay'));
+  [fay] = await signedUp(browser, 'Fay');
   projectId = await createProject(fay, `Game jam ${unique()}`);
 });
 

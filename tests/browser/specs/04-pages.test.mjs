@@ -4,7 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, WAIT, createProject, launch, person, see, seeText, shot, signUp, unique } from '../lib.mjs';
+import { BASE, WAIT, createProject, launch, person, see, seeText, shot, signedUp, signUp, unique } from '../lib.mjs';
 
 let browser;
 
@@ -97,7 +97,7 @@ test('without JavaScript: sign up with errors next to the field, then create a p
 });
 
 test('a page a visitor may not see sends them to sign in, and back', async () => {
-  const hal = await signUp(await person(browser, 'Hal'));
+  const [hal] = await signedUp(browser, 'Hal');
   const { page } = hal;
   await page.getByRole('button', { name: 'Sign out' }).click();
   await see(page.getByRole('heading', { name: 'Sign in', level: 1 }));
@@ -162,7 +162,7 @@ test('every page fits 360 px and a desktop, with a screenshot of each', async ()
 });
 
 test('keyboard: the skip link and the room tabs work without a mouse', async () => {
-  const jo = await signUp(await person(browser, 'Jo'));
+  const [jo] = await signedUp(browser, 'Jo');
   const { page } = jo;
   await page.keyboard.press('Tab');
   await see(page.getByRole('link', { name: 'Skip to content' }));

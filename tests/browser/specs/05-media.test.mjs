@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiAs, launch, launchWithMedia, person, see, shot, signUp, unique, writeTone } from '../lib.mjs';
+import { apiAs, launch, launchWithMedia, see, shot, signedUp, unique, writeTone } from '../lib.mjs';
 
 /** How long media may take to flow: three browsers encode and decode on a small machine. */
 const MEDIA_WAIT = 45000;
@@ -99,7 +99,7 @@ before(async () => {
     const wav = writeTone(join(sounds, `${name.toLowerCase()}.wav`), { frequency, seconds: 240 });
     const browser = await launchWithMedia(wav);
     browsers.push(browser);
-    const who = await signUp(await person(browser, name));
+    const [who] = await signedUp(browser, name);
     who.id = await userId(who);
     people[name] = who;
   }
@@ -201,7 +201,7 @@ test('someone without a camera or microphone is told why and still sees and hear
   // No fake devices: this Chromium has no camera or microphone at all.
   const browser = await launch({ args: ['--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'] });
   browsers.push(browser);
-  const dee = await signUp(await person(browser, 'Dee'));
+  const [dee] = await signedUp(browser, 'Dee');
   dee.id = await userId(dee);
   assert.equal((await apiAs(dee.page, 'POST', `/api/sessions/${sessionId}/join`)).status, 200);
   await dee.page.goto(`/sessions/${sessionId}`);

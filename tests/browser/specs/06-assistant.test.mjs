@@ -15,13 +15,12 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { launchWithMedia, see, shot, unique } from '../lib.mjs';
+import { apiAs, launchWithMedia, person, see, serve, shot, signUp, unique } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
@@ -83,11 +82,10 @@ function speech(name, text, { before: lead = 1, after: tail = 2 } = {}) {
 
 /** Starts `lockin serve` with the assistant; resolves to its address from the "serving" log line. */
 async function startServer() {
-  server = spawn(binary, ['serve', '--listen', '127.0.0.1:0', '--rtc-udp', '127.0.0.1:0', '--data-dir', dataDir], {
+  const started = serve(binary, {
+    args: ['--data-dir', dataDir],
     env: {
-      ...process.env,
       LOCKIN_MODEL_DIR: join(repo, 'data/models'),
-      LOCKIN_LOG_FORMAT: 'json',
       // These tests check that a spoken question is heard, answered, logged
       // and spoken, not how fast: on a busy two-core machine the local model's
       // first token (behind its evaluation of the session's prompt, which the
@@ -95,64 +93,18 @@ async function startServer() {
       // the 15 s a room allows by default.
       LOCKIN_AGENT_FIRST_TOKEN_TIMEOUT: '60s',
       LOCKIN_AGENT_ANSWER_TIMEOUT: '120s',
-      RUST_LOG: process.env.RUST_LOG || 'info',
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    label: 'assistant server',
   });
-  return new Promise((resolveAddress, reject) => {
-    const lines = createInterface({ input: server.stderr });
-    let found = false;
-    lines.on('line', (line) => {
-      if (!found) {
-        try {
-          const entry = JSON.parse(line);
-          if (entry.fields && entry.fields.message === 'serving') {
-            found = true;
-            resolveAddress(entry.fields.address);
-            return;
-          }
-        } catch {
-          // Not a JSON log line.
-        }
-      }
-      if (process.env.LOCKIN_SERVER_LOGS || !found) process.stderr.write(`[assistant server] ${line}\n`);
-    });
-    server.on('exit', (code) => {
-      if (!found) reject(new Error(`lockin serve exited with ${code} before serving`));
-    });
-  });
+  server = started.server;
+  return started.address;
 }
 
 /** A person in a Chromium process of their own whose microphone plays `wav`, signed up on this spec's server. */
 async function personWithMic(name, wav) {
   const browser = await launchWithMedia(wav);
   browsers.push(browser);
-  const context = await browser.newContext({ baseURL: base, viewport: { width: 1280, height: 860 } });
-  context.setDefaultTimeout(15000);
-  const page = await context.newPage();
-  page.on('pageerror', (error) => {
-    throw new Error(`${name}'s page threw: ${error.message}`);
-  });
-  const who = { name, email: `${name.toLowerCase()}-${unique()}@example.com`, password: 'correct horse battery', context, page };
-  await page.goto('/signup');
-  await page.getByLabel('Name').fill(who.name);
-  await page.getByLabel('Email').fill(who.email);
-  await page.getByLabel('Password').fill(who.password);
-  await page.getByRole('button', { name: 'Sign up' }).click();
-  await page.getByRole('heading', { name: 'Sessions', level: 1 }).waitFor();
-  return who;
-}
-
-async function api(who, method, path, body) {
-  const cookies = await who.context.cookies();
-  const csrf = cookies.find((cookie) => cookie.name === 'lockin_csrf')?.value || '';
-  const response = await who.page.request.fetch(path, {
-    method,
-    headers: { 'x-csrf-token': csrf, ...(body ? { 'content-type': 'application/json' } : {}) },
-    data: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  return { status: response.status(), body: text ? JSON.parse(text) : null };
+  return signUp(await person(browser, name, { baseURL: base }));
 }
 
 /** Polls `fn` until it returns a truthy value, or fails after `timeout` ms (an expect.poll without playwright/test). */
@@ -169,7 +121,7 @@ async function poll(fn, { timeout, interval = 500, message }) {
 
 /** Creates a session with the assistant on, waits for the agent to listen, and opens the room. */
 async function roomWithAssistant(who) {
-  const created = await api(who, 'POST', '/api/sessions', {
+  const created = await apiAs(who.page, 'POST', '/api/sessions', {
     title: `Assistant ${unique()}`,
     session_type: 'coding',
     max_participants: 4,
@@ -195,7 +147,7 @@ before(async () => {
   for (const name of ['ada', 'bob']) {
     await poll(
       async () => {
-        const session = await api(people[name], 'GET', `/api/sessions/${sessions[name]}`);
+        const session = await apiAs(people[name].page, 'GET', `/api/sessions/${sessions[name]}`);
         return session.body && session.body.agent_status === 'listening';
       },
       { timeout: JOIN_WAIT, message: `the agent never listened in ${name}'s session` },
@@ -220,7 +172,7 @@ test('a spoken question is answered: logged, in the transcript, and heard', asyn
   const { ada } = people;
   const log = await poll(
     async () => {
-      const logs = await api(ada, 'GET', `/api/sessions/${sessions.ada}/ai-logs`);
+      const logs = await apiAs(ada.page, 'GET', `/api/sessions/${sessions.ada}/ai-logs`);
       assert.equal(logs.status, 200);
       return logs.body.find((entry) => entry.trigger === 'voice' && /closure/i.test(entry.question) && entry.answer.trim());
     },
@@ -250,7 +202,7 @@ test('speech without the wake phrase is not answered', async () => {
   const { bob } = people;
   const deadline = Date.now() + 20000;
   while (Date.now() < deadline) {
-    const logs = await api(bob, 'GET', `/api/sessions/${sessions.bob}/ai-logs`);
+    const logs = await apiAs(bob.page, 'GET', `/api/sessions/${sessions.bob}/ai-logs`);
     assert.equal(logs.status, 200);
     assert.deepEqual(logs.body, [], 'the assistant answered speech without its wake phrase');
     await new Promise((done) => setTimeout(done, 1000));

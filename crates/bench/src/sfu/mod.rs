@@ -177,19 +177,23 @@ pub async fn run_sfu(args: SfuBenchArgs) -> anyhow::Result<()> {
         audio_bytes: args.audio_bytes,
         video_frame_bytes: args.video_frame_bytes,
     };
-    let ticks_per_second = clock_ticks_per_second().await;
+    let setting = Setting {
+        args: &args,
+        shape,
+        ticks_per_second: clock_ticks_per_second().await,
+    };
 
     let measured = async {
         let mut results = Vec::new();
         for &room in &args.rooms {
             eprintln!("{room}: measuring Lock In…");
-            let ours = measure_ours(room, &args, shape, ticks_per_second)
+            let ours = measure_ours(setting, room)
                 .await
                 .with_context(|| format!("measuring Lock In in a {room} room"))?;
             let theirs = match &janus {
                 Ok(janus) => {
                     eprintln!("{room}: measuring Janus…");
-                    let figures = measure_janus(janus, room, &args, shape, ticks_per_second).await;
+                    let figures = measure_janus(janus, setting, room).await;
                     Some(figures.map_err(|e| format!("{e:#}")))
                 }
                 Err(_) => None,
@@ -567,16 +571,20 @@ impl OurSfu {
     }
 }
 
-async fn measure_ours(
-    room: RoomSize,
-    args: &SfuBenchArgs,
+/// What every measurement shares: the arguments, the media each publisher
+/// sends, and the clock CPU time is read by.
+#[derive(Clone, Copy)]
+struct Setting<'a> {
+    args: &'a SfuBenchArgs,
     shape: MediaShape,
     ticks_per_second: f64,
-) -> anyhow::Result<Figures> {
-    let sfu = OurSfu::start(ticks_per_second).await?;
+}
+
+async fn measure_ours(setting: Setting<'_>, room: RoomSize) -> anyhow::Result<Figures> {
+    let sfu = OurSfu::start(setting.ticks_per_second).await?;
     let measured = async {
         let room_id = RoomId::from("bench");
-        let mut load = Load::new(shape);
+        let mut load = Load::new(setting.shape);
         for participant in 0..room.subscribers {
             let publisher = (participant < room.publishers).then_some(participant as u16);
             let mut endpoint = load.endpoint(LOOPBACK).await?;
@@ -598,7 +606,7 @@ async fn measure_ours(
             let relay = relay_offers(handle, room_id.clone(), peer_id, joined.signals, offers);
             tokio::spawn(relay);
         }
-        load.measure(room, args, &sfu.cpu).await
+        load.measure(room, setting.args, &sfu.cpu).await
     }
     .await;
     sfu.stop().await;
@@ -1089,10 +1097,8 @@ async fn long_poll(http: reqwest::Client, url: String, events: SessionEvents) {
 
 async fn measure_janus(
     janus: &JanusProcess,
+    setting: Setting<'_>,
     room: RoomSize,
-    args: &SfuBenchArgs,
-    shape: MediaShape,
-    ticks_per_second: f64,
 ) -> anyhow::Result<Figures> {
     let admin = JanusSession::create(janus).await?;
     let mut sessions = Vec::new();
@@ -1107,7 +1113,7 @@ async fn measure_janus(
             .await
             .context("making the room")?;
 
-        let mut load = Load::new(shape);
+        let mut load = Load::new(setting.shape);
         for _ in 0..room.subscribers {
             sessions.push(JanusSession::create(janus).await?);
         }
@@ -1157,9 +1163,9 @@ async fn measure_janus(
         }
         let cpu = CpuClock {
             base: PathBuf::from(format!("/proc/{}", janus.pid)),
-            ticks_per_second,
+            ticks_per_second: setting.ticks_per_second,
         };
-        let figures = load.measure(room, args, &cpu).await?;
+        let figures = load.measure(room, setting.args, &cpu).await?;
         let destroy = json!({"request": "destroy", "room": room_id});
         admin.ask(admin_handle, destroy).await?;
         anyhow::Ok(figures)
@@ -1368,6 +1374,15 @@ mod tests {
         }
     }
 
+    /// The report of an endpoint that only subscribes.
+    fn receiving_only(arrivals: Vec<Arrival>, unreadable: u64) -> Report {
+        Report {
+            sent: vec![],
+            arrivals,
+            unreadable,
+        }
+    }
+
     #[test]
     fn the_tally_counts_the_window_for_everyone_but_the_sender() {
         let room = RoomSize::parse("2x3").unwrap();
@@ -1387,25 +1402,23 @@ mod tests {
             arrivals: vec![],
             unreadable: 0,
         };
-        let subscriber_1 = Report {
-            sent: vec![],
-            arrivals: vec![
+        let subscriber_1 = receiving_only(
+            vec![
                 arrival(0, audio, 0, 5, 1_000),
                 arrival(0, audio, 1, 10, 2_000_000),
                 arrival(0, audio, 1, 10, 3_000_000),
                 arrival(0, video, 0, 20, 4_000_000),
             ],
-            unreadable: 1,
-        };
+            1,
+        );
         // Participant 2 only subscribes, and misses 0's video.
-        let subscriber_2 = Report {
-            sent: vec![],
-            arrivals: vec![
+        let subscriber_2 = receiving_only(
+            vec![
                 arrival(0, audio, 1, 10, 1_000_000),
                 arrival(1, video, 0, 15, 1_000_000),
             ],
-            unreadable: 0,
-        };
+            0,
+        );
         let reports = [
             (0, publisher_0),
             (1, publisher_1),

@@ -73,9 +73,9 @@ impl TestApp {
     }
 }
 
-/// Ada's session with the assistant on and one worker (with the fake model)
-/// serving it; Ada watches its participants (`p`), chat (`c`) and AI log
-/// (`l`), and the assistant has joined.
+/// Ada's session with the assistant on, served by workers sharing one agent
+/// (with the fake model); Ada watches its participants (`p`), chat (`c`) and
+/// AI log (`l`), and the assistant has joined.
 struct Room {
     app: TestApp,
     ada: User,
@@ -83,24 +83,33 @@ struct Room {
     live: Live,
     /// The assistant's user id.
     assistant: String,
-    _worker: (
+    /// How many requests the fake model has had.
+    model_calls: Arc<AtomicUsize>,
+    _workers: Vec<(
         oneshot::Sender<()>,
         tokio::task::JoinHandle<anyhow::Result<()>>,
-    ),
+    )>,
 }
 
 impl Room {
+    /// The room with one worker, `worker-a`.
     async fn with_assistant() -> Self {
+        Self::with_workers(&["worker-a"]).await
+    }
+
+    async fn with_workers(worker_ids: &[&str]) -> Self {
         let app = spawn().await;
         let ada = app.register("Ada").await;
         let session = app.session_with_assistant(&ada).await;
         let mut live = Live::connect(&app, &ada).await;
-        live.subscribe("p", &format!("participants:{session}"))
-            .await;
-        live.subscribe("c", &format!("chat:{session}")).await;
-        live.subscribe("l", &format!("ai_logs:{session}")).await;
-        let (agent, _) = agent_with_fake_model().await;
-        let _worker = app.worker("worker-a", agent);
+        for (id, query) in [("p", "participants"), ("c", "chat"), ("l", "ai_logs")] {
+            live.subscribe(id, &format!("{query}:{session}")).await;
+        }
+        let (agent, model_calls) = agent_with_fake_model().await;
+        let _workers = worker_ids
+            .iter()
+            .map(|worker_id| app.worker(worker_id, agent.clone()))
+            .collect();
         let participants = until_assistant(&mut live, "joined").await;
         let assistant = agent_id(&participants);
         Self {
@@ -109,8 +118,34 @@ impl Room {
             session,
             live,
             assistant,
-            _worker,
+            model_calls,
+            _workers,
         }
+    }
+
+    /// Ada types `text` in the chat.
+    async fn type_in_chat(&self, text: &str) {
+        self.app
+            .post_message(&self.ada, &self.session, text)
+            .await
+            .expect(201);
+    }
+
+    /// Waits until the assistant's messages in the chat satisfy `test`; returns the chat.
+    async fn until_answered(&mut self, test: impl Fn(&[String]) -> bool) -> Value {
+        let assistant = &self.assistant;
+        self.live
+            .until("c", DEADLINE, |chat| test(&agent_messages(chat, assistant)))
+            .await
+    }
+
+    /// Waits until the AI log holds `count` entries; returns it.
+    async fn until_logged(&mut self, count: usize) -> Value {
+        self.live
+            .until("l", DEADLINE, |logs| {
+                logs.as_array().is_some_and(|logs| logs.len() == count)
+            })
+            .await
     }
 }
 
@@ -252,32 +287,15 @@ fn agent_id(participants: &Value) -> String {
 
 #[tokio::test]
 async fn a_typed_question_is_answered_in_the_chat_and_logged() {
-    let Room {
-        app,
-        ada,
-        session,
-        mut live,
-        assistant,
-        _worker,
-    } = Room::with_assistant().await;
+    let mut room = Room::with_assistant().await;
 
-    app.post_message(&ada, &session, "@agent what is a closure?")
-        .await
-        .expect(201);
-    live.until("c", DEADLINE, |c| {
-        agent_messages(c, &assistant)
-            .iter()
-            .any(|m| m.contains("closure"))
-    })
-    .await;
-    let logs = live
-        .until("l", DEADLINE, |l| {
-            l.as_array().is_some_and(|l| !l.is_empty())
-        })
+    room.type_in_chat("@agent what is a closure?").await;
+    room.until_answered(|said| said.iter().any(|m| m.contains("closure")))
         .await;
+    let logs = room.until_logged(1).await;
     let log = &logs[0];
     assert_eq!(log["trigger"], "text", "{log}");
-    assert_eq!(log["user_id"], ada.id.as_str(), "{log}");
+    assert_eq!(log["user_id"], room.ada.id.as_str(), "{log}");
     assert_eq!(log["question"], "what is a closure?", "{log}");
     assert_eq!(log["answer"], ANSWER, "{log}");
     assert_eq!(log["providers"]["llm"], "openai", "{log}");
@@ -285,35 +303,24 @@ async fn a_typed_question_is_answered_in_the_chat_and_logged() {
     assert!(log["latency_ms"]["total"].is_u64(), "{log}");
 
     // Talk about the agent asks it nothing.
-    app.post_message(&ada, &session, "the agent said hello to the team")
-        .await
-        .expect(201);
-    app.post_message(&ada, &session, "hey agent, and a borrow?")
-        .await
-        .expect(201);
-    let chat = live
-        .until("c", DEADLINE, |c| agent_messages(c, &assistant).len() == 2)
-        .await;
-    let logs = live
-        .until("l", DEADLINE, |l| {
-            l.as_array().is_some_and(|l| l.len() == 2)
-        })
-        .await;
+    room.type_in_chat("the agent said hello to the team").await;
+    room.type_in_chat("hey agent, and a borrow?").await;
+    let chat = room.until_answered(|said| said.len() == 2).await;
+    let logs = room.until_logged(2).await;
     assert_eq!(logs[1]["question"], "and a borrow?", "{logs}");
-    assert_eq!(agent_messages(&chat, &assistant).len(), 2, "{chat}");
+    assert_eq!(agent_messages(&chat, &room.assistant).len(), 2, "{chat}");
 }
 
 #[tokio::test]
 async fn switching_the_assistant_off_makes_it_leave_and_on_brings_it_back() {
-    let app = spawn().await;
-    let ada = app.register("Ada").await;
-    let session = app.session_with_assistant(&ada).await;
-    let mut live = Live::connect(&app, &ada).await;
-    live.subscribe("p", &format!("participants:{session}"))
-        .await;
-    let (agent, _) = agent_with_fake_model().await;
-    let (_stop, _worker) = app.worker("worker-a", agent);
-    until_assistant(&mut live, "joined").await;
+    let Room {
+        app,
+        ada,
+        session,
+        mut live,
+        _workers,
+        ..
+    } = Room::with_assistant().await;
 
     let switched = Instant::now();
     app.switch_assistant(&ada, &session, false)
@@ -332,25 +339,12 @@ async fn switching_the_assistant_off_makes_it_leave_and_on_brings_it_back() {
 
 #[tokio::test]
 async fn two_workers_serve_a_session_once() {
-    let app = spawn().await;
-    let ada = app.register("Ada").await;
-    let session = app.session_with_assistant(&ada).await;
-    let mut live = Live::connect(&app, &ada).await;
-    live.subscribe("p", &format!("participants:{session}"))
-        .await;
-    live.subscribe("c", &format!("chat:{session}")).await;
-    let (agent, model_calls) = agent_with_fake_model().await;
-    let (_stop_a, _a) = app.worker("worker-a", agent.clone());
-    let (_stop_b, _b) = app.worker("worker-b", agent);
-    let participants = until_assistant(&mut live, "joined").await;
-    let assistant = agent_id(&participants);
+    let mut room = Room::with_workers(&["worker-a", "worker-b"]).await;
 
     // One of the two holds the claim; a third cannot take it.
-    let claim = app
-        .post(&format!("/internal/sessions/{session}/claim"))
-        .bearer(&app.agent_token)
-        .json(&json!({"worker_id": "worker-c"}))
-        .send()
+    let claim = room
+        .app
+        .agent_action(&room.session, "claim", &json!({"worker_id": "worker-c"}))
         .await
         .expect(200);
     assert_eq!(claim["claimed"], json!(false), "{claim}");
@@ -360,11 +354,13 @@ async fn two_workers_serve_a_session_once() {
         .iter()
         .enumerate()
     {
-        app.post_message(&ada, &session, question).await.expect(201);
-        let chat = live
-            .until("c", DEADLINE, |c| agent_messages(c, &assistant).len() > n)
-            .await;
-        assert_eq!(agent_messages(&chat, &assistant).len(), n + 1, "{chat}");
+        room.type_in_chat(question).await;
+        let chat = room.until_answered(|said| said.len() > n).await;
+        assert_eq!(
+            agent_messages(&chat, &room.assistant).len(),
+            n + 1,
+            "{chat}"
+        );
     }
-    assert_eq!(model_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(room.model_calls.load(Ordering::SeqCst), 2);
 }

@@ -14,8 +14,7 @@ use sfu::client::{ClientDriver, ClientEvent, Direction};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{TestApp, User};
-use crate::{DEADLINE, Live, agent_messages, agent_with_fake_model, until_assistant};
+use crate::{DEADLINE, Room};
 
 /// The person's microphone: silence, `words` if any, then silence for good.
 fn microphone(words: Option<&str>) -> Vec<Vec<u8>> {
@@ -33,18 +32,15 @@ fn microphone(words: Option<&str>) -> Vec<Vec<u8>> {
     packets
 }
 
-/// Joins the session's media as `person` and publishes `packets` (then
-/// silence) every 20 ms once connected; reports on `heard` a 0 when the
-/// server's offer of someone else's track is accepted, then the running
-/// count of packets received on such tracks.
-async fn person_peer(
-    app: &TestApp,
-    person: &User,
-    session_id: String,
-    packets: Vec<Vec<u8>>,
-    heard: mpsc::UnboundedSender<usize>,
-) {
-    let url = app.live_url(Some(&person.token));
+/// Ada joins the room's media and her microphone says `words` (see
+/// [`microphone`]), one packet every 20 ms once connected. What her peer
+/// hears comes on the returned channel: a 0 when the server's offer of
+/// someone else's track is accepted, then the running count of packets
+/// received on such tracks.
+async fn ada_in_the_call(room: &Room, words: Option<&str>) -> mpsc::UnboundedReceiver<usize> {
+    let (heard, hearing) = mpsc::unbounded_channel();
+    let packets = microphone(words);
+    let url = room.app.live_url(Some(&room.ada.token));
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("a live connection");
@@ -57,7 +53,7 @@ async fn person_peer(
         .expect("an offer");
     let mic = mids[0];
     let join = ClientMessage::Join {
-        session_id: session_id.to_string(),
+        session_id: room.session.clone(),
         offer,
         sources: Sources::from([(mic.to_string(), MediaSource::Microphone)]),
     };
@@ -113,27 +109,18 @@ async fn person_peer(
             }
         }
     });
+    hearing
 }
 
 #[tokio::test]
 async fn a_spoken_question_is_heard_answered_aloud_and_logged() {
-    let app = crate::spawn().await;
-    let ada = app.register("Ada").await;
-    let session = app.session_with_assistant(&ada).await;
-    let mut live = Live::connect(&app, &ada).await;
-    live.subscribe("p", &format!("participants:{session}"))
-        .await;
-    live.subscribe("l", &format!("ai_logs:{session}")).await;
+    let mut room = Room::with_assistant().await;
 
-    let (agent, _) = agent_with_fake_model().await;
-    let (_stop, _worker) = app.worker("worker-a", agent);
-    until_assistant(&mut live, "joined").await;
+    let question = Some("hey agent, what is a closure in rust");
+    let mut heard = ada_in_the_call(&room, question).await;
 
-    let (heard_tx, mut heard) = mpsc::unbounded_channel();
-    let question = microphone(Some("hey agent, what is a closure in rust"));
-    person_peer(&app, &ada, session.clone(), question, heard_tx).await;
-
-    let logs = live
+    let logs = room
+        .live
         .until("l", DEADLINE * 3, |l| {
             l.as_array()
                 .is_some_and(|l| l.iter().any(|log| log["trigger"] == "voice"))
@@ -156,7 +143,7 @@ async fn a_spoken_question_is_heard_answered_aloud_and_logged() {
         !log["answer"].as_str().unwrap_or_default().is_empty(),
         "{log}"
     );
-    assert_eq!(log["user_id"], ada.id.as_str(), "{log}");
+    assert_eq!(log["user_id"], room.ada.id.as_str(), "{log}");
 
     // The answer is spoken on the assistant's track.
     hears_the_assistant(&mut heard).await;
@@ -178,18 +165,10 @@ async fn hears_the_assistant(heard: &mut mpsc::UnboundedReceiver<usize>) {
 
 #[tokio::test]
 async fn a_typed_question_is_answered_in_the_chat_and_out_loud() {
-    let crate::Room {
-        app,
-        ada,
-        session,
-        mut live,
-        assistant,
-        _worker,
-    } = crate::Room::with_assistant().await;
+    let mut room = Room::with_assistant().await;
 
     // Ada is in the room's audio, silent, and offered the assistant's track.
-    let (heard_tx, mut heard) = mpsc::unbounded_channel();
-    person_peer(&app, &ada, session.clone(), microphone(None), heard_tx).await;
+    let mut heard = ada_in_the_call(&room, None).await;
     let offered = tokio::time::timeout(DEADLINE, heard.recv()).await;
     assert_eq!(
         offered.ok().flatten(),
@@ -197,25 +176,12 @@ async fn a_typed_question_is_answered_in_the_chat_and_out_loud() {
         "the assistant's track is offered"
     );
 
-    app.post_message(
-        &ada,
-        &session,
-        "@agent how do I reverse a string in Python?",
-    )
-    .await
-    .expect(201);
-    live.until("c", DEADLINE, |c| {
-        agent_messages(c, &assistant)
-            .iter()
-            .any(|m| m.contains("closure"))
-    })
-    .await;
-    hears_the_assistant(&mut heard).await;
-    let logs = live
-        .until("l", DEADLINE, |l| {
-            l.as_array().is_some_and(|l| !l.is_empty())
-        })
+    room.type_in_chat("@agent how do I reverse a string in Python?")
         .await;
+    room.until_answered(|said| said.iter().any(|m| m.contains("closure")))
+        .await;
+    hears_the_assistant(&mut heard).await;
+    let logs = room.until_logged(1).await;
     assert_eq!(logs[0]["trigger"], "text", "{logs}");
-    assert_eq!(logs[0]["user_id"], ada.id.as_str(), "{logs}");
+    assert_eq!(logs[0]["user_id"], room.ada.id.as_str(), "{logs}");
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Failures, PASSWORD, TestApp, User, timestamp};
+use crate::harness::{PASSWORD, TestApp, User, refuses_each, timestamp};
 
 both_backends!(
     registers_and_logs_in,
@@ -42,11 +42,7 @@ both_backends_with!(
 
 async fn registers_and_logs_in(app: &TestApp) {
     let reply = app
-        .post("/api/auth/register")
-        .json(
-            &json!({"email": "  Ada.Lovelace@Example.COM ", "password": PASSWORD, "name": " Ada "}),
-        )
-        .send()
+        .sign_up("  Ada.Lovelace@Example.COM ", PASSWORD, " Ada ")
         .await;
     let registered = reply.expect(201);
     let user = &registered["user"];
@@ -61,37 +57,26 @@ async fn registers_and_logs_in(app: &TestApp) {
     let token = registered["token"].as_str().expect("a token").to_owned();
     assert!(!token.is_empty());
 
-    let me = app.get("/api/me").bearer(&token).send().await.expect(200);
+    let me = app.get_ok(&token, "/api/me").await;
     assert_eq!(&me, user, "GET /api/me shows the registered user");
 
     // Signing in is case-insensitive on the email, as signing up lowercased it.
     let logged_in = app
-        .post("/api/auth/login")
-        .json(&json!({"email": "ADA.LOVELACE@example.com ", "password": PASSWORD}))
-        .send()
+        .login("ADA.LOVELACE@example.com ", PASSWORD)
         .await
         .expect(200);
     assert_eq!(&logged_in["user"], user);
     assert_no_secret_fields(&logged_in);
     let second_token = logged_in["token"].as_str().expect("a token");
-    let me_again = app
-        .get("/api/me")
-        .bearer(second_token)
-        .send()
-        .await
-        .expect(200);
+    let me_again = app.get_ok(second_token, "/api/me").await;
     assert_eq!(me_again["id"], user["id"]);
     // The first token still works: signing in elsewhere does not sign out.
-    app.get("/api/me").bearer(&token).send().await.expect(200);
+    app.get_ok(&token, "/api/me").await;
 
-    app.post("/api/auth/login")
-        .json(&json!({"email": "ada.lovelace@example.com", "password": "not the password"}))
-        .send()
+    app.login("ada.lovelace@example.com", "not the password")
         .await
         .expect_error(401, "unauthenticated");
-    app.post("/api/auth/login")
-        .json(&json!({"email": "nobody@example.com", "password": PASSWORD}))
-        .send()
+    app.login("nobody@example.com", PASSWORD)
         .await
         .expect_error(401, "unauthenticated");
 }
@@ -144,56 +129,32 @@ async fn register_refuses_bad_input(app: &TestApp) {
             "admin",
         ),
     ];
-    let mut failures = Failures::default();
-    for (body, field) in cases {
-        let reply = app.post("/api/auth/register").json(&body).send().await;
-        failures.check(
-            reply
-                .check_error(400, "invalid", Some(field))
-                .map_err(|failure| format!("{failure} (sent {body})")),
-        );
-    }
-    failures.assert_none();
+    refuses_each(|| app.post("/api/auth/register"), cases).await;
     // None of those made an account: the address is still free, and unknown to login.
-    app.post("/api/auth/login")
-        .json(&json!({"email": "eve@example.com", "password": PASSWORD}))
-        .send()
+    app.login("eve@example.com", PASSWORD)
         .await
         .expect_error(401, "unauthenticated");
 
     // The address is taken whatever its case or surrounding spaces.
     let shouting = format!("  {} ", existing.email.to_uppercase());
-    app.post("/api/auth/register")
-        .json(&json!({"email": shouting, "password": "another password", "name": "Impostor"}))
-        .send()
+    app.sign_up(&shouting, "another password", "Impostor")
         .await
         .expect_field_error(409, "conflict", "email");
     // And the original account is untouched: its password still works.
-    let login = app
-        .post("/api/auth/login")
-        .json(&json!({"email": existing.email, "password": PASSWORD}))
-        .send()
-        .await
-        .expect(200);
+    let login = app.login(&existing.email, PASSWORD).await.expect(200);
     assert_eq!(login["user"]["name"], "Grace");
-    app.post("/api/auth/login")
-        .json(&json!({"email": existing.email, "password": "another password"}))
-        .send()
+    app.login(&existing.email, "another password")
         .await
         .expect_error(401, "unauthenticated");
 
-    app.post("/api/auth/register")
-        .json(&json!({"email": "eve@example.com", "password": PASSWORD, "name": "Eve"}))
-        .send()
+    app.sign_up("eve@example.com", PASSWORD, "Eve")
         .await
         .expect(201);
 }
 
 async fn one_email_registered_concurrently_gets_one_account(app: &TestApp) {
     let attempts = futures::future::join_all((0..8).map(|n| async move {
-        app.post("/api/auth/register")
-            .json(&json!({"email": "twin@example.com", "password": PASSWORD, "name": format!("Twin {n}")}))
-            .send()
+        app.sign_up("twin@example.com", PASSWORD, &format!("Twin {n}"))
             .await
     }))
     .await;
@@ -206,53 +167,26 @@ async fn one_email_registered_concurrently_gets_one_account(app: &TestApp) {
         }
     }
     assert_eq!(created, 1, "exactly one of the racing sign-ups wins");
-    app.post("/api/auth/login")
-        .json(&json!({"email": "twin@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .expect(200);
+    app.login("twin@example.com", PASSWORD).await.expect(200);
 }
 
 async fn logout_revokes_only_that_token(app: &TestApp) {
     let ada = app.register("Ada").await;
-    let other_device = User::from_auth_answer(
-        &app.post("/api/auth/login")
-            .json(&json!({"email": ada.email, "password": PASSWORD}))
-            .send()
-            .await
-            .expect(200),
-    );
+    let other_device = User::from_auth_answer(&app.login(&ada.email, PASSWORD).await.expect(200));
     let answer = app
-        .post("/api/auth/logout")
-        .auth(&ada)
-        .send()
+        .post_as(&ada, "/api/auth/logout", None)
         .await
         .expect(204);
     assert_eq!(answer, Value::Null, "204 has no body");
-    app.get("/api/me")
-        .auth(&ada)
-        .send()
+    app.get_as(&ada, "/api/me")
         .await
         .expect_error(401, "unauthenticated");
-    app.post("/api/projects")
-        .auth(&ada)
-        .json(&json!({"name": "After logout"}))
-        .send()
+    app.post_as(&ada, "/api/projects", &json!({"name": "After logout"}))
         .await
         .expect_error(401, "unauthenticated");
-    let me = app
-        .get("/api/me")
-        .auth(&other_device)
-        .send()
-        .await
-        .expect(200);
+    let me = app.get_ok(&other_device, "/api/me").await;
     assert_eq!(me["id"], ada.id.as_str(), "the other sign-in still works");
-    let projects = app
-        .get("/api/projects")
-        .auth(&other_device)
-        .send()
-        .await
-        .expect(200);
+    let projects = app.get_ok(&other_device, "/api/projects").await;
     assert_eq!(projects, json!([]), "the refused create made nothing");
 }
 
@@ -262,9 +196,7 @@ async fn requests_without_valid_credentials_are_refused(app: &TestApp) {
         .send()
         .await
         .expect_error(401, "unauthenticated");
-    app.get("/api/me")
-        .bearer("not-a-real-token")
-        .send()
+    app.get_as("not-a-real-token", "/api/me")
         .await
         .expect_error(401, "unauthenticated");
     app.get("/api/me")
@@ -272,9 +204,7 @@ async fn requests_without_valid_credentials_are_refused(app: &TestApp) {
         .send()
         .await
         .expect_error(401, "unauthenticated");
-    app.get("/api/me")
-        .bearer(&format!("{}x", ada.token))
-        .send()
+    app.get_as(&format!("{}x", ada.token), "/api/me")
         .await
         .expect_error(401, "unauthenticated");
     app.post("/api/sessions")
@@ -289,11 +219,7 @@ async fn requests_without_valid_credentials_are_refused(app: &TestApp) {
 }
 
 async fn cookie_session_needs_the_csrf_token_to_post(app: &TestApp) {
-    let reply = app
-        .post("/api/auth/register")
-        .json(&json!({"email": "cookie@example.com", "password": PASSWORD, "name": "Cookie"}))
-        .send()
-        .await;
+    let reply = app.sign_up("cookie@example.com", PASSWORD, "Cookie").await;
     let cookies = reply.cookies();
     let user = User::from_auth_answer(&reply.expect(201));
     let session = cookies
@@ -340,12 +266,7 @@ async fn cookie_session_needs_the_csrf_token_to_post(app: &TestApp) {
         .send()
         .await
         .expect_error(403, "forbidden");
-    let projects = app
-        .get("/api/projects")
-        .auth(&user)
-        .send()
-        .await
-        .expect(200);
+    let projects = app.get_ok(&user, "/api/projects").await;
     assert_eq!(projects, json!([]));
 
     let created = app
@@ -359,11 +280,7 @@ async fn cookie_session_needs_the_csrf_token_to_post(app: &TestApp) {
     assert_eq!(created["owner_id"], user.id.as_str());
 
     // Login sets a cookie session too.
-    let login = app
-        .post("/api/auth/login")
-        .json(&json!({"email": "cookie@example.com", "password": PASSWORD}))
-        .send()
-        .await;
+    let login = app.login("cookie@example.com", PASSWORD).await;
     let login_cookies = login.cookies();
     login.expect(200);
     let login_session = login_cookies
@@ -407,7 +324,7 @@ struct CookieSignIn {
 
 impl CookieSignIn {
     async fn of(app: &TestApp, email: &str) -> Self {
-        let reply = sign_in(app, email, PASSWORD, None).await;
+        let reply = app.login(email, PASSWORD).await;
         let cookies = reply.cookies();
         reply.expect(200);
         Self {
@@ -543,17 +460,14 @@ async fn a_page_gives_a_stale_csrf_cookie_the_sign_ins_token(app: &TestApp) {
         .header("cookie", &signed_in.with_csrf_cookie(&signed_in.csrf))
         .send()
         .await;
-    assert!(page.cookies().get("lockin_csrf").is_none());
+    assert!(!page.cookies().contains_key("lockin_csrf"));
 }
 
 async fn login_attempts_are_rate_limited_per_email(app: &TestApp) {
-    let target = app.register("Target").await;
-    let bystander = app.register("Bystander").await;
+    let [target, bystander] = app.register_all(["Target", "Bystander"]).await;
     for attempt in 1..=10 {
         let reply = app
-            .post("/api/auth/login")
-            .json(&json!({"email": target.email, "password": format!("guess number {attempt}")}))
-            .send()
+            .login(&target.email, &format!("guess number {attempt}"))
             .await;
         assert_eq!(
             reply.status.as_u16(),
@@ -562,46 +476,37 @@ async fn login_attempts_are_rate_limited_per_email(app: &TestApp) {
             reply.body
         );
     }
-    app.post("/api/auth/login")
-        .json(&json!({"email": target.email, "password": "guess number 11"}))
-        .send()
+    app.login(&target.email, "guess number 11")
         .await
         .expect_error(429, "rate_limited");
     // Once limited, even the right password waits: otherwise guessing goes on.
-    app.post("/api/auth/login")
-        .json(&json!({"email": target.email, "password": PASSWORD}))
-        .send()
+    app.login(&target.email, PASSWORD)
         .await
         .expect_error(429, "rate_limited");
     // Another address is not affected, and neither are tokens already held.
-    app.post("/api/auth/login")
-        .json(&json!({"email": bystander.email, "password": PASSWORD}))
-        .send()
-        .await
-        .expect(200);
-    app.get("/api/me").auth(&target).send().await.expect(200);
+    app.login(&bystander.email, PASSWORD).await.expect(200);
+    app.get_ok(&target, "/api/me").await;
 }
 
-async fn sign_in(
+/// `POST /api/auth/login` from behind a proxy that says the request comes from `client`.
+async fn sign_in_from(
     app: &TestApp,
     email: &str,
     password: &str,
-    forwarded_for: Option<&str>,
+    client: &str,
 ) -> crate::harness::Reply {
-    let mut call = app
-        .post("/api/auth/login")
-        .json(&json!({"email": email, "password": password}));
-    if let Some(client) = forwarded_for {
-        call = call.header("x-forwarded-for", client);
-    }
-    call.send().await
+    app.post("/api/auth/login")
+        .header("x-forwarded-for", client)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
 }
 
 /// Only failures count: someone signing in rightly, again and again, is never refused.
 async fn correct_passwords_are_never_counted(app: &TestApp) {
     let ada = app.register("Ada").await;
     for _ in 0..15 {
-        sign_in(app, &ada.email, PASSWORD, None).await.expect(200);
+        app.login(&ada.email, PASSWORD).await.expect(200);
     }
 }
 
@@ -609,21 +514,21 @@ async fn correct_passwords_are_never_counted(app: &TestApp) {
 /// guesses stop the attacker, not the account's owner.
 async fn guesses_from_elsewhere_never_lock_the_owner_out(app: &TestApp) {
     let ada = app.register("Ada").await;
-    let attacker = Some("203.0.113.7");
+    let attacker = "203.0.113.7";
     for guess in 0..10 {
-        sign_in(app, &ada.email, &format!("guess {guess}"), attacker)
+        sign_in_from(app, &ada.email, &format!("guess {guess}"), attacker)
             .await
             .expect_error(401, "unauthenticated");
     }
-    sign_in(app, &ada.email, "guess 10", attacker)
+    sign_in_from(app, &ada.email, "guess 10", attacker)
         .await
         .expect_error(429, "rate_limited");
     // Even the right password waits on the guessing client.
-    sign_in(app, &ada.email, PASSWORD, attacker)
+    sign_in_from(app, &ada.email, PASSWORD, attacker)
         .await
         .expect_error(429, "rate_limited");
     // Ada, from her own address, signs in.
-    sign_in(app, &ada.email, PASSWORD, Some("198.51.100.2"))
+    sign_in_from(app, &ada.email, PASSWORD, "198.51.100.2")
         .await
         .expect(200);
 }
@@ -635,11 +540,11 @@ async fn a_forwarded_for_header_is_ignored_without_a_trusted_proxy(app: &TestApp
     let ada = app.register("Ada").await;
     for guess in 0..10 {
         let claimed = format!("203.0.113.{guess}");
-        sign_in(app, &ada.email, &format!("guess {guess}"), Some(&claimed))
+        sign_in_from(app, &ada.email, &format!("guess {guess}"), &claimed)
             .await
             .expect_error(401, "unauthenticated");
     }
-    sign_in(app, &ada.email, PASSWORD, Some("198.51.100.2"))
+    sign_in_from(app, &ada.email, PASSWORD, "198.51.100.2")
         .await
         .expect_error(429, "rate_limited");
 }
@@ -648,18 +553,14 @@ async fn a_forwarded_for_header_is_ignored_without_a_trusted_proxy(app: &TestApp
 /// a minute, and a refused one creates nothing.
 async fn sign_ups_are_limited_per_client(app: &TestApp) {
     for n in 0..3 {
-        app.post("/api/auth/register")
-            .json(&json!({"email": format!("person{n}@example.com"), "password": PASSWORD, "name": "Person"}))
-            .send()
+        app.sign_up(&format!("person{n}@example.com"), PASSWORD, "Person")
             .await
             .expect(201);
     }
-    app.post("/api/auth/register")
-        .json(&json!({"email": "one.too.many@example.com", "password": PASSWORD, "name": "Person"}))
-        .send()
+    app.sign_up("one.too.many@example.com", PASSWORD, "Person")
         .await
         .expect_error(429, "rate_limited");
-    sign_in(app, "one.too.many@example.com", PASSWORD, None)
+    app.login("one.too.many@example.com", PASSWORD)
         .await
         .expect_error(401, "unauthenticated");
 }
@@ -668,9 +569,8 @@ async fn sign_ups_are_limited_per_client(app: &TestApp) {
 /// account, and the sweep removes its row.
 async fn a_sign_in_expires_and_its_token_is_swept(app: &TestApp) {
     use store::Store;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    app.get("/api/me").auth(&ada).send().await.expect(200);
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
+    app.get_ok(&ada, "/api/me").await;
     sqlx::any::install_default_drivers();
     let database = sqlx::AnyPool::connect(app.database_url())
         .await
@@ -682,12 +582,10 @@ async fn a_sign_in_expires_and_its_token_is_swept(app: &TestApp) {
         .execute(&database)
         .await
         .expect("ageing Ada's sign-in");
-    app.get("/api/me")
-        .auth(&ada)
-        .send()
+    app.get_as(&ada, "/api/me")
         .await
         .expect_error(401, "unauthenticated");
-    app.get("/api/me").auth(&bob).send().await.expect(200);
+    app.get_ok(&bob, "/api/me").await;
 
     let store = store::SqlStore::connect(app.database_url())
         .await
@@ -705,7 +603,7 @@ async fn a_sign_in_expires_and_its_token_is_swept(app: &TestApp) {
         .await
         .expect("counting tokens");
     assert_eq!(left, 0, "an expired token outlived the sweep");
-    app.get("/api/me").auth(&bob).send().await.expect(200);
+    app.get_ok(&bob, "/api/me").await;
     store.close().await;
     database.close().await;
 }
@@ -725,9 +623,9 @@ fn set_cookies(reply: &crate::harness::Reply) -> Vec<String> {
 /// CSRF token, a visitor's form token, the sign-out — is `Secure`.
 async fn cookies_are_secure_behind_https(app: &TestApp) {
     let ada = app.register("Ada").await;
-    let signed_in = sign_in(app, &ada.email, PASSWORD, None).await;
+    let signed_in = app.login(&ada.email, PASSWORD).await;
     let visitor = app.get("/login").header("accept", "text/html").send().await;
-    let signed_out = app.post("/api/auth/logout").auth(&ada).send().await;
+    let signed_out = app.post_as(&ada, "/api/auth/logout", None).await;
     for reply in [&signed_in, &visitor, &signed_out] {
         let cookies = set_cookies(reply);
         assert!(!cookies.is_empty(), "no cookie set");
@@ -741,7 +639,7 @@ async fn cookies_are_secure_behind_https(app: &TestApp) {
 /// come back, so none is.
 async fn cookies_are_not_secure_over_plain_http(app: &TestApp) {
     let ada = app.register("Ada").await;
-    let signed_in = sign_in(app, &ada.email, PASSWORD, None).await;
+    let signed_in = app.login(&ada.email, PASSWORD).await;
     let cookies = set_cookies(&signed_in);
     assert_eq!(cookies.len(), 2, "{cookies:?}");
     assert!(

@@ -18,22 +18,14 @@ both_backends!(
 );
 
 async fn the_agent_joins_as_its_own_participant_without_a_seat(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let session = app.instant_session(&ada, 2).await;
-    let id = id_of(&session);
-    app.join(&bob, &id).await.expect(200);
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
+    let id = app.hosted_session(&ada, 2, [&bob]).await;
 
     let listed = app.agent_sessions().await;
     assert!(listed.iter().any(|s| s["id"] == id.as_str()), "{listed:?}");
 
     // The session is full (2 of 2), and the agent still gets in.
-    let agent = app
-        .post(&format!("/internal/sessions/{id}/join"))
-        .bearer(&app.agent_token)
-        .send()
-        .await
-        .expect(200);
+    let agent = app.agent_action(&id, "join", None).await.expect(200);
     assert_eq!(agent["role"], "agent");
     assert_eq!(agent["name"], "Lock In Assistant");
     let after = app.session(&ada, &id).await;
@@ -42,11 +34,7 @@ async fn the_agent_joins_as_its_own_participant_without_a_seat(app: &TestApp) {
     let people = app.participants(&ada, &id).await;
     assert_eq!(people.iter().filter(|p| p["role"] == "agent").count(), 1);
 
-    app.post(&format!("/internal/sessions/{id}/leave"))
-        .bearer(&app.agent_token)
-        .send()
-        .await
-        .expect(200);
+    app.agent_action(&id, "leave", None).await.expect(200);
     assert_eq!(app.session(&ada, &id).await["participant_count"], 2);
 }
 
@@ -55,7 +43,7 @@ async fn one_worker_serves_a_session(app: &TestApp) {
     let id = id_of(&app.instant_session(&ada, 4).await);
     let claim = |worker: &'static str| {
         app.post(&format!("/internal/sessions/{id}/claim"))
-            .bearer(&app.agent_token)
+            .auth(&app.agent_token)
             .json(&json!({"worker_id": worker, "lease_seconds": 60}))
             .send()
     };
@@ -70,10 +58,7 @@ async fn one_worker_serves_a_session(app: &TestApp) {
         true,
         "renewing one's own claim"
     );
-    app.post(&format!("/internal/sessions/{id}/release"))
-        .bearer(&app.agent_token)
-        .json(&json!({"worker_id": "one"}))
-        .send()
+    app.agent_action(&id, "release", &json!({"worker_id": "one"}))
         .await
         .expect(204);
     assert_eq!(
@@ -82,18 +67,16 @@ async fn one_worker_serves_a_session(app: &TestApp) {
         "free once released"
     );
 
-    app.post(&format!("/internal/sessions/{id}/claim"))
-        .bearer(&app.agent_token)
-        .json(&json!({"worker_id": "", "lease_seconds": 60}))
-        .send()
+    app.agent_action(&id, "claim", &json!({"worker_id": "", "lease_seconds": 60}))
         .await
         .expect_field_error(400, "invalid", "worker_id");
-    app.post(&format!("/internal/sessions/{id}/claim"))
-        .bearer(&app.agent_token)
-        .json(&json!({"worker_id": "one", "lease_seconds": 0}))
-        .send()
-        .await
-        .expect_field_error(400, "invalid", "lease_seconds");
+    app.agent_action(
+        &id,
+        "claim",
+        &json!({"worker_id": "one", "lease_seconds": 0}),
+    )
+    .await
+    .expect_field_error(400, "invalid", "lease_seconds");
 }
 
 async fn the_agent_reports_status_and_reads_its_context(app: &TestApp) {
@@ -111,55 +94,43 @@ async fn the_agent_reports_status_and_reads_its_context(app: &TestApp) {
         )
         .await;
     let id = id_of(&session);
-    app.post(&format!("/internal/sessions/{id}/join"))
-        .bearer(&app.agent_token)
-        .send()
-        .await
-        .expect(200);
+    app.agent_action(&id, "join", None).await.expect(200);
 
     for status in ["thinking", "speaking", "listening"] {
         let session = app
-            .post(&format!("/internal/sessions/{id}/agent-status"))
-            .bearer(&app.agent_token)
-            .json(&json!({"status": status}))
-            .send()
+            .agent_action(&id, "agent-status", &json!({"status": status}))
             .await
             .expect(200);
         assert_eq!(session["agent_status"], status);
     }
-    app.post(&format!("/internal/sessions/{id}/agent-status"))
-        .bearer(&app.agent_token)
-        .json(&json!({"status": "off"}))
-        .send()
+    app.agent_action(&id, "agent-status", &json!({"status": "off"}))
         .await
         .expect_field_error(400, "invalid", "status");
 
     app.log_question(&ada, &id, "What is a closure?").await;
     let context = app
-        .get(&format!("/internal/sessions/{id}/context"))
-        .bearer(&app.agent_token)
-        .send()
-        .await
-        .expect(200);
+        .get_ok(
+            &app.agent_token,
+            &format!("/internal/sessions/{id}/context"),
+        )
+        .await;
     assert_eq!(context["session"]["title"], "Timer work");
     assert_eq!(context["project"]["name"], "Focus timer");
     assert_eq!(context["project"]["tech_stack"], json!(["rust", "axum"]));
     assert_eq!(context["recent"][0]["question"], "What is a closure?");
 
     let said = app
-        .post(&format!("/internal/sessions/{id}/messages"))
-        .bearer(&app.agent_token)
-        .json(&json!({"body": "A closure captures its environment."}))
-        .send()
+        .agent_action(
+            &id,
+            "messages",
+            &json!({"body": "A closure captures its environment."}),
+        )
         .await
         .expect(201);
     assert_eq!(said["name"], "Lock In Assistant");
     let chat = app
-        .get(&format!("/api/sessions/{id}/messages"))
-        .auth(&ada)
-        .send()
-        .await
-        .expect(200);
+        .get_ok(&ada, &format!("/api/sessions/{id}/messages"))
+        .await;
     assert_eq!(
         chat["messages"][0]["body"],
         "A closure captures its environment."
@@ -172,15 +143,10 @@ async fn switching_the_assistant_off_keeps_the_agent_out(app: &TestApp) {
     app.switch_assistant(&ada, &id, false).await.expect(200);
     let listed = app.agent_sessions().await;
     assert!(!listed.iter().any(|s| s["id"] == id.as_str()));
-    app.post(&format!("/internal/sessions/{id}/join"))
-        .bearer(&app.agent_token)
-        .send()
+    app.agent_action(&id, "join", None)
         .await
         .expect_error(409, "conflict");
-    app.post(&format!("/internal/sessions/{id}/agent-status"))
-        .bearer(&app.agent_token)
-        .json(&json!({"status": "listening"}))
-        .send()
+    app.agent_action(&id, "agent-status", &json!({"status": "listening"}))
         .await
         .expect_error(409, "conflict");
 }
@@ -192,9 +158,7 @@ async fn people_cannot_act_as_the_agent(app: &TestApp) {
         format!("/internal/sessions/{id}/join"),
         format!("/internal/sessions/{id}/leave"),
     ] {
-        app.post(&path)
-            .auth(&ada)
-            .send()
+        app.post_as(&ada, &path, None)
             .await
             .expect_error(403, "forbidden");
         app.post(&path)
@@ -202,15 +166,11 @@ async fn people_cannot_act_as_the_agent(app: &TestApp) {
             .await
             .expect_error(401, "unauthenticated");
     }
-    app.get("/internal/sessions")
-        .auth(&ada)
-        .send()
+    app.get_as(&ada, "/internal/sessions")
         .await
         .expect_error(403, "forbidden");
     // The assistant's account cannot be signed into.
-    app.post("/api/auth/login")
-        .json(&json!({"email": "assistant@lockin.invalid", "password": "anything at all"}))
-        .send()
+    app.login("assistant@lockin.invalid", "anything at all")
         .await
         .expect_error(401, "unauthenticated");
 }
@@ -250,11 +210,12 @@ async fn a_release_checks_its_body_as_a_claim_does(app: &TestApp) {
     let ada = app.register("Ada").await;
     let id = id_of(&app.instant_session(&ada, 2).await);
     for action in ["claim", "release"] {
-        app.post(&format!("/internal/sessions/{id}/{action}"))
-            .bearer(&app.agent_token)
-            .json(&json!({"worker_id": "worker-a", "lease_seconds": 0}))
-            .send()
-            .await
-            .expect_field_error(400, "invalid", "lease_seconds");
+        app.agent_action(
+            &id,
+            action,
+            &json!({"worker_id": "worker-a", "lease_seconds": 0}),
+        )
+        .await
+        .expect_field_error(400, "invalid", "lease_seconds");
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Failures, TestApp, User, id_of, ids, timestamp};
+use crate::harness::{TestApp, User, id_of, ids, overlaid, refuses_each, timestamp};
 
 both_backends!(
     participants_log_and_read_interactions,
@@ -18,9 +18,8 @@ both_backends!(
 
 /// Ada hosts an instant session Bob has joined; Carol is signed in but was never in it.
 async fn room(app: &TestApp) -> (User, User, User, String) {
-    let (ada, bob, id) = app.ada_hosts_bob().await;
+    let (ada, bob, id) = app.ada_and_bob_in_session().await;
     let carol = app.register("Carol").await;
-    app.join(&bob, &id).await.expect(200);
     (ada, bob, carol, id)
 }
 
@@ -29,10 +28,12 @@ async fn participants_log_and_read_interactions(app: &TestApp) {
     let path = format!("/api/sessions/{id}/ai-logs");
 
     let first = app
-        .post(&path)
-        .auth(&ada)
-        .json(&json!({"question": "  What is a closure? ", "answer": "A function with its environment."}))
-        .send()
+        .post_ai_log(
+            &ada,
+            &id,
+            "  What is a closure? ",
+            "A function with its environment.",
+        )
         .await
         .expect(201);
     assert!(uuid::Uuid::parse_str(first["id"].as_str().unwrap()).is_ok());
@@ -49,13 +50,8 @@ async fn participants_log_and_read_interactions(app: &TestApp) {
     assert!(first["providers"].is_object(), "{first}");
     timestamp(&first["created_at"]);
 
-    let second = app
-        .post(&path)
-        .auth(&bob)
-        .json(&json!({"question": "And a trait object?", "answer": "dyn Trait behind a pointer.", "trigger": "voice"}))
-        .send()
-        .await
-        .expect(201);
+    let by_voice = json!({"question": "And a trait object?", "answer": "dyn Trait behind a pointer.", "trigger": "voice"});
+    let second = app.post_as(&bob, &path, &by_voice).await.expect(201);
     assert_eq!(second["user_id"], bob.id.as_str());
     assert_eq!(second["trigger"], "voice");
 
@@ -63,9 +59,7 @@ async fn participants_log_and_read_interactions(app: &TestApp) {
     app.post_ai_log(&carol, &id, "Sneaky?", "No.")
         .await
         .expect_error(403, "forbidden");
-    app.get(&path)
-        .auth(&carol)
-        .send()
+    app.get_as(&carol, &path)
         .await
         .expect_error(403, "forbidden");
 
@@ -110,36 +104,33 @@ async fn log_input_is_checked(app: &TestApp) {
     let (ada, _bob, _carol, id) = room(app).await;
     let path = format!("/api/sessions/{id}/ai-logs");
     let kept = app.log_question(&ada, &id, "Kept?").await;
-    for (body, field) in [
-        (json!({"question": "", "answer": "a"}), "question"),
-        (json!({"question": "   ", "answer": "a"}), "question"),
-        (json!({"answer": "a"}), "question"),
-        (
-            json!({"question": "q".repeat(4001), "answer": "a"}),
-            "question",
-        ),
-        (json!({"question": 42, "answer": "a"}), "question"),
-        (json!({"question": "q"}), "answer"),
-        (
-            json!({"question": "q", "answer": "a", "trigger": "shout"}),
-            "trigger",
-        ),
-        (
-            json!({"question": "q", "answer": "a", "helpful": true}),
-            "helpful",
-        ),
-        (
-            json!({"question": "q", "answer": "a", "user_id": ada.id}),
-            "user_id",
-        ),
-    ] {
-        app.post(&path)
-            .auth(&ada)
-            .json(&body)
-            .send()
-            .await
-            .expect_field_error(400, "invalid", field);
-    }
+    refuses_each(
+        || app.post(&path).auth(&ada),
+        [
+            (json!({"question": "", "answer": "a"}), "question"),
+            (json!({"question": "   ", "answer": "a"}), "question"),
+            (json!({"answer": "a"}), "question"),
+            (
+                json!({"question": "q".repeat(4001), "answer": "a"}),
+                "question",
+            ),
+            (json!({"question": 42, "answer": "a"}), "question"),
+            (json!({"question": "q"}), "answer"),
+            (
+                json!({"question": "q", "answer": "a", "trigger": "shout"}),
+                "trigger",
+            ),
+            (
+                json!({"question": "q", "answer": "a", "helpful": true}),
+                "helpful",
+            ),
+            (
+                json!({"question": "q", "answer": "a", "user_id": ada.id}),
+                "user_id",
+            ),
+        ],
+    )
+    .await;
     assert_eq!(app.session_logs(&ada, &id).await, vec![kept]);
 }
 
@@ -170,27 +161,15 @@ async fn the_agent_logs_through_the_internal_endpoint(app: &TestApp) {
         .send()
         .await
         .expect_error(401, "unauthenticated");
-    app.post("/internal/ai-logs")
-        .auth(&bob)
-        .json(&body)
-        .send()
+    app.post_as(&bob, "/internal/ai-logs", &body)
         .await
         .expect_error(403, "forbidden");
-    app.post("/internal/ai-logs")
-        .bearer("agent-secret-guess")
-        .json(&body)
-        .send()
+    app.post_as("agent-secret-guess", "/internal/ai-logs", &body)
         .await
         .expect_error(401, "unauthenticated");
     assert_eq!(app.session_logs(&ada, &id).await, Vec::<Value>::new());
 
-    let voiced = app
-        .post("/internal/ai-logs")
-        .bearer(&app.agent_token)
-        .json(&body)
-        .send()
-        .await
-        .expect(201);
+    let voiced = app.agent_log(&body).await.expect(201);
     assert_eq!(voiced["session_id"], id.as_str());
     assert_eq!(voiced["user_id"], bob.id.as_str());
     assert_eq!(voiced["trigger"], "voice");
@@ -204,9 +183,7 @@ async fn the_agent_logs_through_the_internal_endpoint(app: &TestApp) {
 
     // The agent could not tell who asked, and the language model failed: still logged.
     let failed = app
-        .post("/internal/ai-logs")
-        .bearer(&app.agent_token)
-        .json(&json!({
+        .agent_log(&json!({
             "session_id": id,
             "question": "hey agent explain borrowing",
             "answer": "",
@@ -215,7 +192,6 @@ async fn the_agent_logs_through_the_internal_endpoint(app: &TestApp) {
             "latency_ms": {"wake_delay": 100, "transcription_delay": 3_600_000},
             "providers": {"stt": "deepgram"},
         }))
-        .send()
         .await
         .expect(201);
     assert_eq!(failed["user_id"], Value::Null);
@@ -226,10 +202,7 @@ async fn the_agent_logs_through_the_internal_endpoint(app: &TestApp) {
     assert_eq!(failed["providers"]["stt"], "deepgram");
 
     let typed = app
-        .post("/internal/ai-logs")
-        .bearer(&app.agent_token)
-        .json(&json!({"session_id": id, "user_id": ada.id, "question": "typed", "answer": "ok", "trigger": "text"}))
-        .send()
+        .agent_log(&json!({"session_id": id, "user_id": ada.id, "question": "typed", "answer": "ok", "trigger": "text"}))
         .await
         .expect(201);
     assert_eq!(typed["trigger"], "text");
@@ -256,84 +229,48 @@ async fn internal_log_input_is_checked(app: &TestApp) {
         "answer": "a",
         "trigger": "voice",
     });
-    let with = |changes: Value| {
-        let mut body = valid.clone();
-        for (key, value) in changes.as_object().unwrap() {
-            if value.is_null() {
-                body.as_object_mut().unwrap().remove(key);
-            } else {
-                body[key] = value.clone();
-            }
-        }
-        body
-    };
-    let mut failures = Failures::default();
-    for (body, field) in [
-        (
-            with(json!({"latency_ms": {"total": 3_600_001}})),
-            "latency_ms",
-        ),
-        (with(json!({"latency_ms": {"llm_ttft": -1}})), "latency_ms"),
-        (
-            with(json!({"latency_ms": {"llm_ttft": "fast"}})),
-            "latency_ms",
-        ),
-        (with(json!({"latency_ms": [1, 2]})), "latency_ms"),
-        (with(json!({"providers": {"llm": ""}})), "providers"),
-        (
-            with(json!({"providers": {"llm": "x".repeat(61)}})),
-            "providers",
-        ),
-        (with(json!({"session_id": "not-an-id"})), "session_id"),
-        (with(json!({"session_id": null})), "session_id"),
-        (with(json!({"user_id": "nobody"})), "user_id"),
-        (with(json!({"trigger": "shout"})), "trigger"),
-        (with(json!({"trigger": null})), "trigger"),
-        (with(json!({"question": ""})), "question"),
-        (with(json!({"question": null})), "question"),
-        (with(json!({"answer": null})), "answer"),
-        (with(json!({"error": ""})), "error"),
-        (with(json!({"mood": "happy"})), "mood"),
-    ] {
-        let reply = app
-            .post("/internal/ai-logs")
-            .bearer(&app.agent_token)
-            .json(&body)
-            .send()
-            .await;
-        failures.check(
-            reply
-                .check_error(400, "invalid", Some(field))
-                .map_err(|failure| format!("{failure} (sent {body})")),
-        );
-    }
+    let with = |changes: Value| overlaid(valid.clone(), changes);
+    refuses_each(
+        || app.post("/internal/ai-logs").auth(&app.agent_token),
+        [
+            (
+                with(json!({"latency_ms": {"total": 3_600_001}})),
+                "latency_ms",
+            ),
+            (with(json!({"latency_ms": {"llm_ttft": -1}})), "latency_ms"),
+            (
+                with(json!({"latency_ms": {"llm_ttft": "fast"}})),
+                "latency_ms",
+            ),
+            (with(json!({"latency_ms": [1, 2]})), "latency_ms"),
+            (with(json!({"providers": {"llm": ""}})), "providers"),
+            (
+                with(json!({"providers": {"llm": "x".repeat(61)}})),
+                "providers",
+            ),
+            (with(json!({"session_id": "not-an-id"})), "session_id"),
+            (with(json!({"session_id": null})), "session_id"),
+            (with(json!({"user_id": "nobody"})), "user_id"),
+            (with(json!({"trigger": "shout"})), "trigger"),
+            (with(json!({"trigger": null})), "trigger"),
+            (with(json!({"question": ""})), "question"),
+            (with(json!({"question": null})), "question"),
+            (with(json!({"answer": null})), "answer"),
+            (with(json!({"error": ""})), "error"),
+            (with(json!({"mood": "happy"})), "mood"),
+        ],
+    )
+    .await;
     // Unknown stages and providers are refused too (whatever field the error names).
     for body in [
         with(json!({"latency_ms": {"total": 10, "coffee_break": 5}})),
         with(json!({"providers": {"stt": "x", "vision": "y"}})),
     ] {
-        let reply = app
-            .post("/internal/ai-logs")
-            .bearer(&app.agent_token)
-            .json(&body)
-            .send()
-            .await;
-        failures.check(
-            reply
-                .check_error(400, "invalid", None)
-                .map_err(|failure| format!("{failure} (sent {body})")),
-        );
+        app.agent_log(&body).await.expect_error(400, "invalid");
     }
-    failures.assert_none();
     // A session that does not exist is refused, as a bad input or a missing thing.
-    let reply = app
-        .post("/internal/ai-logs")
-        .bearer(&app.agent_token)
-        .json(&with(
-            json!({"session_id": uuid::Uuid::new_v4().to_string()}),
-        ))
-        .send()
-        .await;
+    let missing = with(json!({"session_id": uuid::Uuid::new_v4().to_string()}));
+    let reply = app.agent_log(&missing).await;
     assert!(
         matches!(reply.status.as_u16(), 400 | 404),
         "a log for a missing session: {} {}",
@@ -386,19 +323,16 @@ async fn feedback_counts_one_vote_per_person(app: &TestApp) {
         .expect_error(403, "forbidden");
 
     let path = format!("/api/ai-logs/{log_id}/feedback");
-    for (body, field) in [
-        (json!({"helpful": "yes"}), "helpful"),
-        (json!({"helpful": null}), "helpful"),
-        (json!({}), "helpful"),
-        (json!({"helpful": true, "stars": 5}), "stars"),
-    ] {
-        app.post(&path)
-            .auth(&bob)
-            .json(&body)
-            .send()
-            .await
-            .expect_field_error(400, "invalid", field);
-    }
+    refuses_each(
+        || app.post(&path).auth(&bob),
+        [
+            (json!({"helpful": "yes"}), "helpful"),
+            (json!({"helpful": null}), "helpful"),
+            (json!({}), "helpful"),
+            (json!({"helpful": true, "stars": 5}), "stars"),
+        ],
+    )
+    .await;
     assert_eq!(
         app.session_logs(&ada, &id).await,
         before,
@@ -426,18 +360,15 @@ async fn agent_logs(app: &TestApp, session_id: &str, asker: &User, count: usize)
     let mut logged = Vec::with_capacity(count);
     for n in 0..count {
         logged.push(
-            app.post("/internal/ai-logs")
-                .bearer(&app.agent_token)
-                .json(&json!({
-                    "session_id": session_id,
-                    "user_id": asker.id,
-                    "question": format!("question {n}"),
-                    "answer": format!("answer {n}"),
-                    "trigger": "voice",
-                }))
-                .send()
-                .await
-                .expect(201),
+            app.agent_log(&json!({
+                "session_id": session_id,
+                "user_id": asker.id,
+                "question": format!("question {n}"),
+                "answer": format!("answer {n}"),
+                "trigger": "voice",
+            }))
+            .await
+            .expect(201),
         );
     }
     logged
@@ -452,33 +383,26 @@ async fn the_log_reads_in_pages_of_the_latest_entries(app: &TestApp) {
     let latest = app.session_logs(&ada, &id).await;
     assert_eq!(ids(&latest), ids(&logged[10..]));
     let older = app
-        .get(&format!("{path}?before={}", id_of(&latest[0])))
-        .auth(&ada)
-        .send()
-        .await
-        .expect(200);
+        .get_ok(&ada, &format!("{path}?before={}", id_of(&latest[0])))
+        .await;
     assert_eq!(ids(older.as_array().expect("a list")), ids(&logged[..10]));
     let few = app
-        .get(&format!("{path}?limit=3&before={}", id_of(&logged[5])))
-        .auth(&bob)
-        .send()
-        .await
-        .expect(200);
+        .get_ok(
+            &bob,
+            &format!("{path}?limit=3&before={}", id_of(&logged[5])),
+        )
+        .await;
     assert_eq!(ids(few.as_array().expect("a list")), ids(&logged[2..5]));
     for bad in ["limit=0", "limit=101", "before=nope"] {
         let field = bad.split('=').next().expect("a name");
-        app.get(&format!("{path}?{bad}"))
-            .auth(&ada)
-            .send()
+        app.get_as(&ada, &format!("{path}?{bad}"))
             .await
             .expect_field_error(400, "invalid", field);
     }
     // An entry of another session is not a place in this one.
     let other = app.instant_session(&carol, 2).await;
     let elsewhere = agent_logs(app, &id_of(&other), &carol, 1).await;
-    app.get(&format!("{path}?before={}", id_of(&elsewhere[0])))
-        .auth(&ada)
-        .send()
+    app.get_as(&ada, &format!("{path}?before={}", id_of(&elsewhere[0])))
         .await
         .expect_field_error(400, "invalid", "before");
 }
@@ -490,19 +414,10 @@ async fn logging_by_hand_is_limited_and_marked_as_a_persons(app: &TestApp) {
     let path = format!("/api/sessions/{id}/ai-logs");
     let by_hand = |n: usize| json!({"question": format!("q{n}"), "answer": "an answer I typed"});
     for n in 0..30 {
-        let logged = app
-            .post(&path)
-            .auth(&bob)
-            .json(&by_hand(n))
-            .send()
-            .await
-            .expect(201);
+        let logged = app.post_as(&bob, &path, &by_hand(n)).await.expect(201);
         assert_eq!(logged["logged_by"], "person", "{logged}");
     }
-    app.post(&path)
-        .auth(&bob)
-        .json(&by_hand(30))
-        .send()
+    app.post_as(&bob, &path, &by_hand(30))
         .await
         .expect_error(429, "rate_limited");
     assert_eq!(
@@ -511,12 +426,7 @@ async fn logging_by_hand_is_limited_and_marked_as_a_persons(app: &TestApp) {
         "the refused entry wrote nothing"
     );
     // Ada has her own allowance; the assistant has none to spend.
-    app.post(&path)
-        .auth(&ada)
-        .json(&by_hand(0))
-        .send()
-        .await
-        .expect(201);
+    app.post_as(&ada, &path, &by_hand(0)).await.expect(201);
     let spoken = agent_logs(app, &id, &bob, 1).await;
     assert_eq!(spoken[0]["logged_by"], "assistant");
 }

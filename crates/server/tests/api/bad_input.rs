@@ -24,10 +24,7 @@ async fn refused_create(
     body: Value,
     field: &str,
 ) -> Result<(), String> {
-    app.post("/api/sessions")
-        .auth(ada)
-        .json(&body)
-        .send()
+    app.post_as(ada, "/api/sessions", &body)
         .await
         .check_error(400, "invalid", Some(field))
         .map_err(|failure| format!("{failure} (sent {body})"))?;
@@ -200,13 +197,8 @@ async fn bodies_must_be_json(app: &TestApp) {
             .expect_error(415, "unsupported_media_type");
     }
     assert_eq!(app.sessions_snapshot(&ada).await, before);
-    assert_eq!(
-        app.get("/api/projects").auth(&ada).send().await.expect(200),
-        json!([])
-    );
-    app.post("/api/auth/login")
-        .json(&json!({"email": "form@example.com", "password": "long enough"}))
-        .send()
+    assert_eq!(app.get_ok(&ada, "/api/projects").await, json!([]));
+    app.login("form@example.com", "long enough")
         .await
         .expect_error(401, "unauthenticated");
 }
@@ -237,23 +229,13 @@ async fn bodies_over_64_kib_are_too_large(app: &TestApp) {
             .expect_error(413, "too_large");
     }
     let huge_title = json!({"title": "t".repeat(70 * 1024)});
-    app.post("/api/sessions")
-        .auth(&ada)
-        .json(&session_body(huge_title))
-        .send()
+    app.post_as(&ada, "/api/sessions", &session_body(huge_title))
         .await
         .expect_error(413, "too_large");
-    app.post("/api/auth/register")
-        .json(
-            &json!({"email": "big@example.com", "password": "p".repeat(70 * 1024), "name": "Big"}),
-        )
-        .send()
+    app.sign_up("big@example.com", &"p".repeat(70 * 1024), "Big")
         .await
         .expect_error(413, "too_large");
-    assert_eq!(
-        app.get("/api/projects").auth(&ada).send().await.expect(200),
-        json!([])
-    );
+    assert_eq!(app.get_ok(&ada, "/api/projects").await, json!([]));
     assert_eq!(
         app.sessions_snapshot(&ada).await,
         json!({"active": [], "scheduled": []})

@@ -8,15 +8,8 @@ both_backends!(two_people_lock_in_with_the_assistant);
 
 async fn two_people_lock_in_with_the_assistant(app: &TestApp) {
     // Two people sign up; the second signs in again later, as a returning user would.
-    let ada = app.register("Ada").await;
-    let bob_signup = app.register("Bob").await;
-    let bob = User::from_auth_answer(
-        &app.post("/api/auth/login")
-            .json(&json!({"email": bob_signup.email, "password": PASSWORD}))
-            .send()
-            .await
-            .expect(200),
-    );
+    let [ada, bob_signup] = app.register_all(["Ada", "Bob"]).await;
+    let bob = User::from_auth_answer(&app.login(&bob_signup.email, PASSWORD).await.expect(200));
     assert_eq!(bob.id, bob_signup.id);
 
     let project = app
@@ -59,9 +52,7 @@ async fn two_people_lock_in_with_the_assistant(app: &TestApp) {
 
     // Bob asks the assistant by voice; the agent logs it. Ada types a question herself.
     let voiced = app
-        .post("/internal/ai-logs")
-        .bearer(&app.agent_token)
-        .json(&json!({
+        .agent_log(&json!({
             "session_id": id,
             "user_id": bob.id,
             "question": "hey agent how do I share state between axum handlers",
@@ -70,7 +61,6 @@ async fn two_people_lock_in_with_the_assistant(app: &TestApp) {
             "latency_ms": {"transcription_delay": 300, "llm_ttft": 420, "voice_to_voice": 790, "total": 2100},
             "providers": {"stt": "pocketsphinx", "llm": "smollm2", "tts": "flite"},
         }))
-        .send()
         .await
         .expect(201);
     let typed = app

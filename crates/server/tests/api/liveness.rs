@@ -26,6 +26,25 @@ const OVERDUE: Timeouts = Timeouts {
     remind_before: Duration::ZERO,
 };
 
+/// Timeouts under which departures are overdue but no node has been silent
+/// for long enough to be taken for dead.
+const NODE_ALIVE: Timeouts = Timeouts {
+    node_dead_after: Duration::from_secs(3600),
+    ..OVERDUE
+};
+
+/// The test server's store, as another node sees it.
+async fn store_of(app: &TestApp) -> SqlStore {
+    SqlStore::connect(app.database_url())
+        .await
+        .expect("the store")
+}
+
+/// One sweep by `node`, as it would run it.
+async fn sweep(store: &SqlStore, node: &str, timeouts: &Timeouts) {
+    store.sweep(node, timeouts).await.expect("sweeping");
+}
+
 /// A session with a person in it, connected through `node`.
 async fn someone_connected_through(app: &TestApp, store: &SqlStore, node: &str) -> (Id, Id) {
     let ada = app.register("Ada").await;
@@ -67,20 +86,15 @@ async fn is_joined(store: &SqlStore, session_id: &Id, user_id: &Id) -> bool {
 /// However long ago its last heartbeat landed (its writes stalled), a node's
 /// own sweep never closes its own connections.
 async fn a_node_never_takes_itself_for_dead(app: &TestApp) {
-    let store = SqlStore::connect(app.database_url())
-        .await
-        .expect("the store");
+    let store = store_of(app).await;
     let (session_id, user_id) = someone_connected_through(app, &store, "stalled-node").await;
-    store
-        .sweep("stalled-node", &OVERDUE)
-        .await
-        .expect("sweeping");
+    sweep(&store, "stalled-node", &OVERDUE).await;
     assert!(
         is_joined(&store, &session_id, &user_id).await,
         "a node marked its own connected participant left"
     );
     // Another node, seeing the same silence, does close them.
-    store.sweep("other-node", &OVERDUE).await.expect("sweeping");
+    sweep(&store, "other-node", &OVERDUE).await;
     assert!(!is_joined(&store, &session_id, &user_id).await);
     store.close().await;
 }
@@ -88,9 +102,7 @@ async fn a_node_never_takes_itself_for_dead(app: &TestApp) {
 /// A heartbeat says whether the node was still on record; after another node
 /// took it for dead, asserting presence again keeps its people in.
 async fn a_node_taken_for_dead_learns_it_on_its_next_heartbeat(app: &TestApp) {
-    let store = SqlStore::connect(app.database_url())
-        .await
-        .expect("the store");
+    let store = store_of(app).await;
     assert!(
         !store.heartbeat("slow-node").await.expect("a heartbeat"),
         "a new node is not on record"
@@ -101,7 +113,7 @@ async fn a_node_taken_for_dead_learns_it_on_its_next_heartbeat(app: &TestApp) {
         departure: Duration::from_secs(3600),
         ..OVERDUE
     };
-    store.sweep("other-node", &lenient).await.expect("sweeping");
+    sweep(&store, "other-node", &lenient).await;
     assert!(
         !store.heartbeat("slow-node").await.expect("a heartbeat"),
         "the node was taken for dead and must be told"
@@ -111,14 +123,7 @@ async fn a_node_taken_for_dead_learns_it_on_its_next_heartbeat(app: &TestApp) {
         .await
         .expect("asserting presence again");
     // The node is alive again: departures are due at once, but not theirs.
-    let node_alive = Timeouts {
-        node_dead_after: Duration::from_secs(3600),
-        ..OVERDUE
-    };
-    store
-        .sweep("other-node", &node_alive)
-        .await
-        .expect("sweeping");
+    sweep(&store, "other-node", &NODE_ALIVE).await;
     assert!(
         is_joined(&store, &session_id, &user_id).await,
         "a participant whose node asserted them again was marked left"
@@ -130,9 +135,7 @@ async fn a_node_taken_for_dead_learns_it_on_its_next_heartbeat(app: &TestApp) {
 /// departure timeout, as if they had disconnected; someone watching the
 /// session when they join does not.
 async fn a_seat_nobody_connects_to_is_given_up(app: &TestApp) {
-    let store = SqlStore::connect(app.database_url())
-        .await
-        .expect("the store");
+    let store = store_of(app).await;
     let (session_id, watching) = someone_connected_through(app, &store, "a-node").await;
     let bob = app.register("Bob").await;
     let absent = Id::parse("id", &bob.id).expect("a user id");
@@ -140,14 +143,7 @@ async fn a_seat_nobody_connects_to_is_given_up(app: &TestApp) {
         .join_session(&session_id, &absent, false)
         .await
         .expect("joining");
-    let departures_due = Timeouts {
-        node_dead_after: Duration::from_secs(3600),
-        ..OVERDUE
-    };
-    store
-        .sweep("a-node", &departures_due)
-        .await
-        .expect("sweeping");
+    sweep(&store, "a-node", &NODE_ALIVE).await;
     assert!(
         !is_joined(&store, &session_id, &absent).await,
         "a seat held without a connection was kept"

@@ -134,12 +134,8 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 }
 
 async fn metrics_count_requests_sessions_and_people(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let carol = app.register("Carol").await;
-    let first = app.instant_session(&ada, 4).await;
-    app.join(&bob, &id_of(&first)).await.expect(200);
-    app.join(&carol, &id_of(&first)).await.expect(200);
+    let [ada, bob, carol] = app.register_all(["Ada", "Bob", "Carol"]).await;
+    let first = app.hosted_session(&ada, 4, [&bob, &carol]).await;
     app.instant_session(&bob, 4).await;
     app.scheduled_session(&carol, "Deep work", chrono::Duration::hours(2))
         .await;
@@ -148,7 +144,7 @@ async fn metrics_count_requests_sessions_and_people(app: &TestApp) {
         .await
         .expect(200);
 
-    let text = app.get("/metrics").bearer(&app.metrics_token).send().await;
+    let text = app.get("/metrics").auth(&app.metrics_token).send().await;
     assert_eq!(text.status.as_u16(), 200, "{}", text.body);
     let content_type = text
         .headers
@@ -182,10 +178,8 @@ async fn metrics_count_requests_sessions_and_people(app: &TestApp) {
         "Ada, Bob and Carol in the first, Bob in the second:\n{body}"
     );
 
-    app.session_action(&ada, &id_of(&first), "end")
-        .await
-        .expect(200);
-    let after = app.get("/metrics").bearer(&app.metrics_token).send().await;
+    app.session_action(&ada, &first, "end").await.expect(200);
+    let after = app.get("/metrics").auth(&app.metrics_token).send().await;
     assert_eq!(after.status.as_u16(), 200);
     assert_eq!(metric(&after.body, "lockin_sessions_active"), Some(1.0));
     assert_eq!(metric(&after.body, "lockin_participants_joined"), Some(1.0));
@@ -196,18 +190,17 @@ async fn metrics_count_requests_sessions_and_people(app: &TestApp) {
 async fn only_the_metrics_token_opens_metrics(app: &TestApp) {
     let ada = app.register("Ada").await;
     let refusals = [
-        app.get("/metrics").bearer(&app.agent_token),
+        app.get("/metrics").auth(&app.agent_token),
         app.get("/metrics").auth(&ada),
         app.get("/metrics")
             .header("cookie", &format!("lockin_session={}", ada.token)),
-        app.get("/metrics")
-            .bearer(&format!("{}x", app.metrics_token)),
+        app.get("/metrics").auth(&format!("{}x", app.metrics_token)),
         app.get("/metrics"),
     ];
     for call in refusals {
         call.send().await.expect_error(401, "unauthenticated");
     }
-    let scraped = app.get("/metrics").bearer(&app.metrics_token).send().await;
+    let scraped = app.get("/metrics").auth(&app.metrics_token).send().await;
     assert_eq!(scraped.status.as_u16(), 200, "{}", scraped.body);
     assert!(scraped.body.contains("lockin_http_requests_total"));
 }
@@ -215,8 +208,8 @@ async fn only_the_metrics_token_opens_metrics(app: &TestApp) {
 async fn without_a_metrics_token_nobody_scrapes(app: &TestApp) {
     let ada = app.register("Ada").await;
     for call in [
-        app.get("/metrics").bearer(&app.metrics_token),
-        app.get("/metrics").bearer(&app.agent_token),
+        app.get("/metrics").auth(&app.metrics_token),
+        app.get("/metrics").auth(&app.agent_token),
         app.get("/metrics").auth(&ada),
     ] {
         call.send().await.expect_error(401, "unauthenticated");
@@ -317,9 +310,7 @@ async fn every_documented_call_needs_credentials(app: &TestApp) {
     // The public ones answer without credentials (and are not 404/405).
     let health = app.get("/healthz").send().await;
     assert_eq!(health.status.as_u16(), 200);
-    app.post("/api/auth/login")
-        .json(&json!({"email": "nobody@example.com", "password": "whatever123"}))
-        .send()
+    app.login("nobody@example.com", "whatever123")
         .await
         .expect_error(401, "unauthenticated");
 }

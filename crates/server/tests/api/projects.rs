@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Failures, TestApp, User, id_of, ids, timestamp};
+use crate::harness::{TestApp, User, id_of, ids, refuses_each, timestamp};
 
 both_backends!(
     creates_and_lists_own_projects,
@@ -36,8 +36,7 @@ both_backends_with!(
 );
 
 async fn creates_and_lists_own_projects(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
     let engine = app
         .create_project(
             &ada,
@@ -67,7 +66,7 @@ async fn creates_and_lists_own_projects(app: &TestApp) {
     assert_eq!(bare["tech_stack"], json!([]));
     let bobs = app.create_project(&bob, json!({"name": "Bob's"})).await;
 
-    let mine = app.get("/api/projects").auth(&ada).send().await.expect(200);
+    let mine = app.get_ok(&ada, "/api/projects").await;
     let mine = mine.as_array().expect("a list");
     let mut listed = ids(mine);
     listed.sort();
@@ -77,13 +76,13 @@ async fn creates_and_lists_own_projects(app: &TestApp) {
     assert!(!ids(mine).contains(&id_of(&bobs)));
 
     assert_eq!(app.project(&ada, &id_of(&engine)).await, engine);
-    let bob_list = app.get("/api/projects").auth(&bob).send().await.expect(200);
+    let bob_list = app.get_ok(&bob, "/api/projects").await;
     assert_eq!(ids(bob_list.as_array().unwrap()), vec![id_of(&bobs)]);
 }
 
 async fn project_fields_are_checked(app: &TestApp) {
     let ada = app.register("Ada").await;
-    let before = app.get("/api/projects").auth(&ada).send().await.expect(200);
+    let before = app.get_ok(&ada, "/api/projects").await;
     let too_many: Vec<String> = (0..21).map(|n| format!("tool{n}")).collect();
     let cases = [
         (
@@ -121,22 +120,8 @@ async fn project_fields_are_checked(app: &TestApp) {
         ),
         (json!({"name": "P", "owner_id": ada.id}), "owner_id"),
     ];
-    let mut failures = Failures::default();
-    for (body, field) in cases {
-        let reply = app
-            .post("/api/projects")
-            .auth(&ada)
-            .json(&body)
-            .send()
-            .await;
-        failures.check(
-            reply
-                .check_error(400, "invalid", Some(field))
-                .map_err(|failure| format!("{failure} (sent {body})")),
-        );
-    }
-    failures.assert_none();
-    let after = app.get("/api/projects").auth(&ada).send().await.expect(200);
+    refuses_each(|| app.post("/api/projects").auth(&ada), cases).await;
+    let after = app.get_ok(&ada, "/api/projects").await;
     assert_eq!(before, after, "refused creates made nothing");
 
     // The limits themselves are allowed.
@@ -162,9 +147,7 @@ async fn project_visibility_setup(
     Value,
     Value,
 ) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let carol = app.register("Carol").await;
+    let [ada, bob, carol] = app.register_all(["Ada", "Bob", "Carol"]).await;
     let project = app
         .create_project(
             &ada,
@@ -184,9 +167,7 @@ async fn projects_are_seen_by_owner_and_the_people_in_their_sessions(app: &TestA
     let path = format!("/api/projects/{project_id}");
     assert_eq!(app.project(&ada, &project_id).await, project);
     assert_eq!(app.project(&bob, &project_id).await, project);
-    app.get(&path)
-        .auth(&carol)
-        .send()
+    app.get_as(&carol, &path)
         .await
         .expect_error(404, "not_found");
 
@@ -195,27 +176,21 @@ async fn projects_are_seen_by_owner_and_the_people_in_their_sessions(app: &TestA
     app.session_action(&bob, &id_of(&session), "leave")
         .await
         .expect(200);
-    app.get(&path)
-        .auth(&bob)
-        .send()
-        .await
-        .expect_error(404, "not_found");
+    app.get_as(&bob, &path).await.expect_error(404, "not_found");
     app.join(&bob, &id_of(&session)).await.expect(200);
     assert_eq!(app.project(&bob, &project_id).await, project);
     app.session_action(&ada, &id_of(&session), "end")
         .await
         .expect(200);
     for stranger in [&bob, &carol] {
-        app.get(&path)
-            .auth(stranger)
-            .send()
+        app.get_as(stranger, &path)
             .await
             .expect_error(404, "not_found");
     }
     assert_eq!(app.project(&ada, &project_id).await, project);
 
     // Seeing a project does not make it mine.
-    let bobs = app.get("/api/projects").auth(&bob).send().await.expect(200);
+    let bobs = app.get_ok(&bob, "/api/projects").await;
     assert_eq!(bobs, json!([]));
 }
 
@@ -231,14 +206,7 @@ async fn patch_changes_only_the_fields_sent(app: &TestApp) {
     let patch = |body: Value| {
         let path = path.clone();
         let ada = ada.clone();
-        async move {
-            app.patch(&path)
-                .auth(&ada)
-                .json(&body)
-                .send()
-                .await
-                .expect(200)
-        }
+        async move { app.patch_as(&ada, &path, &body).await.expect(200) }
     };
 
     let unchanged = patch(json!({})).await;
@@ -274,38 +242,33 @@ async fn patch_changes_only_the_fields_sent(app: &TestApp) {
     expected["repo_url"] = Value::Null;
     assert_eq!(repo_null, expected, "null clears repo_url");
 
-    for (body, field) in [
-        (json!({"repo_url": "javascript:alert(1)"}), "repo_url"),
-        (json!({"name": ""}), "name"),
-        (json!({"tech_stack": ["ok", ""]}), "tech_stack"),
-        (json!({"owner_id": ada.id}), "owner_id"),
-        (json!({"name": 5}), "name"),
-    ] {
-        app.patch(&path)
-            .auth(&ada)
-            .json(&body)
-            .send()
-            .await
-            .expect_field_error(400, "invalid", field);
-    }
+    refuses_each(
+        || app.patch(&path).auth(&ada),
+        [
+            (json!({"repo_url": "javascript:alert(1)"}), "repo_url"),
+            (json!({"name": ""}), "name"),
+            (json!({"tech_stack": ["ok", ""]}), "tech_stack"),
+            (json!({"owner_id": ada.id}), "owner_id"),
+            (json!({"name": 5}), "name"),
+        ],
+    )
+    .await;
     assert_eq!(
         app.project(&ada, &id_of(&project)).await,
         expected,
         "refused patches changed nothing"
     );
 
-    app.patch("/api/projects/not-an-id")
-        .auth(&ada)
-        .json(&json!({"name": "x"}))
-        .send()
+    app.patch_as(&ada, "/api/projects/not-an-id", &json!({"name": "x"}))
         .await
         .expect_field_error(400, "invalid", "id");
-    app.patch(&format!("/api/projects/{}", uuid::Uuid::new_v4()))
-        .auth(&ada)
-        .json(&json!({"name": "x"}))
-        .send()
-        .await
-        .expect_error(404, "not_found");
+    app.patch_as(
+        &ada,
+        &format!("/api/projects/{}", uuid::Uuid::new_v4()),
+        &json!({"name": "x"}),
+    )
+    .await
+    .expect_error(404, "not_found");
 }
 
 async fn only_the_owner_changes_or_deletes(app: &TestApp) {
@@ -313,34 +276,21 @@ async fn only_the_owner_changes_or_deletes(app: &TestApp) {
     let path = format!("/api/projects/{}", id_of(&project));
     // Bob, who may see it, may not change it; a stranger is not even told it exists.
     for (intruder, status, code) in [(&bob, 403, "forbidden"), (&carol, 404, "not_found")] {
-        app.patch(&path)
-            .auth(intruder)
-            .json(&json!({"name": "Hijacked"}))
-            .send()
+        app.patch_as(intruder, &path, &json!({"name": "Hijacked"}))
             .await
             .expect_error(status, code);
-        app.delete(&path)
-            .auth(intruder)
-            .send()
+        app.delete_as(intruder, &path)
             .await
             .expect_error(status, code);
     }
     assert_eq!(app.project(&ada, &id_of(&project)).await, project);
 
-    app.delete(&path).auth(&ada).send().await.expect(204);
-    app.get(&path)
-        .auth(&ada)
-        .send()
+    app.delete_as(&ada, &path).await.expect(204);
+    app.get_as(&ada, &path).await.expect_error(404, "not_found");
+    app.delete_as(&ada, &path)
         .await
         .expect_error(404, "not_found");
-    app.delete(&path)
-        .auth(&ada)
-        .send()
-        .await
-        .expect_error(404, "not_found");
-    app.delete("/api/projects/42")
-        .auth(&ada)
-        .send()
+    app.delete_as(&ada, "/api/projects/42")
         .await
         .expect_field_error(400, "invalid", "id");
 }
@@ -356,9 +306,7 @@ async fn deleting_a_project_unlinks_its_sessions(app: &TestApp) {
     assert_eq!(scheduled["project_id"], project["id"]);
     assert_eq!(session["project_id"], project["id"]);
 
-    app.delete(&format!("/api/projects/{}", id_of(&project)))
-        .auth(&ada)
-        .send()
+    app.delete_as(&ada, &format!("/api/projects/{}", id_of(&project)))
         .await
         .expect(204);
     for linked in [&session, &scheduled] {
@@ -369,7 +317,7 @@ async fn deleting_a_project_unlinks_its_sessions(app: &TestApp) {
     }
     let participants = app.participants(&ada, &id_of(&session)).await;
     assert_eq!(participants.len(), 2, "the session keeps its people");
-    let projects = app.get("/api/projects").auth(&ada).send().await.expect(200);
+    let projects = app.get_ok(&ada, "/api/projects").await;
     assert_eq!(projects, json!([]));
 }
 
@@ -385,14 +333,13 @@ async fn only_the_owner_links_a_project(app: &TestApp) {
         (&ada, json!("not-a-uuid")),
         (&ada, json!(17)),
     ] {
-        app.post("/api/sessions")
-            .auth(who)
-            .json(&crate::harness::session_body(
-                json!({"project_id": project_ref}),
-            ))
-            .send()
-            .await
-            .expect_field_error(400, "invalid", "project_id");
+        app.post_as(
+            who,
+            "/api/sessions",
+            &crate::harness::session_body(json!({"project_id": project_ref})),
+        )
+        .await
+        .expect_field_error(400, "invalid", "project_id");
     }
     assert_eq!(app.sessions_snapshot(&ada).await, before);
     assert_eq!(app.project(&bob, &project_id).await, project);
@@ -425,21 +372,12 @@ async fn timelapses_are_the_owners_unless_shared(app: &TestApp) {
         .expect(201);
     let list = format!("/api/projects/{project_id}/timelapses");
     let video = format!("/api/timelapses/{}/video", id_of(&uploaded));
-    assert_eq!(
-        app.get(&list).auth(&ada).send().await.expect(200),
-        json!([uploaded])
-    );
-    assert_eq!(app.get(&video).auth(&ada).send().await.status, 200);
+    assert_eq!(app.get_ok(&ada, &list).await, json!([uploaded]));
+    assert_eq!(app.get_as(&ada, &video).await.status, 200);
 
     // Bob is in a session of the project: he sees it, not its videos.
-    app.get(&list)
-        .auth(&bob)
-        .send()
-        .await
-        .expect_error(403, "forbidden");
-    app.get(&video)
-        .auth(&bob)
-        .send()
+    app.get_as(&bob, &list).await.expect_error(403, "forbidden");
+    app.get_as(&bob, &video)
         .await
         .expect_error(404, "not_found");
     // Nor may he upload.
@@ -453,22 +391,18 @@ async fn timelapses_are_the_owners_unless_shared(app: &TestApp) {
     .expect_error(403, "forbidden");
 
     let shared = app
-        .patch(&format!("/api/projects/{project_id}"))
-        .auth(&ada)
-        .json(&json!({"timelapses_shared": true}))
-        .send()
+        .patch_as(
+            &ada,
+            &format!("/api/projects/{project_id}"),
+            &json!({"timelapses_shared": true}),
+        )
         .await
         .expect(200);
     assert_eq!(shared["timelapses_shared"], true);
-    assert_eq!(
-        app.get(&list).auth(&bob).send().await.expect(200),
-        json!([uploaded])
-    );
-    assert_eq!(app.get(&video).auth(&bob).send().await.status, 200);
+    assert_eq!(app.get_ok(&bob, &list).await, json!([uploaded]));
+    assert_eq!(app.get_as(&bob, &video).await.status, 200);
     // Sharing is with the people in its sessions, not with everyone.
-    app.get(&video)
-        .auth(&carol)
-        .send()
+    app.get_as(&carol, &video)
         .await
         .expect_error(404, "not_found");
 
@@ -478,9 +412,7 @@ async fn timelapses_are_the_owners_unless_shared(app: &TestApp) {
         .join("timelapses")
         .join(format!("{}.mp4", id_of(&uploaded)));
     assert!(file.exists(), "{} was not written", file.display());
-    app.delete(&format!("/api/projects/{project_id}"))
-        .auth(&ada)
-        .send()
+    app.delete_as(&ada, &format!("/api/projects/{project_id}"))
         .await
         .expect(204);
     assert!(!file.exists(), "{} outlived its project", file.display());

@@ -73,8 +73,7 @@ async fn fifty_people_race_for_three_seats(app: &TestApp) {
 }
 
 async fn one_person_joining_many_times_at_once_takes_one_seat(app: &TestApp) {
-    let host = app.register("Host").await;
-    let eager = app.register("Eager").await;
+    let [host, eager] = app.register_all(["Host", "Eager"]).await;
     let session = app.instant_session(&host, 3).await;
     let id = id_of(&session);
     let replies = join_all((0..12).map(|_| app.join(&eager, &id))).await;
@@ -90,11 +89,7 @@ async fn one_person_joining_many_times_at_once_takes_one_seat(app: &TestApp) {
 async fn racing_leaves_free_one_seat(app: &TestApp) {
     let host = app.register("Host").await;
     let guests = app.register_many("Guest", 2).await;
-    let session = app.instant_session(&host, 3).await;
-    let id = id_of(&session);
-    for guest in &guests {
-        app.join(guest, &id).await.expect(200);
-    }
+    let id = app.hosted_session(&host, 3, &guests).await;
     let replies = join_all((0..12).map(|_| app.session_action(&guests[0], &id, "leave"))).await;
     for reply in replies {
         assert_eq!(reply.expect(200)["status"], "left");
@@ -141,26 +136,24 @@ async fn racing_starts_and_ends_happen_once(app: &TestApp) {
 async fn nobody_writes_to_a_room_after_leaving_it(app: &TestApp) {
     let host = app.register("Host").await;
     let people = app.register_many("Leaver", 8).await;
-    let session = app.instant_session(&host, 10).await;
-    let id = id_of(&session);
-    for person in &people {
-        app.join(person, &id).await.expect(200);
-    }
+    let id = app.hosted_session(&host, 10, &people).await;
     let id = id.as_str();
     let races = people.iter().map(|person| async move {
         let writes = (0..4).map(|round| async move {
             if round % 2 == 0 {
-                app.post(&format!("/api/sessions/{id}/messages"))
-                    .auth(person)
-                    .json(&json!({"body": format!("message {round}")}))
-                    .send()
-                    .await
+                app.post_as(
+                    person,
+                    &format!("/api/sessions/{id}/messages"),
+                    &json!({"body": format!("message {round}")}),
+                )
+                .await
             } else {
-                app.post(&format!("/api/sessions/{id}/ai-logs"))
-                    .auth(person)
-                    .json(&json!({"question": format!("question {round}"), "answer": "an answer"}))
-                    .send()
-                    .await
+                app.post_as(
+                    person,
+                    &format!("/api/sessions/{id}/ai-logs"),
+                    &json!({"question": format!("question {round}"), "answer": "an answer"}),
+                )
+                .await
             }
         });
         let (left, written) =
@@ -186,11 +179,8 @@ async fn nobody_writes_to_a_room_after_leaving_it(app: &TestApp) {
         crate::harness::timestamp(&seat["left_at"])
     };
     let messages = app
-        .get(&format!("/api/sessions/{id}/messages?limit=100"))
-        .auth(&host)
-        .send()
-        .await
-        .expect(200)["messages"]
+        .get_ok(&host, &format!("/api/sessions/{id}/messages?limit=100"))
+        .await["messages"]
         .as_array()
         .expect("a list of messages")
         .clone();

@@ -13,8 +13,7 @@ both_backends!(
 );
 
 async fn active_list_pages_newest_first(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
     let mut created = Vec::new();
     for n in 0..7 {
         let creator = if n % 2 == 0 { &ada } else { &bob };
@@ -39,22 +38,16 @@ async fn active_list_pages_newest_first(app: &TestApp) {
     }
 
     let one_page = app
-        .get("/api/sessions?status=active&limit=100")
-        .auth(&ada)
-        .send()
-        .await
-        .expect(200);
+        .get_ok(&ada, "/api/sessions?status=active&limit=100")
+        .await;
     assert_eq!(
         one_page["next_cursor"],
         Value::Null,
         "everything fits on one page"
     );
     let first_of_three = app
-        .get("/api/sessions?status=active&limit=3")
-        .auth(&ada)
-        .send()
-        .await
-        .expect(200);
+        .get_ok(&ada, "/api/sessions?status=active&limit=3")
+        .await;
     assert!(
         first_of_three["next_cursor"].is_string(),
         "{first_of_three}"
@@ -65,14 +58,9 @@ async fn active_list_pages_newest_first(app: &TestApp) {
     );
 
     // No status means the active list.
-    let default = app
-        .get("/api/sessions?limit=100")
-        .auth(&ada)
-        .send()
-        .await
-        .expect(200);
+    let default = app.get_ok(&ada, "/api/sessions?limit=100").await;
     assert_eq!(default, one_page);
-    let bare = app.get("/api/sessions").auth(&ada).send().await.expect(200);
+    let bare = app.get_ok(&ada, "/api/sessions").await;
     assert_eq!(ids(bare["sessions"].as_array().unwrap()), newest_first);
 
     // A session that ends between two pages drops out without disturbing the rest.
@@ -81,14 +69,14 @@ async fn active_list_pages_newest_first(app: &TestApp) {
         .await
         .expect(200);
     let second = app
-        .get(&format!(
-            "/api/sessions?status=active&limit=3&cursor={}",
-            encode_query(cursor)
-        ))
-        .auth(&ada)
-        .send()
-        .await
-        .expect(200);
+        .get_ok(
+            &ada,
+            &format!(
+                "/api/sessions?status=active&limit=3&cursor={}",
+                encode_query(cursor)
+            ),
+        )
+        .await;
     assert_eq!(
         ids(second["sessions"].as_array().unwrap()),
         vec![
@@ -100,8 +88,7 @@ async fn active_list_pages_newest_first(app: &TestApp) {
 }
 
 async fn upcoming_list_pages_soonest_first(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
     let now = Utc::now();
     // Created out of order, with two planned for the same instant.
     let hours = [5, 1, 3, 2, 4, 3, 30 * 24];
@@ -168,43 +155,32 @@ async fn list_parameters_are_checked(app: &TestApp) {
         "limit=",
         "status=active&limit=1.5",
     ] {
-        let reply = app
-            .get(&format!("/api/sessions?{query}"))
-            .auth(&ada)
-            .send()
-            .await;
+        let reply = app.get_as(&ada, &format!("/api/sessions?{query}")).await;
         failures.check(reply.check_error(400, "invalid", Some("limit")));
     }
     for cursor in ["garbage", "AAAA", "%00%01", "eyJ0IjoxfQ"] {
         let reply = app
-            .get(&format!("/api/sessions?status=active&cursor={cursor}"))
-            .auth(&ada)
-            .send()
+            .get_as(
+                &ada,
+                &format!("/api/sessions?status=active&cursor={cursor}"),
+            )
             .await;
         failures.check(reply.check_error(400, "invalid", Some("cursor")));
     }
     for status in ["finished", "ACTIVE_", "actives"] {
         let reply = app
-            .get(&format!("/api/sessions?status={status}"))
-            .auth(&ada)
-            .send()
+            .get_as(&ada, &format!("/api/sessions?status={status}"))
             .await;
         failures.check(reply.check_error(400, "invalid", Some("status")));
     }
     failures.assert_none();
     let hundred = app
-        .get("/api/sessions?status=active&limit=100")
-        .auth(&ada)
-        .send()
-        .await
-        .expect(200);
+        .get_ok(&ada, "/api/sessions?status=active&limit=100")
+        .await;
     assert_eq!(hundred["sessions"].as_array().unwrap().len(), 3);
     let one = app
-        .get("/api/sessions?status=scheduled&limit=1")
-        .auth(&ada)
-        .send()
-        .await
-        .expect(200);
+        .get_ok(&ada, "/api/sessions?status=scheduled&limit=1")
+        .await;
     assert_eq!(one, json!({"sessions": [], "next_cursor": null}));
     app.get("/api/sessions?status=active")
         .send()

@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, User, id_of, rfc3339, timestamp};
+use crate::harness::{TestApp, User, id_of, refuses_each, rfc3339, timestamp};
 
 both_backends!(
     instant_session_starts_with_the_creator_as_host,
@@ -54,14 +54,7 @@ async fn instant_session_starts_with_the_creator_as_host(app: &TestApp) {
 
     let participants = app.participants(&ada, &id_of(&session)).await;
     assert_eq!(participants.len(), 1, "{participants:?}");
-    let host = &participants[0];
-    assert_eq!(host["session_id"], session["id"]);
-    assert_eq!(host["user_id"], ada.id.as_str());
-    assert_eq!(host["name"], ada.name.as_str());
-    assert_eq!(host["role"], "host");
-    assert_eq!(host["status"], "joined");
-    assert_eq!(host["left_at"], Value::Null);
-    timestamp(&host["joined_at"]);
+    assert_joined(&participants[0], &id_of(&session), &ada, "host");
 
     assert_eq!(app.session(&ada, &id_of(&session)).await, session);
     // Any signed-in person may look at a session.
@@ -84,8 +77,7 @@ async fn instant_session_starts_with_the_creator_as_host(app: &TestApp) {
 }
 
 async fn scheduled_session_waits_for_its_creator_to_start_it(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
     let starts_at = Utc::now() + Duration::hours(2);
     let session = app
         .create_session(&ada, json!({"scheduled_start": rfc3339(starts_at)}))
@@ -101,15 +93,12 @@ async fn scheduled_session_waits_for_its_creator_to_start_it(app: &TestApp) {
     );
     assert_eq!(app.participants(&ada, &id).await, Vec::<Value>::new());
 
-    let unchanged = app.session_snapshot(&ada, &id).await;
-    app.join(&bob, &id).await.expect_error(409, "conflict");
-    app.session_action(&bob, &id, "start")
-        .await
-        .expect_error(403, "forbidden");
-    app.session_action(&bob, &id, "leave")
-        .await
-        .expect_error(409, "conflict");
-    assert_eq!(app.session_snapshot(&ada, &id).await, unchanged);
+    app.refused_action(&ada, &bob, &id, "join", 409, "conflict")
+        .await;
+    app.refused_action(&ada, &bob, &id, "start", 403, "forbidden")
+        .await;
+    app.refused_action(&ada, &bob, &id, "leave", 409, "conflict")
+        .await;
 
     let started = app.session_action(&ada, &id, "start").await.expect(200);
     assert_eq!(started["id"], session["id"]);
@@ -136,13 +125,7 @@ async fn joining_and_leaving_take_and_free_a_seat(app: &TestApp) {
     let carol = app.register("Carol").await;
 
     let joined = app.join(&bob, &id).await.expect(200);
-    assert_eq!(joined["session_id"], id.as_str());
-    assert_eq!(joined["user_id"], bob.id.as_str());
-    assert_eq!(joined["name"], bob.name.as_str());
-    assert_eq!(joined["role"], "participant");
-    assert_eq!(joined["status"], "joined");
-    assert_eq!(joined["left_at"], Value::Null);
-    timestamp(&joined["joined_at"]);
+    assert_joined(&joined, &id, &bob, "participant");
     assert_eq!(app.session(&ada, &id).await["participant_count"], 2);
 
     // Joining twice changes nothing.
@@ -153,11 +136,8 @@ async fn joining_and_leaving_take_and_free_a_seat(app: &TestApp) {
     assert_eq!(app.participants(&ada, &id).await.len(), 2);
 
     // Leaving a session one never joined is refused and changes nothing.
-    let before = app.session_snapshot(&ada, &id).await;
-    app.session_action(&carol, &id, "leave")
-        .await
-        .expect_error(409, "conflict");
-    assert_eq!(app.session_snapshot(&ada, &id).await, before);
+    app.refused_action(&ada, &carol, &id, "leave", 409, "conflict")
+        .await;
 
     let left = app.session_action(&bob, &id, "leave").await.expect(200);
     assert_eq!(left["user_id"], bob.id.as_str());
@@ -185,12 +165,8 @@ async fn joining_and_leaving_take_and_free_a_seat(app: &TestApp) {
 }
 
 async fn a_full_session_refuses_joins(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let carol = app.register("Carol").await;
-    let session = app.instant_session(&ada, 2).await;
-    let id = id_of(&session);
-    app.join(&bob, &id).await.expect(200);
+    let [ada, bob, carol] = app.register_all(["Ada", "Bob", "Carol"]).await;
+    let id = app.hosted_session(&ada, 2, [&bob]).await;
     let full = app.session_snapshot(&ada, &id).await;
     assert_eq!(full["session"]["participant_count"], 2);
 
@@ -211,19 +187,11 @@ async fn a_full_session_refuses_joins(app: &TestApp) {
 }
 
 async fn only_the_creator_ends_and_ending_empties_the_room(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
-    let carol = app.register("Carol").await;
-    let session = app.instant_session(&ada, 5).await;
-    let id = id_of(&session);
-    app.join(&bob, &id).await.expect(200);
-    app.join(&carol, &id).await.expect(200);
+    let [ada, bob, carol] = app.register_all(["Ada", "Bob", "Carol"]).await;
+    let id = app.hosted_session(&ada, 5, [&bob, &carol]).await;
 
-    let before = app.session_snapshot(&ada, &id).await;
-    app.session_action(&bob, &id, "end")
-        .await
-        .expect_error(403, "forbidden");
-    assert_eq!(app.session_snapshot(&ada, &id).await, before);
+    app.refused_action(&ada, &bob, &id, "end", 403, "forbidden")
+        .await;
 
     let ended = app.session_action(&ada, &id, "end").await.expect(200);
     assert_eq!(ended["status"], "ended");
@@ -244,14 +212,8 @@ async fn only_the_creator_ends_and_ending_empties_the_room(app: &TestApp) {
         (&bob, "join"),
         (&ada, "join"),
     ] {
-        app.session_action(who, &id, action)
-            .await
-            .expect_error(409, "conflict");
-        assert_eq!(
-            app.session_snapshot(&ada, &id).await,
-            after_end,
-            "a refused {action} changed the ended session"
-        );
+        app.refused_action(&ada, who, &id, action, 409, "conflict")
+            .await;
     }
     app.switch_assistant(&ada, &id, false)
         .await
@@ -271,8 +233,7 @@ async fn only_the_creator_ends_and_ending_empties_the_room(app: &TestApp) {
 }
 
 async fn a_scheduled_session_can_be_cancelled(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
     let session = app
         .scheduled_session(&ada, "Deep work", Duration::days(2))
         .await;
@@ -298,8 +259,7 @@ async fn a_scheduled_session_can_be_cancelled(app: &TestApp) {
 }
 
 async fn only_the_creator_switches_the_assistant(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
     let session = app.instant_session(&ada, 4).await;
     let id = id_of(&session);
     app.join(&bob, &id).await.expect(200);
@@ -307,10 +267,7 @@ async fn only_the_creator_switches_the_assistant(app: &TestApp) {
     assert_eq!(session["ai_agent_enabled"], true);
 
     let off = app
-        .post(&path)
-        .auth(&ada)
-        .json(&json!({"enabled": false}))
-        .send()
+        .post_as(&ada, &path, &json!({"enabled": false}))
         .await
         .expect(200);
     assert_eq!(off["id"], id.as_str());
@@ -322,32 +279,23 @@ async fn only_the_creator_switches_the_assistant(app: &TestApp) {
     assert_eq!(app.session(&bob, &id).await["ai_agent_enabled"], false);
 
     let before = app.session_snapshot(&ada, &id).await;
-    app.post(&path)
-        .auth(&bob)
-        .json(&json!({"enabled": true}))
-        .send()
+    app.post_as(&bob, &path, &json!({"enabled": true}))
         .await
         .expect_error(403, "forbidden");
-    for (body, field) in [
-        (json!({"enabled": "yes"}), "enabled"),
-        (json!({"enabled": 1}), "enabled"),
-        (json!({}), "enabled"),
-        (json!({"enabled": true, "volume": 11}), "volume"),
-    ] {
-        app.post(&path)
-            .auth(&ada)
-            .json(&body)
-            .send()
-            .await
-            .expect_field_error(400, "invalid", field);
-    }
+    refuses_each(
+        || app.post(&path).auth(&ada),
+        [
+            (json!({"enabled": "yes"}), "enabled"),
+            (json!({"enabled": 1}), "enabled"),
+            (json!({}), "enabled"),
+            (json!({"enabled": true, "volume": 11}), "volume"),
+        ],
+    )
+    .await;
     assert_eq!(app.session_snapshot(&ada, &id).await, before);
 
     let on = app
-        .post(&path)
-        .auth(&ada)
-        .json(&json!({"enabled": true}))
-        .send()
+        .post_as(&ada, &path, &json!({"enabled": true}))
         .await
         .expect(200);
     assert_eq!(on["ai_agent_enabled"], true);
@@ -356,11 +304,7 @@ async fn only_the_creator_switches_the_assistant(app: &TestApp) {
 async fn participants_list_joined_people_first(app: &TestApp) {
     let ada = app.register("Ada").await;
     let people: Vec<User> = app.register_many("Guest", 4).await;
-    let session = app.instant_session(&ada, 10).await;
-    let id = id_of(&session);
-    for person in &people {
-        app.join(person, &id).await.expect(200);
-    }
+    let id = app.hosted_session(&ada, 10, &people).await;
     // Guests 0 and 2 leave; 1 and 3 stay with the host.
     app.session_action(&people[0], &id, "leave")
         .await
@@ -399,6 +343,18 @@ async fn participants_list_joined_people_first(app: &TestApp) {
     assert_eq!(app.participants(&stranger, &id).await, listed);
 }
 
+/// Asserts that `record` is `who`'s row in the session's participants, joined as `role`.
+#[track_caller]
+fn assert_joined(record: &Value, session_id: &str, who: &User, role: &str) {
+    assert_eq!(record["session_id"], session_id);
+    assert_eq!(record["user_id"], who.id.as_str());
+    assert_eq!(record["name"], who.name.as_str());
+    assert_eq!(record["role"], role);
+    assert_eq!(record["status"], "joined");
+    assert_eq!(record["left_at"], Value::Null);
+    timestamp(&record["joined_at"]);
+}
+
 /// A session snapshot without the session's live-update `version`: a harmless
 /// repeat (joining or leaving twice) may or may not count as a change for live
 /// clients, but must change nothing a person sees.
@@ -412,8 +368,7 @@ fn unversioned(mut snapshot: Value) -> Value {
 /// `open_for_joining` follows the join rule: only an active session with a
 /// free seat takes someone new.
 async fn a_session_says_whether_a_seat_is_open(app: &TestApp) {
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
     let later = app
         .scheduled_session(&ada, "Deep work", Duration::hours(2))
         .await;

@@ -9,6 +9,30 @@ use serde_json::Value;
 
 use super::User;
 
+/// Whom a request is sent as: a signed-up [`User`], or a bearer token as it
+/// is (the agent's, or one a test makes up).
+pub trait Credential {
+    fn bearer_token(&self) -> &str;
+}
+
+impl Credential for User {
+    fn bearer_token(&self) -> &str {
+        &self.token
+    }
+}
+
+impl Credential for str {
+    fn bearer_token(&self) -> &str {
+        self
+    }
+}
+
+impl Credential for String {
+    fn bearer_token(&self) -> &str {
+        self
+    }
+}
+
 /// One request being built.
 pub struct Call {
     builder: reqwest::RequestBuilder,
@@ -21,13 +45,10 @@ impl Call {
         Self { builder, label }
     }
 
-    pub fn auth(self, user: &User) -> Self {
-        self.bearer(&user.token)
-    }
-
-    pub fn bearer(self, token: &str) -> Self {
+    /// Sends the request as `who`: a person, or a bare token (the agent's, a forged one).
+    pub fn auth(self, who: &(impl Credential + ?Sized)) -> Self {
         Self {
-            builder: self.builder.bearer_auth(token),
+            builder: self.builder.bearer_auth(who.bearer_token()),
             ..self
         }
     }
@@ -219,6 +240,25 @@ impl SetCookie {
     pub fn has(&self, attribute: &str) -> bool {
         self.attributes.iter().any(|a| a == attribute)
     }
+}
+
+/// Sends each body of `cases` with a request `call` makes, and checks that the
+/// server refuses each with 400 `invalid` naming the case's field; fails the
+/// test with every case it got wrong.
+pub async fn refuses_each<'a>(
+    call: impl Fn() -> Call,
+    cases: impl IntoIterator<Item = (Value, &'a str)>,
+) {
+    let mut failures = Failures::default();
+    for (body, field) in cases {
+        let reply = call().json(&body).send().await;
+        failures.check(
+            reply
+                .check_error(400, "invalid", Some(field))
+                .map_err(|failure| format!("{failure} (sent {body})")),
+        );
+    }
+    failures.assert_none();
 }
 
 /// Collects what went wrong across a table of cases, so one run shows every

@@ -5,11 +5,68 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::TestApp;
-use super::requests::{Call, Reply};
+use super::requests::{Credential, Reply};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApp {
+    /// `GET path` as `who`.
+    pub async fn get_as(&self, who: &(impl Credential + ?Sized), path: &str) -> Reply {
+        self.get(path).auth(who).send().await
+    }
+
+    /// What `GET path` answers `who`, which must be a 200.
+    pub async fn get_ok(&self, who: &(impl Credential + ?Sized), path: &str) -> Value {
+        self.get_as(who, path).await.expect(200)
+    }
+
+    /// `POST path` as `who`, with `body` as JSON when one is given.
+    pub async fn post_as<'a>(
+        &self,
+        who: &(impl Credential + ?Sized),
+        path: &str,
+        body: impl Into<Option<&'a Value>>,
+    ) -> Reply {
+        let call = self.post(path).auth(who);
+        match body.into() {
+            Some(body) => call.json(body),
+            None => call,
+        }
+        .send()
+        .await
+    }
+
+    /// `PATCH path` as `who`, with `body` as JSON.
+    pub async fn patch_as(
+        &self,
+        who: &(impl Credential + ?Sized),
+        path: &str,
+        body: &Value,
+    ) -> Reply {
+        self.patch(path).auth(who).json(body).send().await
+    }
+
+    /// `DELETE path` as `who`.
+    pub async fn delete_as(&self, who: &(impl Credential + ?Sized), path: &str) -> Reply {
+        self.delete(path).auth(who).send().await
+    }
+
+    /// `POST /api/auth/register`, signed in as nobody.
+    pub async fn sign_up(&self, email: &str, password: &str, name: &str) -> Reply {
+        self.post("/api/auth/register")
+            .json(&json!({"email": email, "password": password, "name": name}))
+            .send()
+            .await
+    }
+
+    /// `POST /api/auth/login`, signed in as nobody.
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post("/api/auth/login")
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+    }
+
     /// Signs up `name` with a unique email address and [`PASSWORD`].
     pub async fn register(&self, name: &str) -> User {
         let email = format!(
@@ -17,12 +74,7 @@ impl TestApp {
             name.to_lowercase().replace(' ', "."),
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         );
-        let reply = self
-            .post("/api/auth/register")
-            .json(&json!({"email": email, "password": PASSWORD, "name": name}))
-            .send()
-            .await;
-        let body = reply.expect(201);
+        let body = self.sign_up(&email, PASSWORD, name).await.expect(201);
         User::from_auth_answer(&body)
     }
 
@@ -35,28 +87,20 @@ impl TestApp {
     }
 
     pub async fn create_project(&self, owner: &User, body: Value) -> Value {
-        self.post("/api/projects")
-            .auth(owner)
-            .json(&body)
-            .send()
+        self.post_as(owner, "/api/projects", &body)
             .await
             .expect(201)
     }
 
     pub async fn project(&self, viewer: &User, id: &str) -> Value {
-        self.get(&format!("/api/projects/{id}"))
-            .auth(viewer)
-            .send()
-            .await
-            .expect(200)
+        let path = format!("/api/projects/{id}");
+        self.get_ok(viewer, &path).await
     }
 
     /// Creates a session from `overrides` laid over a valid instant coding session.
     pub async fn create_session(&self, creator: &User, overrides: Value) -> Value {
-        self.post("/api/sessions")
-            .auth(creator)
-            .json(&session_body(overrides))
-            .send()
+        let body = session_body(overrides);
+        self.post_as(creator, "/api/sessions", &body)
             .await
             .expect(201)
     }
@@ -67,12 +111,33 @@ impl TestApp {
             .await
     }
 
+    /// `host`'s instant session seating `max_participants`, with each of
+    /// `guests` joined in turn. Answers the session's id.
+    pub async fn hosted_session<'a>(
+        &self,
+        host: &User,
+        max_participants: i64,
+        guests: impl IntoIterator<Item = &'a User>,
+    ) -> String {
+        let id = id_of(&self.instant_session(host, max_participants).await);
+        for guest in guests {
+            self.join(guest, &id).await.expect(200);
+        }
+        id
+    }
+
     /// Ada and Bob, signed up, and Ada's instant session of four (Bob not in
     /// it yet): where most scenarios start. Answers `(ada, bob, session id)`.
     pub async fn ada_hosts_bob(&self) -> (User, User, String) {
-        let ada = self.register("Ada").await;
-        let bob = self.register("Bob").await;
+        let [ada, bob] = self.register_all(["Ada", "Bob"]).await;
         let id = id_of(&self.instant_session(&ada, 4).await);
+        (ada, bob, id)
+    }
+
+    /// As [`TestApp::ada_hosts_bob`], with Bob joined.
+    pub async fn ada_and_bob_in_session(&self) -> (User, User, String) {
+        let (ada, bob, id) = self.ada_hosts_bob().await;
+        self.join(&bob, &id).await.expect(200);
         (ada, bob, id)
     }
 
@@ -95,10 +160,8 @@ impl TestApp {
 
     /// `POST /api/sessions/{id}/{action}` (start, join, leave, end) with no body.
     pub async fn session_action(&self, user: &User, session_id: &str, action: &str) -> Reply {
-        self.post(&format!("/api/sessions/{session_id}/{action}"))
-            .auth(user)
-            .send()
-            .await
+        let path = format!("/api/sessions/{session_id}/{action}");
+        self.post_as(user, &path, None).await
     }
 
     pub async fn join(&self, user: &User, session_id: &str) -> Reply {
@@ -110,22 +173,18 @@ impl TestApp {
     }
 
     pub async fn session(&self, viewer: &User, id: &str) -> Value {
-        self.get(&format!("/api/sessions/{id}"))
-            .auth(viewer)
-            .send()
-            .await
-            .expect(200)
+        let path = format!("/api/sessions/{id}");
+        self.get_ok(viewer, &path).await
     }
 
     pub async fn participants(&self, viewer: &User, session_id: &str) -> Vec<Value> {
         let path = format!("/api/sessions/{session_id}/participants");
-        self.list(self.get(&path).auth(viewer)).await
+        Self::list(self.get_as(viewer, &path).await)
     }
 
-    /// Sends `call`, which must answer 200 with a list, and returns the list.
-    async fn list(&self, call: Call) -> Vec<Value> {
-        let body = call.send().await.expect(200);
-        match body {
+    /// The list `reply` answers with, which must be a 200.
+    fn list(reply: Reply) -> Vec<Value> {
+        match reply.expect(200) {
             Value::Array(items) => items,
             other => panic!("expected a list, got {other}"),
         }
@@ -141,7 +200,7 @@ impl TestApp {
             if let Some(cursor) = &cursor {
                 path.push_str(&format!("&cursor={}", encode_query(cursor)));
             }
-            let page = self.get(&path).auth(viewer).send().await.expect(200);
+            let page = self.get_ok(viewer, &path).await;
             let items = page["sessions"]
                 .as_array()
                 .unwrap_or_else(|| panic!("{path}: no sessions list in {page}"));
@@ -176,6 +235,34 @@ impl TestApp {
         })
     }
 
+    /// Asserts that `who`'s `action` on the session (see [`TestApp::session_action`])
+    /// is refused with `status` and `code`, and changes nothing `viewer` sees of it.
+    pub async fn refused_action(
+        &self,
+        viewer: &User,
+        who: &User,
+        session_id: &str,
+        action: &str,
+        status: u16,
+        code: &str,
+    ) {
+        let before = self.session_snapshot(viewer, session_id).await;
+        self.session_action(who, session_id, action)
+            .await
+            .expect_error(status, code);
+        assert_eq!(
+            self.session_snapshot(viewer, session_id).await,
+            before,
+            "a refused {action} changed the session"
+        );
+    }
+
+    /// Signs up each of `names` at once (see [`TestApp::register`]), in their order.
+    pub async fn register_all<const N: usize>(&self, names: [&str; N]) -> [User; N] {
+        let users = futures::future::join_all(names.map(|name| self.register(name))).await;
+        users.try_into().expect("one person a name")
+    }
+
     /// Logs a typed question as `asker`, who must be in the session.
     pub async fn log_question(&self, asker: &User, session_id: &str, question: &str) -> Value {
         self.post_ai_log(
@@ -196,63 +283,63 @@ impl TestApp {
         question: &str,
         answer: &str,
     ) -> Reply {
-        self.post(&format!("/api/sessions/{session_id}/ai-logs"))
-            .auth(asker)
-            .json(&json!({ "question": question, "answer": answer }))
-            .send()
-            .await
+        let path = format!("/api/sessions/{session_id}/ai-logs");
+        let body = json!({ "question": question, "answer": answer });
+        self.post_as(asker, &path, &body).await
     }
 
     pub async fn session_logs(&self, viewer: &User, session_id: &str) -> Vec<Value> {
         let path = format!("/api/sessions/{session_id}/ai-logs");
-        self.list(self.get(&path).auth(viewer)).await
+        Self::list(self.get_as(viewer, &path).await)
     }
 
     /// `POST /api/sessions/{id}/ai-agent`: switches the session's assistant on or off.
     pub async fn switch_assistant(&self, user: &User, session_id: &str, enabled: bool) -> Reply {
-        self.post(&format!("/api/sessions/{session_id}/ai-agent"))
-            .auth(user)
-            .json(&json!({ "enabled": enabled }))
-            .send()
+        let path = format!("/api/sessions/{session_id}/ai-agent");
+        self.post_as(user, &path, &json!({ "enabled": enabled }))
+            .await
+    }
+
+    /// `POST /internal/sessions/{id}/{action}` as the agent (join, leave, claim,
+    /// release, agent-status, messages), with `body` as JSON when one is given.
+    pub async fn agent_action<'a>(
+        &self,
+        session_id: &str,
+        action: &str,
+        body: impl Into<Option<&'a Value>>,
+    ) -> Reply {
+        let path = format!("/internal/sessions/{session_id}/{action}");
+        self.post_as(&self.agent_token, &path, body).await
+    }
+
+    /// `POST /internal/ai-logs`: the agent logs an interaction.
+    pub async fn agent_log(&self, body: &Value) -> Reply {
+        self.post_as(&self.agent_token, "/internal/ai-logs", body)
             .await
     }
 
     /// The sessions the agent is asked to serve, as it lists them.
     pub async fn agent_sessions(&self) -> Vec<Value> {
-        self.list(self.get("/internal/sessions").bearer(&self.agent_token))
-            .await
+        Self::list(self.get_as(&self.agent_token, "/internal/sessions").await)
     }
 
     /// `user`'s own AI log, across sessions.
     pub async fn my_ai_logs(&self, user: &User) -> Value {
-        self.get("/api/me/ai-logs")
-            .auth(user)
-            .send()
-            .await
-            .expect(200)
+        self.get_ok(user, "/api/me/ai-logs").await
     }
 
     pub async fn notifications(&self, user: &User) -> Value {
-        self.get("/api/me/notifications")
-            .auth(user)
-            .send()
-            .await
-            .expect(200)
+        self.get_ok(user, "/api/me/notifications").await
     }
 
     pub async fn post_message(&self, sender: &User, session_id: &str, body: &str) -> Reply {
-        self.post(&format!("/api/sessions/{session_id}/messages"))
-            .auth(sender)
-            .json(&json!({ "body": body }))
-            .send()
-            .await
+        let path = format!("/api/sessions/{session_id}/messages");
+        self.post_as(sender, &path, &json!({ "body": body })).await
     }
 
     pub async fn vote(&self, voter: &User, log_id: &str, helpful: bool) -> Reply {
-        self.post(&format!("/api/ai-logs/{log_id}/feedback"))
-            .auth(voter)
-            .json(&json!({"helpful": helpful}))
-            .send()
+        let path = format!("/api/ai-logs/{log_id}/feedback");
+        self.post_as(voter, &path, &json!({"helpful": helpful}))
             .await
     }
 }
@@ -260,12 +347,17 @@ impl TestApp {
 /// A valid create-session body (instant, coding, 4 seats, assistant on) with `overrides` laid over it.
 /// An override of `null` removes the field.
 pub fn session_body(overrides: Value) -> Value {
-    let mut body = json!({
+    let valid = json!({
         "title": "Deep work",
         "session_type": "coding",
         "max_participants": 4,
         "ai_agent_enabled": true,
     });
+    overlaid(valid, overrides)
+}
+
+/// `body` with each field of `overrides` laid over it; an override of `null` removes the field.
+pub fn overlaid(mut body: Value, overrides: Value) -> Value {
     let fields = body.as_object_mut().expect("an object");
     for (key, value) in overrides.as_object().expect("overrides are an object") {
         if value.is_null() {

@@ -459,12 +459,37 @@ pub fn joined_people(participants: &Value) -> i64 {
     i64::try_from(count).expect("a small count")
 }
 
-/// The ids of the sessions of a `sessions:` result's data (`{sessions, next_cursor}`).
-pub fn session_ids(page: &Value) -> Vec<String> {
-    page["sessions"]
+/// The ids of the records a page lists under `list` (`sessions` of a
+/// `sessions:` result's data, `messages` of a chat page; `{list, next_cursor}`).
+pub fn listed_ids(page: &Value, list: &str) -> Vec<String> {
+    page[list]
         .as_array()
-        .unwrap_or_else(|| panic!("no sessions list in {page}"))
+        .unwrap_or_else(|| panic!("no {list} list in {page}"))
         .iter()
-        .map(|session| session["id"].as_str().unwrap_or_default().to_owned())
+        .map(|record| record["id"].as_str().unwrap_or_default().to_owned())
         .collect()
+}
+
+impl LiveClient {
+    /// Reads results for the paged subscription `id` until the ids it lists
+    /// under `list` (see [`listed_ids`]) satisfy `predicate`; returns that result.
+    pub async fn until_listed(
+        &mut self,
+        id: &str,
+        list: &str,
+        predicate: impl Fn(&[String]) -> bool,
+    ) -> Value {
+        self.next_result_matching(id, |data| predicate(&listed_ids(data, list)), PATIENCE)
+            .await
+    }
+
+    /// Round-trips (see [`LiveClient::round_trip`]) and returns what came for
+    /// subscription `id` before the pong.
+    pub async fn arrived_for(&mut self, id: &str) -> Vec<Value> {
+        self.round_trip()
+            .await
+            .into_iter()
+            .filter(|message| message["id"] == id)
+            .collect()
+    }
 }

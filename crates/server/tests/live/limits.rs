@@ -24,6 +24,24 @@ async fn connect(app: &TestApp) -> TcpStream {
         .expect("connecting to the server")
 }
 
+/// Sends a whole `GET /healthz` on `stream`, asking the server to close after answering.
+async fn ask_health(stream: &mut TcpStream) {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("sending a request");
+}
+
+/// Asserts that the server answers `stream` with `status_line` and closes it.
+async fn assert_answered(stream: &mut TcpStream, status_line: &str) {
+    let answer = closed_by_server(stream, PATIENCE).await;
+    assert!(
+        answer.starts_with(status_line.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
 /// Waits for the server to close `stream` (end of stream or reset), reading
 /// whatever it sends first; fails the test if it is still open after `within`.
 async fn closed_by_server(stream: &mut TcpStream, within: Duration) -> Vec<u8> {
@@ -51,23 +69,14 @@ async fn a_half_sent_request_header_is_disconnected(backend: Backend) {
 
     // A whole request on a connection of its own is answered as ever.
     let mut whole = connect(&app).await;
-    whole
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("sending a request");
-    let answer = closed_by_server(&mut whole, PATIENCE).await;
-    assert!(
-        answer.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
+    ask_health(&mut whole).await;
+    assert_answered(&mut whole, "HTTP/1.1 200").await;
     app.stop().await;
 }
 
 async fn one_person_holds_at_most_so_many_live_connections(backend: Backend) {
     let app = spawn_app_with(backend, |config| config.live_connections_per_person = 2).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
     let first = LiveClient::connect(&app, &ada).await;
     let mut second = LiveClient::connect(&app, &ada).await;
     let refused = LiveClient::handshake(&app.live_url(Some(&ada.token)), &[])
@@ -94,16 +103,8 @@ async fn one_address_holds_at_most_so_many_connections() {
     let mut refused = connect(&app).await;
     closed_by_server(&mut refused, PATIENCE).await;
     // The two held are served.
-    held[0]
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("sending a request");
-    let answer = closed_by_server(&mut held[0], PATIENCE).await;
-    assert!(
-        answer.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
+    ask_health(&mut held[0]).await;
+    assert_answered(&mut held[0], "HTTP/1.1 200").await;
     drop(held);
     app.stop().await;
 }
@@ -122,11 +123,6 @@ async fn a_body_sent_too_slowly_gets_408(backend: Backend) {
     )
     .await
     .expect("sending a header and a byte of the body");
-    let answer = closed_by_server(&mut slow, PATIENCE).await;
-    assert!(
-        answer.starts_with(b"HTTP/1.1 408"),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
+    assert_answered(&mut slow, "HTTP/1.1 408").await;
     app.stop().await;
 }

@@ -12,7 +12,7 @@ use sfu::client::{ClientDriver, Direction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{LiveClient, PATIENCE};
-use crate::harness::{Backend, User, spawn_app};
+use crate::harness::{Backend, TestApp, User, id_of, spawn_app};
 
 both_backends!(
     only_people_joined_to_an_active_session_get_media,
@@ -108,14 +108,22 @@ pub async fn next_media(client: &mut LiveClient, kind: &str, session_id: &str) -
         .await
 }
 
-/// The error a refused `message` gets.
-async fn refused(client: &mut LiveClient, message: Value) -> Value {
+/// A `media.<kind>` message about `session_id`, with nothing else in it.
+fn about(kind: &str, session_id: &str) -> Value {
+    json!({"type": format!("media.{kind}"), "session_id": session_id})
+}
+
+/// Sends `message`, asserts that it is refused with the error `code`, and
+/// returns the error.
+async fn refused(client: &mut LiveClient, message: Value, code: &str) -> Value {
     let session_id = message["session_id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     client.send(message).await;
-    next_media(client, "error", &session_id).await["error"].clone()
+    let error = next_media(client, "error", &session_id).await["error"].clone();
+    assert_eq!(error["code"], code, "{error}");
+    error
 }
 
 /// Joins the session's media from `client`; returns the browser, its answer applied.
@@ -143,6 +151,20 @@ async fn join_media(client: &mut LiveClient, session_id: &str) -> Browser {
     browser.connect(answer["sdp"].as_str().expect("an sdp"))
 }
 
+/// A page of `who`'s with a live connection of its own, in the session's
+/// media; returns both.
+async fn in_media(app: &TestApp, who: &User, session_id: &str) -> (LiveClient, Browser) {
+    let mut client = LiveClient::connect(app, who).await;
+    let browser = join_media(&mut client, session_id).await;
+    (client, browser)
+}
+
+/// Waits for the server to close `client`'s media for `reason`.
+async fn closed_for(client: &mut LiveClient, session_id: &str, reason: &str) {
+    let closed = next_media(client, "closed", session_id).await;
+    assert_eq!(closed["reason"], reason, "{closed}");
+}
+
 /// The next `media.tracks` list matching `predicate`, skipping earlier lists.
 async fn tracks_until(
     client: &mut LiveClient,
@@ -159,13 +181,15 @@ async fn tracks_until(
 }
 
 /// Answers the server's next offer, as the page does; the server offers
-/// nothing new to a page until it has answered.
-async fn answer_next_offer(client: &mut LiveClient, browser: &Browser, session_id: &str) {
+/// nothing new to a page until it has answered. Returns the offer's SDP.
+async fn answer_next_offer(client: &mut LiveClient, browser: &Browser, session_id: &str) -> String {
     let offer = next_media(client, "offer", session_id).await;
-    let answer = browser.answer(offer["sdp"].as_str().expect("an sdp")).await;
+    let offer = offer["sdp"].as_str().expect("an sdp").to_owned();
+    let answer = browser.answer(&offer).await;
     client
         .send(json!({"type": "media.answer", "session_id": session_id, "sdp": answer}))
         .await;
+    offer
 }
 
 fn from(tracks: &[Value], user: &User) -> usize {
@@ -180,39 +204,26 @@ async fn only_people_joined_to_an_active_session_get_media(backend: Backend) {
     let (ada, bob, id) = app.ada_hosts_bob().await;
     let mut bobs = LiveClient::connect(&app, &bob).await;
 
-    // Not joined: neither the ICE servers (TURN passwords) nor media.
-    let error = refused(&mut bobs, json!({"type": "media.config", "session_id": id})).await;
-    assert_eq!(error["code"], "forbidden", "{error}");
+    // Not joined: neither the ICE servers (TURN passwords) nor media; and bad
+    // input is refused by name.
     let offer = Offering::new().await.offer;
-    let error = refused(
-        &mut bobs,
-        json!({"type": "media.join", "session_id": id, "offer": offer}),
-    )
-    .await;
-    assert_eq!(error["code"], "forbidden", "{error}");
-    let error = refused(
-        &mut bobs,
-        json!({"type": "media.answer", "session_id": id, "sdp": "v=0"}),
-    )
-    .await;
-    assert_eq!(error["code"], "not_found", "{error}");
-
-    // Bad input is refused by name.
-    let error = refused(
-        &mut bobs,
-        json!({"type": "media.config", "session_id": "nope"}),
-    )
-    .await;
-    assert_eq!(error["code"], "invalid", "{error}");
     let nobody = uuid::Uuid::now_v7().to_string();
-    let error = refused(
-        &mut bobs,
-        json!({"type": "media.config", "session_id": nobody}),
-    )
-    .await;
-    assert_eq!(error["code"], "not_found", "{error}");
-    let error = refused(&mut bobs, json!({"type": "media.join", "session_id": id})).await;
-    assert_eq!(error["code"], "invalid", "{error}");
+    for (message, code) in [
+        (about("config", &id), "forbidden"),
+        (
+            json!({"type": "media.join", "session_id": id, "offer": offer}),
+            "forbidden",
+        ),
+        (
+            json!({"type": "media.answer", "session_id": id, "sdp": "v=0"}),
+            "not_found",
+        ),
+        (about("config", "nope"), "invalid"),
+        (about("config", &nobody), "not_found"),
+    ] {
+        refused(&mut bobs, message, code).await;
+    }
+    let error = refused(&mut bobs, about("join", &id), "invalid").await;
     assert!(
         error["message"]
             .as_str()
@@ -222,15 +233,10 @@ async fn only_people_joined_to_an_active_session_get_media(backend: Backend) {
     );
 
     app.join(&bob, &id).await.expect(200);
-    let error = refused(
-        &mut bobs,
-        json!({"type": "media.join", "session_id": id, "offer": "v=0\r\nnonsense"}),
-    )
-    .await;
-    assert_eq!(error["code"], "invalid", "{error}");
+    let nonsense = json!({"type": "media.join", "session_id": id, "offer": "v=0\r\nnonsense"});
+    refused(&mut bobs, nonsense, "invalid").await;
 
-    bobs.send(json!({"type": "media.config", "session_id": id}))
-        .await;
+    bobs.send(about("config", &id)).await;
     let config = next_media(&mut bobs, "config", &id).await;
     assert_eq!(config["ice_servers"], json!([]), "{config}");
     join_media(&mut bobs, &id).await;
@@ -239,32 +245,23 @@ async fn only_people_joined_to_an_active_session_get_media(backend: Backend) {
     let later = app
         .scheduled_session(&ada, "Later", chrono::Duration::hours(2))
         .await;
-    let later = later["id"].as_str().expect("an id");
     let mut adas = LiveClient::connect(&app, &ada).await;
-    let error = refused(
-        &mut adas,
-        json!({"type": "media.config", "session_id": later}),
-    )
-    .await;
-    assert_eq!(error["code"], "forbidden", "{error}");
+    refused(&mut adas, about("config", &id_of(&later)), "forbidden").await;
     app.stop().await;
 }
 
 async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (ada, bob, id) = app.ada_hosts_bob().await;
-    app.join(&bob, &id).await.expect(200);
+    let (ada, bob, id) = app.ada_and_bob_in_session().await;
 
-    let mut adas = LiveClient::connect(&app, &ada).await;
-    let _adas_browser = join_media(&mut adas, &id).await;
+    let (mut adas, _adas_browser) = in_media(&app, &ada, &id).await;
     adas.send(
         json!({"type": "media.state", "session_id": id, "microphone": true, "camera": false}),
     )
     .await;
 
     // Bob arrives later and is told of Ada's microphone and camera, then offered them.
-    let mut bobs = LiveClient::connect(&app, &bob).await;
-    let bobs_browser = join_media(&mut bobs, &id).await;
+    let (mut bobs, bobs_browser) = in_media(&app, &bob, &id).await;
     let tracks = tracks_until(&mut bobs, &id, |tracks| from(tracks, &ada) == 2).await;
     let mut sources: Vec<(&str, &str)> = tracks
         .iter()
@@ -279,12 +276,7 @@ async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(backe
         .collect();
     sources.sort_unstable();
     assert_eq!(sources, [("audio", "microphone"), ("video", "camera")]);
-    let offer = next_media(&mut bobs, "offer", &id).await;
-    let answer = bobs_browser
-        .answer(offer["sdp"].as_str().expect("an sdp"))
-        .await;
-    bobs.send(json!({"type": "media.answer", "session_id": id, "sdp": answer}))
-        .await;
+    answer_next_offer(&mut bobs, &bobs_browser, &id).await;
     let before_pong = bobs.round_trip().await;
     assert!(
         !before_pong
@@ -305,26 +297,17 @@ async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(backe
     // Bob leaves the session (his connection stays open): his tracks go for Ada at once.
     app.leave(&bob, &id).await.expect(200);
     tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 0).await;
-    let closed = next_media(&mut bobs, "closed", &id).await;
-    assert_eq!(closed["reason"], "left", "{closed}");
-    let error = refused(
-        &mut bobs,
-        json!({"type": "media.restart_ice", "session_id": id}),
-    )
-    .await;
-    assert_eq!(error["code"], "not_found", "{error}");
+    closed_for(&mut bobs, &id, "left").await;
+    refused(&mut bobs, about("restart_ice", &id), "not_found").await;
     app.stop().await;
 }
 
 async fn closing_the_connection_or_ending_the_session_lets_media_go(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (ada, bob, id) = app.ada_hosts_bob().await;
-    app.join(&bob, &id).await.expect(200);
+    let (ada, bob, id) = app.ada_and_bob_in_session().await;
 
-    let mut adas = LiveClient::connect(&app, &ada).await;
-    let adas_browser = join_media(&mut adas, &id).await;
-    let mut bobs = LiveClient::connect(&app, &bob).await;
-    let bobs_browser = join_media(&mut bobs, &id).await;
+    let (mut adas, adas_browser) = in_media(&app, &ada, &id).await;
+    let (bobs, bobs_browser) = in_media(&app, &bob, &id).await;
     tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
     answer_next_offer(&mut adas, &adas_browser, &id).await;
 
@@ -335,42 +318,29 @@ async fn closing_the_connection_or_ending_the_session_lets_media_go(backend: Bac
     answer_next_offer(&mut adas, &adas_browser, &id).await;
 
     // It comes back and joins again.
-    let mut bobs = LiveClient::connect(&app, &bob).await;
-    let _bobs_browser = join_media(&mut bobs, &id).await;
+    let (mut bobs, _bobs_browser) = in_media(&app, &bob, &id).await;
     tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
 
     app.session_action(&ada, &id, "end").await.expect(200);
     for client in [&mut adas, &mut bobs] {
-        let closed = next_media(client, "closed", &id).await;
-        assert_eq!(closed["reason"], "room_closed", "{closed}");
+        closed_for(client, &id, "room_closed").await;
     }
-    let error = refused(&mut adas, json!({"type": "media.config", "session_id": id})).await;
-    assert_eq!(error["code"], "forbidden", "{error}");
+    refused(&mut adas, about("config", &id), "forbidden").await;
     app.stop().await;
 }
 
 async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (ada, bob, id) = app.ada_hosts_bob().await;
-    app.join(&bob, &id).await.expect(200);
+    let (ada, bob, id) = app.ada_and_bob_in_session().await;
 
-    let mut adas = LiveClient::connect(&app, &ada).await;
-    let _adas_browser = join_media(&mut adas, &id).await;
-    let mut first_tab = LiveClient::connect(&app, &bob).await;
-    let _first_browser = join_media(&mut first_tab, &id).await;
+    let (mut adas, _adas_browser) = in_media(&app, &ada, &id).await;
+    let (mut first_tab, _first_browser) = in_media(&app, &bob, &id).await;
     tracks_until(&mut first_tab, &id, |tracks| from(tracks, &ada) == 2).await;
-    let mut second_tab = LiveClient::connect(&app, &bob).await;
-    let browser = join_media(&mut second_tab, &id).await;
-    let closed = next_media(&mut first_tab, "closed", &id).await;
-    assert_eq!(closed["reason"], "replaced", "{closed}");
+    let (mut second_tab, browser) = in_media(&app, &bob, &id).await;
+    closed_for(&mut first_tab, &id, "replaced").await;
 
     // The old tab no longer speaks for Bob, and closing it leaves his media be.
-    let error = refused(
-        &mut first_tab,
-        json!({"type": "media.restart_ice", "session_id": id}),
-    )
-    .await;
-    assert_eq!(error["code"], "not_found", "{error}");
+    refused(&mut first_tab, about("restart_ice", &id), "not_found").await;
     first_tab.close().await;
 
     second_tab
@@ -392,15 +362,8 @@ async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(backend: Bac
     // The room still holds Bob's connection: it answers his ICE restart
     // with new credentials.
     tracks_until(&mut second_tab, &id, |tracks| from(tracks, &ada) == 2).await;
-    let offer = next_media(&mut second_tab, "offer", &id).await;
-    let offer = offer["sdp"].as_str().expect("an sdp");
-    let answer = browser.answer(offer).await;
-    second_tab
-        .send(json!({"type": "media.answer", "session_id": id, "sdp": answer}))
-        .await;
-    second_tab
-        .send(json!({"type": "media.restart_ice", "session_id": id}))
-        .await;
+    let offer = answer_next_offer(&mut second_tab, &browser, &id).await;
+    second_tab.send(about("restart_ice", &id)).await;
     let restart = next_media(&mut second_tab, "offer", &id).await;
     let ufrag = |sdp: &str| {
         sdp.lines()
@@ -409,7 +372,7 @@ async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(backend: Bac
     };
     assert_ne!(
         ufrag(restart["sdp"].as_str().expect("an sdp")),
-        ufrag(offer),
+        ufrag(&offer),
         "an ICE restart has new credentials"
     );
     tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;

@@ -11,9 +11,9 @@ use tokio::time::Instant;
 use server::Config;
 
 use crate::client::{LiveClient, PATIENCE, status_of};
-use crate::harness::{Backend, TestApp, own_bus, spawn_app_with};
+use crate::harness::{Backend, TestApp, id_of, own_bus, spawn_app_with};
 use crate::queries::assert_versions_agree;
-use crate::reminders::{await_reminder, reminders_of};
+use crate::reminders::{ask_reminder, await_reminder, reminders_of};
 
 /// Two nodes on a fresh PostgreSQL database, sharing a bus of their own.
 async fn two_nodes(adjust: impl FnOnce(&mut Config)) -> (TestApp, TestApp) {
@@ -37,7 +37,7 @@ async fn a_client_sees_changes_made_through_another_node_and_survives_its_node_s
     let bob = node_b.register("Bob").await;
     let carol = node_b.register("Carol").await;
     let session = node_a.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let id = id_of(&session);
 
     let mut adas = LiveClient::connect(&node_a, &ada).await;
     let first = adas.subscribed("p", &format!("participants:{id}")).await;
@@ -98,11 +98,8 @@ async fn reminders_fire_once_with_two_nodes() {
     let planned = node_a
         .scheduled_session(&ada, "Algorithms review", chrono::Duration::minutes(5))
         .await;
-    let planned_id = planned["id"].as_str().expect("an id").to_owned();
-    node_b
-        .session_action(&bob, &planned_id, "remind-me")
-        .await
-        .expect(204);
+    let planned_id = id_of(&planned);
+    ask_reminder(&node_b, &bob, &planned_id).await;
     await_reminder(&mut adas, &node_b, &ada, &planned).await;
     await_reminder(&mut bobs, &node_a, &bob, &planned).await;
 
@@ -110,10 +107,7 @@ async fn reminders_fire_once_with_two_nodes() {
     let later = node_b
         .scheduled_session(&ada, "Graphs", chrono::Duration::minutes(5))
         .await;
-    node_a
-        .session_action(&bob, later["id"].as_str().expect("an id"), "remind-me")
-        .await
-        .expect(204);
+    ask_reminder(&node_a, &bob, &id_of(&later)).await;
     for (live, user) in [(&mut adas, &ada), (&mut bobs, &bob)] {
         let pushed = live
             .next_result_matching(

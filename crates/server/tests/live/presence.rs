@@ -8,7 +8,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::client::{LiveClient, PATIENCE, status_of};
-use crate::harness::{Backend, TestApp, User, spawn_app_with};
+use crate::harness::{Backend, TestApp, User, id_of, spawn_app_with};
 use crate::queries::assert_versions_agree;
 
 both_backends!(
@@ -23,8 +23,7 @@ both_backends!(
 async fn a_closed_connection_departs_after_the_timeout(backend: Backend) {
     let departure = Duration::from_secs(1);
     let app = spawn_app_with(backend, |config| config.departure_timeout = departure).await;
-    let (ada, bob, id) = app.ada_hosts_bob().await;
-    app.join(&bob, &id).await.expect(200);
+    let (ada, bob, id) = app.ada_and_bob_in_session().await;
 
     let mut watcher = LiveClient::connect(&app, &ada).await;
     let first = watcher.subscribed("p", &format!("participants:{id}")).await;
@@ -60,8 +59,7 @@ async fn a_closed_connection_departs_after_the_timeout(backend: Backend) {
 async fn reconnecting_in_time_is_not_a_departure(backend: Backend) {
     let departure = Duration::from_secs(3);
     let app = spawn_app_with(backend, |config| config.departure_timeout = departure).await;
-    let (ada, bob, id) = app.ada_hosts_bob().await;
-    app.join(&bob, &id).await.expect(200);
+    let (ada, bob, id) = app.ada_and_bob_in_session().await;
 
     let mut watcher = LiveClient::connect(&app, &ada).await;
     watcher.subscribed("p", &format!("participants:{id}")).await;
@@ -116,13 +114,12 @@ async fn reconnecting_in_time_is_not_a_departure(backend: Backend) {
 async fn an_empty_session_ends_by_itself(backend: Backend) {
     let empty = Duration::from_secs(1);
     let app = spawn_app_with(backend, |config| config.empty_timeout = empty).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
     let emptied = app.instant_session(&ada, 4).await;
-    let id = emptied["id"].as_str().expect("an id").to_owned();
+    let id = id_of(&emptied);
     // Bob's session always has Bob in it: it must outlive the empty one.
     let occupied = app.instant_session(&bob, 4).await;
-    let occupied_id = occupied["id"].as_str().expect("an id").to_owned();
+    let occupied_id = id_of(&occupied);
 
     let mut watcher = LiveClient::connect(&app, &ada).await;
     watcher.subscribed("s", &format!("session:{id}")).await;
@@ -163,8 +160,7 @@ async fn presence_rows(app: &TestApp, id: &str, user: &User) -> i64 {
 /// it; the participant watching beside them does.
 async fn only_participants_connections_write_presence(backend: Backend) {
     let app = spawn_app_with(backend, |_| {}).await;
-    let (ada, bob, id) = app.ada_hosts_bob().await;
-    app.join(&bob, &id).await.expect(200);
+    let (ada, bob, id) = app.ada_and_bob_in_session().await;
     let carol = app.register("Carol").await;
 
     let mut carols = LiveClient::connect(&app, &carol).await;
@@ -185,10 +181,9 @@ async fn only_participants_connections_write_presence(backend: Backend) {
 async fn joining_while_watching_is_presence(backend: Backend) {
     let departure = Duration::from_secs(1);
     let app = spawn_app_with(backend, |config| config.departure_timeout = departure).await;
-    let ada = app.register("Ada").await;
-    let carol = app.register("Carol").await;
+    let [ada, carol] = app.register_all(["Ada", "Carol"]).await;
     let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let id = id_of(&session);
     let mut adas = LiveClient::connect(&app, &ada).await;
     adas.subscribed("p", &format!("participants:{id}")).await;
 

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::client::{LiveClient, PATIENCE, status_of};
-use crate::harness::{Backend, spawn_app, spawn_app_with};
+use crate::harness::{Backend, id_of, spawn_app, spawn_app_with};
 
 both_backends!(
     handshakes_need_a_valid_token,
@@ -71,9 +71,7 @@ async fn handshakes_need_a_valid_token(backend: Backend) {
     assert_eq!(refused.status, 403, "{refused:?}");
 
     // A token that no longer works (signed out) is refused too.
-    app.post("/api/auth/logout")
-        .auth(&ada)
-        .send()
+    app.post_as(&ada, "/api/auth/logout", None)
         .await
         .expect(204);
     let refused = LiveClient::handshake(&app.live_url(Some(&ada.token)), &[])
@@ -86,10 +84,9 @@ async fn handshakes_need_a_valid_token(backend: Backend) {
 
 async fn refused_subscriptions_name_their_id_and_reason(backend: Backend) {
     let app = spawn_app(backend).await;
-    let ada = app.register("Ada").await;
-    let carol = app.register("Carol").await;
+    let [ada, carol] = app.register_all(["Ada", "Carol"]).await;
     let session = app.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let id = id_of(&session);
     let nowhere = uuid::Uuid::now_v7().to_string();
     let mut live = LiveClient::connect(&app, &carol).await;
 

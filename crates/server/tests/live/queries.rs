@@ -4,8 +4,8 @@
 use chrono::Duration as Minutes;
 use serde_json::{Value, json};
 
-use crate::client::{LiveClient, PATIENCE, joined_people, session_ids, status_of};
-use crate::harness::{Backend, spawn_app};
+use crate::client::{LiveClient, PATIENCE, joined_people, status_of};
+use crate::harness::{Backend, id_of, spawn_app};
 
 both_backends!(
     participants_follow_joins_and_leaves,
@@ -90,23 +90,16 @@ pub fn assert_versions_agree(participant_results: &[Value], session_results: &[V
 /// leaves the participants as they were, so `participants:` pushes nothing.
 async fn ai_logs_follow_new_interactions(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (ada, bob, id) = app.ada_hosts_bob().await;
-    app.join(&bob, &id).await.expect(200);
+    let (ada, bob, id) = app.ada_and_bob_in_session().await;
     let logs_path = format!("/api/sessions/{id}/ai-logs");
 
     let mut live = LiveClient::connect(&app, &ada).await;
     let first = live.subscribed("logs", &format!("ai_logs:{id}")).await;
-    assert_eq!(
-        first["data"],
-        app.get(&logs_path).auth(&ada).send().await.expect(200)
-    );
+    assert_eq!(first["data"], app.get_ok(&ada, &logs_path).await);
     let participants = live.subscribed("p", &format!("participants:{id}")).await;
 
     let logged = app
-        .post(&logs_path)
-        .auth(&bob)
-        .json(&json!({"question": "What is a monad?", "answer": "A monoid in…"}))
-        .send()
+        .post_ai_log(&bob, &id, "What is a monad?", "A monoid in…")
         .await
         .expect(201);
     let pushed = live
@@ -116,17 +109,9 @@ async fn ai_logs_follow_new_interactions(backend: Backend) {
             PATIENCE,
         )
         .await;
-    assert_eq!(
-        pushed["data"],
-        app.get(&logs_path).auth(&ada).send().await.expect(200)
-    );
+    assert_eq!(pushed["data"], app.get_ok(&ada, &logs_path).await);
     assert!(pushed["version"].as_i64() > participants["version"].as_i64());
-    let others: Vec<_> = live
-        .round_trip()
-        .await
-        .into_iter()
-        .filter(|message| message["id"] == "p")
-        .collect();
+    let others = live.arrived_for("p").await;
     assert!(
         others.is_empty(),
         "participants pushed for an AI log: {others:#?}"
@@ -144,75 +129,43 @@ async fn session_lists_follow_creation_start_and_end(backend: Backend) {
     assert_eq!(active["version"], 1);
     assert_eq!(
         active["data"],
-        app.get("/api/sessions?status=active")
-            .auth(&ada)
-            .send()
-            .await
-            .expect(200)
+        app.get_ok(&ada, "/api/sessions?status=active").await
     );
     let upcoming = live.subscribed("upcoming", "sessions:upcoming").await;
     assert_eq!(upcoming["version"], 1);
     assert_eq!(
         upcoming["data"],
-        app.get("/api/sessions?status=scheduled")
-            .auth(&ada)
-            .send()
-            .await
-            .expect(200)
+        app.get_ok(&ada, "/api/sessions?status=scheduled").await
     );
 
     let instant = app.instant_session(&ada, 4).await;
-    let instant_id = instant["id"].as_str().expect("an id").to_owned();
-    live.next_result_matching(
-        "active",
-        |data| session_ids(data).contains(&instant_id),
-        PATIENCE,
-    )
-    .await;
+    let instant_id = id_of(&instant);
+    live.until_listed("active", "sessions", |ids| ids.contains(&instant_id))
+        .await;
     app.session_action(&ada, &instant_id, "end")
         .await
         .expect(200);
-    live.next_result_matching(
-        "active",
-        |data| !session_ids(data).contains(&instant_id),
-        PATIENCE,
-    )
-    .await;
+    live.until_listed("active", "sessions", |ids| !ids.contains(&instant_id))
+        .await;
 
     let planned = app
         .scheduled_session(&ada, "Exam prep", Minutes::hours(2))
         .await;
-    let planned_id = planned["id"].as_str().expect("an id").to_owned();
+    let planned_id = id_of(&planned);
     let listed = live
-        .next_result_matching(
-            "upcoming",
-            |data| session_ids(data).contains(&planned_id),
-            PATIENCE,
-        )
+        .until_listed("upcoming", "sessions", |ids| ids.contains(&planned_id))
         .await;
     assert_eq!(
         listed["data"],
-        app.get("/api/sessions?status=scheduled")
-            .auth(&ada)
-            .send()
-            .await
-            .expect(200)
+        app.get_ok(&ada, "/api/sessions?status=scheduled").await
     );
     app.session_action(&ada, &planned_id, "start")
         .await
         .expect(200);
-    live.next_result_matching(
-        "upcoming",
-        |data| !session_ids(data).contains(&planned_id),
-        PATIENCE,
-    )
-    .await;
-    live.next_result_matching(
-        "active",
-        |data| session_ids(data) == [planned_id.clone()],
-        PATIENCE,
-    )
-    .await;
+    live.until_listed("upcoming", "sessions", |ids| !ids.contains(&planned_id))
+        .await;
+    live.until_listed("active", "sessions", |ids| ids == [planned_id.clone()])
+        .await;
     app.stop().await;
 }
 
@@ -223,7 +176,7 @@ async fn a_burst_of_joins_is_coalesced(backend: Backend) {
     let ada = app.register("Ada").await;
     let joiners = app.register_many("Joiner", JOINERS).await;
     let session = app.instant_session(&ada, 12).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let id = id_of(&session);
     let mut live = LiveClient::connect(&app, &ada).await;
     let first = live.subscribed("p", &format!("participants:{id}")).await;
     assert_eq!(joined_people(&first["data"]), 1);
@@ -249,12 +202,7 @@ async fn a_burst_of_joins_is_coalesced(backend: Backend) {
         assert_eq!(status_of(&last["data"], joiner), Some("joined"));
     }
     // The data no longer changes, so nothing more may come.
-    let after: Vec<_> = live
-        .round_trip()
-        .await
-        .into_iter()
-        .filter(|message| message["id"] == "p")
-        .collect();
+    let after = live.arrived_for("p").await;
     assert!(after.is_empty(), "pushes after the final state: {after:#?}");
     // One push per join would make 11 messages with the first result: coalescing must save some.
     assert!(

@@ -8,7 +8,7 @@ use chrono::Duration as Minutes;
 use serde_json::Value;
 
 use crate::client::{LiveClient, PATIENCE};
-use crate::harness::{Backend, Reply, TestApp, User, spawn_app, spawn_app_with};
+use crate::harness::{Backend, Reply, TestApp, User, id_of, spawn_app, spawn_app_with};
 
 both_backends!(
     reminders_arrive_once_live_and_by_rest,
@@ -28,6 +28,13 @@ pub fn reminders_of(list: &Value, session_id: &str) -> usize {
             notification["kind"] == "reminder" && notification["session_id"] == session_id
         })
         .count()
+}
+
+/// `user` asks (on `app`) to be reminded of the session `session_id`.
+pub async fn ask_reminder(app: &TestApp, user: &User, session_id: &str) {
+    app.session_action(user, session_id, "remind-me")
+        .await
+        .expect(204);
 }
 
 /// Waits on `live`'s `notifications` subscription `"n"` for the reminder of
@@ -62,8 +69,7 @@ pub async fn await_reminder(
 
 async fn reminders_arrive_once_live_and_by_rest(backend: Backend) {
     let app = spawn_app(backend).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
     let mut adas = LiveClient::connect(&app, &ada).await;
     let mut bobs = LiveClient::connect(&app, &bob).await;
     let first = adas.subscribed("n", "notifications").await;
@@ -74,23 +80,17 @@ async fn reminders_arrive_once_live_and_by_rest(backend: Backend) {
     let planned = app
         .scheduled_session(&ada, "Algorithms review", STARTS_IN)
         .await;
-    let planned_id = planned["id"].as_str().expect("an id").to_owned();
-    app.session_action(&bob, &planned_id, "remind-me")
-        .await
-        .expect(204);
+    let planned_id = id_of(&planned);
+    ask_reminder(&app, &bob, &planned_id).await;
     await_reminder(&mut adas, &app, &ada, &planned).await;
     await_reminder(&mut bobs, &app, &bob, &planned).await;
     // Asking again, once reminded, is harmless and sends nothing new.
-    app.session_action(&bob, &planned_id, "remind-me")
-        .await
-        .expect(204);
+    ask_reminder(&app, &bob, &planned_id).await;
 
     // Later sweeps, proven by a later reminder, do not repeat the first.
     let later = app.scheduled_session(&ada, "Graphs", STARTS_IN).await;
-    let later_id = later["id"].as_str().expect("an id").to_owned();
-    app.session_action(&bob, &later_id, "remind-me")
-        .await
-        .expect(204);
+    let later_id = id_of(&later);
+    ask_reminder(&app, &bob, &later_id).await;
     for (live, user) in [(&mut adas, &ada), (&mut bobs, &bob)] {
         let pushed = await_reminder(live, &app, user, &later).await;
         assert_eq!(reminders_of(&pushed["data"], &planned_id), 1, "{pushed}");
@@ -112,19 +112,12 @@ async fn reminders_arrive_once_live_and_by_rest(backend: Backend) {
 
 /// Whether `user` has a calendar feed (`GET /api/me/calendar`).
 async fn calendar_enabled(app: &TestApp, user: &User) -> Value {
-    app.get("/api/me/calendar")
-        .auth(user)
-        .send()
-        .await
-        .expect(200)["enabled"]
-        .clone()
+    app.get_ok(user, "/api/me/calendar").await["enabled"].clone()
 }
 
 /// A new secret URL for `user`'s calendar feed, replacing any earlier one.
 async fn new_calendar_url(app: &TestApp, user: &User) -> String {
-    app.post("/api/me/calendar")
-        .auth(user)
-        .send()
+    app.post_as(user, "/api/me/calendar", None)
         .await
         .expect(201)["url"]
         .as_str()
@@ -134,8 +127,7 @@ async fn new_calendar_url(app: &TestApp, user: &User) -> String {
 
 async fn the_calendar_feed_lists_sessions_behind_a_secret_url(backend: Backend) {
     let app = spawn_app(backend).await;
-    let ada = app.register("Ada").await;
-    let bob = app.register("Bob").await;
+    let [ada, bob] = app.register_all(["Ada", "Bob"]).await;
     let planned = app
         .scheduled_session(&ada, "Algorithms review", STARTS_IN)
         .await;
@@ -164,9 +156,7 @@ async fn the_calendar_feed_lists_sessions_behind_a_secret_url(backend: Backend) 
     // Asking for a reminder puts the session in Bob's calendar too.
     let bobs_url = new_calendar_url(&app, &bob).await;
     assert!(!check_feed(feed(bobs_url.clone()).await).contains(&uid));
-    app.session_action(&bob, planned["id"].as_str().expect("an id"), "remind-me")
-        .await
-        .expect(204);
+    ask_reminder(&app, &bob, &id_of(&planned)).await;
     assert!(check_feed(feed(bobs_url).await).contains(&uid));
 
     // A new URL replaces the old one; revoking ends the new one.
@@ -174,11 +164,7 @@ async fn the_calendar_feed_lists_sessions_behind_a_secret_url(backend: Backend) 
     assert_ne!(replaced, url);
     feed(url).await.expect_error(401, "unauthenticated");
     assert!(check_feed(feed(replaced.clone()).await).contains(&uid));
-    app.delete("/api/me/calendar")
-        .auth(&ada)
-        .send()
-        .await
-        .expect(204);
+    app.delete_as(&ada, "/api/me/calendar").await.expect(204);
     feed(replaced).await.expect_error(401, "unauthenticated");
     assert_eq!(calendar_enabled(&app, &ada).await, false);
     app.stop().await;
@@ -196,11 +182,8 @@ async fn reminders_survive_a_restart(backend: Backend) {
     let planned = first_run
         .scheduled_session(&ada, "Algorithms review", STARTS_IN)
         .await;
-    let planned_id = planned["id"].as_str().expect("an id").to_owned();
-    first_run
-        .session_action(&bob, &planned_id, "remind-me")
-        .await
-        .expect(204);
+    let planned_id = id_of(&planned);
+    ask_reminder(&first_run, &bob, &planned_id).await;
     for user in [&ada, &bob] {
         assert_eq!(
             first_run.notifications(user).await,
@@ -220,10 +203,7 @@ async fn reminders_survive_a_restart(backend: Backend) {
     let later = second_run
         .scheduled_session(&ada, "Graphs", STARTS_IN)
         .await;
-    second_run
-        .session_action(&bob, later["id"].as_str().expect("an id"), "remind-me")
-        .await
-        .expect(204);
+    ask_reminder(&second_run, &bob, &id_of(&later)).await;
     for (live, user) in [(&mut adas, &ada), (&mut bobs, &bob)] {
         let pushed = await_reminder(live, &second_run, user, &later).await;
         assert_eq!(reminders_of(&pushed["data"], &planned_id), 1, "{pushed}");

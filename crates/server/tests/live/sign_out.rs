@@ -2,21 +2,14 @@
 //! close frame the page tells from a lost connection, on every node; the
 //! person's other sign-ins keep theirs.
 
-use serde_json::json;
-
 use crate::client::{LiveClient, PATIENCE};
-use crate::harness::{Backend, PASSWORD, TestApp, User, own_bus, spawn_app_with};
+use crate::harness::{Backend, PASSWORD, TestApp, User, id_of, own_bus, spawn_app_with};
 
 both_backends!(signing_out_closes_that_tokens_live_connections);
 
 /// Signs `user` in again: a second token of their own.
 async fn sign_in_again(app: &TestApp, user: &User) -> User {
-    let body = app
-        .post("/api/auth/login")
-        .json(&json!({"email": user.email, "password": PASSWORD}))
-        .send()
-        .await
-        .expect(200);
+    let body = app.login(&user.email, PASSWORD).await.expect(200);
     User::from_auth_answer(&body)
 }
 
@@ -36,7 +29,7 @@ async fn sign_out_closes_connections(signing_out: &TestApp, watching: &TestApp) 
     let ada = signing_out.register("Ada").await;
     let ada_elsewhere = sign_in_again(signing_out, &ada).await;
     let session = signing_out.instant_session(&ada, 4).await;
-    let id = session["id"].as_str().expect("an id").to_owned();
+    let id = id_of(&session);
 
     let mut signed_out = LiveClient::connect(watching, &ada).await;
     signed_out.subscribed("c", &format!("chat:{id}")).await;

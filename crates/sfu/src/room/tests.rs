@@ -550,6 +550,30 @@ impl Net {
     fn settle(&mut self) {
         self.run_until(Duration::from_secs(10), "everyone connected", Net::settled);
     }
+
+    /// A room that `ids` (browsers with a microphone and a camera) have
+    /// joined, everyone connected.
+    fn joined(ids: &[&str]) -> Self {
+        let mut net = Net::new();
+        for id in ids {
+            net.join(id).unwrap();
+        }
+        net.settle();
+        net
+    }
+
+    /// `id`'s network stops carrying anything; waits (up to `within`) for
+    /// the room to let them go as disconnected.
+    fn unplug(&mut self, id: &str, within: Duration) {
+        self.browser(id).unplugged = true;
+        self.run_until(within, &format!("{} let go", name_of(id)), |net| {
+            !net.room.contains(&id.into())
+        });
+        assert!(self.log.contains(&RoomOutput::PeerGone {
+            peer_id: id.into(),
+            reason: CloseReason::Disconnected,
+        }));
+    }
 }
 
 fn name_of(id: &str) -> String {
@@ -560,10 +584,7 @@ fn name_of(id: &str) -> String {
 
 #[test]
 fn a_publisher_reaches_a_subscriber() {
-    let mut net = Net::new();
-    net.join("ada").unwrap();
-    net.join("bob").unwrap();
-    net.settle();
+    let mut net = Net::joined(&["ada", "bob"]);
 
     let bob = &net.browsers[net.index("bob")];
     let mut tracks = bob.tracks.clone();
@@ -598,10 +619,7 @@ fn a_publisher_reaches_a_subscriber() {
 
 #[test]
 fn a_late_joiner_gets_everything_and_everyone_gets_the_late_joiner() {
-    let mut net = Net::new();
-    net.join("ada").unwrap();
-    net.join("bob").unwrap();
-    net.settle();
+    let mut net = Net::joined(&["ada", "bob"]);
     net.run_for(ms(200));
 
     let mark = net.log.len();
@@ -636,11 +654,7 @@ fn a_late_joiner_gets_everything_and_everyone_gets_the_late_joiner() {
 
 #[test]
 fn leaving_stops_the_tracks_for_everyone_at_once() {
-    let mut net = Net::new();
-    for id in ["ada", "bob", "cyd"] {
-        net.join(id).unwrap();
-    }
-    net.settle();
+    let mut net = Net::joined(&["ada", "bob", "cyd"]);
     net.run_for(ms(500));
     let ada_lines_at_bob = [
         net.line("bob", "ada", TrackKind::Audio).unwrap(),
@@ -687,10 +701,7 @@ fn leaving_stops_the_tracks_for_everyone_at_once() {
 
 #[test]
 fn keyframe_requests_reach_the_publisher() {
-    let mut net = Net::new();
-    net.join("ada").unwrap();
-    net.join("bob").unwrap();
-    net.settle();
+    let mut net = Net::joined(&["ada", "bob"]);
     net.run_for(Duration::from_secs(1));
 
     let video = net.line("bob", "ada", TrackKind::Video).unwrap();
@@ -730,9 +741,7 @@ fn keyframe_requests_reach_the_publisher() {
 
 #[test]
 fn crossing_offers_the_room_gives_way() {
-    let mut net = Net::new();
-    net.join("ada").unwrap();
-    net.settle();
+    let mut net = Net::joined(&["ada"]);
     net.browser("ada").auto_answer = false;
 
     // Bob joins: the room offers his tracks to Ada, who does not answer yet…
@@ -801,10 +810,7 @@ fn ice_ufrag(sdp: &str) -> &str {
 
 #[test]
 fn a_brief_network_drop_recovers_with_an_ice_restart() {
-    let mut net = Net::new();
-    net.join("ada").unwrap();
-    net.join("bob").unwrap();
-    net.settle();
+    let mut net = Net::joined(&["ada", "bob"]);
     net.run_for(ms(500));
     let first_ufrag = net
         .log
@@ -846,19 +852,9 @@ fn a_brief_network_drop_recovers_with_an_ice_restart() {
 
 #[test]
 fn a_connection_that_stays_down_is_let_go() {
-    let mut net = Net::new();
-    net.join("ada").unwrap();
-    net.join("bob").unwrap();
-    net.settle();
+    let mut net = Net::joined(&["ada", "bob"]);
 
-    net.browser("ada").unplugged = true;
-    net.run_until(Duration::from_secs(30), "Ada let go", |net| {
-        !net.room.contains(&"ada".into())
-    });
-    assert!(net.log.contains(&RoomOutput::PeerGone {
-        peer_id: "ada".into(),
-        reason: CloseReason::Disconnected,
-    }));
+    net.unplug("ada", Duration::from_secs(30));
     net.run_for(ms(200));
     assert!(net.browser("bob").tracks.is_empty());
 }
@@ -875,10 +871,7 @@ fn the_seat_limit_holds_for_media() {
 
 #[test]
 fn joining_again_replaces_the_old_connection() {
-    let mut net = Net::new();
-    net.join("ada").unwrap();
-    net.join("bob").unwrap();
-    net.settle();
+    let mut net = Net::joined(&["ada", "bob"]);
     let old_lines = net.browser("bob").tracks.clone();
 
     // Ada reloads her page: a new browser session with the same id.
@@ -1000,19 +993,10 @@ fn simulcast_layers_follow_each_subscribers_bandwidth() {
 
 #[test]
 fn a_browser_that_never_connects_is_let_go() {
-    let mut net = Net::new();
-    net.join("ada").unwrap();
-    net.settle();
+    let mut net = Net::joined(&["ada"]);
     // Bob's answer arrives but his network never lets a check through.
     net.join("bob").unwrap();
-    net.browser("bob").unplugged = true;
-    net.run_until(Duration::from_secs(20), "Bob let go", |net| {
-        !net.room.contains(&"bob".into())
-    });
-    assert!(net.log.contains(&RoomOutput::PeerGone {
-        peer_id: "bob".into(),
-        reason: CloseReason::Disconnected,
-    }));
+    net.unplug("bob", Duration::from_secs(20));
     assert!(net.room.contains(&"ada".into()));
 }
 
@@ -1037,10 +1021,7 @@ impl Net {
 
 #[test]
 fn a_track_stopped_and_started_again_is_renegotiated_for_the_others() {
-    let mut net = Net::new();
-    net.join("ada").unwrap();
-    net.join("bob").unwrap();
-    net.settle();
+    let mut net = Net::joined(&["ada", "bob"]);
     net.run_for(ms(300));
     let camera = net.browser("ada").sending[1].mid;
     let old_line = net.line("bob", "ada", TrackKind::Video).unwrap();

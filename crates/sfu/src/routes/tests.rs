@@ -6,10 +6,16 @@ fn addr(text: &str) -> SocketAddr {
     text.parse().unwrap()
 }
 
+/// The default limit on unknown sources, and routes under it that know no
+/// address yet.
+fn default_routes() -> (UnknownSourceLimit, Routes) {
+    let limit = UnknownSourceLimit::default();
+    (limit, Routes::new(limit))
+}
+
 #[test]
 fn a_flood_from_one_unknown_address_costs_at_most_the_burst_in_lookups() {
-    let limit = UnknownSourceLimit::default();
-    let mut routes = Routes::new(limit);
+    let (limit, mut routes) = default_routes();
     let now = Instant::now();
     let flooder = addr("203.0.113.9:4000");
     for _ in 0..10_000 {
@@ -35,8 +41,7 @@ fn a_flood_from_one_unknown_address_costs_at_most_the_burst_in_lookups() {
 
 #[test]
 fn an_unknown_address_earns_lookups_back_over_time() {
-    let limit = UnknownSourceLimit::default();
-    let mut routes = Routes::new(limit);
+    let (limit, mut routes) = default_routes();
     let start = Instant::now();
     let source = addr("203.0.113.9:4000");
     while routes.route(start, source) == Route::Lookup {}
@@ -59,7 +64,7 @@ fn an_unknown_address_earns_lookups_back_over_time() {
 
 #[test]
 fn a_gone_peer_s_address_is_unknown_again() {
-    let mut routes = Routes::new(UnknownSourceLimit::default());
+    let (_, mut routes) = default_routes();
     let now = Instant::now();
     let source = addr("198.51.100.7:5000");
     routes.claim(source, "room".into(), "bob".into());
