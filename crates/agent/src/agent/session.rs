@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use domain::ai_log::Trigger;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -16,13 +17,11 @@ use tokio::task::JoinHandle;
 use super::Agent;
 use crate::answer::{self, Answer, AnswerRecord};
 use crate::audio::OpusDecoder;
-use crate::llm::LanguageModel;
 use crate::pipeline::{
     Event, Input, Output, Question, SessionPipeline, SpeakerId, Ticket, Timings, UtteranceId,
 };
 use crate::prompt::{ChatPrompt, Exchange, SessionContext, build_prompt, history_prompt};
-use crate::providers::{ProviderNames, with_timeout};
-use crate::tts::TextToSpeech;
+use crate::providers::{ProviderError, ProviderNames, with_timeout};
 
 /// The latency breakdown of one interaction, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -366,10 +365,13 @@ impl Session {
             match active.policy.poll_output(now) {
                 answer::Output::Wait(deadline) => return deadline,
                 answer::Output::Generate(prompt) => {
-                    active.generation = Some(spawn_generation(
-                        Arc::clone(&self.agent.llm),
-                        prompt,
-                        self.agent.config.max_answer_tokens,
+                    let llm = Arc::clone(&self.agent.llm);
+                    let max_tokens = self.agent.config.max_answer_tokens;
+                    active.generation = Some(spawn_relay(
+                        async move { llm.stream(&prompt, max_tokens).await },
+                        answer::Input::Token,
+                        answer::Input::GenerationFailed,
+                        answer::Input::GenerationEnd,
                         ticket,
                         work.clone(),
                     ));
@@ -380,9 +382,12 @@ impl Session {
                     }
                 }
                 answer::Output::Speak(text) => {
-                    active.speech = Some(spawn_speech(
-                        Arc::clone(&self.agent.tts),
-                        text,
+                    let tts = Arc::clone(&self.agent.tts);
+                    active.speech = Some(spawn_relay(
+                        async move { tts.synthesize(&text).await },
+                        answer::Input::SpeechAudio,
+                        answer::Input::SpeechFailed,
+                        answer::Input::SpeechEnd,
                         ticket,
                         work.clone(),
                     ));
@@ -554,62 +559,38 @@ impl Session {
     }
 }
 
-/// Streams the model's answer to `prompt` into the session as answer inputs.
-fn spawn_generation(
-    llm: Arc<dyn LanguageModel>,
-    prompt: ChatPrompt,
-    max_tokens: usize,
+/// Relays an engine's stream into the session as answer inputs: each piece
+/// through `piece`; a failure, to start or midway (which ends it), through
+/// `failed`; and `end` after the last piece.
+fn spawn_relay<T: Send + 'static>(
+    start: impl Future<Output = Result<BoxStream<'static, Result<T, ProviderError>>, ProviderError>>
+    + Send
+    + 'static,
+    piece: fn(T) -> answer::Input,
+    failed: fn(ProviderError) -> answer::Input,
+    end: answer::Input,
     ticket: Ticket,
     work: mpsc::Sender<Work>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let report = |input| work.send(Work::Answer { ticket, input });
-        let mut stream = match llm.stream(&prompt, max_tokens).await {
+        let mut stream = match start.await {
             Ok(stream) => stream,
             Err(error) => {
-                let _ = report(answer::Input::GenerationFailed(error)).await;
+                let _ = report(failed(error)).await;
                 return;
             }
         };
-        while let Some(piece) = stream.next().await {
-            let (input, last) = match piece {
-                Ok(text) => (answer::Input::Token(text), false),
-                Err(error) => (answer::Input::GenerationFailed(error), true),
+        while let Some(item) = stream.next().await {
+            let (input, last) = match item {
+                Ok(item) => (piece(item), false),
+                Err(error) => (failed(error), true),
             };
             if report(input).await.is_err() || last {
                 return;
             }
         }
-        let _ = report(answer::Input::GenerationEnd).await;
-    })
-}
-
-/// Synthesises one sentence into the session as answer inputs.
-fn spawn_speech(
-    tts: Arc<dyn TextToSpeech>,
-    text: String,
-    ticket: Ticket,
-    work: mpsc::Sender<Work>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let report = |input| work.send(Work::Answer { ticket, input });
-        let mut stream = match tts.synthesize(&text).await {
-            Ok(stream) => stream,
-            Err(error) => {
-                let _ = report(answer::Input::SpeechFailed(error)).await;
-                return;
-            }
-        };
-        while let Some(chunk) = stream.next().await {
-            let (input, last) = match chunk {
-                Ok(pcm) => (answer::Input::SpeechAudio(pcm), false),
-                Err(error) => (answer::Input::SpeechFailed(error), true),
-            };
-            if report(input).await.is_err() || last {
-                return;
-            }
-        }
-        let _ = report(answer::Input::SpeechEnd).await;
+        let _ = report(end).await;
     })
 }
 
