@@ -21,7 +21,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::app::Caller;
+use crate::app::{self, Caller};
 use crate::error::ApiError;
 use crate::limits::{ClientKey, client_address};
 
@@ -104,21 +104,22 @@ impl FromRequestParts<AppState> for CurrentUser {
             Some(token) => (token.to_owned(), false),
             None => match cookie(&parts.headers, SESSION_COOKIE) {
                 Some(token) => (token.to_owned(), true),
-                None => return Err(ApiError::Unauthenticated("sign in first")),
+                None => return Err(app::Error::Unauthenticated("sign in first").into()),
             },
         };
         if by_cookie && !is_safe(&parts.method) {
             let expected = cookie(&parts.headers, CSRF_COOKIE);
             let given = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
             if expected.is_none() || expected != given {
-                return Err(ApiError::Forbidden("missing or wrong CSRF token"));
+                return Err(app::Error::Forbidden("missing or wrong CSRF token").into());
             }
         }
         match state.app.caller(&token).await? {
             Some(caller @ Caller::Person { .. }) => Ok(Self(caller)),
-            _ => Err(ApiError::Unauthenticated(
+            _ => Err(app::Error::Unauthenticated(
                 "your sign-in has expired or was revoked; sign in again",
-            )),
+            )
+            .into()),
         }
     }
 }
@@ -135,14 +136,14 @@ impl FromRequestParts<AppState> for AgentCaller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Some(token) = bearer(&parts.headers) else {
-            return Err(ApiError::Unauthenticated("the agent token is required"));
+            return Err(app::Error::Unauthenticated("the agent token is required").into());
         };
         match state.app.caller(token).await? {
             Some(caller @ Caller::Agent(_)) => Ok(Self(caller)),
             Some(Caller::Person { .. }) => {
-                Err(ApiError::Forbidden("only the AI agent may call this"))
+                Err(app::Error::Forbidden("only the AI agent may call this").into())
             }
-            None => Err(ApiError::Unauthenticated("the agent token is required")),
+            None => Err(app::Error::Unauthenticated("the agent token is required").into()),
         }
     }
 }

@@ -23,8 +23,8 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::AppState;
 use crate::error::ApiError;
+use crate::{AppState, app};
 
 /// Every JSON body is small; anything larger is refused before it is read whole.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -217,7 +217,7 @@ async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
     if wants_html {
         crate::pages::PageError::NotFound.into_response()
     } else {
-        ApiError::NotFound("no such page or endpoint").into_response()
+        ApiError::from(app::Error::NotFound("no such page or endpoint")).into_response()
     }
 }
 

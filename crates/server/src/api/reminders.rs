@@ -12,10 +12,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, PathId};
+use crate::{AppState, app};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -119,9 +119,9 @@ async fn calendar_feed(
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let invalid =
-        ApiError::Unauthenticated("this calendar link is not valid (it may have been replaced)");
+        app::Error::Unauthenticated("this calendar link is not valid (it may have been replaced)");
     let Some(secret) = query.secret else {
-        return Err(invalid);
+        return Err(invalid.into());
     };
     let (_, sessions) = state.app.calendar_feed(&secret).await?;
     let host = headers

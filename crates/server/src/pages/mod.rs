@@ -121,7 +121,7 @@ pub enum PageError {
 impl From<ApiError> for PageError {
     fn from(error: ApiError) -> Self {
         match error {
-            ApiError::NotFound(_) => Self::NotFound,
+            ApiError::App(crate::app::Error::NotFound(_)) => Self::NotFound,
             other => Self::Api(other),
         }
     }
@@ -135,9 +135,7 @@ impl From<crate::app::Error> for PageError {
 
 impl From<askama::Error> for PageError {
     fn from(error: askama::Error) -> Self {
-        Self::Api(ApiError::Internal(anyhow::anyhow!(
-            "rendering a page: {error}"
-        )))
+        Self::Api(ApiError::from(anyhow::anyhow!("rendering a page: {error}")))
     }
 }
 

@@ -12,9 +12,8 @@ use domain::user::User;
 
 use super::PageError;
 use crate::AppState;
-use crate::app::Caller;
+use crate::app::{self, Caller};
 use crate::auth::{self, CSRF_COOKIE, SESSION_COOKIE};
-use crate::error::ApiError;
 
 /// The signed-in person looking at a page. Extracting it from a visitor's
 /// request sends them to sign in, and back to this page afterwards.
@@ -36,9 +35,10 @@ impl Viewer {
 
 pub fn csrf_matches(expected: &str, given: &str) -> Result<(), PageError> {
     if expected.is_empty() || expected != given {
-        return Err(PageError::Api(ApiError::Forbidden(
+        return Err(app::Error::Forbidden(
             "this form has expired; go back, reload the page and try again",
-        )));
+        )
+        .into());
     }
     Ok(())
 }
