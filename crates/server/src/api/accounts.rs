@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use domain::input::NonBlank;
 use domain::user::{Email, Password, User, UserName};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -34,12 +35,7 @@ pub struct RegisterBody {
     /// 8–1024 characters.
     #[schema(min_length = 8, max_length = 1024)]
     password: String,
-    /// 1–80 characters, not only spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 80,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = NonBlank<80>)]
     name: String,
 }
 

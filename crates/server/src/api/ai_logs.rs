@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use domain::Id;
 use domain::ai_log::LoggedBy;
 use domain::ai_log::{self, AiLog, Answer, LatencyMs, Providers, Question, Trigger};
+use domain::input::{NonBlank, Text};
 use protocol::internal::LogInteractionInternal;
 use serde::Deserialize;
 use store::NewAiLog;
@@ -32,18 +33,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogInteraction {
-    /// 1–4000 characters, not only spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 4000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = NonBlank<4000>)]
     question: String,
-    /// At most 20000 characters.
-    #[schema(
-        max_length = 20000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = Text<20000>)]
     answer: String,
     /// Default `text`.
     trigger: Option<Trigger>,
@@ -56,7 +48,7 @@ pub struct Feedback {
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = LogInteraction,
+    request_body = LogInteraction,
     responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 403, description = "not in the session", body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "too many entries by hand this minute", body = ErrorBody)))]
 async fn log_interaction(
     State(state): State<AppState>,
@@ -121,7 +113,7 @@ pub struct SessionLogsQuery {
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id"), SessionLogsQuery),
+    params(SessionLogsQuery),
     responses((status = 200, description = "the latest `limit` entries before `before`, oldest first", body = [AiLog]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn session_logs(
     State(state): State<AppState>,
@@ -171,7 +163,7 @@ async fn my_logs(
 }
 
 #[utoipa::path(post, path = "/api/ai-logs/{id}/feedback", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "AI log id")), request_body = Feedback,
+    request_body = Feedback,
     responses((status = 200, body = AiLog), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn mark_helpful(
     State(state): State<AppState>,

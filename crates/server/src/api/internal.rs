@@ -64,7 +64,7 @@ fn lease(body: &WorkerClaim) -> ApiResult<u64> {
 
 /// A session is served by exactly one worker: the one holding its claim.
 #[utoipa::path(post, path = "/internal/sessions/{id}/claim", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = WorkerClaim,
+    request_body = WorkerClaim,
     responses((status = 200, body = Claimed), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn claim(
     State(state): State<AppState>,
@@ -82,7 +82,7 @@ async fn claim(
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/release", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = WorkerClaim,
+    request_body = WorkerClaim,
     responses((status = 204, description = "released (or it was not ours)"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn release(
     State(state): State<AppState>,
@@ -101,7 +101,6 @@ async fn release(
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/join", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn join(
     State(state): State<AppState>,
@@ -112,7 +111,6 @@ async fn join(
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/leave", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn leave(
     State(state): State<AppState>,
@@ -123,7 +121,7 @@ async fn leave(
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/agent-status", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = StatusReport,
+    request_body = StatusReport,
     responses((status = 200, body = Session), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn report_status(
     State(state): State<AppState>,
@@ -140,7 +138,6 @@ async fn report_status(
 }
 
 #[utoipa::path(get, path = "/internal/sessions/{id}/context", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = AgentContext), (status = 404, body = ErrorBody)))]
 async fn context(
     State(state): State<AppState>,
@@ -151,7 +148,7 @@ async fn context(
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/messages", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = AgentMessage,
+    request_body = AgentMessage,
     responses((status = 201, body = ChatMessage), (status = 403, description = "the agent is not in the session", body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn say_in_chat(
     State(state): State<AppState>,

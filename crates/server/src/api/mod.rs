@@ -153,6 +153,51 @@ impl Modify for EdgeRefusals {
     }
 }
 
+/// The `{id}` of every path, as [`PathId`](crate::extract::PathId) reads it
+/// (a uuid), declared here once for every operation rather than by each:
+/// "session id" under `…/sessions/{id}`, "AI log id" under `…/ai-logs/{id}`.
+struct PathIds;
+
+impl Modify for PathIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, SchemaFormat, Type};
+
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some((collection, _)) = path.split_once("/{id}") else {
+                continue;
+            };
+            let plural = collection.rsplit('/').next().unwrap_or_default();
+            let what = plural.trim_end_matches('s').replace('-', " ");
+            let what = what
+                .strip_prefix("ai ")
+                .map_or(what.clone(), |rest| format!("AI {rest}"));
+            let id = ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some(format!("{what} id")))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(SchemaFormat::Custom("uuid".to_owned()))),
+                ))
+                .build();
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                parameters.insert(0, id.clone());
+            }
+        }
+    }
+}
+
 /// The names of the security schemes any of `operation`'s requirements uses.
 fn security_schemes(operation: &utoipa::openapi::path::Operation) -> Vec<String> {
     let requirements = serde_json::to_value(&operation.security).unwrap_or_default();
@@ -198,11 +243,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes_and_document().1
 }
 
-/// The routes, and the document of them with every refusal the shared
-/// extractors can give. The operations are only known once every feature's
-/// router is merged, so [`EdgeRefusals`] runs here rather than in `ApiDoc`.
+/// The routes, and the document of them with the path ids and every refusal
+/// the shared extractors can give. The operations are only known once every
+/// feature's router is merged, so [`PathIds`] and [`EdgeRefusals`] run here
+/// rather than in `ApiDoc`.
 fn routes_and_document() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut document) = openapi_router().split_for_parts();
+    PathIds.modify(&mut document);
     EdgeRefusals.modify(&mut document);
     (routes, document)
 }

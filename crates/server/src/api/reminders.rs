@@ -26,7 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/remind-me", tag = "reminders", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 204, description = "you will be notified 10 minutes before the start"), (status = 404, body = ErrorBody), (status = 409, description = "already started or ended", body = ErrorBody)))]
 async fn remind_me(
     State(state): State<AppState>,

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use domain::Id;
+use domain::input::{NonBlank, Text};
 use domain::project;
 use domain::session::{
     MaxParticipants, Participant, Schedule, Session, SessionDraft, SessionStatus, SessionTitle,
@@ -37,18 +38,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
-    /// 1–120 characters, not only spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 120,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = NonBlank<120>)]
     title: String,
-    /// At most 2000 characters; empty means none.
-    #[schema(
-        max_length = 2000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    /// Empty means none.
+    #[schema(value_type = Option<Text<2000>>)]
     description: Option<String>,
     session_type: SessionType,
     /// Absent, or not in the future: the session starts now with you as host.
@@ -136,7 +129,6 @@ async fn list_sessions(
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Session), (status = 404, body = ErrorBody)))]
 async fn get_session(
     State(state): State<AppState>,
@@ -147,7 +139,6 @@ async fn get_session(
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/start", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn start_session(
     State(state): State<AppState>,
@@ -158,7 +149,6 @@ async fn start_session(
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/join", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, description = "full, or not active", body = ErrorBody)))]
 async fn join_session(
     State(state): State<AppState>,
@@ -169,7 +159,6 @@ async fn join_session(
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/leave", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, description = "never joined", body = ErrorBody)))]
 async fn leave_session(
     State(state): State<AppState>,
@@ -180,7 +169,6 @@ async fn leave_session(
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/end", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn end_session(
     State(state): State<AppState>,
@@ -191,7 +179,6 @@ async fn end_session(
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}/participants", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
     responses((status = 200, description = "joined first, then those who left", body = [Participant]), (status = 404, body = ErrorBody)))]
 async fn get_participants(
     State(state): State<AppState>,
@@ -202,7 +189,7 @@ async fn get_participants(
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/ai-agent", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = ToggleAiAgent,
+    request_body = ToggleAiAgent,
     responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn toggle_ai_agent(
     State(state): State<AppState>,

@@ -10,6 +10,7 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::Id;
+use domain::input::NonBlank;
 use domain::project::{Timelapse, VideoFormat, parse_filename};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -38,11 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// The file's name, as shown on the project page: 1–200 characters, not only spaces.
-    #[param(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[param(value_type = NonBlank<200>)]
     name: String,
 }
 
@@ -118,7 +115,7 @@ async fn receive(body: Body, path: &PathBuf, format: VideoFormat) -> ApiResult<u
 }
 
 #[utoipa::path(post, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "project id"), UploadQuery),
+    params(UploadQuery),
     request_body(description = "the video file itself, up to 500 MB; its first bytes must be an mp4 or webm signature",
         content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))),
     responses((status = 201, body = Timelapse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -177,7 +174,6 @@ async fn upload_timelapse(
 }
 
 #[utoipa::path(get, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "project id")),
     responses((status = 200, description = "newest first", body = [Timelapse]), (status = 404, body = ErrorBody)))]
 async fn list_timelapses(
     State(state): State<AppState>,
@@ -188,7 +184,6 @@ async fn list_timelapses(
 }
 
 #[utoipa::path(get, path = "/api/timelapses/{id}/video", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "timelapse id")),
     responses((status = 200, description = "the video, in the format it was uploaded in",
             content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))),
         (status = 206, description = "a range of it", content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))), (status = 404, body = ErrorBody)))]
@@ -213,7 +208,6 @@ async fn play_timelapse(
 }
 
 #[utoipa::path(delete, path = "/api/timelapses/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "timelapse id")),
     responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_timelapse(
     State(state): State<AppState>,
