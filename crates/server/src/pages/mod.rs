@@ -25,6 +25,8 @@ mod session_card;
 mod sessions;
 mod viewer;
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -39,8 +41,14 @@ pub fn router() -> Router<crate::AppState> {
     Router::new()
         .route("/", get(home::page))
         .route("/home/{list}", get(home::list))
-        .route("/signup", get(accounts::signup_page).post(accounts::signup))
-        .route("/login", get(accounts::login_page).post(accounts::login))
+        .route(
+            "/signup",
+            get(accounts::form_page::<true>).post(accounts::submit::<true>),
+        )
+        .route(
+            "/login",
+            get(accounts::form_page::<false>).post(accounts::submit::<false>),
+        )
         .route("/logout", post(accounts::logout))
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/new", get(projects::new_page))
@@ -140,6 +148,26 @@ impl From<askama::Error> for PageError {
 }
 
 pub type PageResult<T = Response> = Result<T, PageError>;
+
+/// The `{id}` of a page's path. One that is not an id names no page.
+pub struct PageId(pub domain::Id);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PageId {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(params) =
+            axum::extract::Path::<HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| PageError::NotFound)?;
+        let raw = params.get("id").ok_or(PageError::NotFound)?;
+        let id = domain::Id::parse("id", raw).map_err(|_| PageError::NotFound)?;
+        Ok(Self(id))
+    }
+}
 
 #[derive(Template)]
 #[template(path = "error.html")]

@@ -5,10 +5,13 @@
 //! by carrying the `lockin_csrf` cookie's value in a hidden `_csrf` field: a
 //! page on another site can make the browser post, but cannot read the cookie.
 
-use axum::extract::FromRequestParts;
+use axum::Form;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use domain::user::User;
+use serde::de::DeserializeOwned;
 
 use super::PageError;
 use crate::AppState;
@@ -49,6 +52,35 @@ pub fn csrf_matches(expected: &str, given: &str) -> Result<(), PageError> {
 pub struct CsrfForm {
     #[serde(rename = "_csrf")]
     pub csrf: String,
+}
+
+/// A form that carries, in its `_csrf` field, the CSRF token of the page it
+/// was posted from.
+pub trait CarriesCsrf {
+    fn csrf(&self) -> &str;
+}
+
+impl CarriesCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A form post whose `_csrf` field is this browser's CSRF cookie (a
+/// visitor's or a signed-in person's), checked before the handler sees it.
+pub struct CheckedForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + CarriesCsrf> FromRequest<S> for CheckedForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let cookie = posted_csrf(request.headers()).to_owned();
+        let Form(form) = Form::<T>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        csrf_matches(&cookie, form.csrf()).map_err(IntoResponse::into_response)?;
+        Ok(Self(form))
+    }
 }
 
 /// The viewer, if the cookie names a live sign-in.
