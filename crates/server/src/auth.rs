@@ -21,7 +21,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::app::{self, Caller};
+use crate::app::{self, App, Caller};
 use crate::error::ApiError;
 use crate::limits::{ClientKey, client_address};
 
@@ -84,12 +84,16 @@ static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 /// The signed-in person making this request (always a [`Caller::Person`]),
-/// by bearer token or by cookie with its CSRF echo.
-pub struct CurrentUser(pub Caller);
+/// by bearer token or by cookie with its CSRF echo, and the use cases they
+/// call: `me.app.start_session(&me.caller, &id)`.
+pub struct CurrentUser {
+    pub app: App,
+    pub caller: Caller,
+}
 
 impl CurrentUser {
     pub fn user(&self) -> &User {
-        self.0.user()
+        self.caller.user()
     }
 }
 
@@ -115,7 +119,10 @@ impl FromRequestParts<AppState> for CurrentUser {
             }
         }
         match state.app.caller(&token).await? {
-            Some(caller @ Caller::Person { .. }) => Ok(Self(caller)),
+            Some(caller @ Caller::Person { .. }) => Ok(Self {
+                app: state.app.clone(),
+                caller,
+            }),
             _ => Err(app::Error::Unauthenticated(
                 "your sign-in has expired or was revoked; sign in again",
             )
@@ -124,9 +131,12 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
-/// The AI agent, proven by the agent token (always a [`Caller::Agent`]). A
-/// person's token is refused with 403.
-pub struct AgentCaller(pub Caller);
+/// The AI agent, proven by the agent token (always a [`Caller::Agent`]), and
+/// the use cases it calls. A person's token is refused with 403.
+pub struct AgentCaller {
+    pub app: App,
+    pub caller: Caller,
+}
 
 impl FromRequestParts<AppState> for AgentCaller {
     type Rejection = ApiError;
@@ -139,7 +149,10 @@ impl FromRequestParts<AppState> for AgentCaller {
             return Err(app::Error::Unauthenticated("the agent token is required").into());
         };
         match state.app.caller(token).await? {
-            Some(caller @ Caller::Agent(_)) => Ok(Self(caller)),
+            Some(caller @ Caller::Agent(_)) => Ok(Self {
+                app: state.app.clone(),
+                caller,
+            }),
             Some(Caller::Person { .. }) => {
                 Err(app::Error::Forbidden("only the AI agent may call this").into())
             }

@@ -71,7 +71,7 @@ fn signed_in(
 }
 
 #[utoipa::path(post, path = "/api/auth/register", tag = "accounts", request_body = RegisterBody,
-    responses((status = 201, body = SignedIn), (status = 400, body = ErrorBody), (status = 409, description = "email taken", body = ErrorBody),
+    responses((status = 201, body = SignedIn), (status = 409, description = "email taken", body = ErrorBody),
         (status = 429, description = "too many sign-ups from this client, or in all", body = ErrorBody), (status = 503, description = "too many passwords being hashed; try again", body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
@@ -105,17 +105,17 @@ async fn login(
 }
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 204, description = "the token no longer works"), (status = 401, body = ErrorBody)))]
+    responses((status = 204, description = "the token no longer works")))]
 async fn logout(
     State(state): State<AppState>,
     caller: CurrentUser,
 ) -> ApiResult<impl IntoResponse> {
-    state.app.sign_out(&caller.0).await?;
+    state.app.sign_out(&caller.caller).await?;
     Ok((StatusCode::NO_CONTENT, state.cookies.sign_out()))
 }
 
 #[utoipa::path(get, path = "/api/me", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = User)))]
 async fn me(caller: CurrentUser) -> Json<User> {
     Json(caller.user().clone())
 }

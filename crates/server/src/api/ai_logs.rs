@@ -2,7 +2,6 @@
 //! anyone who was in the session.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use domain::Id;
 use domain::ai_log::LoggedBy;
@@ -49,10 +48,9 @@ pub struct Feedback {
 
 #[utoipa::path(post, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
     request_body = LogInteraction,
-    responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 403, description = "not in the session", body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "too many entries by hand this minute", body = ErrorBody)))]
+    responses((status = 201, body = AiLog), (status = 403, description = "not in the session", body = ErrorBody), (status = 429, description = "too many entries by hand this minute", body = ErrorBody)))]
 async fn log_interaction(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<LogInteraction>,
 ) -> ApiResult<(StatusCode, Json<AiLog>)> {
@@ -68,14 +66,13 @@ async fn log_interaction(
         providers: Providers::default(),
         session_id,
     };
-    let saved = state.app.log_interaction(&caller.0, log).await?;
+    let saved = me.app.log_interaction(&me.caller, log).await?;
     Ok((StatusCode::CREATED, Json(saved)))
 }
 
 #[utoipa::path(post, path = "/internal/ai-logs", tag = "ai logs", security(("agent" = [])), request_body = LogInteractionInternal,
-    responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "a person's token", body = ErrorBody)))]
+    responses((status = 201, body = AiLog), (status = 403, description = "a person's token", body = ErrorBody)))]
 async fn log_interaction_internal(
-    State(state): State<AppState>,
     agent: AgentCaller,
     ApiJson(body): ApiJson<LogInteractionInternal>,
 ) -> ApiResult<(StatusCode, Json<AiLog>)> {
@@ -96,7 +93,7 @@ async fn log_interaction_internal(
         session_id,
         user_id,
     };
-    let saved = state.app.log_interaction(&agent.0, log).await?;
+    let saved = agent.app.log_interaction(&agent.caller, log).await?;
     Ok((StatusCode::CREATED, Json(saved)))
 }
 
@@ -114,10 +111,9 @@ pub struct SessionLogsQuery {
 
 #[utoipa::path(get, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
     params(SessionLogsQuery),
-    responses((status = 200, description = "the latest `limit` entries before `before`, oldest first", body = [AiLog]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the latest `limit` entries before `before`, oldest first", body = [AiLog]), (status = 403, body = ErrorBody)))]
 async fn session_logs(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(session_id): PathId,
     ApiQuery(query): ApiQuery<SessionLogsQuery>,
 ) -> ApiResult<Json<Vec<AiLog>>> {
@@ -128,9 +124,8 @@ async fn session_logs(
         .map(|raw| Id::parse("before", raw))
         .transpose()?;
     Ok(Json(
-        state
-            .app
-            .session_ai_logs(&caller.0, &session_id, limit, before.as_ref())
+        me.app
+            .session_ai_logs(&me.caller, &session_id, limit, before.as_ref())
             .await?,
     ))
 }
@@ -145,10 +140,9 @@ pub struct MyLogsQuery {
 }
 
 #[utoipa::path(get, path = "/api/me/ai-logs", tag = "ai logs", security(("bearer" = []), ("cookie" = [])), params(MyLogsQuery),
-    responses((status = 200, description = "the questions I asked, newest first", body = [AiLog]), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "the questions I asked, newest first", body = [AiLog])))]
 async fn my_logs(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     ApiQuery(query): ApiQuery<MyLogsQuery>,
 ) -> ApiResult<Json<Vec<AiLog>>> {
     let search = query
@@ -159,22 +153,20 @@ async fn my_logs(
     if search.is_some_and(|text| text.chars().count() > 200) {
         return Err(ApiError::invalid("q", "must be at most 200 characters"));
     }
-    Ok(Json(state.app.my_ai_logs(&caller.0, search).await?))
+    Ok(Json(me.app.my_ai_logs(&me.caller, search).await?))
 }
 
 #[utoipa::path(post, path = "/api/ai-logs/{id}/feedback", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
     request_body = Feedback,
-    responses((status = 200, body = AiLog), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = AiLog), (status = 403, body = ErrorBody)))]
 async fn mark_helpful(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(log_id): PathId,
     ApiJson(body): ApiJson<Feedback>,
 ) -> ApiResult<Json<AiLog>> {
     Ok(Json(
-        state
-            .app
-            .rate_answer(&caller.0, &log_id, body.helpful)
+        me.app
+            .rate_answer(&me.caller, &log_id, body.helpful)
             .await?,
     ))
 }

@@ -1,7 +1,6 @@
 //! The room's chat.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use domain::chat::{ChatMessage, MessageBody};
 use domain::input::NonBlank;
@@ -44,24 +43,22 @@ pub struct MessagesQuery {
 
 #[utoipa::path(post, path = "/api/sessions/{id}/messages", tag = "chat", security(("bearer" = []), ("cookie" = [])),
     request_body = NewMessage,
-    responses((status = 201, body = ChatMessage), (status = 400, body = ErrorBody), (status = 403, description = "not in the session", body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = ChatMessage), (status = 403, description = "not in the session", body = ErrorBody)))]
 async fn post_message(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<NewMessage>,
 ) -> ApiResult<(StatusCode, Json<ChatMessage>)> {
     let body = MessageBody::parse(&body.body)?;
-    let message = state.app.post_message(&caller.0, &session_id, body).await?;
+    let message = me.app.post_message(&me.caller, &session_id, body).await?;
     Ok((StatusCode::CREATED, Json(message)))
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}/messages", tag = "chat", security(("bearer" = []), ("cookie" = [])),
     params(MessagesQuery),
-    responses((status = 200, body = MessagePage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = MessagePage), (status = 403, body = ErrorBody)))]
 async fn list_messages(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(session_id): PathId,
     ApiQuery(query): ApiQuery<MessagesQuery>,
 ) -> ApiResult<Json<MessagePage>> {
@@ -72,9 +69,8 @@ async fn list_messages(
         .map(paging::decode_cursor)
         .transpose()?;
     Ok(Json(
-        state
-            .app
-            .messages(&caller.0, &session_id, limit, before)
+        me.app
+            .messages(&me.caller, &session_id, limit, before)
             .await?,
     ))
 }

@@ -141,12 +141,21 @@ impl Modify for EdgeRefusals {
                     refusals.push(("413", "the body is too large"));
                     refusals.push(("415", "the body is not of a type this call takes"));
                 }
+                // One response a status: the refusals that share one are
+                // described together, unless the annotation describes it.
+                let mut described: Vec<(&str, String)> = Vec::new();
                 for (status, description) in refusals {
+                    match described.iter_mut().find(|(known, _)| *known == status) {
+                        Some((_, text)) => *text = format!("{text}; or {description}"),
+                        None => described.push((status, description.to_owned())),
+                    }
+                }
+                for (status, description) in described {
                     operation
                         .responses
                         .responses
                         .entry(status.to_owned())
-                        .or_insert_with(|| error_response(description));
+                        .or_insert_with(|| error_response(&description));
                 }
             }
         }

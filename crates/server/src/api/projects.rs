@@ -1,7 +1,6 @@
 //! Projects: the context a session (and its assistant) works in.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use domain::input::{NonBlank, Text};
 use domain::project::{self, Project, ProjectName, RepoUrl, TechStack};
@@ -71,15 +70,14 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 #[utoipa::path(post, path = "/api/projects", tag = "projects", security(("bearer" = []), ("cookie" = [])), request_body = CreateProject,
-    responses((status = 201, body = Project), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = Project)))]
 async fn create_project(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> ApiResult<(StatusCode, Json<Project>)> {
     let new = NewProject {
         // The caller's, set by the use case.
-        owner_id: caller.user().id.clone(),
+        owner_id: me.user().id.clone(),
         name: ProjectName::parse(&body.name)?.into_inner(),
         description: project::parse_description(body.description.as_deref())?,
         repo_url: RepoUrl::parse_optional(body.repo_url.as_deref())?.map(RepoUrl::into_inner),
@@ -88,35 +86,27 @@ async fn create_project(
     };
     Ok((
         StatusCode::CREATED,
-        Json(state.app.create_project(&caller.0, new).await?),
+        Json(me.app.create_project(&me.caller, new).await?),
     ))
 }
 
 #[utoipa::path(get, path = "/api/projects", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "my projects, newest first", body = [Project]), (status = 401, body = ErrorBody)))]
-async fn list_projects(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-) -> ApiResult<Json<Vec<Project>>> {
-    Ok(Json(state.app.my_projects(&caller.0).await?))
+    responses((status = 200, description = "my projects, newest first", body = [Project])))]
+async fn list_projects(me: CurrentUser) -> ApiResult<Json<Vec<Project>>> {
+    Ok(Json(me.app.my_projects(&me.caller).await?))
 }
 
 #[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = Project), (status = 404, body = ErrorBody)))]
-async fn get_project(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<Json<Project>> {
-    Ok(Json(state.app.project(&caller.0, &id).await?))
+    responses((status = 200, body = Project)))]
+async fn get_project(me: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Project>> {
+    Ok(Json(me.app.project(&me.caller, &id).await?))
 }
 
 #[utoipa::path(patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
     request_body = UpdateProject,
-    responses((status = 200, body = Project), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Project), (status = 403, body = ErrorBody)))]
 async fn update_project(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(id): PathId,
     ApiJson(body): ApiJson<UpdateProject>,
 ) -> ApiResult<Json<Project>> {
@@ -143,28 +133,18 @@ async fn update_project(
             .transpose()?,
         timelapses_shared: body.timelapses_shared,
     };
-    Ok(Json(
-        state.app.update_project(&caller.0, &id, changes).await?,
-    ))
+    Ok(Json(me.app.update_project(&me.caller, &id, changes).await?))
 }
 
 #[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 204, description = "deleted; its sessions keep running without a project"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn delete_project(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<StatusCode> {
-    state.app.delete_project(&caller.0, &id).await?;
+    responses((status = 204, description = "deleted; its sessions keep running without a project"), (status = 403, body = ErrorBody)))]
+async fn delete_project(me: CurrentUser, PathId(id): PathId) -> ApiResult<StatusCode> {
+    me.app.delete_project(&me.caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/projects/{id}/sessions", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "sessions linked to the project, newest first", body = [Session]), (status = 404, body = ErrorBody)))]
-async fn project_sessions(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<Json<Vec<Session>>> {
-    Ok(Json(state.app.project_sessions(&caller.0, &id).await?))
+    responses((status = 200, description = "sessions linked to the project, newest first", body = [Session])))]
+async fn project_sessions(me: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Vec<Session>>> {
+    Ok(Json(me.app.project_sessions(&me.caller, &id).await?))
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -118,11 +118,10 @@ async fn receive(body: Body, path: &PathBuf, format: VideoFormat) -> ApiResult<u
     params(UploadQuery),
     request_body(description = "the video file itself, up to 500 MB; its first bytes must be an mp4 or webm signature",
         content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))),
-    responses((status = 201, body = Timelapse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 201, body = Timelapse), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 async fn upload_timelapse(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(project_id): PathId,
     ApiQuery(query): ApiQuery<UploadQuery>,
     headers: HeaderMap,
@@ -142,28 +141,28 @@ async fn upload_timelapse(
         return Err(too_large());
     }
     // Refused early, before a byte is written; recording decides again.
-    state.app.owned_project(&caller.0, &project_id).await?;
-    tokio::fs::create_dir_all(state.app.videos_dir())
+    me.app.owned_project(&me.caller, &project_id).await?;
+    tokio::fs::create_dir_all(me.app.videos_dir())
         .await
         .map_err(anyhow::Error::from)?;
     let id = Id::generate();
-    let partial = state.app.partial_video_path(&id);
+    let partial = me.app.partial_video_path(&id);
     let size = receive(body, &partial, format).await?;
     // The file is in place before its record exists: a crash between the two
     // leaves a file nobody can reach, never a record without its video.
-    let file = state.app.video_file(&id, format);
+    let file = me.app.video_file(&id, format);
     tokio::fs::rename(&partial, &file)
         .await
         .map_err(anyhow::Error::from)?;
     let timelapse = NewTimelapse {
         id,
         project_id,
-        uploader_id: caller.user().id.clone(),
+        uploader_id: me.user().id.clone(),
         filename,
         content_type: format.content_type().to_owned(),
         size_bytes: i64::try_from(size).map_err(anyhow::Error::from)?,
     };
-    let stored = match state.app.record_timelapse(&caller.0, timelapse).await {
+    let stored = match me.app.record_timelapse(&me.caller, timelapse).await {
         Ok(stored) => stored,
         Err(error) => {
             let _ = tokio::fs::remove_file(&file).await;
@@ -174,28 +173,26 @@ async fn upload_timelapse(
 }
 
 #[utoipa::path(get, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "newest first", body = [Timelapse]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "newest first", body = [Timelapse])))]
 async fn list_timelapses(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(project_id): PathId,
 ) -> ApiResult<Json<Vec<Timelapse>>> {
-    Ok(Json(state.app.timelapses(&caller.0, &project_id).await?))
+    Ok(Json(me.app.timelapses(&me.caller, &project_id).await?))
 }
 
 #[utoipa::path(get, path = "/api/timelapses/{id}/video", tag = "projects", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "the video, in the format it was uploaded in",
             content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))),
-        (status = 206, description = "a range of it", content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))), (status = 404, body = ErrorBody)))]
+        (status = 206, description = "a range of it", content((VideoFile = "video/mp4"), (VideoFile = "video/webm")))))]
 async fn play_timelapse(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(id): PathId,
     request: Request,
 ) -> ApiResult<Response> {
-    let timelapse = state.app.timelapse(&caller.0, &id).await?;
+    let timelapse = me.app.timelapse(&me.caller, &id).await?;
     let served = ServeFile::new_with_mime(
-        state.app.video_path(&timelapse),
+        me.app.video_path(&timelapse),
         &timelapse
             .content_type
             .parse()
@@ -208,12 +205,8 @@ async fn play_timelapse(
 }
 
 #[utoipa::path(delete, path = "/api/timelapses/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn delete_timelapse(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<StatusCode> {
-    state.app.delete_timelapse(&caller.0, &id).await?;
+    responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody)))]
+async fn delete_timelapse(me: CurrentUser, PathId(id): PathId) -> ApiResult<StatusCode> {
+    me.app.delete_timelapse(&me.caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

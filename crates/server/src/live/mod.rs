@@ -144,7 +144,7 @@ impl FromRequestParts<AppState> for LiveCaller {
             )
             .into());
         }
-        let CurrentUser(caller) = CurrentUser::from_request_parts(parts, state).await?;
+        let CurrentUser { caller, .. } = CurrentUser::from_request_parts(parts, state).await?;
         Ok(Self(caller))
     }
 }
