@@ -367,14 +367,8 @@ impl Session {
                 answer::Output::Generate(prompt) => {
                     let llm = Arc::clone(&self.agent.llm);
                     let max_tokens = self.agent.config.max_answer_tokens;
-                    active.generation = Some(spawn_relay(
-                        async move { llm.stream(&prompt, max_tokens).await },
-                        answer::Input::Token,
-                        answer::Input::GenerationFailed,
-                        answer::Input::GenerationEnd,
-                        ticket,
-                        work.clone(),
-                    ));
+                    let stream = async move { llm.stream(&prompt, max_tokens).await };
+                    active.generation = Some(spawn_relay(GENERATION, stream, ticket, work.clone()));
                 }
                 answer::Output::StopGenerating => {
                     if let Some(task) = active.generation.take() {
@@ -383,14 +377,8 @@ impl Session {
                 }
                 answer::Output::Speak(text) => {
                     let tts = Arc::clone(&self.agent.tts);
-                    active.speech = Some(spawn_relay(
-                        async move { tts.synthesize(&text).await },
-                        answer::Input::SpeechAudio,
-                        answer::Input::SpeechFailed,
-                        answer::Input::SpeechEnd,
-                        ticket,
-                        work.clone(),
-                    ));
+                    let stream = async move { tts.synthesize(&text).await };
+                    active.speech = Some(spawn_relay(SPEECH, stream, ticket, work.clone()));
                 }
                 answer::Output::StopSpeaking => {
                     if let Some(task) = active.speech.take() {
@@ -559,16 +547,34 @@ impl Session {
     }
 }
 
-/// Relays an engine's stream into the session as answer inputs: each piece
-/// through `piece`; a failure, to start or midway (which ends it), through
-/// `failed`; and `end` after the last piece.
-fn spawn_relay<T: Send + 'static>(
-    start: impl Future<Output = Result<BoxStream<'static, Result<T, ProviderError>>, ProviderError>>
-    + Send
-    + 'static,
+/// How an engine's stream reads as answer inputs: each piece, a failure (to
+/// start, or midway, which ends it), and the end after the last piece.
+struct Relay<T> {
     piece: fn(T) -> answer::Input,
     failed: fn(ProviderError) -> answer::Input,
     end: answer::Input,
+}
+
+/// The model's answer, token by token.
+const GENERATION: Relay<String> = Relay {
+    piece: answer::Input::Token,
+    failed: answer::Input::GenerationFailed,
+    end: answer::Input::GenerationEnd,
+};
+
+/// One sentence's speech, as it is synthesised.
+const SPEECH: Relay<Vec<i16>> = Relay {
+    piece: answer::Input::SpeechAudio,
+    failed: answer::Input::SpeechFailed,
+    end: answer::Input::SpeechEnd,
+};
+
+/// Relays the stream `start` opens into the session as answer inputs.
+fn spawn_relay<T: Send + 'static>(
+    relay: Relay<T>,
+    start: impl Future<Output = Result<BoxStream<'static, Result<T, ProviderError>>, ProviderError>>
+    + Send
+    + 'static,
     ticket: Ticket,
     work: mpsc::Sender<Work>,
 ) -> JoinHandle<()> {
@@ -577,20 +583,20 @@ fn spawn_relay<T: Send + 'static>(
         let mut stream = match start.await {
             Ok(stream) => stream,
             Err(error) => {
-                let _ = report(failed(error)).await;
+                let _ = report((relay.failed)(error)).await;
                 return;
             }
         };
         while let Some(item) = stream.next().await {
             let (input, last) = match item {
-                Ok(item) => (piece(item), false),
-                Err(error) => (failed(error), true),
+                Ok(item) => ((relay.piece)(item), false),
+                Err(error) => ((relay.failed)(error), true),
             };
             if report(input).await.is_err() || last {
                 return;
             }
         }
-        let _ = report(end).await;
+        let _ = report(relay.end).await;
     })
 }
 
