@@ -71,6 +71,48 @@ pub async fn with_timeout<T>(
     }
 }
 
+/// A cloud engine's HTTP API: where it is, and how long to wait for an
+/// answer to start (a streamed answer is timed by the caller, piece by piece).
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    http: reqwest::Client,
+    /// Without a trailing `/`: paths are appended to it.
+    base_url: String,
+    /// Until the response headers arrive.
+    connect_timeout: Duration,
+}
+
+impl Endpoint {
+    pub(crate) fn new(base_url: &str, connect_timeout: Duration) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            connect_timeout,
+        }
+    }
+
+    /// A POST to `path` (from `/`) under the base URL.
+    pub(crate) fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base_url))
+    }
+
+    /// Sends `request` within the connect timeout; a status other than
+    /// success is an error that carries the start of its body.
+    pub(crate) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let response = with_timeout(self.connect_timeout, async {
+            request.send().await.map_err(ProviderError::from_reqwest)
+        })
+        .await?;
+        if !response.status().is_success() {
+            return Err(ProviderError::from_status(response).await);
+        }
+        Ok(response)
+    }
+}
+
 /// Runs an engine's blocking `work` (decoding, loading a model, synthesis)
 /// off the async runtime. The task itself failing (a panic in `engine`) is
 /// an engine error too, never lost.

@@ -52,6 +52,60 @@ pub(crate) fn bounded_text(
     Ok(text.to_owned())
 }
 
+/// How a field that [`bounded_text`] reads with `min` 1 is described to API
+/// clients (`#[schema(value_type = NonBlank<80>)]`): 1 to `MAX` characters,
+/// not only white space, and no control characters but tab and newline.
+pub struct NonBlank<const MAX: usize>;
+
+/// As [`NonBlank`], but it may be empty: at most `MAX` characters.
+pub struct Text<const MAX: usize>;
+
+/// Any character but a control character other than tab and newline.
+const TEXT_CHAR: &str = r"[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]";
+
+fn text_schema(
+    description: String,
+    min: usize,
+    max: usize,
+    pattern: String,
+) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(description))
+        .min_length((min > 0).then_some(min))
+        .max_length(Some(max))
+        .pattern(Some(pattern))
+        .build()
+}
+
+impl<const MAX: usize> utoipa::PartialSchema for NonBlank<MAX> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        // Some character that is neither white space nor a control character.
+        let pattern = format!(r"^{TEXT_CHAR}*[^\s\u0000-\u001F\u007F-\u009F]{TEXT_CHAR}*$");
+        let description = format!("1–{MAX} characters, not only spaces.");
+        text_schema(description, 1, MAX, pattern).into()
+    }
+}
+
+impl<const MAX: usize> utoipa::ToSchema for NonBlank<MAX> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        format!("NonBlank{MAX}").into()
+    }
+}
+
+impl<const MAX: usize> utoipa::PartialSchema for Text<MAX> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let description = format!("At most {MAX} characters.");
+        text_schema(description, 0, MAX, format!("^{TEXT_CHAR}*$")).into()
+    }
+}
+
+impl<const MAX: usize> utoipa::ToSchema for Text<MAX> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        format!("Text{MAX}").into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! - [`input`]: the error a value gets when it does not parse.
+//! - [`input`]: the error a value gets when it does not parse, and the rules
+//!   of a text field as API clients see them (`NonBlank<N>`, `Text<N>`).
 //! - [`id`]: opaque ids, parsed once at the edge.
 //! - [`user`], [`project`], [`session`], [`ai_log`]: the values a request may
 //!   carry (`SessionTitle::parse`, `MaxParticipants::parse`, …) and the records

@@ -5,6 +5,7 @@
 //! and `POST /internal/ai-logs` a [`domain::ai_log::AiLog`].
 
 use domain::ai_log::{AiLog, LatencyMs, Providers, Trigger};
+use domain::input::{NonBlank, Text};
 use domain::project::Project;
 use domain::session::{AgentStatus, Session};
 use serde::de::{DeserializeOwned, Error as _};
@@ -61,12 +62,7 @@ impl utoipa::ToSchema for ReportedStatus {}
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentMessage {
-    /// 1–2000 characters, not only spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 2000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = NonBlank<2000>)]
     pub body: String,
 }
 
@@ -91,24 +87,13 @@ pub struct LogInteractionInternal {
     /// Who asked, when the agent knows.
     #[schema(value_type = Option<String>, format = "uuid")]
     pub user_id: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 4000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = NonBlank<4000>)]
     pub question: String,
-    #[schema(
-        max_length = 20000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = Text<20000>)]
     pub answer: String,
     pub trigger: Trigger,
     /// Why the interaction failed, if it did.
-    #[schema(
-        min_length = 1,
-        max_length = 2000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = Option<NonBlank<2000>>)]
     pub error: Option<String>,
     /// Milliseconds per stage: wake_delay, transcription_delay, llm_ttft,
     /// llm_total, tts_ttfb, voice_to_voice, total.

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::app::Caller;
+use crate::app::{self, App, Caller};
 use crate::error::ApiError;
 use crate::limits::{ClientKey, client_address};
 
@@ -62,12 +62,16 @@ pub fn secrets_match(expected: &str, given: &str) -> bool {
 }
 
 /// The signed-in person making this request (always a [`Caller::Person`]),
-/// by bearer token or by cookie with the sign-in's CSRF token.
-pub struct CurrentUser(pub Caller);
+/// by bearer token or by cookie with the sign-in's CSRF token, and the use
+/// cases they call: `me.app.start_session(&me.caller, &id)`.
+pub struct CurrentUser {
+    pub app: App,
+    pub caller: Caller,
+}
 
 impl CurrentUser {
     pub fn user(&self) -> &User {
-        self.0.user()
+        self.caller.user()
     }
 }
 
@@ -82,27 +86,34 @@ impl FromRequestParts<AppState> for CurrentUser {
             Some(token) => (token.to_owned(), false),
             None => match cookie(&parts.headers, SESSION_COOKIE) {
                 Some(token) => (token.to_owned(), true),
-                None => return Err(ApiError::Unauthenticated("sign in first")),
+                None => return Err(app::Error::Unauthenticated("sign in first").into()),
             },
         };
         if by_cookie && !is_safe(&parts.method) {
             let given = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
             if !secrets_match(&csrf_token(&token), given.unwrap_or_default()) {
-                return Err(ApiError::Forbidden("missing or wrong CSRF token"));
+                return Err(app::Error::Forbidden("missing or wrong CSRF token").into());
             }
         }
         match state.app.caller(&token).await? {
-            Some(caller @ Caller::Person { .. }) => Ok(Self(caller)),
-            _ => Err(ApiError::Unauthenticated(
+            Some(caller @ Caller::Person { .. }) => Ok(Self {
+                app: state.app.clone(),
+                caller,
+            }),
+            _ => Err(app::Error::Unauthenticated(
                 "your sign-in has expired or was revoked; sign in again",
-            )),
+            )
+            .into()),
         }
     }
 }
 
-/// The AI agent, proven by the agent token (always a [`Caller::Agent`]). A
-/// person's token is refused with 403.
-pub struct AgentCaller(pub Caller);
+/// The AI agent, proven by the agent token (always a [`Caller::Agent`]), and
+/// the use cases it calls. A person's token is refused with 403.
+pub struct AgentCaller {
+    pub app: App,
+    pub caller: Caller,
+}
 
 impl FromRequestParts<AppState> for AgentCaller {
     type Rejection = ApiError;
@@ -112,14 +123,17 @@ impl FromRequestParts<AppState> for AgentCaller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Some(token) = bearer(&parts.headers) else {
-            return Err(ApiError::Unauthenticated("the agent token is required"));
+            return Err(app::Error::Unauthenticated("the agent token is required").into());
         };
         match state.app.caller(token).await? {
-            Some(caller @ Caller::Agent(_)) => Ok(Self(caller)),
+            Some(caller @ Caller::Agent(_)) => Ok(Self {
+                app: state.app.clone(),
+                caller,
+            }),
             Some(Caller::Person { .. }) => {
-                Err(ApiError::Forbidden("only the AI agent may call this"))
+                Err(app::Error::Forbidden("only the AI agent may call this").into())
             }
-            None => Err(ApiError::Unauthenticated("the agent token is required")),
+            None => Err(app::Error::Unauthenticated("the agent token is required").into()),
         }
     }
 }
@@ -139,7 +153,7 @@ impl FromRequestParts<AppState> for MetricsScraper {
     ) -> Result<Self, Self::Rejection> {
         match bearer(&parts.headers) {
             Some(token) if state.app.is_metrics_token(token) => Ok(Self),
-            _ => Err(ApiError::Unauthenticated("the metrics token is required")),
+            _ => Err(app::Error::Unauthenticated("the metrics token is required").into()),
         }
     }
 }

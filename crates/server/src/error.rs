@@ -10,35 +10,21 @@ use utoipa::ToSchema;
 
 use crate::app;
 
+/// A use case's refusal as it is, or one that only the edge can give (how
+/// the request was sent, or how the server copes with it). The kinds a use
+/// case refuses with are [`app::Error`]'s, and only there.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{0}")]
-    Invalid(#[from] InvalidInput),
+    #[error(transparent)]
+    App(#[from] app::Error),
     #[error("{0}")]
     BadRequest(String),
-    #[error("sign in first")]
-    Unauthenticated(&'static str),
-    #[error("{0}")]
-    Forbidden(&'static str),
-    #[error("{0}")]
-    NotFound(&'static str),
-    #[error("{message}")]
-    Conflict {
-        message: &'static str,
-        field: Option<&'static str>,
-    },
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
     #[error("this method is not allowed here")]
     MethodNotAllowed,
-    #[error("too many attempts; wait a minute and try again")]
-    RateLimited,
-    #[error("the server is busy; try again in a moment")]
-    Unavailable,
-    #[error("the server is short of disk space; try again later")]
-    InsufficientStorage,
     #[error(
         "the request took too long (its body came too slowly, or the server was stalled); try again"
     )]
@@ -46,8 +32,6 @@ pub enum ApiError {
     /// Past a limit on open connections (not on attempts over time).
     #[error("{0}")]
     TooManyConnections(String),
-    #[error("something went wrong on our side")]
-    Internal(#[from] anyhow::Error),
 }
 
 /// What every non-2xx answer carries.
@@ -61,46 +45,48 @@ pub use protocol::live::ErrorDetail;
 
 impl ApiError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::Invalid(InvalidInput::new(field, message))
+        app::Error::invalid(field, message).into()
     }
 
     pub(crate) fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            Self::Invalid(_) | Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid"),
-            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            Self::App(error) => match error {
+                app::Error::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
+                app::Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+                app::Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+                app::Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                app::Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+                app::Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+                app::Error::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+                app::Error::Busy => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                app::Error::InsufficientStorage => {
+                    (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+                }
+                app::Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::RateLimited | Self::TooManyConnections(_) => {
-                (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
-            }
-            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Self::InsufficientStorage => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
+            Self::TooManyConnections(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 }
 
-impl From<app::Error> for ApiError {
-    fn from(error: app::Error) -> Self {
-        match error {
-            app::Error::Invalid(invalid) => Self::Invalid(invalid),
-            app::Error::Unauthenticated(message) => Self::Unauthenticated(message),
-            app::Error::Forbidden(message) => Self::Forbidden(message),
-            app::Error::NotFound(message) => Self::NotFound(message),
-            app::Error::Conflict { message, field } => Self::Conflict { message, field },
-            app::Error::TooLarge(message) => Self::TooLarge(message),
-            app::Error::RateLimited => Self::RateLimited,
-            app::Error::Busy => Self::Unavailable,
-            app::Error::InsufficientStorage => Self::InsufficientStorage,
-            app::Error::Internal(cause) => Self::Internal(cause),
-        }
+/// A parse's refusal: the field is at fault.
+impl From<InvalidInput> for ApiError {
+    fn from(invalid: InvalidInput) -> Self {
+        app::Error::Invalid(invalid).into()
+    }
+}
+
+/// A bug or an outage at the edge (a file that would not write).
+impl From<anyhow::Error> for ApiError {
+    fn from(cause: anyhow::Error) -> Self {
+        app::Error::Internal(cause).into()
     }
 }
 
@@ -109,10 +95,13 @@ impl ApiError {
     pub fn detail(&self) -> ErrorDetail {
         let (_, code) = self.status_and_code();
         let (message, field) = match self {
-            Self::Invalid(invalid) => (invalid.message.clone(), Some(invalid.field.clone())),
-            Self::Conflict { message, field } => ((*message).to_owned(), field.map(str::to_owned)),
-            Self::Unauthenticated(message) => ((*message).to_owned(), None),
-            Self::Internal(cause) => {
+            Self::App(app::Error::Invalid(invalid)) => {
+                (invalid.message.clone(), Some(invalid.field.clone()))
+            }
+            Self::App(app::Error::Conflict { message, field }) => {
+                ((*message).to_owned(), field.map(str::to_owned))
+            }
+            Self::App(app::Error::Internal(cause)) => {
                 tracing::error!(error = ?cause, "internal error");
                 (self.to_string(), None)
             }

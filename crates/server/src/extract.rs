@@ -149,7 +149,7 @@ mod tests {
 
     fn field_of(body: &str) -> Option<String> {
         match parse_json::<Body>(body.as_bytes()).unwrap_err() {
-            ApiError::Invalid(invalid) => Some(invalid.field),
+            ApiError::App(crate::app::Error::Invalid(invalid)) => Some(invalid.field),
             _ => None,
         }
     }
@@ -183,7 +183,9 @@ mod tests {
             kind: domain::session::SessionType,
         }
         match parse_json::<Typed>(br#"{"kind": 3}"#) {
-            Err(ApiError::Invalid(invalid)) => assert_eq!(invalid.field, "kind"),
+            Err(ApiError::App(crate::app::Error::Invalid(invalid))) => {
+                assert_eq!(invalid.field, "kind")
+            }
             other => panic!("expected a field error, got {other:?}"),
         }
     }

@@ -9,8 +9,10 @@
 //!   events it implies published in one place, a domain value or an
 //!   [`app::Error`] out. Everything below is a thin adapter over it.
 //! - [`api`]: the JSON API, one module per feature, each owning its `router()`.
-//!   Handlers glue: parse ([`extract`]) → find the caller ([`auth`]) → call
-//!   [`app`] → answer, or [`error::ApiError`].
+//!   Handlers glue: parse ([`extract`]) → find the caller ([`auth`], which
+//!   hands over the app with it) → call [`app`] → answer, or
+//!   [`error::ApiError`] (an [`app::Error`] as it is, or a refusal only the
+//!   edge gives).
 //! - [`pages`]: the server-rendered web app, over the same use cases.
 //! - [`limits`]: what one client may do how often, and how much password
 //!   hashing runs at once.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use domain::ai_log::Trigger;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -16,13 +17,11 @@ use tokio::task::JoinHandle;
 use super::Agent;
 use crate::answer::{self, Answer, AnswerRecord};
 use crate::audio::OpusDecoder;
-use crate::llm::LanguageModel;
 use crate::pipeline::{
     Event, Input, Output, Question, SessionPipeline, SpeakerId, Ticket, Timings, UtteranceId,
 };
 use crate::prompt::{ChatPrompt, Exchange, SessionContext, build_prompt, history_prompt};
-use crate::providers::{ProviderNames, with_timeout};
-use crate::tts::TextToSpeech;
+use crate::providers::{ProviderError, ProviderNames, with_timeout};
 
 /// The latency breakdown of one interaction, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -366,13 +365,10 @@ impl Session {
             match active.policy.poll_output(now) {
                 answer::Output::Wait(deadline) => return deadline,
                 answer::Output::Generate(prompt) => {
-                    active.generation = Some(spawn_generation(
-                        Arc::clone(&self.agent.llm),
-                        prompt,
-                        self.agent.config.max_answer_tokens,
-                        ticket,
-                        work.clone(),
-                    ));
+                    let llm = Arc::clone(&self.agent.llm);
+                    let max_tokens = self.agent.config.max_answer_tokens;
+                    let stream = async move { llm.stream(&prompt, max_tokens).await };
+                    active.generation = Some(spawn_relay(GENERATION, stream, ticket, work.clone()));
                 }
                 answer::Output::StopGenerating => {
                     if let Some(task) = active.generation.take() {
@@ -380,12 +376,9 @@ impl Session {
                     }
                 }
                 answer::Output::Speak(text) => {
-                    active.speech = Some(spawn_speech(
-                        Arc::clone(&self.agent.tts),
-                        text,
-                        ticket,
-                        work.clone(),
-                    ));
+                    let tts = Arc::clone(&self.agent.tts);
+                    let stream = async move { tts.synthesize(&text).await };
+                    active.speech = Some(spawn_relay(SPEECH, stream, ticket, work.clone()));
                 }
                 answer::Output::StopSpeaking => {
                     if let Some(task) = active.speech.take() {
@@ -554,62 +547,56 @@ impl Session {
     }
 }
 
-/// Streams the model's answer to `prompt` into the session as answer inputs.
-fn spawn_generation(
-    llm: Arc<dyn LanguageModel>,
-    prompt: ChatPrompt,
-    max_tokens: usize,
-    ticket: Ticket,
-    work: mpsc::Sender<Work>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let report = |input| work.send(Work::Answer { ticket, input });
-        let mut stream = match llm.stream(&prompt, max_tokens).await {
-            Ok(stream) => stream,
-            Err(error) => {
-                let _ = report(answer::Input::GenerationFailed(error)).await;
-                return;
-            }
-        };
-        while let Some(piece) = stream.next().await {
-            let (input, last) = match piece {
-                Ok(text) => (answer::Input::Token(text), false),
-                Err(error) => (answer::Input::GenerationFailed(error), true),
-            };
-            if report(input).await.is_err() || last {
-                return;
-            }
-        }
-        let _ = report(answer::Input::GenerationEnd).await;
-    })
+/// How an engine's stream reads as answer inputs: each piece, a failure (to
+/// start, or midway, which ends it), and the end after the last piece.
+struct Relay<T> {
+    piece: fn(T) -> answer::Input,
+    failed: fn(ProviderError) -> answer::Input,
+    end: answer::Input,
 }
 
-/// Synthesises one sentence into the session as answer inputs.
-fn spawn_speech(
-    tts: Arc<dyn TextToSpeech>,
-    text: String,
+/// The model's answer, token by token.
+const GENERATION: Relay<String> = Relay {
+    piece: answer::Input::Token,
+    failed: answer::Input::GenerationFailed,
+    end: answer::Input::GenerationEnd,
+};
+
+/// One sentence's speech, as it is synthesised.
+const SPEECH: Relay<Vec<i16>> = Relay {
+    piece: answer::Input::SpeechAudio,
+    failed: answer::Input::SpeechFailed,
+    end: answer::Input::SpeechEnd,
+};
+
+/// Relays the stream `start` opens into the session as answer inputs.
+fn spawn_relay<T: Send + 'static>(
+    relay: Relay<T>,
+    start: impl Future<Output = Result<BoxStream<'static, Result<T, ProviderError>>, ProviderError>>
+    + Send
+    + 'static,
     ticket: Ticket,
     work: mpsc::Sender<Work>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let report = |input| work.send(Work::Answer { ticket, input });
-        let mut stream = match tts.synthesize(&text).await {
+        let mut stream = match start.await {
             Ok(stream) => stream,
             Err(error) => {
-                let _ = report(answer::Input::SpeechFailed(error)).await;
+                let _ = report((relay.failed)(error)).await;
                 return;
             }
         };
-        while let Some(chunk) = stream.next().await {
-            let (input, last) = match chunk {
-                Ok(pcm) => (answer::Input::SpeechAudio(pcm), false),
-                Err(error) => (answer::Input::SpeechFailed(error), true),
+        while let Some(item) = stream.next().await {
+            let (input, last) = match item {
+                Ok(item) => ((relay.piece)(item), false),
+                Err(error) => ((relay.failed)(error), true),
             };
             if report(input).await.is_err() || last {
                 return;
             }
         }
-        let _ = report(answer::Input::SpeechEnd).await;
+        let _ = report(relay.end).await;
     })
 }
 

@@ -12,19 +12,15 @@ use serde::Deserialize;
 
 use super::{LanguageModel, TextStream};
 use crate::prompt::ChatPrompt;
-use crate::providers::{ProviderError, with_timeout};
+use crate::providers::{Endpoint, ProviderError};
 
 /// Client of one endpoint and model.
 #[derive(Debug, Clone)]
 pub struct OpenAiCompatible {
-    http: reqwest::Client,
     /// Up to and including `/v1`.
-    base_url: String,
+    endpoint: Endpoint,
     api_key: Option<SecretString>,
     model: String,
-    /// Until the response headers arrive (the stream itself is timed by
-    /// the caller, token by token).
-    connect_timeout: Duration,
 }
 
 impl OpenAiCompatible {
@@ -35,11 +31,9 @@ impl OpenAiCompatible {
         connect_timeout: Duration,
     ) -> Self {
         Self {
-            http: reqwest::Client::new(),
-            base_url: base_url.trim_end_matches('/').to_string(),
+            endpoint: Endpoint::new(base_url, connect_timeout),
             api_key,
             model: model.to_string(),
-            connect_timeout,
         }
     }
 }
@@ -80,20 +74,11 @@ impl LanguageModel for OpenAiCompatible {
             "max_tokens": max_tokens,
             "temperature": 0.3,
         });
-        let mut request = self
-            .http
-            .post(format!("{}/chat/completions", self.base_url))
-            .json(&body);
+        let mut request = self.endpoint.post("/chat/completions").json(&body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key.expose_secret());
         }
-        let response = with_timeout(self.connect_timeout, async {
-            request.send().await.map_err(ProviderError::from_reqwest)
-        })
-        .await?;
-        if !response.status().is_success() {
-            return Err(ProviderError::from_status(response).await);
-        }
+        let response = self.endpoint.send(request).await?;
         let bytes = response.bytes_stream();
         let events = futures::stream::unfold(
             (bytes, SseLines::default(), false),

@@ -11,17 +11,14 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{PcmStream, TextToSpeech};
 use crate::audio::S16leDecoder;
-use crate::providers::{ProviderError, with_timeout};
+use crate::providers::{Endpoint, ProviderError};
 
 #[derive(Debug, Clone)]
 pub struct ElevenLabs {
-    http: reqwest::Client,
-    base_url: String,
+    endpoint: Endpoint,
     api_key: SecretString,
     voice_id: String,
     model_id: String,
-    /// Until the response headers arrive.
-    connect_timeout: Duration,
 }
 
 impl ElevenLabs {
@@ -33,12 +30,10 @@ impl ElevenLabs {
         connect_timeout: Duration,
     ) -> Self {
         Self {
-            http: reqwest::Client::new(),
-            base_url: base_url.trim_end_matches('/').to_string(),
+            endpoint: Endpoint::new(base_url, connect_timeout),
             api_key,
             voice_id: voice_id.to_string(),
             model_id: model_id.to_string(),
-            connect_timeout,
         }
     }
 }
@@ -50,23 +45,16 @@ impl TextToSpeech for ElevenLabs {
     }
 
     async fn synthesize(&self, text: &str) -> Result<PcmStream, ProviderError> {
-        let url = format!(
-            "{}/v1/text-to-speech/{}/stream?output_format=pcm_16000",
-            self.base_url,
+        let path = format!(
+            "/v1/text-to-speech/{}/stream?output_format=pcm_16000",
             urlencode(&self.voice_id)
         );
         let request = self
-            .http
-            .post(url)
+            .endpoint
+            .post(&path)
             .header("xi-api-key", self.api_key.expose_secret())
             .json(&serde_json::json!({ "text": text, "model_id": self.model_id }));
-        let response = with_timeout(self.connect_timeout, async {
-            request.send().await.map_err(ProviderError::from_reqwest)
-        })
-        .await?;
-        if !response.status().is_success() {
-            return Err(ProviderError::from_status(response).await);
-        }
+        let response = self.endpoint.send(request).await?;
         let mut decoder = S16leDecoder::default();
         let stream = response.bytes_stream().map(move |chunk| match chunk {
             Ok(bytes) => Ok(decoder.decode(&bytes)),

@@ -11,6 +11,7 @@ use domain::session::{AgentStatus, Participant};
 use protocol::internal::{
     AgentContext, AgentMessage, Claimed, LogInteractionInternal, StatusReport, WorkerClaim,
 };
+use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -91,34 +92,13 @@ impl ServerApi {
         &self.token
     }
 
-    /// Sends `body` (if any) and reads the answer as `T`.
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&impl Serialize>,
-    ) -> anyhow::Result<T> {
-        let label = format!("{method} {path}");
-        let text = self.send(method, path, body).await?;
-        serde_json::from_str(&text).with_context(|| format!("{label}: reading the answer"))
-    }
-
-    /// Sends `body` (if any), for the answer's status alone.
-    async fn call_for_status(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&impl Serialize>,
-    ) -> anyhow::Result<()> {
-        self.send(method, path, body).await.map(drop)
-    }
-
+    /// Sends `body` (if any); a refusal is an error ([`Refused`]).
     async fn send(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         body: Option<&impl Serialize>,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Answer> {
         let label = format!("{method} {path}");
         let mut request = self
             .http
@@ -140,7 +120,7 @@ impl ServerApi {
             }
             .into());
         }
-        Ok(text)
+        Ok(Answer { call: label, text })
     }
 
     /// Takes (or renews) this worker's claim on a session. `Ok(false)`:
@@ -156,12 +136,9 @@ impl ServerApi {
             lease_seconds: Some(lease.as_secs().max(1)),
         };
         let reply: Claimed = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/internal/sessions/{session_id}/claim"),
-                Some(&claim),
-            )
-            .await?;
+            .send(Method::POST, &on_session(session_id, "claim"), Some(&claim))
+            .await?
+            .read()?;
         Ok(reply.claimed)
     }
 
@@ -170,50 +147,44 @@ impl ServerApi {
             worker_id: worker_id.to_owned(),
             lease_seconds: None,
         };
-        self.call_for_status(
-            reqwest::Method::POST,
-            &format!("/internal/sessions/{session_id}/release"),
+        self.send(
+            Method::POST,
+            &on_session(session_id, "release"),
             Some(&claim),
         )
         .await
+        .map(drop)
     }
 
     /// Joins as the assistant; answers the assistant's participant record.
     pub async fn join(&self, session_id: &str) -> anyhow::Result<Participant> {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/internal/sessions/{session_id}/join"),
-            None::<&()>,
-        )
-        .await
+        self.send(Method::POST, &on_session(session_id, "join"), None::<&()>)
+            .await?
+            .read()
     }
 
     pub async fn leave(&self, session_id: &str) -> anyhow::Result<()> {
-        self.call_for_status(
-            reqwest::Method::POST,
-            &format!("/internal/sessions/{session_id}/leave"),
-            None::<&()>,
-        )
-        .await
+        self.send(Method::POST, &on_session(session_id, "leave"), None::<&()>)
+            .await
+            .map(drop)
     }
 
     pub async fn report_status(&self, session_id: &str, status: AgentStatus) -> anyhow::Result<()> {
-        self.call_for_status(
-            reqwest::Method::POST,
-            &format!("/internal/sessions/{session_id}/agent-status"),
+        self.send(
+            Method::POST,
+            &on_session(session_id, "agent-status"),
             Some(&StatusReport { status }),
         )
         .await
+        .map(drop)
     }
 
     pub async fn context(&self, session_id: &str) -> anyhow::Result<AgentContext> {
-        self.call(
-            reqwest::Method::GET,
-            &format!("/internal/sessions/{session_id}/context"),
-            None::<&()>,
-        )
-        .await
-        .context("reading the session's context")
+        let path = on_session(session_id, "context");
+        let answer = self.send(Method::GET, &path, None::<&()>).await;
+        answer
+            .and_then(Answer::read)
+            .context("reading the session's context")
     }
 
     /// Says `body` in the session's chat as the assistant.
@@ -221,19 +192,41 @@ impl ServerApi {
         let message = AgentMessage {
             body: body.to_owned(),
         };
-        self.call_for_status(
-            reqwest::Method::POST,
-            &format!("/internal/sessions/{session_id}/messages"),
+        self.send(
+            Method::POST,
+            &on_session(session_id, "messages"),
             Some(&message),
         )
         .await
+        .map(drop)
     }
 
     /// Stores one interaction in the session's AI log.
     pub async fn log_interaction(&self, entry: &LogInteractionInternal) -> anyhow::Result<()> {
-        self.call_for_status(reqwest::Method::POST, "/internal/ai-logs", Some(entry))
+        self.send(Method::POST, "/internal/ai-logs", Some(entry))
             .await
+            .map(drop)
     }
+}
+
+/// A call's answer, a success.
+struct Answer {
+    /// The call, as `POST /internal/…`.
+    call: String,
+    text: String,
+}
+
+impl Answer {
+    /// The answer read as `T`.
+    fn read<T: DeserializeOwned>(self) -> anyhow::Result<T> {
+        serde_json::from_str(&self.text)
+            .with_context(|| format!("{}: reading the answer", self.call))
+    }
+}
+
+/// Where the calls about one session go.
+fn on_session(session_id: &str, what: &str) -> String {
+    format!("/internal/sessions/{session_id}/{what}")
 }
 
 /// The HTTP status of a refusal, if `error` is one.

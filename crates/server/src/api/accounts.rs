@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use domain::input::NonBlank;
 use domain::user::{Email, Password, User, UserName};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -34,12 +35,7 @@ pub struct RegisterBody {
     /// 8–1024 characters.
     #[schema(min_length = 8, max_length = 1024)]
     password: String,
-    /// 1–80 characters, not only spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 80,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = NonBlank<80>)]
     name: String,
 }
 
@@ -75,7 +71,7 @@ fn signed_in(
 }
 
 #[utoipa::path(post, path = "/api/auth/register", tag = "accounts", request_body = RegisterBody,
-    responses((status = 201, body = SignedIn), (status = 400, body = ErrorBody), (status = 409, description = "email taken", body = ErrorBody),
+    responses((status = 201, body = SignedIn), (status = 409, description = "email taken", body = ErrorBody),
         (status = 429, description = "too many sign-ups from this client, or in all", body = ErrorBody), (status = 503, description = "too many passwords being hashed; try again", body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
@@ -109,17 +105,17 @@ async fn login(
 }
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 204, description = "the token no longer works"), (status = 401, body = ErrorBody)))]
+    responses((status = 204, description = "the token no longer works")))]
 async fn logout(
     State(state): State<AppState>,
     caller: CurrentUser,
 ) -> ApiResult<impl IntoResponse> {
-    state.app.sign_out(&caller.0).await?;
+    state.app.sign_out(&caller.caller).await?;
     Ok((StatusCode::NO_CONTENT, state.cookies.sign_out()))
 }
 
 #[utoipa::path(get, path = "/api/me", tag = "accounts", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = User)))]
 async fn me(caller: CurrentUser) -> Json<User> {
     Json(caller.user().clone())
 }

@@ -2,11 +2,11 @@
 //! anyone who was in the session.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use domain::Id;
 use domain::ai_log::LoggedBy;
 use domain::ai_log::{self, AiLog, Answer, LatencyMs, Providers, Question, Trigger};
+use domain::input::{NonBlank, Text};
 use protocol::internal::LogInteractionInternal;
 use serde::Deserialize;
 use store::NewAiLog;
@@ -32,18 +32,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogInteraction {
-    /// 1–4000 characters, not only spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 4000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = NonBlank<4000>)]
     question: String,
-    /// At most 20000 characters.
-    #[schema(
-        max_length = 20000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = Text<20000>)]
     answer: String,
     /// Default `text`.
     trigger: Option<Trigger>,
@@ -56,11 +47,10 @@ pub struct Feedback {
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = LogInteraction,
-    responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 403, description = "not in the session", body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "too many entries by hand this minute", body = ErrorBody)))]
+    request_body = LogInteraction,
+    responses((status = 201, body = AiLog), (status = 403, description = "not in the session", body = ErrorBody), (status = 429, description = "too many entries by hand this minute", body = ErrorBody)))]
 async fn log_interaction(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<LogInteraction>,
 ) -> ApiResult<(StatusCode, Json<AiLog>)> {
@@ -76,14 +66,13 @@ async fn log_interaction(
         providers: Providers::default(),
         session_id,
     };
-    let saved = state.app.log_interaction(&caller.0, log).await?;
+    let saved = me.app.log_interaction(&me.caller, log).await?;
     Ok((StatusCode::CREATED, Json(saved)))
 }
 
 #[utoipa::path(post, path = "/internal/ai-logs", tag = "ai logs", security(("agent" = [])), request_body = LogInteractionInternal,
-    responses((status = 201, body = AiLog), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "a person's token", body = ErrorBody)))]
+    responses((status = 201, body = AiLog), (status = 403, description = "a person's token", body = ErrorBody)))]
 async fn log_interaction_internal(
-    State(state): State<AppState>,
     agent: AgentCaller,
     ApiJson(body): ApiJson<LogInteractionInternal>,
 ) -> ApiResult<(StatusCode, Json<AiLog>)> {
@@ -104,7 +93,7 @@ async fn log_interaction_internal(
         session_id,
         user_id,
     };
-    let saved = state.app.log_interaction(&agent.0, log).await?;
+    let saved = agent.app.log_interaction(&agent.caller, log).await?;
     Ok((StatusCode::CREATED, Json(saved)))
 }
 
@@ -121,11 +110,10 @@ pub struct SessionLogsQuery {
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}/ai-logs", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id"), SessionLogsQuery),
-    responses((status = 200, description = "the latest `limit` entries before `before`, oldest first", body = [AiLog]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(SessionLogsQuery),
+    responses((status = 200, description = "the latest `limit` entries before `before`, oldest first", body = [AiLog]), (status = 403, body = ErrorBody)))]
 async fn session_logs(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(session_id): PathId,
     ApiQuery(query): ApiQuery<SessionLogsQuery>,
 ) -> ApiResult<Json<Vec<AiLog>>> {
@@ -136,9 +124,8 @@ async fn session_logs(
         .map(|raw| Id::parse("before", raw))
         .transpose()?;
     Ok(Json(
-        state
-            .app
-            .session_ai_logs(&caller.0, &session_id, limit, before.as_ref())
+        me.app
+            .session_ai_logs(&me.caller, &session_id, limit, before.as_ref())
             .await?,
     ))
 }
@@ -153,10 +140,9 @@ pub struct MyLogsQuery {
 }
 
 #[utoipa::path(get, path = "/api/me/ai-logs", tag = "ai logs", security(("bearer" = []), ("cookie" = [])), params(MyLogsQuery),
-    responses((status = 200, description = "the questions I asked, newest first", body = [AiLog]), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "the questions I asked, newest first", body = [AiLog])))]
 async fn my_logs(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     ApiQuery(query): ApiQuery<MyLogsQuery>,
 ) -> ApiResult<Json<Vec<AiLog>>> {
     let search = query
@@ -167,22 +153,20 @@ async fn my_logs(
     if search.is_some_and(|text| text.chars().count() > 200) {
         return Err(ApiError::invalid("q", "must be at most 200 characters"));
     }
-    Ok(Json(state.app.my_ai_logs(&caller.0, search).await?))
+    Ok(Json(me.app.my_ai_logs(&me.caller, search).await?))
 }
 
 #[utoipa::path(post, path = "/api/ai-logs/{id}/feedback", tag = "ai logs", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "AI log id")), request_body = Feedback,
-    responses((status = 200, body = AiLog), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    request_body = Feedback,
+    responses((status = 200, body = AiLog), (status = 403, body = ErrorBody)))]
 async fn mark_helpful(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(log_id): PathId,
     ApiJson(body): ApiJson<Feedback>,
 ) -> ApiResult<Json<AiLog>> {
     Ok(Json(
-        state
-            .app
-            .rate_answer(&caller.0, &log_id, body.helpful)
+        me.app
+            .rate_answer(&me.caller, &log_id, body.helpful)
             .await?,
     ))
 }

@@ -1,9 +1,9 @@
 //! The room's chat.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use domain::chat::{ChatMessage, MessageBody};
+use domain::input::NonBlank;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,12 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
-    /// 1–2000 characters, not only spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 2000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = NonBlank<2000>)]
     body: String,
 }
 
@@ -47,25 +42,23 @@ pub struct MessagesQuery {
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/messages", tag = "chat", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = NewMessage,
-    responses((status = 201, body = ChatMessage), (status = 400, body = ErrorBody), (status = 403, description = "not in the session", body = ErrorBody), (status = 404, body = ErrorBody)))]
+    request_body = NewMessage,
+    responses((status = 201, body = ChatMessage), (status = 403, description = "not in the session", body = ErrorBody)))]
 async fn post_message(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<NewMessage>,
 ) -> ApiResult<(StatusCode, Json<ChatMessage>)> {
     let body = MessageBody::parse(&body.body)?;
-    let message = state.app.post_message(&caller.0, &session_id, body).await?;
+    let message = me.app.post_message(&me.caller, &session_id, body).await?;
     Ok((StatusCode::CREATED, Json(message)))
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}/messages", tag = "chat", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id"), MessagesQuery),
-    responses((status = 200, body = MessagePage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(MessagesQuery),
+    responses((status = 200, body = MessagePage), (status = 403, body = ErrorBody)))]
 async fn list_messages(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(session_id): PathId,
     ApiQuery(query): ApiQuery<MessagesQuery>,
 ) -> ApiResult<Json<MessagePage>> {
@@ -76,9 +69,8 @@ async fn list_messages(
         .map(paging::decode_cursor)
         .transpose()?;
     Ok(Json(
-        state
-            .app
-            .messages(&caller.0, &session_id, limit, before)
+        me.app
+            .messages(&me.caller, &session_id, limit, before)
             .await?,
     ))
 }

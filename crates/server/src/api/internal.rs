@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use domain::chat::{ChatMessage, MessageBody};
 use domain::session::{Participant, Session};
@@ -45,12 +44,9 @@ fn worker_id(raw: &str) -> ApiResult<&str> {
 }
 
 #[utoipa::path(get, path = "/internal/sessions", tag = "agent", security(("agent" = [])),
-    responses((status = 200, description = "active sessions with the assistant on", body = [Session]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn agent_sessions(
-    State(state): State<AppState>,
-    agent: AgentCaller,
-) -> ApiResult<Json<Vec<Session>>> {
-    Ok(Json(state.app.agent_sessions(&agent.0).await?))
+    responses((status = 200, description = "active sessions with the assistant on", body = [Session]), (status = 403, body = ErrorBody)))]
+async fn agent_sessions(agent: AgentCaller) -> ApiResult<Json<Vec<Session>>> {
+    Ok(Json(agent.app.agent_sessions(&agent.caller).await?))
 }
 
 /// A claim's lease in seconds: 30 when not given, else 1 to 300.
@@ -64,28 +60,31 @@ fn lease(body: &WorkerClaim) -> ApiResult<u64> {
 
 /// A session is served by exactly one worker: the one holding its claim.
 #[utoipa::path(post, path = "/internal/sessions/{id}/claim", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = WorkerClaim,
-    responses((status = 200, body = Claimed), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body = WorkerClaim,
+    responses((status = 200, body = Claimed), (status = 409, body = ErrorBody)))]
 async fn claim(
-    State(state): State<AppState>,
     agent: AgentCaller,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<WorkerClaim>,
 ) -> ApiResult<Json<Claimed>> {
     let worker = worker_id(&body.worker_id)?;
     let lease = lease(&body)?;
-    let claimed = state
+    let claimed = agent
         .app
-        .claim_for_worker(&agent.0, &session_id, worker, Duration::from_secs(lease))
+        .claim_for_worker(
+            &agent.caller,
+            &session_id,
+            worker,
+            Duration::from_secs(lease),
+        )
         .await?;
     Ok(Json(Claimed { claimed }))
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/release", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = WorkerClaim,
-    responses((status = 204, description = "released (or it was not ours)"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    request_body = WorkerClaim,
+    responses((status = 204, description = "released (or it was not ours)")))]
 async fn release(
-    State(state): State<AppState>,
     agent: AgentCaller,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<WorkerClaim>,
@@ -93,73 +92,65 @@ async fn release(
     let worker = worker_id(&body.worker_id)?;
     // The same body as a claim, checked the same way, though release has no use for the lease.
     lease(&body)?;
-    state
+    agent
         .app
-        .release_for_worker(&agent.0, &session_id, worker)
+        .release_for_worker(&agent.caller, &session_id, worker)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/join", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
-    responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn join(
-    State(state): State<AppState>,
-    agent: AgentCaller,
-    PathId(session_id): PathId,
-) -> ApiResult<Json<Participant>> {
-    Ok(Json(state.app.agent_join(&agent.0, &session_id).await?))
+    responses((status = 200, body = Participant), (status = 409, body = ErrorBody)))]
+async fn join(agent: AgentCaller, PathId(session_id): PathId) -> ApiResult<Json<Participant>> {
+    Ok(Json(
+        agent.app.agent_join(&agent.caller, &session_id).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/leave", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
-    responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn leave(
-    State(state): State<AppState>,
-    agent: AgentCaller,
-    PathId(session_id): PathId,
-) -> ApiResult<Json<Participant>> {
-    Ok(Json(state.app.agent_leave(&agent.0, &session_id).await?))
+    responses((status = 200, body = Participant), (status = 409, body = ErrorBody)))]
+async fn leave(agent: AgentCaller, PathId(session_id): PathId) -> ApiResult<Json<Participant>> {
+    Ok(Json(
+        agent.app.agent_leave(&agent.caller, &session_id).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/agent-status", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = StatusReport,
-    responses((status = 200, body = Session), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body = StatusReport,
+    responses((status = 200, body = Session), (status = 409, body = ErrorBody)))]
 async fn report_status(
-    State(state): State<AppState>,
     agent: AgentCaller,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<StatusReport>,
 ) -> ApiResult<Json<Session>> {
     Ok(Json(
-        state
+        agent
             .app
-            .report_agent_status(&agent.0, &session_id, body.status)
+            .report_agent_status(&agent.caller, &session_id, body.status)
             .await?,
     ))
 }
 
 #[utoipa::path(get, path = "/internal/sessions/{id}/context", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
-    responses((status = 200, body = AgentContext), (status = 404, body = ErrorBody)))]
-async fn context(
-    State(state): State<AppState>,
-    agent: AgentCaller,
-    PathId(session_id): PathId,
-) -> ApiResult<Json<AgentContext>> {
-    Ok(Json(state.app.agent_context(&agent.0, &session_id).await?))
+    responses((status = 200, body = AgentContext)))]
+async fn context(agent: AgentCaller, PathId(session_id): PathId) -> ApiResult<Json<AgentContext>> {
+    Ok(Json(
+        agent.app.agent_context(&agent.caller, &session_id).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/internal/sessions/{id}/messages", tag = "agent", security(("agent" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = AgentMessage,
-    responses((status = 201, body = ChatMessage), (status = 403, description = "the agent is not in the session", body = ErrorBody), (status = 404, body = ErrorBody)))]
+    request_body = AgentMessage,
+    responses((status = 201, body = ChatMessage), (status = 403, description = "the agent is not in the session", body = ErrorBody)))]
 async fn say_in_chat(
-    State(state): State<AppState>,
     agent: AgentCaller,
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<AgentMessage>,
 ) -> ApiResult<(StatusCode, Json<ChatMessage>)> {
     let body = MessageBody::parse(&body.body)?;
-    let message = state.app.agent_say(&agent.0, &session_id, body).await?;
+    let message = agent
+        .app
+        .agent_say(&agent.caller, &session_id, body)
+        .await?;
     Ok((StatusCode::CREATED, Json(message)))
 }

@@ -23,8 +23,8 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::AppState;
 use crate::error::ApiError;
+use crate::{AppState, app};
 
 /// Every JSON body is small; anything larger is refused before it is read whole.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -154,13 +154,67 @@ impl Modify for EdgeRefusals {
                     refusals.push(("413", "the body is too large"));
                     refusals.push(("415", "the body is not of a type this call takes"));
                 }
+                // One response a status: the refusals that share one are
+                // described together, unless the annotation describes it.
+                let mut described: Vec<(&str, String)> = Vec::new();
                 for (status, description) in refusals {
+                    match described.iter_mut().find(|(known, _)| *known == status) {
+                        Some((_, text)) => *text = format!("{text}; or {description}"),
+                        None => described.push((status, description.to_owned())),
+                    }
+                }
+                for (status, description) in described {
                     operation
                         .responses
                         .responses
                         .entry(status.to_owned())
-                        .or_insert_with(|| error_response(description));
+                        .or_insert_with(|| error_response(&description));
                 }
+            }
+        }
+    }
+}
+
+/// The `{id}` of every path, as [`PathId`](crate::extract::PathId) reads it
+/// (a uuid), declared here once for every operation rather than by each:
+/// "session id" under `…/sessions/{id}`, "AI log id" under `…/ai-logs/{id}`.
+struct PathIds;
+
+impl Modify for PathIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, SchemaFormat, Type};
+
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some((collection, _)) = path.split_once("/{id}") else {
+                continue;
+            };
+            let plural = collection.rsplit('/').next().unwrap_or_default();
+            let what = plural.trim_end_matches('s').replace('-', " ");
+            let what = what
+                .strip_prefix("ai ")
+                .map_or(what.clone(), |rest| format!("AI {rest}"));
+            let id = ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some(format!("{what} id")))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(SchemaFormat::Custom("uuid".to_owned()))),
+                ))
+                .build();
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                parameters.insert(0, id.clone());
             }
         }
     }
@@ -211,11 +265,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes_and_document().1
 }
 
-/// The routes, and the document of them with every refusal the shared
-/// extractors can give. The operations are only known once every feature's
-/// router is merged, so [`EdgeRefusals`] runs here rather than in `ApiDoc`.
+/// The routes, and the document of them with the path ids and every refusal
+/// the shared extractors can give. The operations are only known once every
+/// feature's router is merged, so [`PathIds`] and [`EdgeRefusals`] run here
+/// rather than in `ApiDoc`.
 fn routes_and_document() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut document) = openapi_router().split_for_parts();
+    PathIds.modify(&mut document);
     EdgeRefusals.modify(&mut document);
     (routes, document)
 }
@@ -230,7 +286,7 @@ async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
     if wants_html {
         crate::pages::PageError::NotFound.into_response()
     } else {
-        ApiError::NotFound("no such page or endpoint").into_response()
+        ApiError::from(app::Error::NotFound("no such page or endpoint")).into_response()
     }
 }
 

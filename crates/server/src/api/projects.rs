@@ -1,8 +1,8 @@
 //! Projects: the context a session (and its assistant) works in.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
+use domain::input::{NonBlank, Text};
 use domain::project::{self, Project, ProjectName, RepoUrl, TechStack};
 use domain::session::Session;
 use serde::{Deserialize, Deserializer};
@@ -26,18 +26,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
-    /// 1–100 characters, not only spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = NonBlank<100>)]
     name: String,
-    /// At most 2000 characters; empty means none.
-    #[schema(
-        max_length = 2000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    /// Empty means none.
+    #[schema(value_type = Option<Text<2000>>)]
     description: Option<String>,
     /// An http(s) link; empty means none.
     #[schema(
@@ -45,50 +37,27 @@ pub struct CreateProject {
         pattern = r"^(https?://[A-Za-z0-9]+(\.[A-Za-z0-9]+)*(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?)?$"
     )]
     repo_url: Option<String>,
-    /// At most 20 items of 1–40 characters.
-    #[schema(value_type = Option<Vec<TechItem>>, max_items = 20)]
+    /// At most 20 languages or tools, e.g. `rust`.
+    #[schema(value_type = Option<Vec<NonBlank<40>>>, max_items = 20)]
     tech_stack: Option<Vec<String>>,
     /// Let the people in the project's active sessions watch its timelapses
     /// (default false: they are the owner's).
     timelapses_shared: Option<bool>,
 }
 
-/// One language or tool of a project's `tech_stack`, e.g. `rust`: 1–40
-/// characters, not only spaces. Only describes the items; they are read as strings.
-pub struct TechItem;
-
-impl utoipa::PartialSchema for TechItem {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .min_length(Some(1))
-            .max_length(Some(40))
-            .pattern(Some(
-                r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$",
-            ))
-            .into()
-    }
-}
-
-impl ToSchema for TechItem {}
-
 /// Absent fields stay as they are; `null` (or "") clears `description` and `repo_url`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = Option<NonBlank<100>>)]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
+    #[schema(value_type = Option<Text<2000>>)]
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 500, pattern = r"^(https?://[A-Za-z0-9]+(\.[A-Za-z0-9]+)*(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?)?$")]
     repo_url: Option<Option<String>>,
-    #[schema(value_type = Option<Vec<TechItem>>, max_items = 20)]
+    #[schema(value_type = Option<Vec<NonBlank<40>>>, max_items = 20)]
     tech_stack: Option<Vec<String>>,
     timelapses_shared: Option<bool>,
 }
@@ -101,15 +70,14 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 #[utoipa::path(post, path = "/api/projects", tag = "projects", security(("bearer" = []), ("cookie" = [])), request_body = CreateProject,
-    responses((status = 201, body = Project), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = Project)))]
 async fn create_project(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> ApiResult<(StatusCode, Json<Project>)> {
     let new = NewProject {
         // The caller's, set by the use case.
-        owner_id: caller.user().id.clone(),
+        owner_id: me.user().id.clone(),
         name: ProjectName::parse(&body.name)?.into_inner(),
         description: project::parse_description(body.description.as_deref())?,
         repo_url: RepoUrl::parse_optional(body.repo_url.as_deref())?.map(RepoUrl::into_inner),
@@ -118,36 +86,27 @@ async fn create_project(
     };
     Ok((
         StatusCode::CREATED,
-        Json(state.app.create_project(&caller.0, new).await?),
+        Json(me.app.create_project(&me.caller, new).await?),
     ))
 }
 
 #[utoipa::path(get, path = "/api/projects", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "my projects, newest first", body = [Project]), (status = 401, body = ErrorBody)))]
-async fn list_projects(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-) -> ApiResult<Json<Vec<Project>>> {
-    Ok(Json(state.app.my_projects(&caller.0).await?))
+    responses((status = 200, description = "my projects, newest first", body = [Project])))]
+async fn list_projects(me: CurrentUser) -> ApiResult<Json<Vec<Project>>> {
+    Ok(Json(me.app.my_projects(&me.caller).await?))
 }
 
 #[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "project id")),
-    responses((status = 200, body = Project), (status = 404, body = ErrorBody)))]
-async fn get_project(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<Json<Project>> {
-    Ok(Json(state.app.project(&caller.0, &id).await?))
+    responses((status = 200, body = Project)))]
+async fn get_project(me: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Project>> {
+    Ok(Json(me.app.project(&me.caller, &id).await?))
 }
 
 #[utoipa::path(patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "project id")), request_body = UpdateProject,
-    responses((status = 200, body = Project), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    request_body = UpdateProject,
+    responses((status = 200, body = Project), (status = 403, body = ErrorBody)))]
 async fn update_project(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(id): PathId,
     ApiJson(body): ApiJson<UpdateProject>,
 ) -> ApiResult<Json<Project>> {
@@ -174,30 +133,18 @@ async fn update_project(
             .transpose()?,
         timelapses_shared: body.timelapses_shared,
     };
-    Ok(Json(
-        state.app.update_project(&caller.0, &id, changes).await?,
-    ))
+    Ok(Json(me.app.update_project(&me.caller, &id, changes).await?))
 }
 
 #[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "project id")),
-    responses((status = 204, description = "deleted; its sessions keep running without a project"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn delete_project(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<StatusCode> {
-    state.app.delete_project(&caller.0, &id).await?;
+    responses((status = 204, description = "deleted; its sessions keep running without a project"), (status = 403, body = ErrorBody)))]
+async fn delete_project(me: CurrentUser, PathId(id): PathId) -> ApiResult<StatusCode> {
+    me.app.delete_project(&me.caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/projects/{id}/sessions", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "project id")),
-    responses((status = 200, description = "sessions linked to the project, newest first", body = [Session]), (status = 404, body = ErrorBody)))]
-async fn project_sessions(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<Json<Vec<Session>>> {
-    Ok(Json(state.app.project_sessions(&caller.0, &id).await?))
+    responses((status = 200, description = "sessions linked to the project, newest first", body = [Session])))]
+async fn project_sessions(me: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Vec<Session>>> {
+    Ok(Json(me.app.project_sessions(&me.caller, &id).await?))
 }

@@ -12,10 +12,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, PathId};
+use crate::{AppState, app};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,24 +26,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/remind-me", tag = "reminders", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
-    responses((status = 204, description = "you will be notified 10 minutes before the start"), (status = 404, body = ErrorBody), (status = 409, description = "already started or ended", body = ErrorBody)))]
-async fn remind_me(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(session_id): PathId,
-) -> ApiResult<StatusCode> {
-    state.app.remind_me(&caller.0, &session_id).await?;
+    responses((status = 204, description = "you will be notified 10 minutes before the start"), (status = 409, description = "already started or ended", body = ErrorBody)))]
+async fn remind_me(me: CurrentUser, PathId(session_id): PathId) -> ApiResult<StatusCode> {
+    me.app.remind_me(&me.caller, &session_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/me/notifications", tag = "reminders", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "newest first", body = [Notification]), (status = 401, body = ErrorBody)))]
-async fn my_notifications(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-) -> ApiResult<Json<Vec<Notification>>> {
-    Ok(Json(state.app.notifications(&caller.0).await?))
+    responses((status = 200, description = "newest first", body = [Notification])))]
+async fn my_notifications(me: CurrentUser) -> ApiResult<Json<Vec<Notification>>> {
+    Ok(Json(me.app.notifications(&me.caller).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -59,25 +51,21 @@ pub struct CalendarFeed {
 }
 
 #[utoipa::path(get, path = "/api/me/calendar", tag = "reminders", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = CalendarStatus), (status = 401, body = ErrorBody)))]
-async fn calendar_status(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-) -> ApiResult<Json<CalendarStatus>> {
+    responses((status = 200, body = CalendarStatus)))]
+async fn calendar_status(me: CurrentUser) -> ApiResult<Json<CalendarStatus>> {
     Ok(Json(CalendarStatus {
-        enabled: state.app.has_calendar_feed(&caller.0).await?,
+        enabled: me.app.has_calendar_feed(&me.caller).await?,
     }))
 }
 
 /// Makes a new feed URL; any earlier one stops working.
 #[utoipa::path(post, path = "/api/me/calendar", tag = "reminders", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 201, body = CalendarFeed), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = CalendarFeed)))]
 async fn enable_calendar(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<CalendarFeed>)> {
-    let secret = state.app.enable_calendar_feed(&caller.0).await?;
+    let secret = me.app.enable_calendar_feed(&me.caller).await?;
     let host = headers
         .get(HOST)
         .and_then(|value| value.to_str().ok())
@@ -92,12 +80,9 @@ async fn enable_calendar(
 }
 
 #[utoipa::path(delete, path = "/api/me/calendar", tag = "reminders", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 204, description = "the feed URL no longer works"), (status = 401, body = ErrorBody)))]
-async fn revoke_calendar(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-) -> ApiResult<StatusCode> {
-    state.app.revoke_calendar_feed(&caller.0).await?;
+    responses((status = 204, description = "the feed URL no longer works")))]
+async fn revoke_calendar(me: CurrentUser) -> ApiResult<StatusCode> {
+    me.app.revoke_calendar_feed(&me.caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -119,9 +104,9 @@ async fn calendar_feed(
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let invalid =
-        ApiError::Unauthenticated("this calendar link is not valid (it may have been replaced)");
+        app::Error::Unauthenticated("this calendar link is not valid (it may have been replaced)");
     let Some(secret) = query.secret else {
-        return Err(invalid);
+        return Err(invalid.into());
     };
     let (_, sessions) = state.app.calendar_feed(&secret).await?;
     let host = headers

@@ -1,10 +1,10 @@
 //! Lock In sessions: the ten functions of the seed, from create to end.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use domain::Id;
+use domain::input::{NonBlank, Text};
 use domain::project;
 use domain::session::{
     MaxParticipants, Participant, Schedule, Session, SessionDraft, SessionStatus, SessionTitle,
@@ -37,18 +37,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
-    /// 1–120 characters, not only spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 120,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(value_type = NonBlank<120>)]
     title: String,
-    /// At most 2000 characters; empty means none.
-    #[schema(
-        max_length = 2000,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    /// Empty means none.
+    #[schema(value_type = Option<Text<2000>>)]
     description: Option<String>,
     session_type: SessionType,
     /// Absent, or not in the future: the session starts now with you as host.
@@ -104,21 +96,19 @@ pub struct ToggleAiAgent {
 }
 
 #[utoipa::path(post, path = "/api/sessions", tag = "sessions", security(("bearer" = []), ("cookie" = [])), request_body = CreateSession,
-    responses((status = 201, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = Session)))]
 async fn create_session(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     ApiJson(body): ApiJson<CreateSession>,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
-    let session = state.app.create_session(&caller.0, body.parse()?).await?;
+    let session = me.app.create_session(&me.caller, body.parse()?).await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 
 #[utoipa::path(get, path = "/api/sessions", tag = "sessions", security(("bearer" = []), ("cookie" = [])), params(ListQuery),
-    responses((status = 200, body = SessionList), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = SessionList)))]
 async fn list_sessions(
-    State(state): State<AppState>,
-    _caller: CurrentUser,
+    me: CurrentUser,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<SessionList>> {
     let status = match query.status.as_deref() {
@@ -132,88 +122,59 @@ async fn list_sessions(
         .as_deref()
         .map(paging::decode_cursor)
         .transpose()?;
-    Ok(Json(state.app.list_sessions(status, limit, after).await?))
+    Ok(Json(me.app.list_sessions(status, limit, after).await?))
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
-    responses((status = 200, body = Session), (status = 404, body = ErrorBody)))]
-async fn get_session(
-    State(state): State<AppState>,
-    _caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<Json<Session>> {
-    Ok(Json(state.app.session(&id).await?))
+    responses((status = 200, body = Session)))]
+async fn get_session(me: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Session>> {
+    Ok(Json(me.app.session(&id).await?))
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/start", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
-    responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn start_session(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<Json<Session>> {
-    Ok(Json(state.app.start_session(&caller.0, &id).await?))
+    responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn start_session(me: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Session>> {
+    Ok(Json(me.app.start_session(&me.caller, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/join", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
-    responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, description = "full, or not active", body = ErrorBody)))]
-async fn join_session(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<Json<Participant>> {
-    Ok(Json(state.app.join_session(&caller.0, &id).await?))
+    responses((status = 200, body = Participant), (status = 409, description = "full, or not active", body = ErrorBody)))]
+async fn join_session(me: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Participant>> {
+    Ok(Json(me.app.join_session(&me.caller, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/leave", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
-    responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, description = "never joined", body = ErrorBody)))]
-async fn leave_session(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<Json<Participant>> {
-    Ok(Json(state.app.leave_session(&caller.0, &id).await?))
+    responses((status = 200, body = Participant), (status = 409, description = "never joined", body = ErrorBody)))]
+async fn leave_session(me: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Participant>> {
+    Ok(Json(me.app.leave_session(&me.caller, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/end", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
-    responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn end_session(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<Json<Session>> {
-    Ok(Json(state.app.end_session(&caller.0, &id).await?))
+    responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn end_session(me: CurrentUser, PathId(id): PathId) -> ApiResult<Json<Session>> {
+    Ok(Json(me.app.end_session(&me.caller, &id).await?))
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}/participants", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")),
-    responses((status = 200, description = "joined first, then those who left", body = [Participant]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "joined first, then those who left", body = [Participant])))]
 async fn get_participants(
-    State(state): State<AppState>,
-    _caller: CurrentUser,
+    me: CurrentUser,
     PathId(id): PathId,
 ) -> ApiResult<Json<Vec<Participant>>> {
-    Ok(Json(state.app.participants(&id).await?))
+    Ok(Json(me.app.participants(&id).await?))
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/ai-agent", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "session id")), request_body = ToggleAiAgent,
-    responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body = ToggleAiAgent,
+    responses((status = 200, body = Session), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn toggle_ai_agent(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(id): PathId,
     ApiJson(body): ApiJson<ToggleAiAgent>,
 ) -> ApiResult<Json<Session>> {
     Ok(Json(
-        state
-            .app
-            .switch_assistant(&caller.0, &id, body.enabled)
+        me.app
+            .switch_assistant(&me.caller, &id, body.enabled)
             .await?,
     ))
 }

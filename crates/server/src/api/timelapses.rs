@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::Id;
+use domain::input::NonBlank;
 use domain::project::{Timelapse, VideoFormat, parse_filename};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -41,11 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// The file's name, as shown on the project page: 1–200 characters, not only spaces.
-    #[param(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
-    )]
+    #[param(value_type = NonBlank<200>)]
     name: String,
 }
 
@@ -129,17 +126,16 @@ async fn receive(
 }
 
 #[utoipa::path(post, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "project id"), UploadQuery),
+    params(UploadQuery),
     request_body(description = "the video file itself, up to 500 MB and up to what is left of the uploader's quota \
         (--upload-quota-per-person); its first bytes must be an mp4 or webm signature",
         content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))),
-    responses((status = 201, body = Timelapse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 201, body = Timelapse), (status = 403, body = ErrorBody),
         (status = 413, description = "over 500 MB, or over what is left of the uploader's quota", body = ErrorBody),
         (status = 415, body = ErrorBody),
         (status = 507, description = "the server's disk would be left with less than --min-free-space", body = ErrorBody)))]
 async fn upload_timelapse(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(project_id): PathId,
     ApiQuery(query): ApiQuery<UploadQuery>,
     headers: HeaderMap,
@@ -159,31 +155,31 @@ async fn upload_timelapse(
         return Err(over_size_limit().into());
     }
     // Refused early, before a byte is written; recording decides again.
-    let room = state
+    let room = me
         .app
-        .upload_room(&caller.0, &project_id, declared)
+        .upload_room(&me.caller, &project_id, declared)
         .await?;
-    tokio::fs::create_dir_all(state.app.videos_dir())
+    tokio::fs::create_dir_all(me.app.videos_dir())
         .await
         .map_err(anyhow::Error::from)?;
     let id = Id::generate();
-    let partial = state.app.partial_video_path(&id);
-    let size = receive(&state.app, body, &partial, format, room).await?;
+    let partial = me.app.partial_video_path(&id);
+    let size = receive(&me.app, body, &partial, format, room).await?;
     // The file is in place before its record exists: a crash between the two
     // leaves a file nobody can reach, never a record without its video.
-    let file = state.app.video_file(&id, format);
+    let file = me.app.video_file(&id, format);
     tokio::fs::rename(&partial, &file)
         .await
         .map_err(anyhow::Error::from)?;
     let timelapse = NewTimelapse {
         id,
         project_id,
-        uploader_id: caller.user().id.clone(),
+        uploader_id: me.user().id.clone(),
         filename,
         content_type: format.content_type().to_owned(),
         size_bytes: i64::try_from(size).map_err(anyhow::Error::from)?,
     };
-    let stored = match state.app.record_timelapse(&caller.0, timelapse).await {
+    let stored = match me.app.record_timelapse(&me.caller, timelapse).await {
         Ok(stored) => stored,
         Err(error) => {
             let _ = tokio::fs::remove_file(&file).await;
@@ -194,30 +190,26 @@ async fn upload_timelapse(
 }
 
 #[utoipa::path(get, path = "/api/projects/{id}/timelapses", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "project id")),
-    responses((status = 200, description = "newest first", body = [Timelapse]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "newest first", body = [Timelapse])))]
 async fn list_timelapses(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(project_id): PathId,
 ) -> ApiResult<Json<Vec<Timelapse>>> {
-    Ok(Json(state.app.timelapses(&caller.0, &project_id).await?))
+    Ok(Json(me.app.timelapses(&me.caller, &project_id).await?))
 }
 
 #[utoipa::path(get, path = "/api/timelapses/{id}/video", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "timelapse id")),
     responses((status = 200, description = "the video, in the format it was uploaded in",
             content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))),
-        (status = 206, description = "a range of it", content((VideoFile = "video/mp4"), (VideoFile = "video/webm"))), (status = 404, body = ErrorBody)))]
+        (status = 206, description = "a range of it", content((VideoFile = "video/mp4"), (VideoFile = "video/webm")))))]
 async fn play_timelapse(
-    State(state): State<AppState>,
-    caller: CurrentUser,
+    me: CurrentUser,
     PathId(id): PathId,
     request: Request,
 ) -> ApiResult<Response> {
-    let timelapse = state.app.timelapse(&caller.0, &id).await?;
+    let timelapse = me.app.timelapse(&me.caller, &id).await?;
     let served = ServeFile::new_with_mime(
-        state.app.video_path(&timelapse),
+        me.app.video_path(&timelapse),
         &timelapse
             .content_type
             .parse()
@@ -230,13 +222,8 @@ async fn play_timelapse(
 }
 
 #[utoipa::path(delete, path = "/api/timelapses/{id}", tag = "projects", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, format = "uuid", description = "timelapse id")),
-    responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn delete_timelapse(
-    State(state): State<AppState>,
-    caller: CurrentUser,
-    PathId(id): PathId,
-) -> ApiResult<StatusCode> {
-    state.app.delete_timelapse(&caller.0, &id).await?;
+    responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody)))]
+async fn delete_timelapse(me: CurrentUser, PathId(id): PathId) -> ApiResult<StatusCode> {
+    me.app.delete_timelapse(&me.caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -45,7 +45,7 @@ use tokio_stream::wrappers::{UnboundedReceiverStream, WatchStream};
 
 use super::turn::IceServers;
 use crate::AppState;
-use crate::app::Caller;
+use crate::app::{self, Caller};
 use crate::error::ApiError;
 
 /// One person holding media in a session on this node.
@@ -617,7 +617,9 @@ impl Links {
         // this media yet, so look again now that it is registered.
         if seat(state, caller, session_id).await.is_err() {
             state.media.leave(session_id, &user.id, Some(self.id)).await;
-            return Err(ApiError::Forbidden("join the session before its media").into());
+            return Err(
+                ApiError::from(app::Error::Forbidden("join the session before its media")).into(),
+            );
         }
         self.joined.insert(session_id.clone());
         // Replaces the streams of an earlier join on this connection, whose

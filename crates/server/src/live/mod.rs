@@ -40,7 +40,7 @@ use tokio_stream::wrappers::WatchStream;
 
 use self::query::{Query, Snapshot};
 use crate::AppState;
-use crate::app::Caller;
+use crate::app::{self, Caller};
 use crate::auth::{self, CurrentUser};
 use crate::error::ApiError;
 use crate::presence::{Change, Watching};
@@ -133,7 +133,7 @@ impl FromRequestParts<AppState> for LiveCaller {
         if let Some(token) = query_token {
             return match state.app.caller(&token).await? {
                 Some(caller) => Ok(Self(caller)),
-                None => Err(ApiError::Unauthenticated("that token is not valid")),
+                None => Err(app::Error::Unauthenticated("that token is not valid").into()),
             };
         }
         if let Some(token) = auth::bearer(&parts.headers)
@@ -142,11 +142,12 @@ impl FromRequestParts<AppState> for LiveCaller {
             return Ok(Self(caller));
         }
         if auth::bearer(&parts.headers).is_none() && !same_origin(&parts.headers) {
-            return Err(ApiError::Forbidden(
+            return Err(app::Error::Forbidden(
                 "live connections by cookie must come from this site",
-            ));
+            )
+            .into());
         }
-        let CurrentUser(caller) = CurrentUser::from_request_parts(parts, state).await?;
+        let CurrentUser { caller, .. } = CurrentUser::from_request_parts(parts, state).await?;
         Ok(Self(caller))
     }
 }

@@ -1,19 +1,20 @@
 //! Sign up, sign in and sign out, as forms.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
-use super::viewer::{CsrfForm, MaybeViewer, csrf_matches, local_path, posted_csrf, visitor_csrf};
+use super::viewer::{CarriesCsrf, CheckedForm, CsrfForm, MaybeViewer, local_path, visitor_csrf};
 use super::{FieldErrors, Layout, PageResult, Section, Viewer, html, see_other};
 use domain::user::{Email, Password, UserName};
 
 use crate::AppState;
+use crate::app::accounts::SignedIn;
 use crate::auth::ClientAddress;
 use crate::error::ApiError;
+use crate::limits::ClientKey;
 
 #[derive(Deserialize, Default)]
 pub struct NextQuery {
@@ -21,9 +22,10 @@ pub struct NextQuery {
     next: String,
 }
 
+/// The sign-up and sign-in forms' fields, as typed (sign-in has no name).
 #[derive(Deserialize, Default)]
 #[serde(default)]
-pub struct SignupForm {
+pub struct AccountForm {
     #[serde(rename = "_csrf")]
     csrf: String,
     next: String,
@@ -32,33 +34,51 @@ pub struct SignupForm {
     password: String,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct LoginForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
-    next: String,
-    email: String,
-    password: String,
+impl CarriesCsrf for AccountForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
+/// The sign-up and sign-in pages: the same form (`account.html`), but for
+/// the name and the words.
 #[derive(Template)]
-#[template(path = "signup.html")]
-struct SignupPage {
-    layout: Layout,
-    next: String,
-    name: String,
-    email: String,
-    errors: FieldErrors,
+enum AccountPage {
+    #[template(path = "signup.html")]
+    SignUp {
+        layout: Layout,
+        form: AccountForm,
+        errors: FieldErrors,
+    },
+    #[template(path = "login.html")]
+    SignIn {
+        layout: Layout,
+        form: AccountForm,
+        errors: FieldErrors,
+    },
 }
 
-#[derive(Template)]
-#[template(path = "login.html")]
-struct LoginPage {
-    layout: Layout,
-    next: String,
-    email: String,
-    errors: FieldErrors,
+impl AccountPage {
+    /// The form for a visitor, who has no CSRF cookie of a sign-in yet: the
+    /// page carries the visitor's own.
+    fn new(signing_up: bool, csrf: String, form: AccountForm, errors: FieldErrors) -> Self {
+        let title = if signing_up { "Sign up" } else { "Sign in" };
+        let mut layout = Layout::new(title, Section::Account, None);
+        layout.csrf = csrf;
+        if signing_up {
+            Self::SignUp {
+                layout,
+                form,
+                errors,
+            }
+        } else {
+            Self::SignIn {
+                layout,
+                form,
+                errors,
+            }
+        }
+    }
 }
 
 /// Where to go after signing in: `next` if it is a page of ours, else home.
@@ -66,13 +86,9 @@ fn destination(next: &str) -> String {
     local_path(next).unwrap_or_else(|| "/".to_owned())
 }
 
-fn visitor_layout(title: &str, csrf: String) -> Layout {
-    let mut layout = Layout::new(title, Section::Account, None);
-    layout.csrf = csrf;
-    layout
-}
-
-pub async fn signup_page(
+/// `GET /signup` (`SIGN_UP`) and `GET /login`: the form, blank. Someone
+/// already signed in goes on to `next`.
+pub async fn form_page<const SIGN_UP: bool>(
     State(state): State<AppState>,
     MaybeViewer(viewer): MaybeViewer,
     headers: HeaderMap,
@@ -82,36 +98,25 @@ pub async fn signup_page(
         return Ok(see_other(&destination(&query.next)));
     }
     let (csrf, set_cookie) = visitor_csrf(&headers, state.cookies);
-    let page = SignupPage {
-        layout: visitor_layout("Sign up", csrf),
+    let form = AccountForm {
         next: query.next,
-        name: String::new(),
-        email: String::new(),
-        errors: FieldErrors::default(),
+        ..AccountForm::default()
     };
+    let page = AccountPage::new(SIGN_UP, csrf, form, FieldErrors::default());
     Ok((set_cookie, html(StatusCode::OK, &page)?).into_response())
 }
 
-pub async fn signup(
+/// `POST /signup` (`SIGN_UP`) and `POST /login`: signed in (the cookie set)
+/// and on to `next`, or the form again with why not next to the field at fault.
+pub async fn submit<const SIGN_UP: bool>(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
-    headers: HeaderMap,
-    Form(form): Form<SignupForm>,
+    CheckedForm(form): CheckedForm<AccountForm>,
 ) -> PageResult {
-    csrf_matches(posted_csrf(&headers), &form.csrf)?;
-    let refused = |error: ApiError, form: SignupForm| {
-        let page = SignupPage {
-            layout: visitor_layout("Sign up", form.csrf),
-            errors: FieldErrors::from_api(&error, &["name", "email", "password"]),
-            next: form.next,
-            name: form.name,
-            email: form.email,
-        };
-        html(FieldErrors::status(&error), &page)
-    };
-    let signed = match parse_signup(&form) {
-        Ok((email, name, password)) => state.app.sign_up(email, name, password, client).await,
-        Err(error) => return refused(error, form),
+    let signed = if SIGN_UP {
+        sign_up(&state, &form, client).await
+    } else {
+        sign_in(&state, &form, client).await
     };
     match signed {
         Ok(signed) => Ok((
@@ -119,12 +124,37 @@ pub async fn signup(
             see_other(&destination(&form.next)),
         )
             .into_response()),
-        Err(error) => refused(error.into(), form),
+        Err((status, errors)) => {
+            let page = AccountPage::new(SIGN_UP, form.csrf.clone(), form, errors);
+            html(status, &page)
+        }
     }
 }
 
+/// Why a form was refused, and the status it is answered with.
+type Refused = (StatusCode, FieldErrors);
+
+async fn sign_up(
+    state: &AppState,
+    form: &AccountForm,
+    client: ClientKey,
+) -> Result<SignedIn, Refused> {
+    let signed = match parse_signup(form) {
+        Ok((email, name, password)) => state
+            .app
+            .sign_up(email, name, password, client)
+            .await
+            .map_err(ApiError::from),
+        Err(error) => Err(error),
+    };
+    signed.map_err(|error| {
+        let errors = FieldErrors::from_api(&error, &["name", "email", "password"]);
+        (FieldErrors::status(&error), errors)
+    })
+}
+
 /// The form's fields in the API's order, so both refuse the same input alike.
-fn parse_signup(form: &SignupForm) -> Result<(Email, UserName, Password), ApiError> {
+fn parse_signup(form: &AccountForm) -> Result<(Email, UserName, Password), ApiError> {
     Ok((
         Email::parse(&form.email)?,
         UserName::parse(&form.name)?,
@@ -132,32 +162,13 @@ fn parse_signup(form: &SignupForm) -> Result<(Email, UserName, Password), ApiErr
     ))
 }
 
-pub async fn login_page(
-    State(state): State<AppState>,
-    MaybeViewer(viewer): MaybeViewer,
-    headers: HeaderMap,
-    Query(query): Query<NextQuery>,
-) -> PageResult {
-    if viewer.is_some() {
-        return Ok(see_other(&destination(&query.next)));
-    }
-    let (csrf, set_cookie) = visitor_csrf(&headers, state.cookies);
-    let page = LoginPage {
-        layout: visitor_layout("Sign in", csrf),
-        next: query.next,
-        email: String::new(),
-        errors: FieldErrors::default(),
-    };
-    Ok((set_cookie, html(StatusCode::OK, &page)?).into_response())
-}
-
-pub async fn login(
-    State(state): State<AppState>,
-    ClientAddress(address): ClientAddress,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> PageResult {
-    csrf_matches(posted_csrf(&headers), &form.csrf)?;
+/// A blank field is pointed out before anything is checked; a wrong email
+/// or password is not told apart, above the form.
+async fn sign_in(
+    state: &AppState,
+    form: &AccountForm,
+    client: ClientKey,
+) -> Result<SignedIn, Refused> {
     let mut errors = FieldErrors::default();
     if form.email.trim().is_empty() {
         errors.fields.push((
@@ -170,36 +181,27 @@ pub async fn login(
             .fields
             .push(("password".into(), "Enter your password.".into()));
     }
-    let status = if errors.is_empty() {
-        match state.app.sign_in(&form.email, form.password, address).await {
-            Ok(signed) => {
-                let cookies = state.cookies.sign_in(&signed.token);
-                return Ok((cookies, see_other(&destination(&form.next))).into_response());
-            }
-            Err(error) => {
-                let error = ApiError::from(error);
-                errors = FieldErrors::from_api(&error, &[]);
-                FieldErrors::status(&error)
-            }
-        }
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    let page = LoginPage {
-        layout: visitor_layout("Sign in", form.csrf),
-        next: form.next,
-        email: form.email,
-        errors,
-    };
-    html(status, &page)
+    if !errors.is_empty() {
+        return Err((StatusCode::BAD_REQUEST, errors));
+    }
+    state
+        .app
+        .sign_in(&form.email, form.password.clone(), client)
+        .await
+        .map_err(|error| {
+            let error = ApiError::from(error);
+            (
+                FieldErrors::status(&error),
+                FieldErrors::from_api(&error, &[]),
+            )
+        })
 }
 
 pub async fn logout(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<CsrfForm>,
+    CheckedForm(_): CheckedForm<CsrfForm>,
 ) -> PageResult {
-    viewer.check_csrf(&form.csrf)?;
     state.app.sign_out(&viewer.caller).await?;
     Ok((state.cookies.sign_out(), see_other("/login")).into_response())
 }

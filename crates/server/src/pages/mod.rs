@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //!
-//! - [`viewer`]: who is looking, from the session cookie; the CSRF check of form posts;
+//! - [`viewer`]: who is looking, from the session cookie; the CSRF check of form posts
+//!   (`CheckedForm`, before a handler sees the form);
 //!   the redirect to `/login?next=…` for pages a visitor may not see.
 //! - [`assets`]: `/static/<version>/…`, the CSS and ES modules, cached forever per version.
 //! - [`session_card`]: what the lists show of a session (host, project, seats, whether you can join).
@@ -25,6 +26,8 @@ mod session_card;
 mod sessions;
 mod viewer;
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -39,8 +42,14 @@ pub fn router() -> Router<crate::AppState> {
     Router::new()
         .route("/", get(home::page))
         .route("/home/{list}", get(home::list))
-        .route("/signup", get(accounts::signup_page).post(accounts::signup))
-        .route("/login", get(accounts::login_page).post(accounts::login))
+        .route(
+            "/signup",
+            get(accounts::form_page::<true>).post(accounts::submit::<true>),
+        )
+        .route(
+            "/login",
+            get(accounts::form_page::<false>).post(accounts::submit::<false>),
+        )
         .route("/logout", post(accounts::logout))
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/new", get(projects::new_page))
@@ -121,7 +130,7 @@ pub enum PageError {
 impl From<ApiError> for PageError {
     fn from(error: ApiError) -> Self {
         match error {
-            ApiError::NotFound(_) => Self::NotFound,
+            ApiError::App(crate::app::Error::NotFound(_)) => Self::NotFound,
             other => Self::Api(other),
         }
     }
@@ -135,13 +144,31 @@ impl From<crate::app::Error> for PageError {
 
 impl From<askama::Error> for PageError {
     fn from(error: askama::Error) -> Self {
-        Self::Api(ApiError::Internal(anyhow::anyhow!(
-            "rendering a page: {error}"
-        )))
+        Self::Api(ApiError::from(anyhow::anyhow!("rendering a page: {error}")))
     }
 }
 
 pub type PageResult<T = Response> = Result<T, PageError>;
+
+/// The `{id}` of a page's path. One that is not an id names no page.
+pub struct PageId(pub domain::Id);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PageId {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(params) =
+            axum::extract::Path::<HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| PageError::NotFound)?;
+        let raw = params.get("id").ok_or(PageError::NotFound)?;
+        let id = domain::Id::parse("id", raw).map_err(|_| PageError::NotFound)?;
+        Ok(Self(id))
+    }
+}
 
 #[derive(Template)]
 #[template(path = "error.html")]

@@ -2,18 +2,18 @@
 //! create and edit forms.
 
 use askama::Template;
-use axum::Form;
-use axum::extract::{Path, State};
-use domain::Id;
+use axum::extract::State;
 use domain::project::{self, Project, ProjectName, RepoUrl, TechStack, VideoFormat};
 use domain::session::SessionStatus;
+use domain::{Id, InvalidInput};
 use serde::Deserialize;
 use store::{NewProject, ProjectChanges};
 
 use super::display::{self, When};
 use super::session_card::{CardMaker, SessionCard};
 use super::sessions::{CreateDialog, create_dialog};
-use super::{FieldErrors, Layout, PageError, PageResult, Section, Viewer, html, ok, see_other};
+use super::viewer::{CarriesCsrf, CheckedForm};
+use super::{FieldErrors, Layout, PageId, PageResult, Section, Viewer, html, ok, see_other};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -30,6 +30,12 @@ pub struct ProjectForm {
     pub tech_stack: String,
     /// Present (`on`) when the box is ticked.
     pub timelapses_shared: Option<String>,
+}
+
+impl CarriesCsrf for ProjectForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 impl ProjectForm {
@@ -58,7 +64,7 @@ impl ProjectForm {
     }
 
     /// Every field parsed by the API's rules; the first refusal names its field.
-    fn parse(&self, owner_id: Id) -> Result<NewProject, ApiError> {
+    fn parse(&self, owner_id: Id) -> Result<NewProject, InvalidInput> {
         Ok(NewProject {
             owner_id,
             name: ProjectName::parse(&self.name)?.into_inner(),
@@ -122,10 +128,6 @@ struct UploadPage {
     max_upload_mb: u64,
 }
 
-fn parse_id(raw: &str) -> PageResult<Id> {
-    Id::parse("id", raw).map_err(|_| PageError::NotFound)
-}
-
 pub async fn list(State(state): State<AppState>, viewer: Viewer) -> PageResult {
     let page = ProjectsPage {
         projects: state.app.my_projects(&viewer.caller).await?,
@@ -134,119 +136,105 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer) -> PageResult {
     ok(&page)
 }
 
+impl ProjectFormPage {
+    /// The form for a new project, or for editing `project`.
+    fn new(
+        viewer: &Viewer,
+        project: Option<&Project>,
+        form: ProjectForm,
+        errors: FieldErrors,
+    ) -> Self {
+        let title = match project {
+            None => "New project".to_owned(),
+            Some(project) => format!("Edit {}", project.name),
+        };
+        Self {
+            layout: Layout::new(title, Section::Projects, Some(viewer)),
+            project_id: project.map(|project| project.id.to_string()),
+            form,
+            errors,
+        }
+    }
+}
+
 pub async fn new_page(viewer: Viewer) -> PageResult {
-    let page = ProjectFormPage {
-        layout: Layout::new("New project", Section::Projects, Some(&viewer)),
-        project_id: None,
-        form: ProjectForm::default(),
-        errors: FieldErrors::default(),
-    };
+    let page = ProjectFormPage::new(
+        &viewer,
+        None,
+        ProjectForm::default(),
+        FieldErrors::default(),
+    );
     ok(&page)
 }
 
 pub async fn create(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<ProjectForm>,
+    CheckedForm(form): CheckedForm<ProjectForm>,
 ) -> PageResult {
-    viewer.check_csrf(&form.csrf)?;
-    let created = match form.parse(viewer.user.id.clone()) {
-        Ok(new) => state
-            .app
-            .create_project(&viewer.caller, new)
-            .await
-            .map_err(ApiError::from),
-        Err(error) => Err(error),
-    };
-    match created {
-        Ok(project) => Ok(see_other(&format!("/projects/{}", project.id))),
-        Err(error) => refused_form(&viewer, "New project".into(), None, form, &error),
-    }
-}
-
-/// The project form again, with the refusal next to the fields at fault.
-fn refused_form(
-    viewer: &Viewer,
-    title: String,
-    project_id: Option<String>,
-    form: ProjectForm,
-    error: &ApiError,
-) -> PageResult {
-    let page = ProjectFormPage {
-        layout: Layout::new(title, Section::Projects, Some(viewer)),
-        project_id,
-        errors: FieldErrors::from_api(error, PROJECT_FIELDS),
-        form,
-    };
-    html(FieldErrors::status(error), &page)
+    save(&state, &viewer, None, form).await
 }
 
 pub async fn edit_page(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(raw): Path<String>,
+    PageId(id): PageId,
 ) -> PageResult {
-    let id = parse_id(&raw)?;
     let project = state.app.owned_project(&viewer.caller, &id).await?;
-    let page = ProjectFormPage {
-        layout: Layout::new(
-            format!("Edit {}", project.name),
-            Section::Projects,
-            Some(&viewer),
-        ),
-        project_id: Some(project.id.to_string()),
-        form: ProjectForm::of(&project),
-        errors: FieldErrors::default(),
-    };
-    ok(&page)
+    let form = ProjectForm::of(&project);
+    ok(&ProjectFormPage::new(
+        &viewer,
+        Some(&project),
+        form,
+        FieldErrors::default(),
+    ))
 }
 
 pub async fn update(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(raw): Path<String>,
-    Form(form): Form<ProjectForm>,
+    PageId(id): PageId,
+    CheckedForm(form): CheckedForm<ProjectForm>,
 ) -> PageResult {
-    viewer.check_csrf(&form.csrf)?;
-    let id = parse_id(&raw)?;
     let project = state.app.owned_project(&viewer.caller, &id).await?;
-    let updated = match form.parse(viewer.user.id.clone()) {
+    save(&state, &viewer, Some(project), form).await
+}
+
+/// Saves the form as a new project, or over the one being edited, and shows
+/// it; or the form again, with the refusal next to the field at fault.
+async fn save(
+    state: &AppState,
+    viewer: &Viewer,
+    editing: Option<Project>,
+    form: ProjectForm,
+) -> PageResult {
+    let saved = match (form.parse(viewer.user.id.clone()), &editing) {
+        (Ok(new), None) => state.app.create_project(&viewer.caller, new).await,
         // Every field of the form is sent: an emptied one is cleared.
-        Ok(parsed) => state
-            .app
-            .update_project(
-                &viewer.caller,
-                &id,
-                ProjectChanges {
-                    name: Some(parsed.name),
-                    description: Some(parsed.description),
-                    repo_url: Some(parsed.repo_url),
-                    tech_stack: Some(parsed.tech_stack),
-                    timelapses_shared: Some(parsed.timelapses_shared),
-                },
-            )
-            .await
-            .map_err(ApiError::from),
-        Err(error) => Err(error),
+        (Ok(parsed), Some(project)) => {
+            let changes = ProjectChanges {
+                name: Some(parsed.name),
+                description: Some(parsed.description),
+                repo_url: Some(parsed.repo_url),
+                tech_stack: Some(parsed.tech_stack),
+                timelapses_shared: Some(parsed.timelapses_shared),
+            };
+            let id = &project.id;
+            state.app.update_project(&viewer.caller, id, changes).await
+        }
+        (Err(invalid), _) => Err(invalid.into()),
     };
-    match updated {
-        Ok(_) => Ok(see_other(&format!("/projects/{id}"))),
-        Err(error) => refused_form(
-            &viewer,
-            format!("Edit {}", project.name),
-            Some(id.to_string()),
-            form,
-            &error,
-        ),
+    match saved.map_err(ApiError::from) {
+        Ok(project) => Ok(see_other(&format!("/projects/{}", project.id))),
+        Err(error) => {
+            let errors = FieldErrors::from_api(&error, PROJECT_FIELDS);
+            let page = ProjectFormPage::new(viewer, editing.as_ref(), form, errors);
+            html(FieldErrors::status(&error), &page)
+        }
     }
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(raw): Path<String>,
-) -> PageResult {
-    let id = parse_id(&raw)?;
+pub async fn show(State(state): State<AppState>, viewer: Viewer, PageId(id): PageId) -> PageResult {
     let project = state.app.project(&viewer.caller, &id).await?;
     let sessions = state.app.project_sessions(&viewer.caller, &id).await?;
     let mut maker = CardMaker::new(&state, &viewer);
@@ -298,9 +286,8 @@ pub async fn show(
 pub async fn upload_page(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(raw): Path<String>,
+    PageId(id): PageId,
 ) -> PageResult {
-    let id = parse_id(&raw)?;
     let project = state.app.owned_project(&viewer.caller, &id).await?;
     let page = UploadPage {
         layout: Layout::new(

@@ -17,8 +17,10 @@ use serde::Deserialize;
 
 use super::display::{self, When};
 use super::session_card::{CardMaker, SessionCard};
-use super::viewer::CsrfForm;
-use super::{FieldErrors, Layout, PageError, PageResult, Section, Viewer, html, ok, see_other};
+use super::viewer::{CarriesCsrf, CheckedForm, CsrfForm};
+use super::{
+    FieldErrors, Layout, PageError, PageId, PageResult, Section, Viewer, html, ok, see_other,
+};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -153,6 +155,12 @@ pub struct SessionFormInput {
     ai_agent_enabled: Option<String>,
 }
 
+impl CarriesCsrf for SessionFormInput {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 impl SessionFormInput {
     /// The session the form asks for, parsed as the API parses its JSON and
     /// in the same order, so both refuse the same input with the same words.
@@ -222,9 +230,8 @@ const SESSION_FIELDS: &[&str] = &[
 pub async fn create(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(input): Form<SessionFormInput>,
+    CheckedForm(input): CheckedForm<SessionFormInput>,
 ) -> PageResult {
-    viewer.check_csrf(&input.csrf)?;
     let created = match input.to_draft() {
         Ok(draft) => state
             .app
@@ -246,10 +253,6 @@ pub async fn create(
             html(FieldErrors::status(&error), &page)
         }
     }
-}
-
-fn parse_id(raw: &str) -> PageResult<Id> {
-    Id::parse("id", raw).map_err(|_| PageError::NotFound)
 }
 
 /// A person in the session, as its pages list them.
@@ -345,10 +348,9 @@ pub struct ShowQuery {
 pub async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(raw): Path<String>,
+    PageId(id): PageId,
     Query(query): Query<ShowQuery>,
 ) -> PageResult {
-    let id = parse_id(&raw)?;
     let session = state.app.session(&id).await?;
     let participants = state.app.participants(&id).await?;
     let mine = participants
@@ -461,7 +463,7 @@ pub async fn press(
 ) -> PageResult {
     let button = Button::parse(&button).ok_or(PageError::NotFound)?;
     viewer.check_csrf(&form.csrf)?;
-    let id = parse_id(&raw)?;
+    let id = Id::parse("id", &raw).map_err(|_| PageError::NotFound)?;
     let (app, caller) = (&state.app, &viewer.caller);
     let done = match button {
         Button::Join => app.join_session(caller, &id).await.map(|_| ""),
@@ -477,10 +479,9 @@ pub async fn press(
 pub async fn calendar(
     State(state): State<AppState>,
     _viewer: Viewer,
-    Path(raw): Path<String>,
+    PageId(id): PageId,
     headers: HeaderMap,
 ) -> PageResult {
-    let id = parse_id(&raw)?;
     let session = state.app.session(&id).await?;
     let host = headers
         .get(HOST)

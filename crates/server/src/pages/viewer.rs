@@ -8,16 +8,18 @@
 //! A visitor's sign-in and sign-up forms, with no sign-in yet, carry a random
 //! token that must match the `lockin_csrf` cookie instead.
 
-use axum::extract::FromRequestParts;
+use axum::Form;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use domain::user::User;
+use serde::de::DeserializeOwned;
 
 use super::PageError;
 use crate::AppState;
-use crate::app::Caller;
+use crate::app::{self, Caller};
 use crate::auth::{self, CSRF_COOKIE, SESSION_COOKIE};
-use crate::error::ApiError;
 
 /// The signed-in person looking at a page. Extracting it from a visitor's
 /// request sends them to sign in, and back to this page afterwards.
@@ -40,9 +42,10 @@ impl Viewer {
 
 pub fn csrf_matches(expected: &str, given: &str) -> Result<(), PageError> {
     if !auth::secrets_match(expected, given) {
-        return Err(PageError::Api(ApiError::Forbidden(
+        return Err(app::Error::Forbidden(
             "this form has expired; go back, reload the page and try again",
-        )));
+        )
+        .into());
     }
     Ok(())
 }
@@ -53,6 +56,35 @@ pub fn csrf_matches(expected: &str, given: &str) -> Result<(), PageError> {
 pub struct CsrfForm {
     #[serde(rename = "_csrf")]
     pub csrf: String,
+}
+
+/// A form that carries, in its `_csrf` field, the CSRF token of the page it
+/// was posted from.
+pub trait CarriesCsrf {
+    fn csrf(&self) -> &str;
+}
+
+impl CarriesCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A form post whose `_csrf` field is this browser's CSRF cookie (a
+/// visitor's or a signed-in person's), checked before the handler sees it.
+pub struct CheckedForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + CarriesCsrf> FromRequest<S> for CheckedForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let cookie = posted_csrf(request.headers()).to_owned();
+        let Form(form) = Form::<T>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        csrf_matches(&cookie, form.csrf()).map_err(IntoResponse::into_response)?;
+        Ok(Self(form))
+    }
 }
 
 /// The viewer, if the cookie names a live sign-in.
