@@ -405,6 +405,22 @@ async fn measure(args: &AbuseBenchArgs, server: SocketAddr) -> anyhow::Result<(P
         .send(subscribe_text("participants", participants))
         .await?;
     let staying = tokio::spawn(async move { while let Some(Ok(_)) = present.next().await {} });
+    // So do the loggers, from their own address: otherwise they too are given
+    // up after the departure timeout, and a long quiet phase would leave a
+    // flood of logs from people no longer in the room.
+    let mut loggers_staying = Vec::new();
+    for logger in &loggers {
+        let mut present = live_from(LOGGERS_FROM, server, &logger.token).await?;
+        present
+            .send(subscribe_text(
+                "participants",
+                format!("participants:{session_id}"),
+            ))
+            .await?;
+        loggers_staying.push(tokio::spawn(async move {
+            while let Some(Ok(_)) = present.next().await {}
+        }));
+    }
 
     let stage = Stage {
         args,
@@ -436,6 +452,9 @@ async fn measure(args: &AbuseBenchArgs, server: SocketAddr) -> anyhow::Result<(P
         })
     };
     staying.abort();
+    for logger in loggers_staying {
+        logger.abort();
+    }
     let watcher_closed = if watching.is_finished() {
         Some(watching.await.context("the watcher panicked")?)
     } else {

@@ -42,7 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// The file's name, as shown on the project page: 1–200 characters, not only spaces.
-    #[param(value_type = NonBlank<200>)]
+    #[param(value_type = NonBlank<200>, inline)]
     name: String,
 }
 

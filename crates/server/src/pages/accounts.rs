@@ -6,7 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
-use super::viewer::{CarriesCsrf, CheckedForm, CsrfForm, MaybeViewer, local_path, visitor_csrf};
+use super::viewer::{
+    CarriesCsrf, CheckedForm, CsrfForm, MaybeViewer, VisitorForm, local_path, visitor_csrf,
+};
 use super::{FieldErrors, Layout, PageResult, Section, Viewer, html, see_other};
 use domain::user::{Email, Password, UserName};
 
@@ -111,7 +113,7 @@ pub async fn form_page<const SIGN_UP: bool>(
 pub async fn submit<const SIGN_UP: bool>(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
-    CheckedForm(form): CheckedForm<AccountForm>,
+    VisitorForm(form): VisitorForm<AccountForm>,
 ) -> PageResult {
     let signed = if SIGN_UP {
         sign_up(&state, &form, client).await

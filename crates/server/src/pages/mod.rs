@@ -5,7 +5,8 @@
 //! # Layout
 //!
 //! - [`viewer`]: who is looking, from the session cookie; the CSRF check of form posts
-//!   (`CheckedForm`, before a handler sees the form);
+//!   before a handler sees the form (`CheckedForm`: the sign-in's token;
+//!   `VisitorForm`, signing in or up: the visitor's cookie);
 //!   the redirect to `/login?next=…` for pages a visitor may not see.
 //! - [`assets`]: `/static/<version>/…`, the CSS and ES modules, cached forever per version.
 //! - [`session_card`]: what the lists show of a session (host, project, seats, whether you can join).

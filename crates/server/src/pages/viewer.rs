@@ -70,21 +70,45 @@ impl CarriesCsrf for CsrfForm {
     }
 }
 
-/// A form post whose `_csrf` field is this browser's CSRF cookie (a
-/// visitor's or a signed-in person's), checked before the handler sees it.
+/// A signed-in person's form post whose `_csrf` field is their sign-in's
+/// CSRF token (`auth::csrf_token` of the session cookie), checked before the
+/// handler sees it.
 pub struct CheckedForm<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + CarriesCsrf> FromRequest<S> for CheckedForm<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let cookie = posted_csrf(request.headers()).to_owned();
-        let Form(form) = Form::<T>::from_request(request, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        csrf_matches(&cookie, form.csrf()).map_err(IntoResponse::into_response)?;
-        Ok(Self(form))
+        let expected = auth::cookie(request.headers(), SESSION_COOKIE)
+            .map(auth::csrf_token)
+            .unwrap_or_default();
+        checked_form(request, state, &expected).await.map(Self)
     }
+}
+
+/// A visitor's form post (signing in or up), with no sign-in to bind a
+/// token to: its `_csrf` field must be the visitor's `lockin_csrf` cookie.
+pub struct VisitorForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + CarriesCsrf> FromRequest<S> for VisitorForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let expected = posted_csrf(request.headers()).to_owned();
+        checked_form(request, state, &expected).await.map(Self)
+    }
+}
+
+async fn checked_form<S: Send + Sync, T: DeserializeOwned + CarriesCsrf>(
+    request: Request,
+    state: &S,
+    expected: &str,
+) -> Result<T, Response> {
+    let Form(form) = Form::<T>::from_request(request, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    csrf_matches(expected, form.csrf()).map_err(IntoResponse::into_response)?;
+    Ok(form)
 }
 
 /// The viewer, if the cookie names a live sign-in.

@@ -284,6 +284,37 @@ async fn openapi_documents_every_call(app: &TestApp) {
         !text.contains("password_hash"),
         "the document shows password hashes"
     );
+    let mut unresolved = BTreeSet::new();
+    references(&doc, &mut |reference| {
+        let found = reference.strip_prefix("#/").is_some_and(|path| {
+            path.split('/')
+                .try_fold(&doc, |at, key| at.get(key))
+                .is_some()
+        });
+        if !found {
+            unresolved.insert(reference.to_owned());
+        }
+    });
+    assert!(
+        unresolved.is_empty(),
+        "references to nothing in the document: {unresolved:?}"
+    );
+}
+
+/// Calls `each` with every `$ref` in `value`.
+fn references(value: &Value, each: &mut impl FnMut(&str)) {
+    match value {
+        Value::Object(fields) => {
+            for (key, field) in fields {
+                match field {
+                    Value::String(reference) if key == "$ref" => each(reference),
+                    _ => references(field, each),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| references(item, each)),
+        _ => {}
+    }
 }
 
 async fn every_documented_call_needs_credentials(app: &TestApp) {
