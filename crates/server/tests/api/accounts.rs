@@ -337,6 +337,23 @@ impl CookieSignIn {
     fn with_csrf_cookie(&self, csrf_cookie: &str) -> String {
         format!("lockin_session={}; lockin_csrf={csrf_cookie}", self.session)
     }
+
+    /// `POST /api/projects` by this sign-in's cookie, with `csrf_cookie` as
+    /// the CSRF cookie and `csrf_header` as the token it sends.
+    async fn create_project(
+        &self,
+        app: &TestApp,
+        csrf_cookie: &str,
+        csrf_header: &str,
+        name: &str,
+    ) -> crate::harness::Reply {
+        app.post("/api/projects")
+            .header("cookie", &self.with_csrf_cookie(csrf_cookie))
+            .header("x-csrf-token", csrf_header)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+    }
 }
 
 /// The CSRF token is bound to its sign-in: another sign-in's (the same
@@ -360,11 +377,8 @@ async fn a_csrf_token_works_only_with_its_own_sign_in(app: &TestApp) {
         (forged, forged),
         (first.csrf.as_str(), second.csrf.as_str()),
     ] {
-        app.post("/api/projects")
-            .header("cookie", &first.with_csrf_cookie(csrf_cookie))
-            .header("x-csrf-token", header)
-            .json(&json!({"name": "Forged"}))
-            .send()
+        first
+            .create_project(app, csrf_cookie, header, "Forged")
             .await
             .expect_error(403, "forbidden");
     }
@@ -395,11 +409,8 @@ async fn a_csrf_token_works_only_with_its_own_sign_in(app: &TestApp) {
         .expect(200);
 
     // The sign-in's own token, with a planted CSRF cookie or none.
-    app.post("/api/projects")
-        .header("cookie", &first.with_csrf_cookie(forged))
-        .header("x-csrf-token", &first.csrf)
-        .json(&json!({"name": "Real"}))
-        .send()
+    first
+        .create_project(app, forged, &first.csrf, "Real")
         .await
         .expect(201);
     // The pages carry the same token in their forms.
@@ -433,11 +444,8 @@ async fn a_page_gives_a_stale_csrf_cookie_the_sign_ins_token(app: &TestApp) {
     let signed_in = CookieSignIn::of(app, &ada.email).await;
     let stale = "random-from-before-binding";
     let cookie = signed_in.with_csrf_cookie(stale);
-    app.post("/api/projects")
-        .header("cookie", &cookie)
-        .header("x-csrf-token", stale)
-        .json(&json!({"name": "Refused"}))
-        .send()
+    signed_in
+        .create_project(app, stale, stale, "Refused")
         .await
         .expect_error(403, "forbidden");
     let page = app.get("/projects").header("cookie", &cookie).send().await;
@@ -447,11 +455,8 @@ async fn a_page_gives_a_stale_csrf_cookie_the_sign_ins_token(app: &TestApp) {
         .get("lockin_csrf")
         .map(|cookie| cookie.value.clone());
     assert_eq!(refreshed.as_deref(), Some(signed_in.csrf.as_str()));
-    app.post("/api/projects")
-        .header("cookie", &signed_in.with_csrf_cookie(&signed_in.csrf))
-        .header("x-csrf-token", &signed_in.csrf)
-        .json(&json!({"name": "Accepted"}))
-        .send()
+    signed_in
+        .create_project(app, &signed_in.csrf, &signed_in.csrf, "Accepted")
         .await
         .expect(201);
     // A browser that already holds the right one is not sent it again.

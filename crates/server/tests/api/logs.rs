@@ -99,26 +99,16 @@ async fn no_secret_reaches_a_log_line_at_any_level() {
         .find_map(|cookie| cookie.strip_prefix("lockin_csrf="))
         .expect("a CSRF cookie")
         .to_owned();
-    let signed_in: Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("a JSON answer");
+    let signed_in = json_of(
+        http.post(format!("{base}/api/auth/login"))
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await;
     let token = signed_in["token"].as_str().expect("a token").to_owned();
-    let session: Value = http
-        .post(format!("{base}/api/sessions"))
-        .bearer_auth(&token)
-        .json(&json!({"title": "Logs", "session_type": "coding", "max_participants": 4, "ai_agent_enabled": false}))
-        .send()
-        .await
-        .expect("create a session")
-        .json()
-        .await
-        .expect("a JSON answer");
+    let session = json_of(http.post(format!("{base}/api/sessions")).bearer_auth(&token).json(
+        &json!({"title": "Logs", "session_type": "coding", "max_participants": 4, "ai_agent_enabled": false}),
+    ))
+    .await;
     let session_id = session["id"]
         .as_str()
         .unwrap_or_else(|| panic!("a session: {session}"))
@@ -127,11 +117,8 @@ async fn no_secret_reaches_a_log_line_at_any_level() {
         .post(format!("{base}/api/sessions/{session_id}/messages"))
         .header("cookie", cookies.join("; "))
         .header("x-csrf-token", &csrf)
-        .json(&json!({"body": "hello from a cookie"}))
-        .send()
-        .await
-        .expect("post by cookie");
-    assert_eq!(by_cookie.status(), 201);
+        .json(&json!({"body": "hello from a cookie"}));
+    assert_eq!(status_of(by_cookie).await, 201);
 
     // The live socket, signed in by `?token=`, joined to the room's chat.
     let live_url = format!("{}/api/live?token={token}", base.replacen("http", "ws", 1));
@@ -155,27 +142,19 @@ async fn no_secret_reaches_a_log_line_at_any_level() {
     drop(socket);
 
     // The calendar feed, by its secret URL.
-    let feed: Value = http
-        .post(format!("{base}/api/me/calendar"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("create a feed")
-        .json()
-        .await
-        .expect("a JSON answer");
+    let feed = json_of(
+        http.post(format!("{base}/api/me/calendar"))
+            .bearer_auth(&token),
+    )
+    .await;
     let feed_url = feed["url"].as_str().expect("a feed URL");
     let feed_secret = feed_url
         .rsplit("secret=")
         .next()
         .expect("a secret")
         .to_owned();
-    let calendar = http
-        .get(format!("{base}/api/me/calendar.ics?secret={feed_secret}"))
-        .send()
-        .await
-        .expect("the feed");
-    assert_eq!(calendar.status(), 200);
+    let calendar = http.get(format!("{base}/api/me/calendar.ics?secret={feed_secret}"));
+    assert_eq!(status_of(calendar).await, 200);
 
     // The assistant's calls: the agent token in a header, and in the query
     // of its live socket.
@@ -185,11 +164,8 @@ async fn no_secret_reaches_a_log_line_at_any_level() {
         .to_owned();
     let context = http
         .get(format!("{base}/internal/sessions/{session_id}/context"))
-        .bearer_auth(&agent_token)
-        .send()
-        .await
-        .expect("an agent call");
-    assert_eq!(context.status(), 200);
+        .bearer_auth(&agent_token);
+    assert_eq!(status_of(context).await, 200);
     let agent_live_url = format!(
         "{}/api/live?token={agent_token}",
         base.replacen("http", "ws", 1)
@@ -202,20 +178,14 @@ async fn no_secret_reaches_a_log_line_at_any_level() {
     // A scrape, with the metrics token.
     let scrape = http
         .get(format!("{base}/metrics"))
-        .bearer_auth(&metrics_token)
-        .send()
-        .await
-        .expect("a scrape");
-    assert_eq!(scrape.status(), 200);
+        .bearer_auth(&metrics_token);
+    assert_eq!(status_of(scrape).await, 200);
 
     // Sign out, stop, and read everything the server wrote.
     let signed_out = http
         .post(format!("{base}/api/auth/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("logout");
-    assert!(signed_out.status().is_success());
+        .bearer_auth(&token);
+    assert_eq!(status_of(signed_out).await, 204);
     server.start_kill().expect("stopping lockin");
     server.wait().await.expect("lockin stops");
     for reader in readers {
@@ -247,6 +217,17 @@ async fn no_secret_reaches_a_log_line_at_any_level() {
             panic!("{what} is in a log line: {}", &logs[line_start..line_end]);
         }
     }
+}
+
+/// The status of `request`'s answer.
+async fn status_of(request: reqwest::RequestBuilder) -> u16 {
+    request.send().await.expect("an answer").status().as_u16()
+}
+
+/// `request`'s answer, read as JSON.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    let answer = request.send().await.expect("an answer");
+    answer.json().await.expect("a JSON answer")
 }
 
 /// Copies every line of `output` into `logs`; the first that says where the
