@@ -94,7 +94,7 @@ pub struct AppState {
     /// What one live connection may do.
     pub live_limits: live::Limits,
     /// Each person's live connections on this node, against `live_limits`.
-    pub live_holders: Arc<live::Holders>,
+    pub live_holders: Arc<limits::Holdings<domain::Id>>,
 }
 
 pub struct Application {
