@@ -342,19 +342,44 @@ mod tests {
         }
     }
 
+    /// A rule only a session's creator passes.
+    type CreatorRule = fn(&Session, &Id) -> Result<(), RuleError>;
+
     #[test]
-    fn only_the_creator_starts_a_scheduled_session() {
-        let s = session(SessionStatus::Scheduled, 0);
-        assert!(start(&s, &s.creator_id).is_ok());
-        assert!(matches!(
-            start(&s, &Id::generate()),
-            Err(RuleError::Forbidden(_))
-        ));
-        let active = session(SessionStatus::Active, 1);
-        assert!(matches!(
-            start(&active, &active.creator_id),
-            Err(RuleError::Conflict(_))
-        ));
+    fn only_the_creator_starts_a_scheduled_session_or_ends_one_not_over() {
+        // Each rule, the states it acts in, and the one too late for it.
+        let rules: [(CreatorRule, &[SessionStatus], SessionStatus); 2] = [
+            (start, &[SessionStatus::Scheduled], SessionStatus::Active),
+            (
+                end,
+                &[SessionStatus::Active, SessionStatus::Scheduled],
+                SessionStatus::Ended,
+            ),
+        ];
+        for (rule, acts_in, too_late) in rules {
+            for &status in acts_in {
+                let s = session(status, 1);
+                assert!(rule(&s, &s.creator_id).is_ok());
+                assert!(matches!(
+                    rule(&s, &Id::generate()),
+                    Err(RuleError::Forbidden(_))
+                ));
+            }
+            let late = session(too_late, 1);
+            assert!(matches!(
+                rule(&late, &late.creator_id),
+                Err(RuleError::Conflict(_))
+            ));
+        }
+    }
+
+    /// One person's seat in `s` while they are in it, and after they left.
+    fn joined_and_left(s: &Session) -> (Participant, Participant) {
+        let user = Id::generate();
+        (
+            participant(s, &user, Role::Participant, ParticipantStatus::Joined),
+            participant(s, &user, Role::Participant, ParticipantStatus::Left),
+        )
     }
 
     #[test]
@@ -439,20 +464,9 @@ mod tests {
     }
 
     #[test]
-    fn end_and_toggle_are_for_the_creator_of_a_live_session() {
+    fn toggle_is_for_the_creator_of_a_live_session() {
         let s = session(SessionStatus::Active, 1);
-        assert!(end(&s, &s.creator_id).is_ok());
-        assert!(matches!(
-            end(&s, &Id::generate()),
-            Err(RuleError::Forbidden(_))
-        ));
-        let scheduled = session(SessionStatus::Scheduled, 0);
-        assert!(end(&scheduled, &scheduled.creator_id).is_ok());
         let ended = session(SessionStatus::Ended, 0);
-        assert!(matches!(
-            end(&ended, &ended.creator_id),
-            Err(RuleError::Conflict(_))
-        ));
         assert_eq!(
             toggle_ai_agent(&s, &s.creator_id, false),
             Ok(AgentStatus::Off)
@@ -501,40 +515,19 @@ mod tests {
         assert!(request_reminder(&session(SessionStatus::Ended, 0)).is_err());
     }
 
-    #[test]
-    fn chat_is_for_present_people() {
-        let s = session(SessionStatus::Active, 1);
-        let user = Id::generate();
-        assert!(
-            post_message(Some(&participant(
-                &s,
-                &user,
-                Role::Participant,
-                ParticipantStatus::Joined
-            )))
-            .is_ok()
-        );
-        assert!(
-            post_message(Some(&participant(
-                &s,
-                &user,
-                Role::Participant,
-                ParticipantStatus::Left
-            )))
-            .is_err()
-        );
-        assert!(post_message(None).is_err());
-    }
+    /// A rule deciding on someone's seat in a session, if they have one.
+    type SeatRule = fn(Option<&Participant>) -> Result<(), RuleError>;
 
     #[test]
-    fn logs_are_written_by_present_people_and_read_by_past_ones() {
+    fn chat_and_logs_are_written_by_present_people_and_read_by_past_ones() {
         let s = session(SessionStatus::Active, 1);
-        let user = Id::generate();
-        let joined = participant(&s, &user, Role::Participant, ParticipantStatus::Joined);
-        let left = participant(&s, &user, Role::Participant, ParticipantStatus::Left);
-        assert!(log_interaction(Some(&joined)).is_ok());
-        assert!(log_interaction(Some(&left)).is_err());
-        assert!(log_interaction(None).is_err());
+        let (joined, left) = joined_and_left(&s);
+        let writes: [SeatRule; 2] = [post_message, log_interaction];
+        for write in writes {
+            assert!(write(Some(&joined)).is_ok());
+            assert!(write(Some(&left)).is_err());
+            assert!(write(None).is_err());
+        }
         assert!(view_session_history(Some(&left)).is_ok());
         assert!(view_session_history(None).is_err());
     }
@@ -563,9 +556,7 @@ mod tests {
     #[test]
     fn media_is_for_joined_people_of_an_active_session() {
         let s = session(SessionStatus::Active, 1);
-        let user = Id::generate();
-        let joined = participant(&s, &user, Role::Participant, ParticipantStatus::Joined);
-        let left = participant(&s, &user, Role::Participant, ParticipantStatus::Left);
+        let (joined, left) = joined_and_left(&s);
         assert!(hold_media(&s, Some(&joined)).is_ok());
         assert!(hold_media(&s, Some(&left)).is_err());
         assert!(hold_media(&s, None).is_err());

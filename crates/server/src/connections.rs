@@ -7,12 +7,11 @@
 //! connection upgraded to a live WebSocket keeps counting for as long as the
 //! WebSocket lives.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,6 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+
+use crate::limits::{Held, Holdings};
 
 /// How connections are held to account.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +46,7 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let open = Arc::new(OpenPerAddress::default());
+    let open = Arc::new(Holdings::<IpAddr>::default());
     let stopping = CancellationToken::new();
     let connections = TaskTracker::new();
     tokio::pin!(shutdown);
@@ -61,9 +62,13 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(counted) = Counted::take(&open, stream, remote.ip(), limits.per_address) else {
+        let Some(held) = open.hold(&remote.ip(), limits.per_address) else {
             tracing::debug!(address = %remote.ip(), "refused a connection over the per-address limit");
             continue;
+        };
+        let counted = Counted {
+            stream,
+            _held: held,
         };
         let service = router
             .clone()
@@ -94,49 +99,10 @@ pub async fn serve(
     connections.wait().await;
 }
 
-/// The open connections of each client address.
-#[derive(Default)]
-struct OpenPerAddress(Mutex<HashMap<IpAddr, usize>>);
-
 /// A client's socket, counted against its address while it is open.
 struct Counted {
     stream: TcpStream,
-    open: Arc<OpenPerAddress>,
-    address: IpAddr,
-}
-
-impl Counted {
-    /// Counts `stream` in, or `None` when its address holds `limit` already.
-    fn take(
-        open: &Arc<OpenPerAddress>,
-        stream: TcpStream,
-        address: IpAddr,
-        limit: usize,
-    ) -> Option<Self> {
-        let mut counts = open.0.lock().expect("connection counts lock");
-        let count = counts.entry(address).or_default();
-        if *count >= limit {
-            return None;
-        }
-        *count += 1;
-        Some(Self {
-            stream,
-            open: open.clone(),
-            address,
-        })
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        let mut counts = self.open.0.lock().expect("connection counts lock");
-        if let Some(count) = counts.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.address);
-            }
-        }
-    }
+    _held: Held<IpAddr>,
 }
 
 impl AsyncRead for Counted {

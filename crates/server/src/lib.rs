@@ -14,8 +14,9 @@
 //!   [`error::ApiError`] (an [`app::Error`] as it is, or a refusal only the
 //!   edge gives).
 //! - [`pages`]: the server-rendered web app, over the same use cases.
-//! - [`limits`]: what one client may do how often, and how much password
-//!   hashing runs at once.
+//! - [`limits`]: what one client may do how often, how much password
+//!   hashing runs at once, and how many connections each client address (or
+//!   person, for live ones) holds open.
 //! - [`passwords`]: Argon2id hashing and checking, on one thread per core,
 //!   each with its memory allocated once.
 //! - [`paging`]: the opaque cursors every paged list hands out.
@@ -94,7 +95,7 @@ pub struct AppState {
     /// What one live connection may do.
     pub live_limits: live::Limits,
     /// Each person's live connections on this node, against `live_limits`.
-    pub live_holders: Arc<live::Holders>,
+    pub live_holders: Arc<limits::Holdings<domain::Id>>,
 }
 
 pub struct Application {

@@ -11,11 +11,15 @@
 //! - [`PasswordGate`]: Argon2id is ~19 MiB and tens of milliseconds of CPU per
 //!   hash; at most one per core runs, and a request that cannot get a turn
 //!   within a few seconds is turned away instead of piling up.
+//! - [`Holdings`]: how many of something each key holds open at once (a
+//!   client address its connections, a person their live sockets), each
+//!   counted by a [`Held`] for as long as it lives.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -239,6 +243,49 @@ pub fn client_address(
         .filter_map(|entry| entry.trim().parse::<IpAddr>().ok().map(canonical))
         .find(|address| !trusted(address));
     Some(forwarded.unwrap_or(peer))
+}
+
+/// How many of something each key holds open at once.
+pub struct Holdings<K: Eq + Hash + Clone>(Mutex<HashMap<K, usize>>);
+
+impl<K: Eq + Hash + Clone> Default for Holdings<K> {
+    fn default() -> Self {
+        Self(Mutex::default())
+    }
+}
+
+/// One thing counted in [`Holdings`]; dropping it gives its place back.
+pub struct Held<K: Eq + Hash + Clone> {
+    holdings: Arc<Holdings<K>>,
+    key: K,
+}
+
+impl<K: Eq + Hash + Clone> Holdings<K> {
+    /// Counts one more for `key`, or `None` when it holds `limit` already.
+    pub fn hold(self: &Arc<Self>, key: &K, limit: usize) -> Option<Held<K>> {
+        let mut counts = self.0.lock().expect("holdings lock");
+        let count = counts.entry(key.clone()).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(Held {
+            holdings: self.clone(),
+            key: key.clone(),
+        })
+    }
+}
+
+impl<K: Eq + Hash + Clone> Drop for Held<K> {
+    fn drop(&mut self) {
+        let mut counts = self.holdings.0.lock().expect("holdings lock");
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,73 +11,56 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Who a peer is inside a room: the server's id for the person (their user
-/// id), so one person holds at most one media connection per room. Joining
-/// again with the same id replaces the earlier connection.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PeerId(String);
+/// Declares an id that is a string the server chose, with the same
+/// conversions for every one of them.
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
-impl PeerId {
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
-    }
+        impl $name {
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                Self::new(id)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                Self(id)
+            }
+        }
+    };
 }
 
-impl fmt::Display for PeerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+string_id! {
+    /// Who a peer is inside a room: the server's id for the person (their user
+    /// id), so one person holds at most one media connection per room. Joining
+    /// again with the same id replaces the earlier connection.
+    PeerId
 }
 
-impl From<&str> for PeerId {
-    fn from(id: &str) -> Self {
-        Self::new(id)
-    }
-}
-
-impl From<String> for PeerId {
-    fn from(id: String) -> Self {
-        Self(id)
-    }
-}
-
-/// Which media room: the server uses the session id, so everyone joined to a
-/// session meets in one room.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RoomId(String);
-
-impl RoomId {
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RoomId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<&str> for RoomId {
-    fn from(id: &str) -> Self {
-        Self::new(id)
-    }
-}
-
-impl From<String> for RoomId {
-    fn from(id: String) -> Self {
-        Self(id)
-    }
+string_id! {
+    /// Which media room: the server uses the session id, so everyone joined to a
+    /// session meets in one room.
+    RoomId
 }
 
 /// Audio or video, as the browser's `MediaStreamTrack.kind` says it.

@@ -69,8 +69,8 @@ pub struct ProjectChanges {
     pub timelapses_shared: Option<bool>,
 }
 
+/// A new project's fields after parsing; its owner is passed beside it.
 pub struct NewProject {
-    pub owner_id: Id,
     pub name: String,
     pub description: Option<String>,
     pub repo_url: Option<String>,
@@ -104,11 +104,11 @@ pub struct NewAiLog {
     pub providers: Providers,
 }
 
-/// A video already written to disk under its id.
+/// A video already written to disk under its id; its uploader is passed
+/// beside it.
 pub struct NewTimelapse {
     pub id: Id,
     pub project_id: Id,
-    pub uploader_id: Id,
     pub filename: String,
     pub content_type: String,
     pub size_bytes: i64,
@@ -170,7 +170,7 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>>;
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<()>;
 
-    async fn create_project(&self, project: NewProject) -> StoreResult<Project>;
+    async fn create_project(&self, owner_id: &Id, project: NewProject) -> StoreResult<Project>;
     async fn project(&self, id: &Id) -> StoreResult<Option<Project>>;
     async fn projects_of(&self, owner_id: &Id) -> StoreResult<Vec<Project>>;
     /// Owners see their projects; so does anyone joined to an active session
@@ -298,6 +298,7 @@ pub trait Store: Send + Sync + 'static {
     /// cannot both take the last of it).
     async fn create_timelapse(
         &self,
+        uploader_id: &Id,
         timelapse: NewTimelapse,
         quota_bytes: u64,
     ) -> StoreResult<Timelapse>;

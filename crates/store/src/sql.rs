@@ -405,14 +405,14 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn create_project(&self, project: NewProject) -> StoreResult<Project> {
+    async fn create_project(&self, owner_id: &Id, project: NewProject) -> StoreResult<Project> {
         let sql = format!(
             "INSERT INTO projects (id, owner_id, name, description, repo_url, tech_stack, created_at, \
              timelapses_shared) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {PROJECT_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(Id::generate().as_str())
-            .bind(project.owner_id.as_str())
+            .bind(owner_id.as_str())
             .bind(&project.name)
             .bind(&project.description)
             .bind(&project.repo_url)
@@ -1114,19 +1114,20 @@ impl Store for SqlStore {
 
     async fn create_timelapse(
         &self,
+        uploader_id: &Id,
         timelapse: NewTimelapse,
         quota_bytes: u64,
     ) -> StoreResult<Timelapse> {
         let mut tx = self.writer.begin().await?;
         let project = lock_project(&mut tx, &timelapse.project_id).await?;
-        rules::change_project(&project, &timelapse.uploader_id)?;
+        rules::change_project(&project, uploader_id)?;
         // The uploader's row is the lock every upload of theirs takes, whichever
         // project it is for; what they keep is summed under it.
         sqlx::query("UPDATE users SET name = name WHERE id = $1")
-            .bind(timelapse.uploader_id.as_str())
+            .bind(uploader_id.as_str())
             .execute(&mut *tx)
             .await?;
-        let kept = kept_video_bytes(&mut tx, &timelapse.uploader_id).await?;
+        let kept = kept_video_bytes(&mut tx, uploader_id).await?;
         let size = u64::try_from(timelapse.size_bytes).context("a negative video size")?;
         rules::keep_video(kept, size, quota_bytes)?;
         let sql = format!(
@@ -1136,7 +1137,7 @@ impl Store for SqlStore {
         let row = sqlx::query(&sql)
             .bind(timelapse.id.as_str())
             .bind(timelapse.project_id.as_str())
-            .bind(timelapse.uploader_id.as_str())
+            .bind(uploader_id.as_str())
             .bind(&timelapse.filename)
             .bind(&timelapse.content_type)
             .bind(timelapse.size_bytes)

@@ -123,6 +123,18 @@ impl ServerApi {
         Ok(Answer { call: label, text })
     }
 
+    /// Posts `body` (if any) to one of a session's actions, whose answer the
+    /// worker does not need.
+    async fn post_to_session(
+        &self,
+        session_id: &str,
+        action: &str,
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<()> {
+        let path = on_session(session_id, action);
+        self.send(Method::POST, &path, body).await.map(drop)
+    }
+
     /// Takes (or renews) this worker's claim on a session. `Ok(false)`:
     /// another worker serves it.
     pub async fn claim(
@@ -147,13 +159,8 @@ impl ServerApi {
             worker_id: worker_id.to_owned(),
             lease_seconds: None,
         };
-        self.send(
-            Method::POST,
-            &on_session(session_id, "release"),
-            Some(&claim),
-        )
-        .await
-        .map(drop)
+        self.post_to_session(session_id, "release", Some(&claim))
+            .await
     }
 
     /// Joins as the assistant; answers the assistant's participant record.
@@ -164,19 +171,13 @@ impl ServerApi {
     }
 
     pub async fn leave(&self, session_id: &str) -> anyhow::Result<()> {
-        self.send(Method::POST, &on_session(session_id, "leave"), None::<&()>)
-            .await
-            .map(drop)
+        self.post_to_session(session_id, "leave", None::<&()>).await
     }
 
     pub async fn report_status(&self, session_id: &str, status: AgentStatus) -> anyhow::Result<()> {
-        self.send(
-            Method::POST,
-            &on_session(session_id, "agent-status"),
-            Some(&StatusReport { status }),
-        )
-        .await
-        .map(drop)
+        let report = StatusReport { status };
+        self.post_to_session(session_id, "agent-status", Some(&report))
+            .await
     }
 
     pub async fn context(&self, session_id: &str) -> anyhow::Result<AgentContext> {
@@ -192,13 +193,8 @@ impl ServerApi {
         let message = AgentMessage {
             body: body.to_owned(),
         };
-        self.send(
-            Method::POST,
-            &on_session(session_id, "messages"),
-            Some(&message),
-        )
-        .await
-        .map(drop)
+        self.post_to_session(session_id, "messages", Some(&message))
+            .await
     }
 
     /// Stores one interaction in the session's AI log.

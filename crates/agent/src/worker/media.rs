@@ -68,45 +68,22 @@ async fn run(
     input: &mpsc::Sender<SessionInput>,
     frames: &mut mpsc::Receiver<OutFrame>,
 ) -> anyhow::Result<()> {
-    let result = link(api, session_id, me, input, frames).await;
-    result.map_err(|(error, speakers)| {
-        // The speakers heard on the failed link are gone until it is back.
-        for speaker in speakers {
-            let _ = input.try_send(SessionInput::SpeakerLeft {
-                speaker: SpeakerId(speaker),
-            });
-        }
-        error
-    })
-}
-
-async fn link(
-    api: &ServerApi,
-    session_id: &str,
-    me: &str,
-    input: &mpsc::Sender<SessionInput>,
-    frames: &mut mpsc::Receiver<OutFrame>,
-) -> Result<(), (anyhow::Error, Vec<String>)> {
-    let no_speakers = |error: anyhow::Error| (error, Vec::new());
-    let mut live = LiveConnection::connect(api).await.map_err(no_speakers)?;
-    let server = api.server_ip().await.map_err(no_speakers)?;
+    let mut live = LiveConnection::connect(api).await?;
+    let server = api.server_ip().await?;
     let mut driver = ClientDriver::bind(server)
         .await
-        .context("binding a UDP socket")
-        .map_err(no_speakers)?;
+        .context("binding a UDP socket")?;
     let (offer, mids) = driver
         .peer()
         .offer(&[(TrackKind::Audio, Direction::SendRecv)])
-        .context("making an offer")
-        .map_err(no_speakers)?;
+        .context("making an offer")?;
     let own_mid = mids[0];
     live.send(&ClientMessage::Join {
         session_id: session_id.to_owned(),
         offer,
         sources: Sources::from([(own_mid.to_string(), MediaSource::Microphone)]),
     })
-    .await
-    .map_err(no_speakers)?;
+    .await?;
     let mut link = Link {
         session_id: session_id.to_string(),
         me: me.to_string(),
@@ -125,7 +102,15 @@ async fn link(
             live.close().await;
             Ok(())
         }
-        Err(error) => Err((error, link.speakers.into_values().collect())),
+        Err(error) => {
+            // The speakers heard on the failed link are gone until it is back.
+            for speaker in link.speakers.into_values() {
+                let _ = input.try_send(SessionInput::SpeakerLeft {
+                    speaker: SpeakerId(speaker),
+                });
+            }
+            Err(error)
+        }
     }
 }
 
@@ -170,6 +155,12 @@ struct Link {
 }
 
 impl Link {
+    /// Hands the session what was heard. A session that stopped listening
+    /// is ending, and this link with it: there is no one left to tell.
+    async fn tell(&self, heard: SessionInput) {
+        let _ = self.input.send(heard).await;
+    }
+
     async fn on_event(&mut self, event: ClientEvent) {
         let ClientEvent::Media(frame) = event else {
             return;
@@ -180,13 +171,11 @@ impl Link {
         let Some(speaker) = self.speakers.get(&frame.mid) else {
             return;
         };
-        let _ = self
-            .input
-            .send(SessionInput::Opus {
-                speaker: SpeakerId(speaker.clone()),
-                packet: frame.payload,
-            })
-            .await;
+        self.tell(SessionInput::Opus {
+            speaker: SpeakerId(speaker.clone()),
+            packet: frame.payload,
+        })
+        .await;
     }
 
     fn write(&mut self, peer: &mut ClientPeer, frame: OutFrame) {
@@ -228,13 +217,11 @@ impl Link {
                         continue;
                     }
                     if !self.speakers.values().any(|known| *known == user) {
-                        let _ = self
-                            .input
-                            .send(SessionInput::Speaker {
-                                speaker: SpeakerId(user.clone()),
-                                name: track.name,
-                            })
-                            .await;
+                        self.tell(SessionInput::Speaker {
+                            speaker: SpeakerId(user.clone()),
+                            name: track.name,
+                        })
+                        .await;
                     }
                     now.insert(Mid::from(track.mid.as_str()), user);
                 }
@@ -248,12 +235,10 @@ impl Link {
                     .into_iter()
                     .collect();
                 for speaker in gone {
-                    let _ = self
-                        .input
-                        .send(SessionInput::SpeakerLeft {
-                            speaker: SpeakerId(speaker),
-                        })
-                        .await;
+                    self.tell(SessionInput::SpeakerLeft {
+                        speaker: SpeakerId(speaker),
+                    })
+                    .await;
                 }
                 self.speakers = now;
                 Ok(None)

@@ -47,12 +47,7 @@ impl Modify for Credentials {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A person's token, from register or login"))
-                    .build(),
-            ),
+            bearer_token("A person's token, from register or login"),
         );
         components.add_security_scheme(
             "cookie",
@@ -66,25 +61,23 @@ impl Modify for Credentials {
         );
         components.add_security_scheme(
             "agent",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("The agent token (LOCKIN_AGENT_TOKEN)"))
-                    .build(),
-            ),
+            bearer_token("The agent token (LOCKIN_AGENT_TOKEN)"),
         );
         components.add_security_scheme(
             "metrics",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "The metrics token (LOCKIN_METRICS_TOKEN), for /metrics only",
-                    ))
-                    .build(),
-            ),
+            bearer_token("The metrics token (LOCKIN_METRICS_TOKEN), for /metrics only"),
         );
     }
+}
+
+/// A token sent as `Authorization: Bearer …`; `description` says which.
+fn bearer_token(description: &str) -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(description))
+            .build(),
+    )
 }
 
 /// The refusals of the request extractors every handler shares, added to each

@@ -76,8 +76,6 @@ async fn create_project(
     ApiJson(body): ApiJson<CreateProject>,
 ) -> ApiResult<(StatusCode, Json<Project>)> {
     let new = NewProject {
-        // The caller's, set by the use case.
-        owner_id: me.user().id.clone(),
         name: ProjectName::parse(&body.name)?.into_inner(),
         description: project::parse_description(body.description.as_deref())?,
         repo_url: RepoUrl::parse_optional(body.repo_url.as_deref())?.map(RepoUrl::into_inner),

@@ -174,7 +174,6 @@ async fn upload_timelapse(
     let timelapse = NewTimelapse {
         id,
         project_id,
-        uploader_id: me.user().id.clone(),
         filename,
         content_type: format.content_type().to_owned(),
         size_bytes: i64::try_from(size).map_err(anyhow::Error::from)?,

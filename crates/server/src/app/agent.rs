@@ -55,12 +55,8 @@ impl App {
     /// The assistant joins a session it serves and starts listening.
     pub async fn agent_join(&self, caller: &Caller, session_id: &Id) -> Result<Participant> {
         let agent = caller.agent()?;
-        let participant = self
-            .store
-            .agent_join(session_id, &agent.id)
-            .await
-            .map_err(named("no such session"))?;
-        Ok(self.publish(participant).await)
+        let joined = self.store.agent_join(session_id, &agent.id).await;
+        self.publish_write(joined, "no such session").await
     }
 
     pub async fn agent_leave(&self, caller: &Caller, session_id: &Id) -> Result<Participant> {
@@ -82,12 +78,8 @@ impl App {
                 "only the session's creator switches the assistant off",
             ));
         }
-        let session = self
-            .store
-            .set_agent_status(session_id, status)
-            .await
-            .map_err(named("no such session"))?;
-        Ok(self.publish(session).await)
+        let reported = self.store.set_agent_status(session_id, status).await;
+        self.publish_write(reported, "no such session").await
     }
 
     pub async fn agent_context(&self, caller: &Caller, session_id: &Id) -> Result<AgentContext> {

@@ -67,12 +67,8 @@ impl App {
     /// Rates an answer; voting again replaces the vote.
     pub async fn rate_answer(&self, caller: &Caller, log_id: &Id, helpful: bool) -> Result<AiLog> {
         let person = caller.person()?;
-        let log = self
-            .store
-            .vote(log_id, &person.id, helpful)
-            .await
-            .map_err(named("no such AI log"))?;
-        Ok(self.publish(log).await)
+        let voted = self.store.vote(log_id, &person.id, helpful).await;
+        self.publish_write(voted, "no such AI log").await
     }
 
     /// The latest exchanges of a session, oldest first, for the assistant's context.

@@ -12,9 +12,10 @@ use domain::ai_log::AiLog;
 use domain::chat::ChatMessage;
 use domain::event::Event;
 use domain::session::{Participant, Session};
-use store::SweepReport;
+use store::{StoreResult, SweepReport};
 
-use super::App;
+use super::error::named;
+use super::{App, Result};
 
 /// A record a write returned, and what its change means for live queries.
 pub trait Written {
@@ -94,6 +95,18 @@ impl App {
             self.bus.publish(event).await;
         }
         written
+    }
+
+    /// Publishes what a store write wrote, its "not found" told as `missing`
+    /// (e.g. "no such session"): the last step of every use case that
+    /// changes one record.
+    pub(crate) async fn publish_write<T: Written>(
+        &self,
+        written: StoreResult<T>,
+        missing: &'static str,
+    ) -> Result<T> {
+        let written = written.map_err(named(missing))?;
+        Ok(self.publish(written).await)
     }
 }
 

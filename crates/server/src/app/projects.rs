@@ -9,13 +9,10 @@ use super::error::named;
 use super::{App, Caller, Error, Result};
 
 impl App {
-    pub async fn create_project(
-        &self,
-        caller: &Caller,
-        mut project: NewProject,
-    ) -> Result<Project> {
-        project.owner_id = caller.person()?.id.clone();
-        Ok(self.store.create_project(project).await?)
+    /// Creates a project owned by the caller.
+    pub async fn create_project(&self, caller: &Caller, project: NewProject) -> Result<Project> {
+        let owner = caller.person()?;
+        Ok(self.store.create_project(&owner.id, project).await?)
     }
 
     /// The caller's own projects, newest first.
@@ -70,13 +67,8 @@ impl App {
     /// sessions carry on without one.
     pub async fn delete_project(&self, caller: &Caller, id: &Id) -> Result<()> {
         self.project(caller, id).await?;
-        let videos = self
-            .store
-            .delete_project(id, &caller.user().id)
-            .await
-            .map_err(named("no such project"))?;
-        self.remove_videos(&videos).await;
-        Ok(())
+        let deleted = self.store.delete_project(id, &caller.user().id).await;
+        self.remove_videos(deleted, "no such project").await
     }
 
     /// Sessions linked to a project the caller may see, newest first.

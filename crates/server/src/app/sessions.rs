@@ -8,7 +8,6 @@ use serde::Serialize;
 use store::{ListCursor, NewSession};
 use utoipa::ToSchema;
 
-use super::error::named;
 use super::{App, Caller, Error, Result};
 
 /// A page of a session list, as the API and the live lists send it.
@@ -73,44 +72,28 @@ impl App {
     /// Starts a scheduled session, the creator joining as host.
     pub async fn start_session(&self, caller: &Caller, id: &Id) -> Result<Session> {
         let actor = caller.person()?;
-        let session = self
-            .store
-            .start_session(id, &actor.id)
-            .await
-            .map_err(named("no such session"))?;
-        Ok(self.publish(session).await)
+        let started = self.store.start_session(id, &actor.id).await;
+        self.publish_write(started, "no such session").await
     }
 
     /// Takes a seat; joining twice is harmless.
     pub async fn join_session(&self, caller: &Caller, id: &Id) -> Result<Participant> {
         let person = caller.person()?;
-        let participant = self
-            .store
-            .join_session(id, &person.id, false)
-            .await
-            .map_err(named("no such session"))?;
-        Ok(self.publish(participant).await)
+        let joined = self.store.join_session(id, &person.id, false).await;
+        self.publish_write(joined, "no such session").await
     }
 
     /// Gives up a seat (the caller's, person or assistant); leaving twice is harmless.
     pub async fn leave_session(&self, caller: &Caller, id: &Id) -> Result<Participant> {
-        let participant = self
-            .store
-            .leave_session(id, &caller.user().id)
-            .await
-            .map_err(named("no such session"))?;
-        Ok(self.publish(participant).await)
+        let left = self.store.leave_session(id, &caller.user().id).await;
+        self.publish_write(left, "no such session").await
     }
 
     /// Ends a session for everyone (or cancels a scheduled one).
     pub async fn end_session(&self, caller: &Caller, id: &Id) -> Result<Session> {
         let actor = caller.person()?;
-        let session = self
-            .store
-            .end_session(id, &actor.id)
-            .await
-            .map_err(named("no such session"))?;
-        Ok(self.publish(session).await)
+        let ended = self.store.end_session(id, &actor.id).await;
+        self.publish_write(ended, "no such session").await
     }
 
     pub async fn switch_assistant(
@@ -120,12 +103,8 @@ impl App {
         enabled: bool,
     ) -> Result<Session> {
         let actor = caller.person()?;
-        let session = self
-            .store
-            .set_ai_agent(id, &actor.id, enabled)
-            .await
-            .map_err(named("no such session"))?;
-        Ok(self.publish(session).await)
+        let switched = self.store.set_ai_agent(id, &actor.id, enabled).await;
+        self.publish_write(switched, "no such session").await
     }
 
     /// Joined people first (in joining order), then those who left.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use domain::project::{Timelapse, VideoFormat};
 use domain::{Id, rules};
-use store::NewTimelapse;
+use store::{NewTimelapse, StoreResult};
 
 use super::error::named;
 use super::{App, Caller, Error, Result};
@@ -108,11 +108,12 @@ impl App {
     pub async fn record_timelapse(
         &self,
         caller: &Caller,
-        mut timelapse: NewTimelapse,
+        timelapse: NewTimelapse,
     ) -> Result<Timelapse> {
-        timelapse.uploader_id = caller.person()?.id.clone();
+        let uploader = caller.person()?;
+        let quota = self.uploads.quota_per_person;
         self.store
-            .create_timelapse(timelapse, self.uploads.quota_per_person)
+            .create_timelapse(&uploader.id, timelapse, quota)
             .await
             .map_err(named("no such project"))
     }
@@ -147,13 +148,9 @@ impl App {
     /// Deletes a video (the owner's alone): its record, then its file.
     pub async fn delete_timelapse(&self, caller: &Caller, id: &Id) -> Result<()> {
         self.timelapse(caller, id).await?;
-        let deleted = self
-            .store
-            .delete_timelapse(id, &caller.user().id)
-            .await
-            .map_err(named("no such timelapse"))?;
-        self.remove_videos(&[deleted]).await;
-        Ok(())
+        let deleted = self.store.delete_timelapse(id, &caller.user().id).await;
+        let deleted = deleted.map(|timelapse| vec![timelapse]);
+        self.remove_videos(deleted, "no such timelapse").await
     }
 
     /// Where a video's bytes are kept.
@@ -178,11 +175,16 @@ impl App {
         &self.videos_dir
     }
 
-    /// Removes the files of deleted records. A file that is already gone is
-    /// fine; one that cannot be removed is logged (its record is gone, so it
-    /// can never be served).
-    pub(crate) async fn remove_videos(&self, deleted: &[Timelapse]) {
-        for timelapse in deleted {
+    /// Removes the files of the records a store delete took away, its "not
+    /// found" told as `missing`: the last step of every use case that deletes
+    /// timelapses. A file that is already gone is fine; one that cannot be
+    /// removed is logged (its record is gone, so it can never be served).
+    pub(crate) async fn remove_videos(
+        &self,
+        deleted: StoreResult<Vec<Timelapse>>,
+        missing: &'static str,
+    ) -> Result<()> {
+        for timelapse in &deleted.map_err(named(missing))? {
             let path = self.video_path(timelapse);
             match tokio::fs::remove_file(&path).await {
                 Ok(()) => {}
@@ -192,6 +194,7 @@ impl App {
                 }
             }
         }
+        Ok(())
     }
 }
 

@@ -65,44 +65,6 @@ pub struct Limits {
     pub connections_per_person: usize,
 }
 
-/// The live connections each person holds on this node.
-#[derive(Default)]
-pub struct Holders(std::sync::Mutex<HashMap<Id, usize>>);
-
-/// One of a person's live connections, counted while it lives.
-pub struct Held {
-    holders: Arc<Holders>,
-    user_id: Id,
-}
-
-impl Holders {
-    /// Counts one more connection of `user_id`, or `None` at `limit`.
-    fn hold(self: &Arc<Self>, user_id: &Id, limit: usize) -> Option<Held> {
-        let mut counts = self.0.lock().expect("live holders lock");
-        let count = counts.entry(user_id.clone()).or_default();
-        if *count >= limit {
-            return None;
-        }
-        *count += 1;
-        Some(Held {
-            holders: self.clone(),
-            user_id: user_id.clone(),
-        })
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        let mut counts = self.holders.0.lock().expect("live holders lock");
-        if let Some(count) = counts.get_mut(&self.user_id) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.user_id);
-            }
-        }
-    }
-}
-
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/live", get(upgrade))
 }

@@ -3,9 +3,9 @@
 
 use askama::Template;
 use axum::extract::State;
+use domain::InvalidInput;
 use domain::project::{self, Project, ProjectName, RepoUrl, TechStack, VideoFormat};
 use domain::session::SessionStatus;
-use domain::{Id, InvalidInput};
 use serde::Deserialize;
 use store::{NewProject, ProjectChanges};
 
@@ -64,9 +64,8 @@ impl ProjectForm {
     }
 
     /// Every field parsed by the API's rules; the first refusal names its field.
-    fn parse(&self, owner_id: Id) -> Result<NewProject, InvalidInput> {
+    fn parse(&self) -> Result<NewProject, InvalidInput> {
         Ok(NewProject {
-            owner_id,
             name: ProjectName::parse(&self.name)?.into_inner(),
             description: project::parse_description(Some(&self.description))?,
             repo_url: RepoUrl::parse_optional(Some(&self.repo_url))?.map(RepoUrl::into_inner),
@@ -208,7 +207,7 @@ async fn save(
     editing: Option<Project>,
     form: ProjectForm,
 ) -> PageResult {
-    let saved = match (form.parse(viewer.user.id.clone()), &editing) {
+    let saved = match (form.parse(), &editing) {
         (Ok(new), None) => state.app.create_project(&viewer.caller, new).await,
         // Every field of the form is sent: an emptied one is cleared.
         (Ok(parsed), Some(project)) => {
