@@ -338,6 +338,25 @@ impl CookieSignIn {
         format!("lockin_session={}; lockin_csrf={csrf_cookie}", self.session)
     }
 
+    /// A page form posted by this sign-in's cookie with `csrf` as both its
+    /// CSRF cookie and its `_csrf` field, then `fields` (`&name=…`).
+    async fn post_form(
+        &self,
+        app: &TestApp,
+        page: &str,
+        csrf: &str,
+        fields: &str,
+    ) -> crate::harness::Reply {
+        app.post(page)
+            .header("cookie", &self.with_csrf_cookie(csrf))
+            .raw(
+                Some("application/x-www-form-urlencoded"),
+                format!("_csrf={csrf}{fields}"),
+            )
+            .send()
+            .await
+    }
+
     /// `POST /api/projects` by this sign-in's cookie, with `csrf_cookie` as
     /// the CSRF cookie and `csrf_header` as the token it sends.
     async fn create_project(
@@ -383,22 +402,11 @@ async fn a_csrf_token_works_only_with_its_own_sign_in(app: &TestApp) {
             .expect_error(403, "forbidden");
     }
     // The pages' forms: the same with the `_csrf` field.
-    let form = "application/x-www-form-urlencoded";
     for csrf in [&second.csrf, &bobs.csrf] {
-        let reply = app
-            .post("/projects")
-            .header("cookie", &first.with_csrf_cookie(csrf))
-            .raw(Some(form), format!("_csrf={csrf}&name=Forged"))
-            .send()
-            .await;
-        assert_eq!(reply.status.as_u16(), 403, "{}", reply.body);
-        let reply = app
-            .post("/logout")
-            .header("cookie", &first.with_csrf_cookie(csrf))
-            .raw(Some(form), format!("_csrf={csrf}"))
-            .send()
-            .await;
-        assert_eq!(reply.status.as_u16(), 403, "{}", reply.body);
+        for (page, fields) in [("/projects", "&name=Forged"), ("/logout", "")] {
+            let reply = first.post_form(app, page, csrf, fields).await;
+            assert_eq!(reply.status.as_u16(), 403, "{page}: {}", reply.body);
+        }
     }
     let projects = app.get("/api/projects").auth(&ada).send().await.expect(200);
     assert_eq!(projects, json!([]), "a refused request changed something");
@@ -428,7 +436,10 @@ async fn a_csrf_token_works_only_with_its_own_sign_in(app: &TestApp) {
     let posted = app
         .post("/projects")
         .header("cookie", &first.with_csrf_cookie(forged))
-        .raw(Some(form), format!("_csrf={}&name=Also+real", first.csrf))
+        .raw(
+            Some("application/x-www-form-urlencoded"),
+            format!("_csrf={}&name=Also+real", first.csrf),
+        )
         .send()
         .await;
     assert_eq!(posted.status.as_u16(), 303, "{}", posted.body);
