@@ -56,41 +56,38 @@ pub struct ApiBenchArgs {
     pub sessions: usize,
 }
 
-/// One kind of call, with its own histogram.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Operation {
-    ListActive,
-    GetSession,
-    Join,
-    Leave,
-    LogInteraction,
-    RateInteraction,
+/// Declares [`Operation`] from its variants and their labels, so the list
+/// is written once: the enum, [`Operation::ALL`] and [`Operation::label`].
+macro_rules! operations {
+    ($($variant:ident => $label:literal),+ $(,)?) => {
+        /// One kind of call, with its own histogram.
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Operation {
+            $($variant),+
+        }
+
+        impl Operation {
+            const ALL: [Operation; [$(Operation::$variant),+].len()] = [$(Operation::$variant),+];
+
+            fn label(self) -> &'static str {
+                match self {
+                    $(Operation::$variant => $label),+
+                }
+            }
+        }
+    };
+}
+
+operations! {
+    ListActive => "list active",
+    GetSession => "get session",
+    Join => "join",
+    Leave => "leave",
+    LogInteraction => "log interaction",
+    RateInteraction => "rate interaction",
 }
 
 impl Operation {
-    const ALL: [Operation; 6] = {
-        use Operation::*;
-        [
-            ListActive,
-            GetSession,
-            Join,
-            Leave,
-            LogInteraction,
-            RateInteraction,
-        ]
-    };
-
-    fn label(self) -> &'static str {
-        match self {
-            Operation::ListActive => "list active",
-            Operation::GetSession => "get session",
-            Operation::Join => "join",
-            Operation::Leave => "leave",
-            Operation::LogInteraction => "log interaction",
-            Operation::RateInteraction => "rate interaction",
-        }
-    }
-
     fn method(self) -> Method {
         match self {
             Operation::ListActive | Operation::GetSession => Method::GET,

@@ -131,13 +131,10 @@ impl LatencyMs {
 
 /// Which engines answered, e.g. `{stt: "pocketsphinx", llm: "local", tts: "flite"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Providers {
-    #[serde(default)]
     pub stt: Option<String>,
-    #[serde(default)]
     pub llm: Option<String>,
-    #[serde(default)]
     pub tts: Option<String>,
 }
 

@@ -16,7 +16,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::get;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -301,6 +300,32 @@ async fn refresh_csrf_cookie(
     response
 }
 
+/// What every answer carries, unless it set its own: answers are about now
+/// and about who asks (the web app's static files set their own, long,
+/// caching); browsers must not guess a type (an uploaded video sniffed as
+/// HTML), always; and no other site may frame our pages (clickjacking).
+/// The third field: whether it replaces what the answer set itself.
+const EVERY_ANSWER: [(header::HeaderName, &str, bool); 4] = [
+    (header::CACHE_CONTROL, "no-store", false),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff", true),
+    (header::X_FRAME_OPTIONS, "DENY", false),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "frame-ancestors 'none'",
+        false,
+    ),
+];
+
+async fn every_answer_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    for (name, value, replacing) in EVERY_ANSWER {
+        if replacing || !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
+}
+
 pub fn router(state: AppState) -> Router {
     let (routes, document) = routes_and_document();
     let document = serde_json::to_string(&document).expect("the OpenAPI document serializes");
@@ -324,26 +349,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(crate::telemetry::track_requests))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        // Answers are about now and about who asks; the web app's static files
-        // set their own (long) caching, which this leaves alone.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        // Browsers must not guess a type (an uploaded video sniffed as HTML),
-        // and no other site may frame our pages (clickjacking).
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'none'"),
-        ))
+        .layer(axum::middleware::map_response(every_answer_headers))
         .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span))
         .with_state(state)
 }

@@ -165,16 +165,21 @@ async fn closed_for(client: &mut LiveClient, session_id: &str, reason: &str) {
     assert_eq!(closed["reason"], reason, "{closed}");
 }
 
-/// The next `media.tracks` list matching `predicate`, skipping earlier lists.
+/// The next `media.tracks` list with `count` tracks from `from`, skipping earlier lists.
 async fn tracks_until(
     client: &mut LiveClient,
     session_id: &str,
-    predicate: impl Fn(&[Value]) -> bool,
+    from: &User,
+    count: usize,
 ) -> Vec<Value> {
     loop {
         let message = next_media(client, "tracks", session_id).await;
         let tracks = message["tracks"].as_array().expect("a list").clone();
-        if predicate(&tracks) {
+        let theirs = tracks
+            .iter()
+            .filter(|track| track["user_id"] == from.id.as_str())
+            .count();
+        if theirs == count {
             return tracks;
         }
     }
@@ -190,13 +195,6 @@ async fn answer_next_offer(client: &mut LiveClient, browser: &Browser, session_i
         .send(json!({"type": "media.answer", "session_id": session_id, "sdp": answer}))
         .await;
     offer
-}
-
-fn from(tracks: &[Value], user: &User) -> usize {
-    tracks
-        .iter()
-        .filter(|track| track["user_id"] == user.id.as_str())
-        .count()
 }
 
 async fn only_people_joined_to_an_active_session_get_media(backend: Backend) {
@@ -262,7 +260,7 @@ async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(backe
 
     // Bob arrives later and is told of Ada's microphone and camera, then offered them.
     let (mut bobs, bobs_browser) = in_media(&app, &bob, &id).await;
-    let tracks = tracks_until(&mut bobs, &id, |tracks| from(tracks, &ada) == 2).await;
+    let tracks = tracks_until(&mut bobs, &id, &ada, 2).await;
     let mut sources: Vec<(&str, &str)> = tracks
         .iter()
         .map(|track| {
@@ -292,11 +290,11 @@ async fn late_joiners_hear_of_every_track_and_leaving_removes_them_at_once(backe
     );
 
     // Ada is offered Bob's tracks as he arrives.
-    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
+    tracks_until(&mut adas, &id, &bob, 2).await;
 
     // Bob leaves the session (his connection stays open): his tracks go for Ada at once.
     app.leave(&bob, &id).await.expect(200);
-    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 0).await;
+    tracks_until(&mut adas, &id, &bob, 0).await;
     closed_for(&mut bobs, &id, "left").await;
     refused(&mut bobs, about("restart_ice", &id), "not_found").await;
     app.stop().await;
@@ -308,18 +306,18 @@ async fn closing_the_connection_or_ending_the_session_lets_media_go(backend: Bac
 
     let (mut adas, adas_browser) = in_media(&app, &ada, &id).await;
     let (bobs, bobs_browser) = in_media(&app, &bob, &id).await;
-    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
+    tracks_until(&mut adas, &id, &bob, 2).await;
     answer_next_offer(&mut adas, &adas_browser, &id).await;
 
     // The page goes away: its media goes with it, though Bob is still joined.
     bobs.close().await;
     drop(bobs_browser);
-    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 0).await;
+    tracks_until(&mut adas, &id, &bob, 0).await;
     answer_next_offer(&mut adas, &adas_browser, &id).await;
 
     // It comes back and joins again.
     let (mut bobs, _bobs_browser) = in_media(&app, &bob, &id).await;
-    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
+    tracks_until(&mut adas, &id, &bob, 2).await;
 
     app.session_action(&ada, &id, "end").await.expect(200);
     for client in [&mut adas, &mut bobs] {
@@ -335,7 +333,7 @@ async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(backend: Bac
 
     let (mut adas, _adas_browser) = in_media(&app, &ada, &id).await;
     let (mut first_tab, _first_browser) = in_media(&app, &bob, &id).await;
-    tracks_until(&mut first_tab, &id, |tracks| from(tracks, &ada) == 2).await;
+    tracks_until(&mut first_tab, &id, &ada, 2).await;
     let (mut second_tab, browser) = in_media(&app, &bob, &id).await;
     closed_for(&mut first_tab, &id, "replaced").await;
 
@@ -361,7 +359,7 @@ async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(backend: Bac
 
     // The room still holds Bob's connection: it answers his ICE restart
     // with new credentials.
-    tracks_until(&mut second_tab, &id, |tracks| from(tracks, &ada) == 2).await;
+    tracks_until(&mut second_tab, &id, &ada, 2).await;
     let offer = answer_next_offer(&mut second_tab, &browser, &id).await;
     second_tab.send(about("restart_ice", &id)).await;
     let restart = next_media(&mut second_tab, "offer", &id).await;
@@ -375,6 +373,6 @@ async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(backend: Bac
         ufrag(&offer),
         "an ICE restart has new credentials"
     );
-    tracks_until(&mut adas, &id, |tracks| from(tracks, &bob) == 2).await;
+    tracks_until(&mut adas, &id, &bob, 2).await;
     app.stop().await;
 }
