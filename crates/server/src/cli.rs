@@ -140,6 +140,14 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connections_per_address: Option<usize>,
+    /// Media lines a person may send on: microphone, camera, screen share and its sound [default: 4] [env: LOCKIN_MEDIA_SEND_LINES_PER_PEER]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_send_lines_per_peer: Option<usize>,
+    /// Media lines one person's connection may hold in all, stopped ones included [default: 256] [env: LOCKIN_MEDIA_LINES_PER_PEER]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_lines_per_peer: Option<usize>,
     /// How long a client may take to send a request's header, e.g. `30s` [default: 30s] [env: LOCKIN_HEADER_READ_TIMEOUT]
     #[arg(long, value_parser = humantime::parse_duration)]
     #[serde(

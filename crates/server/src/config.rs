@@ -96,6 +96,11 @@ pub struct Config {
     pub live_connections_per_person: usize,
     /// Open connections (live ones included) one client address may hold.
     pub connections_per_address: usize,
+    /// Media lines a person's offer may send on (microphone, camera, screen
+    /// share and its sound: 4); each costs every other person a line.
+    pub media_send_lines_per_peer: usize,
+    /// Media lines an offer may hold in all, stopped ones included.
+    pub media_lines_per_peer: usize,
     /// How long a client may take to send a request's header before the
     /// connection is closed.
     #[serde(with = "humantime_serde")]
@@ -147,6 +152,8 @@ impl Default for Config {
             live_subscriptions_per_second: 100,
             live_connections_per_person: 16,
             connections_per_address: 256,
+            media_send_lines_per_peer: 4,
+            media_lines_per_peer: 256,
             header_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             upload_timeout: Duration::from_secs(3600),
@@ -196,13 +203,23 @@ impl Config {
             .is_some_and(|url| url.trim().to_ascii_lowercase().starts_with("https://"))
     }
 
-    /// The media server's settings: its socket and the address in its
-    /// candidates.
-    pub fn sfu(&self) -> sfu::SfuConfig {
-        sfu::SfuConfig {
+    /// The media server's settings: its socket, the address in its
+    /// candidates, and the caps on a peer's media lines.
+    pub fn sfu(&self) -> anyhow::Result<sfu::SfuConfig> {
+        anyhow::ensure!(
+            self.media_send_lines_per_peer >= 1,
+            "media_send_lines_per_peer must be at least 1"
+        );
+        anyhow::ensure!(
+            self.media_lines_per_peer >= self.media_send_lines_per_peer,
+            "media_lines_per_peer must be at least media_send_lines_per_peer"
+        );
+        Ok(sfu::SfuConfig {
             udp_listen: self.rtc_udp,
             public_ip: self.public_ip,
-        }
+            max_send_lines: self.media_send_lines_per_peer,
+            max_media_lines: self.media_lines_per_peer,
+        })
     }
 
     /// The TURN (or STUN) servers handed to browsers, and how their
@@ -274,10 +291,12 @@ const ENV_KEYS: [&str; 25] = [
 ];
 
 /// The connection limits, read as `LOCKIN_<KEY>` like [`ENV_KEYS`].
-const CONNECTION_ENV_KEYS: [&str; 7] = [
+const CONNECTION_ENV_KEYS: [&str; 9] = [
     "live_subscriptions_per_second",
     "live_connections_per_person",
     "connections_per_address",
+    "media_send_lines_per_peer",
+    "media_lines_per_peer",
     "header_read_timeout",
     "request_timeout",
     "upload_timeout",
@@ -616,7 +635,10 @@ mod tests {
             jail.set_env("LOCKIN_RTC_UDP", "127.0.0.1:40000");
             let config = Config::load(None, Flags::default()).unwrap();
             assert!(!format!("{config:?}").contains("hunter2"));
-            assert_eq!(config.sfu().udp_listen, "127.0.0.1:40000".parse().unwrap());
+            assert_eq!(
+                config.sfu().unwrap().udp_listen,
+                "127.0.0.1:40000".parse().unwrap()
+            );
             let servers = config
                 .ice_servers()
                 .unwrap()
@@ -657,6 +679,31 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn media_line_caps_reach_the_sfu_and_must_make_sense() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LOCKIN_MEDIA_SEND_LINES_PER_PEER", "2");
+            jail.set_env("LOCKIN_MEDIA_LINES_PER_PEER", "64");
+            let config = Config::load(None, Flags::default()).unwrap();
+            let sfu = config.sfu().unwrap();
+            assert_eq!((sfu.max_send_lines, sfu.max_media_lines), (2, 64));
+            Ok(())
+        });
+        let defaults = Config::default().sfu().unwrap();
+        assert_eq!(
+            (defaults.max_send_lines, defaults.max_media_lines),
+            (4, 256)
+        );
+        for (sending, in_all) in [(0, 256), (8, 4)] {
+            let config = Config {
+                media_send_lines_per_peer: sending,
+                media_lines_per_peer: in_all,
+                ..Config::default()
+            };
+            assert!(config.sfu().is_err(), "{sending} and {in_all}");
+        }
     }
 
     #[test]

@@ -131,7 +131,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
-        let sfu = sfu::Sfu::bind(config.sfu())
+        let sfu = sfu::Sfu::bind(config.sfu()?)
             .await
             .with_context(|| format!("binding the media socket --rtc-udp {}", config.rtc_udp))?;
         let bus = open_bus(&config).await?;

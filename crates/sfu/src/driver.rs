@@ -48,7 +48,8 @@ const COMMAND_QUEUE: usize = 1024;
 /// A datagram larger than this is not WebRTC (str0m keeps below 1200 bytes).
 const MAX_DATAGRAM: usize = 2048;
 
-/// How the SFU is set up: `--rtc-udp` and `--public-ip`.
+/// How the SFU is set up: `--rtc-udp`, `--public-ip` and the caps on a
+/// peer's media lines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SfuConfig {
     /// The one UDP socket all media goes through.
@@ -56,13 +57,20 @@ pub struct SfuConfig {
     /// The address browsers reach the socket at, when that is not the
     /// machine's own (behind a 1:1 NAT).
     pub public_ip: Option<IpAddr>,
+    /// Every room's [`RoomConfig::max_send_lines`].
+    pub max_send_lines: usize,
+    /// Every room's [`RoomConfig::max_media_lines`].
+    pub max_media_lines: usize,
 }
 
 impl Default for SfuConfig {
     fn default() -> Self {
+        let room = RoomConfig::new(Vec::new());
         Self {
             udp_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 50000),
             public_ip: None,
+            max_send_lines: room.max_send_lines,
+            max_media_lines: room.max_media_lines,
         }
     }
 }
@@ -187,6 +195,8 @@ pub struct Sfu {
     socket: UdpSocket,
     local_addr: SocketAddr,
     candidates: HostCandidates,
+    /// `max_send_lines` and `max_media_lines` of every room.
+    lines: (usize, usize),
     commands: mpsc::Receiver<Command>,
     handle: SfuHandle,
 }
@@ -203,6 +213,7 @@ impl Sfu {
             socket,
             local_addr,
             candidates,
+            lines: (config.max_send_lines, config.max_media_lines),
             commands,
             handle: SfuHandle { commands: sender },
         })
@@ -228,6 +239,7 @@ impl Sfu {
         let Sfu {
             socket,
             candidates,
+            lines,
             commands,
             // The task keeps no handle, or it would never see the last one go.
             handle: _,
@@ -236,6 +248,7 @@ impl Sfu {
         let task = Task {
             socket,
             candidates,
+            lines,
             commands,
             rooms: HashMap::new(),
             routes: Routes::new(UnknownSourceLimit::default()),
@@ -250,6 +263,8 @@ impl Sfu {
 struct Task {
     socket: UdpSocket,
     candidates: HostCandidates,
+    /// `max_send_lines` and `max_media_lines` of every room.
+    lines: (usize, usize),
     commands: mpsc::Receiver<Command>,
     rooms: HashMap<RoomId, RoomSlot>,
     /// Whose datagrams come from which address, learned as rooms claim them,
@@ -367,9 +382,11 @@ impl Task {
             seat_limit,
         } = request;
         let candidates = self.candidates.addrs().to_vec();
+        let lines = self.lines;
         let slot = self.rooms.entry(room_id.clone()).or_insert_with(|| {
             let mut config = RoomConfig::new(candidates);
             config.seat_limit = seat_limit;
+            (config.max_send_lines, config.max_media_lines) = lines;
             RoomSlot {
                 room: Room::new(config, now),
                 timeout: now,

@@ -12,13 +12,14 @@ use sfu::client::{ClientDriver, Direction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{LiveClient, PATIENCE};
-use crate::harness::{Backend, TestApp, User, id_of, spawn_app};
+use crate::harness::{Backend, TestApp, User, id_of, spawn_app, spawn_app_with};
 
 both_backends!(
     only_people_joined_to_an_active_session_get_media,
     late_joiners_hear_of_every_track_and_leaving_removes_them_at_once,
     closing_the_connection_or_ending_the_session_lets_media_go,
     a_second_tab_takes_over_and_the_first_closing_leaves_it_be,
+    the_media_line_caps_are_the_servers_options,
 );
 
 /// A browser's peer connection, before it joins: a microphone and a camera
@@ -374,5 +375,35 @@ async fn a_second_tab_takes_over_and_the_first_closing_leaves_it_be(backend: Bac
         "an ICE restart has new credentials"
     );
     tracks_until(&mut adas, &id, &bob, 2).await;
+    app.stop().await;
+}
+
+/// How many media lines a person may send on is the server's option
+/// (`--media-send-lines-per-peer`): at one, a page offering a microphone and
+/// a camera is refused, and holds nothing afterwards.
+async fn the_media_line_caps_are_the_servers_options(backend: Backend) {
+    let app = spawn_app_with(backend, |config| config.media_send_lines_per_peer = 1).await;
+    let (_ada, bob, id) = app.ada_and_bob_in_session().await;
+    let mut bobs = LiveClient::connect(&app, &bob).await;
+    let two_lines = Offering::new().await;
+    let error = refused(
+        &mut bobs,
+        json!({
+            "type": "media.join",
+            "session_id": id,
+            "offer": two_lines.offer,
+            "sources": {"0": "microphone", "1": "camera"},
+        }),
+        "invalid",
+    )
+    .await;
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("too many media lines")),
+        "{error}"
+    );
+    // The refusal changed nothing: Bob holds no media seat to signal on.
+    refused(&mut bobs, about("restart_ice", &id), "not_found").await;
     app.stop().await;
 }
