@@ -214,6 +214,26 @@ async fn tcp_from(ip: Ipv4Addr, server: SocketAddr) -> std::io::Result<TcpStream
 
 type Live = WebSocketStream<TcpStream>;
 
+/// A live connection from `ip` that holds `token`'s person present in the
+/// session, as the room page does, until the task is aborted.
+async fn stay_present(
+    ip: Ipv4Addr,
+    server: SocketAddr,
+    token: &str,
+    session_id: &str,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut present = live_from(ip, server, token).await?;
+    present
+        .send(subscribe_text(
+            "participants",
+            format!("participants:{session_id}"),
+        ))
+        .await?;
+    Ok(tokio::spawn(async move {
+        while let Some(Ok(_)) = present.next().await {}
+    }))
+}
+
 async fn live_from(ip: Ipv4Addr, server: SocketAddr, token: &str) -> anyhow::Result<Live> {
     let stream = tcp_from(ip, server).await?;
     let url = format!("ws://{server}/api/live?token={token}");
@@ -398,28 +418,11 @@ async fn measure(args: &AbuseBenchArgs, server: SocketAddr) -> anyhow::Result<(P
     let watching = tokio::spawn(watch_chat(socket, timings.clone()));
     // The chatter holds a live subscription to the session too, as the room
     // page does: a participant who never subscribes is given up after the
-    // departure timeout.
-    let mut present = live_from(HONEST, server, &chatter.token).await?;
-    let participants = format!("participants:{session_id}");
-    present
-        .send(subscribe_text("participants", participants))
-        .await?;
-    let staying = tokio::spawn(async move { while let Some(Ok(_)) = present.next().await {} });
-    // So do the loggers, from their own address: otherwise they too are given
-    // up after the departure timeout, and a long quiet phase would leave a
-    // flood of logs from people no longer in the room.
-    let mut loggers_staying = Vec::new();
+    // departure timeout. So do the loggers, from their own address, or a long
+    // quiet phase would leave a flood of logs from people no longer in the room.
+    let mut staying = vec![stay_present(HONEST, server, &chatter.token, &session_id).await?];
     for logger in &loggers {
-        let mut present = live_from(LOGGERS_FROM, server, &logger.token).await?;
-        present
-            .send(subscribe_text(
-                "participants",
-                format!("participants:{session_id}"),
-            ))
-            .await?;
-        loggers_staying.push(tokio::spawn(async move {
-            while let Some(Ok(_)) = present.next().await {}
-        }));
+        staying.push(stay_present(LOGGERS_FROM, server, &logger.token, &session_id).await?);
     }
 
     let stage = Stage {
@@ -451,9 +454,8 @@ async fn measure(args: &AbuseBenchArgs, server: SocketAddr) -> anyhow::Result<(P
                 .any(|entry| entry["user_id"] == person.id.as_str() && entry["status"] == "joined")
         })
     };
-    staying.abort();
-    for logger in loggers_staying {
-        logger.abort();
+    for present in staying {
+        present.abort();
     }
     let watcher_closed = if watching.is_finished() {
         Some(watching.await.context("the watcher panicked")?)

@@ -59,7 +59,7 @@ enum Job {
 /// The password threads, started on first use: one per core, taking jobs
 /// from one queue.
 struct Workers {
-    jobs: Mutex<Sender<Job>>,
+    jobs: Sender<Job>,
 }
 
 static WORKERS: LazyLock<Workers> = LazyLock::new(|| {
@@ -72,16 +72,12 @@ static WORKERS: LazyLock<Workers> = LazyLock::new(|| {
             .spawn(move || work(queue))
             .expect("starting a password thread");
     }
-    Workers {
-        jobs: Mutex::new(jobs),
-    }
+    Workers { jobs }
 });
 
 impl Workers {
     fn send(&self, job: Job) -> anyhow::Result<()> {
         self.jobs
-            .lock()
-            .expect("the password queue's lock is never poisoned")
             .send(job)
             .map_err(|_| anyhow!("the password threads have stopped"))
     }

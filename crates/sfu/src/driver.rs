@@ -195,8 +195,8 @@ pub struct Sfu {
     socket: UdpSocket,
     local_addr: SocketAddr,
     candidates: HostCandidates,
-    /// `max_send_lines` and `max_media_lines` of every room.
-    lines: (usize, usize),
+    /// What every room starts from; a join sets its seat limit.
+    room_config: RoomConfig,
     commands: mpsc::Receiver<Command>,
     handle: SfuHandle,
 }
@@ -212,8 +212,12 @@ impl Sfu {
         Ok(Self {
             socket,
             local_addr,
+            room_config: RoomConfig {
+                max_send_lines: config.max_send_lines,
+                max_media_lines: config.max_media_lines,
+                ..RoomConfig::new(candidates.addrs().to_vec())
+            },
             candidates,
-            lines: (config.max_send_lines, config.max_media_lines),
             commands,
             handle: SfuHandle { commands: sender },
         })
@@ -239,7 +243,7 @@ impl Sfu {
         let Sfu {
             socket,
             candidates,
-            lines,
+            room_config,
             commands,
             // The task keeps no handle, or it would never see the last one go.
             handle: _,
@@ -248,7 +252,7 @@ impl Sfu {
         let task = Task {
             socket,
             candidates,
-            lines,
+            room_config,
             commands,
             rooms: HashMap::new(),
             routes: Routes::new(UnknownSourceLimit::default()),
@@ -263,8 +267,8 @@ impl Sfu {
 struct Task {
     socket: UdpSocket,
     candidates: HostCandidates,
-    /// `max_send_lines` and `max_media_lines` of every room.
-    lines: (usize, usize),
+    /// What every room starts from; a join sets its seat limit.
+    room_config: RoomConfig,
     commands: mpsc::Receiver<Command>,
     rooms: HashMap<RoomId, RoomSlot>,
     /// Whose datagrams come from which address, learned as rooms claim them,
@@ -381,12 +385,11 @@ impl Task {
             sources,
             seat_limit,
         } = request;
-        let candidates = self.candidates.addrs().to_vec();
-        let lines = self.lines;
         let slot = self.rooms.entry(room_id.clone()).or_insert_with(|| {
-            let mut config = RoomConfig::new(candidates);
-            config.seat_limit = seat_limit;
-            (config.max_send_lines, config.max_media_lines) = lines;
+            let config = RoomConfig {
+                seat_limit,
+                ..self.room_config.clone()
+            };
             RoomSlot {
                 room: Room::new(config, now),
                 timeout: now,

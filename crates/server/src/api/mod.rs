@@ -282,24 +282,6 @@ async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
     }
 }
 
-/// A page sets the CSRF cookie its sign-in calls for, when the browser holds
-/// another (see [`crate::auth::Cookies::csrf_to_refresh`]).
-async fn refresh_csrf_cookie(
-    axum::extract::State(cookies): axum::extract::State<crate::auth::Cookies>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let refresh = cookies.csrf_to_refresh(request.headers());
-    let mut response = next.run(request).await;
-    if let Some(set_cookies) = refresh {
-        // A page that sets its own cookies (signing in or out) has the last word.
-        if !response.headers().contains_key(header::SET_COOKIE) {
-            response.headers_mut().extend(set_cookies);
-        }
-    }
-    response
-}
-
 /// What every answer carries, unless it set its own: answers are about now
 /// and about who asks (the web app's static files set their own, long,
 /// caching); browsers must not guess a type (an uploaded video sniffed as
@@ -334,7 +316,7 @@ pub fn router(state: AppState) -> Router {
         .merge(
             crate::pages::router().layer(axum::middleware::from_fn_with_state(
                 state.cookies,
-                refresh_csrf_cookie,
+                crate::pages::refresh_csrf_cookie,
             )),
         )
         .route(

@@ -27,6 +27,8 @@ mod session_card;
 mod sessions;
 mod viewer;
 
+pub use viewer::refresh_csrf_cookie;
+
 use std::collections::HashMap;
 
 use askama::Template;

@@ -9,9 +9,11 @@
 //! token that must match the `lockin_csrf` cookie instead.
 
 use axum::Form;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::HeaderMap;
+use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::user::User;
 use serde::de::DeserializeOwned;
@@ -196,6 +198,24 @@ pub fn visitor_csrf(headers: &HeaderMap, cookies: auth::Cookies) -> (String, Opt
 /// The CSRF cookie's value as sent with a visitor's form post.
 pub fn posted_csrf(headers: &HeaderMap) -> &str {
     auth::cookie(headers, CSRF_COOKIE).unwrap_or_default()
+}
+
+/// A page sets the CSRF cookie its sign-in calls for, when the browser holds
+/// another (see [`auth::Cookies::csrf_to_refresh`]).
+pub async fn refresh_csrf_cookie(
+    State(cookies): State<auth::Cookies>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let refresh = cookies.csrf_to_refresh(request.headers());
+    let mut response = next.run(request).await;
+    if let Some(set_cookies) = refresh {
+        // A page that sets its own cookies (signing in or out) has the last word.
+        if !response.headers().contains_key(SET_COOKIE) {
+            response.headers_mut().extend(set_cookies);
+        }
+    }
+    response
 }
 
 #[cfg(test)]
