@@ -37,6 +37,7 @@ pub mod agent;
 pub mod answer;
 pub mod audio;
 pub mod llm;
+pub mod mel;
 pub mod models;
 pub mod pipeline;
 pub mod prompt;
