@@ -36,6 +36,7 @@
 pub mod agent;
 pub mod answer;
 pub mod audio;
+pub mod eval;
 pub mod llm;
 pub mod mel;
 pub mod models;

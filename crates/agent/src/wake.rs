@@ -2,9 +2,12 @@
 //!
 //! 1. A [`WakeSpotter`] listens to every frame of an utterance (keyword
 //!    search, cheap and eager): it may fire on "the agent said …".
-//! 2. The utterance's transcript must then contain the phrase as whole words,
-//!    any case ([`WakePhrase::find`], the filter Pipecat uses). Only then is
-//!    the text after the phrase taken as the question.
+//! 2. The utterance's transcript must then open with the phrase as whole
+//!    words, any case ([`WakePhrase::find`]; Pipecat's wake filter matches
+//!    the same way), after at most a few filler words ("so, um, hey
+//!    agent"). Only then is the text after the phrase taken as the question.
+//!    The phrase anywhere else is talk *about* the assistant ("you can say
+//!    hey agent to ask it"), not to it.
 
 use regex::Regex;
 
@@ -27,6 +30,10 @@ pub trait WakeSpotter: Send {
     fn finish(&mut self);
 }
 
+/// Words people say before addressing someone, which may precede the
+/// phrase.
+const FILLERS: &str = "so|um+|uh+|er+|hm+|oh|okay|ok|and|well|right|alright|yeah";
+
 /// The wake phrase as a case-insensitive, word-bounded pattern.
 #[derive(Debug, Clone)]
 pub struct WakePhrase {
@@ -46,7 +53,10 @@ impl WakePhrase {
     /// punctuation in the transcript ("Hey, agent!").
     pub fn new(phrase: &str) -> Self {
         let words: Vec<String> = phrase.split_whitespace().map(regex::escape).collect();
-        let pattern = format!(r"(?i)\b{}\b", words.join(r"[\s,.;:!?-]+"));
+        let pattern = format!(
+            r"(?i)^[\s,.;:!?-]*(?:(?:{FILLERS})[\s,.;:!?-]+){{0,3}}{}\b",
+            words.join(r"[\s,.;:!?-]+")
+        );
         Self {
             phrase: phrase.to_string(),
             pattern: Regex::new(&pattern).expect("escaped words form a valid pattern"),
@@ -57,7 +67,7 @@ impl WakePhrase {
         &self.phrase
     }
 
-    /// The first occurrence of the phrase in `transcript`, with the question
+    /// The phrase opening `transcript` (after fillers), with the question
     /// that follows it (empty when the phrase ends the transcript).
     pub fn find(&self, transcript: &str) -> Option<WakeMatch> {
         let found = self.pattern.find(transcript)?;
@@ -95,5 +105,24 @@ mod tests {
         assert!(wake.find("they agent").is_none());
         assert!(wake.find("hey agents").is_none());
         assert!(wake.find("hey everyone").is_none());
+    }
+
+    #[test]
+    fn the_phrase_said_about_the_assistant_does_not_wake() {
+        let wake = WakePhrase::new("hey agent");
+        assert!(
+            wake.find("you can say hey agent to ask it a question")
+                .is_none()
+        );
+        assert!(
+            wake.find("I said hey agent yesterday and it worked")
+                .is_none()
+        );
+        assert_eq!(
+            wake.find("Okay, um, hey agent, what is a mutex?")
+                .unwrap()
+                .question,
+            "what is a mutex"
+        );
     }
 }
