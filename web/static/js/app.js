@@ -10,6 +10,31 @@ export function element(tag, className, text) {
   return node;
 }
 
+/**
+ * The assistant's answer as nodes: text as text, fenced code blocks
+ * (```lang … ```) as <pre><code>, never as HTML. An unclosed fence (an answer
+ * cut short) still shows its code as code.
+ */
+export function answerNodes(text) {
+  const nodes = [];
+  const parts = String(text).split(/^[ \t]*```/m);
+  parts.forEach((part, i) => {
+    if (i % 2 === 0) {
+      const prose = part.trim();
+      if (prose) nodes.push(element('p', 'answer-text', prose));
+      return;
+    }
+    const newline = part.indexOf('\n');
+    const language = (newline < 0 ? '' : part.slice(0, newline)).trim();
+    const code = element('code', language ? `language-${language.replace(/[^\w+#-]/g, '')}` : '', newline < 0 ? part : part.slice(newline + 1).replace(/\n$/, ''));
+    const block = element('pre', 'answer-code');
+    if (language) block.dataset.language = language;
+    block.append(code);
+    nodes.push(block);
+  });
+  return nodes;
+}
+
 /** The capital letter an avatar shows for `name` ("?" for none). */
 export const initial = (name) => (String(name || '').trim()[0] || '?').toUpperCase();
 

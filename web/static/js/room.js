@@ -7,7 +7,7 @@
 
 import { Live } from './live.js';
 import { Media } from './media.js';
-import { api, element, formatClock, formatTime, initial, sentence } from './app.js';
+import { answerNodes, api, element, formatClock, formatTime, initial, sentence } from './app.js';
 
 const room = document.getElementById('room');
 const sessionId = room.dataset.sessionId;
@@ -219,8 +219,10 @@ function drawExchange(log) {
   item.dataset.logId = log.id;
   const question = element('p', 'question');
   question.append(element('span', 'visually-hidden', 'Question: '), log.question);
-  const answer = element('p', 'answer');
-  answer.append(element('span', 'visually-hidden', 'Answer: '), log.error ? `The assistant could not answer: ${log.error}` : log.answer);
+  const answer = element('div', 'answer');
+  answer.append(element('span', 'visually-hidden', 'Answer: '));
+  if (log.error) answer.append(element('p', 'answer-text', `The assistant could not answer: ${log.error}`));
+  else answer.append(...answerNodes(log.answer));
   const meta = element('p', 'exchange-meta');
   const time = element('time', '', formatTime(log.created_at));
   time.dateTime = log.created_at;

@@ -77,3 +77,84 @@ mod tests {
         assert_eq!(people(0), "0 people");
     }
 }
+
+/// One piece of an assistant's answer as a page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerPart {
+    Text(String),
+    /// A fenced code block (```lang … ```), shown as code.
+    Code {
+        language: String,
+        code: String,
+    },
+}
+
+/// An answer cut into prose and fenced code blocks; an unclosed fence (an
+/// answer cut short) still shows what follows it as code. The same rule as
+/// the room script's `answerNodes`.
+pub fn answer_parts(text: &str) -> Vec<AnswerPart> {
+    let mut parts = Vec::new();
+    let mut in_code = false;
+    let mut language = String::new();
+    let mut block = String::new();
+    let mut flush = |in_code: bool, language: &str, block: &mut String| {
+        let taken = std::mem::take(block);
+        if in_code {
+            parts.push(AnswerPart::Code {
+                language: language.to_owned(),
+                code: taken.trim_end_matches('\n').to_owned(),
+            });
+        } else if !taken.trim().is_empty() {
+            parts.push(AnswerPart::Text(taken.trim().to_owned()));
+        }
+    };
+    for line in text.split_inclusive('\n') {
+        if let Some(rest) = line.trim_start().strip_prefix("```") {
+            flush(in_code, &language, &mut block);
+            in_code = !in_code;
+            language = if in_code {
+                rest.trim().to_owned()
+            } else {
+                String::new()
+            };
+            continue;
+        }
+        block.push_str(line);
+    }
+    flush(in_code, &language, &mut block);
+    parts
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    #[test]
+    fn fenced_code_is_cut_out_of_the_prose() {
+        let parts = answer_parts(
+            "A closure captures its scope.\n```rust\nlet add = |x| x + 1;\n```\nThen call it.",
+        );
+        assert_eq!(
+            parts,
+            [
+                AnswerPart::Text("A closure captures its scope.".into()),
+                AnswerPart::Code {
+                    language: "rust".into(),
+                    code: "let add = |x| x + 1;".into()
+                },
+                AnswerPart::Text("Then call it.".into()),
+            ]
+        );
+        assert_eq!(answer_parts("plain"), [AnswerPart::Text("plain".into())]);
+        assert_eq!(
+            answer_parts("Here:\n```\nprint(1)"),
+            [
+                AnswerPart::Text("Here:".into()),
+                AnswerPart::Code {
+                    language: String::new(),
+                    code: "print(1)".into()
+                },
+            ]
+        );
+    }
+}

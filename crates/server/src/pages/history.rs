@@ -54,7 +54,7 @@ pub async fn sessions(State(state): State<AppState>, viewer: Viewer) -> PageResu
 pub struct AskedView {
     pub session_id: String,
     pub question: String,
-    pub answer: String,
+    pub answer: Vec<display::AnswerPart>,
     pub failed: bool,
     pub helpful: Option<bool>,
     pub helpful_votes: i64,
@@ -105,7 +105,7 @@ pub async fn ai(
             session_id: log.session_id.to_string(),
             failed: log.error.is_some(),
             question: log.question,
-            answer: log.answer,
+            answer: display::answer_parts(&log.answer),
             helpful: log.helpful,
             helpful_votes: log.helpful_votes,
             unhelpful_votes: log.unhelpful_votes,

@@ -298,7 +298,7 @@ fn people(participants: &[Participant], viewer: &Viewer) -> Vec<PersonView> {
 /// An assistant interaction, for the transcript of an ended session.
 pub struct LogView {
     pub question: String,
-    pub answer: String,
+    pub answer: Vec<display::AnswerPart>,
     pub failed: bool,
     pub helpful_votes: i64,
     pub unhelpful_votes: i64,
@@ -412,7 +412,7 @@ async fn transcript(
             .map(|log| LogView {
                 failed: log.error.is_some(),
                 question: log.question,
-                answer: log.answer,
+                answer: display::answer_parts(&log.answer),
                 helpful_votes: log.helpful_votes,
                 unhelpful_votes: log.unhelpful_votes,
                 when: display::when(log.created_at),
