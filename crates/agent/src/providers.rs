@@ -159,6 +159,9 @@ pub enum LlmConfig {
 /// Text-to-speech provider.
 #[derive(Debug, Clone)]
 pub enum TtsConfig {
+    /// Offline: Piper's joe voice on ONNX Runtime (the default); flite's
+    /// `fallback` voice speaks when Piper's files are missing.
+    Piper { fallback: FliteVoice },
     /// Offline: Debian's libflite.
     Flite { voice: FliteVoice },
     /// ElevenLabs' streaming HTTP API, raw 16 kHz PCM back.
@@ -197,7 +200,7 @@ impl Default for Timeouts {
 /// The whole agent configuration, parsed: holding one means every chosen
 /// cloud provider has what it needs. It is read from the flat `[agent]`
 /// table described by [`AGENT_KEYS`]; the default works offline
-/// (pocketsphinx, the local model, flite).
+/// (pocketsphinx, the local model, Piper's voice).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "AgentSettings")]
 pub struct AgentConfig {
@@ -270,6 +273,7 @@ enum LlmProvider {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum TtsProvider {
+    Piper,
     Flite,
     #[serde(rename = "elevenlabs")]
     ElevenLabs,
@@ -315,7 +319,7 @@ impl Default for AgentSettings {
         Self {
             stt: SttProvider::Pocketsphinx,
             llm: LlmProvider::Local,
-            tts: TtsProvider::Flite,
+            tts: TtsProvider::Piper,
             wake_phrase: "hey agent".into(),
             max_answer_tokens: 80,
             history_turns: 3,
@@ -390,6 +394,9 @@ impl TryFrom<AgentSettings> for AgentConfig {
             },
         };
         let tts = match settings.tts {
+            TtsProvider::Piper => TtsConfig::Piper {
+                fallback: settings.flite_voice,
+            },
             TtsProvider::Flite => TtsConfig::Flite {
                 voice: settings.flite_voice,
             },
@@ -444,12 +451,30 @@ mod tests {
         assert!(matches!(config.llm, LlmConfig::Local { model_path: None }));
         assert!(matches!(
             config.tts,
-            TtsConfig::Flite {
-                voice: FliteVoice::Slt
+            TtsConfig::Piper {
+                fallback: FliteVoice::Slt
             }
         ));
         assert_eq!(config.wake_phrase, "hey agent");
         assert_eq!(config.timeouts, Timeouts::default());
+    }
+
+    #[test]
+    fn flite_named_in_the_table_still_speaks_and_its_voice_is_pipers_fallback() {
+        let config = parse(serde_json::json!({ "tts": "flite", "flite_voice": "awb" })).unwrap();
+        assert!(matches!(
+            config.tts,
+            TtsConfig::Flite {
+                voice: FliteVoice::Awb
+            }
+        ));
+        let config = parse(serde_json::json!({ "tts": "piper", "flite_voice": "rms" })).unwrap();
+        assert!(matches!(
+            config.tts,
+            TtsConfig::Piper {
+                fallback: FliteVoice::Rms
+            }
+        ));
     }
 
     #[test]

@@ -232,7 +232,7 @@ pub struct EngineArgs {
     #[arg(long = "agent-llm")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<String>,
-    /// Text-to-speech: `flite` or `elevenlabs` [default: flite] [env: LOCKIN_AGENT_TTS]
+    /// Text-to-speech: `piper`, `flite` or `elevenlabs` [default: piper] [env: LOCKIN_AGENT_TTS]
     #[arg(long = "agent-tts")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tts: Option<String>,

@@ -557,7 +557,7 @@ mod tests {
                 config.agent.stt,
                 agent::SttConfig::Pocketsphinx { .. }
             ));
-            assert!(matches!(config.agent.tts, agent::TtsConfig::Flite { .. }));
+            assert!(matches!(config.agent.tts, agent::TtsConfig::Piper { .. }));
             assert_eq!(config.listen.port(), 9000);
             Ok(())
         });

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use crate::llm::LanguageModel;
 use crate::llm::local::{LocalModel, find_model_file};
 use crate::llm::openai::OpenAiCompatible;
+use crate::models;
 use crate::pipeline::{PipelineConfig, SessionPipeline};
 use crate::providers::{
     AgentConfig, LlmConfig, ProviderError, ProviderNames, SttConfig, TtsConfig, on_blocking_thread,
@@ -31,6 +32,7 @@ use crate::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, Pocketsph
 use crate::tts::TextToSpeech;
 use crate::tts::elevenlabs::ElevenLabs;
 use crate::tts::flite::FliteTts;
+use crate::tts::piper;
 use crate::wake::{Spot, WakeSpotter};
 
 pub use session::{Interaction, Latencies, SessionHandle, SessionInput, SessionOutput};
@@ -113,6 +115,13 @@ impl Agent {
             )),
         };
         let tts: Arc<dyn TextToSpeech> = match &config.tts {
+            TtsConfig::Piper { fallback } => {
+                let fallback = *fallback;
+                on_blocking_thread("piper", move || {
+                    piper::offline_voice(models::find, fallback)
+                })
+                .await?
+            }
             TtsConfig::Flite { voice } => Arc::new(FliteTts::new(*voice)?),
             TtsConfig::ElevenLabs {
                 api_key,

@@ -1,8 +1,16 @@
-//! Text-to-speech: one trait, an offline and a cloud implementation. Both
-//! give 16 kHz mono PCM, the rate the pipeline encodes from.
+//! Text-to-speech: one trait, offline and cloud implementations. All give
+//! 16 kHz mono PCM, the rate the pipeline encodes from.
+//!
+//! - [`piper`]: Piper's joe voice on ONNX Runtime, phonemes from
+//!   [`espeak`]; the offline default.
+//! - [`flite`]: Debian's flite, the fallback when Piper's voice is missing,
+//!   and the voice tests speak with.
+//! - [`elevenlabs`]: the cloud voice.
 
 pub mod elevenlabs;
+pub mod espeak;
 pub mod flite;
+pub mod piper;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
