@@ -48,8 +48,12 @@ pub fn find(name: &str, what: &str) -> Result<PathBuf, ProviderError> {
 /// ONNX engine calls this before building a session; later calls return the
 /// first call's outcome.
 pub fn onnx_runtime() -> Result<(), ProviderError> {
-    // The environment lives as long as the process: ort keeps only a weak
-    // reference to it, and sessions are built against it.
+    environment().map(|_| ())
+}
+
+/// ONNX Runtime's environment, which every session is built against; made
+/// on the first call (loading the library) and kept for the whole process.
+fn environment() -> Result<&'static ort::environment::Environment, ProviderError> {
     static LOADED: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
     LOADED
         .get_or_init(|| {
@@ -68,7 +72,6 @@ pub fn onnx_runtime() -> Result<(), ProviderError> {
                 .map_err(|e| failed(&e))
         })
         .as_ref()
-        .map(|_| ())
         .map_err(|e| ProviderError::Engine(e.clone()))
 }
 
@@ -76,18 +79,18 @@ pub fn onnx_runtime() -> Result<(), ProviderError> {
 /// (the models here are small: one or two threads each keep the machine free
 /// for the rest of the pipeline).
 pub fn onnx_session(path: &Path, threads: usize) -> Result<ort::session::Session, ProviderError> {
-    onnx_runtime()?;
-    let engine = |e: ort::Error| {
+    let environment = environment()?;
+    let engine = |e: &dyn std::fmt::Display| {
         ProviderError::Engine(format!("ONNX model {}: {e}", path.display()))
     };
-    ort::session::Session::builder()
-        .map_err(engine)?
+    ort::session::Session::builder(environment)
+        .map_err(|e| engine(&e))?
         .with_intra_threads(threads)
-        .map_err(engine)?
+        .map_err(|e| engine(&e))?
         .with_inter_threads(1)
-        .map_err(engine)?
+        .map_err(|e| engine(&e))?
         .commit_from_file(path)
-        .map_err(engine)
+        .map_err(|e| engine(&e))
 }
 
 #[cfg(test)]
