@@ -174,7 +174,10 @@ mod tests {
 
     fn tone(hz: f64, seconds: f64) -> Vec<f32> {
         (0..(seconds * SAMPLE_RATE as f64) as usize)
-            .map(|i| (0.5 * (2.0 * std::f64::consts::PI * hz * i as f64 / SAMPLE_RATE as f64).sin()) as f32)
+            .map(|i| {
+                (0.5 * (2.0 * std::f64::consts::PI * hz * i as f64 / SAMPLE_RATE as f64).sin())
+                    as f32
+            })
             .collect()
     }
 
@@ -217,7 +220,10 @@ mod tests {
                 .unwrap()
         };
         let (low_band, high_band) = (loudest_band(&low), loudest_band(&high));
-        assert!(low_band < high_band, "300 Hz in band {low_band}, 3 kHz in {high_band}");
+        assert!(
+            low_band < high_band,
+            "300 Hz in band {low_band}, 3 kHz in {high_band}"
+        );
         assert!((mel_to_hz(hz_to_mel(300.0)) - 300.0).abs() < 1e-6);
         // The maximum maps to (max + 4) / 4 and nothing is more than 2 below it.
         let top = low.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -227,9 +233,19 @@ mod tests {
     #[test]
     fn input_is_padded_or_cut_to_the_frames_asked_for() {
         let mel = LogMel::new();
-        assert_eq!(mel.features(&tone(440.0, 0.3), 800, true).len(), N_MELS * 800);
-        assert_eq!(mel.features(&tone(440.0, 10.0), 800, true).len(), N_MELS * 800);
+        assert_eq!(
+            mel.features(&tone(440.0, 0.3), 800, true).len(),
+            N_MELS * 800
+        );
+        assert_eq!(
+            mel.features(&tone(440.0, 10.0), 800, true).len(),
+            N_MELS * 800
+        );
         // Silence normalises without dividing by zero.
-        assert!(mel.features(&[0.0; 1600], 10, true).iter().all(|v| v.is_finite()));
+        assert!(
+            mel.features(&[0.0; 1600], 10, true)
+                .iter()
+                .all(|v| v.is_finite())
+        );
     }
 }

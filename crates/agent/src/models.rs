@@ -32,16 +32,20 @@ pub fn model_dirs() -> Vec<PathBuf> {
 /// lists where it was looked for and the script that fetches it.
 pub fn find(name: &str, what: &str) -> Result<PathBuf, ProviderError> {
     let candidates: Vec<PathBuf> = model_dirs().into_iter().map(|d| d.join(name)).collect();
-    candidates.iter().find(|p| p.exists()).cloned().ok_or_else(|| {
-        ProviderError::Engine(format!(
-            "{what} ({name}) is missing (looked in {}); run scripts/setup-agent to fetch it",
-            candidates
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .ok_or_else(|| {
+            ProviderError::Engine(format!(
+                "{what} ({name}) is missing (looked in {}); run scripts/setup-agent to fetch it",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
 }
 
 /// Loads ONNX Runtime from the model directory, once per process. Every
@@ -99,7 +103,9 @@ mod tests {
 
     #[test]
     fn a_missing_file_names_the_setup_script() {
-        let error = find("no-such-model.onnx", "a test model").unwrap_err().to_string();
+        let error = find("no-such-model.onnx", "a test model")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("no-such-model.onnx"), "{error}");
         assert!(error.contains("scripts/setup-agent"), "{error}");
     }
