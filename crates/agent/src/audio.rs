@@ -1,7 +1,8 @@
 //! Audio formats at the agent's edges.
 //!
-//! Inside, everything is 16 kHz mono signed 16-bit PCM in 20 ms frames (320
-//! samples): what PocketSphinx, the voice detector and flite use. At the
+//! Inside, everything is 16 kHz mono signed 16-bit PCM, in 20 ms frames (320
+//! samples) for Opus and 32 ms chunks for the voice detector ([`Chunker`]
+//! cuts both): what PocketSphinx, Silero VAD and flite use. At the
 //! edges is Opus: libopus decodes any Opus stream straight to 16 kHz and
 //! encodes from 16 kHz, so no resampler is needed. The RTP clock of Opus is
 //! always 48 kHz whatever the coded bandwidth: +960 per 20 ms frame.
@@ -87,32 +88,48 @@ impl OpusEncoder {
     }
 }
 
-/// Cuts a PCM stream of any chunk sizes into whole 20 ms frames, keeping the
-/// remainder for the next push.
-#[derive(Debug, Default)]
-pub struct Framer {
+/// Cuts a PCM stream of any chunk sizes into whole chunks of `N` samples,
+/// keeping the remainder for the next push.
+#[derive(Debug)]
+pub struct Chunker<const N: usize> {
     pending: Vec<i16>,
 }
 
-impl Framer {
-    pub fn push(&mut self, pcm: &[i16], mut frame: impl FnMut([i16; FRAME_SAMPLES])) {
+/// A [`Chunker`] of 20 ms frames.
+pub type Framer = Chunker<FRAME_SAMPLES>;
+
+impl<const N: usize> Default for Chunker<N> {
+    fn default() -> Self {
+        Self {
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl<const N: usize> Chunker<N> {
+    pub fn push(&mut self, pcm: &[i16], mut frame: impl FnMut([i16; N])) {
         self.pending.extend_from_slice(pcm);
-        let whole = self.pending.len() / FRAME_SAMPLES * FRAME_SAMPLES;
-        for chunk in self.pending[..whole].chunks_exact(FRAME_SAMPLES) {
+        let whole = self.pending.len() / N * N;
+        for chunk in self.pending[..whole].chunks_exact(N) {
             frame(chunk.try_into().expect("chunks_exact gives whole frames"));
         }
         self.pending.drain(..whole);
     }
 
     /// Pads what is left with silence into a last frame, if anything is left.
-    pub fn flush(&mut self) -> Option<[i16; FRAME_SAMPLES]> {
+    pub fn flush(&mut self) -> Option<[i16; N]> {
         if self.pending.is_empty() {
             return None;
         }
-        let mut frame = [0i16; FRAME_SAMPLES];
+        let mut frame = [0i16; N];
         frame[..self.pending.len()].copy_from_slice(&self.pending);
         self.pending.clear();
         Some(frame)
+    }
+
+    /// Samples waiting for the rest of their chunk.
+    pub fn len(&self) -> usize {
+        self.pending.len()
     }
 
     pub fn is_empty(&self) -> bool {

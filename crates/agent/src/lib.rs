@@ -5,12 +5,16 @@
 //! # Layout
 //!
 //! - [`pipeline`]: one session's listening and speaking as a sans-IO state
-//!   machine (audio frames and time in, events out): voice activity,
-//!   utterances, the wake phrase, the question queue, paced Opus output and
-//!   barge-in.
-//! - [`wake`]: the wake phrase, spotted on audio then confirmed on words.
-//! - [`audio`], [`vad`]: Opus at the edges, 16 kHz PCM inside, WebRTC's
-//!   voice detector.
+//!   machine (audio and time in, events out): voice activity, utterances
+//!   and when a turn ends, the wake phrase, the question queue, paced Opus
+//!   output and barge-in.
+//! - [`vad`], [`turn`]: Silero VAD (is this 32 ms speech?) and Smart Turn
+//!   (has the speaker finished, or only paused?) on ONNX Runtime.
+//! - [`wake`]: the wake phrase, spotted on audio (optional) and confirmed on
+//!   words.
+//! - [`audio`], [`mel`], [`models`]: Opus at the edges and 16 kHz PCM
+//!   inside; Whisper's log-mel features; where the offline engines' files
+//!   are, and the ONNX Runtime they run on.
 //! - [`stt`], [`llm`], [`tts`]: one trait per job, each with an offline
 //!   engine (PocketSphinx, SmolLM2 with candle, Piper's voice with
 //!   espeak-ng's phonemes, flite as its fallback) and a cloud client
@@ -47,6 +51,7 @@ pub mod providers;
 pub mod speech_text;
 pub mod stt;
 pub mod tts;
+pub mod turn;
 pub mod vad;
 pub mod wake;
 pub mod worker;

@@ -4,15 +4,19 @@
 //! happened ([`SessionPipeline::handle_input`]), then drains
 //! [`SessionPipeline::poll_output`] until it answers [`Output::Wait`]. No
 //! threads, sockets or clocks inside, so every behaviour is tested with a
-//! fake clock. The slow work (transcription, the language model, speech
-//! synthesis) is asked for with an [`Event`] and its result handed back as
-//! an [`Input`]; the quick work (Opus encoding, voice activity, keyword
-//! spotting: well under a millisecond per frame) happens inside.
+//! fake clock. The slow work (the end-of-turn model, transcription, the
+//! language model, speech synthesis) is asked for with an [`Event`] and its
+//! result handed back as an [`Input`]; the quick work (Opus encoding, voice
+//! activity, keyword spotting: well under a millisecond per chunk) happens
+//! inside.
 //!
 //! ```text
-//!  Audio ─▶ per speaker: 20 ms frames ─▶ voice detector ─▶ utterance ─▶ spotter
-//!                                                          │ ends after silence
-//!                 Transcribe { pcm } ◀── (only if the spotter fired, or a follow-up)
+//!  Audio ─▶ per speaker: 32 ms chunks ─▶ voice activity (Silero) ─▶ utterance ─▶ spotter
+//!   silent 200 ms ─▶ CheckTurn { pcm } ◀── (only if the spotter fired, a follow-up, or no spotter)
+//!                    Transcribe { pcm } early, in parallel
+//!  TurnVerdict: complete ─▶ the utterance ends now
+//!               incomplete ─▶ keep listening: speech resumes the same utterance,
+//!                             2.5 s of silence ends it anyway
 //!  Transcript ─▶ wake phrase on the words? ─▶ queue ─▶ QuestionReady (one at a time)
 //!  AnswerAudio ─▶ 20 ms frames ─▶ Opus ─▶ SpeakFrame, paced in real time
 //!  someone talks over it ─▶ BargeIn (audio dropped at once) ─▶ AnswerFinished
@@ -20,6 +24,10 @@
 //!
 //! **One answer at a time per session:** a question waits in the queue until
 //! the answer before it has played out or been interrupted.
+//!
+//! **A verdict or transcript only counts for the silence it was asked
+//! about:** speech that resumes makes the pending check and the early
+//! transcript moot, and they are ignored when they come.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -28,9 +36,10 @@ use std::time::{Duration, Instant};
 use domain::ai_log::Trigger;
 
 use crate::audio::{
-    FRAME_DURATION, FRAME_SAMPLES, Framer, OpusEncoder, RTP_TICKS_PER_FRAME, SAMPLE_RATE,
+    Chunker, FRAME_DURATION, FRAME_SAMPLES, Framer, OpusEncoder, RTP_TICKS_PER_FRAME, SAMPLE_RATE,
 };
-use crate::vad::VoiceDetector;
+use crate::turn::TurnVerdict;
+use crate::vad::{CHUNK_DURATION, CHUNK_SAMPLES, VoiceActivity};
 use crate::wake::{WakePhrase, WakeSpotter};
 
 /// Who is speaking: the participant's id in the room.
@@ -49,7 +58,8 @@ impl From<&str> for SpeakerId {
     }
 }
 
-/// One utterance handed out for transcription.
+/// One utterance, or one snapshot of it handed out for transcription or an
+/// end-of-turn check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UtteranceId(pub u64);
 
@@ -61,24 +71,41 @@ pub struct Ticket(pub u64);
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub wake_phrase: String,
-    /// Voiced 20 ms frames in a row that start an utterance (filters clicks).
-    pub speech_start_frames: usize,
-    /// Silence that ends an utterance: the end-pointing delay, part of every
-    /// answer's latency, and longer than the pause after a comma.
+    /// Speech probability (of the voice-activity model) at which a quiet
+    /// speaker counts as speaking: Silero's own default.
+    pub speech_threshold: f32,
+    /// Speech probability below which a speaking speaker counts as silent.
+    /// Lower than `speech_threshold` (Silero's rule: 0.15 lower) so the
+    /// quiet end of a word does not flicker between speech and silence.
+    pub silence_threshold: f32,
+    /// Speech that lasts this long starts an utterance (filters clicks).
+    /// Counted in whole 32 ms chunks: 64 ms is two.
+    pub speech_start: Duration,
+    /// Silence after which the end-of-turn model is asked whether the
+    /// speaker has finished ([`Event::CheckTurn`]): a finished question is
+    /// answered this long (plus the model's few tens of ms) after its last
+    /// word. Pipecat waits 200 ms too.
+    pub turn_check_silence: Duration,
+    /// Silence that ends an utterance even though the end-of-turn model
+    /// judged it unfinished: the longest thinking pause kept inside one
+    /// question ("how do I… um… sort a map"). Pipecat waits 3 s.
+    pub max_turn_silence: Duration,
+    /// Silence that ends an utterance when the end-of-turn model gave no
+    /// verdict (it failed): end-pointing by voice activity alone.
     pub end_silence: Duration,
-    /// Silence after which a woken utterance is transcribed early, while
-    /// end-pointing waits out `end_silence`: the transcript is then ready
-    /// (or nearly) when the utterance is known to have ended. Speech that
-    /// resumes discards it.
+    /// Silence after which an utterance that may be a question is
+    /// transcribed early, while the end-of-turn model decides: the
+    /// transcript is then ready (or nearly) when the turn is known to be
+    /// over. Speech that resumes discards it.
     pub early_transcription: Duration,
     /// Audio kept from before speech was detected, so the first syllable
     /// ("hey") reaches the spotter and the transcriber whole.
     pub preroll: Duration,
     /// An utterance is cut here even if the speaker goes on.
     pub max_utterance: Duration,
-    /// Voiced frames in a row, from anyone, that stop the agent speaking.
-    /// 5 frames = 100 ms, well inside the 300 ms the agent has to stop.
-    pub barge_in_frames: usize,
+    /// Speech from anyone lasting this long stops the agent speaking. 96 ms
+    /// (three chunks) is well inside the 300 ms the agent has to stop.
+    pub barge_in: Duration,
     /// After a bare "hey agent", the same speaker's next utterance starting
     /// within this window is the question.
     pub follow_up_window: Duration,
@@ -90,12 +117,16 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             wake_phrase: "hey agent".into(),
-            speech_start_frames: 3,
+            speech_threshold: 0.5,
+            silence_threshold: 0.35,
+            speech_start: Duration::from_millis(64),
+            turn_check_silence: Duration::from_millis(200),
+            max_turn_silence: Duration::from_millis(2500),
             end_silence: Duration::from_millis(500),
-            early_transcription: Duration::from_millis(250),
+            early_transcription: Duration::from_millis(200),
             preroll: Duration::from_millis(300),
             max_utterance: Duration::from_secs(15),
-            barge_in_frames: 5,
+            barge_in: Duration::from_millis(96),
             follow_up_window: Duration::from_secs(6),
             max_queued: 5,
         }
@@ -105,13 +136,20 @@ impl Default for PipelineConfig {
 /// What the pipeline is told.
 #[derive(Debug)]
 pub enum Input<'a> {
-    /// 16 kHz mono PCM from one speaker, any length (20 ms is usual).
+    /// 16 kHz mono PCM from one speaker, any length (20 ms is usual); its
+    /// last sample was spoken at the input's time.
     Audio {
         speaker: &'a SpeakerId,
         pcm: &'a [i16],
     },
     /// The speaker left: an utterance in progress ends now.
     SpeakerLeft { speaker: &'a SpeakerId },
+    /// The answer to [`Event::CheckTurn`]: the end-of-turn model's verdict,
+    /// or why there is none.
+    TurnVerdict {
+        check: UtteranceId,
+        verdict: Result<TurnVerdict, String>,
+    },
     /// The answer to [`Event::Transcribe`]: the text, or why there is none.
     Transcript {
         utterance: UtteranceId,
@@ -138,6 +176,21 @@ pub enum Event {
     WakeSpotted {
         speaker: SpeakerId,
         utterance: UtteranceId,
+    },
+    /// The speaker has paused: run the end-of-turn model over `pcm` (the
+    /// utterance so far, ending with the pause) and hand back
+    /// [`Input::TurnVerdict`].
+    CheckTurn {
+        check: UtteranceId,
+        speaker: SpeakerId,
+        pcm: Vec<i16>,
+    },
+    /// An utterance is over, `silence` after its last speech.
+    TurnEnded {
+        speaker: SpeakerId,
+        utterance: UtteranceId,
+        silence: Duration,
+        reason: TurnEnd,
     },
     /// Transcribe this utterance and hand back [`Input::Transcript`].
     Transcribe {
@@ -173,6 +226,26 @@ pub enum Event {
     },
 }
 
+/// Why an utterance ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TurnEnd {
+    /// The end-of-turn model judged the turn complete.
+    Complete {
+        probability: f32,
+    },
+    /// `max_turn_silence` passed while the model judged the turn unfinished
+    /// (or had not answered yet).
+    LongSilence,
+    /// The model failed; `end_silence` passed.
+    NoVerdict,
+    /// Nothing the agent needs to hear (the spotter never fired): ended
+    /// at the first pause, without asking the model.
+    NotAddressed,
+    /// `max_utterance` was reached while the speaker went on.
+    TooLong,
+    SpeakerLeft,
+}
+
 /// A question to answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Question {
@@ -196,10 +269,13 @@ pub struct Question {
 /// The pipeline's part of an interaction's latency breakdown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timings {
-    /// When the asker's last voiced frame arrived (end of speech).
+    /// When the asker's last voiced chunk ended (end of speech).
     pub speech_ended_at: Option<Instant>,
     /// From the end of the wake phrase in the audio to the spotter firing.
     pub wake_delay: Option<Duration>,
+    /// From the end of speech to the utterance's end (end-pointing: the
+    /// pause, and the end-of-turn model's verdict on it).
+    pub end_of_turn: Option<Duration>,
     /// From the end of speech to the transcript (includes end-pointing).
     pub transcription_delay: Option<Duration>,
     /// From the end of speech to the first frame of the answer.
@@ -214,25 +290,44 @@ pub enum Output {
     Wait(Option<Instant>),
 }
 
+/// Builds one voice-activity detector per speaker (each carries the state
+/// of its speaker's stream).
+pub type DetectorFactory = Box<dyn Fn() -> Box<dyn VoiceActivity> + Send + Sync>;
+
 /// Builds one wake spotter per speaker.
 pub type SpotterFactory = Box<dyn Fn() -> Box<dyn WakeSpotter> + Send + Sync>;
+
+/// Where an utterance stands on the end-of-turn question, for the silence
+/// it is in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TurnState {
+    /// Speaking, or silent for less than `turn_check_silence`.
+    Listening,
+    /// The model was asked (this check) and has not answered.
+    Asked(UtteranceId),
+    /// The model judged the turn unfinished: speech may resume.
+    Unfinished,
+    /// The model failed: `end_silence` ends the utterance.
+    NoVerdict,
+}
 
 struct Utterance {
     id: UtteranceId,
     /// When the first sample of `pcm` was spoken.
     started_at: Instant,
     pcm: Vec<i16>,
+    /// When the last chunk judged speech ended.
     last_voiced_at: Instant,
-    last_frame_at: Instant,
     spotted_at: Option<(Instant, Duration)>,
     follow_up: bool,
     /// The early transcription under way, if the speaker has been silent
     /// long enough for one.
     early: Option<UtteranceId>,
+    turn: TurnState,
 }
 
 impl Utterance {
-    /// The utterance's audio up to its last voiced frame (trailing silence
+    /// The utterance's audio up to its last voiced chunk (trailing silence
     /// carries no words; a little is kept for the decoder).
     fn speech(&self) -> Vec<i16> {
         let speech_len = samples_to_count(
@@ -240,7 +335,7 @@ impl Utterance {
                 .saturating_duration_since(self.started_at)
                 + Duration::from_millis(200),
         );
-        self.pcm[..speech_len.max(FRAME_SAMPLES).min(self.pcm.len())].to_vec()
+        self.pcm[..speech_len.max(CHUNK_SAMPLES).min(self.pcm.len())].to_vec()
     }
 
     fn woke(&self) -> bool {
@@ -249,11 +344,17 @@ impl Utterance {
 }
 
 struct Speaker {
-    framer: Framer,
-    detector: VoiceDetector,
-    spotter: Box<dyn WakeSpotter>,
-    preroll: VecDeque<[i16; FRAME_SAMPLES]>,
-    /// Voiced frames in a row, for speech onset and barge-in.
+    /// Cuts the speaker's audio into the chunks the detector judges.
+    chunker: Chunker<CHUNK_SAMPLES>,
+    detector: Box<dyn VoiceActivity>,
+    /// The detector has failed for this speaker (logged once; its chunks
+    /// count as silence).
+    detector_failed: bool,
+    spotter: Option<Box<dyn WakeSpotter>>,
+    preroll: VecDeque<[i16; CHUNK_SAMPLES]>,
+    /// Whether the last chunk was speech (with the thresholds' hysteresis).
+    voiced: bool,
+    /// Voiced chunks in a row, for speech onset and barge-in.
     voiced_run: usize,
     utterance: Option<Utterance>,
     awaiting_question_until: Option<Instant>,
@@ -267,6 +368,8 @@ struct PendingTranscript {
     speaker: SpeakerId,
     speech_ended_at: Instant,
     wake_delay: Option<Duration>,
+    /// Known once the utterance has ended.
+    end_of_turn: Option<Duration>,
     follow_up: bool,
 }
 
@@ -286,7 +389,10 @@ struct Answer {
 pub struct SessionPipeline {
     config: PipelineConfig,
     wake: WakePhrase,
-    new_spotter: SpotterFactory,
+    new_detector: DetectorFactory,
+    /// `None`: no spotter gates transcription; every utterance is
+    /// transcribed and the wake phrase looked for in its words.
+    new_spotter: Option<SpotterFactory>,
     encoder: OpusEncoder,
     speakers: HashMap<SpeakerId, Speaker>,
     pending: HashMap<UtteranceId, PendingTranscript>,
@@ -304,13 +410,17 @@ pub struct SessionPipeline {
 }
 
 impl SessionPipeline {
+    /// `new_detector` judges each speaker's audio; `new_spotter`, when
+    /// given, decides which utterances are worth transcribing.
     pub fn new(
         config: PipelineConfig,
-        new_spotter: SpotterFactory,
+        new_detector: DetectorFactory,
+        new_spotter: Option<SpotterFactory>,
     ) -> Result<Self, crate::audio::OpusError> {
         Ok(Self {
             wake: WakePhrase::new(&config.wake_phrase),
             config,
+            new_detector,
             new_spotter,
             encoder: OpusEncoder::new()?,
             speakers: HashMap::new(),
@@ -341,9 +451,10 @@ impl SessionPipeline {
             Input::Audio { speaker, pcm } => self.handle_audio(now, speaker, pcm),
             Input::SpeakerLeft { speaker } => {
                 if let Some(mut state) = self.speakers.remove(speaker) {
-                    self.end_utterance(now, speaker, &mut state);
+                    self.end_utterance(now, speaker, &mut state, TurnEnd::SpeakerLeft);
                 }
             }
+            Input::TurnVerdict { check, verdict } => self.handle_verdict(now, check, verdict),
             Input::Transcript { utterance, result } => {
                 self.handle_transcript(now, utterance, result)
             }
@@ -386,7 +497,7 @@ impl SessionPipeline {
 
     /// The next thing to do. Call until it returns [`Output::Wait`].
     pub fn poll_output(&mut self, now: Instant) -> Output {
-        self.end_stale_utterances(now);
+        self.follow_silences(now);
         while let Some((at, utterance, result)) = self.transcribed_early.pop_front() {
             self.handle_transcript(at, utterance, result);
         }
@@ -402,10 +513,12 @@ impl SessionPipeline {
     fn handle_audio(&mut self, now: Instant, speaker_id: &SpeakerId, pcm: &[i16]) {
         if !self.speakers.contains_key(speaker_id) {
             let speaker = Speaker {
-                framer: Framer::default(),
-                detector: VoiceDetector::new(),
-                spotter: (self.new_spotter)(),
+                chunker: Chunker::default(),
+                detector: (self.new_detector)(),
+                detector_failed: false,
+                spotter: self.new_spotter.as_ref().map(|new| new()),
                 preroll: VecDeque::new(),
+                voiced: false,
                 voiced_run: 0,
                 utterance: None,
                 awaiting_question_until: None,
@@ -413,106 +526,119 @@ impl SessionPipeline {
             self.speakers.insert(speaker_id.clone(), speaker);
         }
         let mut speaker = self.speakers.remove(speaker_id).expect("inserted above");
-        let mut frames = Vec::new();
-        speaker.framer.push(pcm, |frame| frames.push(frame));
-        // Frames of one push arrived together: date them back from `now`.
-        let count = frames.len() as u32;
-        for (i, frame) in frames.iter().enumerate() {
-            let at = now - FRAME_DURATION * (count - 1 - i as u32);
-            self.handle_frame(at, speaker_id, &mut speaker, frame);
+        let mut chunks = Vec::new();
+        speaker.chunker.push(pcm, |chunk| chunks.push(chunk));
+        // The push's last sample was spoken `now`: date each chunk by its
+        // own last sample, counting back over what follows it.
+        let left_over = speaker.chunker.len() as u64;
+        let count = chunks.len() as u64;
+        for (i, chunk) in chunks.iter().enumerate() {
+            let after = left_over + (count - 1 - i as u64) * CHUNK_SAMPLES as u64;
+            let at = now - samples_to_duration(after);
+            self.handle_chunk(at, speaker_id, &mut speaker, chunk);
         }
         self.speakers.insert(speaker_id.clone(), speaker);
     }
 
-    fn handle_frame(
+    /// One 32 ms chunk of a speaker's audio, which ended at `at`.
+    fn handle_chunk(
         &mut self,
         at: Instant,
         speaker_id: &SpeakerId,
         speaker: &mut Speaker,
-        frame: &[i16; FRAME_SAMPLES],
+        chunk: &[i16; CHUNK_SAMPLES],
     ) {
-        let voiced = speaker.detector.is_speech(frame);
-        speaker.voiced_run = if voiced { speaker.voiced_run + 1 } else { 0 };
+        let probability = match speaker.detector.speech_probability(chunk) {
+            Ok(probability) => probability,
+            Err(error) => {
+                if !speaker.detector_failed {
+                    speaker.detector_failed = true;
+                    tracing::error!(%error, speaker = %speaker_id, "voice activity failed; this speaker is heard as silent");
+                }
+                0.0
+            }
+        };
+        let threshold = if speaker.voiced {
+            self.config.silence_threshold
+        } else {
+            self.config.speech_threshold
+        };
+        speaker.voiced = probability >= threshold;
+        speaker.voiced_run = if speaker.voiced {
+            speaker.voiced_run + 1
+        } else {
+            0
+        };
 
-        if speaker.voiced_run == self.config.barge_in_frames {
+        if speaker.voiced_run == chunks_in(self.config.barge_in) {
             self.barge_in(speaker_id);
         }
 
-        match speaker.utterance.as_mut() {
-            None => {
-                speaker.preroll.push_back(*frame);
-                let keep = (self.config.preroll.as_millis() / FRAME_DURATION.as_millis()) as usize
-                    + self.config.speech_start_frames;
-                while speaker.preroll.len() > keep {
-                    speaker.preroll.pop_front();
-                }
-                if speaker.voiced_run >= self.config.speech_start_frames {
-                    self.start_utterance(at, speaker_id, speaker);
-                }
+        let Some(utterance) = speaker.utterance.as_mut() else {
+            speaker.preroll.push_back(*chunk);
+            let start_chunks = chunks_in(self.config.speech_start);
+            while speaker.preroll.len() > chunks_in(self.config.preroll) + start_chunks {
+                speaker.preroll.pop_front();
             }
-            Some(utterance) => {
-                utterance.pcm.extend_from_slice(frame);
-                utterance.last_frame_at = at;
-                if voiced {
-                    utterance.last_voiced_at = at;
-                    // Not the end after all: the early transcript is moot.
-                    if let Some(early) = utterance.early.take() {
-                        self.pending.remove(&early);
-                    }
-                }
-                if utterance.spotted_at.is_none()
-                    && let Some(spot) = speaker.spotter.process(frame)
-                {
-                    let phrase_end = utterance.started_at + samples_to_duration(spot.end_sample);
-                    let wake_delay = at.saturating_duration_since(phrase_end);
-                    utterance.spotted_at = Some((at, wake_delay));
-                    self.events.push_back(Event::WakeSpotted {
-                        speaker: speaker_id.clone(),
-                        utterance: utterance.id,
-                    });
-                }
-                let silent_for = at.saturating_duration_since(utterance.last_voiced_at);
-                let length = samples_to_duration(utterance.pcm.len() as u64);
-                if silent_for >= self.config.end_silence || length >= self.config.max_utterance {
-                    self.end_utterance(at, speaker_id, speaker);
-                } else if silent_for >= self.config.early_transcription
-                    && utterance.early.is_none()
-                    && utterance.woke()
-                {
-                    let early = UtteranceId(self.next_utterance);
-                    self.next_utterance += 1;
-                    utterance.early = Some(early);
-                    self.transcribe(early, speaker_id, utterance, false);
-                }
+            if speaker.voiced_run >= start_chunks {
+                self.start_utterance(at, speaker_id, speaker);
             }
+            return;
+        };
+        utterance.pcm.extend_from_slice(chunk);
+        if speaker.voiced {
+            utterance.last_voiced_at = at;
+            // Not the end after all: the early transcript and the pending
+            // end-of-turn check are moot; the pause is part of the turn.
+            if let Some(early) = utterance.early.take() {
+                self.pending.remove(&early);
+            }
+            utterance.turn = TurnState::Listening;
+        }
+        if utterance.spotted_at.is_none()
+            && let Some(spotter) = speaker.spotter.as_mut()
+            && let Some(spot) = spotter.process(chunk)
+        {
+            let phrase_end = utterance.started_at + samples_to_duration(spot.end_sample);
+            let wake_delay = at.saturating_duration_since(phrase_end);
+            utterance.spotted_at = Some((at, wake_delay));
+            self.events.push_back(Event::WakeSpotted {
+                speaker: speaker_id.clone(),
+                utterance: utterance.id,
+            });
+        }
+        if samples_to_duration(utterance.pcm.len() as u64) >= self.config.max_utterance {
+            self.end_utterance(at, speaker_id, speaker, TurnEnd::TooLong);
+        } else {
+            self.follow_silence(at, speaker_id, speaker);
         }
     }
 
     fn start_utterance(&mut self, at: Instant, speaker_id: &SpeakerId, speaker: &mut Speaker) {
-        let id = UtteranceId(self.next_utterance);
-        self.next_utterance += 1;
+        let id = self.new_id();
         let pcm: Vec<i16> = speaker.preroll.drain(..).flatten().collect();
-        let started_at = at + FRAME_DURATION - samples_to_duration(pcm.len() as u64);
+        let started_at = at - samples_to_duration(pcm.len() as u64);
         let follow_up = speaker
             .awaiting_question_until
             .take()
             .is_some_and(|until| at <= until);
-        speaker.spotter.start();
-        let spot = speaker.spotter.process(&pcm);
-        let mut utterance = Utterance {
+        let spot = speaker.spotter.as_mut().and_then(|spotter| {
+            spotter.start();
+            spotter.process(&pcm)
+        });
+        let utterance = Utterance {
             id,
             started_at,
             pcm,
             last_voiced_at: at,
-            last_frame_at: at,
-            spotted_at: None,
+            spotted_at: spot.map(|spot| {
+                let phrase_end = started_at + samples_to_duration(spot.end_sample);
+                (at, at.saturating_duration_since(phrase_end))
+            }),
             follow_up,
             early: None,
+            turn: TurnState::Listening,
         };
-        if let Some(spot) = spot {
-            let phrase_end = started_at + samples_to_duration(spot.end_sample);
-            utterance.spotted_at = Some((at, at.saturating_duration_since(phrase_end)));
-        }
         self.events.push_back(Event::SpeechStarted {
             speaker: speaker_id.clone(),
         });
@@ -525,15 +651,137 @@ impl SessionPipeline {
         speaker.utterance = Some(utterance);
     }
 
-    /// Ends the speaker's utterance: transcribed only if the spotter fired
-    /// or it is the awaited question; otherwise its audio is dropped unheard.
-    fn end_utterance(&mut self, now: Instant, speaker_id: &SpeakerId, speaker: &mut Speaker) {
+    /// Whether `utterance` may hold something for the agent: with no
+    /// spotter, any utterance may; with one, only those it fired on and
+    /// awaited follow-ups.
+    fn may_be_addressed(&self, utterance: &Utterance) -> bool {
+        self.new_spotter.is_none() || utterance.woke()
+    }
+
+    /// What the speaker's silence, as of `now`, calls for: an early
+    /// transcription, an end-of-turn check, or the utterance's end. Run on
+    /// every chunk and on every poll (a speaker may stop sending audio
+    /// altogether: muted, or a browser's discontinuous transmission).
+    fn follow_silence(&mut self, now: Instant, speaker_id: &SpeakerId, speaker: &mut Speaker) {
+        let Some(utterance) = speaker.utterance.as_ref() else {
+            return;
+        };
+        let silent_for = now.saturating_duration_since(utterance.last_voiced_at);
+        let config = &self.config;
+        if !self.may_be_addressed(utterance) {
+            if silent_for >= config.turn_check_silence {
+                self.end_utterance(now, speaker_id, speaker, TurnEnd::NotAddressed);
+            }
+            return;
+        }
+        let end = match utterance.turn {
+            _ if silent_for >= config.max_turn_silence => Some(TurnEnd::LongSilence),
+            TurnState::NoVerdict if silent_for >= config.end_silence => Some(TurnEnd::NoVerdict),
+            _ => None,
+        };
+        if let Some(reason) = end {
+            self.end_utterance(now, speaker_id, speaker, reason);
+            return;
+        }
+        let check =
+            utterance.turn == TurnState::Listening && silent_for >= config.turn_check_silence;
+        let early = utterance.early.is_none() && silent_for >= config.early_transcription;
+        if check {
+            let check = self.new_id();
+            let utterance = speaker.utterance.as_mut().expect("checked above");
+            utterance.turn = TurnState::Asked(check);
+            self.events.push_back(Event::CheckTurn {
+                check,
+                speaker: speaker_id.clone(),
+                pcm: utterance.pcm.clone(),
+            });
+        }
+        if early {
+            let early = self.new_id();
+            let utterance = speaker.utterance.as_mut().expect("checked above");
+            utterance.early = Some(early);
+            self.transcribe(early, speaker_id, utterance, None);
+        }
+    }
+
+    /// Follows every speaker's silence up to `now`.
+    fn follow_silences(&mut self, now: Instant) {
+        let silent: Vec<SpeakerId> = self
+            .speakers
+            .iter()
+            .filter(|(_, s)| s.utterance.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in silent {
+            let mut speaker = self.speakers.remove(&id).expect("listed above");
+            self.follow_silence(now, &id, &mut speaker);
+            self.speakers.insert(id, speaker);
+        }
+    }
+
+    fn handle_verdict(
+        &mut self,
+        now: Instant,
+        check: UtteranceId,
+        verdict: Result<TurnVerdict, String>,
+    ) {
+        // Only the check of the current silence counts (speech that resumed
+        // reset the utterance's state, so an older one matches nothing).
+        let Some(speaker_id) = self
+            .speakers
+            .iter()
+            .find(|(_, s)| {
+                s.utterance
+                    .as_ref()
+                    .is_some_and(|u| u.turn == TurnState::Asked(check))
+            })
+            .map(|(id, _)| id.clone())
+        else {
+            return;
+        };
+        let mut speaker = self.speakers.remove(&speaker_id).expect("found above");
+        let utterance = speaker.utterance.as_mut().expect("found above");
+        match verdict {
+            Ok(verdict) if verdict.complete => {
+                let reason = TurnEnd::Complete {
+                    probability: verdict.probability,
+                };
+                self.end_utterance(now, &speaker_id, &mut speaker, reason);
+            }
+            Ok(_) => utterance.turn = TurnState::Unfinished,
+            Err(error) => {
+                tracing::warn!(%error, speaker = %speaker_id, "no end-of-turn verdict; ending the utterance on silence alone");
+                utterance.turn = TurnState::NoVerdict;
+                self.follow_silence(now, &speaker_id, &mut speaker);
+            }
+        }
+        self.speakers.insert(speaker_id, speaker);
+    }
+
+    /// Ends the speaker's utterance: transcribed if it may be addressed to
+    /// the agent; otherwise its audio is dropped unheard.
+    fn end_utterance(
+        &mut self,
+        now: Instant,
+        speaker_id: &SpeakerId,
+        speaker: &mut Speaker,
+        reason: TurnEnd,
+    ) {
         let Some(utterance) = speaker.utterance.take() else {
             return;
         };
-        speaker.spotter.finish();
+        if let Some(spotter) = speaker.spotter.as_mut() {
+            spotter.finish();
+        }
         speaker.voiced_run = 0;
-        if !utterance.woke() {
+        let silence = now.saturating_duration_since(utterance.last_voiced_at);
+        self.events.push_back(Event::TurnEnded {
+            speaker: speaker_id.clone(),
+            utterance: utterance.id,
+            silence,
+            reason,
+        });
+        if !self.may_be_addressed(&utterance) {
             return;
         }
         // Transcribed early, over the same audio: use that transcript.
@@ -541,32 +789,40 @@ impl SessionPipeline {
             && let Some(pending) = self.pending.get_mut(&early)
         {
             pending.ended = true;
+            pending.end_of_turn = Some(silence);
             if let Some(result) = pending.result.take() {
                 // Used on the next poll, with the speaker back in place.
                 self.transcribed_early.push_back((now, early, result));
             }
             return;
         }
-        self.transcribe(utterance.id, speaker_id, &utterance, true);
+        self.transcribe(utterance.id, speaker_id, &utterance, Some(silence));
     }
 
-    /// Asks for a transcript of `utterance`'s speech under `id`; `ended`
-    /// says whether the utterance is over (else it is an early one).
+    fn new_id(&mut self) -> UtteranceId {
+        self.next_utterance += 1;
+        UtteranceId(self.next_utterance)
+    }
+
+    /// Asks for a transcript of `utterance`'s speech under `id`;
+    /// `end_of_turn` is known when the utterance is over (else it is an
+    /// early one).
     fn transcribe(
         &mut self,
         id: UtteranceId,
         speaker_id: &SpeakerId,
         utterance: &Utterance,
-        ended: bool,
+        end_of_turn: Option<Duration>,
     ) {
         self.pending.insert(
             id,
             PendingTranscript {
-                ended,
+                ended: end_of_turn.is_some(),
                 result: None,
                 speaker: speaker_id.clone(),
                 speech_ended_at: utterance.last_voiced_at,
                 wake_delay: utterance.spotted_at.map(|(_, delay)| delay),
+                end_of_turn,
                 follow_up: utterance.follow_up,
             },
         );
@@ -575,26 +831,6 @@ impl SessionPipeline {
             speaker: speaker_id.clone(),
             pcm: utterance.speech(),
         });
-    }
-
-    /// Ends utterances whose speaker stopped sending audio (muted, or a
-    /// browser's discontinuous transmission during silence).
-    fn end_stale_utterances(&mut self, now: Instant) {
-        let stale: Vec<SpeakerId> = self
-            .speakers
-            .iter()
-            .filter(|(_, s)| {
-                s.utterance.as_ref().is_some_and(|u| {
-                    now.saturating_duration_since(u.last_frame_at) >= self.config.end_silence
-                })
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in stale {
-            let mut speaker = self.speakers.remove(&id).expect("listed above");
-            self.end_utterance(now, &id, &mut speaker);
-            self.speakers.insert(id, speaker);
-        }
     }
 
     fn handle_transcript(
@@ -614,6 +850,7 @@ impl SessionPipeline {
         let timings = Timings {
             speech_ended_at: Some(pending.speech_ended_at),
             wake_delay: pending.wake_delay,
+            end_of_turn: pending.end_of_turn,
             transcription_delay: Some(now.saturating_duration_since(pending.speech_ended_at)),
             voice_to_voice: None,
         };
@@ -783,13 +1020,43 @@ impl SessionPipeline {
             .as_ref()
             .filter(|a| !a.frames.is_empty() || a.ended)
             .and_then(|a| a.next_due);
-        let utterance_ends = self.speakers.values().filter_map(|s| {
-            s.utterance
-                .as_ref()
-                .map(|u| u.last_frame_at + self.config.end_silence)
-        });
-        answer.into_iter().chain(utterance_ends).min()
+        let silences = self
+            .speakers
+            .values()
+            .filter_map(|s| s.utterance.as_ref())
+            .filter_map(|u| self.silence_deadline(u));
+        answer.into_iter().chain(silences).min()
     }
+
+    /// When the utterance's silence, if it lasts, next calls for something
+    /// (see [`Self::follow_silence`]).
+    fn silence_deadline(&self, utterance: &Utterance) -> Option<Instant> {
+        let config = &self.config;
+        let after = |silence: Duration| utterance.last_voiced_at.checked_add(silence);
+        if !self.may_be_addressed(utterance) {
+            return after(config.turn_check_silence);
+        }
+        let check = (utterance.turn == TurnState::Listening)
+            .then(|| after(config.turn_check_silence))
+            .flatten();
+        let early = utterance
+            .early
+            .is_none()
+            .then(|| after(config.early_transcription))
+            .flatten();
+        let no_verdict = (utterance.turn == TurnState::NoVerdict)
+            .then(|| after(config.end_silence))
+            .flatten();
+        [check, early, no_verdict, after(config.max_turn_silence)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// Whole chunks that make up at least `duration` (at least one).
+fn chunks_in(duration: Duration) -> usize {
+    (duration.as_micros().div_ceil(CHUNK_DURATION.as_micros()) as usize).max(1)
 }
 
 fn samples_to_duration(samples: u64) -> Duration {
@@ -798,4 +1065,406 @@ fn samples_to_duration(samples: u64) -> Duration {
 
 fn samples_to_count(duration: Duration) -> usize {
     (duration.as_micros() * SAMPLE_RATE as u128 / 1_000_000) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    //! Turn-taking on a fake clock, with a scripted voice detector (any
+    //! non-zero sample is speech) and scripted end-of-turn verdicts.
+
+    use super::*;
+    use crate::wake::Spot;
+
+    /// Hears speech in any chunk that is not all zeros.
+    struct Loudness;
+
+    impl VoiceActivity for Loudness {
+        fn speech_probability(
+            &mut self,
+            chunk: &[i16; CHUNK_SAMPLES],
+        ) -> Result<f32, crate::providers::ProviderError> {
+            Ok(if chunk.iter().any(|&s| s != 0) {
+                0.9
+            } else {
+                0.02
+            })
+        }
+    }
+
+    /// A spotter that never fires.
+    struct Deaf;
+
+    impl WakeSpotter for Deaf {
+        fn start(&mut self) {}
+        fn process(&mut self, _pcm: &[i16]) -> Option<Spot> {
+            None
+        }
+        fn finish(&mut self) {}
+    }
+
+    /// The end-of-turn model's and the transcriber's scripted answers, each
+    /// handed back some fake time after it was asked for.
+    struct Harness {
+        pipeline: SessionPipeline,
+        now: Instant,
+        events: Vec<(Instant, Event)>,
+        /// Verdicts for the checks to come, in order; `complete` once
+        /// they run out.
+        verdicts: VecDeque<Result<f32, String>>,
+        verdict_delay: Duration,
+        transcription_delay: Duration,
+        /// Work asked for and not yet answered: when it is due, and what.
+        due: Vec<(Instant, Work)>,
+    }
+
+    enum Work {
+        Verdict(UtteranceId, Result<TurnVerdict, String>),
+        /// The transcript says how much audio it was given.
+        Transcript(UtteranceId, usize),
+    }
+
+    const SPEAKER: &str = "ada";
+
+    impl Harness {
+        fn new(spotter: Option<SpotterFactory>) -> Self {
+            Self {
+                pipeline: SessionPipeline::new(
+                    PipelineConfig::default(),
+                    Box::new(|| Box::new(Loudness) as Box<dyn VoiceActivity>),
+                    spotter,
+                )
+                .unwrap(),
+                now: Instant::now(),
+                events: Vec::new(),
+                verdicts: VecDeque::new(),
+                verdict_delay: Duration::from_millis(30),
+                transcription_delay: Duration::from_millis(150),
+                due: Vec::new(),
+            }
+        }
+
+        /// `speaker` sends `ms` of audio with samples `level` (0 = silence),
+        /// 20 ms at a time on the fake clock.
+        fn send(&mut self, speaker: &str, level: i16, ms: u64) {
+            let speaker = SpeakerId::from(speaker);
+            for _ in 0..ms / 20 {
+                self.now += FRAME_DURATION;
+                self.answer_due();
+                self.pipeline.handle_input(
+                    self.now,
+                    Input::Audio {
+                        speaker: &speaker,
+                        pcm: &[level; FRAME_SAMPLES],
+                    },
+                );
+                self.drain();
+            }
+        }
+
+        fn speak(&mut self, ms: u64) {
+            self.send(SPEAKER, 3000, ms);
+        }
+
+        fn silence(&mut self, ms: u64) {
+            self.send(SPEAKER, 0, ms);
+        }
+
+        /// Time passes with no audio at all.
+        fn advance(&mut self, ms: u64) {
+            for _ in 0..ms / 5 {
+                self.now += Duration::from_millis(5);
+                self.answer_due();
+                self.drain();
+            }
+        }
+
+        fn answer_due(&mut self) {
+            let now = self.now;
+            let (ready, waiting): (Vec<_>, Vec<_>) =
+                self.due.drain(..).partition(|(at, _)| *at <= now);
+            self.due = waiting;
+            for (_, work) in ready {
+                match work {
+                    Work::Verdict(check, verdict) => self
+                        .pipeline
+                        .handle_input(now, Input::TurnVerdict { check, verdict }),
+                    Work::Transcript(utterance, samples) => self.pipeline.handle_input(
+                        now,
+                        Input::Transcript {
+                            utterance,
+                            result: Ok(format!("hey agent, {} ms of audio", samples / 16)),
+                        },
+                    ),
+                }
+                self.drain();
+            }
+        }
+
+        fn drain(&mut self) {
+            loop {
+                match self.pipeline.poll_output(self.now) {
+                    Output::Event(event) => {
+                        match &event {
+                            Event::CheckTurn { check, .. } => {
+                                let verdict = self
+                                    .verdicts
+                                    .pop_front()
+                                    .unwrap_or(Ok(0.9))
+                                    .map(TurnVerdict::from_probability);
+                                let at = self.now + self.verdict_delay;
+                                self.due.push((at, Work::Verdict(*check, verdict)));
+                            }
+                            Event::Transcribe { utterance, pcm, .. } => {
+                                let at = self.now + self.transcription_delay;
+                                self.due.push((at, Work::Transcript(*utterance, pcm.len())));
+                            }
+                            _ => {}
+                        }
+                        self.events.push((self.now, event));
+                    }
+                    Output::Wait(_) => return,
+                }
+            }
+        }
+
+        fn count(&self, matches: impl Fn(&Event) -> bool) -> usize {
+            self.events.iter().filter(|(_, e)| matches(e)).count()
+        }
+
+        fn ends(&self) -> Vec<(Duration, TurnEnd)> {
+            self.events
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    Event::TurnEnded {
+                        silence, reason, ..
+                    } => Some((*silence, *reason)),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn questions(&self) -> Vec<Question> {
+            self.events
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    Event::QuestionReady(q) => Some(q.clone()),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
+    /// The audio length a question's transcript reports.
+    fn heard_ms(question: &Question) -> u64 {
+        question
+            .text
+            .split_whitespace()
+            .next()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or_else(|| panic!("{question:?}"))
+    }
+
+    #[test]
+    fn a_complete_turn_ends_after_the_short_pause_well_before_the_old_fixed_wait() {
+        let mut h = Harness::new(None);
+        h.silence(300);
+        h.speak(1000);
+        h.silence(1000);
+
+        assert_eq!(h.count(|e| matches!(e, Event::CheckTurn { .. })), 1);
+        let ends = h.ends();
+        assert_eq!(ends.len(), 1, "{:?}", h.events);
+        let (silence, reason) = ends[0];
+        assert_eq!(reason, TurnEnd::Complete { probability: 0.9 });
+        // The pause that asks (200 ms, seen at the next chunk) and the
+        // model's 30 ms: not the 500 ms a fixed wait would take.
+        let config = PipelineConfig::default();
+        let asked_by = config.turn_check_silence + CHUNK_DURATION;
+        assert!(
+            silence >= config.turn_check_silence && silence <= asked_by + h.verdict_delay,
+            "{silence:?}"
+        );
+        assert!(silence < config.end_silence);
+
+        // Transcribed once, early, in parallel with the check: the question
+        // is ready when the transcript is, not a decode after the end.
+        assert_eq!(h.count(|e| matches!(e, Event::Transcribe { .. })), 1);
+        let questions = h.questions();
+        assert_eq!(questions.len(), 1, "{:?}", h.events);
+        let timings = questions[0].timings;
+        assert_eq!(timings.end_of_turn, Some(silence));
+        let transcribed = timings.transcription_delay.unwrap();
+        assert!(
+            transcribed <= asked_by + h.transcription_delay + FRAME_DURATION,
+            "{transcribed:?}"
+        );
+        // The speech itself, with the pre-roll and a little after.
+        assert!(heard_ms(&questions[0]) >= 1000, "{:?}", questions[0]);
+    }
+
+    #[test]
+    fn a_thinking_pause_judged_unfinished_keeps_one_utterance() {
+        let mut h = Harness::new(None);
+        h.verdicts = VecDeque::from([Ok(0.1), Ok(0.95)]);
+        h.silence(300);
+        h.speak(800); // "how do I…"
+        h.silence(1200); // "…um…"
+        h.speak(600); // "sort a map"
+        h.silence(1000);
+
+        assert_eq!(h.count(|e| matches!(e, Event::CheckTurn { .. })), 2);
+        assert_eq!(h.count(|e| matches!(e, Event::SpeechStarted { .. })), 1);
+        assert_eq!(
+            h.ends().iter().map(|(_, r)| *r).collect::<Vec<_>>(),
+            [TurnEnd::Complete { probability: 0.95 }]
+        );
+        // The early transcript of the first half was dropped; the question
+        // is the whole utterance, pause included.
+        let questions = h.questions();
+        assert_eq!(questions.len(), 1, "{:?}", h.events);
+        assert!(
+            heard_ms(&questions[0]) >= 800 + 1200 + 600,
+            "{:?}",
+            questions[0]
+        );
+        assert_eq!(h.count(|e| matches!(e, Event::WakeRejected { .. })), 0);
+    }
+
+    #[test]
+    fn an_unfinished_turn_still_ends_when_the_silence_reaches_the_cap() {
+        let mut h = Harness::new(None);
+        h.verdicts = VecDeque::from([Ok(0.2)]);
+        h.silence(300);
+        h.speak(1000);
+        h.silence(2000);
+        assert!(h.ends().is_empty(), "still waiting: {:?}", h.events);
+        assert!(h.questions().is_empty());
+        h.silence(1000);
+
+        let ends = h.ends();
+        assert_eq!(ends.len(), 1);
+        let (silence, reason) = ends[0];
+        assert_eq!(reason, TurnEnd::LongSilence);
+        let cap = PipelineConfig::default().max_turn_silence;
+        assert!(
+            silence >= cap && silence <= cap + CHUNK_DURATION,
+            "{silence:?}"
+        );
+        // Nothing was said since the early transcription: it is used.
+        assert_eq!(h.count(|e| matches!(e, Event::Transcribe { .. })), 1);
+        assert_eq!(h.questions().len(), 1, "{:?}", h.events);
+    }
+
+    #[test]
+    fn a_verdict_on_a_pause_that_speech_ended_is_ignored() {
+        let mut h = Harness::new(None);
+        // The model is slow: it answers "complete" after the speaker has
+        // already gone on.
+        h.verdict_delay = Duration::from_millis(300);
+        h.verdicts = VecDeque::from([Ok(0.99), Ok(0.1)]);
+        h.silence(300);
+        h.speak(600);
+        h.silence(260);
+        h.speak(600);
+        h.silence(1000);
+        assert_eq!(h.count(|e| matches!(e, Event::CheckTurn { .. })), 2);
+        assert!(h.ends().is_empty(), "{:?}", h.events);
+        h.silence(2000);
+        assert_eq!(
+            h.ends().iter().map(|(_, r)| *r).collect::<Vec<_>>(),
+            [TurnEnd::LongSilence]
+        );
+        assert!(heard_ms(&h.questions()[0]) >= 600 + 260 + 600);
+    }
+
+    #[test]
+    fn without_a_verdict_the_utterance_ends_on_silence_alone() {
+        let mut h = Harness::new(None);
+        h.verdicts = VecDeque::from([Err("the model failed".to_string())]);
+        h.silence(300);
+        h.speak(1000);
+        h.silence(1000);
+        let ends = h.ends();
+        assert_eq!(ends.len(), 1);
+        let (silence, reason) = ends[0];
+        assert_eq!(reason, TurnEnd::NoVerdict);
+        let end_silence = PipelineConfig::default().end_silence;
+        assert!(
+            silence >= end_silence && silence <= end_silence + CHUNK_DURATION,
+            "{silence:?}"
+        );
+        assert_eq!(h.questions().len(), 1);
+    }
+
+    #[test]
+    fn a_speaker_who_stops_sending_audio_is_heard_as_silent() {
+        let mut h = Harness::new(None);
+        h.silence(300);
+        h.speak(1000);
+        // Muted, or the browser's discontinuous transmission: no packets.
+        h.advance(600);
+        let ends = h.ends();
+        assert_eq!(ends.len(), 1, "{:?}", h.events);
+        assert!(matches!(ends[0].1, TurnEnd::Complete { .. }));
+        assert_eq!(h.questions().len(), 1);
+    }
+
+    #[test]
+    fn with_a_spotter_that_never_fired_nothing_is_checked_or_transcribed() {
+        let spotter: SpotterFactory = Box::new(|| Box::new(Deaf) as Box<dyn WakeSpotter>);
+        let mut h = Harness::new(Some(spotter));
+        h.silence(300);
+        h.speak(1000);
+        h.silence(1000);
+        let ends = h.ends();
+        assert_eq!(ends.len(), 1);
+        assert_eq!(ends[0].1, TurnEnd::NotAddressed);
+        assert!(ends[0].0 < PipelineConfig::default().end_silence);
+        assert_eq!(h.count(|e| matches!(e, Event::CheckTurn { .. })), 0);
+        assert_eq!(h.count(|e| matches!(e, Event::Transcribe { .. })), 0);
+    }
+
+    #[test]
+    fn talking_over_the_answer_stops_it_within_a_tenth_of_a_second() {
+        let mut h = Harness::new(None);
+        h.silence(300);
+        h.speak(1000);
+        h.silence(600);
+        let question = h.questions().pop().expect("a question");
+        h.pipeline.handle_input(
+            h.now,
+            Input::AnswerAudio {
+                ticket: question.ticket,
+                pcm: &[500; 16_000 * 3],
+            },
+        );
+        h.advance(400);
+        assert!(h.count(|e| matches!(e, Event::SpeakFrame { .. })) > 10);
+
+        let speaking_from = h.now;
+        h.send("bob", 3000, 300);
+        let (barge_in_at, _) = h
+            .events
+            .iter()
+            .find(|(_, e)| matches!(e, Event::BargeIn { speaker, .. } if speaker.0 == "bob"))
+            .expect("barge-in");
+        let after = *barge_in_at - speaking_from;
+        // Three 32 ms chunks of speech, arriving in 20 ms frames.
+        assert!(after <= Duration::from_millis(100), "{after:?}");
+        assert!(
+            !h.events
+                .iter()
+                .any(|(at, e)| at > barge_in_at && matches!(e, Event::SpeakFrame { .. }))
+        );
+        assert_eq!(
+            h.count(|e| matches!(
+                e,
+                Event::AnswerFinished {
+                    interrupted: true,
+                    ..
+                }
+            )),
+            1
+        );
+    }
 }

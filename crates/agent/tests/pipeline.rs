@@ -1,22 +1,28 @@
 //! The sans-IO pipeline on recorded (synthesised) speech with a fake clock:
-//! flite speaks, PocketSphinx spots and transcribes, nothing sleeps.
+//! flite speaks, Silero hears speech, Smart Turn decides when a turn is
+//! over, PocketSphinx spots and transcribes; nothing sleeps.
 
 use std::time::{Duration, Instant};
 
 use agent::audio::{FRAME_DURATION, FRAME_SAMPLES, OpusDecoder, OpusEncoder, RTP_TICKS_PER_FRAME};
 use agent::pipeline::{
     Event, Input, Output, PipelineConfig, Question, SessionPipeline, SpeakerId, Ticket, Timings,
+    TurnEnd,
 };
 use agent::stt::domain_lm::build_arpa;
 use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
 use agent::tts::flite::{FliteVoice, synthesize_blocking};
+use agent::turn::{SmartTurn, TurnDetector};
+use agent::vad::{Silero, VoiceActivity};
 use agent::wake::WakeSpotter;
 use domain::ai_log::Trigger;
 
-/// Drives a pipeline on a fake clock and answers its transcription requests
-/// with PocketSphinx, synchronously.
+/// Drives a pipeline on a fake clock and answers its end-of-turn checks
+/// with Smart Turn and its transcription requests with PocketSphinx,
+/// synchronously.
 struct Harness {
     pipeline: SessionPipeline,
+    turn: SmartTurn,
     stt: PocketsphinxStt,
     now: Instant,
     events: Vec<(Instant, Event)>,
@@ -32,16 +38,19 @@ impl Harness {
         let arpa = build_arpa(&model.dictionary(), &[]).unwrap();
         let stt = PocketsphinxStt::with_arpa(&model, &arpa).unwrap();
         let spotter_model = model.clone();
+        let silero = Silero::load().unwrap();
         let pipeline = SessionPipeline::new(
             config,
-            Box::new(move || {
+            Box::new(move || Box::new(silero.detector()) as Box<dyn VoiceActivity>),
+            Some(Box::new(move || {
                 Box::new(PocketsphinxSpotter::new(&spotter_model, "hey agent", 1e-20).unwrap())
                     as Box<dyn WakeSpotter>
-            }),
+            })),
         )
         .unwrap();
         Self {
             pipeline,
+            turn: SmartTurn::load(1).unwrap(),
             stt,
             now: Instant::now(),
             events: Vec::new(),
@@ -66,11 +75,11 @@ impl Harness {
     }
 
     /// `speaker` says `text` in `voice` after 400 ms of quiet, then stays
-    /// quiet long enough (800 ms) for the utterance to end.
+    /// quiet long enough for the utterance to end whatever Smart Turn says.
     fn ask(&mut self, speaker: &str, voice: FliteVoice, text: &str) {
         self.silence(speaker, Duration::from_millis(400));
         self.speak(speaker, &say(voice, text));
-        self.silence(speaker, Duration::from_millis(800));
+        self.silence(speaker, LONGEST_PAUSE);
     }
 
     fn silence(&mut self, speaker: &str, duration: Duration) {
@@ -78,10 +87,29 @@ impl Harness {
         self.speak(speaker, &vec![0; samples]);
     }
 
-    /// Polls until the pipeline waits; transcribes what it asks for.
+    /// Polls until the pipeline waits; answers what it asks for.
     fn drain(&mut self) {
         loop {
             match self.pipeline.poll_output(self.now) {
+                Output::Event(Event::CheckTurn {
+                    check,
+                    speaker,
+                    pcm,
+                }) => {
+                    let verdict = self.turn.verdict(&pcm).map_err(|e| e.to_string());
+                    self.events.push((
+                        self.now,
+                        Event::CheckTurn {
+                            check,
+                            speaker,
+                            pcm: Vec::new(),
+                        },
+                    ));
+                    // A few tens of ms of real time; on the fake clock, 30.
+                    self.now += Duration::from_millis(30);
+                    self.pipeline
+                        .handle_input(self.now, Input::TurnVerdict { check, verdict });
+                }
                 Output::Event(Event::Transcribe {
                     utterance,
                     pcm,
@@ -151,7 +179,23 @@ impl Harness {
     fn count(&self, matches: impl Fn(&Event) -> bool) -> usize {
         self.events.iter().filter(|(_, e)| matches(e)).count()
     }
+
+    /// Why each utterance ended, and how long after its last speech.
+    fn ends(&self) -> Vec<(TurnEnd, Duration)> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::TurnEnded {
+                    reason, silence, ..
+                } => Some((*reason, *silence)),
+                _ => None,
+            })
+            .collect()
+    }
 }
+
+/// Silence that ends any utterance, whatever Smart Turn thinks of it.
+const LONGEST_PAUSE: Duration = Duration::from_millis(3000);
 
 fn say(voice: FliteVoice, text: &str) -> Vec<i16> {
     synthesize_blocking(voice, text).unwrap()
@@ -190,11 +234,20 @@ fn hey_agent_wakes_it_and_the_rest_is_the_question_in_every_voice() {
             wake_delay < Duration::from_millis(1500),
             "{voice:?}: wake delay {wake_delay:?}"
         );
-        // End-pointing silence plus the (fake) decoding time.
+        // Smart Turn heard a finished question: the utterance ended at the
+        // first short pause, and the transcript (decoded early, in parallel
+        // with the check) came before the 500 ms a fixed wait used to take.
+        let ends = h.ends();
         let transcription = timings.transcription_delay.unwrap();
+        eprintln!("{voice:?}: {ends:?}; transcript after {transcription:?}");
         assert!(
-            transcription >= Duration::from_millis(500)
-                && transcription < Duration::from_millis(800),
+            matches!(ends[..], [(TurnEnd::Complete { .. }, _)]),
+            "{voice:?}: {ends:?}"
+        );
+        assert_eq!(timings.end_of_turn, Some(ends[0].1));
+        assert!(
+            transcription >= PipelineConfig::default().turn_check_silence
+                && transcription < Duration::from_millis(500),
             "{transcription:?}"
         );
     }
@@ -219,50 +272,36 @@ fn the_question_a_new_user_tries_first_is_understood() {
 }
 
 #[test]
-fn the_question_is_transcribed_early_and_a_pause_mid_question_discards_that() {
-    // Straight through: transcribed once, after 250 ms of silence, and the
-    // question is ready as soon as 500 ms of silence end the utterance.
-    let mut h = Harness::new();
-    h.ask(
-        "ada",
-        FliteVoice::Slt,
-        "hey agent, what is a closure in rust",
-    );
-    assert_eq!(h.count(|e| matches!(e, Event::Transcribe { .. })), 1);
-    let question = &h.questions()[0];
-    let delay = question.timings.transcription_delay.unwrap();
-    assert!(
-        delay >= Duration::from_millis(500) && delay < Duration::from_millis(540),
-        "ready when end-pointing ends, not a decode later: {delay:?}"
-    );
-
-    // A 320 ms pause inside the question: the early transcript of the first
-    // half is dropped; the whole question is transcribed again and asked once.
-    let mut h = Harness::new();
-    h.silence("ada", Duration::from_millis(400));
+fn a_thinking_pause_does_not_cut_the_question() {
     // flite's own leading and trailing silence trimmed, so the pause is the
-    // one inserted: longer than the early transcription's 250 ms, and with
-    // the harness's 100 ms of decoding, shorter than the 500 ms that ends
-    // an utterance.
+    // one inserted.
     let trimmed = |pcm: Vec<i16>| {
         let loud = |s: &i16| s.unsigned_abs() > 300;
         let start = pcm.iter().position(loud).unwrap_or(0);
         let end = pcm.iter().rposition(loud).map_or(pcm.len(), |i| i + 1);
         pcm[start..end].to_vec()
     };
-    h.speak("ada", &trimmed(say(FliteVoice::Slt, "hey agent, what is")));
-    h.silence("ada", Duration::from_millis(320));
-    h.speak("ada", &trimmed(say(FliteVoice::Slt, "a closure in rust")));
-    h.silence("ada", Duration::from_millis(800));
-    assert_eq!(
-        h.count(|e| matches!(e, Event::Transcribe { .. })),
-        2,
-        "{:?}",
-        h.events
-    );
-    let questions = h.questions();
-    assert_eq!(questions.len(), 1, "{:?}", h.events);
-    assert!(questions[0].text.contains("closure"), "{:?}", questions[0]);
+    for voice in FliteVoice::ALL {
+        let mut h = Harness::new();
+        h.silence("ada", Duration::from_millis(400));
+        h.speak("ada", &trimmed(say(voice, "hey agent, how do I, um,")));
+        // A second and a half to think: three times the old fixed wait.
+        h.silence("ada", Duration::from_millis(1500));
+        h.speak("ada", &trimmed(say(voice, "sort a list in python")));
+        h.silence("ada", LONGEST_PAUSE);
+
+        let ends = h.ends();
+        eprintln!("{voice:?}: {ends:?}");
+        assert_eq!(ends.len(), 1, "{voice:?}: one utterance: {:?}", h.events);
+        // The pause was checked and judged unfinished; the early transcript
+        // of its first half was dropped and the whole was transcribed.
+        assert!(h.count(|e| matches!(e, Event::CheckTurn { .. })) >= 2);
+        assert!(h.count(|e| matches!(e, Event::Transcribe { .. })) >= 2);
+        let questions = h.questions();
+        assert_eq!(questions.len(), 1, "{voice:?}: {:?}", h.events);
+        let text = questions[0].text.to_lowercase();
+        assert!(text.contains("sort"), "{voice:?}: {text:?}");
+    }
 }
 
 #[test]
@@ -271,7 +310,7 @@ fn talking_about_the_agent_does_not_wake_it() {
         let mut h = Harness::new();
         h.ask("bob", voice, "the agent said hello to the team");
         h.speak("bob", &say(voice, "hey everyone, let us get started"));
-        h.silence("bob", Duration::from_millis(800));
+        h.silence("bob", LONGEST_PAUSE);
         assert!(h.questions().is_empty(), "{voice:?}: {:?}", h.events);
         // Whatever the spotter thought, the words decided.
         let spotted = h.count(|e| matches!(e, Event::WakeSpotted { .. }));
@@ -311,7 +350,7 @@ fn the_question_survives_an_opus_round_trip() {
     let mut h = Harness::new();
     h.silence("dee", Duration::from_millis(400));
     h.speak("dee", &decoded);
-    h.silence("dee", Duration::from_millis(800));
+    h.silence("dee", LONGEST_PAUSE);
     let questions = h.questions();
     assert_eq!(questions.len(), 1, "{:?}", h.events);
     assert!(questions[0].text.contains("test"), "{:?}", questions[0]);
@@ -322,7 +361,7 @@ fn a_pause_after_the_wake_phrase_makes_the_next_utterance_the_question() {
     let mut h = Harness::new();
     h.silence("eve", Duration::from_millis(400));
     h.speak("eve", &say(FliteVoice::Slt, "hey agent"));
-    h.silence("eve", Duration::from_millis(1200));
+    h.silence("eve", LONGEST_PAUSE);
     assert_eq!(
         h.count(|e| matches!(e, Event::AwaitingQuestion { .. })),
         1,
@@ -330,7 +369,7 @@ fn a_pause_after_the_wake_phrase_makes_the_next_utterance_the_question() {
         h.events
     );
     h.speak("eve", &say(FliteVoice::Slt, "what is a borrow checker"));
-    h.silence("eve", Duration::from_millis(800));
+    h.silence("eve", LONGEST_PAUSE);
     let questions = h.questions();
     assert_eq!(questions.len(), 1, "{:?}", h.events);
     assert_eq!(questions[0].trigger, Trigger::Voice);
@@ -484,7 +523,7 @@ fn questions_queue_and_are_answered_one_at_a_time() {
         "bob",
         &say(FliteVoice::Rms, "hey agent, what is a borrow checker"),
     );
-    h.silence("bob", Duration::from_millis(800));
+    h.silence("bob", LONGEST_PAUSE);
     let questions = h.questions();
     assert_eq!(questions.len(), 1, "the second waits: {:?}", h.events);
     assert_eq!(h.pipeline.queued(), 1);
@@ -545,7 +584,7 @@ fn a_failed_transcription_still_becomes_a_question_to_apologise_for() {
     // Feed audio without the harness's transcriber: answer with an error.
     for frame in say(FliteVoice::Slt, "hey agent, what is a closure in rust")
         .chunks(FRAME_SAMPLES)
-        .chain(std::iter::repeat_n(&[0i16; FRAME_SAMPLES][..], 40))
+        .chain(std::iter::repeat_n(&[0i16; FRAME_SAMPLES][..], 160))
     {
         h.now += FRAME_DURATION;
         h.pipeline.handle_input(
@@ -587,6 +626,6 @@ fn a_speaker_who_goes_quiet_without_sending_silence_still_ends_the_utterance() {
     );
     // No more packets (muted, or DTX): time alone ends the utterance.
     assert!(h.questions().is_empty());
-    h.advance(Duration::from_millis(700));
+    h.advance(LONGEST_PAUSE);
     assert_eq!(h.questions().len(), 1, "{:?}", h.events);
 }

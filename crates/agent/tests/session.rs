@@ -1,11 +1,12 @@
 //! A whole session task: speech in, paced Opus out, one logged interaction
 //! per question with its latency breakdown, and an apology when a provider
-//! fails. Real PocketSphinx and flite; a scripted language model.
+//! fails. Real Silero VAD, Smart Turn, PocketSphinx and flite; a scripted
+//! language model.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent::agent::{SessionHandle, SessionInput, SessionOutput, SharedSpotterFactory};
+use agent::agent::{Hearing, SessionHandle, SessionInput, SessionOutput, SharedSpotterFactory};
 use agent::answer::APOLOGY_NO_ANSWER;
 use agent::llm::{LanguageModel, TextStream};
 use agent::prompt::{ChatPrompt, SessionContext, SessionInfo};
@@ -74,7 +75,7 @@ fn agent_with(llm: ScriptedLlm, timeouts: Timeouts) -> Agent {
         Arc::new(stt),
         Arc::new(llm),
         Arc::new(FliteTts::new(FliteVoice::Slt).unwrap()),
-        spotters,
+        Hearing::offline(Some(spotters)).unwrap(),
     )
 }
 
@@ -185,6 +186,7 @@ async fn a_question_is_answered_out_loud_and_logged_with_its_latencies() {
     eprintln!("latencies: {l:?}");
     for (name, value) in [
         ("wake_delay", l.wake_delay_ms),
+        ("end_of_turn", l.end_of_turn_ms),
         ("transcription_delay", l.transcription_delay_ms),
         ("llm_ttft", l.llm_ttft_ms),
         ("tts_ttfb", l.tts_ttfb_ms),
@@ -194,6 +196,7 @@ async fn a_question_is_answered_out_loud_and_logged_with_its_latencies() {
     }
     // The stages in series fit inside voice-to-voice.
     assert!(l.voice_to_voice_ms.unwrap() >= l.transcription_delay_ms.unwrap());
+    assert!(l.transcription_delay_ms.unwrap() >= l.end_of_turn_ms.unwrap());
     // Two sentences of flite at 16 kHz: well over a second of 20 ms frames.
     assert!(frames > 50, "{frames} frames");
     // The asker's name reached the prompt.

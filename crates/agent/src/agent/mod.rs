@@ -5,6 +5,7 @@
 //!
 //! ```text
 //!  SessionInput ─▶ session task ─▶ SessionPipeline ─▶ events
+//!                      │  CheckTurn ─▶ Smart Turn (blocking thread) ─▶ Input::TurnVerdict
 //!                      │  Transcribe ─▶ stt task ─▶ Input::Transcript
 //!                      │  QuestionReady ─▶ Answer: Generate ─▶ llm task ─▶ Token …
 //!                      │                           Speak ─▶ tts task ─▶ SpeechAudio ─▶ Input::AnswerAudio
@@ -33,6 +34,8 @@ use crate::tts::TextToSpeech;
 use crate::tts::elevenlabs::ElevenLabs;
 use crate::tts::flite::FliteTts;
 use crate::tts::piper;
+use crate::turn::{SmartTurn, TurnDetector};
+use crate::vad::{Silero, VoiceActivity};
 use crate::wake::{Spot, WakeSpotter};
 
 pub use session::{Interaction, Latencies, SessionHandle, SessionInput, SessionOutput};
@@ -44,6 +47,38 @@ const WAKE_THRESHOLD: f64 = 1e-20;
 /// Builds a wake spotter for each speaker.
 pub type SharedSpotterFactory = Arc<dyn Fn() -> Box<dyn WakeSpotter> + Send + Sync>;
 
+/// Builds a voice-activity detector for each speaker.
+pub type SharedDetectorFactory = Arc<dyn Fn() -> Box<dyn VoiceActivity> + Send + Sync>;
+
+/// Intra-op threads of the end-of-turn model (measured: see docs/AGENT.md).
+const SMART_TURN_THREADS: usize = 1;
+
+/// What the agent listens with, shared by every session.
+#[derive(Clone)]
+pub struct Hearing {
+    /// A voice-activity detector for each speaker.
+    pub voice: SharedDetectorFactory,
+    /// Whether a pause ends a speaker's turn; asked on a blocking thread.
+    pub turn: Arc<dyn TurnDetector>,
+    /// A wake spotter for each speaker, which decides what is transcribed;
+    /// `None`: every utterance is transcribed and the wake phrase is looked
+    /// for in its words.
+    pub spotter: Option<SharedSpotterFactory>,
+}
+
+impl Hearing {
+    /// Silero VAD and Smart Turn from the model directory (an error names
+    /// `scripts/setup-agent` when a file is missing), with `spotter`.
+    pub fn offline(spotter: Option<SharedSpotterFactory>) -> Result<Self, ProviderError> {
+        let silero = Silero::load()?;
+        Ok(Self {
+            voice: Arc::new(move || Box::new(silero.detector()) as Box<dyn VoiceActivity>),
+            turn: Arc::new(SmartTurn::load(SMART_TURN_THREADS)?),
+            spotter,
+        })
+    }
+}
+
 /// The assistant: its configuration and engines, shared by all sessions.
 #[derive(Clone)]
 pub struct Agent {
@@ -51,7 +86,7 @@ pub struct Agent {
     stt: Arc<dyn SpeechToText>,
     llm: Arc<dyn LanguageModel>,
     tts: Arc<dyn TextToSpeech>,
-    new_spotter: SharedSpotterFactory,
+    hearing: Hearing,
 }
 
 impl std::fmt::Debug for Agent {
@@ -148,7 +183,11 @@ impl Agent {
                 }
             }
         });
-        Ok(Self::from_parts(config, stt, llm, tts, new_spotter))
+        let hearing = on_blocking_thread("listening models", move || {
+            Hearing::offline(Some(new_spotter))
+        })
+        .await?;
+        Ok(Self::from_parts(config, stt, llm, tts, hearing))
     }
 
     /// An agent over given engines (tests use fakes and local servers).
@@ -157,14 +196,14 @@ impl Agent {
         stt: Arc<dyn SpeechToText>,
         llm: Arc<dyn LanguageModel>,
         tts: Arc<dyn TextToSpeech>,
-        new_spotter: SharedSpotterFactory,
+        hearing: Hearing,
     ) -> Self {
         Self {
             config,
             stt,
             llm,
             tts,
-            new_spotter,
+            hearing,
         }
     }
 
@@ -190,9 +229,14 @@ impl Agent {
             wake_phrase: self.config.wake_phrase.clone(),
             ..PipelineConfig::default()
         };
-        let factory = Arc::clone(&self.new_spotter);
-        SessionPipeline::new(config, Box::new(move || factory()))
-            .expect("an Opus encoder at 16 kHz mono is always valid")
+        let voice = Arc::clone(&self.hearing.voice);
+        let spotter = self.hearing.spotter.clone();
+        SessionPipeline::new(
+            config,
+            Box::new(move || voice()),
+            spotter.map(|new| Box::new(move || new()) as _),
+        )
+        .expect("an Opus encoder at 16 kHz mono is always valid")
     }
 }
 

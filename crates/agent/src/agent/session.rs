@@ -1,7 +1,8 @@
 //! One session's task: drives the sans-IO [`SessionPipeline`] and the
-//! current [`Answer`] on the real clock, runs their slow work (speech-to-text,
-//! the language model's stream, one sentence's synthesis) as tasks of its
-//! own whose results come back on one channel, and reports every interaction.
+//! current [`Answer`] on the real clock, runs their slow work (the
+//! end-of-turn model, speech-to-text, the language model's stream, one
+//! sentence's synthesis) as tasks of its own whose results come back on one
+//! channel, and reports every interaction.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,13 +22,17 @@ use crate::pipeline::{
     Event, Input, Output, Question, SessionPipeline, SpeakerId, Ticket, Timings, UtteranceId,
 };
 use crate::prompt::{ChatPrompt, Exchange, SessionContext, build_prompt, history_prompt};
-use crate::providers::{ProviderError, ProviderNames, with_timeout};
+use crate::providers::{ProviderError, ProviderNames, on_blocking_thread, with_timeout};
+use crate::turn::TurnVerdict;
 
 /// The latency breakdown of one interaction, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Latencies {
     /// End of the wake phrase in the audio → the spotter fired.
     pub wake_delay_ms: Option<u64>,
+    /// End of speech → the utterance ended (the pause, and the end-of-turn
+    /// model's verdict on it).
+    pub end_of_turn_ms: Option<u64>,
     /// End of speech → transcript (includes the end-of-speech silence).
     pub transcription_delay_ms: Option<u64>,
     /// Prompt sent → first text of the answer.
@@ -154,6 +159,10 @@ impl Agent {
 
 /// Results of the session's background tasks, fed back to the machines.
 enum Work {
+    TurnVerdict {
+        check: UtteranceId,
+        verdict: Result<TurnVerdict, String>,
+    },
     Transcript {
         utterance: UtteranceId,
         result: Result<String, String>,
@@ -238,6 +247,7 @@ impl Session {
                 Some(work) = work_rx.recv() => {
                     let now = Instant::now();
                     match work {
+                        Work::TurnVerdict { check, verdict } => self.pipeline.handle_input(now, Input::TurnVerdict { check, verdict }),
                         Work::Transcript { utterance, result } => self.pipeline.handle_input(now, Input::Transcript { utterance, result }),
                         Work::Answer { ticket, input } => {
                             if let Some(active) = self.answer.as_mut().filter(|a| a.question.ticket == ticket && !a.interrupted) {
@@ -420,6 +430,23 @@ impl Session {
 
     async fn handle_event(&mut self, event: Event, work: &mpsc::Sender<Work>) {
         match &event {
+            Event::CheckTurn { check, pcm, .. } => {
+                let (turn, check, pcm, work) = (
+                    Arc::clone(&self.agent.hearing.turn),
+                    *check,
+                    pcm.clone(),
+                    work.clone(),
+                );
+                // No time limit: a verdict that never comes leaves the
+                // pipeline's longest pause to end the utterance.
+                tokio::spawn(async move {
+                    let verdict = on_blocking_thread("end of turn", move || turn.verdict(&pcm))
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = work.send(Work::TurnVerdict { check, verdict }).await;
+                });
+                return;
+            }
             Event::Transcribe { utterance, pcm, .. } => {
                 let (stt, utterance, pcm, work) = (
                     Arc::clone(&self.agent.stt),
@@ -520,6 +547,7 @@ impl Session {
             providers: self.agent.providers(),
             latencies: Latencies {
                 wake_delay_ms: millis(timings.wake_delay),
+                end_of_turn_ms: millis(timings.end_of_turn),
                 transcription_delay_ms: millis(timings.transcription_delay),
                 llm_ttft_ms: millis(record.llm_ttft),
                 llm_first_sentence_ms: millis(record.llm_first_sentence),
