@@ -223,8 +223,17 @@ impl Agent {
         &self.llm
     }
 
+    /// What the agent listens with.
+    pub(crate) fn hearing(&self) -> &Hearing {
+        &self.hearing
+    }
+
+    pub(crate) fn speech_to_text(&self) -> &Arc<dyn SpeechToText> {
+        &self.stt
+    }
+
     /// A fresh sans-IO pipeline for a session.
-    fn pipeline(&self) -> SessionPipeline {
+    pub(crate) fn pipeline(&self) -> SessionPipeline {
         let config = PipelineConfig {
             wake_phrase: self.config.wake_phrase.clone(),
             ..PipelineConfig::default()

@@ -12,8 +12,11 @@
 //! The agent's tests assert the scores; `lockin-bench agent --eval` prints
 //! them.
 
+mod run;
 pub mod score;
 pub mod set;
+
+pub use run::{evaluate, speak};
 
 use std::fmt;
 

@@ -1,0 +1,38 @@
+//! The spoken evaluation set through the assistant's ears (see
+//! `agent::eval`): at least 40 questions after "hey agent" and 20 decoys,
+//! in five synthetic voices from three engines, each fed through a session
+//! pipeline with the offline engines — voice activity, end of turn,
+//! transcription, the wake phrase on the words.
+
+use agent::eval::{Report, evaluate, samples};
+use agent::tts::piper::PiperTts;
+use agent::{Agent, AgentConfig};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_assistant_wakes_only_when_spoken_to_and_hears_the_question() {
+    let agent = Agent::new(AgentConfig::default())
+        .await
+        .expect("the offline engines load (scripts/setup-agent)");
+    let piper = PiperTts::load(agent::models::find).expect("Piper's voice loads");
+    let report: Report = evaluate(&agent, &piper, &samples())
+        .await
+        .expect("every sample is spoken");
+    println!("{report}");
+    assert!(report.questions >= 40 && report.decoys >= 20);
+    assert!(
+        report.wake_recall() >= 0.95,
+        "wake recall {:.3}\n{report}",
+        report.wake_recall()
+    );
+    assert_eq!(report.false_wakes, 0, "false wakes\n{report}");
+    assert!(
+        report.word_error_rate() <= 0.15,
+        "word error rate {:.3}\n{report}",
+        report.word_error_rate()
+    );
+    assert!(
+        report.topic_accuracy() >= 0.90,
+        "topic accuracy {:.3}\n{report}",
+        report.topic_accuracy()
+    );
+}
