@@ -32,24 +32,32 @@ pub fn model_dirs() -> Vec<PathBuf> {
 /// lists where it was looked for and the script that fetches it.
 pub fn find(name: &str, what: &str) -> Result<PathBuf, ProviderError> {
     let candidates: Vec<PathBuf> = model_dirs().into_iter().map(|d| d.join(name)).collect();
-    candidates.iter().find(|p| p.exists()).cloned().ok_or_else(|| {
-        ProviderError::Engine(format!(
-            "{what} ({name}) is missing (looked in {}); run scripts/setup-agent to fetch it",
-            candidates
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .ok_or_else(|| {
+            ProviderError::Engine(format!(
+                "{what} ({name}) is missing (looked in {}); run scripts/setup-agent to fetch it",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
 }
 
 /// Loads ONNX Runtime from the model directory, once per process. Every
 /// ONNX engine calls this before building a session; later calls return the
 /// first call's outcome.
 pub fn onnx_runtime() -> Result<(), ProviderError> {
-    // The environment lives as long as the process: ort keeps only a weak
-    // reference to it, and sessions are built against it.
+    environment().map(|_| ())
+}
+
+/// ONNX Runtime's environment, which every session is built against; made
+/// on the first call (loading the library) and kept for the whole process.
+fn environment() -> Result<&'static ort::environment::Environment, ProviderError> {
     static LOADED: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
     LOADED
         .get_or_init(|| {
@@ -68,7 +76,6 @@ pub fn onnx_runtime() -> Result<(), ProviderError> {
                 .map_err(|e| failed(&e))
         })
         .as_ref()
-        .map(|_| ())
         .map_err(|e| ProviderError::Engine(e.clone()))
 }
 
@@ -76,18 +83,18 @@ pub fn onnx_runtime() -> Result<(), ProviderError> {
 /// (the models here are small: one or two threads each keep the machine free
 /// for the rest of the pipeline).
 pub fn onnx_session(path: &Path, threads: usize) -> Result<ort::session::Session, ProviderError> {
-    onnx_runtime()?;
-    let engine = |e: ort::Error| {
+    let environment = environment()?;
+    let engine = |e: &dyn std::fmt::Display| {
         ProviderError::Engine(format!("ONNX model {}: {e}", path.display()))
     };
-    ort::session::Session::builder()
-        .map_err(engine)?
+    ort::session::Session::builder(environment)
+        .map_err(|e| engine(&e))?
         .with_intra_threads(threads)
-        .map_err(engine)?
+        .map_err(|e| engine(&e))?
         .with_inter_threads(1)
-        .map_err(engine)?
+        .map_err(|e| engine(&e))?
         .commit_from_file(path)
-        .map_err(engine)
+        .map_err(|e| engine(&e))
 }
 
 #[cfg(test)]
@@ -96,7 +103,9 @@ mod tests {
 
     #[test]
     fn a_missing_file_names_the_setup_script() {
-        let error = find("no-such-model.onnx", "a test model").unwrap_err().to_string();
+        let error = find("no-such-model.onnx", "a test model")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("no-such-model.onnx"), "{error}");
         assert!(error.contains("scripts/setup-agent"), "{error}");
     }
