@@ -12,7 +12,7 @@
 //! - [`audio`], [`vad`]: Opus at the edges, 16 kHz PCM inside, WebRTC's
 //!   voice detector.
 //! - [`stt`], [`llm`], [`tts`]: one trait per job, each with an offline
-//!   engine (PocketSphinx, SmolLM2 with candle, flite) and a cloud client
+//!   engine (PocketSphinx, SmolLM2 on llama.cpp or candle, flite) and a cloud client
 //!   (Deepgram, any OpenAI-compatible endpoint, ElevenLabs).
 //! - [`prompt`]: what the language model is told.
 //! - [`speech_text`]: cuts streamed text into sentences to speak.
