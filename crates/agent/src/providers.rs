@@ -333,7 +333,9 @@ impl Default for AgentSettings {
             llm: LlmProvider::Local,
             tts: TtsProvider::Flite,
             wake_phrase: "hey agent".into(),
-            max_answer_tokens: 80,
+            // Room for two or three short sentences; an answer cut by the
+            // budget ends at its last whole sentence (`speech_text`).
+            max_answer_tokens: 120,
             history_turns: 3,
             transcription_timeout: Duration::from_secs(10),
             first_token_timeout: Duration::from_secs(15),
