@@ -1,7 +1,10 @@
 //! One answer's policy, as a sans-IO state machine: ask the language model,
 //! cut its text into sentences, speak them one at a time while the rest is
 //! generated, hold each provider to its time limit, and apologise when
-//! nothing could be said.
+//! nothing could be said. What is spoken of the text, and where it ends, is
+//! [`crate::speech_text`]'s: an answer ends at its last whole sentence (the
+//! token budget never leaves half of one), and code blocks are posted, not
+//! read out.
 //!
 //! Like [`crate::pipeline::SessionPipeline`]: the caller feeds [`Input`]s
 //! with the time they happened ([`Answer::handle_input`]), then drains
@@ -18,7 +21,9 @@
 //! ```
 //!
 //! **One sentence is synthesised at a time, in order**, and the text is
-//! posted as soon as generation is over, before it has all been spoken.
+//! posted as soon as generation is over, before it has all been spoken:
+//! **whatever ended generation, the posted text and the spoken pieces stop
+//! at the same sentence.**
 //! Every failure is kept in the [`AnswerRecord`]; a failed synthesis
 //! silences the rest of the answer, but its text still completes.
 
@@ -27,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::prompt::ChatPrompt;
 use crate::providers::{ProviderError, ProviderNames, Timeouts};
-use crate::speech_text::SentenceSplitter;
+use crate::speech_text::SpeechText;
 
 /// What the agent says when transcription failed.
 pub const APOLOGY_UNHEARD: &str = "Sorry, I didn't catch that. Could you ask again?";
@@ -67,8 +72,9 @@ pub enum Output {
     StopSpeaking,
     /// The answer's voice, to be played in order.
     Audio(Vec<i16>),
-    /// The whole text of the answer (or the apology), trimmed: show it and
-    /// remember it. Comes once, before the answer has all been spoken.
+    /// The whole text of the answer (or the apology), trimmed, code blocks
+    /// as written: show it and remember it. Comes once, before the answer
+    /// has all been spoken.
     Post(String),
     /// Nothing more will be said; [`Answer::record`] is final.
     Done,
@@ -79,7 +85,9 @@ pub enum Output {
 /// What an answer has done so far: its part of the interaction's log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AnswerRecord {
-    /// The text generated so far, untrimmed; the apology when there was none.
+    /// The text generated so far, untrimmed; once generation is over, the
+    /// answer as posted (its unfinished tail dropped), untrimmed; the apology
+    /// when there was none.
     pub answer: String,
     /// Start → the first piece of text.
     pub llm_ttft: Option<Duration>,
@@ -118,7 +126,7 @@ pub struct Answer {
     providers: ProviderNames,
     started: Instant,
     generation: Generation,
-    splitter: SentenceSplitter,
+    speech: SpeechText,
     /// Sentences waiting for the one being synthesised.
     to_speak: VecDeque<String>,
     speaking: Option<Speaking>,
@@ -168,7 +176,7 @@ impl Answer {
             providers,
             started: now,
             generation: Generation::Over,
-            splitter: SentenceSplitter::default(),
+            speech: SpeechText::default(),
             to_speak: VecDeque::new(),
             speaking: None,
             muted: false,
@@ -194,15 +202,13 @@ impl Answer {
                     self.record.llm_ttft = Some(now - self.started);
                 }
                 self.record.answer.push_str(&text);
-                let sentences = self.splitter.push(&text);
-                self.queue_sentences(now, sentences);
+                let pieces = self.speech.push(&text);
+                self.queue_sentences(now, pieces);
             }
             Input::GenerationEnd => {
                 if self.generation == Generation::Over {
                     return;
                 }
-                let rest = self.splitter.finish();
-                self.queue_sentences(now, rest);
                 self.end_generation(now);
             }
             Input::GenerationFailed(error) => {
@@ -327,15 +333,20 @@ impl Answer {
         }
     }
 
-    /// Generation failed or timed out; the text so far stands, the part of
-    /// a sentence not yet finished is dropped.
+    /// Generation failed or timed out; the text so far stands, up to its
+    /// last whole sentence.
     fn fail_generation(&mut self, now: Instant, error: ProviderError) {
         self.add_error(format!("language model ({}): {error}", self.providers.llm));
         self.end_generation(now);
     }
 
+    /// No more text: the answer ends at its last whole sentence, whose
+    /// pieces are spoken, and is posted (or apologised for).
     fn end_generation(&mut self, now: Instant) {
         self.generation = Generation::Over;
+        let ending = std::mem::take(&mut self.speech).finish();
+        self.record.answer = ending.text;
+        self.queue_sentences(now, ending.to_speak);
         if self.record.answer.trim().is_empty() {
             if self.record.error.is_none() {
                 self.add_error(format!(

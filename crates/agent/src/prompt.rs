@@ -75,10 +75,13 @@ impl ChatPrompt {
     }
 }
 
-/// Answers are heard, not read: the instructions say so.
+/// Answers are heard, not read: the instructions say so. Code is the
+/// exception, shown in the chat and not read out (`speech_text`), so it
+/// goes in a fenced block the voice can skip.
 const VOICE_RULES: &str = "You are the voice assistant in a live coding session. \
-People ask you out loud and hear your answer. Answer in one to three short spoken sentences. \
-No code blocks, lists, markdown or links. If you are not sure, say so briefly.";
+People ask you out loud and hear your answer. Answer in two or three short spoken sentences. \
+Put any code in a fenced code block (```), which is shown in the chat, not spoken. \
+No lists, other markdown or links. If you are not sure, say so briefly.";
 
 /// The fixed system message of a session.
 pub fn system_message(context: &SessionContext) -> String {
@@ -150,7 +153,7 @@ pub fn history_prompt(
         });
         messages.push(ChatMessage {
             role: Role::Assistant,
-            // As generated (an answer is at most ~80 tokens): the local
+            // As generated (an answer is at most ~120 tokens): the local
             // model kept its state after generating it, and an answer left
             // exactly as it was lets the next prompt continue from there.
             content: clip(&exchange.answer, 800),
@@ -227,7 +230,8 @@ mod tests {
         assert!(system.contains("Project: Lock In - Focus sessions with a voice assistant"));
         assert!(system.contains("Tech stack: Rust, axum."));
         assert!(system.contains("Repository: https://example.org/lockin"));
-        assert!(system.contains("short spoken sentences"));
+        assert!(system.contains("two or three short spoken sentences"));
+        assert!(system.contains("fenced code block"));
     }
 
     #[test]

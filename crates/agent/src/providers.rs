@@ -141,8 +141,9 @@ pub enum SttConfig {
 /// Language-model provider.
 #[derive(Debug, Clone)]
 pub enum LlmConfig {
-    /// SmolLM2-135M-Instruct in-process with candle.
+    /// SmolLM2-135M-Instruct in-process.
     Local {
+        engine: LocalEngine,
         /// The GGUF file; `None` looks in `LOCKIN_MODEL_DIR` or `data/models`.
         model_path: Option<PathBuf>,
     },
@@ -154,6 +155,19 @@ pub enum LlmConfig {
         base_url: String,
         model: String,
     },
+}
+
+/// What runs the local language model (`llm_engine`). Both run the same
+/// file with the same sampling; docs/AGENT.md compares them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum LocalEngine {
+    /// llama.cpp (`llama-cpp-2`): the faster here.
+    #[default]
+    #[serde(rename = "llama.cpp")]
+    LlamaCpp,
+    /// candle's `quantized_llama`.
+    #[serde(rename = "candle")]
+    Candle,
 }
 
 /// Text-to-speech provider.
@@ -228,7 +242,7 @@ impl Default for AgentConfig {
 /// the environment variable `LOCKIN_AGENT_<K>`; the server reads exactly
 /// these (an unrelated `LOCKIN_AGENT_…`, such as `LOCKIN_AGENT_TOKEN`, is
 /// not taken for one).
-pub const AGENT_KEYS: [&str; 23] = [
+pub const AGENT_KEYS: [&str; 24] = [
     "stt",
     "llm",
     "tts",
@@ -243,6 +257,7 @@ pub const AGENT_KEYS: [&str; 23] = [
     "deepgram_api_key",
     "deepgram_url",
     "deepgram_model",
+    "llm_engine",
     "local_model_path",
     "openai_api_key",
     "openai_base_url",
@@ -303,6 +318,7 @@ struct AgentSettings {
     deepgram_api_key: Option<SecretString>,
     deepgram_url: String,
     deepgram_model: String,
+    llm_engine: LocalEngine,
     local_model_path: Option<PathBuf>,
     openai_api_key: Option<SecretString>,
     openai_base_url: String,
@@ -321,7 +337,9 @@ impl Default for AgentSettings {
             llm: LlmProvider::Local,
             tts: TtsProvider::Piper,
             wake_phrase: "hey agent".into(),
-            max_answer_tokens: 80,
+            // Room for two or three short sentences; an answer cut by the
+            // budget ends at its last whole sentence (`speech_text`).
+            max_answer_tokens: 120,
             history_turns: 3,
             transcription_timeout: Duration::from_secs(10),
             first_token_timeout: Duration::from_secs(15),
@@ -331,6 +349,7 @@ impl Default for AgentSettings {
             deepgram_api_key: None,
             deepgram_url: "wss://api.deepgram.com/v1/listen".into(),
             deepgram_model: "nova-3".into(),
+            llm_engine: LocalEngine::default(),
             local_model_path: None,
             openai_api_key: None,
             openai_base_url: "https://api.openai.com/v1".into(),
@@ -385,6 +404,7 @@ impl TryFrom<AgentSettings> for AgentConfig {
         };
         let llm = match settings.llm {
             LlmProvider::Local => LlmConfig::Local {
+                engine: settings.llm_engine,
                 model_path: settings.local_model_path,
             },
             LlmProvider::OpenAi => LlmConfig::OpenAi {
@@ -448,7 +468,13 @@ mod tests {
     fn defaults_are_offline() {
         let config = parse(serde_json::json!({})).unwrap();
         assert!(matches!(config.stt, SttConfig::Pocketsphinx { .. }));
-        assert!(matches!(config.llm, LlmConfig::Local { model_path: None }));
+        assert!(matches!(
+            config.llm,
+            LlmConfig::Local {
+                engine: LocalEngine::LlamaCpp,
+                model_path: None
+            }
+        ));
         assert!(matches!(
             config.tts,
             TtsConfig::Piper {
@@ -530,6 +556,28 @@ mod tests {
         // Ollama and llama.cpp's server take no key.
         assert!(parse(serde_json::json!({ "llm": "openai" })).is_ok());
         assert!(parse(serde_json::json!({ "stt": "whisper" })).is_err());
+    }
+
+    #[test]
+    fn the_local_engine_is_chosen_by_name() {
+        let config = parse(serde_json::json!({ "llm_engine": "candle" })).unwrap();
+        assert!(matches!(
+            config.llm,
+            LlmConfig::Local {
+                engine: LocalEngine::Candle,
+                ..
+            }
+        ));
+        let config = parse(serde_json::json!({ "llm_engine": "llama.cpp" })).unwrap();
+        assert!(matches!(
+            config.llm,
+            LlmConfig::Local {
+                engine: LocalEngine::LlamaCpp,
+                ..
+            }
+        ));
+        let error = parse(serde_json::json!({ "llm_engine": "onnx" })).unwrap_err();
+        assert!(error.to_string().contains("llama.cpp"), "{error}");
     }
 
     #[test]

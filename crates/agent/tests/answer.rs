@@ -1,5 +1,6 @@
 //! One answer's policy on a fake clock: sentences spoken in order while the
-//! text is generated, every time limit, every apology. Nothing runs a model
+//! text is generated, every time limit, every apology, the answer's shape
+//! (whole sentences only, code posted but not read out). Nothing runs a model
 //! or a synthesiser and nothing sleeps: the test plays both providers.
 
 use std::time::{Duration, Instant};
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 use agent::answer::{APOLOGY_NO_ANSWER, APOLOGY_UNHEARD, Answer, Input, Output};
 use agent::prompt::{ChatMessage, ChatPrompt, Role};
 use agent::providers::{ProviderError, ProviderNames, Timeouts};
+use agent::speech_text::CODE_NOTICE;
 
 const PROVIDERS: ProviderNames = ProviderNames {
     stt: "pocketsphinx",
@@ -87,6 +89,36 @@ impl Clocked {
         let (outputs, deadline) = self.drain(100);
         assert_eq!(outputs, [speak(sentence)]);
         deadline
+    }
+
+    /// Plays `pieces` of text (10 ms apart from `at`) and the end of
+    /// generation, finishing each piece of speech as soon as it is asked
+    /// for; returns everything spoken and posted, in order.
+    fn play_through(&mut self, at: u64, pieces: &[&str]) -> Vec<Output> {
+        let mut at = at;
+        let mut inputs: Vec<Input> = pieces.iter().map(|piece| token(piece)).collect();
+        inputs.push(Input::GenerationEnd);
+        let mut said = Vec::new();
+        let mut inputs = inputs.into_iter();
+        loop {
+            let (outputs, _) = self.drain(at);
+            let speaking = outputs.iter().any(|o| matches!(o, Output::Speak(_)));
+            let done = outputs.contains(&Output::Done);
+            said.extend(
+                outputs
+                    .into_iter()
+                    .filter(|o| matches!(o, Output::Speak(_) | Output::Post(_))),
+            );
+            if done {
+                return said;
+            }
+            at += 10;
+            if speaking {
+                self.play([(at, Input::SpeechEnd)]);
+            } else if let Some(input) = inputs.next() {
+                self.play([(at, input)]);
+            }
+        }
     }
 
     /// The failure the answer's record holds, if any.
@@ -243,10 +275,10 @@ fn the_answer_limit_stops_a_long_generation_and_keeps_what_was_said() {
         outputs,
         [
             Output::StopGenerating,
-            post("Recursion is a function. It calls"),
+            post("Recursion is a function."),
             Output::Done
         ],
-        "the unfinished sentence is not spoken"
+        "the unfinished sentence is neither spoken nor posted"
     );
     assert_eq!(
         answer.error(),
@@ -295,7 +327,7 @@ fn a_failed_synthesis_is_recorded_after_an_earlier_failure() {
         ),
     ]);
     let (outputs, _) = answer.drain(200);
-    assert_eq!(outputs, [post("Half an answer. And"), Output::Done]);
+    assert_eq!(outputs, [post("Half an answer."), Output::Done]);
     assert_eq!(
         answer.error(),
         Some(
@@ -323,4 +355,81 @@ fn an_unheard_question_is_apologised_for_without_asking_the_model() {
         Some("speech-to-text (pocketsphinx): timed out after 10s")
     );
     assert_eq!(answer.answer.record().answer, APOLOGY_UNHEARD);
+}
+
+#[test]
+fn a_budget_that_ends_mid_sentence_posts_and_speaks_only_whole_sentences() {
+    let mut answer = Clocked::started(Timeouts::default());
+    let said = answer.play_through(
+        100,
+        &[
+            "Closures capture their scope. ",
+            "They are more flexible than traditional lambdas in",
+        ],
+    );
+    assert_eq!(
+        said,
+        [
+            speak("Closures capture their scope."),
+            post("Closures capture their scope.")
+        ]
+    );
+    assert_eq!(
+        answer.answer.record().answer,
+        "Closures capture their scope."
+    );
+    assert_eq!(answer.error(), None);
+}
+
+#[test]
+fn a_budget_that_ends_the_first_sentence_keeps_it_and_ends_it_cleanly() {
+    let mut answer = Clocked::started(Timeouts::default());
+    let said = answer.play_through(100, &["A closure is a function that can capture its"]);
+    assert_eq!(
+        said,
+        [
+            speak("A closure is a function that can capture"),
+            speak("its."),
+            post("A closure is a function that can capture its…")
+        ]
+    );
+}
+
+#[test]
+fn a_code_block_is_posted_whole_and_never_spoken() {
+    let mut answer = Clocked::started(Timeouts::default());
+    let code = "```rust\nlet squares: Vec<u32> = (1..4).map(|n| n * n).collect();\n```";
+    let said = answer.play_through(
+        100,
+        &[
+            "Use map and collect:\n``",
+            "`rust\nlet squares: Vec<u32> = (1..4)",
+            ".map(|n| n * n).collect();\n``",
+            "`\nThat gives one, four and nine.",
+        ],
+    );
+    assert_eq!(
+        said,
+        [
+            speak("Use map and collect:"),
+            speak(CODE_NOTICE),
+            speak("That gives one, four and nine."),
+            post(&format!(
+                "Use map and collect:\n{code}\nThat gives one, four and nine."
+            )),
+        ]
+    );
+}
+
+#[test]
+fn inline_code_is_spoken_without_its_backticks() {
+    let mut answer = Clocked::started(Timeouts::default());
+    let said = answer.play_through(100, &["Call `collect()` on the `Iterator`. "]);
+    assert_eq!(
+        said,
+        [
+            speak("Call collect() on the Iterator."),
+            post("Call `collect()` on the `Iterator`.")
+        ]
+    );
 }

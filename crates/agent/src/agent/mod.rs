@@ -18,13 +18,15 @@ mod session;
 
 use std::sync::Arc;
 
-use crate::llm::LanguageModel;
-use crate::llm::local::{LocalModel, find_model_file};
+use crate::llm::llama::LlamaCppModel;
+use crate::llm::local::CandleModel;
 use crate::llm::openai::OpenAiCompatible;
+use crate::llm::{LanguageModel, find_local_model};
 use crate::models;
 use crate::pipeline::{PipelineConfig, SessionPipeline};
 use crate::providers::{
-    AgentConfig, LlmConfig, ProviderError, ProviderNames, SttConfig, TtsConfig, on_blocking_thread,
+    AgentConfig, LlmConfig, LocalEngine, ProviderError, ProviderNames, SttConfig, TtsConfig,
+    on_blocking_thread,
 };
 use crate::stt::SpeechToText;
 use crate::stt::deepgram::Deepgram;
@@ -129,14 +131,19 @@ impl Agent {
             } => Arc::new(Deepgram::new(url, api_key.clone(), model)),
         };
         let llm: Arc<dyn LanguageModel> = match &config.llm {
-            LlmConfig::Local { model_path } => {
+            LlmConfig::Local { engine, model_path } => {
                 let path = match model_path {
                     Some(path) => path.clone(),
-                    None => find_model_file()?,
+                    None => find_local_model()?,
                 };
-                let model =
-                    on_blocking_thread("local model", move || LocalModel::load(&path)).await?;
-                Arc::new(model)
+                match engine {
+                    LocalEngine::LlamaCpp => Arc::new(
+                        on_blocking_thread("llama.cpp", move || LlamaCppModel::load(&path)).await?,
+                    ),
+                    LocalEngine::Candle => Arc::new(
+                        on_blocking_thread("candle", move || CandleModel::load(&path)).await?,
+                    ),
+                }
             }
             LlmConfig::OpenAi {
                 api_key,

