@@ -103,7 +103,7 @@ impl TextToSpeech for PiperTts {
         // the stream (a barge-in) stops the rest.
         let stream = futures::stream::iter(clauses).then(move |ids| {
             let voice = Arc::clone(&voice);
-            on_blocking_thread("piper", move || voice.speak(&ids))
+            on_blocking_thread("piper", move || voice.speak(ids))
         });
         Ok(stream.boxed())
     }
@@ -146,12 +146,12 @@ impl PiperVoice {
 
     /// One clause's phoneme ids → 16 kHz PCM, its loudest sample at full
     /// scale (as Piper normalises each chunk). Blocking: the model's run.
-    fn speak(&self, ids: &[i64]) -> Result<Vec<i16>, ProviderError> {
+    fn speak(&self, ids: Vec<i64>) -> Result<Vec<i16>, ProviderError> {
         let engine_error = |e: ort::Error| ProviderError::Engine(format!("piper: {e}"));
-        let input =
-            ort::value::Tensor::from_array(([1, ids.len()], ids.to_vec())).map_err(engine_error)?;
+        let length = ids.len();
+        let input = ort::value::Tensor::from_array(([1, length], ids)).map_err(engine_error)?;
         let lengths =
-            ort::value::Tensor::from_array(([1], vec![ids.len() as i64])).map_err(engine_error)?;
+            ort::value::Tensor::from_array(([1], vec![length as i64])).map_err(engine_error)?;
         let scales = ort::value::Tensor::from_array(([3], self.config.scales.to_vec()))
             .map_err(engine_error)?;
         let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());

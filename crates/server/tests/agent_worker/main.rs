@@ -299,6 +299,8 @@ async fn a_typed_question_is_answered_in_the_chat_and_logged() {
     assert_eq!(log["question"], "what is a closure?", "{log}");
     assert_eq!(log["answer"], ANSWER, "{log}");
     assert_eq!(log["providers"]["llm"], "openai", "{log}");
+    // The offline default voice, its files in the model directory.
+    assert_eq!(log["providers"]["tts"], "piper", "{log}");
     assert!(log["error"].is_null(), "{log}");
     assert!(log["latency_ms"]["total"].is_u64(), "{log}");
 
