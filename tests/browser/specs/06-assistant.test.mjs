@@ -2,9 +2,12 @@
 // the assistant on (run.mjs starts the shared one with --no-agent), a fake
 // microphone playing a flite-synthesised question into a session with the
 // assistant on. Asserted: the session's AI log gains a voice interaction
-// whose question mentions "closure" and which has an answer; the room's
-// transcript shows it; the page receives the agent's spoken answer (audio
-// energy from the only other track in the room, the agent's). Negative: a
+// whose question mentions "closure", whose answer holds a fenced code block
+// and was spoken by Piper's voice; the room's transcript shows it, the code
+// as a code block; the page receives the agent's spoken answer (audio
+// energy from the only other track in the room, the agent's). A third
+// person asks with a 1.5 s thinking pause mid-question: the question is
+// logged whole (the end-of-turn model waits the pause out). Negative: a
 // second person, in another session with the assistant on, whose microphone
 // says "the agent said hello to the team" (no wake phrase) gets no AI log —
 // checked after the first case has finished, so the bounded wait is at least
@@ -54,13 +57,27 @@ function readWav(path) {
   throw new Error(`${path} has no data chunk`);
 }
 
-/** Synthesises `text` with flite into a WAV padded with silence: `before` s, then the speech, then `after` s. */
-function speech(name, text, { before: lead = 1, after: tail = 2 } = {}) {
-  const raw = join(work, `${name}-raw.wav`);
-  execFileSync('flite', ['-voice', 'slt', '-t', text, '-o', raw]);
-  const { sampleRate, data } = readWav(raw);
+/**
+ * Synthesises speech with flite into a WAV padded with silence: `before` s,
+ * then each part (a string is spoken, a number is that many seconds of
+ * silence: a thinking pause), then `after` s.
+ */
+function speech(name, parts, { before: lead = 1, after: tail = 2 } = {}) {
+  let sampleRate = 16000;
   const silence = (seconds) => Buffer.alloc(Math.round(seconds * sampleRate) * 2);
-  const body = Buffer.concat([silence(lead), data, silence(tail)]);
+  const spoken = [];
+  for (const [i, part] of [parts].flat().entries()) {
+    if (typeof part === 'number') {
+      spoken.push(silence(part));
+      continue;
+    }
+    const raw = join(work, `${name}-raw-${i}.wav`);
+    execFileSync('flite', ['-voice', 'slt', '-t', part, '-o', raw]);
+    const wav = readWav(raw);
+    sampleRate = wav.sampleRate;
+    spoken.push(wav.data);
+  }
+  const body = Buffer.concat([silence(lead), ...spoken, silence(tail)]);
   const header = Buffer.alloc(44);
   header.write('RIFF', 0);
   header.writeUInt32LE(36 + body.length, 4);
@@ -136,15 +153,19 @@ const sessions = {};
 
 before(async () => {
   base = `http://${await startServer()}`;
-  const ask = speech('ada', 'hey agent, what is a closure in rust');
+  const ask = speech('ada', 'hey agent, show me a closure in rust');
   const chat = speech('bob', 'the agent said hello to the team');
+  // A question with a long thinking pause in the middle of it.
+  const pause = speech('cy', ['hey agent, how do I', 1.5, 'sort a list of numbers in python']);
   people.ada = await personWithMic('Ada', ask);
   people.bob = await personWithMic('Bob', chat);
+  people.cy = await personWithMic('Cy', pause);
   sessions.ada = await roomWithAssistant(people.ada);
   sessions.bob = await roomWithAssistant(people.bob);
+  sessions.cy = await roomWithAssistant(people.cy);
   // The agent listens before anyone's microphone starts playing (the fake
   // microphone starts with the room's getUserMedia and plays once).
-  for (const name of ['ada', 'bob']) {
+  for (const name of ['ada', 'bob', 'cy']) {
     await poll(
       async () => {
         const session = await apiAs(people[name].page, 'GET', `/api/sessions/${sessions[name]}`);
@@ -153,8 +174,8 @@ before(async () => {
       { timeout: JOIN_WAIT, message: `the agent never listened in ${name}'s session` },
     );
   }
-  await Promise.all(['ada', 'bob'].map((name) => people[name].page.goto(`/sessions/${sessions[name]}`)));
-  for (const name of ['ada', 'bob']) {
+  await Promise.all(['ada', 'bob', 'cy'].map((name) => people[name].page.goto(`/sessions/${sessions[name]}`)));
+  for (const name of ['ada', 'bob', 'cy']) {
     await see(people[name].page.getByRole('button', { name: 'Microphone', pressed: true }));
   }
 });
@@ -168,7 +189,7 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('a spoken question is answered: logged, in the transcript, and heard', async () => {
+test('a spoken question is answered in Piper\'s voice, with its code in the transcript as a code block', async () => {
   const { ada } = people;
   const log = await poll(
     async () => {
@@ -179,8 +200,13 @@ test('a spoken question is answered: logged, in the transcript, and heard', asyn
     { timeout: ANSWER_WAIT, message: 'no voice interaction about closures with an answer' },
   );
   assert.equal(log.error, null, JSON.stringify(log));
+  // Spoken with the offline default voice, Piper's joe (flite is only the fallback).
+  assert.equal(log.providers.tts, 'piper', JSON.stringify(log.providers));
+  assert.match(log.answer, /```/, `the answer has no code block: ${log.answer}`);
   await ada.page.getByRole('tab', { name: /Assistant/ }).click();
-  await see(ada.page.locator('#transcript').getByText(/closure/i));
+  await see(ada.page.locator('#transcript').getByText(/closure/i).first());
+  // The code is shown as code, not as prose.
+  await see(ada.page.locator('#transcript pre.answer-code code').first());
   // Ada is the only person in the room: any audio she receives is the agent's.
   await ada.page.waitForFunction(
     async (energy) => {
@@ -193,6 +219,21 @@ test('a spoken question is answered: logged, in the transcript, and heard', asyn
     { timeout: ANSWER_WAIT, polling: 500 },
   );
   await shot(ada.page, 'room-assistant-answer');
+});
+
+test('a question with a long thinking pause is taken whole', async () => {
+  const { cy } = people;
+  const log = await poll(
+    async () => {
+      const logs = await apiAs(cy.page, 'GET', `/api/sessions/${sessions.cy}/ai-logs`);
+      assert.equal(logs.status, 200);
+      return logs.body.find((entry) => entry.trigger === 'voice');
+    },
+    { timeout: ANSWER_WAIT, message: 'the question with a pause was never logged' },
+  );
+  // Both halves, the words before the pause and after it, are one question.
+  assert.match(log.question, /how do i/i, JSON.stringify(log));
+  assert.match(log.question, /sort/i, JSON.stringify(log));
 });
 
 test('speech without the wake phrase is not answered', async () => {
