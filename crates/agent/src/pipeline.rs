@@ -234,8 +234,10 @@ pub enum TurnEnd {
         probability: f32,
     },
     /// `max_turn_silence` passed while the model judged the turn unfinished
-    /// (or had not answered yet).
-    LongSilence,
+    /// (with this probability of complete), or had not answered yet (`None`).
+    LongSilence {
+        probability: Option<f32>,
+    },
     /// The model failed; `end_silence` passed.
     NoVerdict,
     /// Nothing the agent needs to hear (the spotter never fired): ended
@@ -305,8 +307,9 @@ enum TurnState {
     Listening,
     /// The model was asked (this check) and has not answered.
     Asked(UtteranceId),
-    /// The model judged the turn unfinished: speech may resume.
-    Unfinished,
+    /// The model judged the turn unfinished (with this probability of
+    /// complete): speech may resume.
+    Unfinished(f32),
     /// The model failed: `end_silence` ends the utterance.
     NoVerdict,
 }
@@ -675,7 +678,14 @@ impl SessionPipeline {
             return;
         }
         let end = match utterance.turn {
-            _ if silent_for >= config.max_turn_silence => Some(TurnEnd::LongSilence),
+            TurnState::Unfinished(probability) if silent_for >= config.max_turn_silence => {
+                Some(TurnEnd::LongSilence {
+                    probability: Some(probability),
+                })
+            }
+            _ if silent_for >= config.max_turn_silence => {
+                Some(TurnEnd::LongSilence { probability: None })
+            }
             TurnState::NoVerdict if silent_for >= config.end_silence => Some(TurnEnd::NoVerdict),
             _ => None,
         };
@@ -748,7 +758,7 @@ impl SessionPipeline {
                 };
                 self.end_utterance(now, &speaker_id, &mut speaker, reason);
             }
-            Ok(_) => utterance.turn = TurnState::Unfinished,
+            Ok(verdict) => utterance.turn = TurnState::Unfinished(verdict.probability),
             Err(error) => {
                 tracing::warn!(%error, speaker = %speaker_id, "no end-of-turn verdict; ending the utterance on silence alone");
                 utterance.turn = TurnState::NoVerdict;
@@ -1344,7 +1354,12 @@ mod tests {
         let ends = h.ends();
         assert_eq!(ends.len(), 1);
         let (silence, reason) = ends[0];
-        assert_eq!(reason, TurnEnd::LongSilence);
+        assert_eq!(
+            reason,
+            TurnEnd::LongSilence {
+                probability: Some(0.2)
+            }
+        );
         let cap = PipelineConfig::default().max_turn_silence;
         assert!(
             silence >= cap && silence <= cap + CHUNK_DURATION,
@@ -1372,7 +1387,9 @@ mod tests {
         h.silence(2000);
         assert_eq!(
             h.ends().iter().map(|(_, r)| *r).collect::<Vec<_>>(),
-            [TurnEnd::LongSilence]
+            [TurnEnd::LongSilence {
+                probability: Some(0.1)
+            }]
         );
         assert!(heard_ms(&h.questions()[0]) >= 600 + 260 + 600);
     }

@@ -18,7 +18,9 @@
 //!   the `sfu` crate) that send and receive stamped media through either.
 //! - [`agent`]: the assistant's voice-to-voice latency with the configured
 //!   engines; [`agent::voice_to_voice`] feeds spoken questions through the
-//!   same session task the rooms use and times each stage.
+//!   same session task the rooms use and times each stage;
+//!   [`agent::turn`] times turn-taking (Silero VAD, Smart Turn, and the wait
+//!   from the end of a question to the end of its utterance).
 //! - [`abuse`]: a flood of sign-ups, hand-logged AI interactions, live
 //!   subscription churn and half-open connections, against honest
 //!   participants measured quiet first, in the same run.
@@ -49,6 +51,8 @@ pub enum Command {
     Sfu(sfu::SfuBenchArgs),
     /// The assistant's voice-to-voice latency over 20 spoken questions, stage by stage, with the configured engines.
     Agent(agent::AgentBenchArgs),
+    /// The assistant's turn-taking: Silero VAD and Smart Turn per call, and the wait from the end of a spoken question to the end of its utterance.
+    TurnTaking(agent::turn::TurnBenchArgs),
     /// Abuse: floods of sign-ups, AI logs, live churn and half-open connections, against honest participants measured quiet first.
     Abuse(abuse::AbuseBenchArgs),
 }
@@ -60,6 +64,7 @@ impl Command {
             Command::Live(args) => live::run_live(args).await,
             Command::Sfu(args) => sfu::run_sfu(args).await,
             Command::Agent(args) => agent::run_agent(args).await,
+            Command::TurnTaking(args) => agent::turn::run_turn_taking(args).await,
             Command::Abuse(args) => abuse::run_abuse(args).await,
         }
     }

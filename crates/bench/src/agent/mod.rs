@@ -14,6 +14,8 @@
 use std::time::Duration;
 
 pub mod voice_to_voice;
+// `lockin-bench turn-taking`.
+pub mod turn;
 
 use voice_to_voice::{BENCH_QUESTIONS, BenchReport, bench_voice_to_voice};
 
