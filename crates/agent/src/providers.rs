@@ -128,6 +128,9 @@ pub(crate) async fn on_blocking_thread<T: Send + 'static>(
 /// Speech-to-text provider.
 #[derive(Debug, Clone)]
 pub enum SttConfig {
+    /// Offline, open vocabulary: Whisper tiny.en on candle, from the model
+    /// directory (`scripts/setup-agent`).
+    Whisper,
     /// Offline: Debian's libpocketsphinx with the en-us model.
     Pocketsphinx { model_dir: PathBuf },
     /// Deepgram's streaming WebSocket API.
@@ -273,6 +276,7 @@ pub const AGENT_KEYS: [&str; 24] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum SttProvider {
+    Whisper,
     Pocketsphinx,
     Deepgram,
 }
@@ -333,7 +337,7 @@ struct AgentSettings {
 impl Default for AgentSettings {
     fn default() -> Self {
         Self {
-            stt: SttProvider::Pocketsphinx,
+            stt: SttProvider::Whisper,
             llm: LlmProvider::Local,
             tts: TtsProvider::Piper,
             wake_phrase: "hey agent".into(),
@@ -393,6 +397,7 @@ impl TryFrom<AgentSettings> for AgentConfig {
             })
         };
         let stt = match settings.stt {
+            SttProvider::Whisper => SttConfig::Whisper,
             SttProvider::Pocketsphinx => SttConfig::Pocketsphinx {
                 model_dir: settings.pocketsphinx_model_dir,
             },
@@ -467,7 +472,7 @@ mod tests {
     #[test]
     fn defaults_are_offline() {
         let config = parse(serde_json::json!({})).unwrap();
-        assert!(matches!(config.stt, SttConfig::Pocketsphinx { .. }));
+        assert!(matches!(config.stt, SttConfig::Whisper));
         assert!(matches!(
             config.llm,
             LlmConfig::Local {

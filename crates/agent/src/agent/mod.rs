@@ -32,6 +32,7 @@ use crate::stt::SpeechToText;
 use crate::stt::deepgram::Deepgram;
 use crate::stt::domain_lm::build_arpa;
 use crate::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
+use crate::stt::whisper::WhisperStt;
 use crate::tts::TextToSpeech;
 use crate::tts::elevenlabs::ElevenLabs;
 use crate::tts::flite::FliteTts;
@@ -110,9 +111,12 @@ impl Agent {
             SttConfig::Pocketsphinx { model_dir } => PocketsphinxModel {
                 dir: model_dir.clone(),
             },
-            SttConfig::Deepgram { .. } => PocketsphinxModel::default(),
+            SttConfig::Whisper | SttConfig::Deepgram { .. } => PocketsphinxModel::default(),
         };
         let stt: Arc<dyn SpeechToText> = match &config.stt {
+            SttConfig::Whisper => {
+                Arc::new(on_blocking_thread("whisper", WhisperStt::load_default).await?)
+            }
             SttConfig::Pocketsphinx { .. } => {
                 let model = model.clone();
                 let stt = on_blocking_thread("pocketsphinx", move || {
@@ -178,22 +182,29 @@ impl Agent {
                 config.timeouts.speech,
             )),
         };
-        // Fail now, not on the first speaker, if the spotter cannot load.
-        PocketsphinxSpotter::new(&model, &config.wake_phrase, WAKE_THRESHOLD)?;
-        let phrase = config.wake_phrase.clone();
-        let new_spotter: SharedSpotterFactory = Arc::new(move || {
-            match PocketsphinxSpotter::new(&model, &phrase, WAKE_THRESHOLD) {
-                Ok(spotter) => Box::new(spotter) as Box<dyn WakeSpotter>,
-                Err(error) => {
-                    tracing::error!(%error, "wake spotter failed to load; this speaker cannot wake the agent");
-                    Box::new(DeafSpotter)
-                }
+        // Whisper hears any words: every utterance is transcribed and the
+        // wake phrase is looked for in its words. The other engines keep
+        // PocketSphinx's keyword search deciding what is transcribed.
+        let new_spotter = match config.stt {
+            SttConfig::Whisper => None,
+            SttConfig::Pocketsphinx { .. } | SttConfig::Deepgram { .. } => {
+                // Fail now, not on the first speaker, if the spotter cannot load.
+                PocketsphinxSpotter::new(&model, &config.wake_phrase, WAKE_THRESHOLD)?;
+                let phrase = config.wake_phrase.clone();
+                let new_spotter: SharedSpotterFactory = Arc::new(move || {
+                    match PocketsphinxSpotter::new(&model, &phrase, WAKE_THRESHOLD) {
+                        Ok(spotter) => Box::new(spotter) as Box<dyn WakeSpotter>,
+                        Err(error) => {
+                            tracing::error!(%error, "wake spotter failed to load; this speaker cannot wake the agent");
+                            Box::new(DeafSpotter)
+                        }
+                    }
+                });
+                Some(new_spotter)
             }
-        });
-        let hearing = on_blocking_thread("listening models", move || {
-            Hearing::offline(Some(new_spotter))
-        })
-        .await?;
+        };
+        let hearing =
+            on_blocking_thread("listening models", move || Hearing::offline(new_spotter)).await?;
         Ok(Self::from_parts(config, stt, llm, tts, hearing))
     }
 

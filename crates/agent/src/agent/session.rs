@@ -216,6 +216,32 @@ struct Session {
 }
 
 impl Session {
+    /// Words the transcriber should expect: the project's name and tech
+    /// stack, and the names of the people in the room ("Lock In: Rust,
+    /// axum, SQLite. Ada, Bob.").
+    fn hints(&self) -> String {
+        let mut hints = String::new();
+        if let Some(project) = &self.context.project {
+            hints.push_str(&project.name);
+            if !project.tech_stack.is_empty() {
+                hints.push_str(": ");
+                hints.push_str(&project.tech_stack.join(", "));
+            }
+            hints.push('.');
+        }
+        let mut names: Vec<&str> = self.names.values().map(String::as_str).collect();
+        names.sort_unstable();
+        names.dedup();
+        if !names.is_empty() {
+            if !hints.is_empty() {
+                hints.push(' ');
+            }
+            hints.push_str(&names.join(", "));
+            hints.push('.');
+        }
+        hints
+    }
+
     async fn run(mut self, mut input: mpsc::Receiver<SessionInput>) {
         let (work_tx, mut work_rx) = mpsc::channel::<Work>(256);
         let mut input_open = true;
@@ -455,8 +481,9 @@ impl Session {
                     work.clone(),
                 );
                 let limit = self.agent.config.timeouts.transcription;
+                let hints = self.hints();
                 tokio::spawn(async move {
-                    let result = with_timeout(limit, stt.transcribe(&pcm)).await;
+                    let result = with_timeout(limit, stt.transcribe_with_hints(&pcm, &hints)).await;
                     let result = result.map(|t| t.text).map_err(|e| e.to_string());
                     let _ = work.send(Work::Transcript { utterance, result }).await;
                 });

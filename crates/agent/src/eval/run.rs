@@ -108,8 +108,8 @@ fn resample(samples: &[i16], rate: usize) -> Result<Vec<i16>, ProviderError> {
     }
     let failed = |e: &dyn std::fmt::Display| ProviderError::Engine(format!("resampling: {e}"));
     let input: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32768.0).collect();
-    let mut resampler =
-        Fft::<f32>::new(rate, SAMPLE_RATE as usize, 1024, 1, FixedSync::Input).map_err(|e| failed(&e))?;
+    let mut resampler = Fft::<f32>::new(rate, SAMPLE_RATE as usize, 1024, 1, FixedSync::Input)
+        .map_err(|e| failed(&e))?;
     let adapter = InterleavedSlice::new(&input, 1, input.len()).map_err(|e| failed(&e))?;
     let output = resampler
         .process_all(&adapter, input.len(), None)

@@ -1,4 +1,5 @@
-//! Speech-to-text: one trait, an offline and a cloud implementation.
+//! Speech-to-text: one trait; offline engines (Whisper tiny.en, the
+//! default, and PocketSphinx) and a cloud one (Deepgram).
 //!
 //! The pipeline hands over a whole utterance (it knows where speech ends from
 //! voice activity); a provider returns its text. The wake phrase itself is
@@ -7,6 +8,7 @@
 pub mod deepgram;
 pub mod domain_lm;
 pub mod pocketsphinx;
+pub mod whisper;
 
 use async_trait::async_trait;
 
@@ -27,4 +29,17 @@ pub trait SpeechToText: Send + Sync {
     fn name(&self) -> &'static str;
 
     async fn transcribe(&self, pcm: &[i16]) -> Result<Transcript, ProviderError>;
+
+    /// Transcribes, expecting the words of `hints` (free text such as
+    /// "Rust, axum, SQLite. Ada, Bob.": the project's tech stack, the names
+    /// of the people in the room) and preferring their spelling. A provider
+    /// that cannot be biased ignores them.
+    async fn transcribe_with_hints(
+        &self,
+        pcm: &[i16],
+        hints: &str,
+    ) -> Result<Transcript, ProviderError> {
+        let _ = hints;
+        self.transcribe(pcm).await
+    }
 }

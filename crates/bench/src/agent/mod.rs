@@ -10,9 +10,13 @@
 //! ratio of voice-to-voice to it is what the glue between the stages costs.
 //! The ratio to 800 ms is the distance to what cloud-backed voice agents aim
 //! for.
+//!
+//! `lockin-bench agent --eval` scores the spoken evaluation set instead
+//! ([`eval`]).
 
 use std::time::Duration;
 
+pub mod eval;
 pub mod voice_to_voice;
 // `lockin-bench turn-taking`.
 pub mod turn;
@@ -33,9 +37,16 @@ pub struct AgentBenchArgs {
     /// Print the whole report, every interaction included, as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Score the spoken evaluation set instead (`agent::eval`): wake
+    /// recall, false wakes, word error rate and topic words, per voice.
+    #[arg(long)]
+    pub eval: bool,
 }
 
 pub async fn run_agent(args: AgentBenchArgs) -> anyhow::Result<()> {
+    if args.eval {
+        return eval::run_eval(args.json).await;
+    }
     let config = server::assistant::engines()?;
     eprintln!("loading the assistant's engines…");
     let assistant = agent::Agent::new(config).await?;
