@@ -286,3 +286,68 @@ mod tests {
         assert_eq!(one_line("abcdefghij", 4), "abcd");
     }
 }
+
+/// Words the transcriber should expect in this session, as Whisper's prompt
+/// takes them: the wake phrase, the project's name and tech stack, and the
+/// names of the people in the room ("Hey agent. Lock In: Rust, axum,
+/// SQLite. Ada, Bob.").
+pub fn hints(wake_phrase: &str, context: &SessionContext, names: &[&str]) -> String {
+    let mut sentences = Vec::new();
+    let mut phrase = wake_phrase.trim().to_string();
+    if let Some(first) = phrase.get(..1) {
+        phrase.replace_range(..1, &first.to_uppercase());
+        sentences.push(format!("{phrase}."));
+    }
+    if let Some(project) = &context.project {
+        if project.tech_stack.is_empty() {
+            sentences.push(format!("{}.", project.name));
+        } else {
+            sentences.push(format!(
+                "{}: {}.",
+                project.name,
+                project.tech_stack.join(", ")
+            ));
+        }
+    }
+    let mut names: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !n.trim().is_empty())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if !names.is_empty() {
+        sentences.push(format!("{}.", names.join(", ")));
+    }
+    sentences.join(" ")
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    #[test]
+    fn hints_name_the_phrase_the_project_and_the_room() {
+        let context = SessionContext {
+            session: SessionInfo {
+                title: "t".into(),
+                kind: "coding".into(),
+            },
+            project: Some(ProjectInfo {
+                name: "Lock In".into(),
+                description: String::new(),
+                tech_stack: vec!["Rust".into(), "axum".into()],
+                repo_url: None,
+            }),
+        };
+        assert_eq!(
+            hints("hey agent", &context, &["Bob", "Ada", "Bob"]),
+            "Hey agent. Lock In: Rust, axum. Ada, Bob."
+        );
+        let bare = SessionContext {
+            project: None,
+            ..context
+        };
+        assert_eq!(hints("hey agent", &bare, &[]), "Hey agent.");
+    }
+}

@@ -34,6 +34,9 @@ pub trait WakeSpotter: Send {
 /// phrase.
 const FILLERS: &str = "so|um+|uh+|er+|hm+|oh|okay|ok|and|well|right|alright|yeah";
 
+/// A greeting opening the phrase, and what transcribers hear it as.
+const GREETINGS: &str = "hey|hay|hi|he|eh|a";
+
 /// The wake phrase as a case-insensitive, word-bounded pattern.
 #[derive(Debug, Clone)]
 pub struct WakePhrase {
@@ -50,12 +53,33 @@ pub struct WakeMatch {
 
 impl WakePhrase {
     /// `phrase` like "hey agent"; words may be separated by any spacing or
-    /// punctuation in the transcript ("Hey, agent!").
+    /// punctuation in the transcript ("Hey, agent!"). A greeting that opens
+    /// the phrase ("hey") is also heard as the words transcribers mistake it
+    /// for ("hi", "he", "hay", "a"), and a phrase of greeting + name also
+    /// wakes on the name alone said as an address: followed by a comma or
+    /// other punctuation ("Agent, what is…"), never by a plain space ("agent
+    /// in a tent").
     pub fn new(phrase: &str) -> Self {
+        const GAP: &str = r"[\s,.;:!?-]+";
         let words: Vec<String> = phrase.split_whitespace().map(regex::escape).collect();
+        let mut alternatives = vec![format!("{}\\b", words.join(GAP))];
+        if let [greeting, name @ ..] = words.as_slice()
+            && GREETINGS
+                .split('|')
+                .any(|g| g.eq_ignore_ascii_case(greeting))
+            && !name.is_empty()
+        {
+            let name = name.join(GAP);
+            alternatives.push(format!("(?:{GREETINGS}){GAP}{name}\\b"));
+            alternatives.push(format!("{name}\\s*[,.;:!?]"));
+        }
         let pattern = format!(
-            r"(?i)^[\s,.;:!?-]*(?:(?:{FILLERS})[\s,.;:!?-]+){{0,3}}{}\b",
-            words.join(r"[\s,.;:!?-]+")
+            r"(?i)^[\s,.;:!?-]*(?:(?:{FILLERS}){GAP}){{0,3}}(?:{})",
+            alternatives
+                .iter()
+                .map(|a| format!("(?:{a})"))
+                .collect::<Vec<_>>()
+                .join("|")
         );
         Self {
             phrase: phrase.to_string(),
@@ -105,6 +129,30 @@ mod tests {
         assert!(wake.find("they agent").is_none());
         assert!(wake.find("hey agents").is_none());
         assert!(wake.find("hey everyone").is_none());
+    }
+
+    #[test]
+    fn a_misheard_greeting_or_the_name_said_as_an_address_wakes() {
+        let wake = WakePhrase::new("hey agent");
+        for heard in [
+            "Agent, how do I read a file?",
+            "He agent, how do I read a file?",
+            "Hi agent how do I read a file",
+            "A agent, how do I read a file",
+        ] {
+            assert_eq!(
+                wake.find(heard).map(|m| m.question).as_deref(),
+                Some("how do I read a file"),
+                "{heard}"
+            );
+        }
+        assert!(wake.find("Agent in a tent was reading").is_none());
+        assert!(wake.find("A gent in a tent was reading").is_none());
+        assert!(wake.find("agency staff, please").is_none());
+        // Another phrase keeps its own words.
+        let other = WakePhrase::new("computer");
+        assert!(other.find("Computer, lights").is_some());
+        assert!(other.find("hey computer").is_none());
     }
 
     #[test]

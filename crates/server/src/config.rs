@@ -553,10 +553,7 @@ mod tests {
             assert_eq!(config.agent.timeouts.first_token, Duration::from_secs(2));
             assert_eq!(config.agent.timeouts.answer, Duration::from_secs(90));
             // What the table does not name keeps its offline default.
-            assert!(matches!(
-                config.agent.stt,
-                agent::SttConfig::Pocketsphinx { .. }
-            ));
+            assert!(matches!(config.agent.stt, agent::SttConfig::Whisper));
             assert!(matches!(config.agent.tts, agent::TtsConfig::Piper { .. }));
             assert_eq!(config.listen.port(), 9000);
             Ok(())

@@ -216,30 +216,10 @@ struct Session {
 }
 
 impl Session {
-    /// Words the transcriber should expect: the project's name and tech
-    /// stack, and the names of the people in the room ("Lock In: Rust,
-    /// axum, SQLite. Ada, Bob.").
+    /// Words the transcriber should expect ([`crate::prompt::hints`]).
     fn hints(&self) -> String {
-        let mut hints = String::new();
-        if let Some(project) = &self.context.project {
-            hints.push_str(&project.name);
-            if !project.tech_stack.is_empty() {
-                hints.push_str(": ");
-                hints.push_str(&project.tech_stack.join(", "));
-            }
-            hints.push('.');
-        }
-        let mut names: Vec<&str> = self.names.values().map(String::as_str).collect();
-        names.sort_unstable();
-        names.dedup();
-        if !names.is_empty() {
-            if !hints.is_empty() {
-                hints.push(' ');
-            }
-            hints.push_str(&names.join(", "));
-            hints.push('.');
-        }
-        hints
+        let names: Vec<&str> = self.names.values().map(String::as_str).collect();
+        crate::prompt::hints(&self.agent.config.wake_phrase, &self.context, &names)
     }
 
     async fn run(mut self, mut input: mpsc::Receiver<SessionInput>) {

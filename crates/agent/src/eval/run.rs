@@ -16,6 +16,7 @@ use super::{Outcome, Report, Sample, Voice};
 use crate::agent::Agent;
 use crate::audio::{FRAME_DURATION, FRAME_SAMPLES, SAMPLE_RATE};
 use crate::pipeline::{Event, Input, Output, SpeakerId};
+use crate::prompt::{ProjectInfo, SessionContext, SessionInfo, hints};
 use crate::providers::ProviderError;
 use crate::tts::TextToSpeech;
 use crate::tts::flite::{FliteVoice, synthesize_blocking};
@@ -127,16 +128,31 @@ pub async fn evaluate(
     piper: &dyn TextToSpeech,
     samples: &[Sample],
 ) -> Result<Report, ProviderError> {
+    // What a session of a coding project would hint; no names (the
+    // samples' speakers are anonymous).
+    let context = SessionContext {
+        session: SessionInfo {
+            title: "Evaluation".into(),
+            kind: "coding".into(),
+        },
+        project: Some(ProjectInfo {
+            name: "Lock In".into(),
+            description: "Live focus sessions with a voice coding assistant".into(),
+            tech_stack: vec!["Rust".into(), "axum".into(), "SQLite".into()],
+            repo_url: None,
+        }),
+    };
+    let hints = hints(&agent.config().wake_phrase, &context, &[]);
     let mut outcomes = Vec::with_capacity(samples.len());
     for sample in samples {
         let speech = speak(sample.voice, &sample.text, piper).await?;
-        outcomes.push(listen(agent, sample.clone(), &speech).await);
+        outcomes.push(listen(agent, &hints, sample.clone(), &speech).await);
     }
     Ok(Report::new(outcomes))
 }
 
 /// Feeds one sample into a fresh pipeline and reports what it made of it.
-async fn listen(agent: &Agent, sample: Sample, speech: &[i16]) -> Outcome {
+async fn listen(agent: &Agent, hints: &str, sample: Sample, speech: &[i16]) -> Outcome {
     let speaker = SpeakerId::from("asker");
     let mut pipeline = agent.pipeline();
     let mut audio = vec![0i16; samples_in(LEAD_IN)];
@@ -168,7 +184,7 @@ async fn listen(agent: &Agent, sample: Sample, speech: &[i16]) -> Outcome {
                 Event::Transcribe { utterance, pcm, .. } => {
                     let result = agent
                         .speech_to_text()
-                        .transcribe(&pcm)
+                        .transcribe_with_hints(&pcm, hints)
                         .await
                         .map(|t| t.text)
                         .map_err(|e| e.to_string());
