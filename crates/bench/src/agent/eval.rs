@@ -7,7 +7,8 @@ use agent::eval::{Report, evaluate, samples};
 use agent::tts::piper::PiperTts;
 
 /// What the agent's tests require of the offline engines.
-const REQUIRED: &str = "required: wake recall ≥ 95 %, no false wake, word error rate ≤ 15 %, topic word ≥ 90 %";
+const REQUIRED: &str =
+    "required: wake recall ≥ 95 %, no false wake, word error rate ≤ 15 %, topic word ≥ 90 %";
 
 pub async fn run_eval(json: bool) -> anyhow::Result<()> {
     let config = server::assistant::engines()?;

@@ -178,7 +178,13 @@ pub async fn bench_voice_to_voice(
                         })
                         .await;
                 }
-                SessionOutput::Event(Event::WakeRejected { transcript, .. }) => {
+                // Every utterance is transcribed now (the listener's "okay
+                // thanks" too): only the asker's own rejection is a miss.
+                SessionOutput::Event(Event::WakeRejected {
+                    transcript,
+                    speaker: rejected,
+                    ..
+                }) if rejected == speaker => {
                     break Some(Err(format!("{question}: not woken (heard {transcript:?})")));
                 }
                 SessionOutput::Interaction(interaction) => break Some(Ok(interaction)),
