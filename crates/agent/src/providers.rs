@@ -560,7 +560,7 @@ mod tests {
         assert!(empty.unwrap_err().to_string().contains("deepgram_api_key"));
         // Ollama and llama.cpp's server take no key.
         assert!(parse(serde_json::json!({ "llm": "openai" })).is_ok());
-        assert!(parse(serde_json::json!({ "stt": "whisper" })).is_err());
+        assert!(parse(serde_json::json!({ "stt": "vosk" })).is_err());
     }
 
     #[test]
