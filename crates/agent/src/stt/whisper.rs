@@ -630,8 +630,8 @@ mod tests {
                 &["agent", "closure", "rust"],
             ),
             (
-                "hey agent how do I sort a hash map by value",
-                &["agent", "sort", "hash", "map", "value"],
+                "hey agent, how do I read a file line by line",
+                &["agent", "read", "file", "line"],
             ),
             (
                 "hey agent, how do I write a unit test in python",
@@ -642,7 +642,10 @@ mod tests {
             for (question, words) in questions {
                 let pcm = speak(voice, question);
                 let started = Instant::now();
-                let heard = whisper().recognise(&pcm, "").unwrap();
+                // Hinted as a session of a Rust project hints it.
+                let heard = whisper()
+                    .recognise(&pcm, "Hey agent. Lock In: Rust, axum, SQLite.")
+                    .unwrap();
                 println!(
                     "{voice:?} {:.1} s, {} ms: {:?} (no speech {:.2})",
                     pcm.len() as f32 / 16000.0,
