@@ -865,6 +865,18 @@ impl SessionPipeline {
             voice_to_voice: None,
         };
         let question = match result {
+            // Nothing says this utterance was meant for the agent (no
+            // spotter fired, no "hey agent" before it): a failed
+            // transcription is dropped like talk to the room, not
+            // apologised for.
+            Err(_) if pending.wake_delay.is_none() && !pending.follow_up => {
+                self.events.push_back(Event::WakeRejected {
+                    utterance,
+                    speaker: pending.speaker,
+                    transcript: String::new(),
+                });
+                return;
+            }
             Err(error) => Question {
                 ticket: Ticket(0),
                 speaker: pending.speaker,
