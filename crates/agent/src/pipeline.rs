@@ -14,9 +14,10 @@
 //!  Audio ─▶ per speaker: 32 ms chunks ─▶ voice activity (Silero) ─▶ utterance ─▶ spotter
 //!   silent 200 ms ─▶ CheckTurn { pcm } ◀── (only if the spotter fired, a follow-up, or no spotter)
 //!                    Transcribe { pcm } early, in parallel
-//!  TurnVerdict: complete ─▶ the utterance ends now
-//!               incomplete ─▶ keep listening: speech resumes the same utterance,
-//!                             2.5 s of silence ends it anyway
+//!  TurnVerdict: complete ─▶ the utterance ends when the early transcript
+//!                           comes, unless its words trail off ("how do I")
+//!               incomplete, or words that trail off ─▶ keep listening: speech
+//!                           resumes the same utterance, 2.5 s of silence ends it anyway
 //!  Transcript ─▶ wake phrase on the words? ─▶ queue ─▶ QuestionReady (one at a time)
 //!  AnswerAudio ─▶ 20 ms frames ─▶ Opus ─▶ SpeakFrame, paced in real time
 //!  someone talks over it ─▶ BargeIn (audio dropped at once) ─▶ AnswerFinished
@@ -38,7 +39,7 @@ use domain::ai_log::Trigger;
 use crate::audio::{
     Chunker, FRAME_DURATION, FRAME_SAMPLES, Framer, OpusEncoder, RTP_TICKS_PER_FRAME, SAMPLE_RATE,
 };
-use crate::turn::TurnVerdict;
+use crate::turn::{self, TurnVerdict};
 use crate::vad::{CHUNK_DURATION, CHUNK_SAMPLES, VoiceActivity};
 use crate::wake::{WakePhrase, WakeSpotter};
 
@@ -90,6 +91,12 @@ pub struct PipelineConfig {
     /// judged it unfinished: the longest thinking pause kept inside one
     /// question ("how do I… um… sort a map"). Pipecat waits 3 s.
     pub max_turn_silence: Duration,
+    /// Silence that ends an utterance the end-of-turn model judged
+    /// unfinished when its early transcript reads as a whole question
+    /// ("…the difference between a vector and an array"): flat or unusual
+    /// intonation should not cost the full cap. Words that trail off ("how
+    /// do I") still wait for it.
+    pub worded_turn_silence: Duration,
     /// Silence that ends an utterance when the end-of-turn model gave no
     /// verdict (it failed): end-pointing by voice activity alone.
     pub end_silence: Duration,
@@ -122,6 +129,7 @@ impl Default for PipelineConfig {
             speech_start: Duration::from_millis(64),
             turn_check_silence: Duration::from_millis(200),
             max_turn_silence: Duration::from_millis(2500),
+            worded_turn_silence: Duration::from_millis(1000),
             end_silence: Duration::from_millis(500),
             early_transcription: Duration::from_millis(200),
             preroll: Duration::from_millis(300),
@@ -198,6 +206,12 @@ pub enum Event {
         speaker: SpeakerId,
         pcm: Vec<i16>,
     },
+    /// The end-of-turn model heard the turn as complete, but its early
+    /// transcript trails off ("hey agent, how do I"): it is kept open.
+    TrailsOff {
+        speaker: SpeakerId,
+        utterance: UtteranceId,
+    },
     /// The words did not hold the wake phrase: the utterance is dropped.
     WakeRejected {
         utterance: UtteranceId,
@@ -237,6 +251,12 @@ pub enum TurnEnd {
     /// (with this probability of complete), or had not answered yet (`None`).
     LongSilence {
         probability: Option<f32>,
+    },
+    /// The model judged the turn unfinished (with this probability of
+    /// complete), but its words made a whole question and
+    /// `worded_turn_silence` passed.
+    WordsComplete {
+        probability: f32,
     },
     /// The model failed; `end_silence` passed.
     NoVerdict,
@@ -307,11 +327,27 @@ enum TurnState {
     Listening,
     /// The model was asked (this check) and has not answered.
     Asked(UtteranceId),
-    /// The model judged the turn unfinished (with this probability of
-    /// complete): speech may resume.
-    Unfinished(f32),
+    /// The model heard the turn as complete (with this probability); the
+    /// early transcript is awaited to confirm that the words do not trail
+    /// off ("hey agent, how do I").
+    Heard(f32),
+    /// The model judged the turn unfinished, or heard it complete but the
+    /// words trail off (with this probability of complete): speech may
+    /// resume. What the early transcript says of the words is kept.
+    Unfinished { probability: f32, words: Words },
     /// The model failed: `end_silence` ends the utterance.
     NoVerdict,
+}
+
+/// What an utterance's early transcript says of its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Words {
+    /// Not transcribed yet, or the transcription failed.
+    Unread,
+    /// The question stops mid-way ("how do I", "what is the").
+    TrailOff,
+    /// Words that can end a question, or words not addressed to the agent.
+    Whole,
 }
 
 struct Utterance {
@@ -678,10 +714,18 @@ impl SessionPipeline {
             return;
         }
         let end = match utterance.turn {
-            TurnState::Unfinished(probability) if silent_for >= config.max_turn_silence => {
+            TurnState::Unfinished { probability, .. } | TurnState::Heard(probability)
+                if silent_for >= config.max_turn_silence =>
+            {
                 Some(TurnEnd::LongSilence {
                     probability: Some(probability),
                 })
+            }
+            TurnState::Unfinished {
+                probability,
+                words: Words::Whole,
+            } if silent_for >= config.worded_turn_silence => {
+                Some(TurnEnd::WordsComplete { probability })
             }
             _ if silent_for >= config.max_turn_silence => {
                 Some(TurnEnd::LongSilence { probability: None })
@@ -753,12 +797,16 @@ impl SessionPipeline {
         let utterance = speaker.utterance.as_mut().expect("found above");
         match verdict {
             Ok(verdict) if verdict.complete => {
-                let reason = TurnEnd::Complete {
-                    probability: verdict.probability,
-                };
-                self.end_utterance(now, &speaker_id, &mut speaker, reason);
+                utterance.turn = TurnState::Heard(verdict.probability);
+                self.read_words(now, &speaker_id, &mut speaker);
             }
-            Ok(verdict) => utterance.turn = TurnState::Unfinished(verdict.probability),
+            Ok(verdict) => {
+                utterance.turn = TurnState::Unfinished {
+                    probability: verdict.probability,
+                    words: Words::Unread,
+                };
+                self.read_words(now, &speaker_id, &mut speaker);
+            }
             Err(error) => {
                 tracing::warn!(%error, speaker = %speaker_id, "no end-of-turn verdict; ending the utterance on silence alone");
                 utterance.turn = TurnState::NoVerdict;
@@ -766,6 +814,64 @@ impl SessionPipeline {
             }
         }
         self.speakers.insert(speaker_id, speaker);
+    }
+
+    /// Reads the early transcript's words, once they come, against the
+    /// model's verdict on the pause (LiveKit's turn detector reads the
+    /// transcript for the same reason: the model hears intonation, the
+    /// words tell where a question stops):
+    ///
+    /// - heard complete, and the words do not trail off: the turn ends now.
+    ///   No wait is added: the question cannot be answered before its
+    ///   transcript anyway. A failed transcription is not held against it.
+    /// - heard complete, but the words trail off ("hey agent, how do I"): a
+    ///   thinking pause; the turn stays open as unfinished.
+    /// - judged unfinished, but the words make a whole question: the turn
+    ///   ends after `worded_turn_silence` rather than the long cap.
+    fn read_words(&mut self, now: Instant, speaker_id: &SpeakerId, speaker: &mut Speaker) {
+        let Some(utterance) = speaker.utterance.as_mut() else {
+            return;
+        };
+        let words = match utterance.early.and_then(|early| self.pending.get(&early)) {
+            Some(PendingTranscript { result: None, .. }) => return,
+            Some(PendingTranscript {
+                result: Some(Ok(transcript)),
+                ..
+            }) if self.trails_off(transcript, utterance.follow_up) => Words::TrailOff,
+            Some(PendingTranscript {
+                result: Some(Ok(_)),
+                ..
+            }) => Words::Whole,
+            _ => Words::Unread,
+        };
+        match utterance.turn {
+            TurnState::Heard(probability) if words == Words::TrailOff => {
+                utterance.turn = TurnState::Unfinished { probability, words };
+                self.events.push_back(Event::TrailsOff {
+                    speaker: speaker_id.clone(),
+                    utterance: utterance.id,
+                });
+            }
+            TurnState::Heard(probability) => {
+                self.end_utterance(now, speaker_id, speaker, TurnEnd::Complete { probability });
+            }
+            TurnState::Unfinished { probability, .. } => {
+                utterance.turn = TurnState::Unfinished { probability, words };
+                self.follow_silence(now, speaker_id, speaker);
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a transcript addressed to the agent stops mid-question. One
+    /// not addressed to it has nothing to wait for.
+    fn trails_off(&self, transcript: &str, follow_up: bool) -> bool {
+        let question = match (self.wake.find(transcript), follow_up) {
+            (Some(found), _) => found.question,
+            (None, true) => transcript.to_string(),
+            (None, false) => return false,
+        };
+        !question.is_empty() && turn::words_trail_off(transcript, &question)
     }
 
     /// Ends the speaker's utterance: transcribed if it may be addressed to
@@ -854,6 +960,17 @@ impl SessionPipeline {
         };
         if !pending.ended {
             pending.result = Some(result);
+            let speaker_id = pending.speaker.clone();
+            if let Some(mut speaker) = self.speakers.remove(&speaker_id) {
+                if speaker
+                    .utterance
+                    .as_ref()
+                    .is_some_and(|u| u.early == Some(utterance))
+                {
+                    self.read_words(now, &speaker_id, &mut speaker);
+                }
+                self.speakers.insert(speaker_id, speaker);
+            }
             return;
         }
         let pending = self.pending.remove(&utterance).expect("found above");
@@ -1069,10 +1186,25 @@ impl SessionPipeline {
         let no_verdict = (utterance.turn == TurnState::NoVerdict)
             .then(|| after(config.end_silence))
             .flatten();
-        [check, early, no_verdict, after(config.max_turn_silence)]
-            .into_iter()
-            .flatten()
-            .min()
+        let worded = matches!(
+            utterance.turn,
+            TurnState::Unfinished {
+                words: Words::Whole,
+                ..
+            }
+        )
+        .then(|| after(config.worded_turn_silence))
+        .flatten();
+        [
+            check,
+            early,
+            no_verdict,
+            worded,
+            after(config.max_turn_silence),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -1135,14 +1267,17 @@ mod tests {
         verdicts: VecDeque<Result<f32, String>>,
         verdict_delay: Duration,
         transcription_delay: Duration,
+        /// Transcripts for the transcriptions to come, in order, "{ms}"
+        /// standing for the milliseconds of audio given; once they run out,
+        /// "hey agent, {ms} ms of audio".
+        transcripts: VecDeque<String>,
         /// Work asked for and not yet answered: when it is due, and what.
         due: Vec<(Instant, Work)>,
     }
 
     enum Work {
         Verdict(UtteranceId, Result<TurnVerdict, String>),
-        /// The transcript says how much audio it was given.
-        Transcript(UtteranceId, usize),
+        Transcript(UtteranceId, String),
     }
 
     const SPEAKER: &str = "ada";
@@ -1161,6 +1296,7 @@ mod tests {
                 verdicts: VecDeque::new(),
                 verdict_delay: Duration::from_millis(30),
                 transcription_delay: Duration::from_millis(150),
+                transcripts: VecDeque::new(),
                 due: Vec::new(),
             }
         }
@@ -1210,11 +1346,11 @@ mod tests {
                     Work::Verdict(check, verdict) => self
                         .pipeline
                         .handle_input(now, Input::TurnVerdict { check, verdict }),
-                    Work::Transcript(utterance, samples) => self.pipeline.handle_input(
+                    Work::Transcript(utterance, transcript) => self.pipeline.handle_input(
                         now,
                         Input::Transcript {
                             utterance,
-                            result: Ok(format!("hey agent, {} ms of audio", samples / 16)),
+                            result: Ok(transcript),
                         },
                     ),
                 }
@@ -1238,7 +1374,13 @@ mod tests {
                             }
                             Event::Transcribe { utterance, pcm, .. } => {
                                 let at = self.now + self.transcription_delay;
-                                self.due.push((at, Work::Transcript(*utterance, pcm.len())));
+                                let transcript = self
+                                    .transcripts
+                                    .pop_front()
+                                    .unwrap_or_else(|| "hey agent, {ms} ms of audio".into())
+                                    .replace("{ms}", &(pcm.len() / 16).to_string());
+                                self.due
+                                    .push((at, Work::Transcript(*utterance, transcript)));
                             }
                             _ => {}
                         }
@@ -1298,12 +1440,14 @@ mod tests {
         assert_eq!(ends.len(), 1, "{:?}", h.events);
         let (silence, reason) = ends[0];
         assert_eq!(reason, TurnEnd::Complete { probability: 0.9 });
-        // The pause that asks (200 ms, seen at the next chunk) and the
-        // model's 30 ms: not the 500 ms a fixed wait would take.
+        // The pause that asks (200 ms, seen at the next chunk), then the
+        // model's verdict and the early transcript (in parallel, 30 and
+        // 150 ms): not the 500 ms a fixed wait would take.
         let config = PipelineConfig::default();
         let asked_by = config.turn_check_silence + CHUNK_DURATION;
         assert!(
-            silence >= config.turn_check_silence && silence <= asked_by + h.verdict_delay,
+            silence >= config.turn_check_silence
+                && silence <= asked_by + h.verdict_delay.max(h.transcription_delay),
             "{silence:?}"
         );
         assert!(silence < config.end_silence);
@@ -1328,6 +1472,7 @@ mod tests {
     fn a_thinking_pause_judged_unfinished_keeps_one_utterance() {
         let mut h = Harness::new(None);
         h.verdicts = VecDeque::from([Ok(0.1), Ok(0.95)]);
+        h.transcripts = VecDeque::from(["Hey agent, how do I, um,".to_string()]);
         h.silence(300);
         h.speak(800); // "how do I…"
         h.silence(1200); // "…um…"
@@ -1353,9 +1498,93 @@ mod tests {
     }
 
     #[test]
+    fn a_pause_heard_as_complete_whose_words_trail_off_keeps_one_utterance() {
+        let mut h = Harness::new(None);
+        // The model hears both pauses as complete; the first one's words
+        // stop at "how do I".
+        h.transcripts = VecDeque::from(["Hey agent, how do I".to_string()]);
+        h.silence(300);
+        h.speak(800); // "hey agent, how do I"
+        h.silence(1200);
+        h.speak(600); // "sort a map"
+        h.silence(1000);
+
+        assert_eq!(h.count(|e| matches!(e, Event::CheckTurn { .. })), 2);
+        assert_eq!(h.count(|e| matches!(e, Event::TrailsOff { .. })), 1);
+        assert_eq!(
+            h.ends().iter().map(|(_, r)| *r).collect::<Vec<_>>(),
+            [TurnEnd::Complete { probability: 0.9 }]
+        );
+        let questions = h.questions();
+        assert_eq!(questions.len(), 1, "{:?}", h.events);
+        assert!(
+            heard_ms(&questions[0]) >= 800 + 1200 + 600,
+            "{:?}",
+            questions[0]
+        );
+    }
+
+    #[test]
+    fn a_pause_judged_unfinished_whose_words_are_a_whole_question_ends_sooner() {
+        let mut h = Harness::new(None);
+        h.verdicts = VecDeque::from([Ok(0.2)]);
+        h.transcripts = VecDeque::from([
+            "Hey agent, what is the difference between a vector and an array?".to_string(),
+        ]);
+        h.silence(300);
+        h.speak(1500);
+        h.silence(3000);
+
+        let ends = h.ends();
+        assert_eq!(ends.len(), 1, "{:?}", h.events);
+        let (silence, reason) = ends[0];
+        assert_eq!(reason, TurnEnd::WordsComplete { probability: 0.2 });
+        let worded = PipelineConfig::default().worded_turn_silence;
+        assert!(
+            silence >= worded && silence <= worded + CHUNK_DURATION,
+            "{silence:?}"
+        );
+        let questions = h.questions();
+        assert_eq!(questions.len(), 1, "{:?}", h.events);
+        assert_eq!(
+            questions[0].text,
+            "what is the difference between a vector and an array"
+        );
+    }
+
+    #[test]
+    fn words_that_trail_off_still_end_at_the_cap() {
+        let mut h = Harness::new(None);
+        h.transcripts = VecDeque::from(["Hey agent, what is the".to_string()]);
+        h.silence(300);
+        h.speak(800);
+        h.silence(4000);
+
+        let ends = h.ends();
+        assert_eq!(ends.len(), 1, "{:?}", h.events);
+        let (silence, reason) = ends[0];
+        assert_eq!(
+            reason,
+            TurnEnd::LongSilence {
+                probability: Some(0.9)
+            }
+        );
+        let cap = PipelineConfig::default().max_turn_silence;
+        assert!(
+            silence >= cap && silence <= cap + CHUNK_DURATION,
+            "{silence:?}"
+        );
+        // Nothing was said since: the early transcript is the question.
+        let questions = h.questions();
+        assert_eq!(questions.len(), 1, "{:?}", h.events);
+        assert_eq!(questions[0].text, "what is the");
+    }
+
+    #[test]
     fn an_unfinished_turn_still_ends_when_the_silence_reaches_the_cap() {
         let mut h = Harness::new(None);
         h.verdicts = VecDeque::from([Ok(0.2)]);
+        h.transcripts = VecDeque::from(["Hey agent, how do I".to_string()]);
         h.silence(300);
         h.speak(1000);
         h.silence(2000);
@@ -1389,6 +1618,11 @@ mod tests {
         // already gone on.
         h.verdict_delay = Duration::from_millis(300);
         h.verdicts = VecDeque::from([Ok(0.99), Ok(0.1)]);
+        // The words of the second pause trail off: the cap ends it.
+        h.transcripts = VecDeque::from([
+            "hey agent, {ms} ms".to_string(),
+            "hey agent, {ms} ms of audio and the".to_string(),
+        ]);
         h.silence(300);
         h.speak(600);
         h.silence(260);

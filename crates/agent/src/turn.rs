@@ -113,6 +113,39 @@ impl TurnDetector for SmartTurn {
     }
 }
 
+/// Words a question does not end on: articles and possessives, joining
+/// words, question words, "I", auxiliaries and fillers ("how do I", "what
+/// is the", "sort it and", "um"). Left out on purpose: words that do end
+/// questions ("what does it do", "what is this about", "what are you
+/// working on", "what can you help me with").
+const TRAILING: &[&str] = &[
+    "a", "an", "the", "my", "your", "our", "their", "its", "and", "or", "but", "because", "if",
+    "whether", "than", "of", "to", "into", "how", "what", "why", "where", "which", "who", "whose",
+    "i", "i'm", "can", "could", "should", "would", "will", "is", "are", "was", "were", "am", "um",
+    "umm", "uh", "uhm", "er", "erm", "hmm", "mm",
+];
+
+/// Whether a question's words stop in the middle: `question` is what
+/// follows the wake phrase, `transcript` the whole transcript (Whisper marks
+/// a voice trailing off with "…" or a comma). The end-of-turn model hears
+/// intonation; this reads the words, for a question cut at a thinking
+/// pause that the model heard as finished.
+pub fn words_trail_off(transcript: &str, question: &str) -> bool {
+    let end = transcript.trim_end();
+    if end.ends_with("...") || end.ends_with('…') || end.ends_with(',') || end.ends_with('-') {
+        return true;
+    }
+    question
+        .split_whitespace()
+        .last()
+        .map(|word| {
+            word.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+                .to_lowercase()
+                .replace('’', "'")
+        })
+        .is_some_and(|word| TRAILING.contains(&word.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +167,37 @@ mod tests {
             .rposition(|s| s.unsigned_abs() > 300)
             .map_or(0, |i| i + 1);
         pcm.truncate(end);
+    }
+
+    #[test]
+    fn words_that_stop_mid_question_trail_off() {
+        let trails = |t: &str| {
+            let question = t.split_once("agent").map_or(t, |(_, q)| q);
+            let question = question.trim_matches(|c: char| !c.is_alphanumeric());
+            words_trail_off(t, question)
+        };
+        for cut in [
+            "Hey agent, how do I",
+            "Hey agent, how do I?",
+            "hey agent what is the",
+            "Hey agent, sort the list and",
+            "Hey agent, what's the type of",
+            "Hey agent, how do I, um",
+            "Hey agent, how can I sort...",
+            "Hey agent, how can I sort a map,",
+        ] {
+            assert!(trails(cut), "{cut:?}");
+        }
+        for whole in [
+            "Hey agent, how do I sort a map in Go?",
+            "Hey agent, what does this function do?",
+            "Hey agent, what is this project about?",
+            "Hey agent, what are you working on?",
+            "Hey agent, what is a closure",
+            "Hey agent, explain it.",
+        ] {
+            assert!(!trails(whole), "{whole:?}");
+        }
     }
 
     #[test]

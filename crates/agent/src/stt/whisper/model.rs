@@ -275,14 +275,10 @@ impl Whisper {
         };
         let token_embedding =
             candle_nn::embedding(config.vocab_size, width, decoder.pp("embed_tokens"))?;
-        let vw = if std::env::var("WHISPER_Q8").as_deref() == Ok("logits")
-            || std::env::var("WHISPER_Q8").as_deref() == Ok("all")
-        {
-            Weights::Q8
-        } else {
-            Weights::F32
-        };
-        let vocabulary = vw.matmul(token_embedding.embeddings().clone())?;
+        // The projection onto the 51,864-token vocabulary is the largest
+        // product of each decoding step; it runs in 8 bits (docs/AGENT.md
+        // has its cost and the spoken evaluation's scores with it).
+        let vocabulary = Weights::Q8.matmul(token_embedding.embeddings().clone())?;
         Ok(Self {
             conv1: conv_weights("conv1", config.num_mel_bins, 1)?,
             conv2: conv_weights("conv2", width, 2)?,
