@@ -287,12 +287,74 @@ mod tests {
     }
 }
 
+/// Names of widespread languages and tools, which a coding assistant hears
+/// all day and a general-purpose transcriber mishears ("Cabernet's" for
+/// Kubernetes, "doctor" for Docker).
+const CODING_WORDS: &str = "Python, JavaScript, TypeScript, Rust, Go, Java, C++, SQL, Git, \
+GitHub, Docker, Kubernetes, React, Node.js, API, JSON, HTTP, CSS, HTML, Linux, async, regex, \
+npm, PostgreSQL, Redis.";
+
+/// Terms that come with a technology of a project's stack: (its names, as
+/// written in a stack, lowercase; the heading and terms in the hints).
+const STACK_WORDS: &[(&[&str], &str)] = &[
+    (
+        &["rust"],
+        "Rust: borrow checker, lifetimes, traits, crates, cargo.",
+    ),
+    (
+        &["sql", "sqlite", "postgresql", "postgres", "mysql"],
+        "SQL: foreign key, join, index, transaction.",
+    ),
+    (
+        &["python", "django", "flask"],
+        "Python: pip, virtualenv, list comprehension, decorators.",
+    ),
+    (
+        &["javascript", "typescript", "node", "node.js"],
+        "JavaScript: npm, promises, async await, closures.",
+    ),
+    (
+        &["react", "next.js"],
+        "React: hooks, useState, props, components.",
+    ),
+    (&["go", "golang"], "Go: goroutines, channels, interfaces."),
+    (
+        &["java", "kotlin", "spring"],
+        "Java: JVM, Maven, Gradle, generics.",
+    ),
+    (&["docker"], "Docker: containers, images, Dockerfile."),
+    (
+        &["kubernetes", "k8s"],
+        "Kubernetes: pods, deployments, kubectl.",
+    ),
+    (
+        &["git", "github", "gitlab"],
+        "Git: commit, rebase, merge, branch.",
+    ),
+];
+
 /// Words the transcriber should expect in this session, as Whisper's prompt
-/// takes them: the wake phrase, the project's name and tech stack, and the
-/// names of the people in the room ("Hey agent. Lock In: Rust, axum,
-/// SQLite. Ada, Bob.").
+/// takes them: common coding words ([`CODING_WORDS`]), the terms that come
+/// with the project's stack ([`STACK_WORDS`]), the wake phrase, the
+/// project's name and tech stack, and the names of the people in the room
+/// ("… Rust: borrow checker, … Hey agent. Lock In: Rust, axum, SQLite. Ada,
+/// Bob."). Whisper keeps the end of a long prompt, so the most particular
+/// words come last.
 pub fn hints(wake_phrase: &str, context: &SessionContext, names: &[&str]) -> String {
-    let mut sentences = Vec::new();
+    let mut sentences = vec![CODING_WORDS.to_string()];
+    if let Some(project) = &context.project {
+        let stack: Vec<String> = project
+            .tech_stack
+            .iter()
+            .map(|t| t.trim().to_lowercase())
+            .collect();
+        sentences.extend(
+            STACK_WORDS
+                .iter()
+                .filter(|(names, _)| names.iter().any(|n| stack.iter().any(|t| t == n)))
+                .map(|(_, words)| words.to_string()),
+        );
+    }
     let mut phrase = wake_phrase.trim().to_string();
     if let Some(first) = phrase.get(..1) {
         phrase.replace_range(..1, &first.to_uppercase());
@@ -342,12 +404,40 @@ mod hint_tests {
         };
         assert_eq!(
             hints("hey agent", &context, &["Bob", "Ada", "Bob"]),
-            "Hey agent. Lock In: Rust, axum. Ada, Bob."
+            format!(
+                "{CODING_WORDS} Rust: borrow checker, lifetimes, traits, crates, cargo. \
+                 Hey agent. Lock In: Rust, axum. Ada, Bob."
+            )
         );
         let bare = SessionContext {
             project: None,
             ..context
         };
-        assert_eq!(hints("hey agent", &bare, &[]), "Hey agent.");
+        assert_eq!(
+            hints("hey agent", &bare, &[]),
+            format!("{CODING_WORDS} Hey agent.")
+        );
+    }
+
+    #[test]
+    fn a_stack_brings_its_terms_by_any_of_its_names() {
+        let context = |stack: &[&str]| SessionContext {
+            session: SessionInfo {
+                title: "t".into(),
+                kind: "coding".into(),
+            },
+            project: Some(ProjectInfo {
+                name: "P".into(),
+                description: String::new(),
+                tech_stack: stack.iter().map(|s| s.to_string()).collect(),
+                repo_url: None,
+            }),
+        };
+        let with = hints("hey agent", &context(&["PostgreSQL", " TypeScript "]), &[]);
+        assert!(with.contains("SQL: foreign key"), "{with}");
+        assert!(with.contains("JavaScript: npm"), "{with}");
+        // A name inside another is not it: "Go" is not "MongoDB".
+        let without = hints("hey agent", &context(&["MongoDB"]), &[]);
+        assert!(!without.contains("goroutines"), "{without}");
     }
 }

@@ -34,8 +34,10 @@ pub trait WakeSpotter: Send {
 /// phrase.
 const FILLERS: &str = "so|um+|uh+|er+|hm+|oh|okay|ok|and|well|right|alright|yeah";
 
-/// A greeting opening the phrase, and what transcribers hear it as.
-const GREETINGS: &str = "hey|hay|hi|he|eh|a";
+/// A greeting opening the phrase, and what transcribers hear it as
+/// (Whisper tiny.en on synthetic and real voices: "Play agent, …", "Pay
+/// agent, …", "Here agent, …").
+const GREETINGS: &str = "hey|hay|hi|he|eh|a|pay|play|here";
 
 /// The wake phrase as a case-insensitive, word-bounded pattern.
 #[derive(Debug, Clone)]
@@ -139,6 +141,9 @@ mod tests {
             "He agent, how do I read a file?",
             "Hi agent how do I read a file",
             "A agent, how do I read a file",
+            "Play agent, how do I read a file?",
+            "Pay agent, how do I read a file",
+            "Here agent, how do I read a file?",
         ] {
             assert_eq!(
                 wake.find(heard).map(|m| m.question).as_deref(),

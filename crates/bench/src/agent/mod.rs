@@ -1,6 +1,6 @@
 //! `lockin-bench agent`: the assistant's voice-to-voice latency with the
-//! configured engines (offline by default: PocketSphinx, the local model,
-//! flite), over spoken questions, stage by stage.
+//! configured engines (offline by default: Silero and Smart Turn, Whisper,
+//! SmolLM2 on llama.cpp, Piper), over spoken questions, stage by stage.
 //!
 //! Each question is synthesised by flite (`"hey agent, <question>"`) and fed
 //! through the same session task the rooms use ([`voice_to_voice`]). The
@@ -11,12 +11,17 @@
 //! The ratio to 800 ms is the distance to what cloud-backed voice agents aim
 //! for.
 //!
+//! Then the local model's two engines, llama.cpp and candle, run the same
+//! prompts one after the other and their tokens/s are printed side by side
+//! ([`llm_engines`]).
+//!
 //! `lockin-bench agent --eval` scores the spoken evaluation set instead
 //! ([`eval`]).
 
 use std::time::Duration;
 
 pub mod eval;
+pub mod llm_engines;
 pub mod voice_to_voice;
 // `lockin-bench turn-taking`.
 pub mod turn;
@@ -41,6 +46,10 @@ pub struct AgentBenchArgs {
     /// recall, false wakes, word error rate and topic words, per voice.
     #[arg(long)]
     pub eval: bool,
+    /// Prompts each local model engine answers in the side-by-side
+    /// comparison (0 skips it).
+    #[arg(long, default_value_t = 10)]
+    pub engine_prompts: usize,
 }
 
 pub async fn run_agent(args: AgentBenchArgs) -> anyhow::Result<()> {
@@ -56,11 +65,23 @@ pub async fn run_agent(args: AgentBenchArgs) -> anyhow::Result<()> {
         args.per_question,
     )
     .await;
+    drop(assistant);
+    let engines = if args.engine_prompts > 0 {
+        eprintln!("comparing the local model's engines…");
+        let path = agent::llm::find_local_model()?;
+        Some(llm_engines::bench_llm_engines(&path, args.engine_prompts).await?)
+    } else {
+        None
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let json = serde_json::json!({ "voice_to_voice": &report, "llm_engines": &engines });
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print!("{report}");
         print!("{}", ratios(&report));
+        if let Some(engines) = &engines {
+            print!("{engines}");
+        }
     }
     anyhow::ensure!(
         report.answered > 0,
