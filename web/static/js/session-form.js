@@ -45,7 +45,14 @@ function reflectShape(form) {
   if (!elements.planned_length || !elements.rhythm) return;
   form.dataset.length = elements.planned_length.value === 'custom' ? 'custom' : '';
   form.dataset.rhythm = elements.rhythm.value;
-  elements.custom_minutes.required = elements.planned_length.value === 'custom';
+  const custom = elements.planned_length.value === 'custom';
+  const pomodoro = elements.rhythm.value === 'pomodoro';
+  // A field that does not apply is neither checked nor sent.
+  elements.custom_minutes.required = custom;
+  elements.custom_minutes.disabled = !custom;
+  for (const name of ['work_minutes', 'break_minutes', 'long_break_minutes', 'long_break_every']) {
+    elements[name].disabled = !pomodoro;
+  }
 }
 
 /** The shape fields as the API names them (domain::ritual). */
