@@ -29,8 +29,9 @@ pub const DEFAULT_TIMER_MINUTES: i64 = 25;
 /// What "+5" adds to the current block.
 pub const ADDED_MINUTES: i64 = 5;
 
-/// How a session's time is divided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// How a session's time is divided. Its schema is written out below: the
+/// derived one would not say that unknown fields are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Rhythm {
     /// One work block for the whole planned length. (A struct variant, so
@@ -39,15 +40,64 @@ pub enum Rhythm {
     /// Work blocks with short breaks between them, and a long break after
     /// every `long_break_every` work blocks.
     Pomodoro {
-        #[schema(minimum = 1, maximum = 180)]
         work_minutes: i64,
-        #[schema(minimum = 1, maximum = 60)]
         break_minutes: i64,
-        #[schema(minimum = 1, maximum = 60)]
         long_break_minutes: i64,
-        #[schema(minimum = 1, maximum = 12)]
         long_break_every: i64,
     },
+}
+
+impl utoipa::PartialSchema for Rhythm {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        let kind = |name: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([name]))
+        };
+        let minutes = |max: i64| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int64,
+                )))
+                .minimum(Some(1))
+                .maximum(Some(max))
+        };
+        let closed = || Some(AdditionalProperties::FreeForm(false));
+        let single = ObjectBuilder::new()
+            .description(Some("One work block for the whole planned length."))
+            .property("kind", kind("single"))
+            .required("kind")
+            .additional_properties(closed());
+        let pomodoro = ObjectBuilder::new()
+            .description(Some(
+                "Work blocks with short breaks between them, and a long break after \
+                 every `long_break_every` work blocks.",
+            ))
+            .property("kind", kind("pomodoro"))
+            .property("work_minutes", minutes(MAX_MINUTES))
+            .property("break_minutes", minutes(60))
+            .property("long_break_minutes", minutes(60))
+            .property("long_break_every", minutes(12))
+            .required("kind")
+            .required("work_minutes")
+            .required("break_minutes")
+            .required("long_break_minutes")
+            .required("long_break_every")
+            .additional_properties(closed());
+        OneOfBuilder::new()
+            .description(Some("How a session's time is divided."))
+            .item(single)
+            .item(pomodoro)
+            .into()
+    }
+}
+
+impl ToSchema for Rhythm {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Rhythm".into()
+    }
 }
 
 impl Rhythm {
