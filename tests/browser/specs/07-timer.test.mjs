@@ -88,3 +88,19 @@ test('Ada pauses it and Bob sees it paused', async () => {
   assert.equal(refused.status, 403);
   await shot(bob.page, 'room-timer-paused');
 });
+
+test('without a shape, the host names an ad-hoc timer\'s minutes', async () => {
+  const { page } = ada;
+  const created = await apiAs(page, 'POST', '/api/sessions', {
+    title: `Ad hoc ${unique()}`, session_type: 'study', max_participants: 4, ai_agent_enabled: false,
+  });
+  assert.equal(created.status, 201);
+  assert.equal(created.body.planned_minutes, null);
+  await page.goto(`/sessions/${created.body.id}`);
+  await page.getByLabel('Minutes').fill('10');
+  await page.getByRole('button', { name: 'Start timer' }).click();
+  await stateIs(page, 'running');
+  await seeText(page.locator('#timer-label'), 'Work · block 1 of 1');
+  const left = await remaining(page);
+  assert.ok(left > 9 * 60_000 && left <= 10 * 60_000, `the room shows ${left} ms`);
+});

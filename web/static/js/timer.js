@@ -88,7 +88,11 @@ export class SharedTimer {
   async act(action) {
     this.error.hidden = true;
     try {
-      const reading = await api('POST', `/api/sessions/${this.sessionId}/timer`, { action });
+      const body = { action };
+      // An ad-hoc timer (a session without a planned length or pomodoro) takes the host's minutes.
+      const minutes = document.getElementById('timer-minutes');
+      if (action === 'start' && minutes) body.minutes = Number(minutes.value);
+      const reading = await api('POST', `/api/sessions/${this.sessionId}/timer`, body);
       ++this.reads;
       this.take(reading);
     } catch (error) {
@@ -141,6 +145,9 @@ export class SharedTimer {
     this.clock.textContent = remaining === null ? '--:--' : clock(remaining);
     const words = this.describe(timer);
     if (this.label.textContent !== words) this.label.textContent = words;
+    for (const idle of this.root.querySelectorAll('[data-timer-when="idle"]')) {
+      idle.hidden = timer.state === 'running' || timer.state === 'paused';
+    }
     for (const button of this.root.querySelectorAll('[data-timer-action]')) {
       const action = button.dataset.timerAction;
       const running = timer.state === 'running';

@@ -403,6 +403,8 @@ struct RoomPage {
     max_chat_chars: usize,
     /// The timer's state as the page is made; the script takes over from there.
     timer_state: &'static str,
+    /// Whether the host names the timer's length (the shape sets no blocks).
+    timer_adhoc: bool,
 }
 
 #[derive(Template)]
@@ -448,6 +450,10 @@ pub async fn show(
             user_id: viewer.user.id.to_string(),
             is_creator,
             max_chat_chars: domain::chat::MessageBody::MAX_CHARS,
+            timer_adhoc: !domain::ritual::shape_sets_blocks(
+                session.planned_minutes,
+                session.rhythm.as_ref(),
+            ),
             timer_state: match session.timer.state {
                 TimerState::NotStarted => "not_started",
                 TimerState::Running => "running",
