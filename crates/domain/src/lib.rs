@@ -11,6 +11,8 @@
 //! - [`rules`]: the session state machine and who may do what. Plain functions
 //!   over plain data; the store calls them inside its transactions so a rule
 //!   is checked against the row it is about to change.
+//! - [`ritual`]: a session's shape (planned length, rhythm) and its shared
+//!   timer, acted on with `now` passed in.
 //! - [`chat`]: room chat and notifications.
 //! - [`event`]: what changed, published on the bus for live queries.
 
@@ -20,6 +22,7 @@ pub mod event;
 pub mod id;
 pub mod input;
 pub mod project;
+pub mod ritual;
 pub mod rules;
 pub mod session;
 pub mod user;

@@ -327,6 +327,10 @@ mod tests {
             created_at: Utc::now(),
             version: 0,
             open_for_joining: true,
+            planned_minutes: None,
+            rhythm: None,
+            quiet_work: false,
+            timer: crate::ritual::TimerPhase::NotStarted.view(&[], None),
         }
     }
 

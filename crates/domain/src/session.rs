@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::input::bounded_text;
+use crate::ritual::{Rhythm, SessionShape, Timer};
 use crate::{Id, InvalidInput};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -38,6 +39,14 @@ pub struct Session {
     /// Raised by every change to the session, its people, its AI log or its
     /// chat; live results of one session with equal versions show one moment.
     pub version: i64,
+    /// How long the session is planned to last, 1–180 minutes; null: not planned.
+    pub planned_minutes: Option<i64>,
+    /// How its time is divided; null: no rhythm chosen.
+    pub rhythm: Option<Rhythm>,
+    /// When a work block starts, each person's microphone is muted (they may unmute).
+    pub quiet_work: bool,
+    /// The timer everyone in the room shares.
+    pub timer: Timer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -254,6 +263,8 @@ pub struct SessionDraft {
     pub project_id: Option<Id>,
     pub max_participants: MaxParticipants,
     pub ai_agent_enabled: bool,
+    pub shape: SessionShape,
+    pub quiet_work: bool,
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use chrono::{Duration, Utc};
 use domain::session::{Session, SessionStatus};
 use icalendar::{Calendar, Component, EventLike};
 
-/// A session with no end yet is shown this long.
+/// A session with no end yet and no planned length is shown this long.
 const PLANNED_LENGTH: Duration = Duration::hours(1);
 
 /// One calendar of `sessions`, linking each to its page on `host`.
@@ -15,10 +15,13 @@ pub fn calendar_of(sessions: &[Session], host: &str) -> Calendar {
         let Some(start) = session.scheduled_start.or(session.started_at) else {
             continue;
         };
+        let planned = session
+            .planned_minutes
+            .map_or(PLANNED_LENGTH, Duration::minutes);
         let end = session
             .ended_at
             .filter(|ended| *ended > start)
-            .unwrap_or(start + PLANNED_LENGTH);
+            .unwrap_or(start + planned);
         let mut event = icalendar::Event::new();
         event
             .uid(&format!("{}@lockin", session.id))
@@ -27,8 +30,16 @@ pub fn calendar_of(sessions: &[Session], host: &str) -> Calendar {
             .ends(end)
             .timestamp(Utc::now())
             .url(&format!("http://{host}/sessions/{}", session.id));
-        if let Some(description) = &session.description {
-            event.description(description);
+        let description = [
+            session.description.clone(),
+            domain::ritual::describe_shape(session.planned_minutes, session.rhythm.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n\n");
+        if !description.is_empty() {
+            event.description(&description);
         }
         if session.status == SessionStatus::Ended {
             event.status(icalendar::EventStatus::Cancelled);
@@ -68,6 +79,10 @@ mod tests {
             created_at: start,
             version: 1,
             open_for_joining: false,
+            planned_minutes: None,
+            rhythm: None,
+            quiet_work: false,
+            timer: domain::ritual::TimerPhase::NotStarted.view(&[], None),
         };
         let text = calendar_of(std::slice::from_ref(&session), "lockin.example").to_string();
         assert!(text.starts_with("BEGIN:VCALENDAR\r\n"), "{text}");

@@ -25,6 +25,7 @@ use std::time::Duration;
 use domain::ai_log::{AiLog, LatencyMs, LoggedBy, Providers, Trigger};
 use domain::chat::{ChatMessage, Notification};
 use domain::project::{Project, Timelapse};
+use domain::ritual::{SessionShape, TimerAction};
 use domain::session::{
     AgentStatus, Participant, Schedule, Session, SessionHistory, SessionStatus, SessionType,
 };
@@ -88,6 +89,8 @@ pub struct NewSession {
     pub project_id: Option<Id>,
     pub max_participants: i64,
     pub ai_agent_enabled: bool,
+    pub shape: SessionShape,
+    pub quiet_work: bool,
 }
 
 pub struct NewAiLog {
@@ -201,6 +204,21 @@ pub trait Store: Send + Sync + 'static {
     async fn leave_session(&self, id: &Id, user_id: &Id) -> StoreResult<Participant>;
     async fn end_session(&self, id: &Id, actor: &Id) -> StoreResult<Session>;
     async fn set_ai_agent(&self, id: &Id, actor: &Id, enabled: bool) -> StoreResult<Session>;
+    /// Runs the session's timer as `actor` asks, at `now`; the rules decide
+    /// on the locked session (`domain::ritual::act`).
+    async fn act_on_timer(
+        &self,
+        id: &Id,
+        actor: &Id,
+        action: TimerAction,
+        minutes: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Session>;
+    /// Moves every running timer whose block ended by `now` on to its next
+    /// block (or to finished), each under its session's lock; answers the
+    /// sessions it changed. The sweep calls it with the clock's time; a test
+    /// may pass any time.
+    async fn advance_timers(&self, now: DateTime<Utc>) -> StoreResult<Vec<Id>>;
     /// What a person's seat is, for showing (never for deciding: every
     /// decision is made by the write that acts on it).
     async fn participant(&self, session_id: &Id, user_id: &Id) -> StoreResult<Option<Participant>>;
@@ -331,7 +349,7 @@ pub trait Store: Send + Sync + 'static {
     async fn release_agent_session(&self, session_id: &Id, worker_id: &str) -> StoreResult<()>;
 
     /// Does whatever timed work is due: dead nodes' connections closed,
-    /// departures, empty sessions ended, reminders sent. Safe to run on every
+    /// departures, empty sessions ended, reminders sent, timers advanced. Safe to run on every
     /// node at once: each change re-checks its row under a lock and happens once.
     /// `node_id` is the sweeping node's own: **a node never declares itself
     /// dead**, however long its own writes were stalled.

@@ -8,6 +8,7 @@ use domain::ai_log::{AiLog, LoggedBy, Trigger};
 use domain::chat::{ChatMessage, Notification};
 use domain::project::Project;
 use domain::project::Timelapse;
+use domain::ritual::{TimerPhase, TimerRecord};
 use domain::session::{
     AgentStatus, Participant, ParticipantStatus, Role, Session, SessionHistory, SessionStatus,
     SessionType,
@@ -23,7 +24,8 @@ pub(crate) const PROJECT_COLUMNS: &str =
 
 pub(crate) const SESSION_COLUMNS: &str = "id, creator_id, title, description, session_type, status, \
      scheduled_start, started_at, ended_at, project_id, max_participants, ai_agent_enabled, \
-     participant_count, agent_status, created_at, version, creator_name";
+     participant_count, agent_status, created_at, version, creator_name, planned_minutes, rhythm, \
+     quiet_work, timer_state, timer_block, timer_ends_at, timer_remaining, timer_minutes";
 
 pub(crate) const PARTICIPANT_SELECT: &str = "SELECT p.session_id, p.user_id, u.name, p.role, \
      p.status, p.joined_at, p.left_at FROM participants p JOIN users u ON u.id = p.user_id";
@@ -92,7 +94,32 @@ pub(crate) fn project(row: &AnyRow) -> anyhow::Result<Project> {
     })
 }
 
+/// A session's timer as stored: its phase and its ad-hoc length.
+pub(crate) fn timer_record(row: &AnyRow) -> anyhow::Result<TimerRecord> {
+    let state = text_enum(row, "timer_state", |text| {
+        serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+    })?;
+    let remaining = row
+        .try_get::<Option<i64>, _>("timer_remaining")?
+        .map(chrono::Duration::microseconds);
+    let phase = TimerPhase::from_parts(
+        state,
+        row.try_get("timer_block")?,
+        optional_time(row, "timer_ends_at")?,
+        remaining,
+    )
+    .ok_or_else(|| anyhow!("a timer {state:?} without its time"))?;
+    Ok(TimerRecord {
+        phase,
+        adhoc_minutes: row.try_get("timer_minutes")?,
+    })
+}
+
 pub(crate) fn session(row: &AnyRow) -> anyhow::Result<Session> {
+    let rhythm = row
+        .try_get::<Option<String>, _>("rhythm")?
+        .map(|text| serde_json::from_str(&text).context("rhythm"))
+        .transpose()?;
     let mut session = Session {
         id: id(row, "id")?,
         creator_id: id(row, "creator_id")?,
@@ -112,8 +139,14 @@ pub(crate) fn session(row: &AnyRow) -> anyhow::Result<Session> {
         created_at: time(row, "created_at")?,
         version: row.try_get("version")?,
         open_for_joining: false,
+        planned_minutes: row.try_get("planned_minutes")?,
+        rhythm,
+        quiet_work: row.try_get::<i64, _>("quiet_work")? != 0,
+        timer: TimerPhase::NotStarted.view(&[], None),
     };
     session.open_for_joining = domain::rules::open_for_joining(&session);
+    let timer = timer_record(row)?;
+    session.timer = timer.phase.view(&timer.plan(&session), timer.adhoc_minutes);
     Ok(session)
 }
 

@@ -11,6 +11,7 @@ use domain::ai_log::{AiLog, LoggedBy};
 use domain::chat::{ChatMessage, Notification};
 use domain::project::Project;
 use domain::project::Timelapse;
+use domain::ritual::{self, TimerAction, TimerPhase, TimerRecord};
 use domain::rules::{self, JoinPlan, LeavePlan};
 use domain::session::{AgentStatus, Participant, Session, SessionHistory, SessionStatus};
 use domain::user::User;
@@ -151,6 +152,47 @@ pub(crate) async fn lock_session(conn: &mut AnyConnection, id: &Id) -> StoreResu
         .ok_or(StoreError::NotFound)
 }
 
+/// As [`lock_session`], with the session's timer as stored.
+async fn lock_session_timer(
+    conn: &mut AnyConnection,
+    id: &Id,
+) -> StoreResult<(Session, TimerRecord)> {
+    let sql = format!(
+        "UPDATE sessions SET version = version + 1 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok((rows::session(&row)?, rows::timer_record(&row)?))
+}
+
+/// Writes the timer of the locked session.
+async fn write_timer(conn: &mut AnyConnection, id: &Id, record: &TimerRecord) -> StoreResult<()> {
+    let (ends_at, remaining) = match record.phase {
+        TimerPhase::Running { ends_at, .. } => (Some(micros(ends_at)), None),
+        TimerPhase::Paused { remaining, .. } => {
+            (None, Some(remaining.num_microseconds().unwrap_or(i64::MAX)))
+        }
+        TimerPhase::NotStarted | TimerPhase::Finished => (None, None),
+    };
+    let state = serde_json::to_value(record.phase.state()).context("naming a timer state")?;
+    sqlx::query(
+        "UPDATE sessions SET timer_state = $2, timer_block = $3, timer_ends_at = $4, \
+         timer_remaining = $5, timer_minutes = $6 WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .bind(state.as_str().unwrap_or("not_started").to_owned())
+    .bind(record.phase.block().unwrap_or(0))
+    .bind(ends_at)
+    .bind(remaining)
+    .bind(record.adhoc_minutes)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn session_in(conn: &mut AnyConnection, id: &Id) -> StoreResult<Session> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
     fetch_record(&mut *conn, &sql, id.as_str(), rows::session)
@@ -253,8 +295,10 @@ pub(crate) async fn leave_locked(
 /// Ends the locked session: everyone is marked left.
 pub(crate) async fn end_locked(conn: &mut AnyConnection, session_id: &Id) -> StoreResult<()> {
     let now = now();
+    // A timer stops with its session.
     sqlx::query("UPDATE sessions SET status = 'ended', ended_at = $2, participant_count = 0, emptied_at = NULL, \
-         agent_status = 'off' WHERE id = $1")
+         agent_status = 'off', timer_ends_at = NULL, timer_remaining = NULL, \
+         timer_state = CASE WHEN timer_state = 'not_started' THEN timer_state ELSE 'finished' END WHERE id = $1")
         .bind(session_id.as_str())
         .bind(now)
         .execute(&mut *conn)
@@ -519,9 +563,10 @@ impl Store for SqlStore {
         }
         sqlx::query(
             "INSERT INTO sessions (id, creator_id, title, description, session_type, status, scheduled_start, \
-             started_at, project_id, max_participants, ai_agent_enabled, agent_status, created_at, creator_name) \
+             started_at, project_id, max_participants, ai_agent_enabled, agent_status, created_at, creator_name, \
+             planned_minutes, rhythm, quiet_work) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                     (SELECT name FROM users WHERE id = $2))",
+                     (SELECT name FROM users WHERE id = $2), $14, $15, $16)",
         )
         .bind(id.as_str())
         .bind(new.creator_id.as_str())
@@ -536,6 +581,15 @@ impl Store for SqlStore {
         .bind(i64::from(new.ai_agent_enabled))
         .bind(if new.ai_agent_enabled { AgentStatus::Joining } else { AgentStatus::Off }.as_str())
         .bind(now)
+        .bind(new.shape.planned_minutes())
+        .bind(
+            new.shape
+                .rhythm()
+                .map(|rhythm| serde_json::to_string(&rhythm))
+                .transpose()
+                .context("encoding a rhythm")?,
+        )
+        .bind(i64::from(new.quiet_work))
         .execute(&mut *tx)
         .await?;
         if status == SessionStatus::Active {
@@ -677,6 +731,51 @@ impl Store for SqlStore {
         let session = session_in(&mut tx, id).await?;
         tx.commit().await?;
         Ok(session)
+    }
+
+    async fn act_on_timer(
+        &self,
+        id: &Id,
+        actor: &Id,
+        action: TimerAction,
+        minutes: Option<i64>,
+        now: chrono::DateTime<Utc>,
+    ) -> StoreResult<Session> {
+        let mut tx = self.writer.begin().await?;
+        let (session, record) = lock_session_timer(&mut tx, id).await?;
+        let changed = ritual::act(&session, &record, actor, action, minutes, now)?;
+        write_timer(&mut tx, id, &changed).await?;
+        let session = session_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(session)
+    }
+
+    async fn advance_timers(&self, now: chrono::DateTime<Utc>) -> StoreResult<Vec<Id>> {
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM sessions WHERE timer_state = 'running' AND timer_ends_at <= $1 \
+             AND status = 'active' ORDER BY timer_ends_at LIMIT 500",
+        )
+        .bind(micros(now))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut changed = Vec::new();
+        for id in due {
+            let id = Id::from_trusted(id);
+            let mut tx = self.writer.begin().await?;
+            // Re-read under the lock: a pause, a skip or another node's sweep
+            // may have got here first.
+            let (session, record) = lock_session_timer(&mut tx, &id).await?;
+            if session.status != SessionStatus::Active {
+                continue;
+            }
+            let Some(next) = ritual::advance(&record, &record.plan(&session), now) else {
+                continue;
+            };
+            write_timer(&mut tx, &id, &next).await?;
+            tx.commit().await?;
+            changed.push(id);
+        }
+        Ok(changed)
     }
 
     async fn participant(&self, session_id: &Id, user_id: &Id) -> StoreResult<Option<Participant>> {

@@ -35,6 +35,8 @@ impl SqlStore {
             .await?;
         self.remind(now + micros_of(timeouts.remind_before), &mut report)
             .await?;
+        let advanced = crate::Store::advance_timers(self, chrono::Utc::now()).await?;
+        report.sessions_changed.extend(advanced);
         // Expired sign-ins already name nobody; their rows go.
         sqlx::query("DELETE FROM tokens WHERE created_at <= $1")
             .bind(micros(chrono::Utc::now() - domain::user::SIGN_IN_LIFETIME))

@@ -7,6 +7,7 @@
 
 import { Live } from './live.js';
 import { Media } from './media.js';
+import { SharedTimer } from './timer.js';
 import { answerNodes, api, element, formatClock, formatTime, initial, sentence } from './app.js';
 
 const room = document.getElementById('room');
@@ -30,6 +31,16 @@ function announce(text) {
 }
 
 const media = new Media({ live, sessionId, me, announce });
+
+// Quiet work: a work block starting mutes this page's microphone; unmuting is
+// up to the person, and a break forces nothing.
+const timer = new SharedTimer({
+  sessionId,
+  announce,
+  onWorkStart: () => {
+    if (media.devices.micOn()) media.devices.toggleMicrophone();
+  },
+});
 
 // ---- Tabs ----------------------------------------------------------------------
 
@@ -80,6 +91,7 @@ const AGENT_WORDS = { off: 'Off', joining: 'Joining', listening: 'Listening', th
 let switching = false;
 
 live.subscribe(`session:${sessionId}`, (session) => {
+  timer.follow(session);
   for (const seats of document.querySelectorAll('[data-seats]')) {
     seats.textContent = `${session.participant_count} of ${session.max_participants}`;
   }

@@ -39,6 +39,44 @@ function startProblem(form) {
   return '';
 }
 
+/** Shows the custom minutes and the pomodoro fields only when they apply. */
+function reflectShape(form) {
+  const elements = form.elements;
+  if (!elements.planned_length || !elements.rhythm) return;
+  form.dataset.length = elements.planned_length.value === 'custom' ? 'custom' : '';
+  form.dataset.rhythm = elements.rhythm.value;
+  const custom = elements.planned_length.value === 'custom';
+  const pomodoro = elements.rhythm.value === 'pomodoro';
+  // A field that does not apply is neither checked nor sent.
+  elements.custom_minutes.required = custom;
+  elements.custom_minutes.disabled = !custom;
+  for (const name of ['work_minutes', 'break_minutes', 'long_break_minutes', 'long_break_every']) {
+    elements[name].disabled = !pomodoro;
+  }
+}
+
+/** The shape fields as the API names them (domain::ritual). */
+function shapeOf(form) {
+  const elements = form.elements;
+  const shape = {};
+  if (!elements.planned_length || !elements.rhythm) return shape;
+  const length = elements.planned_length.value;
+  if (length === 'custom') shape.planned_minutes = Number(elements.custom_minutes.value);
+  else if (length) shape.planned_minutes = Number(length);
+  if (elements.rhythm.value === 'single') shape.rhythm = { kind: 'single' };
+  if (elements.rhythm.value === 'pomodoro') {
+    shape.rhythm = {
+      kind: 'pomodoro',
+      work_minutes: Number(elements.work_minutes.value),
+      break_minutes: Number(elements.break_minutes.value),
+      long_break_minutes: Number(elements.long_break_minutes.value),
+      long_break_every: Number(elements.long_break_every.value),
+    };
+  }
+  if (elements.quiet_work.checked) shape.quiet_work = true;
+  return shape;
+}
+
 function request(form) {
   const elements = form.elements;
   const body = {
@@ -50,16 +88,18 @@ function request(form) {
   if (elements.description.value.trim()) body.description = elements.description.value;
   if (elements.project_id.value) body.project_id = elements.project_id.value;
   if (whenOf(form) === 'later') body.scheduled_start = startOf(form).toISOString();
-  return body;
+  return Object.assign(body, shapeOf(form));
 }
 
 function wire(form) {
   reflectWhen(form);
+  reflectShape(form);
   // Without this script the server reads the time as UTC; with it, the browser converts.
   const hint = form.querySelector('#cs-start-hint');
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   if (hint && zone) hint.textContent = `In your time zone (${zone}).`;
   form.addEventListener('change', (event) => {
+    if (event.target.name === 'planned_length' || event.target.name === 'rhythm') reflectShape(form);
     if (event.target.name === 'when') {
       reflectWhen(form);
       showFieldError(form.elements.scheduled_start, '');

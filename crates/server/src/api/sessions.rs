@@ -1,4 +1,5 @@
-//! Lock In sessions: the ten functions of the seed, from create to end.
+//! Lock In sessions: the ten functions of the seed, from create to end, and
+//! the shared timer (docs/RITUAL.md).
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -6,6 +7,7 @@ use chrono::{DateTime, Utc};
 use domain::Id;
 use domain::input::{NonBlank, Text};
 use domain::project;
+use domain::ritual::{Rhythm, SessionShape, TimerAction};
 use domain::session::{
     MaxParticipants, Participant, Schedule, Session, SessionDraft, SessionStatus, SessionTitle,
     SessionType,
@@ -16,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::app::sessions::SessionList;
+use crate::app::sessions::{SessionList, SessionTimer};
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId};
@@ -32,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(end_session))
         .routes(routes!(get_participants))
         .routes(routes!(toggle_ai_agent))
+        .routes(routes!(run_timer, get_timer))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -52,6 +55,15 @@ pub struct CreateSession {
     #[schema(minimum = 2, maximum = 50)]
     max_participants: i64,
     ai_agent_enabled: bool,
+    /// How long the session is planned to last: 1–180 minutes (the form
+    /// offers 25, 50, 75 and 90). Absent: not planned.
+    #[schema(minimum = 1, maximum = 180)]
+    planned_minutes: Option<i64>,
+    /// How the time is divided. Absent: no rhythm.
+    rhythm: Option<Rhythm>,
+    /// Mute each person's microphone when a work block starts (they may unmute).
+    #[serde(default)]
+    quiet_work: bool,
 }
 
 impl CreateSession {
@@ -68,6 +80,8 @@ impl CreateSession {
                 .transpose()?,
             session_type: self.session_type,
             ai_agent_enabled: self.ai_agent_enabled,
+            shape: SessionShape::parse(self.planned_minutes, self.rhythm)?,
+            quiet_work: self.quiet_work,
         })
     }
 }
@@ -87,6 +101,16 @@ pub struct ListQuery {
         pattern = r"^-?[0-9]{1,16}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     )]
     cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunTimer {
+    action: TimerAction,
+    /// For `start` of a session without a planned length or a pomodoro
+    /// rhythm: the ad-hoc timer's length, 1–180 (default 25).
+    #[schema(minimum = 1, maximum = 180)]
+    minutes: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -177,4 +201,27 @@ async fn toggle_ai_agent(
             .switch_assistant(&me.caller, &id, body.enabled)
             .await?,
     ))
+}
+
+#[utoipa::path(post, path = "/api/sessions/{id}/timer", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+    request_body = RunTimer,
+    responses((status = 200, body = SessionTimer), (status = 400, body = ErrorBody),
+        (status = 403, description = "not the host", body = ErrorBody),
+        (status = 409, description = "the session is not active, or the timer is not in a state for this action", body = ErrorBody)))]
+async fn run_timer(
+    me: CurrentUser,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<RunTimer>,
+) -> ApiResult<Json<SessionTimer>> {
+    Ok(Json(
+        me.app
+            .run_timer(&me.caller, &id, body.action, body.minutes)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/sessions/{id}/timer", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = SessionTimer)))]
+async fn get_timer(me: CurrentUser, PathId(id): PathId) -> ApiResult<Json<SessionTimer>> {
+    Ok(Json(me.app.timer(&id).await?))
 }

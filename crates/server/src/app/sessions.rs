@@ -1,6 +1,9 @@
-//! Sessions: create, list, read, start, join, leave, end, switch the assistant.
+//! Sessions: create, list, read, start, join, leave, end, switch the
+//! assistant, run the shared timer.
 
+use chrono::{DateTime, Utc};
 use domain::Id;
+use domain::ritual::{Timer, TimerAction};
 use domain::rules;
 pub use domain::rules::JoinOffer;
 use domain::session::{Participant, Session, SessionDraft, SessionStatus};
@@ -16,6 +19,30 @@ pub struct SessionList {
     pub sessions: Vec<Session>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// A session's timer as a client counts it down: its remaining time is
+/// `ends_at - server_now`, less what its own clock says has passed since.
+#[derive(Serialize, ToSchema)]
+pub struct SessionTimer {
+    #[schema(value_type = String)]
+    pub session_id: Id,
+    pub timer: Timer,
+    /// The server's time when this answer was made.
+    pub server_now: DateTime<Utc>,
+    /// Whether a work block mutes each person's microphone as it starts.
+    pub quiet_work: bool,
+}
+
+impl SessionTimer {
+    fn of(session: Session) -> Self {
+        Self {
+            session_id: session.id,
+            timer: session.timer,
+            server_now: Utc::now(),
+            quiet_work: session.quiet_work,
+        }
+    }
 }
 
 /// How many sessions the live lists (`sessions:active`, `sessions:upcoming`) hold.
@@ -38,6 +65,8 @@ impl App {
                 project_id: draft.project_id,
                 max_participants: draft.max_participants.get(),
                 ai_agent_enabled: draft.ai_agent_enabled,
+                shape: draft.shape,
+                quiet_work: draft.quiet_work,
             })
             .await?;
         Ok(self.publish(session).await)
@@ -105,6 +134,29 @@ impl App {
         let actor = caller.person()?;
         let switched = self.store.set_ai_agent(id, &actor.id, enabled).await;
         self.publish_write(switched, "no such session").await
+    }
+
+    /// Runs the session's shared timer for its host (start, pause, resume,
+    /// skip, +5); decided on the locked session at the server's time.
+    pub async fn run_timer(
+        &self,
+        caller: &Caller,
+        id: &Id,
+        action: TimerAction,
+        minutes: Option<i64>,
+    ) -> Result<SessionTimer> {
+        let actor = caller.person()?;
+        let ran = self
+            .store
+            .act_on_timer(id, &actor.id, action, minutes, Utc::now())
+            .await;
+        let session = self.publish_write(ran, "no such session").await?;
+        Ok(SessionTimer::of(session))
+    }
+
+    /// The session's timer, with the server's time to count down against.
+    pub async fn timer(&self, id: &Id) -> Result<SessionTimer> {
+        Ok(SessionTimer::of(self.session(id).await?))
     }
 
     /// Joined people first (in joining order), then those who left.

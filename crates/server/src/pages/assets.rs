@@ -50,6 +50,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../../web/static/js/room.js"),
     ),
     (
+        "js/timer.js",
+        JS,
+        include_bytes!("../../../../web/static/js/timer.js"),
+    ),
+    (
         "js/media.js",
         JS,
         include_bytes!("../../../../web/static/js/media.js"),

@@ -28,6 +28,8 @@ pub struct SessionCard {
     pub seats_taken: i64,
     pub seats_max: i64,
     pub ai: bool,
+    /// Its planned length and rhythm in words, if it has them.
+    pub shape: Option<String>,
     pub agent_status: &'static str,
     pub creator_is_viewer: bool,
     pub joinable: Joinable,
@@ -162,6 +164,7 @@ impl<'a> CardMaker<'a> {
             seats_taken: session.participant_count,
             seats_max: session.max_participants,
             ai: session.ai_agent_enabled,
+            shape: domain::ritual::describe_shape(session.planned_minutes, session.rhythm.as_ref()),
             agent_status: session.agent_status.as_str(),
             creator_is_viewer,
             joinable,

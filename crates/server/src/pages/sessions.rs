@@ -8,6 +8,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{NaiveDateTime, Utc};
+use domain::ritual::{Rhythm, SessionShape, TimerState};
 use domain::session::{
     MaxParticipants, Participant, ParticipantStatus, Role, Schedule, SessionDraft, SessionStatus,
     SessionTitle, SessionType,
@@ -36,6 +37,16 @@ pub struct SessionForm {
     pub project_id: String,
     pub max_participants: String,
     pub ai: bool,
+    /// `""` (not planned), one of the presets' minutes, or `custom`.
+    pub planned_length: String,
+    pub custom_minutes: String,
+    /// `""` (none), `single` or `pomodoro`.
+    pub rhythm: String,
+    pub work_minutes: String,
+    pub break_minutes: String,
+    pub long_break_minutes: String,
+    pub long_break_every: String,
+    pub quiet_work: bool,
 }
 
 impl Default for SessionForm {
@@ -49,6 +60,14 @@ impl Default for SessionForm {
             project_id: String::new(),
             max_participants: "8".into(),
             ai: true,
+            planned_length: String::new(),
+            custom_minutes: String::new(),
+            rhythm: String::new(),
+            work_minutes: "25".into(),
+            break_minutes: "5".into(),
+            long_break_minutes: "15".into(),
+            long_break_every: "4".into(),
+            quiet_work: false,
         }
     }
 }
@@ -69,6 +88,11 @@ pub struct CreateDialog {
 }
 
 impl CreateDialog {
+    /// The planned lengths offered, in minutes, before "custom".
+    pub fn presets(&self) -> Vec<String> {
+        SessionShape::PRESETS.iter().map(i64::to_string).collect()
+    }
+
     pub fn types(&self) -> [(&'static str, &'static str); 3] {
         [
             ("coding", "Coding"),
@@ -153,6 +177,14 @@ pub struct SessionFormInput {
     project_id: String,
     max_participants: String,
     ai_agent_enabled: Option<String>,
+    planned_length: String,
+    custom_minutes: String,
+    rhythm: String,
+    work_minutes: String,
+    break_minutes: String,
+    long_break_minutes: String,
+    long_break_every: String,
+    quiet_work: Option<String>,
 }
 
 impl CarriesCsrf for SessionFormInput {
@@ -192,7 +224,42 @@ impl SessionFormInput {
             project_id,
             max_participants,
             ai_agent_enabled: self.ai_agent_enabled.is_some(),
+            shape: self.shape()?,
+            quiet_work: self.quiet_work.is_some(),
         })
+    }
+
+    /// The length and rhythm chosen, read into the API's terms and parsed by
+    /// the same rules.
+    fn shape(&self) -> Result<SessionShape, InvalidInput> {
+        let planned_minutes = match self.planned_length.as_str() {
+            "custom" => Some(
+                SessionShape::parse_minutes_text("planned_minutes", &self.custom_minutes)?
+                    .ok_or_else(|| {
+                        InvalidInput::new("planned_minutes", "choose a number of minutes")
+                    })?,
+            ),
+            preset => SessionShape::parse_minutes_text("planned_minutes", preset)?,
+        };
+        let number = |field: &str, raw: &str| {
+            raw.trim()
+                .parse::<i64>()
+                .map_err(|_| InvalidInput::new(field, "must be a whole number"))
+        };
+        let rhythm = match self.rhythm.as_str() {
+            "" => None,
+            "single" => Some(Rhythm::Single {}),
+            "pomodoro" => Some(Rhythm::Pomodoro {
+                work_minutes: number("rhythm.work_minutes", &self.work_minutes)?,
+                break_minutes: number("rhythm.break_minutes", &self.break_minutes)?,
+                long_break_minutes: number("rhythm.long_break_minutes", &self.long_break_minutes)?,
+                long_break_every: number("rhythm.long_break_every", &self.long_break_every)?,
+            }),
+            _ => {
+                return Err(InvalidInput::new("rhythm", "choose one block or pomodoro"));
+            }
+        };
+        SessionShape::parse(planned_minutes, rhythm)
     }
 
     fn into_form(self) -> SessionForm {
@@ -205,6 +272,14 @@ impl SessionFormInput {
             project_id: self.project_id,
             max_participants: self.max_participants,
             ai: self.ai_agent_enabled.is_some(),
+            planned_length: self.planned_length,
+            custom_minutes: self.custom_minutes,
+            rhythm: self.rhythm,
+            work_minutes: self.work_minutes,
+            break_minutes: self.break_minutes,
+            long_break_minutes: self.long_break_minutes,
+            long_break_every: self.long_break_every,
+            quiet_work: self.quiet_work.is_some(),
         }
     }
 }
@@ -225,6 +300,12 @@ const SESSION_FIELDS: &[&str] = &[
     "scheduled_start",
     "project_id",
     "max_participants",
+    "planned_minutes",
+    "rhythm",
+    "rhythm.work_minutes",
+    "rhythm.break_minutes",
+    "rhythm.long_break_minutes",
+    "rhythm.long_break_every",
 ];
 
 pub async fn create(
@@ -320,6 +401,10 @@ struct RoomPage {
     user_id: String,
     is_creator: bool,
     max_chat_chars: usize,
+    /// The timer's state as the page is made; the script takes over from there.
+    timer_state: &'static str,
+    /// Whether the host names the timer's length (the shape sets no blocks).
+    timer_adhoc: bool,
 }
 
 #[derive(Template)]
@@ -365,6 +450,16 @@ pub async fn show(
             user_id: viewer.user.id.to_string(),
             is_creator,
             max_chat_chars: domain::chat::MessageBody::MAX_CHARS,
+            timer_adhoc: !domain::ritual::shape_sets_blocks(
+                session.planned_minutes,
+                session.rhythm.as_ref(),
+            ),
+            timer_state: match session.timer.state {
+                TimerState::NotStarted => "not_started",
+                TimerState::Running => "running",
+                TimerState::Paused => "paused",
+                TimerState::Finished => "finished",
+            },
             card: CardMaker::new(&state, &viewer).card(session).await?,
         };
         return ok(&page);

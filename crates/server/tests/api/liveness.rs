@@ -61,6 +61,8 @@ async fn someone_connected_through(app: &TestApp, store: &SqlStore, node: &str) 
             project_id: None,
             max_participants: MaxParticipants::parse(4).expect("seats").get(),
             ai_agent_enabled: false,
+            shape: Default::default(),
+            quiet_work: false,
         })
         .await
         .expect("creating a session");

@@ -62,6 +62,7 @@ mod liveness;
 mod logs;
 mod operations;
 mod projects;
+mod ritual;
 mod seats;
 mod session_lists;
 mod sessions;

@@ -126,3 +126,60 @@ async fn reminders_fire_once_with_two_nodes() {
     node_a.stop().await;
     node_b.stop().await;
 }
+
+/// The host runs the timer through node B; a guest watching the session on
+/// node A sees it start. When its block's end passes, a node's own sweep
+/// moves it on and the guest sees the next block, without anyone asking.
+#[tokio::test]
+async fn the_shared_timer_reaches_every_node_and_moves_on_by_itself() {
+    let (node_a, node_b) = two_nodes(|_| {}).await;
+    let ada = node_b.register("Ada").await;
+    let bob = node_a.register("Bob").await;
+    let session = node_b
+        .create_session(
+            &ada,
+            json!({"planned_minutes": 50, "rhythm": {"kind": "pomodoro", "work_minutes": 25,
+                   "break_minutes": 5, "long_break_minutes": 15, "long_break_every": 4}}),
+        )
+        .await;
+    let id = id_of(&session);
+    node_a.join(&bob, &id).await.expect(200);
+    let mut bobs = LiveClient::connect(&node_a, &bob).await;
+    let first = bobs.subscribed("s", &format!("session:{id}")).await;
+    assert_eq!(first["data"]["timer"]["state"], "not_started");
+
+    node_b
+        .post_as(
+            &ada,
+            &format!("/api/sessions/{id}/timer"),
+            &json!({"action": "start"}),
+        )
+        .await
+        .expect(200);
+    let running = bobs
+        .next_result_matching("s", |data| data["timer"]["state"] == "running", PATIENCE)
+        .await;
+    assert_eq!(running["data"]["timer"]["block_kind"], "work");
+
+    // The work block ends now, as if 25 minutes had passed: its end is moved
+    // into the past in the store, and the nodes' sweeps do the rest.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(node_a.database_url())
+        .await
+        .expect("connecting to the test database");
+    let a_second_ago = (chrono::Utc::now() - chrono::Duration::seconds(1)).timestamp_micros();
+    sqlx::query("UPDATE sessions SET timer_ends_at = $2 WHERE id = $1")
+        .bind(&id)
+        .bind(a_second_ago)
+        .execute(&pool)
+        .await
+        .expect("ending the work block");
+    pool.close().await;
+    let on_break = bobs
+        .next_result_matching("s", |data| data["timer"]["block_index"] == 1, PATIENCE)
+        .await;
+    assert_eq!(on_break["data"]["timer"]["block_kind"], "break");
+    assert_eq!(on_break["data"]["timer"]["state"], "running");
+    node_b.stop().await;
+    node_a.stop().await;
+}
