@@ -17,7 +17,7 @@
 //!  TurnVerdict: complete ─▶ the utterance ends when the early transcript
 //!                           comes, unless its words trail off ("how do I")
 //!               incomplete, or words that trail off ─▶ keep listening: speech
-//!                           resumes the same utterance, 2.5 s of silence ends it anyway
+//!                           resumes the same utterance, 3 s of silence ends it anyway
 //!  Transcript ─▶ wake phrase on the words? ─▶ queue ─▶ QuestionReady (one at a time)
 //!  AnswerAudio ─▶ 20 ms frames ─▶ Opus ─▶ SpeakFrame, paced in real time
 //!  someone talks over it ─▶ BargeIn (audio dropped at once) ─▶ AnswerFinished
@@ -59,6 +59,9 @@ impl From<&str> for SpeakerId {
     }
 }
 
+/// The longest pause kept inside the audio handed to transcription.
+const KEPT_PAUSE: Duration = Duration::from_millis(320);
+
 /// One utterance, or one snapshot of it handed out for transcription or an
 /// end-of-turn check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,7 +92,7 @@ pub struct PipelineConfig {
     pub turn_check_silence: Duration,
     /// Silence that ends an utterance even though the end-of-turn model
     /// judged it unfinished: the longest thinking pause kept inside one
-    /// question ("how do I… um… sort a map"). Pipecat waits 3 s.
+    /// question ("how do I… um… sort a map"). Pipecat waits 3 s too.
     pub max_turn_silence: Duration,
     /// Silence that ends an utterance the end-of-turn model judged
     /// unfinished when its early transcript reads as a whole question
@@ -128,7 +131,7 @@ impl Default for PipelineConfig {
             silence_threshold: 0.35,
             speech_start: Duration::from_millis(64),
             turn_check_silence: Duration::from_millis(200),
-            max_turn_silence: Duration::from_millis(2500),
+            max_turn_silence: Duration::from_secs(3),
             worded_turn_silence: Duration::from_millis(1000),
             end_silence: Duration::from_millis(500),
             early_transcription: Duration::from_millis(200),
@@ -342,11 +345,13 @@ enum TurnState {
 /// What an utterance's early transcript says of its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Words {
-    /// Not transcribed yet, or the transcription failed.
-    Unread,
+    /// Not transcribed yet, the transcription failed, or words that
+    /// neither trail off nor end a sentence.
+    Unsure,
     /// The question stops mid-way ("how do I", "what is the").
     TrailOff,
-    /// Words that can end a question, or words not addressed to the agent.
+    /// A question the transcriber ended with a full stop or question mark,
+    /// on a word that can end one; or words not addressed to the agent.
     Whole,
 }
 
@@ -355,6 +360,9 @@ struct Utterance {
     /// When the first sample of `pcm` was spoken.
     started_at: Instant,
     pcm: Vec<i16>,
+    /// Per 32 ms chunk of `pcm`: whether it was judged speech (the
+    /// pre-roll counts as speech).
+    voiced: Vec<bool>,
     /// When the last chunk judged speech ended.
     last_voiced_at: Instant,
     spotted_at: Option<(Instant, Duration)>,
@@ -367,14 +375,32 @@ struct Utterance {
 
 impl Utterance {
     /// The utterance's audio up to its last voiced chunk (trailing silence
-    /// carries no words; a little is kept for the decoder).
+    /// carries no words; a little is kept for the decoder), its pauses cut
+    /// to [`KEPT_PAUSE`]: Whisper, decoding without timestamps, tends to
+    /// end its text at a long silence and drop the words after a thinking
+    /// pause.
     fn speech(&self) -> Vec<i16> {
         let speech_len = samples_to_count(
             self.last_voiced_at
                 .saturating_duration_since(self.started_at)
                 + Duration::from_millis(200),
         );
-        self.pcm[..speech_len.max(CHUNK_SAMPLES).min(self.pcm.len())].to_vec()
+        let end = speech_len.max(CHUNK_SAMPLES).min(self.pcm.len());
+        let kept_pause = chunks_in(KEPT_PAUSE);
+        let mut speech = Vec::with_capacity(end);
+        let mut quiet = 0;
+        for (i, chunk) in self.pcm[..end].chunks(CHUNK_SAMPLES).enumerate() {
+            if self.voiced.get(i).copied().unwrap_or(true) {
+                quiet = 0;
+            } else {
+                quiet += 1;
+                if quiet > kept_pause {
+                    continue;
+                }
+            }
+            speech.extend_from_slice(chunk);
+        }
+        speech
     }
 
     fn woke(&self) -> bool {
@@ -625,6 +651,7 @@ impl SessionPipeline {
             return;
         };
         utterance.pcm.extend_from_slice(chunk);
+        utterance.voiced.push(speaker.voiced);
         if speaker.voiced {
             utterance.last_voiced_at = at;
             // Not the end after all: the early transcript and the pending
@@ -668,6 +695,7 @@ impl SessionPipeline {
         let utterance = Utterance {
             id,
             started_at,
+            voiced: vec![true; pcm.len().div_ceil(CHUNK_SAMPLES)],
             pcm,
             last_voiced_at: at,
             spotted_at: spot.map(|spot| {
@@ -803,7 +831,7 @@ impl SessionPipeline {
             Ok(verdict) => {
                 utterance.turn = TurnState::Unfinished {
                     probability: verdict.probability,
-                    words: Words::Unread,
+                    words: Words::Unsure,
                 };
                 self.read_words(now, &speaker_id, &mut speaker);
             }
@@ -826,8 +854,11 @@ impl SessionPipeline {
     ///   transcript anyway. A failed transcription is not held against it.
     /// - heard complete, but the words trail off ("hey agent, how do I"): a
     ///   thinking pause; the turn stays open as unfinished.
-    /// - judged unfinished, but the words make a whole question: the turn
-    ///   ends after `worded_turn_silence` rather than the long cap.
+    /// - judged unfinished, but the words make a whole question (ended with
+    ///   a full stop or question mark by the transcriber, on a word that can
+    ///   end one): the turn ends after `worded_turn_silence` rather than the
+    ///   long cap. Words without such an end ("how do i clone", as a
+    ///   transcriber without punctuation heard "how do I, um") wait for it.
     fn read_words(&mut self, now: Instant, speaker_id: &SpeakerId, speaker: &mut Speaker) {
         let Some(utterance) = speaker.utterance.as_mut() else {
             return;
@@ -837,12 +868,8 @@ impl SessionPipeline {
             Some(PendingTranscript {
                 result: Some(Ok(transcript)),
                 ..
-            }) if self.trails_off(transcript, utterance.follow_up) => Words::TrailOff,
-            Some(PendingTranscript {
-                result: Some(Ok(_)),
-                ..
-            }) => Words::Whole,
-            _ => Words::Unread,
+            }) => self.words(transcript, utterance.follow_up),
+            _ => Words::Unsure,
         };
         match utterance.turn {
             TurnState::Heard(probability) if words == Words::TrailOff => {
@@ -863,15 +890,24 @@ impl SessionPipeline {
         }
     }
 
-    /// Whether a transcript addressed to the agent stops mid-question. One
-    /// not addressed to it has nothing to wait for.
-    fn trails_off(&self, transcript: &str, follow_up: bool) -> bool {
+    /// What a transcript's words say of the turn's end. One not addressed
+    /// to the agent has nothing to wait for.
+    fn words(&self, transcript: &str, follow_up: bool) -> Words {
         let question = match (self.wake.find(transcript), follow_up) {
             (Some(found), _) => found.question,
             (None, true) => transcript.to_string(),
-            (None, false) => return false,
+            (None, false) => return Words::Whole,
         };
-        !question.is_empty() && turn::words_trail_off(transcript, &question)
+        if question.is_empty() {
+            // A bare "hey agent": the next utterance is the question.
+            Words::Whole
+        } else if turn::words_trail_off(transcript, &question) {
+            Words::TrailOff
+        } else if transcript.trim_end().ends_with(['?', '.', '!']) {
+            Words::Whole
+        } else {
+            Words::Unsure
+        }
     }
 
     /// Ends the speaker's utterance: transcribed if it may be addressed to
@@ -1489,8 +1525,11 @@ mod tests {
         // is the whole utterance, pause included.
         let questions = h.questions();
         assert_eq!(questions.len(), 1, "{:?}", h.events);
+        // Both halves, the pause between them cut to `KEPT_PAUSE`.
+        let heard = heard_ms(&questions[0]);
+        let kept = KEPT_PAUSE.as_millis() as u64;
         assert!(
-            heard_ms(&questions[0]) >= 800 + 1200 + 600,
+            heard >= 800 + kept + 600 && heard < 800 + 1200 + 600,
             "{:?}",
             questions[0]
         );
@@ -1517,8 +1556,11 @@ mod tests {
         );
         let questions = h.questions();
         assert_eq!(questions.len(), 1, "{:?}", h.events);
+        // Both halves, the pause between them cut to `KEPT_PAUSE`.
+        let heard = heard_ms(&questions[0]);
+        let kept = KEPT_PAUSE.as_millis() as u64;
         assert!(
-            heard_ms(&questions[0]) >= 800 + 1200 + 600,
+            heard >= 800 + kept + 600 && heard < 800 + 1200 + 600,
             "{:?}",
             questions[0]
         );
@@ -1549,6 +1591,25 @@ mod tests {
         assert_eq!(
             questions[0].text,
             "what is the difference between a vector and an array"
+        );
+    }
+
+    #[test]
+    fn unfinished_words_without_a_sentence_end_wait_for_the_cap() {
+        let mut h = Harness::new(None);
+        h.verdicts = VecDeque::from([Ok(0.2)]);
+        // No full stop or question mark: the words cannot overrule the model.
+        h.transcripts = VecDeque::from(["hey agent how do i clone".to_string()]);
+        h.silence(300);
+        h.speak(800);
+        h.silence(2500);
+        assert!(h.ends().is_empty(), "{:?}", h.events);
+        h.silence(1000);
+        assert_eq!(
+            h.ends().iter().map(|(_, r)| *r).collect::<Vec<_>>(),
+            [TurnEnd::LongSilence {
+                probability: Some(0.2)
+            }]
         );
     }
 
@@ -1587,7 +1648,7 @@ mod tests {
         h.transcripts = VecDeque::from(["Hey agent, how do I".to_string()]);
         h.silence(300);
         h.speak(1000);
-        h.silence(2000);
+        h.silence(2500);
         assert!(h.ends().is_empty(), "still waiting: {:?}", h.events);
         assert!(h.questions().is_empty());
         h.silence(1000);
@@ -1630,7 +1691,7 @@ mod tests {
         h.silence(1000);
         assert_eq!(h.count(|e| matches!(e, Event::CheckTurn { .. })), 2);
         assert!(h.ends().is_empty(), "{:?}", h.events);
-        h.silence(2000);
+        h.silence(2500);
         assert_eq!(
             h.ends().iter().map(|(_, r)| *r).collect::<Vec<_>>(),
             [TurnEnd::LongSilence {

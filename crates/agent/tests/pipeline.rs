@@ -195,7 +195,7 @@ impl Harness {
 }
 
 /// Silence that ends any utterance, whatever Smart Turn thinks of it.
-const LONGEST_PAUSE: Duration = Duration::from_millis(3000);
+const LONGEST_PAUSE: Duration = Duration::from_millis(3500);
 
 fn say(voice: FliteVoice, text: &str) -> Vec<i16> {
     synthesize_blocking(voice, text).unwrap()

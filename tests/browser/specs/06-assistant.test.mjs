@@ -5,7 +5,10 @@
 // whose question mentions "closure", whose answer holds a fenced code block
 // and was spoken by Piper's voice; the room's transcript shows it, the code
 // as a code block; the page receives the agent's spoken answer (audio
-// energy from the only other track in the room, the agent's). Negative: a
+// energy from the only other track in the room, the agent's). A third
+// person asks with a 1.5 s thinking pause mid-question: the question is
+// logged whole (its words stop at "how do I", so the pause is kept open
+// even when the end-of-turn model hears it as finished). Negative: a
 // second person, in another session with the assistant on, whose microphone
 // says "the agent said hello to the team" (no wake phrase) gets no AI log —
 // checked after the first case has finished, so the bounded wait is at least
@@ -153,13 +156,17 @@ before(async () => {
   base = `http://${await startServer()}`;
   const ask = speech('ada', 'hey agent, show me a closure in rust');
   const chat = speech('bob', 'the agent said hello to the team');
+  // A question with a long thinking pause in the middle of it.
+  const pause = speech('cy', ['hey agent, how do I', 1.5, 'sort a list of numbers in python']);
   people.ada = await personWithMic('Ada', ask);
   people.bob = await personWithMic('Bob', chat);
+  people.cy = await personWithMic('Cy', pause);
   sessions.ada = await roomWithAssistant(people.ada);
   sessions.bob = await roomWithAssistant(people.bob);
+  sessions.cy = await roomWithAssistant(people.cy);
   // The agent listens before anyone's microphone starts playing (the fake
   // microphone starts with the room's getUserMedia and plays once).
-  for (const name of ['ada', 'bob']) {
+  for (const name of ['ada', 'bob', 'cy']) {
     await poll(
       async () => {
         const session = await apiAs(people[name].page, 'GET', `/api/sessions/${sessions[name]}`);
@@ -168,8 +175,8 @@ before(async () => {
       { timeout: JOIN_WAIT, message: `the agent never listened in ${name}'s session` },
     );
   }
-  await Promise.all(['ada', 'bob'].map((name) => people[name].page.goto(`/sessions/${sessions[name]}`)));
-  for (const name of ['ada', 'bob']) {
+  await Promise.all(['ada', 'bob', 'cy'].map((name) => people[name].page.goto(`/sessions/${sessions[name]}`)));
+  for (const name of ['ada', 'bob', 'cy']) {
     await see(people[name].page.getByRole('button', { name: 'Microphone', pressed: true }));
   }
 });
@@ -213,6 +220,21 @@ test('a spoken question is answered in Piper\'s voice, with its code in the tran
     { timeout: ANSWER_WAIT, polling: 500 },
   );
   await shot(ada.page, 'room-assistant-answer');
+});
+
+test('a question with a long thinking pause is taken whole', async () => {
+  const { cy } = people;
+  const log = await poll(
+    async () => {
+      const logs = await apiAs(cy.page, 'GET', `/api/sessions/${sessions.cy}/ai-logs`);
+      assert.equal(logs.status, 200);
+      return logs.body.find((entry) => entry.trigger === 'voice');
+    },
+    { timeout: ANSWER_WAIT, message: 'the question with a pause was never logged' },
+  );
+  // Both halves, the words before the pause and after it, are one question.
+  assert.match(log.question, /how do i/i, JSON.stringify(log));
+  assert.match(log.question, /sort/i, JSON.stringify(log));
 });
 
 test('speech without the wake phrase is not answered', async () => {

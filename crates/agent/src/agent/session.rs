@@ -226,6 +226,17 @@ impl Session {
         let (work_tx, mut work_rx) = mpsc::channel::<Work>(256);
         let mut input_open = true;
         loop {
+            // Audio that queued while the task was busy is heard first: the
+            // pipeline measures silence on the real clock, so speech still
+            // waiting in the channel would otherwise count as a pause (and
+            // could end a question at a thinking pause on a loaded machine).
+            while input_open {
+                match input.try_recv() {
+                    Ok(message) => self.handle_session_input(message),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => input_open = false,
+                }
+            }
             // Both machines until neither has anything to do: the answer's
             // audio feeds the pipeline, the pipeline's events start answers.
             let deadline = loop {

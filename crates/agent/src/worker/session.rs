@@ -169,6 +169,12 @@ impl SessionJob {
                     }
                     Some(SessionOutput::Event(event)) => match event {
                         Event::QuestionReady(_) => { let _ = status_tx.send(AgentStatus::Thinking); }
+                        // What the assistant made of what it heard, for
+                        // whoever runs it (not the words: those are people's).
+                        Event::TurnEnded { silence, reason, .. } => {
+                            tracing::debug!(session = %id, ?reason, silence_ms = silence.as_millis() as u64, "turn ended");
+                        }
+                        Event::TrailsOff { .. } => tracing::debug!(session = %id, "words trail off; listening on"),
                         Event::AnswerFinished { .. } => {
                             speaking = false;
                             // A waiting question follows with its own QuestionReady.
