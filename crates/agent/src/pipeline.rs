@@ -893,10 +893,8 @@ impl SessionPipeline {
     /// What a transcript's words say of the turn's end. One not addressed
     /// to the agent has nothing to wait for.
     fn words(&self, transcript: &str, follow_up: bool) -> Words {
-        let question = match (self.wake.find(transcript), follow_up) {
-            (Some(found), _) => found.question,
-            (None, true) => transcript.to_string(),
-            (None, false) => return Words::Whole,
+        let Some(question) = self.question_in(transcript, follow_up) else {
+            return Words::Whole;
         };
         if question.is_empty() {
             // A bare "hey agent": the next utterance is the question.
@@ -907,6 +905,17 @@ impl SessionPipeline {
             Words::Whole
         } else {
             Words::Unsure
+        }
+    }
+
+    /// The question a transcript asks the agent: the words after the wake
+    /// phrase, or all of them in a follow-up; `None` when it is not
+    /// addressed to the agent.
+    fn question_in(&self, transcript: &str, follow_up: bool) -> Option<String> {
+        match (self.wake.find(transcript), follow_up) {
+            (Some(found), _) => Some(found.question),
+            (None, true) => Some(transcript.trim().to_string()),
+            (None, false) => None,
         }
     }
 
@@ -1041,17 +1050,13 @@ impl SessionPipeline {
                 timings,
             },
             Ok(transcript) => {
-                let text = match (self.wake.find(&transcript), pending.follow_up) {
-                    (Some(found), _) => found.question,
-                    (None, true) => transcript.trim().to_string(),
-                    (None, false) => {
-                        self.events.push_back(Event::WakeRejected {
-                            utterance,
-                            speaker: pending.speaker,
-                            transcript,
-                        });
-                        return;
-                    }
+                let Some(text) = self.question_in(&transcript, pending.follow_up) else {
+                    self.events.push_back(Event::WakeRejected {
+                        utterance,
+                        speaker: pending.speaker,
+                        transcript,
+                    });
+                    return;
                 };
                 if text.is_empty() {
                     if let Some(speaker) = self.speakers.get_mut(&pending.speaker) {
@@ -1443,6 +1448,11 @@ mod tests {
                 .collect()
         }
 
+        /// Why each utterance ended, in order.
+        fn reasons(&self) -> Vec<TurnEnd> {
+            self.ends().into_iter().map(|(_, reason)| reason).collect()
+        }
+
         fn questions(&self) -> Vec<Question> {
             self.events
                 .iter()
@@ -1452,6 +1462,17 @@ mod tests {
                 })
                 .collect()
         }
+    }
+
+    /// Asserts that `question` was heard whole: 800 ms of speech, a
+    /// 1200 ms pause cut to `KEPT_PAUSE`, then 600 ms more.
+    fn assert_both_halves_heard(question: &Question) {
+        let heard = heard_ms(question);
+        let kept = KEPT_PAUSE.as_millis() as u64;
+        assert!(
+            heard >= 800 + kept + 600 && heard < 800 + 1200 + 600,
+            "{question:?}"
+        );
     }
 
     /// The audio length a question's transcript reports.
@@ -1517,22 +1538,12 @@ mod tests {
 
         assert_eq!(h.count(|e| matches!(e, Event::CheckTurn { .. })), 2);
         assert_eq!(h.count(|e| matches!(e, Event::SpeechStarted { .. })), 1);
-        assert_eq!(
-            h.ends().iter().map(|(_, r)| *r).collect::<Vec<_>>(),
-            [TurnEnd::Complete { probability: 0.95 }]
-        );
+        assert_eq!(h.reasons(), [TurnEnd::Complete { probability: 0.95 }]);
         // The early transcript of the first half was dropped; the question
         // is the whole utterance, pause included.
         let questions = h.questions();
         assert_eq!(questions.len(), 1, "{:?}", h.events);
-        // Both halves, the pause between them cut to `KEPT_PAUSE`.
-        let heard = heard_ms(&questions[0]);
-        let kept = KEPT_PAUSE.as_millis() as u64;
-        assert!(
-            heard >= 800 + kept + 600 && heard < 800 + 1200 + 600,
-            "{:?}",
-            questions[0]
-        );
+        assert_both_halves_heard(&questions[0]);
         assert_eq!(h.count(|e| matches!(e, Event::WakeRejected { .. })), 0);
     }
 
@@ -1550,20 +1561,10 @@ mod tests {
 
         assert_eq!(h.count(|e| matches!(e, Event::CheckTurn { .. })), 2);
         assert_eq!(h.count(|e| matches!(e, Event::TrailsOff { .. })), 1);
-        assert_eq!(
-            h.ends().iter().map(|(_, r)| *r).collect::<Vec<_>>(),
-            [TurnEnd::Complete { probability: 0.9 }]
-        );
+        assert_eq!(h.reasons(), [TurnEnd::Complete { probability: 0.9 }]);
         let questions = h.questions();
         assert_eq!(questions.len(), 1, "{:?}", h.events);
-        // Both halves, the pause between them cut to `KEPT_PAUSE`.
-        let heard = heard_ms(&questions[0]);
-        let kept = KEPT_PAUSE.as_millis() as u64;
-        assert!(
-            heard >= 800 + kept + 600 && heard < 800 + 1200 + 600,
-            "{:?}",
-            questions[0]
-        );
+        assert_both_halves_heard(&questions[0]);
     }
 
     #[test]
@@ -1606,7 +1607,7 @@ mod tests {
         assert!(h.ends().is_empty(), "{:?}", h.events);
         h.silence(1000);
         assert_eq!(
-            h.ends().iter().map(|(_, r)| *r).collect::<Vec<_>>(),
+            h.reasons(),
             [TurnEnd::LongSilence {
                 probability: Some(0.2)
             }]
@@ -1693,7 +1694,7 @@ mod tests {
         assert!(h.ends().is_empty(), "{:?}", h.events);
         h.silence(2500);
         assert_eq!(
-            h.ends().iter().map(|(_, r)| *r).collect::<Vec<_>>(),
+            h.reasons(),
             [TurnEnd::LongSilence {
                 probability: Some(0.1)
             }]

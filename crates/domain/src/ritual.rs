@@ -598,7 +598,6 @@ fn within_longest_block(left: Duration) -> Result<(), RuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{AgentStatus, SessionType};
 
     fn pomodoro(work: i64, short: i64, long: i64, every: i64) -> Rhythm {
         Rhythm::Pomodoro {
@@ -617,28 +616,9 @@ mod tests {
 
     fn session(planned: Option<i64>, rhythm: Option<Rhythm>) -> Session {
         Session {
-            id: Id::generate(),
-            creator_id: Id::generate(),
-            creator_name: "Ada".into(),
-            title: "Deep work".into(),
-            description: None,
-            session_type: SessionType::Coding,
-            status: SessionStatus::Active,
-            scheduled_start: None,
-            started_at: None,
-            ended_at: None,
-            project_id: None,
-            max_participants: 3,
-            ai_agent_enabled: false,
-            participant_count: 1,
-            agent_status: AgentStatus::Off,
-            created_at: Utc::now(),
-            version: 0,
-            open_for_joining: true,
             planned_minutes: planned,
             rhythm,
-            quiet_work: false,
-            timer: TimerPhase::NotStarted.view(&[], None),
+            ..Session::example()
         }
     }
 

@@ -305,32 +305,14 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::session::SessionType;
 
     fn session(status: SessionStatus, seats_taken: i64) -> Session {
         Session {
-            id: Id::generate(),
-            creator_id: Id::generate(),
-            creator_name: "Ada".into(),
-            title: "Deep work".into(),
-            description: None,
-            session_type: SessionType::Coding,
             status,
-            scheduled_start: None,
-            started_at: None,
-            ended_at: None,
-            project_id: None,
-            max_participants: 3,
             ai_agent_enabled: true,
             participant_count: seats_taken,
             agent_status: AgentStatus::Joining,
-            created_at: Utc::now(),
-            version: 0,
-            open_for_joining: true,
-            planned_minutes: None,
-            rhythm: None,
-            quiet_work: false,
-            timer: crate::ritual::TimerPhase::NotStarted.view(&[], None),
+            ..Session::example()
         }
     }
 

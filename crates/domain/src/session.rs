@@ -268,6 +268,38 @@ pub struct SessionDraft {
 }
 
 #[cfg(test)]
+impl Session {
+    /// An active coding session with one person in it and nothing else
+    /// set, for the domain's tests to adjust.
+    pub(crate) fn example() -> Self {
+        Session {
+            id: Id::generate(),
+            creator_id: Id::generate(),
+            creator_name: "Ada".into(),
+            title: "Deep work".into(),
+            description: None,
+            session_type: SessionType::Coding,
+            status: SessionStatus::Active,
+            scheduled_start: None,
+            started_at: None,
+            ended_at: None,
+            project_id: None,
+            max_participants: 3,
+            ai_agent_enabled: false,
+            participant_count: 1,
+            agent_status: AgentStatus::Off,
+            created_at: Utc::now(),
+            version: 0,
+            open_for_joining: true,
+            planned_minutes: None,
+            rhythm: None,
+            quiet_work: false,
+            timer: crate::ritual::TimerPhase::NotStarted.view(&[], None),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -21,7 +21,7 @@ use agent::llm::llama::LlamaCppModel;
 use agent::llm::local::CandleModel;
 use agent::prompt::{ChatPrompt, SessionContext, SessionInfo, build_prompt};
 
-use super::voice_to_voice::BENCH_QUESTIONS;
+use super::voice_to_voice::{BENCH_QUESTIONS, percentile};
 
 /// Tokens each answer may take (the assistant's own limit).
 const MAX_TOKENS: usize = 120;
@@ -117,9 +117,9 @@ async fn bench_engine(
         evaluating += first - started;
         generating += ended - first;
         after_first += generated.saturating_sub(1);
-        first_pieces.push(first - started);
+        first_pieces.push((first - started).as_millis() as u64);
     }
-    first_pieces.sort();
+    first_pieces.sort_unstable();
     let per_s = |tokens: u64, time: Duration| tokens as f64 / time.as_secs_f64().max(1e-9);
     Ok(EngineRow {
         engine,
@@ -128,7 +128,7 @@ async fn bench_engine(
         generated_tokens,
         prompt_tokens_per_s: per_s(prompt_tokens, evaluating),
         generation_tokens_per_s: per_s(after_first, generating),
-        first_piece_p50_ms: first_pieces[first_pieces.len() / 2].as_millis() as u64,
+        first_piece_p50_ms: percentile(&first_pieces, 0.50),
     })
 }
 
