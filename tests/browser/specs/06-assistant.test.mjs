@@ -233,8 +233,12 @@ test('a question with a long thinking pause is taken whole', async () => {
     { timeout: ANSWER_WAIT, message: 'the question with a pause was never logged' },
   );
   // Both halves, the words before the pause and after it, are one question.
+  // The second half is checked by any of its words: this case is about where
+  // the turn ends, and Whisper tiny.en mishears one word of espeak's voice
+  // now and then ("for a list of numbers"). A question cut at the pause
+  // holds none of them.
   assert.match(log.question, /how do i/i, JSON.stringify(log));
-  assert.match(log.question, /sort/i, JSON.stringify(log));
+  assert.match(log.question, /\b(sort|list|numbers|python)\b/i, JSON.stringify(log));
 });
 
 test('speech without the wake phrase is not answered', async () => {
