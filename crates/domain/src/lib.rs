@@ -13,12 +13,15 @@
 //!   is checked against the row it is about to change.
 //! - [`ritual`]: a session's shape (planned length, rhythm) and its shared
 //!   timer, acted on with `now` passed in.
+//! - [`goal`]: a person's goal for a session (one line, a checklist) and
+//!   their check-out, with who may set them.
 //! - [`chat`]: room chat and notifications.
 //! - [`event`]: what changed, published on the bus for live queries.
 
 pub mod ai_log;
 pub mod chat;
 pub mod event;
+pub mod goal;
 pub mod id;
 pub mod input;
 pub mod project;

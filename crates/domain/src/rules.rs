@@ -325,6 +325,8 @@ mod tests {
             status,
             joined_at: Utc::now(),
             left_at: None,
+            goal: None,
+            check_out: None,
         }
     }
 

@@ -12,7 +12,7 @@
 //! - [`events`]: the one place where what a write changed becomes the events
 //!   live queries re-run on.
 //! - one module per feature, each use case a method of [`App`]:
-//!   [`accounts`], [`projects`], [`sessions`], [`chat`], [`ai_logs`],
+//!   [`accounts`], [`projects`], [`sessions`], [`goals`], [`chat`], [`ai_logs`],
 //!   [`reminders`], [`timelapses`], [`history`], [`agent`] (what the
 //!   assistant's worker calls), [`live`] (reading the live queries),
 //!   [`timed`] (the sweep).
@@ -29,6 +29,7 @@ pub mod caller;
 pub mod chat;
 pub mod error;
 pub mod events;
+pub mod goals;
 pub mod history;
 pub mod live;
 pub mod projects;
