@@ -15,6 +15,8 @@
 //!   timer, acted on with `now` passed in.
 //! - [`goal`]: a person's goal for a session (one line, a checklist) and
 //!   their check-out, with who may set them.
+//! - [`room`]: questions the assistant answers about the room itself (the
+//!   timer, goals, who is here, the project), read from their words.
 //! - [`chat`]: room chat and notifications.
 //! - [`event`]: what changed, published on the bus for live queries.
 
@@ -26,6 +28,7 @@ pub mod id;
 pub mod input;
 pub mod project;
 pub mod ritual;
+pub mod room;
 pub mod rules;
 pub mod session;
 pub mod user;

@@ -14,7 +14,7 @@
 //! - one module per feature, each use case a method of [`App`]:
 //!   [`accounts`], [`projects`], [`sessions`], [`goals`], [`chat`], [`ai_logs`],
 //!   [`reminders`], [`timelapses`], [`history`], [`agent`] (what the
-//!   assistant's worker calls), [`live`] (reading the live queries),
+//!   assistant's worker calls), [`room`] (the room questions it passes on), [`live`] (reading the live queries),
 //!   [`timed`] (the sweep).
 //!
 //! Each use case takes parsed domain input and a caller, and runs one store
@@ -34,6 +34,7 @@ pub mod history;
 pub mod live;
 pub mod projects;
 pub mod reminders;
+pub mod room;
 pub mod sessions;
 pub mod timed;
 pub mod timelapses;

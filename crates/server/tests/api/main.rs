@@ -64,6 +64,7 @@ mod logs;
 mod operations;
 mod projects;
 mod ritual;
+mod room_commands;
 mod seats;
 mod session_lists;
 mod sessions;
