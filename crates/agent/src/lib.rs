@@ -56,7 +56,10 @@ pub mod vad;
 pub mod wake;
 pub mod worker;
 
-pub use agent::{Agent, Interaction, Latencies, SessionHandle, SessionInput, SessionOutput};
+pub use agent::{
+    Agent, Interaction, Latencies, ROOM_PROVIDER, RoomDesk, SessionHandle, SessionInput,
+    SessionOutput,
+};
 pub use pipeline::{Event, Input, Output, PipelineConfig, SessionPipeline, SpeakerId, Ticket};
 pub use prompt::{Exchange, ProjectInfo, SessionContext, SessionInfo};
 pub use providers::{AgentConfig, LlmConfig, ProviderError, SttConfig, TtsConfig};

@@ -15,9 +15,10 @@ use agent::stt::domain_lm::build_arpa;
 use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
 use agent::tts::flite::{FliteTts, FliteVoice, synthesize_blocking};
 use agent::wake::WakeSpotter;
-use agent::{Agent, Interaction, SpeakerId};
+use agent::{Agent, Interaction, ROOM_PROVIDER, RoomDesk, SpeakerId};
 use async_trait::async_trait;
 use domain::ai_log::Trigger;
+use domain::room::RoomCommand;
 use futures::StreamExt;
 
 /// A language model that streams fixed pieces, fails, or hangs.
@@ -318,4 +319,84 @@ async fn a_language_model_that_never_answers_times_out_into_an_apology() {
         Some("language model (scripted): timed out after 400ms")
     );
     assert!(frames > 20);
+}
+
+/// The room's data, as the server would answer it: records each question.
+struct RoomBook {
+    asked: std::sync::Mutex<Vec<(String, RoomCommand)>>,
+}
+
+#[async_trait]
+impl RoomDesk for RoomBook {
+    async fn answer(&self, asker: &str, command: RoomCommand) -> Result<String, ProviderError> {
+        self.asked.lock().unwrap().push((asker.to_owned(), command));
+        Ok("Started a 25 minute timer.".into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_question_is_answered_from_the_room_not_the_model() {
+    let prompts = Arc::default();
+    let llm = ScriptedLlm {
+        pieces: vec!["A guess from the model."],
+        failure: None,
+        hang: false,
+        prompts: Arc::clone(&prompts),
+    };
+    let agent = agent_with(llm, Timeouts::default());
+    let room = Arc::new(RoomBook {
+        asked: Default::default(),
+    });
+    let mut session = agent.run_session_in_room(
+        context(),
+        Vec::new(),
+        Some(room.clone() as Arc<dyn RoomDesk>),
+    );
+    for question in [
+        "start a twenty five minute timer",
+        "how do I reverse a string in Python?",
+    ] {
+        session
+            .input
+            .send(SessionInput::Ask {
+                speaker: SpeakerId::from("u-ada"),
+                name: "Ada".into(),
+                question: question.into(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut interactions = Vec::new();
+    while interactions.len() < 2 {
+        if let SessionOutput::Interaction(interaction) = next_output(&mut session).await {
+            interactions.push(interaction);
+        }
+    }
+    // The room command: the room's words, said and logged as the room's.
+    assert_eq!(interactions[0].answer, "Started a 25 minute timer.");
+    assert_eq!(interactions[0].providers.llm, ROOM_PROVIDER);
+    assert!(interactions[0].error.is_none(), "{:?}", interactions[0]);
+    assert!(interactions[0].latencies.llm_ttft_ms.is_some());
+    assert_eq!(
+        *room.asked.lock().unwrap(),
+        vec![(
+            "u-ada".to_owned(),
+            RoomCommand::StartTimer { minutes: Some(25) }
+        )]
+    );
+    // Anything else still goes to the model, which saw only that question.
+    assert_eq!(interactions[1].answer, "A guess from the model.");
+    assert_eq!(interactions[1].providers.llm, "scripted");
+    let prompts = prompts.lock().unwrap();
+    assert_eq!(prompts.len(), 1, "the model was asked once");
+    assert!(
+        prompts[0]
+            .messages
+            .last()
+            .unwrap()
+            .content
+            .contains("reverse a string"),
+        "{:?}",
+        prompts[0]
+    );
 }

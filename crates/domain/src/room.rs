@@ -68,17 +68,21 @@ impl RoomCommand {
         }
         if has("skip")
             && any(&[
-                "block",
-                "break",
-                "this one",
-                "the rest",
-                "timer",
-                "pomodoro",
+                "block", "break", "this one", "the rest", "timer", "pomodoro",
             ])
         {
             return Some(Self::SkipBlock);
         }
-        if any(&["add 5", "add another 5", "5 more minutes", "5 minutes more", "another 5 minutes", "extra 5 minutes", "extend the timer", "5 extra minutes"]) {
+        if any(&[
+            "add 5",
+            "add another 5",
+            "5 more minutes",
+            "5 minutes more",
+            "another 5 minutes",
+            "extra 5 minutes",
+            "extend the timer",
+            "5 extra minutes",
+        ]) {
             return Some(Self::AddFive);
         }
         // The timer, read.
@@ -104,7 +108,13 @@ impl RoomCommand {
         if (goal
             && any(&["mark", "set", "check", "tick"])
             && any(&["done", "complete", "completed", "finished"]))
-            || any(&["my goal is done", "i finished my goal", "i completed my goal", "i am done with my goal", "my goal is complete"])
+            || any(&[
+                "my goal is done",
+                "i finished my goal",
+                "i completed my goal",
+                "i am done with my goal",
+                "my goal is complete",
+            ])
         {
             return Some(Self::MarkGoalDone);
         }
@@ -262,7 +272,9 @@ fn join_numbers<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
         let word = words[i];
         let mut value = None;
         let mut used = 1;
-        if word == "hundred" || (matches!(word, "a" | "one") && words.get(i + 1) == Some(&"hundred")) {
+        if word == "hundred"
+            || (matches!(word, "a" | "one") && words.get(i + 1) == Some(&"hundred"))
+        {
             let skip = if word == "hundred" { 1 } else { 2 };
             let mut total = 100;
             let mut j = i + skip;
@@ -304,7 +316,11 @@ fn small_number(words: &[&str]) -> (Option<i64>, usize) {
         return (Some(value), 1);
     }
     if let Some(value) = tens(first) {
-        if let Some(ones) = words.get(1).and_then(|w| unit(w)).filter(|_| words[1] != "a") {
+        if let Some(ones) = words
+            .get(1)
+            .and_then(|w| unit(w))
+            .filter(|_| words[1] != "a")
+        {
             return (Some(value + ones), 2);
         }
         return (Some(value), 1);
@@ -423,7 +439,10 @@ mod tests {
     #[test]
     fn numbers_in_words_become_digits() {
         assert_eq!(words_of("twenty five"), vec!["25"]);
-        assert_eq!(words_of("a 25 minute timer"), vec!["a", "25", "minute", "timer"]);
+        assert_eq!(
+            words_of("a 25 minute timer"),
+            vec!["a", "25", "minute", "timer"]
+        );
         assert_eq!(words_of("forty"), vec!["40"]);
         assert_eq!(words_of("a hundred and twenty"), vec!["120"]);
         assert_eq!(words_of("what's up"), vec!["what", "is", "up"]);

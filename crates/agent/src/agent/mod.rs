@@ -41,7 +41,9 @@ use crate::turn::{SmartTurn, TurnDetector};
 use crate::vad::{Silero, VoiceActivity};
 use crate::wake::{Spot, WakeSpotter};
 
-pub use session::{Interaction, Latencies, SessionHandle, SessionInput, SessionOutput};
+pub use session::{
+    Interaction, Latencies, ROOM_PROVIDER, RoomDesk, SessionHandle, SessionInput, SessionOutput,
+};
 
 /// Keyword-search threshold of the wake spotter (FACTS.md: 1e-10 … 1e-50
 /// all found the phrase; the transcript check removes false alarms).

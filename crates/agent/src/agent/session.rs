@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use domain::ai_log::Trigger;
+use domain::room::RoomCommand;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::Serialize;
@@ -135,6 +136,18 @@ impl Agent {
     /// Starts a session's task. `history` holds the session's earlier
     /// questions and answers, oldest first.
     pub fn run_session(&self, context: SessionContext, history: Vec<Exchange>) -> SessionHandle {
+        self.run_session_in_room(context, history, None)
+    }
+
+    /// As [`Agent::run_session`], with `room` answering the questions about
+    /// the room itself ([`RoomCommand`]) from the session's data instead of
+    /// the language model. Without one, those go to the model like any other.
+    pub fn run_session_in_room(
+        &self,
+        context: SessionContext,
+        history: Vec<Exchange>,
+        room: Option<Arc<dyn RoomDesk>>,
+    ) -> SessionHandle {
         let (input_tx, input_rx) = mpsc::channel(256);
         let (output_tx, output_rx) = mpsc::channel(256);
         let session = Session {
@@ -146,6 +159,7 @@ impl Agent {
             names: HashMap::new(),
             answer: None,
             output: output_tx,
+            room,
         };
         session.prepare_model();
         let task = tokio::spawn(session.run(input_rx));
@@ -155,6 +169,20 @@ impl Agent {
             task,
         }
     }
+}
+
+/// What the language model is named in the log when the room's data
+/// answered instead.
+pub const ROOM_PROVIDER: &str = "room";
+
+/// Answers questions about the room itself (the timer, goals, who is here,
+/// the project) from the session's own data, acting as the asker where the
+/// question changes something. The worker's answers come from the server
+/// (`POST /internal/sessions/{id}/room`).
+#[async_trait::async_trait]
+pub trait RoomDesk: Send + Sync {
+    /// What to say to `asker` (their user id) about `command`.
+    async fn answer(&self, asker: &str, command: RoomCommand) -> Result<String, ProviderError>;
 }
 
 /// Results of the session's background tasks, fed back to the machines.
@@ -189,6 +217,8 @@ struct ActiveAnswer {
     interrupted: bool,
     /// In the session's history already.
     remembered: bool,
+    /// A question about the room: the room desk answers it, not the model.
+    room_command: Option<RoomCommand>,
 }
 
 impl ActiveAnswer {
@@ -213,9 +243,24 @@ struct Session {
     names: HashMap<SpeakerId, String>,
     answer: Option<ActiveAnswer>,
     output: mpsc::Sender<SessionOutput>,
+    /// Answers questions about the room from the session's data.
+    room: Option<Arc<dyn RoomDesk>>,
 }
 
 impl Session {
+    /// The engines that answer: the room's data stands in for the language
+    /// model when it answered.
+    fn providers_for(&self, room_command: Option<RoomCommand>) -> ProviderNames {
+        let providers = self.agent.providers();
+        match room_command {
+            Some(_) => ProviderNames {
+                llm: ROOM_PROVIDER,
+                ..providers
+            },
+            None => providers,
+        }
+    }
+
     /// Words the transcriber should expect ([`crate::prompt::hints`]).
     fn hints(&self) -> String {
         let names: Vec<&str> = self.names.values().map(String::as_str).collect();
@@ -391,6 +436,20 @@ impl Session {
             let ticket = active.question.ticket;
             match active.policy.poll_output(now) {
                 answer::Output::Wait(deadline) => return deadline,
+                answer::Output::Generate(_)
+                    if active.room_command.is_some() && self.room.is_some() =>
+                {
+                    let (Some(command), Some(room)) = (active.room_command, self.room.clone())
+                    else {
+                        continue;
+                    };
+                    let asker = active.question.speaker.0.clone();
+                    let reply = async move {
+                        let text = room.answer(&asker, command).await?;
+                        Ok(futures::stream::once(async move { Ok(text) }).boxed())
+                    };
+                    active.generation = Some(spawn_relay(GENERATION, reply, ticket, work.clone()));
+                }
                 answer::Output::Generate(prompt) => {
                     let llm = Arc::clone(&self.agent.llm);
                     let max_tokens = self.agent.config.max_answer_tokens;
@@ -519,7 +578,12 @@ impl Session {
         let now = Instant::now();
         let asker_name = self.names.get(&question.speaker).cloned();
         let timeouts = self.agent.config.timeouts.clone();
-        let providers = self.agent.providers();
+        let room_command = self
+            .room
+            .as_ref()
+            .and(question.transcription_error.is_none().then_some(()))
+            .and_then(|()| RoomCommand::read(&question.text));
+        let providers = self.providers_for(room_command);
         let policy = match &question.transcription_error {
             Some(error) => Answer::unheard(now, error, timeouts, providers),
             None => {
@@ -542,6 +606,7 @@ impl Session {
             speech: None,
             interrupted: false,
             remembered: false,
+            room_command,
         });
     }
 
@@ -562,7 +627,7 @@ impl Session {
             question: active.question.text.clone(),
             transcript: active.question.transcript.clone(),
             answer: record.answer.trim().to_string(),
-            providers: self.agent.providers(),
+            providers: self.providers_for(active.room_command),
             latencies: Latencies {
                 wake_delay_ms: millis(timings.wake_delay),
                 end_of_turn_ms: millis(timings.end_of_turn),

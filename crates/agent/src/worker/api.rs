@@ -7,9 +7,11 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use domain::room::RoomCommand;
 use domain::session::{AgentStatus, Participant};
 use protocol::internal::{
-    AgentContext, AgentMessage, Claimed, LogInteractionInternal, StatusReport, WorkerClaim,
+    AgentContext, AgentMessage, Claimed, LogInteractionInternal, RoomReply, RoomRequest,
+    StatusReport, WorkerClaim,
 };
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -195,6 +197,25 @@ impl ServerApi {
         };
         self.post_to_session(session_id, "messages", Some(&message))
             .await
+    }
+
+    /// Has the server answer a question about the room, asked by `user_id`
+    /// (and act on it as them).
+    pub async fn room(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        command: RoomCommand,
+    ) -> anyhow::Result<RoomReply> {
+        let path = on_session(session_id, "room");
+        let request = RoomRequest {
+            user_id: user_id.to_owned(),
+            command,
+        };
+        let answer = self.send(Method::POST, &path, Some(&request)).await;
+        answer
+            .and_then(Answer::read)
+            .context("answering a room question")
     }
 
     /// Stores one interaction in the session's AI log.

@@ -3,11 +3,13 @@
 //! leave when told to stop.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::ai_log::{LatencyMs, Providers, Trigger};
 use domain::chat::MessagePage;
+use domain::room::RoomCommand;
 use domain::session::AgentStatus;
 use protocol::internal::{AgentContext, LogInteractionInternal};
 use protocol::live::ServerMessage;
@@ -17,9 +19,10 @@ use super::api::{ServerApi, refused_status};
 use super::chat::question_in;
 use super::live::{LiveConnection, Push};
 use super::media::{self, OutFrame};
-use crate::agent::{Agent, Interaction, SessionInput, SessionOutput};
+use crate::agent::{Agent, Interaction, RoomDesk, SessionInput, SessionOutput};
 use crate::pipeline::{Event, SpeakerId};
 use crate::prompt::{Exchange, ProjectInfo, SessionContext, SessionInfo};
+use crate::providers::ProviderError;
 
 /// How long a claim lasts unless renewed.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -116,7 +119,11 @@ impl SessionJob {
         };
         let (context, history) = context_of(&reply);
         tracing::info!(session = %id, "the assistant joined");
-        let mut handle = self.agent.run_session(context, history);
+        let room = Arc::new(ServerRoom {
+            api: api.clone(),
+            session_id: id.clone(),
+        });
+        let mut handle = self.agent.run_session_in_room(context, history, Some(room));
 
         // Status reports go out in order, the newest winning, without
         // holding up the audio.
@@ -236,6 +243,28 @@ impl SessionJob {
             live.close().await;
         }
         ended
+    }
+}
+
+/// Questions about the room, answered by the server from the session's data.
+struct ServerRoom {
+    api: ServerApi,
+    session_id: String,
+}
+
+#[async_trait::async_trait]
+impl RoomDesk for ServerRoom {
+    async fn answer(&self, asker: &str, command: RoomCommand) -> Result<String, ProviderError> {
+        match self.api.room(&self.session_id, asker, command).await {
+            Ok(reply) => Ok(reply.answer),
+            Err(error) => Err(match error.downcast_ref::<super::api::Refused>() {
+                Some(refused) => ProviderError::Status {
+                    status: refused.status,
+                    body: refused.body.clone(),
+                },
+                None => ProviderError::Connection(format!("{error:#}")),
+            }),
+        }
     }
 }
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::http::StatusCode;
+use domain::Id;
 use domain::chat::{ChatMessage, MessageBody};
 use domain::session::{Participant, Session};
-use domain::Id;
 use protocol::internal::{
     AgentContext, AgentMessage, Claimed, RoomReply, RoomRequest, StatusReport, WorkerClaim,
 };

@@ -57,10 +57,22 @@ impl App {
             RoomCommand::StartTimer { minutes } => {
                 self.start_timer(&session, asker, minutes).await?
             }
-            RoomCommand::PauseTimer => self.act_on_timer_for(&session, asker, TimerAction::Pause).await?,
-            RoomCommand::ResumeTimer => self.act_on_timer_for(&session, asker, TimerAction::Resume).await?,
-            RoomCommand::SkipBlock => self.act_on_timer_for(&session, asker, TimerAction::Skip).await?,
-            RoomCommand::AddFive => self.act_on_timer_for(&session, asker, TimerAction::AddFive).await?,
+            RoomCommand::PauseTimer => {
+                self.act_on_timer_for(&session, asker, TimerAction::Pause)
+                    .await?
+            }
+            RoomCommand::ResumeTimer => {
+                self.act_on_timer_for(&session, asker, TimerAction::Resume)
+                    .await?
+            }
+            RoomCommand::SkipBlock => {
+                self.act_on_timer_for(&session, asker, TimerAction::Skip)
+                    .await?
+            }
+            RoomCommand::AddFive => {
+                self.act_on_timer_for(&session, asker, TimerAction::AddFive)
+                    .await?
+            }
             RoomCommand::MyGoal => said(my_goal_words(me)),
             RoomCommand::MarkGoalDone => self.mark_goal_done(session_id, me).await?,
             RoomCommand::EveryonesGoals => said(goals_words(&people, asker)),
@@ -76,7 +88,8 @@ impl App {
         asker: &Id,
         minutes: Option<i64>,
     ) -> Result<RoomAnswer> {
-        let shaped = domain::ritual::shape_sets_blocks(session.planned_minutes, session.rhythm.as_ref());
+        let shaped =
+            domain::ritual::shape_sets_blocks(session.planned_minutes, session.rhythm.as_ref());
         // A session whose shape sets its blocks starts its plan, whatever
         // minutes were named; the answer says so.
         let named = minutes.filter(|_| !shaped);
@@ -102,7 +115,12 @@ impl App {
         Ok(did(answer))
     }
 
-    async fn act_on_timer_for(&self, session: &Session, asker: &Id, action: TimerAction) -> Result<RoomAnswer> {
+    async fn act_on_timer_for(
+        &self,
+        session: &Session,
+        asker: &Id,
+        action: TimerAction,
+    ) -> Result<RoomAnswer> {
         let now = Utc::now();
         let ran = self
             .store
@@ -149,7 +167,14 @@ impl App {
             }
             let set = self
                 .store
-                .set_goal(session_id, &me.user_id, Goal { set_at: now, ..ticked })
+                .set_goal(
+                    session_id,
+                    &me.user_id,
+                    Goal {
+                        set_at: now,
+                        ..ticked
+                    },
+                )
                 .await;
             self.publish_write(set, "no such session").await?;
         }
@@ -235,7 +260,10 @@ fn list(items: &[impl AsRef<str>]) -> String {
         [one] => one.as_ref().to_owned(),
         [rest @ .., last] => format!(
             "{} and {}",
-            rest.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", "),
+            rest.iter()
+                .map(AsRef::as_ref)
+                .collect::<Vec<_>>()
+                .join(", "),
             last.as_ref()
         ),
     }
@@ -292,7 +320,10 @@ pub fn timer_words(timer: &Timer, now: DateTime<Utc>) -> String {
         }
         (TimerState::Running, Some(left)) => format!("{} left in {block}.", duration_words(left)),
         (TimerState::Paused, Some(left)) => {
-            format!("The timer is paused with {} left in {block}.", duration_words(left))
+            format!(
+                "The timer is paused with {} left in {block}.",
+                duration_words(left)
+            )
         }
         (_, None) => "The timer is running.".to_owned(),
     }
@@ -378,7 +409,10 @@ fn people_words(people: &[Participant], asker: &Id) -> String {
         0 => "No one is here but me.".to_owned(),
         1 if &here[0].user_id == asker => "Only you are here, and me, the assistant.".to_owned(),
         1 => format!("Only {} is here, and me, the assistant.", names[0]),
-        n => format!("{n} people are here: {}. And me, the assistant.", list(&names)),
+        n => format!(
+            "{n} people are here: {}. And me, the assistant.",
+            list(&names)
+        ),
     }
 }
 
@@ -476,7 +510,10 @@ mod tests {
     #[test]
     fn goals_are_read_with_their_progress() {
         let mut ada = person("Ada", Role::Host, ParticipantStatus::Joined);
-        ada.goal = goal("Ship the parser errors", &[("spans", true), ("hints", false)]);
+        ada.goal = goal(
+            "Ship the parser errors",
+            &[("spans", true), ("hints", false)],
+        );
         let bob = person("Bob", Role::Participant, ParticipantStatus::Joined);
         let people = vec![ada.clone(), bob.clone()];
         assert_eq!(
@@ -500,6 +537,9 @@ mod tests {
         assert_eq!(duration_words(Duration::seconds(60)), "1 minute");
         assert_eq!(duration_words(Duration::seconds(121)), "2 minutes 1 second");
         assert_eq!(list(&["a", "b", "c"]), "a, b and c");
-        assert_eq!(sentence("the timer is not running"), "The timer is not running.");
+        assert_eq!(
+            sentence("the timer is not running"),
+            "The timer is not running."
+        );
     }
 }

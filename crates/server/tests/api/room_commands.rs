@@ -29,12 +29,30 @@ async fn ask(app: &TestApp, session_id: &str, asker: &User, command: Value) -> V
 async fn the_host_starts_the_timer_by_asking_and_a_guest_is_told_no(app: &TestApp) {
     let (ada, bob, id) = app.ada_and_bob_in_session().await;
     // Bob is not the host: he is told who is, and nothing changes.
-    let refused = ask(app, &id, &bob, json!({"kind": "start_timer", "minutes": 10})).await;
+    let refused = ask(
+        app,
+        &id,
+        &bob,
+        json!({"kind": "start_timer", "minutes": 10}),
+    )
+    .await;
     assert_eq!(refused["acted"], false);
-    assert_eq!(refused["answer"], "Only the host, Ada, can change the timer.");
-    assert_eq!(app.session(&ada, &id).await["timer"]["state"], "not_started");
+    assert_eq!(
+        refused["answer"],
+        "Only the host, Ada, can change the timer."
+    );
+    assert_eq!(
+        app.session(&ada, &id).await["timer"]["state"],
+        "not_started"
+    );
 
-    let started = ask(app, &id, &ada, json!({"kind": "start_timer", "minutes": 10})).await;
+    let started = ask(
+        app,
+        &id,
+        &ada,
+        json!({"kind": "start_timer", "minutes": 10}),
+    )
+    .await;
     assert_eq!(started["acted"], true, "{started}");
     assert_eq!(started["answer"], "Started a 10 minute timer.");
     let timer = &app.session(&bob, &id).await["timer"];
@@ -42,16 +60,31 @@ async fn the_host_starts_the_timer_by_asking_and_a_guest_is_told_no(app: &TestAp
     assert_eq!(timer["minutes"], 10);
 
     // Again: the rules' refusal is said.
-    let again = ask(app, &id, &ada, json!({"kind": "start_timer", "minutes": null})).await;
+    let again = ask(
+        app,
+        &id,
+        &ada,
+        json!({"kind": "start_timer", "minutes": null}),
+    )
+    .await;
     assert_eq!(again["acted"], false);
     assert_eq!(again["answer"], "The timer is already running.");
 
     let added = ask(app, &id, &ada, json!({"kind": "add_five"})).await;
     assert_eq!(added["acted"], true);
     let answer = added["answer"].as_str().unwrap();
-    assert!(answer.starts_with("Added five minutes: 14 minutes"), "{answer}");
+    assert!(
+        answer.starts_with("Added five minutes: 14 minutes"),
+        "{answer}"
+    );
     let paused = ask(app, &id, &ada, json!({"kind": "pause_timer"})).await;
-    assert!(paused["answer"].as_str().unwrap().starts_with("Paused the timer with 14 minutes"), "{paused}");
+    assert!(
+        paused["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("Paused the timer with 14 minutes"),
+        "{paused}"
+    );
     assert_eq!(app.session(&bob, &id).await["timer"]["state"], "paused");
     // Bob cannot resume it either.
     let resume = ask(app, &id, &bob, json!({"kind": "resume_timer"})).await;
@@ -65,9 +98,13 @@ async fn time_left_goals_and_people_are_read_from_the_session(app: &TestApp) {
     let before = ask(app, &id, &bob, json!({"kind": "time_left"})).await;
     assert_eq!(before["answer"], "The timer has not started yet.");
     assert_eq!(before["acted"], false);
-    app.post_as(&ada, &format!("/api/sessions/{id}/timer"), &json!({"action": "start", "minutes": 30}))
-        .await
-        .expect(200);
+    app.post_as(
+        &ada,
+        &format!("/api/sessions/{id}/timer"),
+        &json!({"action": "start", "minutes": 30}),
+    )
+    .await
+    .expect(200);
     let left = ask(app, &id, &bob, json!({"kind": "time_left"})).await;
     let left = left["answer"].as_str().unwrap();
     assert!(
@@ -96,9 +133,17 @@ async fn time_left_goals_and_people_are_read_from_the_session(app: &TestApp) {
         "Ada: Ship the parser errors, 1 of 2 tasks done. You have not set one yet."
     );
     let mine = ask(app, &id, &ada, json!({"kind": "my_goal"})).await;
-    assert_eq!(mine["answer"], "Your goal is: Ship the parser errors, 1 of 2 tasks done.");
+    assert_eq!(
+        mine["answer"],
+        "Your goal is: Ship the parser errors, 1 of 2 tasks done."
+    );
     let his = ask(app, &id, &bob, json!({"kind": "my_goal"})).await;
-    assert!(his["answer"].as_str().unwrap().starts_with("You have not set a goal yet."));
+    assert!(
+        his["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("You have not set a goal yet.")
+    );
 }
 
 async fn marking_a_goal_done_ticks_its_tasks_and_checks_out(app: &TestApp) {
@@ -114,7 +159,10 @@ async fn marking_a_goal_done_ticks_its_tasks_and_checks_out(app: &TestApp) {
     .expect(200);
     let done = ask(app, &id, &bob, json!({"kind": "mark_goal_done"})).await;
     assert_eq!(done["acted"], true);
-    assert_eq!(done["answer"], "Marked your goal done: Read chapter 4. Well done.");
+    assert_eq!(
+        done["answer"],
+        "Marked your goal done: Read chapter 4. Well done."
+    );
     let seat = app
         .participants(&ada, &id)
         .await
@@ -166,11 +214,17 @@ async fn room_questions_come_only_from_the_agent_for_people_in_the_room(app: &Te
     let path = format!("/internal/sessions/{id}/room");
     let body = json!({"user_id": ada.id, "command": {"kind": "start_timer", "minutes": 5}});
     // A person cannot call it, not even the host.
-    app.post_as(&ada, &path, &body).await.expect_error(403, "forbidden");
-    // Bob is not in the room: the agent cannot act for him.
-    app.agent_action(&id, "room", &json!({"user_id": bob.id, "command": {"kind": "who_is_here"}}))
+    app.post_as(&ada, &path, &body)
         .await
         .expect_error(403, "forbidden");
+    // Bob is not in the room: the agent cannot act for him.
+    app.agent_action(
+        &id,
+        "room",
+        &json!({"user_id": bob.id, "command": {"kind": "who_is_here"}}),
+    )
+    .await
+    .expect_error(403, "forbidden");
     // Bad bodies.
     for bad in [
         json!({"user_id": "nope", "command": {"kind": "who_is_here"}}),
@@ -178,7 +232,12 @@ async fn room_questions_come_only_from_the_agent_for_people_in_the_room(app: &Te
         json!({"user_id": ada.id}),
         json!({"user_id": ada.id, "command": {"kind": "who_is_here"}, "extra": 1}),
     ] {
-        app.agent_action(&id, "room", &bad).await.expect_error(400, "invalid");
+        app.agent_action(&id, "room", &bad)
+            .await
+            .expect_error(400, "invalid");
     }
-    assert_eq!(app.session(&ada, &id).await["timer"]["state"], "not_started");
+    assert_eq!(
+        app.session(&ada, &id).await["timer"]["state"],
+        "not_started"
+    );
 }
