@@ -13,6 +13,8 @@
 //!   is checked against the row it is about to change.
 //! - [`ritual`]: a session's shape (planned length, rhythm) and its shared
 //!   timer, acted on with `now` passed in.
+//! - [`moderation`]: the host's controls, reports and blocks (their rules
+//!   are in [`rules`]).
 //! - [`chat`]: room chat and notifications.
 //! - [`event`]: what changed, published on the bus for live queries.
 
@@ -21,6 +23,7 @@ pub mod chat;
 pub mod event;
 pub mod id;
 pub mod input;
+pub mod moderation;
 pub mod project;
 pub mod ritual;
 pub mod rules;

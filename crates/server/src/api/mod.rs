@@ -7,6 +7,7 @@ pub(crate) mod chat;
 mod health;
 mod history;
 mod internal;
+mod moderation;
 pub(crate) mod projects;
 pub(crate) mod reminders;
 pub(crate) mod sessions;
@@ -243,6 +244,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(projects::router())
         .merge(sessions::router())
+        .merge(moderation::router())
         .merge(ai_logs::router())
         .merge(chat::router())
         .merge(reminders::router())

@@ -58,6 +58,7 @@ mod bad_input;
 mod end_to_end;
 #[path = "../common/mod.rs"]
 mod harness;
+mod host_controls;
 mod liveness;
 mod logs;
 mod operations;
