@@ -52,8 +52,10 @@ async fn report(app: &TestApp, who: &User, session_id: &str, body: Value) -> cra
 
 /// `lockin reports` against the app's own database, as the operator runs it.
 async fn operator_reports(app: &TestApp) -> String {
-    let mut config = server::Config::default();
-    config.database_url = Some(app.database_url().to_owned());
+    let config = server::Config {
+        database_url: Some(app.database_url().to_owned()),
+        ..server::Config::default()
+    };
     server::reports_text(&config, 50)
         .await
         .expect("lockin reports")
