@@ -375,13 +375,11 @@ pub fn report(
     Ok(())
 }
 
-/// Anyone may block anyone else.
+/// Anyone may block anyone else. (Blocking oneself is a well-formed request
+/// that cannot be done: a conflict, not bad input.)
 pub fn block(blocker: &Id, blocked: &Id) -> Result<(), RuleError> {
     if blocker == blocked {
-        Err(RuleError::Invalid {
-            field: "user_id",
-            message: "you cannot block yourself",
-        })
+        Err(RuleError::Conflict("you cannot block yourself"))
     } else {
         Ok(())
     }
@@ -706,5 +704,101 @@ mod tests {
         // and adds nothing.
         assert!(keep_video(150, 1, 100).is_err());
         assert!(keep_video(0, 1, 0).is_err());
+    }
+
+    #[test]
+    fn only_the_host_acts_and_only_on_a_guest_joined_now() {
+        let s = session(SessionStatus::Active, 2);
+        let (guest, gone) = joined_and_left(&s);
+        let host = participant(&s, &s.creator_id, Role::Host, ParticipantStatus::Joined);
+        let agent = participant(&s, &Id::generate(), Role::Agent, ParticipantStatus::Joined);
+        let mute = HostAction::MuteMicrophone;
+        assert_eq!(
+            moderate(&s, &s.creator_id, Some(&guest), mute),
+            Ok(ModerationPlan::Silence(SilencedMedia::Microphone))
+        );
+        assert_eq!(
+            moderate(&s, &s.creator_id, Some(&guest), HostAction::Remove),
+            Ok(ModerationPlan::Remove)
+        );
+        assert!(matches!(
+            moderate(&s, &guest.user_id, Some(&guest), mute),
+            Err(RuleError::Forbidden(_))
+        ));
+        for absent in [Some(&gone), None] {
+            assert!(matches!(
+                moderate(&s, &s.creator_id, absent, HostAction::Remove),
+                Err(RuleError::Conflict(_))
+            ));
+        }
+        for untouchable in [&host, &agent] {
+            assert!(matches!(
+                moderate(&s, &s.creator_id, Some(untouchable), HostAction::Remove),
+                Err(RuleError::Invalid {
+                    field: "user_id",
+                    ..
+                })
+            ));
+        }
+        let ended = session(SessionStatus::Ended, 0);
+        assert!(matches!(
+            moderate(&ended, &ended.creator_id, Some(&guest), mute),
+            Err(RuleError::Conflict(_))
+        ));
+        assert!(mute_everyone(&s, &s.creator_id).is_ok());
+        assert!(lock(&s, &guest.user_id).is_err());
+    }
+
+    #[test]
+    fn the_removed_the_blocked_and_newcomers_to_a_locked_room_stay_out() {
+        let mut s = session(SessionStatus::Active, 1);
+        let (joined, left) = joined_and_left(&s);
+        let stranger = Id::generate();
+        assert_eq!(admit(&s, &stranger, None, false), Ok(()));
+        let removed = Participant {
+            removed: true,
+            ..left.clone()
+        };
+        assert!(matches!(
+            admit(&s, &removed.user_id, Some(&removed), false),
+            Err(RuleError::Forbidden(_))
+        ));
+        assert!(admit(&s, &stranger, None, true).is_err());
+        // Someone in the room now is let be, blocked or not.
+        assert_eq!(admit(&s, &joined.user_id, Some(&joined), true), Ok(()));
+        s.locked = true;
+        assert!(admit(&s, &stranger, None, false).is_err());
+        assert_eq!(admit(&s, &left.user_id, Some(&left), false), Ok(()));
+        assert_eq!(admit(&s, &s.creator_id.clone(), None, false), Ok(()));
+        assert!(!open_for_joining(&s));
+        assert_eq!(join_offer(&s, None), JoinOffer::Locked);
+    }
+
+    #[test]
+    fn reports_are_about_someone_else_who_was_in_the_session() {
+        let s = session(SessionStatus::Active, 2);
+        let (reporter, _) = joined_and_left(&s);
+        let (_, reported) = joined_and_left(&s);
+        let agent = participant(&s, &Id::generate(), Role::Agent, ParticipantStatus::Joined);
+        let me = &reporter.user_id;
+        assert_eq!(report(me, Some(&reporter), Some(&reported)), Ok(()));
+        assert!(matches!(
+            report(me, Some(&reporter), Some(&reporter)),
+            Err(RuleError::Invalid { .. })
+        ));
+        assert!(matches!(
+            report(me, Some(&reporter), Some(&agent)),
+            Err(RuleError::Invalid { .. })
+        ));
+        assert!(matches!(
+            report(me, Some(&reporter), None),
+            Err(RuleError::Conflict(_))
+        ));
+        assert!(matches!(
+            report(me, None, Some(&reported)),
+            Err(RuleError::Forbidden(_))
+        ));
+        assert!(block(me, me).is_err());
+        assert!(block(me, &reported.user_id).is_ok());
     }
 }

@@ -121,8 +121,8 @@ async fn report(
     security(("bearer" = []), ("cookie" = [])),
     params(("user_id" = String, Path, format = "uuid", description = "the person blocked")),
     responses((status = 200, description = "blocked (blocking twice is harmless)", body = Block),
-        (status = 400, description = "yourself", body = ErrorBody),
-        (status = 404, description = "no such person", body = ErrorBody)))]
+        (status = 404, description = "no such person", body = ErrorBody),
+        (status = 409, description = "yourself", body = ErrorBody)))]
 async fn block(me: CurrentUser, PathId(user_id): PathId) -> ApiResult<Json<Block>> {
     Ok(Json(me.app.block(&me.caller, &user_id).await?))
 }

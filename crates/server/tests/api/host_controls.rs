@@ -279,7 +279,7 @@ async fn a_blocked_person_cannot_join_the_blockers_sessions(app: &TestApp) {
         .auth(&ada)
         .send()
         .await
-        .expect_field_error(400, "invalid", "user_id");
+        .expect_error(409, "conflict");
     app.request(
         reqwest::Method::PUT,
         "/api/blocks/0190a0a0-0000-7000-8000-000000000099",
