@@ -60,8 +60,14 @@ pub struct NonBlank<const MAX: usize>;
 /// As [`NonBlank`], but it may be empty: at most `MAX` characters.
 pub struct Text<const MAX: usize>;
 
+/// As [`NonBlank`], on one line: no tab or newline either.
+pub struct Line<const MAX: usize>;
+
 /// Any character but a control character other than tab and newline.
 const TEXT_CHAR: &str = r"[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]";
+
+/// Any character but a control character.
+const LINE_CHAR: &str = r"[^\u0000-\u001F\u007F-\u009F]";
 
 fn text_schema(
     description: String,
@@ -90,6 +96,20 @@ impl<const MAX: usize> utoipa::PartialSchema for NonBlank<MAX> {
 impl<const MAX: usize> utoipa::ToSchema for NonBlank<MAX> {
     fn name() -> std::borrow::Cow<'static, str> {
         format!("NonBlank{MAX}").into()
+    }
+}
+
+impl<const MAX: usize> utoipa::PartialSchema for Line<MAX> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let pattern = format!(r"^{LINE_CHAR}*[^\s\u0000-\u001F\u007F-\u009F]{LINE_CHAR}*$");
+        let description = format!("1–{MAX} characters on one line, not only spaces.");
+        text_schema(description, 1, MAX, pattern).into()
+    }
+}
+
+impl<const MAX: usize> utoipa::ToSchema for Line<MAX> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        format!("Line{MAX}").into()
     }
 }
 

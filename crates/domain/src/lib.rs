@@ -13,6 +13,10 @@
 //!   is checked against the row it is about to change.
 //! - [`ritual`]: a session's shape (planned length, rhythm) and its shared
 //!   timer, acted on with `now` passed in.
+//! - [`goal`]: a person's goal for a session (one line, a checklist) and
+//!   their check-out, with who may set them.
+//! - [`room`]: questions the assistant answers about the room itself (the
+//!   timer, goals, who is here, the project), read from their words.
 //! - [`moderation`]: the host's controls, reports and blocks (their rules
 //!   are in [`rules`]).
 //! - [`chat`]: room chat and notifications.
@@ -21,11 +25,13 @@
 pub mod ai_log;
 pub mod chat;
 pub mod event;
+pub mod goal;
 pub mod id;
 pub mod input;
 pub mod moderation;
 pub mod project;
 pub mod ritual;
+pub mod room;
 pub mod rules;
 pub mod session;
 pub mod user;

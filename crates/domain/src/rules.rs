@@ -467,6 +467,8 @@ mod tests {
             status,
             joined_at: Utc::now(),
             left_at: None,
+            goal: None,
+            check_out: None,
             removed: false,
         }
     }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::goal::{CheckOut, Goal};
 use crate::input::bounded_text;
 use crate::ritual::{Rhythm, SessionShape, Timer};
 use crate::{Id, InvalidInput};
@@ -64,6 +65,10 @@ pub struct Participant {
     pub status: ParticipantStatus,
     pub joined_at: DateTime<Utc>,
     pub left_at: Option<DateTime<Utc>>,
+    /// What they said they will do in this session; null: no goal stated.
+    pub goal: Option<Goal>,
+    /// How they said it went; null: not checked out.
+    pub check_out: Option<CheckOut>,
     /// The host removed them: their status is `left`, and they cannot join
     /// this session again.
     #[serde(default)]

@@ -7,6 +7,7 @@
 use domain::ai_log::{AiLog, LatencyMs, Providers, Trigger};
 use domain::input::{NonBlank, Text};
 use domain::project::Project;
+use domain::room::RoomCommand;
 use domain::session::{AgentStatus, Session};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -64,6 +65,28 @@ impl utoipa::ToSchema for ReportedStatus {}
 pub struct AgentMessage {
     #[schema(value_type = NonBlank<2000>)]
     pub body: String,
+}
+
+/// `POST /internal/sessions/{id}/room`: a question about the room itself
+/// (its timer, goals, people, project), asked by `user_id`, to be answered
+/// from the session's data and acted on as that person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoomRequest {
+    /// Who asked: a person in the room.
+    #[schema(value_type = String, format = "uuid")]
+    pub user_id: String,
+    pub command: RoomCommand,
+}
+
+/// What a room question answers: the words to say, and whether the room
+/// changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RoomReply {
+    pub answer: String,
+    /// The command changed the room (the timer, a goal); false when it only
+    /// read, or the rules refused it (the answer says why).
+    pub acted: bool,
 }
 
 /// What `GET /internal/sessions/{id}/context` answers: what the assistant

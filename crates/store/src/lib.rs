@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use domain::ai_log::{AiLog, LatencyMs, LoggedBy, Providers, Trigger};
 use domain::chat::{ChatMessage, Notification};
+use domain::goal::{CheckOut, Goal};
 use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report, ReportReason};
 use domain::project::{Project, Timelapse};
 use domain::ritual::{SessionShape, TimerAction};
@@ -231,6 +232,18 @@ pub trait Store: Send + Sync + 'static {
     /// sessions it changed. The sweep calls it with the clock's time; a test
     /// may pass any time.
     async fn advance_timers(&self, now: DateTime<Utc>) -> StoreResult<Vec<Id>>;
+    /// States or changes `user_id`'s goal in the session; the rules
+    /// (`domain::goal::set_goal`) decide on the locked session and seat.
+    async fn set_goal(&self, session_id: &Id, user_id: &Id, goal: Goal)
+    -> StoreResult<Participant>;
+    /// Records how `user_id`'s session went; giving it again replaces it. The
+    /// rules (`domain::goal::check_out`) decide on the locked session and seat.
+    async fn check_out(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+        check_out: CheckOut,
+    ) -> StoreResult<Participant>;
     /// What a person's seat is, for showing (never for deciding: every
     /// decision is made by the write that acts on it).
     async fn participant(&self, session_id: &Id, user_id: &Id) -> StoreResult<Option<Participant>>;

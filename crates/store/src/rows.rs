@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use domain::Id;
 use domain::ai_log::{AiLog, LoggedBy, Trigger};
 use domain::chat::{ChatMessage, Notification};
+use domain::goal::{CheckOut, Goal, Outcome};
 use domain::project::Project;
 use domain::project::Timelapse;
 use domain::ritual::{TimerPhase, TimerRecord};
@@ -27,8 +28,10 @@ pub(crate) const SESSION_COLUMNS: &str = "id, creator_id, title, description, se
      participant_count, agent_status, created_at, version, creator_name, planned_minutes, rhythm, \
      quiet_work, timer_state, timer_block, timer_ends_at, timer_remaining, timer_minutes, locked";
 
-pub(crate) const PARTICIPANT_SELECT: &str = "SELECT p.session_id, p.user_id, u.name, p.role, \
-     p.status, p.joined_at, p.left_at, p.removed_at FROM participants p JOIN users u ON u.id = p.user_id";
+/// A seat's columns, `p` the participant and `u` its user.
+pub(crate) const PARTICIPANT_COLUMNS: &str = "p.session_id, p.user_id, u.name, p.role, \
+     p.status, p.joined_at, p.left_at, p.goal, p.goal_tasks, p.goal_set_at, p.check_out, \
+     p.check_out_note, p.checked_out_at, p.removed_at";
 
 /// Vote counts are computed on read: one row per vote keeps "one vote a person,
 /// the last one counts" a primary-key upsert instead of counter bookkeeping.
@@ -160,8 +163,39 @@ pub(crate) fn participant(row: &AnyRow) -> anyhow::Result<Participant> {
         status: text_enum(row, "status", ParticipantStatus::from_str_opt)?,
         joined_at: time(row, "joined_at")?,
         left_at: optional_time(row, "left_at")?,
+        goal: goal(row)?,
+        check_out: check_out(row)?,
         removed: row.try_get::<Option<i64>, _>("removed_at")?.is_some(),
     })
+}
+
+fn goal(row: &AnyRow) -> anyhow::Result<Option<Goal>> {
+    let Some(text) = row.try_get::<Option<String>, _>("goal")? else {
+        return Ok(None);
+    };
+    let tasks = match row.try_get::<Option<String>, _>("goal_tasks")? {
+        Some(json) => serde_json::from_str(&json).context("reading a goal's tasks")?,
+        None => Vec::new(),
+    };
+    let set_at =
+        optional_time(row, "goal_set_at")?.ok_or_else(|| anyhow!("a goal without its time"))?;
+    Ok(Some(Goal {
+        text,
+        tasks,
+        set_at,
+    }))
+}
+
+fn check_out(row: &AnyRow) -> anyhow::Result<Option<CheckOut>> {
+    if row.try_get::<Option<String>, _>("check_out")?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(CheckOut {
+        outcome: text_enum(row, "check_out", Outcome::from_str_opt)?,
+        note: row.try_get("check_out_note")?,
+        at: optional_time(row, "checked_out_at")?
+            .ok_or_else(|| anyhow!("a check-out without its time"))?,
+    }))
 }
 
 pub(crate) fn ai_log(row: &AnyRow) -> anyhow::Result<AiLog> {

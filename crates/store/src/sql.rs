@@ -9,6 +9,7 @@ use chrono::Utc;
 use domain::Id;
 use domain::ai_log::{AiLog, LoggedBy};
 use domain::chat::{ChatMessage, Notification};
+use domain::goal::{self, CheckOut, Goal};
 use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report};
 use domain::project::Project;
 use domain::project::Timelapse;
@@ -22,7 +23,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor};
 
 use crate::rows::TIMELAPSE_COLUMNS;
 use crate::rows::{
-    self, AI_LOG_COLUMNS, MESSAGE_COLUMNS, NOTIFICATION_COLUMNS, PARTICIPANT_SELECT,
+    self, AI_LOG_COLUMNS, MESSAGE_COLUMNS, NOTIFICATION_COLUMNS, PARTICIPANT_COLUMNS,
     PROJECT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, micros,
 };
 use crate::{
@@ -201,12 +202,30 @@ pub(crate) async fn session_in(conn: &mut AnyConnection, id: &Id) -> StoreResult
         .ok_or(StoreError::NotFound)
 }
 
+/// The seat a write in this transaction just changed.
+async fn seat_in(
+    conn: &mut AnyConnection,
+    session_id: &Id,
+    user_id: &Id,
+) -> StoreResult<Participant> {
+    participant_in(conn, session_id, user_id)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Other(anyhow::anyhow!(
+                "a seat vanished inside its own transaction"
+            ))
+        })
+}
+
 pub(crate) async fn participant_in(
     conn: &mut AnyConnection,
     session_id: &Id,
     user_id: &Id,
 ) -> StoreResult<Option<Participant>> {
-    let sql = format!("{PARTICIPANT_SELECT} WHERE p.session_id = $1 AND p.user_id = $2");
+    let sql = format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM participants p JOIN users u ON u.id = p.user_id \
+         WHERE p.session_id = $1 AND p.user_id = $2"
+    );
     let row = sqlx::query(&sql)
         .bind(session_id.as_str())
         .bind(user_id.as_str())
@@ -255,13 +274,7 @@ async fn join_locked(
             .await?;
         }
     }
-    let participant = participant_in(conn, &session.id, user_id)
-        .await?
-        .ok_or_else(|| {
-            StoreError::Other(anyhow::anyhow!(
-                "participant vanished inside its own transaction"
-            ))
-        })?;
+    let participant = seat_in(conn, &session.id, user_id).await?;
     Ok((participant, plan))
 }
 
@@ -782,6 +795,60 @@ impl Store for SqlStore {
         Ok(changed)
     }
 
+    async fn set_goal(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+        goal: Goal,
+    ) -> StoreResult<Participant> {
+        let mut tx = self.writer.begin().await?;
+        let session = lock_session(&mut tx, session_id).await?;
+        goal::set_goal(
+            &session,
+            participant_in(&mut tx, session_id, user_id).await?.as_ref(),
+        )?;
+        let tasks = serde_json::to_string(&goal.tasks).context("writing a goal's tasks")?;
+        sqlx::query(
+            "UPDATE participants SET goal = $3, goal_tasks = $4, goal_set_at = $5 \
+             WHERE session_id = $1 AND user_id = $2",
+        )
+        .bind(session_id.as_str())
+        .bind(user_id.as_str())
+        .bind(&goal.text)
+        .bind(tasks)
+        .bind(micros(goal.set_at))
+        .execute(&mut *tx)
+        .await?;
+        let participant = seat_in(&mut tx, session_id, user_id).await?;
+        tx.commit().await?;
+        Ok(participant)
+    }
+
+    async fn check_out(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+        check_out: CheckOut,
+    ) -> StoreResult<Participant> {
+        let mut tx = self.writer.begin().await?;
+        lock_session(&mut tx, session_id).await?;
+        goal::check_out(participant_in(&mut tx, session_id, user_id).await?.as_ref())?;
+        sqlx::query(
+            "UPDATE participants SET check_out = $3, check_out_note = $4, checked_out_at = $5 \
+             WHERE session_id = $1 AND user_id = $2",
+        )
+        .bind(session_id.as_str())
+        .bind(user_id.as_str())
+        .bind(check_out.outcome.as_str())
+        .bind(check_out.note)
+        .bind(micros(check_out.at))
+        .execute(&mut *tx)
+        .await?;
+        let participant = seat_in(&mut tx, session_id, user_id).await?;
+        tx.commit().await?;
+        Ok(participant)
+    }
+
     async fn participant(&self, session_id: &Id, user_id: &Id) -> StoreResult<Option<Participant>> {
         let mut conn = self.reader.acquire().await?;
         participant_in(&mut conn, session_id, user_id).await
@@ -907,11 +974,12 @@ impl Store for SqlStore {
     ) -> StoreResult<Option<Versioned<Vec<Participant>>>> {
         // One statement is one snapshot on both backends: the version and the
         // rows cannot come from different moments.
-        let sql = "SELECT s.version AS session_version, p.session_id, p.user_id, u.name, p.role, p.status, \
-             p.joined_at, p.left_at, p.removed_at FROM sessions s \
+        let sql = format!(
+            "SELECT s.version AS session_version, {PARTICIPANT_COLUMNS} FROM sessions s \
              LEFT JOIN participants p ON p.session_id = s.id LEFT JOIN users u ON u.id = p.user_id \
-             WHERE s.id = $1 ORDER BY CASE p.status WHEN 'joined' THEN 0 ELSE 1 END, p.joined_at, p.user_id";
-        snapshot(&self.reader, sql, session_id, "user_id", rows::participant).await
+             WHERE s.id = $1 ORDER BY CASE p.status WHEN 'joined' THEN 0 ELSE 1 END, p.joined_at, p.user_id"
+        );
+        snapshot(&self.reader, &sql, session_id, "user_id", rows::participant).await
     }
 
     async fn ai_logs_snapshot(

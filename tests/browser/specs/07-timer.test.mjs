@@ -51,6 +51,10 @@ test('Ada shapes a session in the form and lands in its room', async () => {
   assert.equal(session.planned_minutes, 50);
   assert.equal(session.rhythm.kind, 'pomodoro');
   await see(page.getByRole('button', { name: 'Start timer' }));
+  // Before a start, the buttons for a running timer are not shown.
+  for (const name of ['Pause', 'Resume', 'Skip block', '+5 min']) {
+    assert.equal(await page.getByRole('button', { name, exact: true }).isVisible(), false, `${name} shows before a start`);
+  }
 });
 
 test('Bob joins and has no buttons for the timer', async () => {

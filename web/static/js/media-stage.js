@@ -8,6 +8,7 @@
 // changed, so it is safe to draw after any change.
 
 import { element, initial } from './app.js';
+import { goalLine } from './goals.js';
 
 const SPEAKING_LEVEL = 0.02; // audioLevel (0..1) above which someone speaks
 const SPEAKER_HOLD_MS = 1500; // how long the ring stays after they stop
@@ -72,13 +73,13 @@ export class Stage {
   }
 
   render() {
-    const order = this.people.map((person) => ({ id: person.user_id, name: person.name, role: person.role }));
+    const order = this.people.map((person) => ({ id: person.user_id, name: person.name, role: person.role, goal: goalLine(person) }));
     const listed = new Set(order.map((person) => person.id));
     // Someone whose media arrived before the participants list: show them too.
     for (const info of this.signalling.tracks.values()) {
       if (!listed.has(info.user_id)) {
         listed.add(info.user_id);
-        order.push({ id: info.user_id, name: info.name, role: 'participant' });
+        order.push({ id: info.user_id, name: info.name, role: 'participant', goal: '' });
       }
     }
     this.drawTiles(order);
@@ -128,9 +129,12 @@ export class Stage {
     muted.innerHTML = MIC_OFF_ICON;
     muted.hidden = true;
     label.append(name, muted);
-    root.append(video, avatar, label);
+    // What they said they will do, under their name.
+    const goal = element('p', 'tile-goal');
+    goal.hidden = true;
+    root.append(video, avatar, label, goal);
     // `key` is the name and role last drawn: they change rarely, the rest often.
-    return { root, video, avatar, name, muted, badge: null, key: '' };
+    return { root, video, avatar, name, muted, goal, badge: null, key: '' };
   }
 
   updateTile(tile, person) {
@@ -149,6 +153,11 @@ export class Stage {
       }
     }
     tile.root.classList.toggle('tile-self', mine);
+    if (tile.goal.textContent !== person.goal) {
+      tile.goal.textContent = person.goal;
+      tile.goal.title = person.goal;
+      tile.goal.hidden = !person.goal;
+    }
 
     let camera = null;
     let micOff;

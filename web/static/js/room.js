@@ -9,6 +9,7 @@ import { Live } from './live.js';
 import { Media } from './media.js';
 import { HostControls } from './host-controls.js';
 import { SharedTimer } from './timer.js';
+import { GoalPanel, goalNodes } from './goals.js';
 import { answerNodes, api, element, formatClock, formatTime, initial, sentence } from './app.js';
 
 const room = document.getElementById('room');
@@ -43,6 +44,15 @@ const timer = new SharedTimer({
   onWorkStart: () => {
     if (media.devices.micOn()) media.devices.toggleMicrophone();
   },
+});
+
+// Goals: set on joining, seen by everyone; leaving first asks how it went.
+const leaveForm = $('leave-form');
+const goals = new GoalPanel({ sessionId, announce, leave: () => leaveForm.submit() });
+leaveForm.addEventListener('submit', (event) => {
+  if (!goals.wantsCheckOut()) return;
+  event.preventDefault();
+  goals.openCheckOut(true);
 });
 
 // ---- Tabs ----------------------------------------------------------------------
@@ -129,6 +139,7 @@ function showEnded() {
   if (ended) return;
   ended = true;
   media.stop();
+  goals.end();
   $('room-away').hidden = true;
   $('room-ended').hidden = false;
   for (const control of room.querySelectorAll('.chat-form textarea, .chat-form button, #ai-switch, .vote')) {
@@ -162,6 +173,7 @@ live.subscribe(`participants:${sessionId}`, (people) => {
   }
   knownPresent = names;
   const mine = people.find((person) => person.user_id === me);
+  goals.follow(mine);
   if (!ended && controls.followPeople(people)) return;
   if (!ended && mine && mine.status === 'left' && !away) {
     away = true;
@@ -188,6 +200,12 @@ function drawPeople(people) {
       const badge = badgeFor(person.role);
       if (badge) item.append(badge);
       if (person.status === 'left') item.append(element('span', 'muted small', person.removed ? 'removed' : 'left'));
+      const goal = goalNodes(person);
+      if (goal.length) {
+        const box = element('div', 'person-goals');
+        box.append(...goal);
+        item.append(box);
+      }
       controls.decorate(item, person);
       return item;
     }),

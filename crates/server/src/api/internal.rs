@@ -10,7 +10,10 @@ use axum::Json;
 use axum::http::StatusCode;
 use domain::chat::{ChatMessage, MessageBody};
 use domain::session::{Participant, Session};
-use protocol::internal::{AgentContext, AgentMessage, Claimed, StatusReport, WorkerClaim};
+use domain::Id;
+use protocol::internal::{
+    AgentContext, AgentMessage, Claimed, RoomReply, RoomRequest, StatusReport, WorkerClaim,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -29,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(leave))
         .routes(routes!(report_status))
         .routes(routes!(context))
+        .routes(routes!(room_command))
         .routes(routes!(say_in_chat))
 }
 
@@ -136,6 +140,26 @@ async fn report_status(
 async fn context(agent: AgentCaller, PathId(session_id): PathId) -> ApiResult<Json<AgentContext>> {
     Ok(Json(
         agent.app.agent_context(&agent.caller, &session_id).await?,
+    ))
+}
+
+/// A question about the room (the timer, goals, who is here, the project),
+/// answered from the session's data and acted on as the person who asked.
+#[utoipa::path(post, path = "/internal/sessions/{id}/room", tag = "agent", security(("agent" = [])),
+    request_body = RoomRequest,
+    responses((status = 200, body = RoomReply),
+        (status = 403, description = "the asker is not in the room", body = ErrorBody)))]
+async fn room_command(
+    agent: AgentCaller,
+    PathId(session_id): PathId,
+    ApiJson(body): ApiJson<RoomRequest>,
+) -> ApiResult<Json<RoomReply>> {
+    let asker = Id::parse("user_id", &body.user_id)?;
+    Ok(Json(
+        agent
+            .app
+            .room_command(&agent.caller, &session_id, &asker, body.command)
+            .await?,
     ))
 }
 

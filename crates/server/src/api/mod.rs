@@ -4,6 +4,7 @@
 pub(crate) mod accounts;
 mod ai_logs;
 pub(crate) mod chat;
+mod goals;
 mod health;
 mod history;
 mod internal;
@@ -244,6 +245,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(projects::router())
         .merge(sessions::router())
+        .merge(goals::router())
         .merge(moderation::router())
         .merge(ai_logs::router())
         .merge(chat::router())

@@ -12,10 +12,10 @@
 //! - [`events`]: the one place where what a write changed becomes the events
 //!   live queries re-run on.
 //! - one module per feature, each use case a method of [`App`]:
-//!   [`accounts`], [`projects`], [`sessions`], [`chat`], [`ai_logs`],
+//!   [`accounts`], [`projects`], [`sessions`], [`goals`], [`chat`], [`ai_logs`],
 //!   [`reminders`], [`timelapses`], [`history`], [`moderation`] (the host's
 //!   controls, reports, blocks), [`agent`] (what the
-//!   assistant's worker calls), [`live`] (reading the live queries),
+//!   assistant's worker calls), [`room`] (the room questions it passes on), [`live`] (reading the live queries),
 //!   [`timed`] (the sweep).
 //!
 //! Each use case takes parsed domain input and a caller, and runs one store
@@ -30,11 +30,13 @@ pub mod caller;
 pub mod chat;
 pub mod error;
 pub mod events;
+pub mod goals;
 pub mod history;
 pub mod live;
 pub mod moderation;
 pub mod projects;
 pub mod reminders;
+pub mod room;
 pub mod sessions;
 pub mod timed;
 pub mod timelapses;

@@ -55,6 +55,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../../web/static/js/timer.js"),
     ),
     (
+        "js/goals.js",
+        JS,
+        include_bytes!("../../../../web/static/js/goals.js"),
+    ),
+    (
         "js/host-controls.js",
         JS,
         include_bytes!("../../../../web/static/js/host-controls.js"),

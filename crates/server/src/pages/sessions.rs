@@ -8,6 +8,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{NaiveDateTime, Utc};
+use domain::goal::Goal;
 use domain::ritual::{Rhythm, SessionShape, TimerState};
 use domain::session::{
     MaxParticipants, Participant, ParticipantStatus, Role, Schedule, SessionDraft, SessionStatus,
@@ -342,6 +343,10 @@ pub struct PersonView {
     pub role: Role,
     pub present: bool,
     pub is_viewer: bool,
+    /// What they said they would do, with its checklist.
+    pub goal: Option<Goal>,
+    /// How they said it went: "Partly", and their note.
+    pub check_out: Option<(&'static str, Option<String>)>,
 }
 
 impl PersonView {
@@ -372,6 +377,11 @@ fn people(participants: &[Participant], viewer: &Viewer) -> Vec<PersonView> {
             role: participant.role,
             present: participant.status == ParticipantStatus::Joined,
             is_viewer: participant.user_id == viewer.user.id,
+            goal: participant.goal.clone(),
+            check_out: participant
+                .check_out
+                .as_ref()
+                .map(|check_out| (check_out.outcome.words(), check_out.note.clone())),
         })
         .collect()
 }
@@ -401,6 +411,8 @@ struct RoomPage {
     user_id: String,
     is_creator: bool,
     max_chat_chars: usize,
+    goal_max_chars: usize,
+    note_max_chars: usize,
     /// The timer's state as the page is made; the script takes over from there.
     timer_state: &'static str,
     /// Whether the host names the timer's length (the shape sets no blocks).
@@ -450,6 +462,8 @@ pub async fn show(
             user_id: viewer.user.id.to_string(),
             is_creator,
             max_chat_chars: domain::chat::MessageBody::MAX_CHARS,
+            goal_max_chars: domain::goal::GOAL_MAX_CHARS,
+            note_max_chars: domain::goal::NOTE_MAX_CHARS,
             timer_adhoc: !domain::ritual::shape_sets_blocks(
                 session.planned_minutes,
                 session.rhythm.as_ref(),

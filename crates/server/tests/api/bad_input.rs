@@ -248,7 +248,7 @@ async fn malformed_and_unknown_ids_in_paths(app: &TestApp) {
     app.log_question(&ada, &id_of(&session), "Anything?").await;
     let before = app.session_snapshot(&ada, &id_of(&session)).await;
     // (method, path with `{id}`, body)
-    let routes: [(Method, &str, Option<Value>); 13] = [
+    let routes: [(Method, &str, Option<Value>); 15] = [
         (Method::GET, "/api/projects/{id}", None),
         (
             Method::PATCH,
@@ -273,6 +273,16 @@ async fn malformed_and_unknown_ids_in_paths(app: &TestApp) {
             Some(json!({"question": "q", "answer": "a"})),
         ),
         (Method::GET, "/api/sessions/{id}/ai-logs", None),
+        (
+            Method::PUT,
+            "/api/sessions/{id}/goal",
+            Some(json!({"goal": "g"})),
+        ),
+        (
+            Method::POST,
+            "/api/sessions/{id}/check-out",
+            Some(json!({"outcome": "done"})),
+        ),
         (
             Method::POST,
             "/api/ai-logs/{id}/feedback",

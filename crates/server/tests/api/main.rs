@@ -56,6 +56,7 @@ mod agent;
 mod ai_logs;
 mod bad_input;
 mod end_to_end;
+mod goals;
 #[path = "../common/mod.rs"]
 mod harness;
 mod host_controls;
@@ -64,6 +65,7 @@ mod logs;
 mod operations;
 mod projects;
 mod ritual;
+mod room_commands;
 mod seats;
 mod session_lists;
 mod sessions;

@@ -199,6 +199,10 @@ impl TestApp {
         self.request(Method::PATCH, path)
     }
 
+    pub fn put(&self, path: &str) -> Call {
+        self.request(Method::PUT, path)
+    }
+
     pub fn delete(&self, path: &str) -> Call {
         self.request(Method::DELETE, path)
     }

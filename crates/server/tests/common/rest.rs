@@ -46,6 +46,16 @@ impl TestApp {
         self.patch(path).auth(who).json(body).send().await
     }
 
+    /// `PUT path` as `who`, with `body` as JSON.
+    pub async fn put_as(
+        &self,
+        who: &(impl Credential + ?Sized),
+        path: &str,
+        body: &Value,
+    ) -> Reply {
+        self.put(path).auth(who).json(body).send().await
+    }
+
     /// `DELETE path` as `who`.
     pub async fn delete_as(&self, who: &(impl Credential + ?Sized), path: &str) -> Reply {
         self.delete(path).auth(who).send().await
