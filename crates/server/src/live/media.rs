@@ -20,7 +20,8 @@
 //!   on or off. Joins and leaves of one session are serialised here. It also
 //!   holds the ICE servers ([`super::turn`]) each `media.config` carries.
 //! - [`watch_departures`]: the task that tears down the media of people
-//!   marked left and of sessions that ended.
+//!   marked left (expels the removed) and of sessions that ended, and holds
+//!   the media the host silenced.
 //! - [`Links`]: one live connection's media: its `media.*` messages in, the
 //!   SFU's signals and the room's on/off states out. The messages are
 //!   `protocol::media`'s.
@@ -381,7 +382,9 @@ fn seat_limit(max_participants: i64, assistant_on: bool) -> usize {
 
 /// Tears down media as people are marked left and sessions end, whichever
 /// node marked them: every change to the participants or the session of a
-/// room with media on this node is checked against the store.
+/// room with media on this node is checked against the store. Media the
+/// host silenced (`media_silenced`, which carries who and what: nothing of
+/// it is stored) is held here when the person's media is on this node.
 pub fn watch_departures(state: AppState) -> JoinHandle<()> {
     let mut events = state.app.events();
     tokio::spawn(async move {
