@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Id;
+use crate::moderation::SilencedMedia;
 
 /// One change to the shared state. An event names what changed, not how, so a
 /// listener re-reads the current state instead of patching an old copy: a lost
@@ -27,6 +28,14 @@ pub enum Event {
     NotificationsChanged {
         user_id: Id,
     },
+    /// The host switched off some people's media of one kind: whichever node
+    /// holds their media stops forwarding it until they turn it on again.
+    /// Nothing is stored, so the event carries who and what.
+    MediaSilenced {
+        session_id: Id,
+        user_ids: Vec<Id>,
+        media: SilencedMedia,
+    },
     /// A person signed out: the token with this hash (never the token itself)
     /// no longer works, and live connections opened with it close on every node.
     TokenRevoked {
@@ -43,7 +52,8 @@ impl Event {
             Self::SessionChanged { session_id }
             | Self::ParticipantsChanged { session_id }
             | Self::AiLogsChanged { session_id }
-            | Self::ChatChanged { session_id } => Some(session_id),
+            | Self::ChatChanged { session_id }
+            | Self::MediaSilenced { session_id, .. } => Some(session_id),
             Self::NotificationsChanged { .. } | Self::TokenRevoked { .. } | Self::Resync => None,
         }
     }

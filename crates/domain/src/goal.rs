@@ -216,6 +216,7 @@ mod tests {
             left_at: None,
             goal: None,
             check_out: None,
+            removed: false,
         }
     }
 

@@ -17,6 +17,8 @@
 //!   their check-out, with who may set them.
 //! - [`room`]: questions the assistant answers about the room itself (the
 //!   timer, goals, who is here, the project), read from their words.
+//! - [`moderation`]: the host's controls, reports and blocks (their rules
+//!   are in [`rules`]).
 //! - [`chat`]: room chat and notifications.
 //! - [`event`]: what changed, published on the bus for live queries.
 
@@ -26,6 +28,7 @@ pub mod event;
 pub mod goal;
 pub mod id;
 pub mod input;
+pub mod moderation;
 pub mod project;
 pub mod ritual;
 pub mod room;

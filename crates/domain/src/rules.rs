@@ -10,6 +10,7 @@
 //! so **a decision is always made on the state it is about to change**.
 
 use crate::Id;
+use crate::moderation::{HostAction, SilencedMedia};
 use crate::project::Project;
 use crate::session::{AgentStatus, Participant, ParticipantStatus, Role, Session, SessionStatus};
 
@@ -206,7 +207,9 @@ pub fn view_session_history(participation: Option<&Participant>) -> Result<(), R
 
 /// Whether a person not in the session can take a seat now, whoever they are.
 pub fn open_for_joining(session: &Session) -> bool {
-    session.status == SessionStatus::Active && session.participant_count < session.max_participants
+    session.status == SessionStatus::Active
+        && session.participant_count < session.max_participants
+        && !session.locked
 }
 
 /// What a session's card offers one person: the same answer [`join`] would give.
@@ -216,6 +219,8 @@ pub enum JoinOffer {
     /// Already in it: the button goes back to the room.
     Joined,
     Full,
+    /// The host locked the room: nobody new can join.
+    Locked,
     NotStarted,
     Ended,
 }
@@ -227,6 +232,7 @@ pub fn join_offer(session: &Session, participation: Option<&Participant>) -> Joi
         SessionStatus::Scheduled => JoinOffer::NotStarted,
         SessionStatus::Active if joined => JoinOffer::Joined,
         SessionStatus::Active if open_for_joining(session) => JoinOffer::Open,
+        SessionStatus::Active if session.locked => JoinOffer::Locked,
         SessionStatus::Active => JoinOffer::Full,
     }
 }
@@ -240,6 +246,142 @@ pub fn hold_media(session: &Session, participation: Option<&Participant>) -> Res
     match participation {
         Some(p) if p.status == ParticipantStatus::Joined => Ok(()),
         _ => Err(RuleError::Forbidden("join the session before its media")),
+    }
+}
+
+/// The host's controls (mute, camera off, stop share, remove; mute
+/// everyone; lock) are for the session's creator while it is active.
+fn host_control(session: &Session, actor: &Id) -> Result<(), RuleError> {
+    creator_only(session, actor, "only the session's host can do this")?;
+    match session.status {
+        SessionStatus::Active => Ok(()),
+        SessionStatus::Scheduled => Err(RuleError::Conflict("the session has not started yet")),
+        SessionStatus::Ended => Err(RuleError::Conflict("the session has ended")),
+    }
+}
+
+/// What a host action does to its target, once allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModerationPlan {
+    /// Their media of this kind stops reaching the others.
+    Silence(SilencedMedia),
+    /// Their seat goes (freeing it) and they may not join again.
+    Remove,
+}
+
+/// The host acts on one person: someone joined to the session now, neither
+/// the host themselves nor the assistant (which has its own switch).
+pub fn moderate(
+    session: &Session,
+    actor: &Id,
+    target: Option<&Participant>,
+    action: HostAction,
+) -> Result<ModerationPlan, RuleError> {
+    host_control(session, actor)?;
+    let target = match target {
+        Some(p) if p.status == ParticipantStatus::Joined => p,
+        _ => return Err(RuleError::Conflict("this person is not in the session")),
+    };
+    match target.role {
+        Role::Host => Err(RuleError::Invalid {
+            field: "user_id",
+            message: "the host's own media and seat are theirs to switch",
+        }),
+        Role::Agent => Err(RuleError::Invalid {
+            field: "user_id",
+            message: "the assistant is switched on and off with the session's AI switch",
+        }),
+        Role::Participant => Ok(match action.silences() {
+            Some(media) => ModerationPlan::Silence(media),
+            None => ModerationPlan::Remove,
+        }),
+    }
+}
+
+/// Muting everyone mutes the people joined now, the host and the assistant aside.
+pub fn mute_everyone(session: &Session, actor: &Id) -> Result<(), RuleError> {
+    host_control(session, actor)
+}
+
+/// Locking (or unlocking) the room is the host's, while it is active.
+pub fn lock(session: &Session, actor: &Id) -> Result<(), RuleError> {
+    host_control(session, actor)
+}
+
+/// Whether someone may take a seat, as far as the host's controls go: a
+/// removed person never again; someone the host blocked never; in a locked
+/// room only the host and people who were in it already. (Seats and status
+/// are [`join`]'s to decide.) Someone joined now is let be: joining twice
+/// is harmless.
+pub fn admit(
+    session: &Session,
+    user: &Id,
+    existing: Option<&Participant>,
+    blocked_by_host: bool,
+) -> Result<(), RuleError> {
+    if existing.is_some_and(|p| p.status == ParticipantStatus::Joined) {
+        return Ok(());
+    }
+    if existing.is_some_and(|p| p.removed) {
+        return Err(RuleError::Forbidden(
+            "the host removed you from this session",
+        ));
+    }
+    if &session.creator_id == user {
+        return Ok(());
+    }
+    if blocked_by_host {
+        return Err(RuleError::Forbidden(
+            "you cannot join sessions this host runs",
+        ));
+    }
+    if session.locked && existing.is_none() {
+        return Err(RuleError::Forbidden(
+            "the host has locked this session: nobody new can join",
+        ));
+    }
+    Ok(())
+}
+
+/// Reporting is for anyone who is or was in the session, about someone else
+/// who is or was in it (not the assistant: its answers are rated instead).
+pub fn report(
+    reporter: &Id,
+    reporter_seat: Option<&Participant>,
+    reported: Option<&Participant>,
+) -> Result<(), RuleError> {
+    if reporter_seat.is_none() {
+        return Err(RuleError::Forbidden(
+            "only people in the session can report someone in it",
+        ));
+    }
+    let Some(reported) = reported else {
+        return Err(RuleError::Conflict(
+            "this person has not been in the session",
+        ));
+    };
+    if &reported.user_id == reporter {
+        return Err(RuleError::Invalid {
+            field: "user_id",
+            message: "you cannot report yourself",
+        });
+    }
+    if reported.role == Role::Agent {
+        return Err(RuleError::Invalid {
+            field: "user_id",
+            message: "the assistant cannot be reported; rate its answers instead",
+        });
+    }
+    Ok(())
+}
+
+/// Anyone may block anyone else. (Blocking oneself is a well-formed request
+/// that cannot be done: a conflict, not bad input.)
+pub fn block(blocker: &Id, blocked: &Id) -> Result<(), RuleError> {
+    if blocker == blocked {
+        Err(RuleError::Conflict("you cannot block yourself"))
+    } else {
+        Ok(())
     }
 }
 
@@ -327,6 +469,7 @@ mod tests {
             left_at: None,
             goal: None,
             check_out: None,
+            removed: false,
         }
     }
 
@@ -563,5 +706,101 @@ mod tests {
         // and adds nothing.
         assert!(keep_video(150, 1, 100).is_err());
         assert!(keep_video(0, 1, 0).is_err());
+    }
+
+    #[test]
+    fn only_the_host_acts_and_only_on_a_guest_joined_now() {
+        let s = session(SessionStatus::Active, 2);
+        let (guest, gone) = joined_and_left(&s);
+        let host = participant(&s, &s.creator_id, Role::Host, ParticipantStatus::Joined);
+        let agent = participant(&s, &Id::generate(), Role::Agent, ParticipantStatus::Joined);
+        let mute = HostAction::MuteMicrophone;
+        assert_eq!(
+            moderate(&s, &s.creator_id, Some(&guest), mute),
+            Ok(ModerationPlan::Silence(SilencedMedia::Microphone))
+        );
+        assert_eq!(
+            moderate(&s, &s.creator_id, Some(&guest), HostAction::Remove),
+            Ok(ModerationPlan::Remove)
+        );
+        assert!(matches!(
+            moderate(&s, &guest.user_id, Some(&guest), mute),
+            Err(RuleError::Forbidden(_))
+        ));
+        for absent in [Some(&gone), None] {
+            assert!(matches!(
+                moderate(&s, &s.creator_id, absent, HostAction::Remove),
+                Err(RuleError::Conflict(_))
+            ));
+        }
+        for untouchable in [&host, &agent] {
+            assert!(matches!(
+                moderate(&s, &s.creator_id, Some(untouchable), HostAction::Remove),
+                Err(RuleError::Invalid {
+                    field: "user_id",
+                    ..
+                })
+            ));
+        }
+        let ended = session(SessionStatus::Ended, 0);
+        assert!(matches!(
+            moderate(&ended, &ended.creator_id, Some(&guest), mute),
+            Err(RuleError::Conflict(_))
+        ));
+        assert!(mute_everyone(&s, &s.creator_id).is_ok());
+        assert!(lock(&s, &guest.user_id).is_err());
+    }
+
+    #[test]
+    fn the_removed_the_blocked_and_newcomers_to_a_locked_room_stay_out() {
+        let mut s = session(SessionStatus::Active, 1);
+        let (joined, left) = joined_and_left(&s);
+        let stranger = Id::generate();
+        assert_eq!(admit(&s, &stranger, None, false), Ok(()));
+        let removed = Participant {
+            removed: true,
+            ..left.clone()
+        };
+        assert!(matches!(
+            admit(&s, &removed.user_id, Some(&removed), false),
+            Err(RuleError::Forbidden(_))
+        ));
+        assert!(admit(&s, &stranger, None, true).is_err());
+        // Someone in the room now is let be, blocked or not.
+        assert_eq!(admit(&s, &joined.user_id, Some(&joined), true), Ok(()));
+        s.locked = true;
+        assert!(admit(&s, &stranger, None, false).is_err());
+        assert_eq!(admit(&s, &left.user_id, Some(&left), false), Ok(()));
+        assert_eq!(admit(&s, &s.creator_id.clone(), None, false), Ok(()));
+        assert!(!open_for_joining(&s));
+        assert_eq!(join_offer(&s, None), JoinOffer::Locked);
+    }
+
+    #[test]
+    fn reports_are_about_someone_else_who_was_in_the_session() {
+        let s = session(SessionStatus::Active, 2);
+        let (reporter, _) = joined_and_left(&s);
+        let (_, reported) = joined_and_left(&s);
+        let agent = participant(&s, &Id::generate(), Role::Agent, ParticipantStatus::Joined);
+        let me = &reporter.user_id;
+        assert_eq!(report(me, Some(&reporter), Some(&reported)), Ok(()));
+        assert!(matches!(
+            report(me, Some(&reporter), Some(&reporter)),
+            Err(RuleError::Invalid { .. })
+        ));
+        assert!(matches!(
+            report(me, Some(&reporter), Some(&agent)),
+            Err(RuleError::Invalid { .. })
+        ));
+        assert!(matches!(
+            report(me, Some(&reporter), None),
+            Err(RuleError::Conflict(_))
+        ));
+        assert!(matches!(
+            report(me, None, Some(&reported)),
+            Err(RuleError::Forbidden(_))
+        ));
+        assert!(block(me, me).is_err());
+        assert!(block(me, &reported.user_id).is_ok());
     }
 }

@@ -48,6 +48,10 @@ pub struct Session {
     pub quiet_work: bool,
     /// The timer everyone in the room shares.
     pub timer: Timer,
+    /// The host locked the room: nobody new can join (people who were in
+    /// it, and the host, still can).
+    #[serde(default)]
+    pub locked: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -65,6 +69,10 @@ pub struct Participant {
     pub goal: Option<Goal>,
     /// How they said it went; null: not checked out.
     pub check_out: Option<CheckOut>,
+    /// The host removed them: their status is `left`, and they cannot join
+    /// this session again.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -300,6 +308,7 @@ impl Session {
             rhythm: None,
             quiet_work: false,
             timer: crate::ritual::TimerPhase::NotStarted.view(&[], None),
+            locked: false,
         }
     }
 }

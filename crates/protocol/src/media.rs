@@ -50,12 +50,17 @@ pub enum ClientMessage {
     },
     #[serde(rename = "media.restart_ice")]
     RestartIce { session_id: String },
-    /// What the page sends now, for the others' mute indicators.
+    /// What the page sends now, for the others' mute indicators. `screen`
+    /// (whether it shares its screen) may be left out; a screen share the
+    /// host stopped is forwarded again only after the page said `false`
+    /// and then `true` (as for the microphone and the camera).
     #[serde(rename = "media.state")]
     State {
         session_id: String,
         microphone: bool,
         camera: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        screen: Option<bool>,
     },
     #[serde(rename = "media.leave")]
     Leave { session_id: String },
@@ -104,6 +109,14 @@ pub enum ServerMessage {
     /// The page's media connection was let go; nothing more comes for it.
     #[serde(rename = "media.closed")]
     Closed { session_id: Id, reason: CloseReason },
+    /// The host switched off these sources of the page's: the server
+    /// forwards nothing of them until the page turns them off and on again
+    /// (its `media.state` says so).
+    #[serde(rename = "media.held")]
+    Held {
+        session_id: Id,
+        sources: Vec<MediaSource>,
+    },
     /// A `media.*` message refused; it changed nothing. `session_id` is the
     /// one the message named, if it could be read.
     #[serde(rename = "media.error")]
@@ -122,7 +135,8 @@ impl ServerMessage {
             | Self::Offer { session_id, .. }
             | Self::Tracks { session_id, .. }
             | Self::States { session_id, .. }
-            | Self::Closed { session_id, .. } => Some(session_id.as_str()),
+            | Self::Closed { session_id, .. }
+            | Self::Held { session_id, .. } => Some(session_id.as_str()),
             Self::Error { session_id, .. } => session_id.as_deref(),
         }
     }
@@ -288,6 +302,18 @@ mod tests {
                 session_id: id(),
                 microphone: true,
                 camera: false,
+                screen: None,
+            },
+        );
+        round_trip(
+            &format!(
+                r#"{{"type":"media.state","session_id":"{SESSION}","microphone":false,"camera":true,"screen":false}}"#
+            ),
+            ClientMessage::State {
+                session_id: id(),
+                microphone: false,
+                camera: true,
+                screen: Some(false),
             },
         );
         round_trip(
@@ -356,6 +382,22 @@ mod tests {
                         camera: false,
                     },
                 )]),
+            },
+        );
+        round_trip(
+            &format!(
+                r#"{{"type":"media.held","session_id":"{SESSION}","sources":["screen","screen_audio"]}}"#
+            ),
+            ServerMessage::Held {
+                session_id: session(),
+                sources: vec![MediaSource::Screen, MediaSource::ScreenAudio],
+            },
+        );
+        round_trip(
+            &format!(r#"{{"type":"media.closed","session_id":"{SESSION}","reason":"removed"}}"#),
+            ServerMessage::Closed {
+                session_id: session(),
+                reason: CloseReason::Removed,
             },
         );
         round_trip(

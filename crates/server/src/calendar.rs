@@ -83,6 +83,7 @@ mod tests {
             rhythm: None,
             quiet_work: false,
             timer: domain::ritual::TimerPhase::NotStarted.view(&[], None),
+            locked: false,
         };
         let text = calendar_of(std::slice::from_ref(&session), "lockin.example").to_string();
         assert!(text.starts_with("BEGIN:VCALENDAR\r\n"), "{text}");

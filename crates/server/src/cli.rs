@@ -30,6 +30,17 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Print the newest reports people filed about each other, newest first.
+    Reports(ReportsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// How many to print.
+    #[arg(long, default_value_t = crate::app::moderation::REPORTS_SHOWN)]
+    pub limit: usize,
 }
 
 /// Options every command that opens the store shares. Each also reads

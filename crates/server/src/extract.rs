@@ -113,6 +113,21 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// The `{id}` and `{user_id}` of a path (a session, and a person in it),
+/// both parsed as [`PathId`] parses one.
+pub struct PathIdAndUser(pub Id, pub Id);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIdAndUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((id, user_id)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid("id", "is not a valid id"))?;
+        Ok(Self(Id::parse("id", &id)?, Id::parse("user_id", &user_id)?))
+    }
+}
+
 /// A query string parsed into `T`, refusing unknown parameters.
 pub struct ApiQuery<T>(pub T);
 

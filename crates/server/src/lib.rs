@@ -292,6 +292,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     Ok(store)
 }
 
+/// What `lockin reports` prints: the newest `limit` reports people filed,
+/// read from the configured database.
+pub async fn reports_text(config: &Config, limit: usize) -> anyhow::Result<String> {
+    let store = open_store(config).await?;
+    let reports = app::moderation::newest_reports(&store, limit).await;
+    store.close().await;
+    let reports = reports.map_err(|error| anyhow::anyhow!("reading the reports: {error}"))?;
+    Ok(app::moderation::print_reports(&reports))
+}
+
 /// The in-process bus, or NATS when a bus URL is configured.
 async fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     match &config.bus_url {

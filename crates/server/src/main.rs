@@ -26,6 +26,11 @@ async fn main() -> anyhow::Result<()> {
             println!("the database is up to date");
             Ok(())
         }
+        Command::Reports(args) => {
+            let config = store_config(&args.store)?;
+            print!("{}", server::reports_text(&config, args.limit).await?);
+            Ok(())
+        }
         Command::User(UserCommand::Create(args)) => {
             let config = store_config(&args.store)?;
             let store = server::open_store(&config).await?;

@@ -36,7 +36,7 @@ use crate::candidates::HostCandidates;
 use crate::error::SfuError;
 use crate::room::{Room, RoomConfig, RoomInput, RoomOutput};
 use crate::routes::{Route, Routes, UnknownSourceLimit};
-use crate::signal::{CloseReason, PeerId, RoomId, SignalIn, SignalOut, Sources};
+use crate::signal::{CloseReason, MediaSource, PeerId, RoomId, SignalIn, SignalOut, Sources};
 
 /// How long the task sleeps at most when nothing is due, so a clock that
 /// jumps cannot stall it.
@@ -134,6 +134,17 @@ enum Command {
         room: RoomId,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
+    Expel {
+        room: RoomId,
+        peer: PeerId,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Hold {
+        room: RoomId,
+        peer: PeerId,
+        sources: Vec<MediaSource>,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
 }
 
 impl SfuHandle {
@@ -169,6 +180,30 @@ impl SfuHandle {
     /// [`CloseReason::Left`]. Leaving a room one is not in is fine.
     pub async fn leave(&self, room: RoomId, peer: PeerId) -> Result<(), SfuError> {
         self.ask(|reply| Command::Leave { room, peer, reply }).await
+    }
+
+    /// Takes out the media of someone the host removed: as [`SfuHandle::leave`],
+    /// with [`CloseReason::Removed`] on their channel.
+    pub async fn expel(&self, room: RoomId, peer: PeerId) -> Result<(), SfuError> {
+        self.ask(|reply| Command::Expel { room, peer, reply }).await
+    }
+
+    /// Stops forwarding `sources` of a person's until their browser turns
+    /// them off and on again ([`RoomInput::Hold`]); their channel gets
+    /// [`SignalOut::Held`]. `UnknownPeer` when they hold no media there.
+    pub async fn hold(
+        &self,
+        room: RoomId,
+        peer: PeerId,
+        sources: Vec<MediaSource>,
+    ) -> Result<(), SfuError> {
+        self.ask(|reply| Command::Hold {
+            room,
+            peer,
+            sources,
+            reply,
+        })
+        .await
     }
 
     /// Ends a room (the session ended): everyone's channel gets
@@ -360,6 +395,29 @@ impl Task {
                     Err(SfuError::UnknownPeer) => Ok(()),
                     other => other,
                 };
+                let _ = reply.send(result);
+            }
+            Command::Expel { room, peer, reply } => {
+                let result = match self.feed(now, &room, RoomInput::Expel { peer_id: peer }) {
+                    Err(SfuError::UnknownPeer) => Ok(()),
+                    other => other,
+                };
+                let _ = reply.send(result);
+            }
+            Command::Hold {
+                room,
+                peer,
+                sources,
+                reply,
+            } => {
+                let result = self.feed(
+                    now,
+                    &room,
+                    RoomInput::Hold {
+                        peer_id: peer,
+                        sources,
+                    },
+                );
                 let _ = reply.send(result);
             }
             Command::CloseRoom { room, reply } => {

@@ -61,6 +61,20 @@ pub(crate) struct Peer {
     pub announced: Option<Vec<TrackInfo>>,
     /// Set when the connection is beyond saving; the room removes the peer.
     pub failed: Option<CloseReason>,
+    /// Sources of this peer's that the host switched off: **nothing of a
+    /// held source is forwarded**, whatever the browser sends.
+    pub holds: Vec<Hold>,
+}
+
+/// A source the host switched off for one peer. It lets go once the browser
+/// has said the source is off and then on again: the person's own choice,
+/// made after their page heard of the hold (an "on" the page sent before it
+/// heard cannot undo it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hold {
+    pub source: MediaSource,
+    /// The browser has said the source is off since the hold began.
+    pub seen_off: bool,
 }
 
 impl Peer {
@@ -83,6 +97,43 @@ impl Peer {
             bwe_bitrates: None,
             announced: None,
             failed: None,
+            holds: Vec::new(),
+        }
+    }
+
+    /// Whether the host holds the source of this peer's published line `mid`.
+    pub fn is_held(&self, mid: Mid) -> bool {
+        !self.holds.is_empty()
+            && self
+                .published(mid)
+                .is_some_and(|track| self.holds.iter().any(|h| h.source == track.source))
+    }
+
+    /// Holds `sources` (again: an earlier "off" no longer counts).
+    pub fn hold(&mut self, sources: &[MediaSource]) {
+        for &source in sources {
+            self.holds.retain(|h| h.source != source);
+            self.holds.push(Hold {
+                source,
+                seen_off: false,
+            });
+        }
+    }
+
+    /// The browser says whether it sends `source` now. Returns true when
+    /// that lets a hold go.
+    pub fn report_sending(&mut self, source: MediaSource, on: bool) -> bool {
+        let Some(index) = self.holds.iter().position(|h| h.source == source) else {
+            return false;
+        };
+        if !on {
+            self.holds[index].seen_off = true;
+            false
+        } else if self.holds[index].seen_off {
+            self.holds.remove(index);
+            true
+        } else {
+            false
         }
     }
 

@@ -61,7 +61,9 @@ use tracing::{debug, info, warn};
 use crate::error::SfuError;
 use crate::layers;
 use crate::peer::{Forwarded, OutState, Peer, PeerKey, Published};
-use crate::signal::{CloseReason, PeerId, SignalIn, SignalOut, Sources, TrackInfo, TrackKind};
+use crate::signal::{
+    CloseReason, MediaSource, PeerId, SignalIn, SignalOut, Sources, TrackInfo, TrackKind,
+};
 
 /// How often each subscriber's simulcast layers are chosen again, besides
 /// on every new bandwidth estimate.
@@ -168,6 +170,18 @@ pub enum RoomInput<'a> {
     },
     /// Someone leaves: their tracks are stopped for everyone at once.
     RemovePeer { peer_id: PeerId },
+    /// The host removed someone from the session: as [`RoomInput::RemovePeer`],
+    /// their connection closed at once, and they are told
+    /// [`CloseReason::Removed`].
+    Expel { peer_id: PeerId },
+    /// The host switched off some of a peer's sources: from this input on,
+    /// **the room forwards nothing of them** until the browser says it
+    /// turned them off and then on again ([`SignalIn::Sending`]). The
+    /// browser is told ([`SignalOut::Held`]).
+    Hold {
+        peer_id: PeerId,
+        sources: Vec<MediaSource>,
+    },
     /// A signalling message from a peer's browser.
     Signal { peer_id: PeerId, signal: SignalIn },
     /// A UDP datagram. `peer_id` is the caller's guess of whose it is (from
@@ -311,6 +325,24 @@ impl Room {
             RoomInput::RemovePeer { peer_id } => match self.index_of(&peer_id) {
                 Some(index) => {
                     self.remove_peer(index, Some(CloseReason::Left));
+                    Ok(())
+                }
+                None => Err(SfuError::UnknownPeer),
+            },
+            RoomInput::Expel { peer_id } => match self.index_of(&peer_id) {
+                Some(index) => {
+                    self.remove_peer(index, Some(CloseReason::Removed));
+                    Ok(())
+                }
+                None => Err(SfuError::UnknownPeer),
+            },
+            RoomInput::Hold { peer_id, sources } => match self.index_of(&peer_id) {
+                Some(index) => {
+                    self.peers[index].hold(&sources);
+                    self.outputs.push_back(RoomOutput::Signal {
+                        peer_id,
+                        signal: SignalOut::Held { sources },
+                    });
                     Ok(())
                 }
                 None => Err(SfuError::UnknownPeer),
@@ -503,6 +535,53 @@ impl Room {
             SignalIn::Publish { sources } => {
                 self.set_sources(index, &sources);
                 Ok(())
+            }
+            SignalIn::Sending {
+                microphone,
+                camera,
+                screen,
+            } => {
+                let said = [
+                    (MediaSource::Microphone, microphone),
+                    (MediaSource::Camera, camera),
+                    (MediaSource::Screen, screen),
+                    (MediaSource::ScreenAudio, screen),
+                ];
+                let mut released = Vec::new();
+                for (source, on) in said {
+                    if let Some(on) = on
+                        && self.peers[index].report_sending(source, on)
+                    {
+                        released.push(source);
+                    }
+                }
+                self.after_release(index, &released);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sources of peer `index` were let go: the subscribers of its video
+    /// among them need a keyframe to show it again.
+    fn after_release(&mut self, index: usize, released: &[MediaSource]) {
+        let publisher = &self.peers[index];
+        let mids: Vec<Mid> = publisher
+            .published
+            .iter()
+            .filter(|t| t.kind == TrackKind::Video && released.contains(&t.source))
+            .map(|t| t.mid)
+            .collect();
+        let from = publisher.key;
+        for peer in &self.peers {
+            for track in &peer.forwarded {
+                if track.from == from && mids.contains(&track.from_mid) {
+                    self.work.push_back(Work::Keyframe {
+                        publisher: from,
+                        mid: track.from_mid,
+                        rid: track.layer.wanted(),
+                        kind: KeyframeRequestKind::Pli,
+                    });
+                }
             }
         }
     }
@@ -756,6 +835,12 @@ impl Room {
     /// Writes one frame of a publisher's track to every subscriber's line
     /// for it.
     fn forward(&mut self, now: Instant, from: PeerKey, data: &MediaData) {
+        if self
+            .peer_by_key(from)
+            .is_some_and(|publisher| publisher.is_held(data.mid))
+        {
+            return;
+        }
         let is_keyframe = data.is_keyframe();
         for index in 0..self.peers.len() {
             let peer = &mut self.peers[index];

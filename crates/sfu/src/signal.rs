@@ -142,6 +142,15 @@ pub enum SignalIn {
     IceRestart,
     /// Names (or renames) the sources of the browser's own media lines.
     Publish { sources: Sources },
+    /// What the browser sends now, by its own account: each device on or
+    /// off (`None`: not said). A source the host held is forwarded again
+    /// only after the browser said it off and then on again (see
+    /// [`RoomInput::Hold`](crate::RoomInput::Hold)).
+    Sending {
+        microphone: Option<bool>,
+        camera: Option<bool>,
+        screen: Option<bool>,
+    },
 }
 
 /// From a room to one browser.
@@ -161,6 +170,9 @@ pub enum SignalOut {
     /// The room let this connection go; nothing more comes. The browser may
     /// join again.
     Closed { reason: CloseReason },
+    /// The host switched these sources of the browser's off: the room
+    /// forwards nothing of them until the browser turns them on again.
+    Held { sources: Vec<MediaSource> },
 }
 
 /// Why a room let a connection go.
@@ -179,6 +191,8 @@ pub enum CloseReason {
     Failed,
     /// The room was closed (the session ended).
     RoomClosed,
+    /// The host removed the person from the session.
+    Removed,
 }
 
 /// One ICE server handed to the browser for its `RTCPeerConnection`

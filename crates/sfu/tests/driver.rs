@@ -107,6 +107,7 @@ impl Client {
                         return;
                     }
                     Some(SignalOut::Answer { .. }) => panic!("an answer to no offer"),
+                    Some(SignalOut::Held { .. }) => {}
                     None => return,
                 },
                 _ = pace.tick() => {

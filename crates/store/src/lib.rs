@@ -14,6 +14,7 @@
 //! session row's write lock and then asks [`domain::rules`] what to do with the
 //! state it holds, so racing requests are decided one after the other.
 
+mod moderation;
 mod rows;
 mod sql;
 mod sweep;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use domain::ai_log::{AiLog, LatencyMs, LoggedBy, Providers, Trigger};
 use domain::chat::{ChatMessage, Notification};
 use domain::goal::{CheckOut, Goal};
+use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report, ReportReason};
 use domain::project::{Project, Timelapse};
 use domain::ritual::{SessionShape, TimerAction};
 use domain::session::{
@@ -106,6 +108,16 @@ pub struct NewAiLog {
     pub error: Option<String>,
     pub latency_ms: LatencyMs,
     pub providers: Providers,
+}
+
+/// A report about someone in a session, parsed; the rules decide on it in
+/// the transaction that writes it.
+pub struct NewReport {
+    pub session_id: Id,
+    pub reporter_id: Id,
+    pub reported_id: Id,
+    pub reason: ReportReason,
+    pub note: Option<String>,
 }
 
 /// A video already written to disk under its id; its uploader is passed
@@ -360,6 +372,35 @@ pub trait Store: Send + Sync + 'static {
         lease: Duration,
     ) -> StoreResult<bool>;
     async fn release_agent_session(&self, session_id: &Id, worker_id: &str) -> StoreResult<()>;
+
+    /// The host acts on someone joined to the session, decided on the locked
+    /// session (`rules::moderate`): a removal frees their seat and marks
+    /// them removed; silencing their media stores nothing (the media server
+    /// holds it). Answers their seat as it is now.
+    async fn moderate(
+        &self,
+        session_id: &Id,
+        actor: &Id,
+        target: &Id,
+        action: HostAction,
+    ) -> StoreResult<Moderated>;
+    /// Whom "mute everyone" mutes: the people joined now but the host and
+    /// the assistant, decided on the locked session. Stores nothing.
+    async fn mute_everyone(&self, session_id: &Id, actor: &Id) -> StoreResult<MutedEveryone>;
+    /// Locks or unlocks the room for its host (`rules::lock`).
+    async fn set_locked(&self, session_id: &Id, actor: &Id, locked: bool) -> StoreResult<Session>;
+    /// Keeps a report, if its writer and its subject are or were in the
+    /// session (`rules::report`).
+    async fn report(&self, report: NewReport) -> StoreResult<Report>;
+    /// The newest reports first, for the operator.
+    async fn reports(&self, limit: usize) -> StoreResult<Vec<Report>>;
+    /// `blocker` keeps `blocked` out of the sessions they host. Blocking
+    /// twice is harmless; `NotFound` when there is no such person.
+    async fn block(&self, blocker: &Id, blocked: &Id) -> StoreResult<Block>;
+    /// Unblocking someone not blocked is harmless.
+    async fn unblock(&self, blocker: &Id, blocked: &Id) -> StoreResult<()>;
+    /// Whom `blocker` blocked, the latest first.
+    async fn blocks(&self, blocker: &Id) -> StoreResult<Vec<Block>>;
 
     /// Does whatever timed work is due: dead nodes' connections closed,
     /// departures, empty sessions ended, reminders sent, timers advanced. Safe to run on every

@@ -26,12 +26,12 @@ pub(crate) const PROJECT_COLUMNS: &str =
 pub(crate) const SESSION_COLUMNS: &str = "id, creator_id, title, description, session_type, status, \
      scheduled_start, started_at, ended_at, project_id, max_participants, ai_agent_enabled, \
      participant_count, agent_status, created_at, version, creator_name, planned_minutes, rhythm, \
-     quiet_work, timer_state, timer_block, timer_ends_at, timer_remaining, timer_minutes";
+     quiet_work, timer_state, timer_block, timer_ends_at, timer_remaining, timer_minutes, locked";
 
 /// A seat's columns, `p` the participant and `u` its user.
 pub(crate) const PARTICIPANT_COLUMNS: &str = "p.session_id, p.user_id, u.name, p.role, \
      p.status, p.joined_at, p.left_at, p.goal, p.goal_tasks, p.goal_set_at, p.check_out, \
-     p.check_out_note, p.checked_out_at";
+     p.check_out_note, p.checked_out_at, p.removed_at";
 
 /// Vote counts are computed on read: one row per vote keeps "one vote a person,
 /// the last one counts" a primary-key upsert instead of counter bookkeeping.
@@ -45,7 +45,7 @@ pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
 }
 
-fn time(row: &AnyRow, column: &str) -> anyhow::Result<DateTime<Utc>> {
+pub(crate) fn time(row: &AnyRow, column: &str) -> anyhow::Result<DateTime<Utc>> {
     let value: i64 = row.try_get(column)?;
     DateTime::from_timestamp_micros(value).ok_or_else(|| anyhow!("{column} out of range: {value}"))
 }
@@ -59,7 +59,7 @@ fn optional_time(row: &AnyRow, column: &str) -> anyhow::Result<Option<DateTime<U
         .transpose()
 }
 
-fn id(row: &AnyRow, column: &str) -> anyhow::Result<Id> {
+pub(crate) fn id(row: &AnyRow, column: &str) -> anyhow::Result<Id> {
     Ok(Id::from_trusted(row.try_get(column)?))
 }
 
@@ -146,6 +146,7 @@ pub(crate) fn session(row: &AnyRow) -> anyhow::Result<Session> {
         rhythm,
         quiet_work: row.try_get::<i64, _>("quiet_work")? != 0,
         timer: TimerPhase::NotStarted.view(&[], None),
+        locked: row.try_get::<i64, _>("locked")? != 0,
     };
     session.open_for_joining = domain::rules::open_for_joining(&session);
     let timer = timer_record(row)?;
@@ -164,6 +165,7 @@ pub(crate) fn participant(row: &AnyRow) -> anyhow::Result<Participant> {
         left_at: optional_time(row, "left_at")?,
         goal: goal(row)?,
         check_out: check_out(row)?,
+        removed: row.try_get::<Option<i64>, _>("removed_at")?.is_some(),
     })
 }
 

@@ -10,6 +10,7 @@ use domain::Id;
 use domain::ai_log::{AiLog, LoggedBy};
 use domain::chat::{ChatMessage, Notification};
 use domain::goal::{self, CheckOut, Goal};
+use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report};
 use domain::project::Project;
 use domain::project::Timelapse;
 use domain::ritual::{self, TimerAction, TimerPhase, TimerRecord};
@@ -26,8 +27,8 @@ use crate::rows::{
     PROJECT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, micros,
 };
 use crate::{
-    Gauges, ListCursor, NewAiLog, NewProject, NewSession, NewTimelapse, NewUser, ProjectChanges,
-    SessionPage, Store, StoreError, StoreResult, SweepReport, Timeouts, Versioned,
+    Gauges, ListCursor, NewAiLog, NewProject, NewReport, NewSession, NewTimelapse, NewUser,
+    ProjectChanges, SessionPage, Store, StoreError, StoreResult, SweepReport, Timeouts, Versioned,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -241,6 +242,9 @@ async fn join_locked(
     is_agent: bool,
 ) -> StoreResult<(Participant, JoinPlan)> {
     let existing = participant_in(conn, &session.id, user_id).await?;
+    if !is_agent {
+        crate::moderation::admit_locked(conn, session, user_id, existing.as_ref()).await?;
+    }
     let plan = rules::join(session, user_id, is_agent, existing.as_ref())?;
     if let JoinPlan::Join { role } = plan {
         // The departure clock starts at the join: someone who never opens a
@@ -1447,13 +1451,52 @@ impl Store for SqlStore {
     async fn sweep(&self, node_id: &str, timeouts: &Timeouts) -> StoreResult<SweepReport> {
         self.sweep_due(node_id, timeouts).await
     }
+
+    async fn moderate(
+        &self,
+        session_id: &Id,
+        actor: &Id,
+        target: &Id,
+        action: HostAction,
+    ) -> StoreResult<Moderated> {
+        self.moderate_session(session_id, actor, target, action)
+            .await
+    }
+
+    async fn mute_everyone(&self, session_id: &Id, actor: &Id) -> StoreResult<MutedEveryone> {
+        self.mute_everyone_in(session_id, actor).await
+    }
+
+    async fn set_locked(&self, session_id: &Id, actor: &Id, locked: bool) -> StoreResult<Session> {
+        self.lock_room(session_id, actor, locked).await
+    }
+
+    async fn report(&self, report: NewReport) -> StoreResult<Report> {
+        self.insert_report(report).await
+    }
+
+    async fn reports(&self, limit: usize) -> StoreResult<Vec<Report>> {
+        self.newest_reports(limit).await
+    }
+
+    async fn block(&self, blocker: &Id, blocked: &Id) -> StoreResult<Block> {
+        self.insert_block(blocker, blocked).await
+    }
+
+    async fn unblock(&self, blocker: &Id, blocked: &Id) -> StoreResult<()> {
+        self.delete_block(blocker, blocked).await
+    }
+
+    async fn blocks(&self, blocker: &Id) -> StoreResult<Vec<Block>> {
+        self.blocks_of(blocker).await
+    }
 }
 
 /// Reads one row into its record.
 type Record<T> = fn(&AnyRow) -> anyhow::Result<T>;
 
 /// Every row as a record; one corrupt row fails the read.
-fn records<T>(found: &[AnyRow], record: Record<T>) -> anyhow::Result<Vec<T>> {
+pub(crate) fn records<T>(found: &[AnyRow], record: Record<T>) -> anyhow::Result<Vec<T>> {
     found.iter().map(record).collect()
 }
 

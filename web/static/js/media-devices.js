@@ -134,6 +134,7 @@ export class Devices {
       return;
     }
     this.micWanted = true;
+    this.problems.show('host', '');
     if (!this.micTrack) await this.startMicrophone();
     else this.useMicrophone();
     if (this.micOn()) this.announce('Microphone on.');
@@ -241,6 +242,40 @@ export class Devices {
     this.showButtons();
     this.onScreen();
     this.announce('You stopped sharing your screen.');
+  }
+
+  // ---- The host's controls -----------------------------------------------------------
+
+  /**
+   * The host switched some of my sources off (`media.held`): they go off
+   * here too, and the person is told. Turning them on again is up to them.
+   */
+  heldByHost(sources) {
+    const said = [];
+    if (sources.includes('microphone')) {
+      said.push('muted your microphone');
+      if (this.micOn()) {
+        this.micWanted = false;
+        this.useMicrophone();
+      }
+    }
+    if (sources.includes('camera')) {
+      said.push('turned off your camera');
+      if (this.cameraTrack) {
+        const track = this.cameraTrack;
+        this.cameraTrack = null;
+        track.stop();
+        this.useCamera();
+      }
+    }
+    if (sources.includes('screen')) {
+      said.push('stopped your screen share');
+      this.stopScreen();
+    }
+    if (!said.length) return;
+    const text = `The host ${said.join(' and ')}. You can turn it on again yourself.`;
+    this.problems.show('host', text);
+    this.announce(text);
   }
 
   showButtons() {

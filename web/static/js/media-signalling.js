@@ -219,6 +219,12 @@ export class Signalling {
         this.states = message.states || {};
         this.onChange();
         break;
+      case 'media.held':
+        // The host switched these off; the server forwards none of them
+        // until this page turns them off and on again.
+        this.devices.heldByHost(message.sources || []);
+        this.sendState();
+        break;
       case 'media.closed':
         this.closed(message.reason);
         break;
@@ -248,7 +254,7 @@ export class Signalling {
 
   closed(reason) {
     this.closePeer();
-    if (reason === 'left' || reason === 'room_closed') return; // the room says why
+    if (reason === 'left' || reason === 'room_closed' || reason === 'removed') return; // the room says why
     if (reason === 'replaced') {
       this.problems.show('elsewhere', 'Your audio and video moved to another window or tab.');
       this.rejoinButton.hidden = false;
@@ -324,6 +330,7 @@ export class Signalling {
   sendScreen() {
     if (this.devices.screen) this.attachScreen();
     else this.detachScreen();
+    this.sendState();
   }
 
   /** Puts the screen share on lines of its own, reusing those of an earlier share. */
@@ -362,6 +369,7 @@ export class Signalling {
       session_id: this.sessionId,
       microphone: this.devices.micOn(),
       camera: Boolean(this.devices.cameraTrack),
+      screen: Boolean(this.devices.screen),
     });
   }
 }

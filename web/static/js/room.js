@@ -7,6 +7,7 @@
 
 import { Live } from './live.js';
 import { Media } from './media.js';
+import { HostControls } from './host-controls.js';
 import { SharedTimer } from './timer.js';
 import { GoalPanel, goalNodes } from './goals.js';
 import { answerNodes, api, element, formatClock, formatTime, initial, sentence } from './app.js';
@@ -32,6 +33,8 @@ function announce(text) {
 }
 
 const media = new Media({ live, sessionId, me, announce });
+
+const controls = new HostControls({ sessionId, me, isHost: isCreator, announce, onRemoved: showRemoved });
 
 // Quiet work: a work block starting mutes this page's microphone; unmuting is
 // up to the person, and a break forces nothing.
@@ -117,8 +120,20 @@ live.subscribe(`session:${sessionId}`, (session) => {
   }
   const toggle = $('ai-switch');
   if (toggle && !switching) toggle.checked = session.ai_agent_enabled;
+  controls.followSession(session);
   if (session.status === 'ended') showEnded();
 });
+
+/** The host removed me: everything of mine in the room stops, and the room says why. */
+function showRemoved() {
+  away = true;
+  media.stop();
+  $('room-away').hidden = true;
+  $('room-removed').hidden = false;
+  for (const control of room.querySelectorAll('.chat-form textarea, .chat-form button, .vote')) control.disabled = true;
+  room.querySelector('.control-buttons').hidden = true;
+  $('room-removed').querySelector('a').focus();
+}
 
 function showEnded() {
   if (ended) return;
@@ -159,6 +174,7 @@ live.subscribe(`participants:${sessionId}`, (people) => {
   knownPresent = names;
   const mine = people.find((person) => person.user_id === me);
   goals.follow(mine);
+  if (!ended && controls.followPeople(people)) return;
   if (!ended && mine && mine.status === 'left' && !away) {
     away = true;
     media.stop();
@@ -183,13 +199,14 @@ function drawPeople(people) {
       item.append(avatar, name);
       const badge = badgeFor(person.role);
       if (badge) item.append(badge);
-      if (person.status === 'left') item.append(element('span', 'muted small', 'left'));
+      if (person.status === 'left') item.append(element('span', 'muted small', person.removed ? 'removed' : 'left'));
       const goal = goalNodes(person);
       if (goal.length) {
         const box = element('div', 'person-goals');
         box.append(...goal);
         item.append(box);
       }
+      controls.decorate(item, person);
       return item;
     }),
   );

@@ -640,7 +640,7 @@ async fn relay_offers(
                 }
             }
             SignalOut::Closed { .. } => return,
-            SignalOut::Answer { .. } | SignalOut::Tracks { .. } => {}
+            SignalOut::Answer { .. } | SignalOut::Tracks { .. } | SignalOut::Held { .. } => {}
         }
     }
 }

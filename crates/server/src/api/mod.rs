@@ -8,6 +8,7 @@ mod goals;
 mod health;
 mod history;
 mod internal;
+mod moderation;
 pub(crate) mod projects;
 pub(crate) mod reminders;
 pub(crate) mod sessions;
@@ -245,6 +246,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(projects::router())
         .merge(sessions::router())
         .merge(goals::router())
+        .merge(moderation::router())
         .merge(ai_logs::router())
         .merge(chat::router())
         .merge(reminders::router())

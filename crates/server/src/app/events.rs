@@ -11,6 +11,7 @@ use domain::Id;
 use domain::ai_log::AiLog;
 use domain::chat::ChatMessage;
 use domain::event::Event;
+use domain::moderation::{Block, Moderated, MutedEveryone, Report};
 use domain::session::{Participant, Session};
 use store::{StoreResult, SweepReport};
 
@@ -59,6 +60,48 @@ impl Written for AiLog {
         vec![Event::AiLogsChanged {
             session_id: self.session_id.clone(),
         }]
+    }
+}
+
+/// A host action: a removal changes the seat (and the session's count);
+/// silencing someone's media changes nothing stored, so the event itself
+/// tells every node's media which person and which media.
+impl Written for Moderated {
+    fn events(&self) -> Vec<Event> {
+        match self.action.silences() {
+            Some(media) => vec![Event::MediaSilenced {
+                session_id: self.participant.session_id.clone(),
+                user_ids: vec![self.participant.user_id.clone()],
+                media,
+            }],
+            None => self.participant.events(),
+        }
+    }
+}
+
+impl Written for MutedEveryone {
+    fn events(&self) -> Vec<Event> {
+        if self.muted.is_empty() {
+            return Vec::new();
+        }
+        vec![Event::MediaSilenced {
+            session_id: self.session_id.clone(),
+            user_ids: self.muted.clone(),
+            media: domain::moderation::SilencedMedia::Microphone,
+        }]
+    }
+}
+
+/// Reports and blocks are read by no live query: nothing to tell.
+impl Written for Report {
+    fn events(&self) -> Vec<Event> {
+        Vec::new()
+    }
+}
+
+impl Written for Block {
+    fn events(&self) -> Vec<Event> {
+        Vec::new()
     }
 }
 

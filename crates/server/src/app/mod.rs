@@ -13,7 +13,8 @@
 //!   live queries re-run on.
 //! - one module per feature, each use case a method of [`App`]:
 //!   [`accounts`], [`projects`], [`sessions`], [`goals`], [`chat`], [`ai_logs`],
-//!   [`reminders`], [`timelapses`], [`history`], [`agent`] (what the
+//!   [`reminders`], [`timelapses`], [`history`], [`moderation`] (the host's
+//!   controls, reports, blocks), [`agent`] (what the
 //!   assistant's worker calls), [`room`] (the room questions it passes on), [`live`] (reading the live queries),
 //!   [`timed`] (the sweep).
 //!
@@ -32,6 +33,7 @@ pub mod events;
 pub mod goals;
 pub mod history;
 pub mod live;
+pub mod moderation;
 pub mod projects;
 pub mod reminders;
 pub mod room;
@@ -77,6 +79,8 @@ pub struct App {
     /// AI log entries a person may write by hand per minute: the log is read
     /// by everyone in the room, so one person must not bury it.
     ai_log_limiter: Arc<governor::DefaultKeyedRateLimiter<Id>>,
+    /// Reports a person may file per minute ([`moderation::REPORTS_PER_MINUTE`]).
+    report_limiter: Arc<governor::DefaultKeyedRateLimiter<Id>>,
 }
 
 /// What one person or client may do how often.
@@ -119,6 +123,9 @@ impl App {
             ai_log_limiter: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 per_minute,
             ))),
+            report_limiter: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(moderation::REPORTS_PER_MINUTE).expect("at least one"),
+            ))),
         }
     }
 
@@ -142,6 +149,7 @@ impl App {
     /// limiters hold only the people active in the last minute. Called on a timer.
     pub fn prune_limits(&self) {
         self.ai_log_limiter.retain_recent();
+        self.report_limiter.retain_recent();
         self.sign_in_failures.prune();
         self.sign_ups.prune();
     }

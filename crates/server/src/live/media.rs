@@ -20,7 +20,8 @@
 //!   on or off. Joins and leaves of one session are serialised here. It also
 //!   holds the ICE servers ([`super::turn`]) each `media.config` carries.
 //! - [`watch_departures`]: the task that tears down the media of people
-//!   marked left and of sessions that ended.
+//!   marked left (expels the removed) and of sessions that ended, and holds
+//!   the media the host silenced.
 //! - [`Links`]: one live connection's media: its `media.*` messages in, the
 //!   SFU's signals and the room's on/off states out. The messages are
 //!   `protocol::media`'s.
@@ -33,11 +34,14 @@ use std::time::SystemTime;
 use axum::extract::ws::Utf8Bytes;
 use domain::Id;
 use domain::event::Event;
+use domain::moderation::SilencedMedia;
 use domain::session::{ParticipantStatus, Session, SessionStatus};
 use domain::user::User;
 pub use protocol::media::MediaState;
 use protocol::media::{ClientMessage, Refusal, ServerMessage, Track};
-use sfu::{JoinRequest, PeerId, RoomId, SfuError, SfuHandle, SignalIn, SignalOut, Sources};
+use sfu::{
+    JoinRequest, MediaSource, PeerId, RoomId, SfuError, SfuHandle, SignalIn, SignalOut, Sources,
+};
 use tokio::sync::{OwnedMutexGuard, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::StreamMap;
@@ -228,6 +232,16 @@ impl MediaRooms {
     /// everyone at once. With `link`, only if that connection holds it (an
     /// old tab closing leaves the new tab's media be).
     pub async fn leave(&self, session_id: &Id, user_id: &Id, link: Option<u64>) {
+        self.take_out(session_id, user_id, link, false).await;
+    }
+
+    /// Takes out the media of someone the host removed: their tracks stop
+    /// for everyone at once, and their page hears `media.closed` (`removed`).
+    pub async fn expel(&self, session_id: &Id, user_id: &Id) {
+        self.take_out(session_id, user_id, None, true).await;
+    }
+
+    async fn take_out(&self, session_id: &Id, user_id: &Id, link: Option<u64>, removed: bool) {
         let Some((room, _changes)) = self.lock(session_id, false).await else {
             return;
         };
@@ -237,14 +251,16 @@ impl MediaRooms {
             .get(user_id)
             .is_some_and(|member| link.is_none_or(|link| member.link == link));
         if holds {
-            if let Err(error) = self
-                .sfu
-                .leave(
-                    RoomId::new(session_id.as_str()),
-                    PeerId::new(user_id.as_str()),
-                )
-                .await
-            {
+            let (room_id, peer_id) = (
+                RoomId::new(session_id.as_str()),
+                PeerId::new(user_id.as_str()),
+            );
+            let out = if removed {
+                self.sfu.expel(room_id, peer_id).await
+            } else {
+                self.sfu.leave(room_id, peer_id).await
+            };
+            if let Err(error) = out {
                 report(&error, session_id, "taking someone's media out");
             }
             room.members.send_modify(|members| {
@@ -270,6 +286,48 @@ impl MediaRooms {
             held
         });
         self.drop_if_empty(session_id, &room);
+    }
+
+    /// The host switched off `user_id`'s `media`: the SFU forwards none of
+    /// it from now on (until their page turns it off and on again), their
+    /// page is told (`media.held`), and the others see it off at once.
+    /// Nothing to do when they hold no media on this node.
+    pub async fn silence(&self, session_id: &Id, user_id: &Id, media: SilencedMedia) {
+        let Some((room, _changes)) = self.lock(session_id, false).await else {
+            return;
+        };
+        if !room.members.borrow().contains_key(user_id) {
+            return;
+        }
+        let sources = match media {
+            SilencedMedia::Microphone => vec![MediaSource::Microphone],
+            SilencedMedia::Camera => vec![MediaSource::Camera],
+            SilencedMedia::Screen => vec![MediaSource::Screen, MediaSource::ScreenAudio],
+        };
+        let held = self
+            .sfu
+            .hold(
+                RoomId::new(session_id.as_str()),
+                PeerId::new(user_id.as_str()),
+                sources,
+            )
+            .await;
+        if let Err(error) = held {
+            report(&error, session_id, "holding someone's media");
+            return;
+        }
+        room.members.send_if_modified(|members| {
+            let Some(member) = members.get_mut(user_id) else {
+                return false;
+            };
+            let before = member.state;
+            match media {
+                SilencedMedia::Microphone => member.state.microphone = false,
+                SilencedMedia::Camera => member.state.camera = false,
+                SilencedMedia::Screen => {}
+            }
+            member.state != before
+        });
     }
 
     /// Ends the session's media: everyone's connection is let go.
@@ -324,7 +382,9 @@ fn seat_limit(max_participants: i64, assistant_on: bool) -> usize {
 
 /// Tears down media as people are marked left and sessions end, whichever
 /// node marked them: every change to the participants or the session of a
-/// room with media on this node is checked against the store.
+/// room with media on this node is checked against the store. Media the
+/// host silenced (`media_silenced`, which carries who and what: nothing of
+/// it is stored) is held here when the person's media is on this node.
 pub fn watch_departures(state: AppState) -> JoinHandle<()> {
     let mut events = state.app.events();
     tokio::spawn(async move {
@@ -339,6 +399,16 @@ pub fn watch_departures(state: AppState) -> JoinHandle<()> {
                     | Event::SessionChanged { session_id },
                 ) => {
                     vec![session_id]
+                }
+                Ok(Event::MediaSilenced {
+                    session_id,
+                    user_ids,
+                    media,
+                }) => {
+                    for user_id in &user_ids {
+                        state.media.silence(&session_id, user_id, media).await;
+                    }
+                    continue;
                 }
                 // Events were missed: look at every room.
                 Ok(Event::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -373,11 +443,13 @@ async fn tear_down_departed(state: &AppState, session_id: &Id) -> anyhow::Result
         .map(|(_, participants)| participants)
         .unwrap_or_default();
     for user_id in state.media.members(session_id) {
-        let joined = participants.iter().any(|participant| {
-            participant.user_id == user_id && participant.status == ParticipantStatus::Joined
-        });
-        if !joined {
-            state.media.leave(session_id, &user_id, None).await;
+        let seat = participants
+            .iter()
+            .find(|participant| participant.user_id == user_id);
+        match seat {
+            Some(seat) if seat.status == ParticipantStatus::Joined => {}
+            Some(seat) if seat.removed => state.media.expel(session_id, &user_id).await,
+            _ => state.media.leave(session_id, &user_id, None).await,
         }
     }
     Ok(())
@@ -485,6 +557,10 @@ impl Links {
                 session_id,
                 tracks: tracks.iter().map(Track::from).collect(),
             }),
+            SignalOut::Held { sources } => encode(&ServerMessage::Held {
+                session_id,
+                sources,
+            }),
             SignalOut::Closed { reason } => {
                 // Nothing more comes on this channel; the room is no longer ours.
                 self.joined.remove(&session_id);
@@ -563,7 +639,10 @@ impl Links {
                 return Ok(None);
             }
             ClientMessage::State {
-                microphone, camera, ..
+                microphone,
+                camera,
+                screen,
+                ..
             } => {
                 let media_state = MediaState { microphone, camera };
                 if !self.joined.contains(&session_id)
@@ -573,7 +652,13 @@ impl Links {
                 {
                     return Err(Refusal::not_in_media());
                 }
-                return Ok(None);
+                // The SFU hears it too: what the host held is let go only
+                // once the page has turned it off and then on.
+                SignalIn::Sending {
+                    microphone: Some(microphone),
+                    camera: Some(camera),
+                    screen,
+                }
             }
             ClientMessage::Answer { sdp, .. } => SignalIn::Answer { sdp },
             ClientMessage::Offer { sdp, sources, .. } => SignalIn::Offer { sdp, sources },

@@ -60,6 +60,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../../web/static/js/goals.js"),
     ),
     (
+        "js/host-controls.js",
+        JS,
+        include_bytes!("../../../../web/static/js/host-controls.js"),
+    ),
+    (
         "js/media.js",
         JS,
         include_bytes!("../../../../web/static/js/media.js"),

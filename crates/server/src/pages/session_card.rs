@@ -71,6 +71,7 @@ impl SessionCard {
     pub fn join_blocked_reason(&self) -> &'static str {
         match self.joinable {
             Joinable::Full => "Full",
+            Joinable::Locked => "Locked by the host",
             Joinable::NotStarted => "Not started yet",
             Joinable::Ended => "Ended",
             Joinable::Open | Joinable::Joined => "",

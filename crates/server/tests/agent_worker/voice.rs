@@ -93,7 +93,7 @@ async fn ada_in_the_call(room: &Room, words: Option<&str>) -> mpsc::UnboundedRec
                     match message {
                         ServerMessage::Answer { session_id, sdp } if driver.peer().awaits_answer() => {
                             driver.peer().accept_answer(&sdp).unwrap();
-                            let state = ClientMessage::State { session_id: session_id.to_string(), microphone: true, camera: false };
+                            let state = ClientMessage::State { session_id: session_id.to_string(), microphone: true, camera: false, screen: None };
                             let _ = ws.send(Message::text(serde_json::to_string(&state).unwrap())).await;
                         }
                         ServerMessage::Offer { session_id, sdp } => {

@@ -59,6 +59,7 @@ mod end_to_end;
 mod goals;
 #[path = "../common/mod.rs"]
 mod harness;
+mod host_controls;
 mod liveness;
 mod logs;
 mod operations;

@@ -40,6 +40,7 @@ mod chat;
 mod client;
 #[path = "../common/mod.rs"]
 mod harness;
+mod host_controls;
 mod limits;
 mod media;
 mod nodes;

@@ -58,7 +58,7 @@ impl Offering {
 }
 
 /// A joined browser; its peer connection runs until this is dropped.
-struct Browser {
+pub(crate) struct Browser {
     commands: mpsc::UnboundedSender<(String, oneshot::Sender<String>)>,
 }
 
@@ -154,20 +154,20 @@ async fn join_media(client: &mut LiveClient, session_id: &str) -> Browser {
 
 /// A page of `who`'s with a live connection of its own, in the session's
 /// media; returns both.
-async fn in_media(app: &TestApp, who: &User, session_id: &str) -> (LiveClient, Browser) {
+pub(crate) async fn in_media(app: &TestApp, who: &User, session_id: &str) -> (LiveClient, Browser) {
     let mut client = LiveClient::connect(app, who).await;
     let browser = join_media(&mut client, session_id).await;
     (client, browser)
 }
 
 /// Waits for the server to close `client`'s media for `reason`.
-async fn closed_for(client: &mut LiveClient, session_id: &str, reason: &str) {
+pub(crate) async fn closed_for(client: &mut LiveClient, session_id: &str, reason: &str) {
     let closed = next_media(client, "closed", session_id).await;
     assert_eq!(closed["reason"], reason, "{closed}");
 }
 
 /// The next `media.tracks` list with `count` tracks from `from`, skipping earlier lists.
-async fn tracks_until(
+pub(crate) async fn tracks_until(
     client: &mut LiveClient,
     session_id: &str,
     from: &User,

@@ -239,7 +239,9 @@ fn peers_in_a_room_hear_each_other() {
                         };
                         room.handle_input(now, answer).unwrap();
                     }
-                    SignalOut::Tracks { .. } | SignalOut::Closed { .. } => {}
+                    SignalOut::Tracks { .. }
+                    | SignalOut::Closed { .. }
+                    | SignalOut::Held { .. } => {}
                 }
             }
             for (peer, events) in peers.iter_mut().zip(&mut events) {

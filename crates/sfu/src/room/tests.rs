@@ -304,6 +304,7 @@ impl Net {
             }
             SignalOut::Tracks { tracks } => browser.tracks = tracks,
             SignalOut::Closed { reason } => browser.gone = Some(reason),
+            SignalOut::Held { .. } => {}
         }
         self.drain_browser(index);
     }
@@ -1147,4 +1148,156 @@ fn a_flood_from_an_unknown_address_does_not_keep_a_new_peer_out() {
     net.settle();
     net.run_for(Duration::from_secs(1));
     assert!(net.got_from("bob", "ada").len() > 20);
+}
+
+/// Payloads `viewer` got on `line`.
+fn count_on(net: &Net, viewer: &str, publisher: &str, line: Mid) -> usize {
+    net.got_from(viewer, publisher)
+        .iter()
+        .filter(|(mid, _)| *mid == line)
+        .count()
+}
+
+#[test]
+fn a_held_microphone_is_forwarded_to_nobody_until_its_owner_turns_it_off_and_on() {
+    let mut net = Net::joined(&["ada", "bob", "cyd"]);
+    net.run_for(ms(500));
+    let bob_audio_at = |net: &Net, viewer: &str| net.line(viewer, "bob", TrackKind::Audio).unwrap();
+    let bob_video_at_ada = net.line("ada", "bob", TrackKind::Video).unwrap();
+
+    let mark = net.log.len();
+    net.input(RoomInput::Hold {
+        peer_id: "bob".into(),
+        sources: vec![MediaSource::Microphone],
+    })
+    .unwrap();
+    // Bob's browser is told, in the same step.
+    assert_eq!(
+        net.signals_to("bob", mark),
+        vec![&SignalOut::Held {
+            sources: vec![MediaSource::Microphone]
+        }]
+    );
+    // What was on the wire before the hold lands; after that, nothing more
+    // of Bob's microphone reaches Ada or Cyd, though his browser sends on.
+    net.run_for(ms(100));
+    let heard = |net: &Net| {
+        (
+            count_on(net, "ada", "bob", bob_audio_at(net, "ada")),
+            count_on(net, "cyd", "bob", bob_audio_at(net, "cyd")),
+        )
+    };
+    let at_hold = heard(&net);
+    let video_at_hold = count_on(&net, "ada", "bob", bob_video_at_ada);
+    net.run_for(ms(500));
+    assert_eq!(heard(&net), at_hold, "a held microphone was forwarded");
+    assert!(
+        count_on(&net, "ada", "bob", bob_video_at_ada) > video_at_hold + 10,
+        "his camera goes on"
+    );
+    // Ada's microphone is nobody's business but hers.
+    assert!(
+        count_on(
+            &net,
+            "bob",
+            "ada",
+            net.line("bob", "ada", TrackKind::Audio).unwrap()
+        ) > 40
+    );
+
+    // An "on" his page sent before it heard of the hold changes nothing.
+    let sending = |microphone| SignalIn::Sending {
+        microphone: Some(microphone),
+        camera: Some(true),
+        screen: None,
+    };
+    net.signal("bob", sending(true)).unwrap();
+    net.run_for(ms(300));
+    assert_eq!(heard(&net), at_hold, "a stale 'on' lifted the hold");
+
+    // His page turns it off (having heard), then he turns it on again.
+    net.signal("bob", sending(false)).unwrap();
+    net.run_for(ms(300));
+    assert_eq!(heard(&net), at_hold);
+    net.signal("bob", sending(true)).unwrap();
+    net.run_for(ms(500));
+    let (ada_heard, cyd_heard) = heard(&net);
+    assert!(ada_heard > at_hold.0 + 10, "Ada hears Bob again");
+    assert!(cyd_heard > at_hold.1 + 10, "Cyd hears Bob again");
+}
+
+#[test]
+fn a_held_camera_stops_for_everyone_and_holding_nobody_is_refused() {
+    let mut net = Net::joined(&["ada", "bob"]);
+    net.run_for(ms(500));
+    net.input(RoomInput::Hold {
+        peer_id: "ada".into(),
+        sources: vec![MediaSource::Camera],
+    })
+    .unwrap();
+    net.run_for(ms(100));
+    let video = net.line("bob", "ada", TrackKind::Video).unwrap();
+    let audio = net.line("bob", "ada", TrackKind::Audio).unwrap();
+    let (seen, heard) = (
+        count_on(&net, "bob", "ada", video),
+        count_on(&net, "bob", "ada", audio),
+    );
+    net.run_for(ms(500));
+    assert_eq!(count_on(&net, "bob", "ada", video), seen);
+    assert!(count_on(&net, "bob", "ada", audio) > heard + 10);
+    assert_eq!(
+        net.input(RoomInput::Hold {
+            peer_id: "nobody".into(),
+            sources: vec![MediaSource::Camera],
+        }),
+        Err(SfuError::UnknownPeer)
+    );
+}
+
+#[test]
+fn a_removed_peer_is_closed_and_its_tracks_go_for_everyone_at_once() {
+    let mut net = Net::joined(&["ada", "bob", "cyd"]);
+    net.run_for(ms(500));
+
+    let mark = net.log.len();
+    net.input(RoomInput::Expel {
+        peer_id: "bob".into(),
+    })
+    .unwrap();
+    assert!(net.log[mark..].contains(&RoomOutput::PeerGone {
+        peer_id: "bob".into(),
+        reason: CloseReason::Removed,
+    }));
+    assert!(!net.room.contains(&"bob".into()));
+    // In that same step each other browser hears his lines carry nothing.
+    for viewer in ["ada", "cyd"] {
+        let signals = net.signals_to(viewer, mark);
+        let Some(SignalOut::Tracks { tracks }) = signals.first() else {
+            panic!("{viewer} told first: {signals:?}");
+        };
+        assert!(tracks.iter().all(|t| t.peer_id.as_str() != "bob"));
+    }
+    // His connection is closed: nothing of his reaches anyone any more,
+    // though his browser would send on.
+    net.run_for(ms(100));
+    let before = (
+        net.got_from("ada", "bob").len(),
+        net.got_from("cyd", "bob").len(),
+    );
+    net.run_for(ms(500));
+    assert_eq!(
+        (
+            net.got_from("ada", "bob").len(),
+            net.got_from("cyd", "bob").len()
+        ),
+        before
+    );
+    assert!(net.got_from("ada", "cyd").len() > 40);
+    // Removing him twice: he is not here.
+    assert_eq!(
+        net.input(RoomInput::Expel {
+            peer_id: "bob".into()
+        }),
+        Err(SfuError::UnknownPeer)
+    );
 }
