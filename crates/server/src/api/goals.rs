@@ -43,7 +43,7 @@ pub struct NewTask {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CheckOut {
+pub struct GiveCheckOut {
     outcome: Outcome,
     /// Empty or absent: no note.
     #[schema(value_type = Option<Text<500>>)]
@@ -75,14 +75,14 @@ async fn set_goal(
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/check-out", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
-    request_body = CheckOut,
+    request_body = GiveCheckOut,
     responses((status = 200, description = "your seat, with the check-out", body = Participant),
         (status = 400, body = ErrorBody),
         (status = 403, description = "never in the session", body = ErrorBody)))]
 async fn check_out(
     me: CurrentUser,
     PathId(id): PathId,
-    ApiJson(body): ApiJson<CheckOut>,
+    ApiJson(body): ApiJson<GiveCheckOut>,
 ) -> ApiResult<Json<Participant>> {
     let draft = CheckOutDraft::parse(body.outcome, body.note.as_deref())?;
     Ok(Json(me.app.check_out(&me.caller, &id, draft).await?))

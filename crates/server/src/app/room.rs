@@ -522,7 +522,7 @@ mod tests {
             "Ada: Ship the parser errors, 1 of 2 tasks done. You have not set one yet."
         );
         assert_eq!(
-            goals_words(&[bob.clone()], &ada.user_id),
+            goals_words(std::slice::from_ref(&bob), &ada.user_id),
             "No one here has set a goal yet."
         );
         assert_eq!(
