@@ -206,18 +206,7 @@ mod tests {
     }
 
     fn seat(session: &Session, role: Role, status: ParticipantStatus) -> Participant {
-        Participant {
-            session_id: session.id.clone(),
-            user_id: Id::generate(),
-            name: "Ada".into(),
-            role,
-            status,
-            joined_at: Utc::now(),
-            left_at: None,
-            goal: None,
-            check_out: None,
-            removed: false,
-        }
+        Participant::example(session, &Id::generate(), role, status)
     }
 
     #[test]

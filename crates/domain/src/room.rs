@@ -167,19 +167,6 @@ impl RoomCommand {
         }
         None
     }
-
-    /// Whether it changes something (and so needs the asker's right to).
-    pub fn acts(self) -> bool {
-        matches!(
-            self,
-            Self::StartTimer { .. }
-                | Self::PauseTimer
-                | Self::ResumeTimer
-                | Self::SkipBlock
-                | Self::AddFive
-                | Self::MarkGoalDone
-        )
-    }
 }
 
 /// Lower-case words of `text`, its punctuation gone, contractions opened
@@ -216,7 +203,7 @@ fn words_of(text: &str) -> Vec<String> {
 
 fn unit(word: &str) -> Option<i64> {
     let value = match word {
-        "one" | "a" => 1,
+        "one" => 1,
         "two" => 2,
         "three" => 3,
         "four" => 4,
@@ -290,7 +277,7 @@ fn join_numbers<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
             }
             value = Some(total);
             used = j - i;
-        } else if word != "a" {
+        } else {
             let (small, more) = small_number(&words[i..]);
             if small.is_some() {
                 value = small;
@@ -325,7 +312,7 @@ fn small_number(words: &[&str]) -> (Option<i64>, usize) {
         }
         return (Some(value), 1);
     }
-    if let Some(value) = unit(first).filter(|_| *first != "a") {
+    if let Some(value) = unit(first) {
         return (Some(value), 1);
     }
     (None, 0)
@@ -426,14 +413,6 @@ mod tests {
         ] {
             assert_eq!(read(text), None, "{text}");
         }
-    }
-
-    #[test]
-    fn only_changes_act() {
-        assert!(StartTimer { minutes: None }.acts());
-        assert!(MarkGoalDone.acts());
-        assert!(!TimeLeft.acts());
-        assert!(!WhoIsHere.acts());
     }
 
     #[test]

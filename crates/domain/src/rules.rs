@@ -444,8 +444,6 @@ pub fn keep_video(kept: u64, size: u64, quota: u64) -> Result<(), RuleError> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-
     use super::*;
 
     fn session(status: SessionStatus, seats_taken: i64) -> Session {
@@ -459,18 +457,7 @@ mod tests {
     }
 
     fn participant(s: &Session, user: &Id, role: Role, status: ParticipantStatus) -> Participant {
-        Participant {
-            session_id: s.id.clone(),
-            user_id: user.clone(),
-            name: "Ada".into(),
-            role,
-            status,
-            joined_at: Utc::now(),
-            left_at: None,
-            goal: None,
-            check_out: None,
-            removed: false,
-        }
+        Participant::example(s, user, role, status)
     }
 
     /// A rule only a session's creator passes.

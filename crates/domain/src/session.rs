@@ -281,6 +281,31 @@ pub struct SessionDraft {
 }
 
 #[cfg(test)]
+impl Participant {
+    /// `user`'s seat in `session`, as `role` and `status`, with nothing
+    /// else set, for the domain's tests.
+    pub(crate) fn example(
+        session: &Session,
+        user: &Id,
+        role: Role,
+        status: ParticipantStatus,
+    ) -> Self {
+        Participant {
+            session_id: session.id.clone(),
+            user_id: user.clone(),
+            name: "Ada".into(),
+            role,
+            status,
+            joined_at: Utc::now(),
+            left_at: None,
+            goal: None,
+            check_out: None,
+            removed: false,
+        }
+    }
+}
+
+#[cfg(test)]
 impl Session {
     /// An active coding session with one person in it and nothing else
     /// set, for the domain's tests to adjust.

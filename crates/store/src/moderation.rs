@@ -11,7 +11,9 @@ use domain::session::{Participant, Session};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::sql::{SqlStore, leave_locked, lock_session, now, participant_in, records, session_in};
+use crate::sql::{
+    SqlStore, leave_locked, lock_session, now, participant_in, records, seat_in, session_in,
+};
 use crate::{NewReport, StoreError, StoreResult};
 
 /// The store's names for a report's columns, with both people's names.
@@ -93,9 +95,7 @@ impl SqlStore {
                 .bind(now())
                 .execute(&mut *tx)
                 .await?;
-                let participant = participant_in(&mut tx, session_id, target)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
+                let participant = seat_in(&mut tx, session_id, target).await?;
                 tx.commit().await?;
                 Ok(Moderated {
                     participant,

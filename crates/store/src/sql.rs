@@ -203,7 +203,7 @@ pub(crate) async fn session_in(conn: &mut AnyConnection, id: &Id) -> StoreResult
 }
 
 /// The seat a write in this transaction just changed.
-async fn seat_in(
+pub(crate) async fn seat_in(
     conn: &mut AnyConnection,
     session_id: &Id,
     user_id: &Id,

@@ -436,25 +436,25 @@ impl Session {
             let ticket = active.question.ticket;
             match active.policy.poll_output(now) {
                 answer::Output::Wait(deadline) => return deadline,
-                answer::Output::Generate(_)
-                    if active.room_command.is_some() && self.room.is_some() =>
-                {
-                    let (Some(command), Some(room)) = (active.room_command, self.room.clone())
-                    else {
-                        continue;
-                    };
-                    let asker = active.question.speaker.0.clone();
-                    let reply = async move {
-                        let text = room.answer(&asker, command).await?;
-                        Ok(futures::stream::once(async move { Ok(text) }).boxed())
-                    };
-                    active.generation = Some(spawn_relay(GENERATION, reply, ticket, work.clone()));
-                }
                 answer::Output::Generate(prompt) => {
-                    let llm = Arc::clone(&self.agent.llm);
-                    let max_tokens = self.agent.config.max_answer_tokens;
-                    let stream = async move { llm.stream(&prompt, max_tokens).await };
-                    active.generation = Some(spawn_relay(GENERATION, stream, ticket, work.clone()));
+                    let generation = match (active.room_command, self.room.clone()) {
+                        // A question about the room: its data answers.
+                        (Some(command), Some(room)) => {
+                            let asker = active.question.speaker.0.clone();
+                            let reply = async move {
+                                let text = room.answer(&asker, command).await?;
+                                Ok(futures::stream::once(async move { Ok(text) }).boxed())
+                            };
+                            spawn_relay(GENERATION, reply, ticket, work.clone())
+                        }
+                        _ => {
+                            let llm = Arc::clone(&self.agent.llm);
+                            let max_tokens = self.agent.config.max_answer_tokens;
+                            let stream = async move { llm.stream(&prompt, max_tokens).await };
+                            spawn_relay(GENERATION, stream, ticket, work.clone())
+                        }
+                    };
+                    active.generation = Some(generation);
                 }
                 answer::Output::StopGenerating => {
                     if let Some(task) = active.generation.take() {
@@ -578,11 +578,10 @@ impl Session {
         let now = Instant::now();
         let asker_name = self.names.get(&question.speaker).cloned();
         let timeouts = self.agent.config.timeouts.clone();
-        let room_command = self
-            .room
-            .as_ref()
-            .and(question.transcription_error.is_none().then_some(()))
-            .and_then(|()| RoomCommand::read(&question.text));
+        let heard = question.transcription_error.is_none();
+        let room_command = (self.room.is_some() && heard)
+            .then(|| RoomCommand::read(&question.text))
+            .flatten();
         let providers = self.providers_for(room_command);
         let policy = match &question.transcription_error {
             Some(error) => Answer::unheard(now, error, timeouts, providers),
