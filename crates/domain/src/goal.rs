@@ -193,6 +193,38 @@ pub fn check_out(participation: Option<&Participant>) -> Result<(), RuleError> {
     }
 }
 
+/// "Mark my goal done": every task of the goal as it is stored ticked, and a
+/// check-out of done, decided together on the seat as it is, under the
+/// rules of both a goal change and a check-out. `None`: there is no goal
+/// to mark.
+pub fn mark_done(
+    session: &Session,
+    participation: Option<&Participant>,
+    at: DateTime<Utc>,
+) -> Result<Option<(Goal, CheckOut)>, RuleError> {
+    set_goal(session, participation)?;
+    check_out(participation)?;
+    let Some(goal) = participation.and_then(|seat| seat.goal.clone()) else {
+        return Ok(None);
+    };
+    let ticked = goal.tasks.iter().any(|task| !task.done);
+    let goal = Goal {
+        tasks: goal
+            .tasks
+            .into_iter()
+            .map(|task| Task { done: true, ..task })
+            .collect(),
+        set_at: if ticked { at } else { goal.set_at },
+        ..goal
+    };
+    let done = CheckOut {
+        outcome: Outcome::Done,
+        note: None,
+        at,
+    };
+    Ok(Some((goal, done)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,5 +331,41 @@ mod tests {
         assert_eq!(check_out(Some(&left)), Ok(()));
         assert!(check_out(Some(&agent)).is_err());
         assert!(check_out(None).is_err());
+    }
+
+    #[test]
+    fn marking_done_ticks_the_stored_tasks_and_checks_out_done() {
+        let mut session = Session::example();
+        session.status = SessionStatus::Active;
+        let mut joined = seat(&session, Role::Participant, ParticipantStatus::Joined);
+        let at = Utc::now();
+        assert_eq!(mark_done(&session, Some(&joined), at), Ok(None));
+        let set_at = at - chrono::Duration::minutes(10);
+        joined.goal = Some(Goal {
+            text: "Ship it".into(),
+            tasks: vec![
+                Task {
+                    done: true,
+                    ..task("tests")
+                },
+                task("docs"),
+            ],
+            set_at,
+        });
+        let (goal, done) = mark_done(&session, Some(&joined), at).unwrap().unwrap();
+        assert!(goal.tasks.iter().all(|task| task.done));
+        assert_eq!((goal.text.as_str(), goal.set_at), ("Ship it", at));
+        assert_eq!((done.outcome, done.at), (Outcome::Done, at));
+        // Nothing left to tick: the goal is as it was stated.
+        joined.goal = Some(goal.clone());
+        let (again, _) = mark_done(&session, Some(&joined), at + chrono::Duration::minutes(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, goal);
+        session.status = SessionStatus::Ended;
+        assert!(matches!(
+            mark_done(&session, Some(&joined), at),
+            Err(RuleError::Conflict(_))
+        ));
     }
 }

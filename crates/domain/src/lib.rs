@@ -13,6 +13,8 @@
 //!   is checked against the row it is about to change.
 //! - [`ritual`]: a session's shape (planned length, rhythm) and its shared
 //!   timer, acted on with `now` passed in.
+//! - [`focus`]: the runs of the timer's blocks and people's stays in rooms,
+//!   and what they add up to: focused minutes, completed blocks, streaks.
 //! - [`goal`]: a person's goal for a session (one line, a checklist) and
 //!   their check-out, with who may set them.
 //! - [`room`]: questions the assistant answers about the room itself (the
@@ -25,6 +27,7 @@
 pub mod ai_log;
 pub mod chat;
 pub mod event;
+pub mod focus;
 pub mod goal;
 pub mod id;
 pub mod input;

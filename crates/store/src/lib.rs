@@ -9,11 +9,15 @@
 //!   SQL through sqlx's `Any` driver, so the same code is proven by the same
 //!   test suite on each; what differs (pool shape, pragmas) is in `connect`.
 //! - `rows`: turning rows back into domain records.
+//! - `focus`: the timer's runs and people's stays, kept inside the
+//!   transactions that change the timer or a seat (`domain::focus` adds
+//!   them up), and `moderation`, `sweep`: their parts of [`Store`].
 //!
 //! Every change to a session runs in one transaction that first takes the
 //! session row's write lock and then asks [`domain::rules`] what to do with the
 //! state it holds, so racing requests are decided one after the other.
 
+mod focus;
 mod moderation;
 mod rows;
 mod sql;
@@ -25,6 +29,7 @@ use std::time::Duration;
 
 use domain::ai_log::{AiLog, LatencyMs, LoggedBy, Providers, Trigger};
 use domain::chat::{ChatMessage, Notification};
+use domain::focus::{Run, SessionRun, Stay};
 use domain::goal::{CheckOut, Goal};
 use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report, ReportReason};
 use domain::project::{Project, Timelapse};
@@ -56,6 +61,13 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a person's focus stats are worked out from (`domain::focus::stats`).
+#[derive(Debug, Clone, Default)]
+pub struct FocusRecord {
+    pub stays: Vec<Stay>,
+    pub runs: Vec<SessionRun>,
+}
 
 pub struct NewUser {
     pub email: String,
@@ -244,6 +256,15 @@ pub trait Store: Send + Sync + 'static {
         user_id: &Id,
         check_out: CheckOut,
     ) -> StoreResult<Participant>;
+    /// "Mark my goal done": ticks every task of `user_id`'s goal as stored
+    /// and checks them out done, in one transaction under the rules of both
+    /// (`domain::goal::mark_done`). `None`: they have no goal.
+    async fn mark_goal_done(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<Participant>>;
     /// What a person's seat is, for showing (never for deciding: every
     /// decision is made by the write that acts on it).
     async fn participant(&self, session_id: &Id, user_id: &Id) -> StoreResult<Option<Participant>>;
@@ -333,6 +354,12 @@ pub trait Store: Send + Sync + 'static {
     async fn forget_node(&self, node_id: &str) -> StoreResult<()>;
     /// Sessions linked to a project, newest first.
     async fn project_sessions(&self, project_id: &Id) -> StoreResult<Vec<Session>>;
+    /// A person's stays in rooms that reach `since` or later, and the work
+    /// runs of those sessions that ended since then: what their focus
+    /// stats are worked out from.
+    async fn focus_record(&self, user_id: &Id, since: DateTime<Utc>) -> StoreResult<FocusRecord>;
+    /// Every run of a session's timer, in order.
+    async fn session_runs(&self, session_id: &Id) -> StoreResult<Vec<Run>>;
     /// Sessions a person was in that ended or that they left, most recent first.
     async fn session_history(&self, user_id: &Id) -> StoreResult<Vec<SessionHistory>>;
     /// Records an uploaded video; only the project's owner may, decided on the

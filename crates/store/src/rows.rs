@@ -50,7 +50,7 @@ pub(crate) fn time(row: &AnyRow, column: &str) -> anyhow::Result<DateTime<Utc>> 
     DateTime::from_timestamp_micros(value).ok_or_else(|| anyhow!("{column} out of range: {value}"))
 }
 
-fn optional_time(row: &AnyRow, column: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+pub(crate) fn optional_time(row: &AnyRow, column: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
     let value: Option<i64> = row.try_get(column)?;
     value
         .map(|v| {

@@ -9,6 +9,7 @@ use chrono::Utc;
 use domain::Id;
 use domain::ai_log::{AiLog, LoggedBy};
 use domain::chat::{ChatMessage, Notification};
+use domain::focus::Run;
 use domain::goal::{self, CheckOut, Goal};
 use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report};
 use domain::project::Project;
@@ -21,14 +22,16 @@ use sqlx::any::AnyRow;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
 
+use crate::focus;
 use crate::rows::TIMELAPSE_COLUMNS;
 use crate::rows::{
     self, AI_LOG_COLUMNS, MESSAGE_COLUMNS, NOTIFICATION_COLUMNS, PARTICIPANT_COLUMNS,
     PROJECT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, micros,
 };
 use crate::{
-    Gauges, ListCursor, NewAiLog, NewProject, NewReport, NewSession, NewTimelapse, NewUser,
-    ProjectChanges, SessionPage, Store, StoreError, StoreResult, SweepReport, Timeouts, Versioned,
+    FocusRecord, Gauges, ListCursor, NewAiLog, NewProject, NewReport, NewSession, NewTimelapse,
+    NewUser, ProjectChanges, SessionPage, Store, StoreError, StoreResult, SweepReport, Timeouts,
+    Versioned,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -154,24 +157,69 @@ pub(crate) async fn lock_session(conn: &mut AnyConnection, id: &Id) -> StoreResu
         .ok_or(StoreError::NotFound)
 }
 
+/// The timer of a session as stored: its record, and since when its current
+/// run has been running (for the focus records).
+type StoredTimer = (TimerRecord, Option<chrono::DateTime<Utc>>);
+
 /// As [`lock_session`], with the session's timer as stored.
 async fn lock_session_timer(
     conn: &mut AnyConnection,
     id: &Id,
-) -> StoreResult<(Session, TimerRecord)> {
+) -> StoreResult<(Session, StoredTimer)> {
     let sql = format!(
-        "UPDATE sessions SET version = version + 1 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
+        "UPDATE sessions SET version = version + 1 WHERE id = $1 \
+         RETURNING {SESSION_COLUMNS}, timer_running_since"
     );
-    let row = sqlx::query(&sql)
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
+    fetch_record(&mut *conn, &sql, id.as_str(), session_and_timer)
         .await?
-        .ok_or(StoreError::NotFound)?;
-    Ok((rows::session(&row)?, rows::timer_record(&row)?))
+        .ok_or(StoreError::NotFound)
+}
+
+/// The session and its timer, of a session already locked in this transaction.
+async fn session_timer_in(
+    conn: &mut AnyConnection,
+    id: &Id,
+) -> StoreResult<(Session, StoredTimer)> {
+    let sql = format!("SELECT {SESSION_COLUMNS}, timer_running_since FROM sessions WHERE id = $1");
+    fetch_record(&mut *conn, &sql, id.as_str(), session_and_timer)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+fn session_and_timer(row: &AnyRow) -> anyhow::Result<(Session, StoredTimer)> {
+    let since = rows::optional_time(row, "timer_running_since")?;
+    Ok((rows::session(row)?, (rows::timer_record(row)?, since)))
+}
+
+/// Changes the locked session's timer from `before` to `after` at `now`:
+/// keeps the runs the change closed, then writes the new timer.
+async fn change_timer(
+    conn: &mut AnyConnection,
+    session: &Session,
+    (before, since): StoredTimer,
+    after: &TimerRecord,
+    now: chrono::DateTime<Utc>,
+) -> StoreResult<()> {
+    let plan = after.plan(session);
+    let since = focus::keep_runs(
+        conn,
+        &session.id,
+        &plan,
+        (before.phase, since),
+        after.phase,
+        now,
+    )
+    .await?;
+    write_timer(conn, &session.id, after, since).await
 }
 
 /// Writes the timer of the locked session.
-async fn write_timer(conn: &mut AnyConnection, id: &Id, record: &TimerRecord) -> StoreResult<()> {
+async fn write_timer(
+    conn: &mut AnyConnection,
+    id: &Id,
+    record: &TimerRecord,
+    running_since: Option<chrono::DateTime<Utc>>,
+) -> StoreResult<()> {
     let (ends_at, remaining) = match record.phase {
         TimerPhase::Running { ends_at, .. } => (Some(micros(ends_at)), None),
         TimerPhase::Paused { remaining, .. } => {
@@ -182,7 +230,7 @@ async fn write_timer(conn: &mut AnyConnection, id: &Id, record: &TimerRecord) ->
     let state = serde_json::to_value(record.phase.state()).context("naming a timer state")?;
     sqlx::query(
         "UPDATE sessions SET timer_state = $2, timer_block = $3, timer_ends_at = $4, \
-         timer_remaining = $5, timer_minutes = $6 WHERE id = $1",
+         timer_remaining = $5, timer_minutes = $6, timer_running_since = $7 WHERE id = $1",
     )
     .bind(id.as_str())
     .bind(state.as_str().unwrap_or("not_started").to_owned())
@@ -190,6 +238,7 @@ async fn write_timer(conn: &mut AnyConnection, id: &Id, record: &TimerRecord) ->
     .bind(ends_at)
     .bind(remaining)
     .bind(record.adhoc_minutes)
+    .bind(running_since.map(micros))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -247,6 +296,7 @@ async fn join_locked(
     }
     let plan = rules::join(session, user_id, is_agent, existing.as_ref())?;
     if let JoinPlan::Join { role } = plan {
+        let joined_at = now();
         // The departure clock starts at the join: someone who never opens a
         // live connection to the session departs like someone who closed it.
         // A connection already open (a presence row) keeps them in; one
@@ -261,9 +311,10 @@ async fn join_locked(
         .bind(session.id.as_str())
         .bind(user_id.as_str())
         .bind(role.as_str())
-        .bind(now())
+        .bind(joined_at)
         .execute(&mut *conn)
         .await?;
+        focus::open_stay(conn, &session.id, user_id, joined_at).await?;
         if plan.takes_seat() {
             sqlx::query(
                 "UPDATE sessions SET participant_count = participant_count + 1, emptied_at = NULL \
@@ -295,6 +346,7 @@ pub(crate) async fn leave_locked(
         .bind(now)
         .execute(&mut *conn)
         .await?;
+    focus::close_stays(conn, session_id, Some(user_id), now).await?;
     if frees_seat {
         // The empty timeout starts when the last person leaves.
         sqlx::query(
@@ -309,12 +361,35 @@ pub(crate) async fn leave_locked(
     Ok(())
 }
 
-/// Ends the locked session: everyone is marked left.
+/// Ends the locked session: everyone is marked left, and a running timer's
+/// run is closed where the session ended.
 pub(crate) async fn end_locked(conn: &mut AnyConnection, session_id: &Id) -> StoreResult<()> {
-    let now = now();
+    let ended_at = Utc::now();
+    let now = micros(ended_at);
+    let (session, (record, since)) = session_timer_in(conn, session_id).await?;
+    let plan = record.plan(&session);
+    let current = ritual::advance(&record, &plan, ended_at).unwrap_or(record);
+    let since = focus::keep_runs(
+        conn,
+        session_id,
+        &plan,
+        (record.phase, since),
+        current.phase,
+        ended_at,
+    )
+    .await?;
+    focus::keep_runs(
+        conn,
+        session_id,
+        &plan,
+        (current.phase, since),
+        TimerPhase::Finished,
+        ended_at,
+    )
+    .await?;
     // A timer stops with its session.
     sqlx::query("UPDATE sessions SET status = 'ended', ended_at = $2, participant_count = 0, emptied_at = NULL, \
-         agent_status = 'off', timer_ends_at = NULL, timer_remaining = NULL, \
+         agent_status = 'off', timer_ends_at = NULL, timer_remaining = NULL, timer_running_since = NULL, \
          timer_state = CASE WHEN timer_state = 'not_started' THEN timer_state ELSE 'finished' END WHERE id = $1")
         .bind(session_id.as_str())
         .bind(now)
@@ -325,6 +400,50 @@ pub(crate) async fn end_locked(conn: &mut AnyConnection, session_id: &Id) -> Sto
         .bind(now)
         .execute(&mut *conn)
         .await?;
+    focus::close_stays(conn, session_id, None, now).await?;
+    Ok(())
+}
+
+/// Writes a seat's goal, in a transaction that decided it may.
+async fn write_goal(
+    conn: &mut AnyConnection,
+    session_id: &Id,
+    user_id: &Id,
+    goal: &Goal,
+) -> StoreResult<()> {
+    let tasks = serde_json::to_string(&goal.tasks).context("writing a goal's tasks")?;
+    sqlx::query(
+        "UPDATE participants SET goal = $3, goal_tasks = $4, goal_set_at = $5 \
+         WHERE session_id = $1 AND user_id = $2",
+    )
+    .bind(session_id.as_str())
+    .bind(user_id.as_str())
+    .bind(&goal.text)
+    .bind(tasks)
+    .bind(micros(goal.set_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes a seat's check-out, in a transaction that decided it may.
+async fn write_check_out(
+    conn: &mut AnyConnection,
+    session_id: &Id,
+    user_id: &Id,
+    check_out: CheckOut,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE participants SET check_out = $3, check_out_note = $4, checked_out_at = $5 \
+         WHERE session_id = $1 AND user_id = $2",
+    )
+    .bind(session_id.as_str())
+    .bind(user_id.as_str())
+    .bind(check_out.outcome.as_str())
+    .bind(check_out.note)
+    .bind(micros(check_out.at))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -759,9 +878,21 @@ impl Store for SqlStore {
         now: chrono::DateTime<Utc>,
     ) -> StoreResult<Session> {
         let mut tx = self.writer.begin().await?;
-        let (session, record) = lock_session_timer(&mut tx, id).await?;
-        let changed = ritual::act(&session, &record, actor, action, minutes, now)?;
-        write_timer(&mut tx, id, &changed).await?;
+        let (session, (record, since)) = lock_session_timer(&mut tx, id).await?;
+        let plan = record.plan(&session);
+        // What time did to the timer is kept apart from what the action does.
+        let current = ritual::advance(&record, &plan, now).unwrap_or(record);
+        let changed = ritual::act(&session, &current, actor, action, minutes, now)?;
+        let since = focus::keep_runs(
+            &mut tx,
+            id,
+            &plan,
+            (record.phase, since),
+            current.phase,
+            now,
+        )
+        .await?;
+        change_timer(&mut tx, &session, (current, since), &changed, now).await?;
         let session = session_in(&mut tx, id).await?;
         tx.commit().await?;
         Ok(session)
@@ -781,14 +912,14 @@ impl Store for SqlStore {
             let mut tx = self.writer.begin().await?;
             // Re-read under the lock: a pause, a skip or another node's sweep
             // may have got here first.
-            let (session, record) = lock_session_timer(&mut tx, &id).await?;
+            let (session, stored) = lock_session_timer(&mut tx, &id).await?;
             if session.status != SessionStatus::Active {
                 continue;
             }
-            let Some(next) = ritual::advance(&record, &record.plan(&session), now) else {
+            let Some(next) = ritual::advance(&stored.0, &stored.0.plan(&session), now) else {
                 continue;
             };
-            write_timer(&mut tx, &id, &next).await?;
+            change_timer(&mut tx, &session, stored, &next, now).await?;
             tx.commit().await?;
             changed.push(id);
         }
@@ -807,18 +938,7 @@ impl Store for SqlStore {
             &session,
             participant_in(&mut tx, session_id, user_id).await?.as_ref(),
         )?;
-        let tasks = serde_json::to_string(&goal.tasks).context("writing a goal's tasks")?;
-        sqlx::query(
-            "UPDATE participants SET goal = $3, goal_tasks = $4, goal_set_at = $5 \
-             WHERE session_id = $1 AND user_id = $2",
-        )
-        .bind(session_id.as_str())
-        .bind(user_id.as_str())
-        .bind(&goal.text)
-        .bind(tasks)
-        .bind(micros(goal.set_at))
-        .execute(&mut *tx)
-        .await?;
+        write_goal(&mut tx, session_id, user_id, &goal).await?;
         let participant = seat_in(&mut tx, session_id, user_id).await?;
         tx.commit().await?;
         Ok(participant)
@@ -833,20 +953,29 @@ impl Store for SqlStore {
         let mut tx = self.writer.begin().await?;
         lock_session(&mut tx, session_id).await?;
         goal::check_out(participant_in(&mut tx, session_id, user_id).await?.as_ref())?;
-        sqlx::query(
-            "UPDATE participants SET check_out = $3, check_out_note = $4, checked_out_at = $5 \
-             WHERE session_id = $1 AND user_id = $2",
-        )
-        .bind(session_id.as_str())
-        .bind(user_id.as_str())
-        .bind(check_out.outcome.as_str())
-        .bind(check_out.note)
-        .bind(micros(check_out.at))
-        .execute(&mut *tx)
-        .await?;
+        write_check_out(&mut tx, session_id, user_id, check_out).await?;
         let participant = seat_in(&mut tx, session_id, user_id).await?;
         tx.commit().await?;
         Ok(participant)
+    }
+
+    async fn mark_goal_done(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+        at: chrono::DateTime<Utc>,
+    ) -> StoreResult<Option<Participant>> {
+        let mut tx = self.writer.begin().await?;
+        let session = lock_session(&mut tx, session_id).await?;
+        let seat = participant_in(&mut tx, session_id, user_id).await?;
+        let Some((goal, done)) = goal::mark_done(&session, seat.as_ref(), at)? else {
+            return Ok(None);
+        };
+        write_goal(&mut tx, session_id, user_id, &goal).await?;
+        write_check_out(&mut tx, session_id, user_id, done).await?;
+        let participant = seat_in(&mut tx, session_id, user_id).await?;
+        tx.commit().await?;
+        Ok(Some(participant))
     }
 
     async fn participant(&self, session_id: &Id, user_id: &Id) -> StoreResult<Option<Participant>> {
@@ -1446,6 +1575,18 @@ impl Store for SqlStore {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    async fn focus_record(
+        &self,
+        user_id: &Id,
+        since: chrono::DateTime<Utc>,
+    ) -> StoreResult<FocusRecord> {
+        self.focus_record_of(user_id, since).await
+    }
+
+    async fn session_runs(&self, session_id: &Id) -> StoreResult<Vec<Run>> {
+        self.runs_of(session_id).await
     }
 
     async fn sweep(&self, node_id: &str, timeouts: &Timeouts) -> StoreResult<SweepReport> {

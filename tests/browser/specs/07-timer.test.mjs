@@ -1,7 +1,9 @@
 // The focus ritual in two browsers (docs/RITUAL.md): Ada starts a 50-minute
 // pomodoro session from the form; Bob joins her room. Only Ada has the
 // timer's buttons. She starts it and both rooms count down the same time;
-// she pauses it and Bob's room shows it paused.
+// she pauses it and Bob's room shows it paused. A one-minute block that
+// runs out with Bob in the room shows on his History: today's minute, a
+// one-day streak and today's square of the year's heatmap.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -107,4 +109,37 @@ test('without a shape, the host names an ad-hoc timer\'s minutes', async () => {
   await seeText(page.locator('#timer-label'), 'Work · block 1 of 1');
   const left = await remaining(page);
   assert.ok(left > 9 * 60_000 && left <= 10 * 60_000, `the room shows ${left} ms`);
+});
+
+test('a block that runs out counts on History: minutes, streak and heatmap', async () => {
+  const created = await apiAs(ada.page, 'POST', '/api/sessions', {
+    title: `One minute ${unique()}`, session_type: 'general', max_participants: 4, ai_agent_enabled: false,
+  });
+  assert.equal(created.status, 201);
+  const id = created.body.id;
+  assert.equal((await apiAs(bob.page, 'POST', `/api/sessions/${id}/join`)).status, 200);
+  await bob.page.goto(`/sessions/${id}`);
+  await ada.page.goto(`/sessions/${id}`);
+  await ada.page.getByLabel('Minutes').fill('1');
+  await ada.page.getByRole('button', { name: 'Start timer' }).click();
+  await stateIs(bob.page, 'running');
+  // The block runs out by itself: the server's sweep finishes it.
+  await bob.page.waitForFunction(() => document.getElementById('timer')?.dataset.state === 'finished', null, { timeout: 90_000 });
+  await bob.page.goto('/history');
+  const focus = bob.page.getByRole('region', { name: 'Your focus' });
+  await see(focus);
+  await seeText(focus.locator('#focus-today'), '1 min');
+  await seeText(focus.locator('#focus-streak'), '1 day');
+  await seeText(focus.locator('#focus-year'), '1 min · 1 block');
+  const squares = focus.locator('#focus-heatmap rect');
+  // A square a day: 52 whole weeks, then this week up to today.
+  const daysThisWeek = await bob.page.evaluate(() => ((new Date().getDay() + 6) % 7) + 1);
+  assert.equal(await squares.count(), 52 * 7 + daysThisWeek);
+  const today = squares.last();
+  assert.match(await today.locator('title').textContent(), /: 1 min, 1 block$/);
+  assert.equal(await today.getAttribute('class'), 'heat-1');
+  // The page counts the reader's days: its offset is the browser's.
+  const offset = await bob.page.evaluate(() => 0 - new Date().getTimezoneOffset());
+  assert.equal(Number(await focus.getAttribute('data-utc-offset')), offset);
+  await shot(bob.page, 'history-focus');
 });

@@ -272,11 +272,30 @@ function wireValidation() {
   }
 }
 
+// ---- The reader's days ---------------------------------------------------------
+
+/**
+ * Keeps the reader's offset from UTC in a cookie, so pages that count days
+ * (History's focus) count the reader's. A page made for another offset (the
+ * first visit, or after travelling) is made again once.
+ */
+function keepUtcOffset() {
+  const minutes = -new Date().getTimezoneOffset();
+  document.cookie = `lockin_utc_offset=${minutes}; path=/; max-age=31536000; samesite=lax`;
+  const counted = document.querySelector('[data-utc-offset]');
+  if (!counted || Number(counted.dataset.utcOffset) === minutes) return;
+  const key = `lockin-utc-offset-reload:${location.pathname}`;
+  if (sessionStorage.getItem(key) === String(minutes)) return;
+  sessionStorage.setItem(key, String(minutes));
+  location.reload();
+}
+
 // ---- Start ---------------------------------------------------------------------
 
 // Notes for browsers without script (`<noscript>` is not shown when script is
 // merely switched off for a page, so the script removes them instead).
 for (const note of document.querySelectorAll('[data-without-script]')) note.remove();
+keepUtcOffset();
 localizeTimes();
 wireDialogs();
 wireValidation();

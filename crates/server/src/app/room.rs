@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::Id;
-use domain::goal::{CheckOut, Goal, Outcome};
+use domain::goal::Goal;
 use domain::ritual::{BlockKind, Timer, TimerAction, TimerState};
 use domain::room::RoomCommand;
 use domain::session::{Participant, ParticipantStatus, Role, Session};
@@ -154,47 +154,19 @@ impl App {
     }
 
     async fn mark_goal_done(&self, session_id: &Id, me: &Participant) -> Result<RoomAnswer> {
-        let Some(goal) = &me.goal else {
+        let marked = self
+            .store
+            .mark_goal_done(session_id, &me.user_id, Utc::now())
+            .await
+            .map_err(named("no such session"))?;
+        let Some(marked) = marked else {
             return Ok(said(
                 "You have not set a goal yet, so there is nothing to mark done. Say what you will do under Your goal.",
             ));
         };
-        let now = Utc::now();
-        if goal.tasks.iter().any(|task| !task.done) {
-            let mut ticked = goal.clone();
-            for task in &mut ticked.tasks {
-                task.done = true;
-            }
-            let set = self
-                .store
-                .set_goal(
-                    session_id,
-                    &me.user_id,
-                    Goal {
-                        set_at: now,
-                        ..ticked
-                    },
-                )
-                .await;
-            self.publish_write(set, "no such session").await?;
-        }
-        let checked = self
-            .store
-            .check_out(
-                session_id,
-                &me.user_id,
-                CheckOut {
-                    outcome: Outcome::Done,
-                    note: None,
-                    at: now,
-                },
-            )
-            .await;
-        self.publish_write(checked, "no such session").await?;
-        Ok(did(format!(
-            "Marked your goal done: {}. Well done.",
-            goal.text
-        )))
+        let marked = self.publish(marked).await;
+        let goal = marked.goal.map(|goal| goal.text).unwrap_or_default();
+        Ok(did(format!("Marked your goal done: {goal}. Well done.")))
     }
 
     async fn project_words(&self, session: &Session) -> Result<String> {

@@ -1,11 +1,13 @@
-//! A person's look back: the sessions they were in, and what they asked the assistant.
+//! A person's look back: their focus, the sessions they were in, and what
+//! they asked the assistant.
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::display::{self, When};
+use super::focus::{self, FocusView};
 use super::session_card::kind_label;
 use super::{Layout, PageResult, Section, Viewer, html, ok};
 use crate::AppState;
@@ -25,10 +27,19 @@ pub struct PastSession {
 #[template(path = "history.html")]
 struct HistoryPage {
     layout: Layout,
+    focus: FocusView,
     sessions: Vec<PastSession>,
 }
 
-pub async fn sessions(State(state): State<AppState>, viewer: Viewer) -> PageResult {
+pub async fn sessions(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+) -> PageResult {
+    let stats = state
+        .app
+        .focus_stats(&viewer.caller, focus::reader_offset(&headers))
+        .await?;
     let sessions = state
         .app
         .session_history(&viewer.caller)
@@ -47,6 +58,7 @@ pub async fn sessions(State(state): State<AppState>, viewer: Viewer) -> PageResu
         .collect();
     ok(&HistoryPage {
         layout: Layout::new("History", Section::History, Some(&viewer)),
+        focus: FocusView::new(&stats),
         sessions,
     })
 }

@@ -11,6 +11,8 @@
 //! - [`assets`]: `/static/<version>/…`, the CSS and ES modules, cached forever per version.
 //! - [`session_card`]: what the lists show of a session (host, project, seats, whether you can join).
 //! - [`display`]: times and sizes as people read them.
+//! - [`focus`]: a person's focus stats as History draws them (the year's
+//!   heatmap is inline SVG), in the reader's days (`lockin_utc_offset` cookie).
 //! - one module per area: [`accounts`], [`home`], [`projects`], [`sessions`], [`history`].
 //!
 //! Every page works without JavaScript (its forms post here and come back with
@@ -20,6 +22,7 @@
 mod accounts;
 mod assets;
 mod display;
+mod focus;
 mod history;
 mod home;
 mod projects;
