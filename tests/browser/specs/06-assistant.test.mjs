@@ -8,7 +8,11 @@
 // energy from the only other track in the room, the agent's). A third
 // person asks with a 1.5 s thinking pause mid-question: the question is
 // logged whole (its words stop at "how do I", so the pause is kept open
-// even when the end-of-turn model hears it as finished). Negative: a
+// even when the end-of-turn model hears it as finished). A room command:
+// Dee says "hey agent, start a ten minute timer" in her session, which Eve
+// watches from her own browser; the assistant answers it from the room (its
+// log names 'room' as the language model) and the timer runs in both rooms.
+// Negative: a
 // second person, in another session with the assistant on, whose microphone
 // says "the agent said hello to the team" (no wake phrase) gets no AI log —
 // checked after the first case has finished, so the bounded wait is at least
@@ -158,15 +162,22 @@ before(async () => {
   const chat = speech('bob', 'the agent said hello to the team');
   // A question with a long thinking pause in the middle of it.
   const pause = speech('cy', ['hey agent, how do I', 1.5, 'sort a list of numbers in python']);
+  const command = speech('dee', 'hey agent, start a ten minute timer');
   people.ada = await personWithMic('Ada', ask);
   people.bob = await personWithMic('Bob', chat);
   people.cy = await personWithMic('Cy', pause);
+  people.dee = await personWithMic('Dee', command);
+  // Eve only watches: her microphone is silent.
+  people.eve = await personWithMic('Eve', speech('eve', [1]));
   sessions.ada = await roomWithAssistant(people.ada);
   sessions.bob = await roomWithAssistant(people.bob);
   sessions.cy = await roomWithAssistant(people.cy);
+  sessions.dee = await roomWithAssistant(people.dee);
+  const joined = await apiAs(people.eve.page, 'POST', `/api/sessions/${sessions.dee}/join`);
+  assert.equal(joined.status, 200, JSON.stringify(joined.body));
   // The agent listens before anyone's microphone starts playing (the fake
   // microphone starts with the room's getUserMedia and plays once).
-  for (const name of ['ada', 'bob', 'cy']) {
+  for (const name of ['ada', 'bob', 'cy', 'dee']) {
     await poll(
       async () => {
         const session = await apiAs(people[name].page, 'GET', `/api/sessions/${sessions[name]}`);
@@ -175,7 +186,10 @@ before(async () => {
       { timeout: JOIN_WAIT, message: `the agent never listened in ${name}'s session` },
     );
   }
-  await Promise.all(['ada', 'bob', 'cy'].map((name) => people[name].page.goto(`/sessions/${sessions[name]}`)));
+  // Eve's room is open, its timer not started, before Dee's microphone plays.
+  await people.eve.page.goto(`/sessions/${sessions.dee}`);
+  await people.eve.page.waitForFunction(() => document.getElementById('timer')?.dataset.state === 'not_started');
+  await Promise.all(['ada', 'bob', 'cy', 'dee'].map((name) => people[name].page.goto(`/sessions/${sessions[name]}`)));
   for (const name of ['ada', 'bob', 'cy']) {
     await see(people[name].page.getByRole('button', { name: 'Microphone', pressed: true }));
   }
@@ -239,6 +253,30 @@ test('a question with a long thinking pause is taken whole', async () => {
   // holds none of them.
   assert.match(log.question, /how do i/i, JSON.stringify(log));
   assert.match(log.question, /\b(sort|list|numbers|python)\b/i, JSON.stringify(log));
+});
+
+test('a spoken room command starts the timer for everyone in the room', async () => {
+  const { dee, eve } = people;
+  const log = await poll(
+    async () => {
+      const logs = await apiAs(dee.page, 'GET', `/api/sessions/${sessions.dee}/ai-logs`);
+      assert.equal(logs.status, 200);
+      return logs.body.find((entry) => entry.trigger === 'voice');
+    },
+    { timeout: ANSWER_WAIT, message: 'the spoken room command was never logged' },
+  );
+  // Answered from the room's own data, not by the language model.
+  assert.equal(log.providers.llm, 'room', JSON.stringify(log));
+  assert.equal(log.error, null, JSON.stringify(log));
+  assert.match(log.question, /timer/i, JSON.stringify(log));
+  for (const page of [dee.page, eve.page]) {
+    await page.waitForFunction(() => document.getElementById('timer')?.dataset.state === 'running', null, { timeout: ANSWER_WAIT });
+  }
+  const left = await eve.page.locator('#timer-clock').evaluate((clock) => Number(clock.dataset.remainingMs));
+  assert.ok(left > 8 * 60_000 && left <= 10 * 60_000, `Eve's room shows ${left} ms of a ten-minute timer`);
+  const timer = (await apiAs(eve.page, 'GET', `/api/sessions/${sessions.dee}/timer`)).body.timer;
+  assert.equal(timer.minutes, 10, JSON.stringify(timer));
+  await shot(eve.page, 'room-spoken-timer');
 });
 
 test('speech without the wake phrase is not answered', async () => {
