@@ -274,8 +274,8 @@ pub fn stats(
     let first = monday_of(today) - Duration::days(STATS_DAYS - 7);
     days.retain(|day, _| (first..=today).contains(day));
     let minutes = |seconds: i64| (seconds + 30) / 60;
-    let sum = |from: NaiveDate| {
-        days.range(from..=today)
+    let sum = |from: NaiveDate, until: NaiveDate| {
+        days.range(from..=until)
             .fold(Tally::default(), |total, (_, day)| Tally {
                 seconds: total.seconds + day.seconds,
                 blocks: total.blocks + day.blocks,
@@ -302,13 +302,7 @@ pub fn stats(
         .rev()
         .map(|back| {
             let starts = this_monday - Duration::weeks(back);
-            let total = days.range(starts..starts + Duration::days(7)).fold(
-                Tally::default(),
-                |total, (_, day)| Tally {
-                    seconds: total.seconds + day.seconds,
-                    blocks: total.blocks + day.blocks,
-                },
-            );
+            let total = sum(starts, starts + Duration::days(6));
             FocusWeek {
                 starts,
                 minutes: minutes(total.seconds),
@@ -316,12 +310,12 @@ pub fn stats(
             }
         })
         .collect();
-    let year = sum(first);
+    let year = sum(first, today);
     FocusStats {
         utc_offset_minutes: offset.local_minus_utc() / 60,
         today,
         today_minutes: minutes(days.get(&today).map_or(0, |tally| tally.seconds)),
-        week_minutes: minutes(sum(this_monday).seconds),
+        week_minutes: minutes(sum(this_monday, today).seconds),
         streak_days,
         longest_streak_days: longest,
         total_minutes: minutes(year.seconds),

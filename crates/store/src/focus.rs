@@ -105,46 +105,63 @@ pub(crate) async fn close_stays(
     Ok(())
 }
 
+fn stay(row: &AnyRow) -> anyhow::Result<Stay> {
+    Ok(Stay {
+        session_id: rows::id(row, "session_id")?,
+        joined_at: time(row, "joined_at")?,
+        left_at: optional_time(row, "left_at")?,
+    })
+}
+
+fn session_run(row: &AnyRow) -> anyhow::Result<SessionRun> {
+    Ok(SessionRun {
+        session_id: rows::id(row, "session_id")?,
+        run: run(row)?,
+    })
+}
+
 impl SqlStore {
+    /// Every row `sql` finds with `$1` the person and `$2` the time since
+    /// when, as records.
+    async fn rows_since<T>(
+        &self,
+        sql: &str,
+        user_id: &Id,
+        since: DateTime<Utc>,
+        record: fn(&AnyRow) -> anyhow::Result<T>,
+    ) -> StoreResult<Vec<T>> {
+        let rows = sqlx::query(sql)
+            .bind(user_id.as_str())
+            .bind(micros(since))
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(record).collect::<anyhow::Result<_>>()?)
+    }
+
     pub(crate) async fn focus_record_of(
         &self,
         user_id: &Id,
         since: DateTime<Utc>,
     ) -> StoreResult<FocusRecord> {
-        let stays = sqlx::query(
-            "SELECT session_id, joined_at, left_at FROM stays \
-             WHERE user_id = $1 AND (left_at IS NULL OR left_at >= $2)",
-        )
-        .bind(user_id.as_str())
-        .bind(micros(since))
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(Stay {
-                session_id: rows::id(row, "session_id")?,
-                joined_at: time(row, "joined_at")?,
-                left_at: optional_time(row, "left_at")?,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-        let runs = sqlx::query(
-            "SELECT session_id, block, kind, started_at, ended_at, completed FROM timer_runs \
-             WHERE kind = 'work' AND ended_at >= $2 AND session_id IN \
-             (SELECT session_id FROM stays WHERE user_id = $1) ORDER BY started_at",
-        )
-        .bind(user_id.as_str())
-        .bind(micros(since))
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(SessionRun {
-                session_id: rows::id(row, "session_id")?,
-                run: run(row)?,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        let stays = self
+            .rows_since(
+                "SELECT session_id, joined_at, left_at FROM stays \
+                 WHERE user_id = $1 AND (left_at IS NULL OR left_at >= $2)",
+                user_id,
+                since,
+                stay,
+            )
+            .await?;
+        let runs = self
+            .rows_since(
+                "SELECT session_id, block, kind, started_at, ended_at, completed FROM timer_runs \
+                 WHERE kind = 'work' AND ended_at >= $2 AND session_id IN \
+                 (SELECT session_id FROM stays WHERE user_id = $1) ORDER BY started_at",
+                user_id,
+                since,
+                session_run,
+            )
+            .await?;
         Ok(FocusRecord { stays, runs })
     }
 
