@@ -37,13 +37,16 @@ fn favourite(row: &AnyRow) -> anyhow::Result<Favourite> {
 
 /// The person `user_id` as a candidate favourite, read in the transaction;
 /// `NotFound` when there is no such person.
-async fn candidate_in(conn: &mut AnyConnection, user_id: &Id) -> StoreResult<bool> {
+async fn candidate_in<'a>(conn: &mut AnyConnection, user_id: &'a Id) -> StoreResult<Candidate<'a>> {
     let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
         .bind(user_id.as_str())
         .fetch_optional(&mut *conn)
         .await?;
     let email = email.ok_or(StoreError::NotFound)?;
-    Ok(email == AGENT_EMAIL)
+    Ok(Candidate {
+        user_id,
+        is_assistant: email == AGENT_EMAIL,
+    })
 }
 
 /// Takes the marker's user row's lock for the rest of the transaction on
@@ -87,7 +90,7 @@ pub(crate) async fn tell_keepers(
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, kind, session_id) DO NOTHING",
         )
         .bind(Id::generate().as_str())
-        .bind(keeper)
+        .bind(keeper.as_str())
         .bind(favourite::SCHEDULED_KIND)
         .bind(session.id.as_str())
         .bind(&message)
@@ -106,7 +109,7 @@ impl SqlStore {
     ) -> StoreResult<Favourite> {
         let mut tx = self.writer.begin().await?;
         lock_marker(&mut tx, marker).await?;
-        let is_assistant = candidate_in(&mut tx, marked).await?;
+        let candidate = candidate_in(&mut tx, marked).await?;
         let already: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM favourites WHERE user_id = $1 AND favourite_id = $2",
         )
@@ -118,10 +121,6 @@ impl SqlStore {
             .bind(marker.as_str())
             .fetch_one(&mut *tx)
             .await?;
-        let candidate = Candidate {
-            user_id: marked,
-            is_assistant,
-        };
         let plan = favourite::mark(
             marker,
             candidate,
@@ -153,14 +152,7 @@ impl SqlStore {
     /// a mark would be.
     pub(crate) async fn delete_favourite(&self, marker: &Id, marked: &Id) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
-        let is_assistant = candidate_in(&mut tx, marked).await?;
-        favourite::check_candidate(
-            marker,
-            Candidate {
-                user_id: marked,
-                is_assistant,
-            },
-        )?;
+        favourite::check_candidate(marker, candidate_in(&mut tx, marked).await?)?;
         sqlx::query("DELETE FROM favourites WHERE user_id = $1 AND favourite_id = $2")
             .bind(marker.as_str())
             .bind(marked.as_str())
