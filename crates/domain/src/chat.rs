@@ -52,6 +52,7 @@ pub struct Notification {
     #[schema(value_type = String)]
     pub user_id: Id,
     /// `reminder`: a session you asked about (or created) starts soon.
+    /// `favourite_scheduled`: one of your favourites scheduled a session.
     pub kind: String,
     #[schema(value_type = Option<String>)]
     pub session_id: Option<Id>,

@@ -21,12 +21,15 @@
 //!   timer, goals, who is here, the project), read from their words.
 //! - [`moderation`]: the host's controls, reports and blocks (their rules
 //!   are in [`rules`]).
+//! - [`favourite`]: the people someone likes to focus with, who may be one,
+//!   and the notice their newly scheduled sessions become.
 //! - [`chat`]: room chat and notifications.
 //! - [`event`]: what changed, published on the bus for live queries.
 
 pub mod ai_log;
 pub mod chat;
 pub mod event;
+pub mod favourite;
 pub mod focus;
 pub mod goal;
 pub mod id;

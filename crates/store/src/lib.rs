@@ -11,12 +11,17 @@
 //! - `rows`: turning rows back into domain records.
 //! - `focus`: the timer's runs and people's stays, kept inside the
 //!   transactions that change the timer or a seat (`domain::focus` adds
-//!   them up), and `moderation`, `sweep`: their parts of [`Store`].
+//!   them up).
+//! - `moderation`, `favourites`, `sweep`: the [`Store`] methods of one
+//!   feature each (host controls and blocks; favourites and the notices a
+//!   favourite's new session becomes; the timed work), over the same
+//!   transactions and helpers as `sql`.
 //!
 //! Every change to a session runs in one transaction that first takes the
 //! session row's write lock and then asks [`domain::rules`] what to do with the
 //! state it holds, so racing requests are decided one after the other.
 
+mod favourites;
 mod focus;
 mod moderation;
 mod rows;
@@ -29,6 +34,7 @@ use std::time::Duration;
 
 use domain::ai_log::{AiLog, LatencyMs, LoggedBy, Providers, Trigger};
 use domain::chat::{ChatMessage, Notification};
+use domain::favourite::Favourite;
 use domain::focus::{Run, SessionRun, Stay};
 use domain::goal::{CheckOut, Goal};
 use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report, ReportReason};
@@ -106,6 +112,14 @@ pub struct NewSession {
     pub ai_agent_enabled: bool,
     pub shape: SessionShape,
     pub quiet_work: bool,
+}
+
+/// A session just created, and whom its creation notified: when it is
+/// scheduled, everyone who keeps its creator as a favourite (so the caller
+/// can tell their live notification lists).
+pub struct CreatedSession {
+    pub session: Session,
+    pub notified: Vec<Id>,
 }
 
 pub struct NewAiLog {
@@ -215,10 +229,22 @@ pub trait Store: Send + Sync + 'static {
     /// timelapses' records, which it returns so their files can go too.
     async fn delete_project(&self, id: &Id, actor: &Id) -> StoreResult<Vec<Timelapse>>;
 
-    async fn create_session(&self, session: NewSession) -> StoreResult<Session>;
+    /// Creates a session; a scheduled one notifies, in the same
+    /// transaction, everyone who keeps its creator as a favourite.
+    async fn create_session(&self, session: NewSession) -> StoreResult<CreatedSession>;
     async fn session(&self, id: &Id) -> StoreResult<Option<Session>>;
     async fn list_sessions(
         &self,
+        status: SessionStatus,
+        limit: usize,
+        after: Option<ListCursor>,
+    ) -> StoreResult<SessionPage>;
+    /// A page of [`Store::list_sessions`] holding only the sessions that
+    /// someone `keeper` keeps as a favourite hosts, is in now, or (before it
+    /// starts) asked to be reminded of.
+    async fn list_favourite_sessions(
+        &self,
+        keeper: &Id,
         status: SessionStatus,
         limit: usize,
         after: Option<ListCursor>,
@@ -428,6 +454,17 @@ pub trait Store: Send + Sync + 'static {
     async fn unblock(&self, blocker: &Id, blocked: &Id) -> StoreResult<()>;
     /// Whom `blocker` blocked, the latest first.
     async fn blocks(&self, blocker: &Id) -> StoreResult<Vec<Block>>;
+
+    /// `keeper` marks `marked` as a favourite, decided with
+    /// `domain::favourite::mark` on the keeper's locked row (the cap) and the
+    /// person as stored; marking twice is harmless. `NotFound` when there is
+    /// no such person.
+    async fn mark_favourite(&self, keeper: &Id, marked: &Id) -> StoreResult<Favourite>;
+    /// Unmarking someone not marked is harmless; `NotFound` when there is no
+    /// such person.
+    async fn unmark_favourite(&self, keeper: &Id, marked: &Id) -> StoreResult<()>;
+    /// Whom `keeper` marked, the latest first.
+    async fn favourites(&self, keeper: &Id) -> StoreResult<Vec<Favourite>>;
 
     /// Does whatever timed work is due: dead nodes' connections closed,
     /// departures, empty sessions ended, reminders sent, timers advanced. Safe to run on every

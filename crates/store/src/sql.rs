@@ -9,6 +9,7 @@ use chrono::Utc;
 use domain::Id;
 use domain::ai_log::{AiLog, LoggedBy};
 use domain::chat::{ChatMessage, Notification};
+use domain::favourite::Favourite;
 use domain::focus::Run;
 use domain::goal::{self, CheckOut, Goal};
 use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report};
@@ -29,9 +30,9 @@ use crate::rows::{
     PROJECT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, micros,
 };
 use crate::{
-    FocusRecord, Gauges, ListCursor, NewAiLog, NewProject, NewReport, NewSession, NewTimelapse,
-    NewUser, ProjectChanges, SessionPage, Store, StoreError, StoreResult, SweepReport, Timeouts,
-    Versioned,
+    CreatedSession, FocusRecord, Gauges, ListCursor, NewAiLog, NewProject, NewReport, NewSession,
+    NewTimelapse, NewUser, ProjectChanges, SessionPage, Store, StoreError, StoreResult,
+    SweepReport, Timeouts, Versioned,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -139,7 +140,7 @@ impl SqlStore {
 }
 
 /// The assistant's account. `.invalid` is reserved: no person can have it.
-const AGENT_EMAIL: &str = "assistant@lockin.invalid";
+pub(crate) const AGENT_EMAIL: &str = "assistant@lockin.invalid";
 
 pub(crate) fn now() -> i64 {
     micros(Utc::now())
@@ -498,6 +499,71 @@ async fn history_viewer_in(
     Ok(())
 }
 
+impl SqlStore {
+    /// A page of one status's sessions in its list order (active: newest
+    /// first; scheduled: soonest first), after `after`; with `favourites_of`,
+    /// only those with someone that person keeps as a favourite.
+    async fn session_page(
+        &self,
+        status: SessionStatus,
+        limit: usize,
+        after: Option<ListCursor>,
+        favourites_of: Option<&Id>,
+    ) -> StoreResult<SessionPage> {
+        // Active: newest first. Scheduled: soonest first. Ended: most recently ended first.
+        let (column, order, before) = match status {
+            SessionStatus::Active => ("started_at", "DESC", "<"),
+            SessionStatus::Scheduled => ("scheduled_start", "ASC", ">"),
+            SessionStatus::Ended => ("ended_at", "DESC", "<"),
+        };
+        let keyset = if after.is_some() {
+            format!("AND ({column} {before} $2 OR ({column} = $2 AND id {before} $3))")
+        } else {
+            String::new()
+        };
+        // The keeper's placeholder follows the cursor's, if there is one.
+        let keeper = if after.is_some() { "$4" } else { "$2" };
+        let with_favourites = match favourites_of {
+            Some(_) => format!(
+                "AND {}",
+                crate::favourites::WITH_FAVOURITES_OF.replace("{keeper}", keeper)
+            ),
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE status = $1 {keyset} {with_favourites} \
+             ORDER BY {column} {order}, id {order} LIMIT {}",
+            limit + 1
+        );
+        let mut query = sqlx::query(&sql).bind(status.as_str());
+        if let Some(cursor) = &after {
+            query = query.bind(micros(cursor.at)).bind(cursor.id.as_str());
+        }
+        if let Some(keeper) = favourites_of {
+            query = query.bind(keeper.as_str());
+        }
+        let found = query.fetch_all(&self.reader).await?;
+        let mut sessions = records(&found, rows::session)?;
+        let next = if sessions.len() > limit {
+            sessions.truncate(limit);
+            sessions.last().and_then(|last| {
+                let at = match status {
+                    SessionStatus::Active => last.started_at,
+                    SessionStatus::Scheduled => last.scheduled_start,
+                    SessionStatus::Ended => last.ended_at,
+                };
+                at.map(|at| ListCursor {
+                    at,
+                    id: last.id.clone(),
+                })
+            })
+        } else {
+            None
+        };
+        Ok(SessionPage { sessions, next })
+    }
+}
+
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -680,7 +746,7 @@ impl Store for SqlStore {
         Ok(videos)
     }
 
-    async fn create_session(&self, new: NewSession) -> StoreResult<Session> {
+    async fn create_session(&self, new: NewSession) -> StoreResult<CreatedSession> {
         let id = Id::generate();
         let now = now();
         let status = new.schedule.initial_status();
@@ -728,16 +794,19 @@ impl Store for SqlStore {
         .bind(i64::from(new.quiet_work))
         .execute(&mut *tx)
         .await?;
-        if status == SessionStatus::Active {
+        let notified = if status == SessionStatus::Active {
             let session = session_in(&mut tx, &id).await?;
             join_locked(&mut tx, &session, &new.creator_id, false).await?;
+            Vec::new()
         } else {
             // The creator of a scheduled session is always reminded.
             insert_reminder(&mut tx, &id, &new.creator_id).await?;
-        }
+            let session = session_in(&mut tx, &id).await?;
+            crate::favourites::tell_keepers(&mut tx, &session).await?
+        };
         let session = session_in(&mut tx, &id).await?;
         tx.commit().await?;
-        Ok(session)
+        Ok(CreatedSession { session, notified })
     }
 
     async fn session(&self, id: &Id) -> StoreResult<Option<Session>> {
@@ -751,45 +820,17 @@ impl Store for SqlStore {
         limit: usize,
         after: Option<ListCursor>,
     ) -> StoreResult<SessionPage> {
-        // Active: newest first. Scheduled: soonest first. Ended: most recently ended first.
-        let (column, order, before) = match status {
-            SessionStatus::Active => ("started_at", "DESC", "<"),
-            SessionStatus::Scheduled => ("scheduled_start", "ASC", ">"),
-            SessionStatus::Ended => ("ended_at", "DESC", "<"),
-        };
-        let keyset = if after.is_some() {
-            format!("AND ({column} {before} $2 OR ({column} = $2 AND id {before} $3))")
-        } else {
-            String::new()
-        };
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE status = $1 {keyset} \
-             ORDER BY {column} {order}, id {order} LIMIT {}",
-            limit + 1
-        );
-        let mut query = sqlx::query(&sql).bind(status.as_str());
-        if let Some(cursor) = &after {
-            query = query.bind(micros(cursor.at)).bind(cursor.id.as_str());
-        }
-        let found = query.fetch_all(&self.reader).await?;
-        let mut sessions = records(&found, rows::session)?;
-        let next = if sessions.len() > limit {
-            sessions.truncate(limit);
-            sessions.last().and_then(|last| {
-                let at = match status {
-                    SessionStatus::Active => last.started_at,
-                    SessionStatus::Scheduled => last.scheduled_start,
-                    SessionStatus::Ended => last.ended_at,
-                };
-                at.map(|at| ListCursor {
-                    at,
-                    id: last.id.clone(),
-                })
-            })
-        } else {
-            None
-        };
-        Ok(SessionPage { sessions, next })
+        self.session_page(status, limit, after, None).await
+    }
+
+    async fn list_favourite_sessions(
+        &self,
+        keeper: &Id,
+        status: SessionStatus,
+        limit: usize,
+        after: Option<ListCursor>,
+    ) -> StoreResult<SessionPage> {
+        self.session_page(status, limit, after, Some(keeper)).await
     }
 
     async fn start_session(&self, id: &Id, actor: &Id) -> StoreResult<Session> {
@@ -1630,6 +1671,18 @@ impl Store for SqlStore {
 
     async fn blocks(&self, blocker: &Id) -> StoreResult<Vec<Block>> {
         self.blocks_of(blocker).await
+    }
+
+    async fn mark_favourite(&self, keeper: &Id, marked: &Id) -> StoreResult<Favourite> {
+        self.insert_favourite(keeper, marked).await
+    }
+
+    async fn unmark_favourite(&self, keeper: &Id, marked: &Id) -> StoreResult<()> {
+        self.delete_favourite(keeper, marked).await
+    }
+
+    async fn favourites(&self, keeper: &Id) -> StoreResult<Vec<Favourite>> {
+        self.favourites_kept(keeper).await
     }
 }
 

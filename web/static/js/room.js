@@ -8,6 +8,7 @@
 import { Live } from './live.js';
 import { Media } from './media.js';
 import { HostControls } from './host-controls.js';
+import { Favourites } from './favourites.js';
 import { SharedTimer } from './timer.js';
 import { GoalPanel, goalNodes } from './goals.js';
 import { answerNodes, api, element, formatClock, formatTime, initial, sentence } from './app.js';
@@ -35,6 +36,7 @@ function announce(text) {
 const media = new Media({ live, sessionId, me, announce });
 
 const controls = new HostControls({ sessionId, me, isHost: isCreator, announce, onRemoved: showRemoved });
+const favourites = new Favourites({ me, tell: (text, failed) => controls.tell(text, failed) });
 
 // Quiet work: a work block starting mutes this page's microphone; unmuting is
 // up to the person, and a break forces nothing.
@@ -200,6 +202,7 @@ function drawPeople(people) {
       const badge = badgeFor(person.role);
       if (badge) item.append(badge);
       if (person.status === 'left') item.append(element('span', 'muted small', person.removed ? 'removed' : 'left'));
+      favourites.decorate(item, person);
       const goal = goalNodes(person);
       if (goal.length) {
         const box = element('div', 'person-goals');

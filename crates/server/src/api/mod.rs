@@ -4,6 +4,7 @@
 pub(crate) mod accounts;
 mod ai_logs;
 pub(crate) mod chat;
+mod favourites;
 mod goals;
 mod health;
 mod history;
@@ -247,6 +248,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(sessions::router())
         .merge(goals::router())
         .merge(moderation::router())
+        .merge(favourites::router())
         .merge(ai_logs::router())
         .merge(chat::router())
         .merge(reminders::router())

@@ -101,6 +101,10 @@ pub struct ListQuery {
         pattern = r"^-?[0-9]{1,16}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     )]
     cursor: Option<String>,
+    /// `favourites`: only the sessions that someone you keep as a favourite
+    /// hosts, is in now, or (before it starts) asked to be reminded of.
+    #[param(pattern = "^favourites$")]
+    with: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -146,7 +150,16 @@ async fn list_sessions(
         .as_deref()
         .map(paging::decode_cursor)
         .transpose()?;
-    Ok(Json(me.app.list_sessions(status, limit, after).await?))
+    let list = match query.with.as_deref() {
+        None => me.app.list_sessions(status, limit, after).await?,
+        Some("favourites") => {
+            me.app
+                .favourite_sessions(&me.caller, status, limit, after)
+                .await?
+        }
+        Some(_) => return Err(ApiError::invalid("with", "must be favourites")),
+    };
+    Ok(Json(list))
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = []), ("cookie" = [])),

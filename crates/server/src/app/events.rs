@@ -11,9 +11,10 @@ use domain::Id;
 use domain::ai_log::AiLog;
 use domain::chat::ChatMessage;
 use domain::event::Event;
+use domain::favourite::Favourite;
 use domain::moderation::{Block, Moderated, MutedEveryone, Report};
 use domain::session::{Participant, Session};
-use store::{StoreResult, SweepReport};
+use store::{CreatedSession, StoreResult, SweepReport};
 
 use super::error::named;
 use super::{App, Result};
@@ -39,6 +40,23 @@ impl Written for Session {
     fn events(&self) -> Vec<Event> {
         session_and_people(&self.id)
     }
+}
+
+/// A new session, and the notification lists of the people its scheduling
+/// told (those who keep its creator as a favourite).
+impl Written for CreatedSession {
+    fn events(&self) -> Vec<Event> {
+        let mut events = self.session.events();
+        events.extend(notifications_of(&self.notified));
+        events
+    }
+}
+
+/// Each person's notification list changed.
+fn notifications_of(user_ids: &[Id]) -> impl Iterator<Item = Event> + '_ {
+    user_ids.iter().map(|user_id| Event::NotificationsChanged {
+        user_id: user_id.clone(),
+    })
 }
 
 impl Written for Participant {
@@ -105,6 +123,13 @@ impl Written for Block {
     }
 }
 
+/// Nor are favourites: the home page reads them when it is drawn.
+impl Written for Favourite {
+    fn events(&self) -> Vec<Event> {
+        Vec::new()
+    }
+}
+
 /// A person's token, revoked by signing out; known by its hash only.
 pub struct RevokedToken {
     pub token_hash: String,
@@ -121,13 +146,9 @@ impl Written for RevokedToken {
 impl Written for SweepReport {
     fn events(&self) -> Vec<Event> {
         let sessions = self.sessions_changed.iter().flat_map(session_and_people);
-        let notified = self
-            .users_notified
-            .iter()
-            .map(|user_id| Event::NotificationsChanged {
-                user_id: user_id.clone(),
-            });
-        sessions.chain(notified).collect()
+        sessions
+            .chain(notifications_of(&self.users_notified))
+            .collect()
     }
 }
 

@@ -14,7 +14,8 @@
 //! - one module per feature, each use case a method of [`App`]:
 //!   [`accounts`], [`projects`], [`sessions`], [`goals`], [`chat`], [`ai_logs`],
 //!   [`reminders`], [`timelapses`], [`history`], [`moderation`] (the host's
-//!   controls, reports, blocks), [`agent`] (what the
+//!   controls, reports, blocks), [`favourites`] (the people one likes to
+//!   focus with, and the sessions with them), [`agent`] (what the
 //!   assistant's worker calls), [`room`] (the room questions it passes on), [`live`] (reading the live queries),
 //!   [`timed`] (the sweep).
 //!
@@ -30,6 +31,7 @@ pub mod caller;
 pub mod chat;
 pub mod error;
 pub mod events;
+pub mod favourites;
 pub mod goals;
 pub mod history;
 pub mod live;

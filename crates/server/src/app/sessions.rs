@@ -34,6 +34,15 @@ pub struct SessionTimer {
     pub quiet_work: bool,
 }
 
+impl SessionList {
+    pub(crate) fn of(page: store::SessionPage) -> Self {
+        Self {
+            sessions: page.sessions,
+            next_cursor: page.next.as_ref().map(crate::paging::encode_cursor),
+        }
+    }
+}
+
 impl SessionTimer {
     fn of(session: Session) -> Self {
         Self {
@@ -49,12 +58,14 @@ impl SessionTimer {
 pub const LIVE_LIST_LIMIT: usize = 50;
 
 impl App {
-    /// Creates a session; started now (the creator joined as host) or scheduled.
+    /// Creates a session; started now (the creator joined as host) or
+    /// scheduled, which notifies everyone who keeps the creator as a
+    /// favourite.
     pub async fn create_session(&self, caller: &Caller, draft: SessionDraft) -> Result<Session> {
         // Only the creator's own project links; the store decides that in the
         // transaction that writes the session.
         let creator = caller.person()?;
-        let session = self
+        let created = self
             .store
             .create_session(NewSession {
                 creator_id: creator.id.clone(),
@@ -69,7 +80,7 @@ impl App {
                 quiet_work: draft.quiet_work,
             })
             .await?;
-        Ok(self.publish(session).await)
+        Ok(self.publish(created).await.session)
     }
 
     /// A page of active (newest first) or scheduled (soonest first) sessions.
@@ -80,10 +91,7 @@ impl App {
         after: Option<ListCursor>,
     ) -> Result<SessionList> {
         let page = self.store.list_sessions(status, limit, after).await?;
-        Ok(SessionList {
-            sessions: page.sessions,
-            next_cursor: page.next.as_ref().map(crate::paging::encode_cursor),
-        })
+        Ok(SessionList::of(page))
     }
 
     /// The first page of a list, as the live lists show it.

@@ -65,6 +65,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../../web/static/js/host-controls.js"),
     ),
     (
+        "js/favourites.js",
+        JS,
+        include_bytes!("../../../../web/static/js/favourites.js"),
+    ),
+    (
         "js/media.js",
         JS,
         include_bytes!("../../../../web/static/js/media.js"),

@@ -66,6 +66,10 @@ pub fn router() -> Router<crate::AppState> {
         .route("/sessions/new", get(sessions::new_page))
         .route("/sessions/{id}", get(sessions::show))
         .route("/sessions/{id}/{button}", post(sessions::press))
+        .route(
+            "/sessions/{id}/people/{user_id}/favourite",
+            post(sessions::favourite),
+        )
         .route("/sessions/{id}/calendar.ics", get(sessions::calendar))
         .route("/history", get(history::sessions))
         .route("/history/ai", get(history::ai))

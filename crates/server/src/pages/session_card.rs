@@ -33,6 +33,9 @@ pub struct SessionCard {
     pub agent_status: &'static str,
     pub creator_is_viewer: bool,
     pub joinable: Joinable,
+    /// Someone the viewer keeps as a favourite hosts it or is in it; the
+    /// home page lists it under "With your favourites" too.
+    pub with_favourite: bool,
     /// Changes whenever anything the card shows changes; the home page's
     /// script compares it with the live list to know when to redraw.
     pub signature: String,
@@ -169,6 +172,7 @@ impl<'a> CardMaker<'a> {
             agent_status: session.agent_status.as_str(),
             creator_is_viewer,
             joinable,
+            with_favourite: false,
             signature,
             title: session.title,
             description: session.description,

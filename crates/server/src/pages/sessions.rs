@@ -1,6 +1,8 @@
 //! A session's pages: the create form, the room, and the page of a session
 //! you are not in (to join it, to be reminded of it, or to look back at it).
 
+use std::collections::HashSet;
+
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -339,6 +341,7 @@ pub async fn create(
 
 /// A person in the session, as its pages list them.
 pub struct PersonView {
+    pub user_id: String,
     pub name: String,
     pub role: Role,
     pub present: bool,
@@ -347,6 +350,8 @@ pub struct PersonView {
     pub goal: Option<Goal>,
     /// How they said it went: "Partly", and their note.
     pub check_out: Option<(&'static str, Option<String>)>,
+    /// Whether the viewer keeps them as a favourite.
+    pub favourite: bool,
 }
 
 impl PersonView {
@@ -359,6 +364,12 @@ impl PersonView {
             .unwrap_or_default()
     }
 
+    /// Whether the viewer may mark them as a favourite (or unmark them):
+    /// anyone but the viewer and the assistant.
+    pub fn can_favourite(&self) -> bool {
+        !self.is_viewer && self.role != Role::Agent
+    }
+
     /// The badge next to the name: the host and the assistant are marked, others are not.
     pub fn badge(&self) -> Option<&'static str> {
         match self.role {
@@ -369,10 +380,16 @@ impl PersonView {
     }
 }
 
-fn people(participants: &[Participant], viewer: &Viewer) -> Vec<PersonView> {
+fn people(
+    participants: &[Participant],
+    viewer: &Viewer,
+    favourites: &HashSet<Id>,
+) -> Vec<PersonView> {
     participants
         .iter()
         .map(|participant| PersonView {
+            user_id: participant.user_id.to_string(),
+            favourite: favourites.contains(&participant.user_id),
             name: participant.name.clone(),
             role: participant.role,
             present: participant.status == ParticipantStatus::Joined,
@@ -490,9 +507,20 @@ pub async fn show(
     let notice = match query.done.as_str() {
         "reminder" => Some("We will remind you 10 minutes before it starts."),
         "left" => Some("You left this session."),
+        "favourite" => {
+            Some("Added to your favourites: their sessions come first on your home page.")
+        }
+        "unfavourite" => Some("Removed from your favourites."),
         _ => None,
     };
-    let mut people = people(&participants, &viewer);
+    let favourites: HashSet<Id> = state
+        .app
+        .favourites(&viewer.caller)
+        .await?
+        .into_iter()
+        .map(|favourite| favourite.user_id)
+        .collect();
+    let mut people = people(&participants, &viewer, &favourites);
     if session.status == SessionStatus::Active {
         // "Here now": those who left are history, shown once it ended.
         people.retain(|person| person.present);
@@ -582,6 +610,47 @@ pub async fn press(
         Button::Remind => app.remind_me(caller, &id).await.map(|()| "?done=reminder"),
     }?;
     Ok(see_other(&format!("/sessions/{id}{done}")))
+}
+
+/// The star by a person's name on a session's page, without the script.
+#[derive(Deserialize)]
+pub struct FavouriteForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    /// `on` marks them as a favourite, `off` unmarks them.
+    favourite: String,
+}
+
+impl CarriesCsrf for FavouriteForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /sessions/{id}/people/{user_id}/favourite`: marks or unmarks a
+/// person of the session as the viewer's favourite, then shows the session
+/// again with a notice.
+pub async fn favourite(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((raw_session, raw_user)): Path<(String, String)>,
+    CheckedForm(form): CheckedForm<FavouriteForm>,
+) -> PageResult {
+    let id = Id::parse("id", &raw_session).map_err(|_| PageError::NotFound)?;
+    let user_id = Id::parse("user_id", &raw_user).map_err(|_| PageError::NotFound)?;
+    let (app, caller) = (&state.app, &viewer.caller);
+    let done = match form.favourite.as_str() {
+        "on" => app
+            .mark_favourite(caller, &user_id)
+            .await
+            .map(|_| "favourite"),
+        "off" => app
+            .unmark_favourite(caller, &user_id)
+            .await
+            .map(|()| "unfavourite"),
+        _ => return Err(ApiError::invalid("favourite", "must be on or off").into()),
+    }?;
+    Ok(see_other(&format!("/sessions/{id}?done={done}")))
 }
 
 /// One session as an iCalendar file, for "Add to calendar".

@@ -65,7 +65,8 @@ async fn someone_connected_through(app: &TestApp, store: &SqlStore, node: &str) 
             quiet_work: false,
         })
         .await
-        .expect("creating a session");
+        .expect("creating a session")
+        .session;
     store.heartbeat(node).await.expect("a heartbeat");
     store
         .mark_present(node, &session.id, &user_id)

@@ -56,6 +56,7 @@ mod agent;
 mod ai_logs;
 mod bad_input;
 mod end_to_end;
+mod favourites;
 mod focus;
 mod goals;
 #[path = "../common/mod.rs"]

@@ -38,6 +38,7 @@ macro_rules! both_backends {
 
 mod chat;
 mod client;
+mod favourites;
 #[path = "../common/mod.rs"]
 mod harness;
 mod host_controls;
