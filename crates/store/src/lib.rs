@@ -9,12 +9,16 @@
 //!   SQL through sqlx's `Any` driver, so the same code is proven by the same
 //!   test suite on each; what differs (pool shape, pragmas) is in `connect`.
 //! - `rows`: turning rows back into domain records.
+//! - `moderation`, `recap`, `sweep`: the [`Store`] methods of one feature
+//!   each (the host's controls; the recap and the assistant's summary; the
+//!   timed work), in the same transactions' style.
 //!
 //! Every change to a session runs in one transaction that first takes the
 //! session row's write lock and then asks [`domain::rules`] what to do with the
 //! state it holds, so racing requests are decided one after the other.
 
 mod moderation;
+mod recap;
 mod rows;
 mod sql;
 mod sweep;
@@ -28,6 +32,7 @@ use domain::chat::{ChatMessage, Notification};
 use domain::goal::{CheckOut, Goal};
 use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report, ReportReason};
 use domain::project::{Project, Timelapse};
+use domain::recap::{RecapRecord, SummaryAuthor, WrittenSummary};
 use domain::ritual::{SessionShape, TimerAction};
 use domain::session::{
     AgentStatus, Participant, Schedule, Session, SessionHistory, SessionStatus, SessionType,
@@ -108,6 +113,16 @@ pub struct NewAiLog {
     pub error: Option<String>,
     pub latency_ms: LatencyMs,
     pub providers: Providers,
+}
+
+/// A summary to keep for a session, already held to its facts (or
+/// composed from them) by the use case.
+pub struct NewSummary {
+    pub text: String,
+    pub written_by: SummaryAuthor,
+    /// The language model's provider name.
+    pub provider: Option<String>,
+    pub latency_ms: Option<i64>,
 }
 
 /// A report about someone in a session, parsed; the rules decide on it in
@@ -401,6 +416,30 @@ pub trait Store: Send + Sync + 'static {
     async fn unblock(&self, blocker: &Id, blocked: &Id) -> StoreResult<()>;
     /// Whom `blocker` blocked, the latest first.
     async fn blocks(&self, blocker: &Id) -> StoreResult<Vec<Block>>;
+
+    /// The record of an ended session for its recap, read in one snapshot
+    /// for `viewer`, who must have been in it (403) once it ended (409).
+    async fn recap(&self, session_id: &Id, viewer: &Id) -> StoreResult<RecapRecord>;
+    /// Sessions whose summary is wanted, not written and not claimed now
+    /// (or whose claim expired), the longest waiting first.
+    async fn summaries_wanted(&self, limit: usize) -> StoreResult<Vec<Id>>;
+    /// Claims (or renews) a wanted summary for one worker until `lease` from
+    /// now; false when another worker's claim holds. 409 when none is
+    /// wanted or it is written.
+    async fn claim_summary(
+        &self,
+        session_id: &Id,
+        worker_id: &str,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    /// Keeps the session's summary, if `worker_id` holds its claim and none
+    /// is written yet (else 409): a summary is written once.
+    async fn write_summary(
+        &self,
+        session_id: &Id,
+        worker_id: &str,
+        summary: NewSummary,
+    ) -> StoreResult<WrittenSummary>;
 
     /// Does whatever timed work is due: dead nodes' connections closed,
     /// departures, empty sessions ended, reminders sent, timers advanced. Safe to run on every
