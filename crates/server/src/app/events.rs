@@ -12,6 +12,7 @@ use domain::ai_log::AiLog;
 use domain::chat::ChatMessage;
 use domain::event::Event;
 use domain::moderation::{Block, Moderated, MutedEveryone, Report};
+use domain::recap::WrittenSummary;
 use domain::session::{Participant, Session};
 use store::{StoreResult, SweepReport};
 
@@ -44,6 +45,16 @@ impl Written for Session {
 impl Written for Participant {
     fn events(&self) -> Vec<Event> {
         session_and_people(&self.session_id)
+    }
+}
+
+/// A summary is part of the session's recap: a recap on screen follows the
+/// session's version.
+impl Written for WrittenSummary {
+    fn events(&self) -> Vec<Event> {
+        vec![Event::SessionChanged {
+            session_id: self.session_id.clone(),
+        }]
     }
 }
 

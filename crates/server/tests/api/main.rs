@@ -64,6 +64,7 @@ mod liveness;
 mod logs;
 mod operations;
 mod projects;
+mod recap;
 mod ritual;
 mod room_commands;
 mod seats;
