@@ -19,6 +19,9 @@ pub struct PastSession {
     pub duration: String,
     pub people: String,
     pub ai_questions: i64,
+    /// Whether it ended, so its recap can be read (a session left while it
+    /// goes on has none yet).
+    pub ended: bool,
 }
 
 #[derive(Template)]
@@ -42,6 +45,7 @@ pub async fn sessions(State(state): State<AppState>, viewer: Viewer) -> PageResu
             duration: display::duration(past.duration_seconds),
             people: display::people(past.people),
             ai_questions: past.ai_questions,
+            ended: past.session.status == domain::session::SessionStatus::Ended,
             title: past.session.title,
         })
         .collect();
