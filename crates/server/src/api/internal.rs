@@ -1,6 +1,8 @@
 //! What the AI agent calls, with the agent token: it joins sessions as a
 //! participant of its own (role `agent`), reports what it is doing, reads the
-//! context it answers in, and speaks in the chat. It never touches the store
+//! context it answers in, speaks in the chat, and writes the summaries of
+//! ended sessions (claimed like sessions, held to their facts by
+//! `app::recap`). It never touches the store
 //! itself, so an agent worker in another process works the same as the one
 //! inside `lockin serve`.
 
