@@ -2,9 +2,8 @@
 //! participant of its own (role `agent`), reports what it is doing, reads the
 //! context it answers in, speaks in the chat, and writes the summaries of
 //! ended sessions (claimed like sessions, held to their facts by
-//! `app::recap`). It never touches the store
-//! itself, so an agent worker in another process works the same as the one
-//! inside `lockin serve`.
+//! `app::recap`). It never touches the store itself, so an agent worker in
+//! another process works the same as the one inside `lockin serve`.
 
 use std::time::Duration;
 

@@ -534,8 +534,12 @@ pub async fn show(
 
 /// The latest chat of a session the viewer was in, as the recap shows it.
 async fn chat(state: &AppState, id: &Id, viewer: &Viewer) -> PageResult<Vec<MessageView>> {
-    let (_, messages) = state.app.room_record(&viewer.caller, id).await?;
-    Ok(messages
+    let page = state
+        .app
+        .messages(&viewer.caller, id, crate::app::chat::CHAT_PAGE, None)
+        .await?;
+    Ok(page
+        .messages
         .into_iter()
         .map(|message| MessageView {
             mine: message.user_id == viewer.user.id,
