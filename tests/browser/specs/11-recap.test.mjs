@@ -3,7 +3,8 @@
 // and lands on the recap; Bob's room says it ended and leads him to the
 // same recap — the time against the plan, both goals, the link, and the
 // assistant's summary not written yet (this server runs no assistant). Bob
-// checks out on the recap with its form, and finds it again in History.
+// checks out and rates an answer on the recap with its forms, and finds it
+// again in History.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -61,6 +62,11 @@ test('both state their goals in the room and Bob shares a link', async () => {
   await message.press('Enter');
   await ada.page.getByRole('tab', { name: /Chat/ }).click();
   await see(ada.page.locator('#chat-log').getByText(/Reading https:/));
+  // A question logged by hand, to rate on the recap.
+  const logged = await apiAs(ada.page, 'POST', `/api/sessions/${sessionId}/ai-logs`, {
+    question: 'What is ownership?', answer: 'Each value has one owner.',
+  });
+  assert.equal(logged.status, 201);
 });
 
 test('Ada ends the session and lands on the recap', async () => {
@@ -74,7 +80,7 @@ test('Ada ends the session and lands on the recap', async () => {
   await shot(page, 'recap');
 });
 
-test('Bob\'s room says it ended and leads him to the same recap, where he checks out', async () => {
+test('Bob\'s room says it ended and leads him to the same recap, where he checks out and rates an answer', async () => {
   const { page } = bob;
   const ended = page.getByRole('alert').filter({ hasText: 'This session has ended' });
   await see(ended);
@@ -93,6 +99,14 @@ test('Bob\'s room says it ended and leads him to the same recap, where he checks
   const seat = (await apiAs(page, 'GET', `/api/sessions/${sessionId}/participants`)).body.find((p) => p.name === 'Bob');
   assert.equal(seat.check_out.outcome, 'done');
   await shot(page, 'recap-checked-out');
+
+  // His rating of the answer, with a form that needs no script.
+  const exchange = section(page, 'AI assistant').locator('.exchange', { hasText: 'What is ownership?' });
+  await exchange.getByRole('button', { name: 'Helpful', exact: true }).click();
+  await see(page.getByText('Thanks: your rating is saved.'));
+  const rated = section(page, 'AI assistant').locator('.exchange', { hasText: 'What is ownership?' });
+  await see(rated.getByRole('button', { name: 'Helpful', exact: true, pressed: true }));
+  await seeText(rated.locator('.exchange-meta'), '1 helpful');
 });
 
 test('the recap is reachable from History', async () => {
