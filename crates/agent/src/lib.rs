@@ -19,7 +19,8 @@
 //!   engine (PocketSphinx, SmolLM2 on llama.cpp or candle, Piper's voice
 //!   with espeak-ng's phonemes, flite as its fallback) and a cloud client
 //!   (Deepgram, any OpenAI-compatible endpoint, ElevenLabs).
-//! - [`prompt`]: what the language model is told.
+//! - [`prompt`]: what the language model is told: to answer a question, or
+//!   to summarise an ended session from its fact sheet.
 //! - [`speech_text`]: cuts streamed text into sentences to speak.
 //! - [`providers`]: the `[agent]` configuration, keys (never printed) and
 //!   provider errors.
@@ -32,7 +33,8 @@
 //!   pipeline and the current answer on the real clock, runs their slow
 //!   work as tasks, and reports each interaction ([`Interaction`]).
 //! - [`worker`]: puts the assistant into live sessions through the server's
-//!   API (claims, joins, typed questions, status, the AI log).
+//!   API (claims, joins, typed questions, status, the AI log), and writes
+//!   the summaries of ended sessions.
 //!
 //! The voice-to-voice benchmark, which puts spoken questions through
 //! [`Agent::run_session`] and times each stage, is the `bench` crate's

@@ -1,6 +1,7 @@
 //! What the language model is told: who it is, the session and its project
 //! (the fixed part, the same for every question of a session), the last few
-//! questions and answers, and who is asking now.
+//! questions and answers, and who is asking now; and, once a session ended,
+//! its fact sheet to summarise ([`summary_prompt`]).
 //!
 //! The fixed part comes first and alone in the system message so the local
 //! model can evaluate it once per session and reuse its attention cache
@@ -165,6 +166,67 @@ pub fn history_prompt(
     }
 }
 
+/// The summary is read on the recap page: plain sentences about what the
+/// facts hold, nothing else (the server refuses a text that names anyone or
+/// any number the facts do not).
+const SUMMARY_RULES: &str = "You write the short summary of a finished focus session for the people who were in it. \
+Write two to four plain sentences. Use only the facts given: name no other person and no other number. \
+No lists, markdown, links or greetings.";
+
+/// The prompt for a session's written summary: the rules, then its fact
+/// sheet as lines.
+pub fn summary_prompt(facts: &domain::recap::SummaryFacts) -> ChatPrompt {
+    let mut sheet = format!("Session: \"{}\"", one_line(&facts.title, 120));
+    if let Some(project) = &facts.project {
+        sheet.push_str(&format!(", project {}", one_line(project, 80)));
+    }
+    sheet.push_str(".\n");
+    match facts.planned_minutes {
+        Some(planned) => sheet.push_str(&format!(
+            "Planned: {planned} minutes. It lasted {} minutes.\n",
+            facts.actual_minutes
+        )),
+        None => sheet.push_str(&format!("It lasted {} minutes.\n", facts.actual_minutes)),
+    }
+    sheet.push_str(&format!("People ({}):\n", facts.people.len()));
+    for person in &facts.people {
+        sheet.push_str(&format!("- {}", one_line(&person.name, 60)));
+        match &person.goal {
+            Some(goal) => sheet.push_str(&format!(": goal \"{}\"", one_line(goal, 200))),
+            None => sheet.push_str(": no goal"),
+        }
+        if person.tasks_total > 0 {
+            sheet.push_str(&format!(
+                ", {} of {} tasks done",
+                person.tasks_done, person.tasks_total
+            ));
+        }
+        match person.outcome {
+            Some(outcome) => sheet.push_str(&format!(", checked out: {}", outcome.words())),
+            None => sheet.push_str(", not checked out"),
+        }
+        if let Some(note) = &person.note {
+            sheet.push_str(&format!(" (\"{}\")", one_line(note, 200)));
+        }
+        sheet.push('\n');
+    }
+    sheet.push_str(&format!(
+        "Questions asked to the assistant ({}):\n",
+        facts.questions.len()
+    ));
+    for question in &facts.questions {
+        sheet.push_str(&format!("- {}\n", one_line(question, 160)));
+    }
+    sheet.push_str("Write the summary.");
+    ChatPrompt {
+        system: SUMMARY_RULES.to_owned(),
+        messages: vec![ChatMessage {
+            role: Role::User,
+            content: sheet,
+        }],
+    }
+}
+
 /// Index of the first exchange shown: a multiple of `turns`, leaving 1 to
 /// `turns` exchanges (none when `turns` is 0).
 fn history_window_start(len: usize, turns: usize) -> usize {
@@ -232,6 +294,44 @@ mod tests {
         assert!(system.contains("Repository: https://example.org/lockin"));
         assert!(system.contains("two or three short spoken sentences"));
         assert!(system.contains("fenced code block"));
+    }
+
+    #[test]
+    fn the_summary_prompt_holds_the_fact_sheet_and_nothing_else() {
+        use domain::goal::Outcome;
+        use domain::recap::{FactPerson, SummaryFacts};
+        let facts = SummaryFacts {
+            session_id: domain::Id::generate(),
+            title: "Parser\nday".into(),
+            project: Some("lockin".into()),
+            planned_minutes: Some(50),
+            actual_minutes: 42,
+            people: vec![FactPerson {
+                name: "Ada".into(),
+                goal: Some("Ship the parser errors".into()),
+                tasks_done: 1,
+                tasks_total: 2,
+                outcome: Some(Outcome::Partly),
+                note: Some("hints next time".into()),
+            }],
+            questions: vec!["what is a closure?".into()],
+        };
+        let prompt = summary_prompt(&facts);
+        assert!(
+            prompt
+                .system
+                .contains("name no other person and no other number")
+        );
+        assert_eq!(
+            prompt.messages[0].content,
+            "Session: \"Parser day\", project lockin.\n\
+             Planned: 50 minutes. It lasted 42 minutes.\n\
+             People (1):\n\
+             - Ada: goal \"Ship the parser errors\", 1 of 2 tasks done, checked out: Partly (\"hints next time\")\n\
+             Questions asked to the assistant (1):\n\
+             - what is a closure?\n\
+             Write the summary."
+        );
     }
 
     #[test]

@@ -158,6 +158,20 @@ impl Stay {
     }
 }
 
+/// What one person's `stays` in a session add up to with its `runs`:
+/// `(focused seconds, completed blocks)`.
+pub fn in_session(stays: &[Stay], runs: &[Run]) -> (i64, i64) {
+    let work = || runs.iter().filter(|run| run.kind == BlockKind::Work);
+    let seconds = work()
+        .flat_map(|run| stays.iter().filter_map(|stay| stay.overlap(run)))
+        .map(|(from, until)| (until - from).num_seconds())
+        .sum();
+    let blocks = work()
+        .filter(|run| run.completed && stays.iter().any(|stay| stay.covers(run.ended_at)))
+        .count();
+    (seconds, i64::try_from(blocks).unwrap_or(i64::MAX))
+}
+
 /// A run of one session's timer, as the store lists a person's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRun {
@@ -552,6 +566,21 @@ mod tests {
         let early = super::stats(&left_early, &runs, today, utc);
         assert_eq!((early.today_minutes, early.total_blocks), (20, 0));
         assert_eq!(early.streak_days, 0);
+    }
+
+    #[test]
+    fn one_session_adds_up_the_same_way() {
+        let session = Id::generate();
+        let runs = [
+            work(&session, at(9, 0), at(9, 25), true).run,
+            work(&session, at(9, 30), at(9, 40), false).run,
+        ];
+        let stays = [
+            stay(&session, at(9, 5), Some(at(9, 10))),
+            stay(&session, at(9, 20), None),
+        ];
+        assert_eq!(in_session(&stays, &runs), ((5 + 5 + 10) * 60, 1));
+        assert_eq!(in_session(&[], &runs), (0, 0));
     }
 
     #[test]

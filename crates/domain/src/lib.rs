@@ -17,6 +17,9 @@
 //!   and what they add up to: focused minutes, completed blocks, streaks.
 //! - [`goal`]: a person's goal for a session (one line, a checklist) and
 //!   their check-out, with who may set them.
+//! - [`recap`]: what a person sees of a session once it ended (time, goals,
+//!   links, questions, ratings), and the fact sheet the assistant's summary
+//!   is held to.
 //! - [`room`]: questions the assistant answers about the room itself (the
 //!   timer, goals, who is here, the project), read from their words.
 //! - [`moderation`]: the host's controls, reports and blocks (their rules
@@ -36,6 +39,7 @@ pub mod id;
 pub mod input;
 pub mod moderation;
 pub mod project;
+pub mod recap;
 pub mod ritual;
 pub mod room;
 pub mod rules;

@@ -171,7 +171,7 @@ impl RoomCommand {
 
 /// Lower-case words of `text`, its punctuation gone, contractions opened
 /// ("what's" → "what is"), numbers in words turned to digits.
-fn words_of(text: &str) -> Vec<String> {
+pub(crate) fn words_of(text: &str) -> Vec<String> {
     let cleaned: String = text
         .to_lowercase()
         .replace(['’', '‘'], "'")

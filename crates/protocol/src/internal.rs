@@ -89,6 +89,30 @@ pub struct RoomReply {
     pub acted: bool,
 }
 
+/// `POST /internal/sessions/{id}/summary`: the summary the worker's
+/// language model wrote from the session's fact sheet
+/// (`GET /internal/sessions/{id}/summary-facts`). The server holds it to
+/// the facts and keeps a summary composed from them instead when it does
+/// not; the answer is the summary kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryReport {
+    /// The worker holding the summary's claim (`…/summary/claim`).
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    pub worker_id: String,
+    /// The model's text; empty when it had none (it failed or timed out).
+    #[schema(max_length = 20000)]
+    pub text: String,
+    /// The language model's provider name, as in the AI log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<NonBlank<60>>)]
+    pub provider: Option<String>,
+    /// How long the model took, prompt to whole text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 3600000)]
+    pub latency_ms: Option<u64>,
+}
+
 /// What `GET /internal/sessions/{id}/context` answers: what the assistant
 /// answers in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -177,6 +201,19 @@ mod tests {
             r#"{"body":"A closure captures its environment."}"#,
             AgentMessage {
                 body: "A closure captures its environment.".into(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_summary_report_keeps_its_format() {
+        round_trip(
+            r#"{"worker_id":"worker-a","text":"Ada shipped it.","provider":"local","latency_ms":900}"#,
+            SummaryReport {
+                worker_id: "worker-a".into(),
+                text: "Ada shipped it.".into(),
+                provider: Some("local".into()),
+                latency_ms: Some(900),
             },
         );
     }

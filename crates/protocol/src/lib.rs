@@ -17,8 +17,9 @@
 //!   both directions, spelling the SFU's own vocabulary
 //!   ([`sfu::TrackKind`], [`sfu::MediaSource`], …).
 //! - [`internal`]: the bodies of the agent's `/internal/…` API (claim, status
-//!   report, context, chat message, AI log entry). The records they carry
-//!   are the domain's (`Session`, `AiLog`, …), not copies.
+//!   report, context, chat message, AI log entry, an ended session's
+//!   summary). The records they carry are the domain's (`Session`, `AiLog`,
+//!   `SummaryFacts`, …), not copies.
 
 pub mod internal;
 pub mod live;

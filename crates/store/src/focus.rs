@@ -120,6 +120,40 @@ fn session_run(row: &AnyRow) -> anyhow::Result<SessionRun> {
     })
 }
 
+/// Every run of a session's timer and `user_id`'s stays in it, read in the
+/// caller's transaction.
+pub(crate) async fn session_focus_in(
+    conn: &mut AnyConnection,
+    session_id: &Id,
+    user_id: &Id,
+) -> StoreResult<(Vec<Run>, Vec<Stay>)> {
+    let runs = runs_in(conn, session_id).await?;
+    let stays = sqlx::query(
+        "SELECT session_id, joined_at, left_at FROM stays \
+         WHERE session_id = $1 AND user_id = $2 ORDER BY joined_at",
+    )
+    .bind(session_id.as_str())
+    .bind(user_id.as_str())
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(stay)
+    .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((runs, stays))
+}
+
+/// Every run of a session's timer, in order.
+async fn runs_in(conn: &mut AnyConnection, session_id: &Id) -> StoreResult<Vec<Run>> {
+    let found = sqlx::query(
+        "SELECT block, kind, started_at, ended_at, completed FROM timer_runs \
+         WHERE session_id = $1 ORDER BY started_at",
+    )
+    .bind(session_id.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(found.iter().map(run).collect::<anyhow::Result<_>>()?)
+}
+
 impl SqlStore {
     /// Every row `sql` finds with `$1` the person and `$2` the time since
     /// when, as records.
@@ -166,16 +200,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn runs_of(&self, session_id: &Id) -> StoreResult<Vec<Run>> {
-        let runs = sqlx::query(
-            "SELECT block, kind, started_at, ended_at, completed FROM timer_runs \
-             WHERE session_id = $1 ORDER BY started_at",
-        )
-        .bind(session_id.as_str())
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(run)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(runs)
+        let mut conn = self.reader.acquire().await?;
+        runs_in(&mut conn, session_id).await
     }
 }

@@ -12,10 +12,11 @@
 //! - `focus`: the timer's runs and people's stays, kept inside the
 //!   transactions that change the timer or a seat (`domain::focus` adds
 //!   them up).
-//! - `moderation`, `favourites`, `sweep`: the [`Store`] methods of one
-//!   feature each (host controls and blocks; favourites and the notices a
-//!   favourite's new session becomes; the timed work), over the same
-//!   transactions and helpers as `sql`.
+//! - `moderation`, `favourites`, `recap`, `sweep`: the [`Store`] methods of
+//!   one feature each (host controls and blocks; favourites and the notices
+//!   a favourite's new session becomes; the recap and the assistant's
+//!   summary; the timed work), over the same transactions and helpers as
+//!   `sql`.
 //!
 //! Every change to a session runs in one transaction that first takes the
 //! session row's write lock and then asks [`domain::rules`] what to do with the
@@ -24,6 +25,7 @@
 mod favourites;
 mod focus;
 mod moderation;
+mod recap;
 mod rows;
 mod sql;
 mod sweep;
@@ -39,6 +41,7 @@ use domain::focus::{Run, SessionRun, Stay};
 use domain::goal::{CheckOut, Goal};
 use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report, ReportReason};
 use domain::project::{Project, Timelapse};
+use domain::recap::{RecapRecord, SummaryAuthor, WrittenSummary};
 use domain::ritual::{SessionShape, TimerAction};
 use domain::session::{
     AgentStatus, Participant, Schedule, Session, SessionHistory, SessionStatus, SessionType,
@@ -134,6 +137,16 @@ pub struct NewAiLog {
     pub error: Option<String>,
     pub latency_ms: LatencyMs,
     pub providers: Providers,
+}
+
+/// A summary to keep for a session, already held to its facts (or
+/// composed from them) by the use case.
+pub struct NewSummary {
+    pub text: String,
+    pub written_by: SummaryAuthor,
+    /// The language model's provider name.
+    pub provider: Option<String>,
+    pub latency_ms: Option<i64>,
 }
 
 /// A report about someone in a session, parsed; the rules decide on it in
@@ -465,6 +478,29 @@ pub trait Store: Send + Sync + 'static {
     async fn unmark_favourite(&self, keeper: &Id, marked: &Id) -> StoreResult<()>;
     /// Whom `keeper` marked, the latest first.
     async fn favourites(&self, keeper: &Id) -> StoreResult<Vec<Favourite>>;
+    /// The record of an ended session for its recap, read in one snapshot
+    /// for `viewer`, who must have been in it (403) once it ended (409).
+    async fn recap(&self, session_id: &Id, viewer: &Id) -> StoreResult<RecapRecord>;
+    /// Sessions whose summary is wanted, not written and not claimed now
+    /// (or whose claim expired), the longest waiting first.
+    async fn summaries_wanted(&self, limit: usize) -> StoreResult<Vec<Id>>;
+    /// Claims (or renews) a wanted summary for one worker until `lease` from
+    /// now; false when another worker's claim holds. 409 when none is
+    /// wanted or it is written.
+    async fn claim_summary(
+        &self,
+        session_id: &Id,
+        worker_id: &str,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    /// Keeps the session's summary, if `worker_id` holds its claim and none
+    /// is written yet (else 409): a summary is written once.
+    async fn write_summary(
+        &self,
+        session_id: &Id,
+        worker_id: &str,
+        summary: NewSummary,
+    ) -> StoreResult<WrittenSummary>;
 
     /// Does whatever timed work is due: dead nodes' connections closed,
     /// departures, empty sessions ended, reminders sent, timers advanced. Safe to run on every

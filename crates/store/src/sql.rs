@@ -15,6 +15,7 @@ use domain::goal::{self, CheckOut, Goal};
 use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report};
 use domain::project::Project;
 use domain::project::Timelapse;
+use domain::recap::{RecapRecord, WrittenSummary};
 use domain::ritual::{self, TimerAction, TimerPhase, TimerRecord};
 use domain::rules::{self, JoinPlan, LeavePlan};
 use domain::session::{AgentStatus, Participant, Session, SessionHistory, SessionStatus};
@@ -31,7 +32,7 @@ use crate::rows::{
 };
 use crate::{
     CreatedSession, FocusRecord, Gauges, ListCursor, NewAiLog, NewProject, NewReport, NewSession,
-    NewTimelapse, NewUser, ProjectChanges, SessionPage, Store, StoreError, StoreResult,
+    NewSummary, NewTimelapse, NewUser, ProjectChanges, SessionPage, Store, StoreError, StoreResult,
     SweepReport, Timeouts, Versioned,
 };
 
@@ -402,6 +403,7 @@ pub(crate) async fn end_locked(conn: &mut AnyConnection, session_id: &Id) -> Sto
         .execute(&mut *conn)
         .await?;
     focus::close_stays(conn, session_id, None, now).await?;
+    crate::recap::want_summary_locked(conn, session_id).await?;
     Ok(())
 }
 
@@ -489,7 +491,7 @@ async fn kept_video_bytes(conn: &mut AnyConnection, uploader_id: &Id) -> StoreRe
 /// Refuses unless the session exists and `viewer` is or was in it. Being in
 /// a session once is for good (seats are marked left, never deleted), so a
 /// decision made here stays true for the rest of the read.
-async fn history_viewer_in(
+pub(crate) async fn history_viewer_in(
     conn: &mut AnyConnection,
     session_id: &Id,
     viewer: &Id,
@@ -1683,6 +1685,32 @@ impl Store for SqlStore {
 
     async fn favourites(&self, keeper: &Id) -> StoreResult<Vec<Favourite>> {
         self.favourites_kept(keeper).await
+    }
+
+    async fn recap(&self, session_id: &Id, viewer: &Id) -> StoreResult<RecapRecord> {
+        self.recap_record(session_id, viewer).await
+    }
+
+    async fn summaries_wanted(&self, limit: usize) -> StoreResult<Vec<Id>> {
+        self.wanted_summaries(limit).await
+    }
+
+    async fn claim_summary(
+        &self,
+        session_id: &Id,
+        worker_id: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        self.claim_summary_for(session_id, worker_id, lease).await
+    }
+
+    async fn write_summary(
+        &self,
+        session_id: &Id,
+        worker_id: &str,
+        summary: NewSummary,
+    ) -> StoreResult<WrittenSummary> {
+        self.keep_summary(session_id, worker_id, summary).await
     }
 }
 

@@ -134,7 +134,7 @@ test('Ada ends the session; Bob\'s room says it ended at once', async () => {
   assert.equal(await bob.page.locator('#chat-input').isDisabled(), true);
   await shot(bob.page, 'room-ended');
   await shot(page, 'session-summary');
-  await bob.page.getByRole('link', { name: 'See the summary' }).click();
+  await bob.page.getByRole('link', { name: 'See the recap' }).click();
   await see(bob.page.getByText('Hi Ada, locking in on the tests.'));
 });
 

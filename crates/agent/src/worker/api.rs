@@ -7,11 +7,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use domain::recap::{SessionSummary, SummaryFacts};
 use domain::room::RoomCommand;
 use domain::session::{AgentStatus, Participant};
 use protocol::internal::{
     AgentContext, AgentMessage, Claimed, LogInteractionInternal, RoomReply, RoomRequest,
-    StatusReport, WorkerClaim,
+    StatusReport, SummaryReport, WorkerClaim,
 };
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -216,6 +217,46 @@ impl ServerApi {
         answer
             .and_then(Answer::read)
             .context("answering a room question")
+    }
+
+    /// The ended sessions whose summary waits for a worker.
+    pub async fn summaries_wanted(&self) -> anyhow::Result<Vec<String>> {
+        self.send(Method::GET, "/internal/summaries", None::<&()>)
+            .await?
+            .read()
+    }
+
+    /// Takes (or renews) this worker's claim on a session's summary.
+    /// `Ok(false)`: another worker is writing it.
+    pub async fn claim_summary(
+        &self,
+        session_id: &str,
+        worker_id: &str,
+        lease: Duration,
+    ) -> anyhow::Result<bool> {
+        let claim = WorkerClaim {
+            worker_id: worker_id.to_owned(),
+            lease_seconds: Some(lease.as_secs().max(1)),
+        };
+        let path = on_session(session_id, "summary/claim");
+        let reply: Claimed = self.send(Method::POST, &path, Some(&claim)).await?.read()?;
+        Ok(reply.claimed)
+    }
+
+    /// What an ended session's summary may say.
+    pub async fn summary_facts(&self, session_id: &str) -> anyhow::Result<SummaryFacts> {
+        let path = on_session(session_id, "summary-facts");
+        self.send(Method::GET, &path, None::<&()>).await?.read()
+    }
+
+    /// Posts the model's summary; answers the one the server kept.
+    pub async fn write_summary(
+        &self,
+        session_id: &str,
+        report: &SummaryReport,
+    ) -> anyhow::Result<SessionSummary> {
+        let path = on_session(session_id, "summary");
+        self.send(Method::POST, &path, Some(report)).await?.read()
     }
 
     /// Stores one interaction in the session's AI log.

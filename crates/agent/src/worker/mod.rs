@@ -19,6 +19,8 @@
 //! - `media`: the assistant's peer connection in a session's media, an
 //!   [`sfu::client`] peer: its voice out, every other speaker's microphone
 //!   in.
+//! - `summary`: the written summaries of ended sessions, one task beside
+//!   the sessions' (claimed like a session, held to the facts by the server).
 //! - `api`, `live`: the HTTP and WebSocket clients. What they send and read
 //!   is the `protocol` crate's messages and the domain's records, never
 //!   untyped JSON.
@@ -29,22 +31,25 @@ mod chat;
 mod live;
 mod media;
 mod session;
+mod summary;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use domain::session::Session;
 use protocol::live::ServerMessage;
 use secrecy::SecretString;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 pub use api::ServerApi;
 pub use chat::question_in;
 use live::{LiveConnection, Push};
 use session::SessionJob;
+use summary::SummaryWriter;
 
 use crate::agent::Agent;
 use crate::providers::AgentConfig;
@@ -101,6 +106,17 @@ impl Worker {
     ) -> anyhow::Result<()> {
         let api = ServerApi::new(&config.server_url, config.agent_token.clone())?;
         let mut served: HashMap<String, Served> = HashMap::new();
+        // Summaries are written beside the sessions, nudged whenever the
+        // list of sessions changes (a session that ends leaves it).
+        let nudge = Arc::new(Notify::new());
+        let summaries = tokio::spawn(
+            SummaryWriter {
+                api: api.clone(),
+                worker_id: config.worker_id.clone(),
+                agent: agent.clone(),
+            }
+            .run(Arc::clone(&nudge)),
+        );
         let mut backoff = RECONNECT_FIRST;
         tokio::pin!(shutdown);
         'connect: loop {
@@ -137,6 +153,7 @@ impl Worker {
                         if id == "sessions" =>
                     {
                         backoff = RECONNECT_FIRST;
+                        nudge.notify_one();
                         let wanted = session_ids(data);
                         reconcile(&mut served, &wanted, |session_id, stop| SessionJob {
                             session_id: session_id.to_string(),
@@ -159,6 +176,7 @@ impl Worker {
                 }
             }
         }
+        summaries.abort();
         // Leave every room before going.
         let tasks: Vec<JoinHandle<()>> = served
             .drain()

@@ -1,8 +1,9 @@
 //! What the AI agent calls, with the agent token: it joins sessions as a
 //! participant of its own (role `agent`), reports what it is doing, reads the
-//! context it answers in, and speaks in the chat. It never touches the store
-//! itself, so an agent worker in another process works the same as the one
-//! inside `lockin serve`.
+//! context it answers in, speaks in the chat, and writes the summaries of
+//! ended sessions (claimed like sessions, held to their facts by
+//! `app::recap`). It never touches the store itself, so an agent worker in
+//! another process works the same as the one inside `lockin serve`.
 
 use std::time::Duration;
 
@@ -10,9 +11,11 @@ use axum::Json;
 use axum::http::StatusCode;
 use domain::Id;
 use domain::chat::{ChatMessage, MessageBody};
+use domain::recap::{SessionSummary, SummaryDraft, SummaryFacts};
 use domain::session::{Participant, Session};
 use protocol::internal::{
-    AgentContext, AgentMessage, Claimed, RoomReply, RoomRequest, StatusReport, WorkerClaim,
+    AgentContext, AgentMessage, Claimed, RoomReply, RoomRequest, StatusReport, SummaryReport,
+    WorkerClaim,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,6 +37,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(context))
         .routes(routes!(room_command))
         .routes(routes!(say_in_chat))
+        .routes(routes!(summaries_wanted))
+        .routes(routes!(claim_summary))
+        .routes(routes!(summary_facts))
+        .routes(routes!(write_summary))
 }
 
 fn worker_id(raw: &str) -> ApiResult<&str> {
@@ -177,4 +184,70 @@ async fn say_in_chat(
         .agent_say(&agent.caller, &session_id, body)
         .await?;
     Ok((StatusCode::CREATED, Json(message)))
+}
+
+/// The ended sessions whose summary waits for a worker (none claimed, or
+/// the claim expired), the longest waiting first.
+#[utoipa::path(get, path = "/internal/summaries", tag = "agent", security(("agent" = [])),
+    responses((status = 200, description = "session ids", body = [String])))]
+async fn summaries_wanted(agent: AgentCaller) -> ApiResult<Json<Vec<String>>> {
+    let wanted = agent.app.summaries_wanted(&agent.caller).await?;
+    Ok(Json(wanted.into_iter().map(|id| id.to_string()).collect()))
+}
+
+/// A session's summary is written by exactly one worker: the one holding
+/// its claim when it posts it.
+#[utoipa::path(post, path = "/internal/sessions/{id}/summary/claim", tag = "agent", security(("agent" = [])),
+    request_body = WorkerClaim,
+    responses((status = 200, body = Claimed),
+        (status = 409, description = "no summary is wanted (the assistant was off, or the session runs), or it is written", body = ErrorBody)))]
+async fn claim_summary(
+    agent: AgentCaller,
+    PathId(session_id): PathId,
+    ApiJson(body): ApiJson<WorkerClaim>,
+) -> ApiResult<Json<Claimed>> {
+    let worker = worker_id(&body.worker_id)?;
+    let lease = lease(&body)?;
+    let claimed = agent
+        .app
+        .claim_summary(
+            &agent.caller,
+            &session_id,
+            worker,
+            Duration::from_secs(lease),
+        )
+        .await?;
+    Ok(Json(Claimed { claimed }))
+}
+
+/// What the summary may say, and all it may name.
+#[utoipa::path(get, path = "/internal/sessions/{id}/summary-facts", tag = "agent", security(("agent" = [])),
+    responses((status = 200, body = SummaryFacts),
+        (status = 409, description = "the session has not ended", body = ErrorBody)))]
+async fn summary_facts(
+    agent: AgentCaller,
+    PathId(session_id): PathId,
+) -> ApiResult<Json<SummaryFacts>> {
+    Ok(Json(
+        agent.app.summary_facts(&agent.caller, &session_id).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/internal/sessions/{id}/summary", tag = "agent", security(("agent" = [])),
+    request_body = SummaryReport,
+    responses((status = 200, description = "the summary kept: the model's text, or one composed from the facts", body = SessionSummary),
+        (status = 409, description = "not this worker's claim, already written, or none wanted", body = ErrorBody)))]
+async fn write_summary(
+    agent: AgentCaller,
+    PathId(session_id): PathId,
+    ApiJson(body): ApiJson<SummaryReport>,
+) -> ApiResult<Json<SessionSummary>> {
+    let worker = worker_id(&body.worker_id)?;
+    let draft = SummaryDraft::parse(body.text, body.provider, body.latency_ms)?;
+    Ok(Json(
+        agent
+            .app
+            .write_summary(&agent.caller, &session_id, worker, draft)
+            .await?,
+    ))
 }

@@ -11,6 +11,7 @@ mod history;
 mod internal;
 mod moderation;
 pub(crate) mod projects;
+mod recap;
 pub(crate) mod reminders;
 pub(crate) mod sessions;
 mod timelapses;
@@ -254,6 +255,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(reminders::router())
         .merge(timelapses::router())
         .merge(history::router())
+        .merge(recap::router())
         .merge(internal::router())
         .merge(health::router())
 }

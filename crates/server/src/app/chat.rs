@@ -1,14 +1,13 @@
 //! The room's chat.
 
 use domain::Id;
-use domain::ai_log::AiLog;
 pub use domain::chat::MessagePage;
 use domain::chat::{ChatMessage, MessageBody};
 use store::ListCursor;
 
 use crate::paging::encode_cursor;
 
-use super::{App, Caller, Error, Result};
+use super::{App, Caller, Result};
 
 /// How many messages the live `chat:` query and a first page hold.
 pub const CHAT_PAGE: usize = 50;
@@ -72,22 +71,5 @@ impl App {
                 next_cursor,
             },
         )))
-    }
-
-    /// What a room page shows of its record: the AI log and the latest chat,
-    /// for someone who is or was in the session.
-    pub async fn room_record(
-        &self,
-        caller: &Caller,
-        session_id: &Id,
-    ) -> Result<(Vec<AiLog>, Vec<ChatMessage>)> {
-        let logs = self
-            .session_ai_logs(caller, session_id, super::ai_logs::AI_LOG_PAGE, None)
-            .await?;
-        let (_, page) = self
-            .latest_messages(session_id)
-            .await?
-            .ok_or(Error::NotFound("no such session"))?;
-        Ok((logs, page.messages))
     }
 }

@@ -13,6 +13,7 @@ use domain::chat::ChatMessage;
 use domain::event::Event;
 use domain::favourite::Favourite;
 use domain::moderation::{Block, Moderated, MutedEveryone, Report};
+use domain::recap::WrittenSummary;
 use domain::session::{Participant, Session};
 use store::{CreatedSession, StoreResult, SweepReport};
 
@@ -62,6 +63,16 @@ fn notifications_of(user_ids: &[Id]) -> impl Iterator<Item = Event> + '_ {
 impl Written for Participant {
     fn events(&self) -> Vec<Event> {
         session_and_people(&self.session_id)
+    }
+}
+
+/// A summary is part of the session's recap: a recap on screen follows the
+/// session's version.
+impl Written for WrittenSummary {
+    fn events(&self) -> Vec<Event> {
+        vec![Event::SessionChanged {
+            session_id: self.session_id.clone(),
+        }]
     }
 }
 

@@ -13,9 +13,10 @@
 //!   live queries re-run on.
 //! - one module per feature, each use case a method of [`App`]:
 //!   [`accounts`], [`projects`], [`sessions`], [`goals`], [`chat`], [`ai_logs`],
-//!   [`reminders`], [`timelapses`], [`history`], [`moderation`] (the host's
-//!   controls, reports, blocks), [`favourites`] (the people one likes to
-//!   focus with, and the sessions with them), [`agent`] (what the
+//!   [`reminders`], [`timelapses`], [`history`], [`recap`] (an ended
+//!   session's recap and the assistant's summary of it), [`moderation`] (the
+//!   host's controls, reports, blocks), [`favourites`] (the people one likes
+//!   to focus with, and the sessions with them), [`agent`] (what the
 //!   assistant's worker calls), [`room`] (the room questions it passes on), [`live`] (reading the live queries),
 //!   [`timed`] (the sweep).
 //!
@@ -37,6 +38,7 @@ pub mod history;
 pub mod live;
 pub mod moderation;
 pub mod projects;
+pub mod recap;
 pub mod reminders;
 pub mod room;
 pub mod sessions;

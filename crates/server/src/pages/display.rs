@@ -31,6 +31,14 @@ pub fn duration(seconds: i64) -> String {
     }
 }
 
+/// A count of whole minutes: "0 min", "25 min", "1 h 05 min".
+pub fn minutes(minutes: i64) -> String {
+    if minutes <= 0 {
+        return "0 min".to_owned();
+    }
+    duration(minutes * 60)
+}
+
 /// "820 KB", "12.4 MB".
 pub fn file_size(bytes: i64) -> String {
     let bytes = bytes.max(0) as f64;

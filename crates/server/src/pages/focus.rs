@@ -74,13 +74,7 @@ fn level(minutes: i64) -> u8 {
     }
 }
 
-/// "0 min", "25 min", "1 h 05 min".
-fn minutes_text(minutes: i64) -> String {
-    if minutes <= 0 {
-        return "0 min".to_owned();
-    }
-    display::duration(minutes * 60)
-}
+use display::minutes as minutes_text;
 
 fn blocks_text(blocks: i64) -> String {
     if blocks == 1 {

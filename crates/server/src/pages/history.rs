@@ -21,6 +21,9 @@ pub struct PastSession {
     pub duration: String,
     pub people: String,
     pub ai_questions: i64,
+    /// Whether it ended, so its recap can be read (a session left while it
+    /// goes on has none yet).
+    pub ended: bool,
 }
 
 #[derive(Template)]
@@ -53,6 +56,7 @@ pub async fn sessions(
             duration: display::duration(past.duration_seconds),
             people: display::people(past.people),
             ai_questions: past.ai_questions,
+            ended: past.session.status == domain::session::SessionStatus::Ended,
             title: past.session.title,
         })
         .collect();

@@ -66,6 +66,11 @@ pub fn router() -> Router<crate::AppState> {
         .route("/sessions/new", get(sessions::new_page))
         .route("/sessions/{id}", get(sessions::show))
         .route("/sessions/{id}/{button}", post(sessions::press))
+        .route("/sessions/{id}/check-out", post(sessions::check_out))
+        .route(
+            "/sessions/{id}/questions/{log_id}/rate",
+            post(sessions::rate),
+        )
         .route(
             "/sessions/{id}/people/{user_id}/favourite",
             post(sessions::favourite),

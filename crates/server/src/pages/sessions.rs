@@ -10,7 +10,8 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{NaiveDateTime, Utc};
-use domain::goal::Goal;
+use domain::goal::{CheckOutDraft, Goal, Outcome};
+use domain::recap::{Recap, RecapPerson, SessionSummary, SummaryAuthor, SummaryStatus};
 use domain::ritual::{Rhythm, SessionShape, TimerState};
 use domain::session::{
     MaxParticipants, Participant, ParticipantStatus, Role, Schedule, SessionDraft, SessionStatus,
@@ -403,14 +404,26 @@ fn people(
         .collect()
 }
 
-/// An assistant interaction, for the transcript of an ended session.
+/// An assistant interaction, for the recap of an ended session.
 pub struct LogView {
+    /// The AI log entry's id, for the rate buttons.
+    pub id: String,
     pub question: String,
+    pub asked_by: Option<String>,
     pub answer: Vec<display::AnswerPart>,
     pub failed: bool,
+    /// The viewer's own rating.
+    pub your_rating: Option<bool>,
     pub helpful_votes: i64,
     pub unhelpful_votes: i64,
     pub when: When,
+}
+
+impl LogView {
+    /// Whether the viewer rated it `helpful` (true) or not (false).
+    pub fn rated(&self, helpful: bool) -> bool {
+        self.your_rating == Some(helpful)
+    }
 }
 
 pub struct MessageView {
@@ -444,8 +457,10 @@ struct SessionPage {
     people: Vec<PersonView>,
     /// Whether the viewer is or was in the session: then its transcript is theirs to read.
     was_in: bool,
-    logs: Vec<LogView>,
     messages: Vec<MessageView>,
+    /// The recap, for someone who was in the session once it ended.
+    recap: Option<RecapView>,
+    note_max_chars: usize,
     /// How long it ran, once it ended.
     duration: Option<String>,
     /// Shown once after a form on this page worked.
@@ -495,10 +510,14 @@ pub async fn show(
         };
         return ok(&page);
     }
-    let (logs, messages) = if was_in && session.status == SessionStatus::Ended {
-        transcript(&state, &id, &viewer).await?
+    let (recap, messages) = if was_in && session.status == SessionStatus::Ended {
+        let recap = state.app.recap(&viewer.caller, &id).await?;
+        (
+            Some(RecapView::of(recap)),
+            chat(&state, &id, &viewer).await?,
+        )
     } else {
-        (Vec::new(), Vec::new())
+        (None, Vec::new())
     };
     let duration = match (session.started_at, session.ended_at) {
         (Some(start), Some(end)) => Some(display::duration((end - start).num_seconds())),
@@ -511,6 +530,8 @@ pub async fn show(
             Some("Added to your favourites: their sessions come first on your home page.")
         }
         "unfavourite" => Some("Removed from your favourites."),
+        "checked-out" => Some("Thanks: your check-out is saved."),
+        "rated" => Some("Thanks: your rating is saved."),
         _ => None,
     };
     let favourites: HashSet<Id> = state
@@ -529,8 +550,9 @@ pub async fn show(
         layout: Layout::new(session.title.clone(), Section::Home, Some(&viewer)),
         people,
         was_in,
-        logs,
         messages,
+        recap,
+        note_max_chars: domain::goal::NOTE_MAX_CHARS,
         duration,
         notice,
         card: CardMaker::new(&state, &viewer).card(session).await?,
@@ -538,33 +560,230 @@ pub async fn show(
     ok(&page)
 }
 
-async fn transcript(
-    state: &AppState,
-    id: &Id,
-    viewer: &Viewer,
-) -> PageResult<(Vec<LogView>, Vec<MessageView>)> {
-    let (logs, messages) = state.app.room_record(&viewer.caller, id).await?;
-    Ok((
-        logs.into_iter()
-            .map(|log| LogView {
-                failed: log.error.is_some(),
-                question: log.question,
-                answer: display::answer_parts(&log.answer),
-                helpful_votes: log.helpful_votes,
-                unhelpful_votes: log.unhelpful_votes,
-                when: display::when(log.created_at),
-            })
-            .collect(),
-        messages
-            .into_iter()
-            .map(|message| MessageView {
-                mine: message.user_id == viewer.user.id,
-                name: message.name,
-                body: message.body,
-                when: display::when(message.created_at),
-            })
-            .collect(),
-    ))
+/// The latest chat of a session the viewer was in, as the recap shows it.
+async fn chat(state: &AppState, id: &Id, viewer: &Viewer) -> PageResult<Vec<MessageView>> {
+    let page = state
+        .app
+        .messages(&viewer.caller, id, crate::app::chat::CHAT_PAGE, None)
+        .await?;
+    Ok(page
+        .messages
+        .into_iter()
+        .map(|message| MessageView {
+            mine: message.user_id == viewer.user.id,
+            name: message.name,
+            body: message.body,
+            when: display::when(message.created_at),
+        })
+        .collect())
+}
+
+/// What the recap shows of an ended session, for the person it is for.
+pub struct RecapView {
+    /// "50 min", when a length was planned.
+    pub planned: Option<String>,
+    /// "42 min", from its start to its end.
+    pub actual: String,
+    /// How the two compare: "8 min short of the plan", "5 min over the plan".
+    pub against_plan: Option<String>,
+    /// Work blocks that ran out: "2 of 3", or "2" when none were planned.
+    pub blocks: String,
+    /// The viewer's minutes in the room while work ran, and their blocks:
+    /// "45 min · 2 blocks".
+    pub your_focus: String,
+    /// The viewer's own goal and check-out.
+    pub you: Option<PersonView>,
+    pub links: Vec<LinkView>,
+    pub questions: Vec<LogView>,
+    pub summary: Option<SummaryView>,
+}
+
+pub struct LinkView {
+    pub url: String,
+    pub posted_by: String,
+    pub when: When,
+}
+
+/// The assistant's summary, as the recap shows it.
+pub struct SummaryView {
+    /// None: wanted, not written yet (the assistant's worker is busy or down).
+    pub text: Option<String>,
+    /// The model's own words (else composed from the session's facts).
+    pub by_assistant: bool,
+    /// "local, 840 ms".
+    pub how: Option<String>,
+}
+
+impl RecapView {
+    fn of(recap: Recap) -> Self {
+        let time = &recap.time;
+        let against_plan = time.planned_minutes.map(|planned| {
+            let difference = time.actual_seconds - planned * 60;
+            match difference {
+                d if d.abs() < 60 => "as planned".to_owned(),
+                d if d < 0 => format!("{} short of the plan", display::duration(-d)),
+                d => format!("{} over the plan", display::duration(d)),
+            }
+        });
+        let blocks = match time.blocks_planned {
+            0 => time.blocks_completed.to_string(),
+            planned => format!("{} of {planned}", time.blocks_completed),
+        };
+        let your_blocks = match time.your_blocks_completed {
+            1 => "1 block".to_owned(),
+            count => format!("{count} blocks"),
+        };
+        let your_focus = format!(
+            "{} · {your_blocks}",
+            display::minutes(time.your_focused_minutes)
+        );
+        Self {
+            blocks,
+            your_focus,
+            planned: time.planned_minutes.map(|m| display::duration(m * 60)),
+            actual: display::duration(time.actual_seconds),
+            against_plan,
+            you: recap.you.map(PersonView::of_recap),
+            links: recap
+                .links
+                .into_iter()
+                .map(|link| LinkView {
+                    url: link.url,
+                    posted_by: link.posted_by_name,
+                    when: display::when(link.posted_at),
+                })
+                .collect(),
+            questions: recap
+                .questions
+                .into_iter()
+                .map(|asked| LogView {
+                    id: asked.id.to_string(),
+                    failed: asked.failed,
+                    question: asked.question,
+                    asked_by: asked.asked_by_name,
+                    answer: display::answer_parts(&asked.answer),
+                    your_rating: asked.your_rating,
+                    helpful_votes: asked.helpful_votes,
+                    unhelpful_votes: asked.unhelpful_votes,
+                    when: display::when(asked.asked_at),
+                })
+                .collect(),
+            summary: recap.summary.map(SummaryView::of),
+        }
+    }
+}
+
+impl SummaryView {
+    fn of(summary: SessionSummary) -> Self {
+        let how = match (summary.provider, summary.latency_ms) {
+            (Some(provider), Some(ms)) => Some(format!("{provider}, {ms} ms")),
+            (Some(provider), None) => Some(provider),
+            (None, _) => None,
+        };
+        Self {
+            text: summary
+                .text
+                .filter(|_| summary.status == SummaryStatus::Written),
+            by_assistant: summary.written_by == Some(SummaryAuthor::Assistant),
+            how,
+        }
+    }
+}
+
+impl PersonView {
+    /// The viewer's own part of the recap (no one is their own favourite).
+    fn of_recap(person: RecapPerson) -> Self {
+        Self {
+            user_id: person.user_id.to_string(),
+            favourite: false,
+            name: person.name,
+            role: person.role,
+            present: false,
+            is_viewer: person.is_you,
+            goal: person.goal,
+            check_out: person
+                .check_out
+                .map(|check_out| (check_out.outcome.words(), check_out.note)),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CheckOutForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    /// `done`, `partly` or `not_yet`.
+    outcome: String,
+    note: String,
+}
+
+impl CarriesCsrf for CheckOutForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The recap's check-out form, for a page without JavaScript too: the same
+/// use case as `POST /api/sessions/{id}/check-out`.
+pub async fn check_out(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    PageId(id): PageId,
+    CheckedForm(form): CheckedForm<CheckOutForm>,
+) -> PageResult {
+    let outcome = Outcome::from_str_opt(&form.outcome)
+        .ok_or_else(|| InvalidInput::new("outcome", "choose done, partly or not yet"))
+        .map_err(ApiError::from)?;
+    let draft = CheckOutDraft::parse(outcome, Some(&form.note)).map_err(ApiError::from)?;
+    state.app.check_out(&viewer.caller, &id, draft).await?;
+    Ok(see_other(&format!(
+        "/sessions/{id}?done=checked-out#your-goal"
+    )))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RateForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    /// `true` (helpful) or `false`.
+    helpful: String,
+}
+
+impl CarriesCsrf for RateForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The recap's rate buttons: the same use case as `POST /api/ai-logs/{id}/feedback`.
+pub async fn rate(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((raw_session, raw_log)): Path<(String, String)>,
+    CheckedForm(form): CheckedForm<RateForm>,
+) -> PageResult {
+    Id::parse("id", &raw_session).map_err(|_| PageError::NotFound)?;
+    let log_id = Id::parse("id", &raw_log).map_err(|_| PageError::NotFound)?;
+    let helpful = match form.helpful.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return Err(
+                ApiError::from(InvalidInput::new("helpful", "choose helpful or not")).into(),
+            );
+        }
+    };
+    let rated = state
+        .app
+        .rate_answer(&viewer.caller, &log_id, helpful)
+        .await?;
+    // Back to the recap of the answer's own session, whatever the path said.
+    Ok(see_other(&format!(
+        "/sessions/{}?done=rated#question-{log_id}",
+        rated.session_id
+    )))
 }
 
 /// The buttons of a session's pages (`POST /sessions/{id}/{button}`), each

@@ -24,6 +24,7 @@ use crate::harness::{Backend, TestApp, User, id_of, spawn_app};
 
 #[path = "../common/mod.rs"]
 mod harness;
+mod summary;
 mod voice;
 
 /// Long enough for a loaded 2-core machine; every wait ends at its event.
@@ -51,14 +52,7 @@ impl TestApp {
         id_of(&session)
     }
 
-    fn worker(
-        &self,
-        worker_id: &str,
-        agent: Agent,
-    ) -> (
-        oneshot::Sender<()>,
-        tokio::task::JoinHandle<anyhow::Result<()>>,
-    ) {
+    fn worker(&self, worker_id: &str, agent: Agent) -> WorkerTask {
         let config = WorkerConfig {
             server_url: self.address.clone(),
             agent_token: SecretString::from(self.agent_token.clone()),
@@ -85,11 +79,14 @@ struct Room {
     assistant: String,
     /// How many requests the fake model has had.
     model_calls: Arc<AtomicUsize>,
-    _workers: Vec<(
-        oneshot::Sender<()>,
-        tokio::task::JoinHandle<anyhow::Result<()>>,
-    )>,
+    _workers: Vec<WorkerTask>,
 }
+
+/// A running worker: dropping the sender stops it.
+type WorkerTask = (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+);
 
 impl Room {
     /// The room with one worker, `worker-a`.

@@ -108,6 +108,12 @@ async fn focus_is_time_in_the_room_while_work_ran_and_blocks_count_for_who_saw_t
     let dan_focus = focus_of(app, &dan).await;
     assert_eq!(dan_focus["days"], json!([]), "{dan_focus}");
     assert_eq!(dan_focus["total_blocks"], 0);
+    // Once it ends, its recap counts the blocks the same way: one of the
+    // plan's two work blocks ran out.
+    app.session_action(&ada, &id, "end").await.expect(200);
+    let recap = app.get_ok(&bob, &format!("/api/sessions/{id}/recap")).await;
+    assert_eq!(recap["time"]["blocks_completed"], 1, "{recap}");
+    assert_eq!(recap["time"]["blocks_planned"], 2, "{recap}");
 }
 
 async fn a_paused_block_still_counts_once_it_runs_out(app: &TestApp) {

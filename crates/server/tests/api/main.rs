@@ -66,6 +66,7 @@ mod liveness;
 mod logs;
 mod operations;
 mod projects;
+mod recap;
 mod ritual;
 mod room_commands;
 mod seats;
