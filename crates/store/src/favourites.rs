@@ -19,7 +19,8 @@ const FAVOURITE_SELECT: &str = "SELECT f.favourite_id, u.name, f.created_at FROM
 
 /// The condition a `sessions` row meets when someone the person `$N` keeps
 /// as a favourite hosts it, is in it now, or (before it starts) asked to be
-/// reminded of it: they mean to be there. `{keeper}` is that placeholder.
+/// reminded of it: they mean to be there. `{keeper}` stands for the bind
+/// parameter (`$N`) that carries the person.
 pub(crate) const WITH_FAVOURITES_OF: &str = "(creator_id IN (SELECT favourite_id FROM favourites WHERE user_id = {keeper}) \
      OR id IN (SELECT p.session_id FROM participants p \
                JOIN favourites f ON f.favourite_id = p.user_id \

@@ -161,8 +161,7 @@ impl SqlStore {
             }
             Some(_) => {}
         }
-        let now = now();
-        let expires_at = now + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
+        let (now, expires_at) = crate::sql::lease_from_now(lease);
         // One statement decides: a free claim, an expired one, or our own.
         let claimed = sqlx::query(
             "UPDATE session_summaries SET worker_id = $2, claim_expires_at = $3 \

@@ -147,6 +147,15 @@ pub(crate) fn now() -> i64 {
     micros(Utc::now())
 }
 
+/// Now, and when a claim taken now for `lease` runs out.
+pub(crate) fn lease_from_now(lease: Duration) -> (i64, i64) {
+    let now = now();
+    (
+        now,
+        now + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2),
+    )
+}
+
 /// Takes the session row's write lock for the rest of the transaction and
 /// returns the row as it is under that lock. Bumping `version` is the write
 /// that takes the lock on both backends.
@@ -523,7 +532,7 @@ impl SqlStore {
         } else {
             String::new()
         };
-        // The keeper's placeholder follows the cursor's, if there is one.
+        // The keeper's bind parameter comes after the cursor's, if there is one.
         let keeper = if after.is_some() { "$4" } else { "$2" };
         let with_favourites = match favourites_of {
             Some(_) => format!(
@@ -1593,8 +1602,7 @@ impl Store for SqlStore {
         let mut tx = self.writer.begin().await?;
         let session = session_in(&mut tx, session_id).await?;
         rules::agent_serves(&session)?;
-        let now = now();
-        let expires_at = now + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
+        let (now, expires_at) = lease_from_now(lease);
         // One statement decides: insert, or take over an expired or own claim.
         let claimed = sqlx::query(
             "INSERT INTO agent_claims (session_id, worker_id, expires_at) VALUES ($1, $2, $3) \

@@ -146,14 +146,24 @@ impl ServerApi {
         worker_id: &str,
         lease: Duration,
     ) -> anyhow::Result<bool> {
+        self.claim_on(session_id, "claim", worker_id, lease).await
+    }
+
+    /// Takes (or renews) one of a session's claims (`POST
+    /// /internal/sessions/{id}/{action}`) for `lease`.
+    async fn claim_on(
+        &self,
+        session_id: &str,
+        action: &str,
+        worker_id: &str,
+        lease: Duration,
+    ) -> anyhow::Result<bool> {
         let claim = WorkerClaim {
             worker_id: worker_id.to_owned(),
             lease_seconds: Some(lease.as_secs().max(1)),
         };
-        let reply: Claimed = self
-            .send(Method::POST, &on_session(session_id, "claim"), Some(&claim))
-            .await?
-            .read()?;
+        let path = on_session(session_id, action);
+        let reply: Claimed = self.send(Method::POST, &path, Some(&claim)).await?.read()?;
         Ok(reply.claimed)
     }
 
@@ -234,13 +244,8 @@ impl ServerApi {
         worker_id: &str,
         lease: Duration,
     ) -> anyhow::Result<bool> {
-        let claim = WorkerClaim {
-            worker_id: worker_id.to_owned(),
-            lease_seconds: Some(lease.as_secs().max(1)),
-        };
-        let path = on_session(session_id, "summary/claim");
-        let reply: Claimed = self.send(Method::POST, &path, Some(&claim)).await?.read()?;
-        Ok(reply.claimed)
+        self.claim_on(session_id, "summary/claim", worker_id, lease)
+            .await
     }
 
     /// What an ended session's summary may say.

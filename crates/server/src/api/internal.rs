@@ -60,13 +60,16 @@ async fn agent_sessions(agent: AgentCaller) -> ApiResult<Json<Vec<Session>>> {
     Ok(Json(agent.app.agent_sessions(&agent.caller).await?))
 }
 
-/// A claim's lease in seconds: 30 when not given, else 1 to 300.
-fn lease(body: &WorkerClaim) -> ApiResult<u64> {
-    match body.lease_seconds {
-        None => Ok(30),
-        Some(seconds @ 1..=300) => Ok(seconds),
-        Some(_) => Err(ApiError::invalid("lease_seconds", "must be from 1 to 300")),
-    }
+/// A claim's worker and lease: the lease is 30 s when not given, else 1
+/// to 300 s.
+fn worker_lease(body: &WorkerClaim) -> ApiResult<(&str, Duration)> {
+    let worker = worker_id(&body.worker_id)?;
+    let seconds = match body.lease_seconds {
+        None => 30,
+        Some(seconds @ 1..=300) => seconds,
+        Some(_) => return Err(ApiError::invalid("lease_seconds", "must be from 1 to 300")),
+    };
+    Ok((worker, Duration::from_secs(seconds)))
 }
 
 /// A session is served by exactly one worker: the one holding its claim.
@@ -78,16 +81,10 @@ async fn claim(
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<WorkerClaim>,
 ) -> ApiResult<Json<Claimed>> {
-    let worker = worker_id(&body.worker_id)?;
-    let lease = lease(&body)?;
+    let (worker, lease) = worker_lease(&body)?;
     let claimed = agent
         .app
-        .claim_for_worker(
-            &agent.caller,
-            &session_id,
-            worker,
-            Duration::from_secs(lease),
-        )
+        .claim_for_worker(&agent.caller, &session_id, worker, lease)
         .await?;
     Ok(Json(Claimed { claimed }))
 }
@@ -100,9 +97,8 @@ async fn release(
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<WorkerClaim>,
 ) -> ApiResult<StatusCode> {
-    let worker = worker_id(&body.worker_id)?;
     // The same body as a claim, checked the same way, though release has no use for the lease.
-    lease(&body)?;
+    let (worker, _) = worker_lease(&body)?;
     agent
         .app
         .release_for_worker(&agent.caller, &session_id, worker)
@@ -206,16 +202,10 @@ async fn claim_summary(
     PathId(session_id): PathId,
     ApiJson(body): ApiJson<WorkerClaim>,
 ) -> ApiResult<Json<Claimed>> {
-    let worker = worker_id(&body.worker_id)?;
-    let lease = lease(&body)?;
+    let (worker, lease) = worker_lease(&body)?;
     let claimed = agent
         .app
-        .claim_summary(
-            &agent.caller,
-            &session_id,
-            worker,
-            Duration::from_secs(lease),
-        )
+        .claim_summary(&agent.caller, &session_id, worker, lease)
         .await?;
     Ok(Json(Claimed { claimed }))
 }

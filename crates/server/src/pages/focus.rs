@@ -2,9 +2,11 @@
 //! bars, and the year as a heatmap drawn in inline SVG (one square a day,
 //! a column a week, darker for more focused minutes).
 
+use std::collections::HashMap;
+
 use axum::http::HeaderMap;
 use chrono::{Datelike, Duration, FixedOffset, NaiveDate};
-use domain::focus::FocusStats;
+use domain::focus::{FocusDay, FocusStats};
 
 use super::display;
 use crate::auth;
@@ -100,11 +102,12 @@ impl FocusView {
         let mut cells = Vec::new();
         let mut months = Vec::new();
         let mut day = first;
-        let by_day = |date: NaiveDate| stats.days.iter().find(|d| d.date == date);
+        let by_day: HashMap<NaiveDate, &FocusDay> =
+            stats.days.iter().map(|d| (d.date, d)).collect();
         while day <= stats.today {
             let offset = (day - first).num_days();
             let (column, row) = (offset / 7, offset % 7);
-            let (minutes, blocks) = by_day(day).map_or((0, 0), |d| (d.minutes, d.blocks));
+            let (minutes, blocks) = by_day.get(&day).map_or((0, 0), |d| (d.minutes, d.blocks));
             let x = column * (CELL + GAP);
             if day.day() <= 7 && row == 0 {
                 months.push(MonthLabel {
@@ -169,7 +172,7 @@ impl FocusView {
 
 #[cfg(test)]
 mod tests {
-    use domain::focus::{FocusDay, FocusWeek};
+    use domain::focus::FocusWeek;
 
     use super::*;
 

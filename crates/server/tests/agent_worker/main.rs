@@ -248,14 +248,19 @@ async fn fake_language_model() -> (String, Arc<AtomicUsize>) {
             }
         }),
     );
+    (serve_model(router).await, calls)
+}
+
+/// Serves `router` as a local OpenAI-compatible endpoint; answers its base URL.
+async fn serve_model(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
-    (format!("http://{address}/v1"), calls)
+    format!("http://{address}/v1")
 }
 
-async fn agent_with_fake_model() -> (Agent, Arc<AtomicUsize>) {
-    let (base_url, calls) = fake_language_model().await;
+/// An agent whose language model is the OpenAI-compatible endpoint at `base_url`.
+async fn agent_on_model(base_url: String) -> Agent {
     let config = AgentConfig {
         llm: LlmConfig::OpenAi {
             api_key: None,
@@ -264,10 +269,12 @@ async fn agent_with_fake_model() -> (Agent, Arc<AtomicUsize>) {
         },
         ..AgentConfig::default()
     };
-    (
-        Agent::new(config).await.expect("the agent's engines"),
-        calls,
-    )
+    Agent::new(config).await.expect("the agent's engines")
+}
+
+async fn agent_with_fake_model() -> (Agent, Arc<AtomicUsize>) {
+    let (base_url, calls) = fake_language_model().await;
+    (agent_on_model(base_url).await, calls)
 }
 
 /// The assistant's user id, from a participant list it is in.

@@ -7,12 +7,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use agent::{Agent, AgentConfig, LlmConfig};
+use agent::Agent;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::{DEADLINE, Live, TestApp, until_assistant};
+use super::{DEADLINE, Live, TestApp, agent_on_model, serve_model, until_assistant};
 use crate::harness::{User, id_of};
 
 /// A local OpenAI-compatible endpoint: the summary prompt gets `summary`
@@ -37,26 +37,12 @@ async fn scripted_model(summary: &'static str) -> (String, Arc<AtomicUsize>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (format!("http://{address}/v1"), summaries)
+    (serve_model(router).await, summaries)
 }
 
 async fn agent_writing(summary: &'static str) -> (Agent, Arc<AtomicUsize>) {
     let (base_url, calls) = scripted_model(summary).await;
-    let config = AgentConfig {
-        llm: LlmConfig::OpenAi {
-            api_key: None,
-            base_url,
-            model: "stub".into(),
-        },
-        ..AgentConfig::default()
-    };
-    (
-        Agent::new(config).await.expect("the agent's engines"),
-        calls,
-    )
+    (agent_on_model(base_url).await, calls)
 }
 
 /// Ada's session "Parser day" with the assistant on, her goal set, served
