@@ -94,8 +94,12 @@ export async function startServer() {
       // and spoken, not how fast: on a busy two-core machine the local model's
       // first token (behind its evaluation of the session's prompt, which the
       // first question right after joining waits for) can take longer than
-      // the 15 s a room allows by default.
+      // the 15 s a room allows by default. Likewise a transcription: with
+      // several rooms speaking at once it can take longer than its 10 s, and
+      // a question whose words never came is dropped unheard (nothing says it
+      // was meant for the agent).
       LOCKIN_AGENT_FIRST_TOKEN_TIMEOUT: '60s',
+      LOCKIN_AGENT_TRANSCRIPTION_TIMEOUT: '60s',
       LOCKIN_AGENT_ANSWER_TIMEOUT: '120s',
     },
     label: 'assistant server',

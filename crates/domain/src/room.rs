@@ -55,7 +55,9 @@ impl RoomCommand {
         // The timer, acted on. "timer" or "clock" must be named for a start,
         // pause or resume, so "start a new project" stays a question.
         let timer = any(&["timer", "clock", "pomodoro", "countdown"]);
-        if timer && any(&["start", "set", "begin", "run", "restart"]) {
+        // "star" is "start" as a transcriber hears it run into "a" ("Star to
+        // 10 minute timer"): with the timer named it can mean nothing else.
+        if timer && any(&["start", "star", "set", "begin", "run", "restart"]) {
             return Some(Self::StartTimer {
                 minutes: minutes_in(&words),
             });
@@ -363,6 +365,8 @@ mod tests {
             ("begin a timer for an hour", Some(60)),
             ("start a timer for a hundred and twenty minutes", Some(120)),
             ("start a 90 min timer", Some(90)),
+            // Whisper's hearing of "start a ten minute timer" in flite's voice.
+            ("Star to 10, Minute, Timer", Some(10)),
         ] {
             assert_eq!(read(text), Some(StartTimer { minutes }), "{text}");
         }

@@ -57,6 +57,8 @@ export class Media {
 
     window.lockinMedia = {
       stats: () => this.stats(),
+      // The lines the server says it sends this page (its media.tracks).
+      tracks: () => [...this.signalling.tracks.values()],
       restartIce: () => this.signalling.restartIce(),
     };
   }

@@ -1,0 +1,71 @@
+// A room command spoken to the assistant, end to end in real Chromium
+// (docs/RITUAL.md, "The assistant and the room"): Dee's fake microphone
+// says "hey agent, start a ten minute timer" in her session, which Eve
+// watches from her own browser. The assistant answers it from the room's
+// own data (its log names 'room' as the language model, never the model)
+// and the timer runs in both rooms: ten minutes, the same for both. Dee's
+// microphone plays once, from the moment her room opens: it starts after
+// the agent's own media is up (Eve's page is sent its line) and with 3 s of
+// silence for Dee's connection to come up and reach the agent.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ANSWER_WAIT, JOIN_WAIT, closeAll, openRooms, personWithMic, poll, roomWithAssistant, speech, startServer, untilListening,
+} from '../assistant.mjs';
+import { apiAs, shot } from '../lib.mjs';
+
+let dee;
+let eve;
+let sessionId;
+
+const timerState = (page) => page.evaluate(() => document.getElementById('timer')?.dataset.state);
+
+before(async () => {
+  await startServer();
+  // The microphone starts playing when Dee's room opens, before her media
+  // is connected and forwarded to the agent: the lead silence covers that.
+  dee = await personWithMic('Dee', speech('dee', 'hey agent, start a ten minute timer', { before: 3 }));
+  // Eve only watches: her microphone is silent.
+  eve = await personWithMic('Eve', speech('eve', [1]));
+  sessionId = await roomWithAssistant(dee);
+  const joined = await apiAs(eve.page, 'POST', `/api/sessions/${sessionId}/join`);
+  assert.equal(joined.status, 200, JSON.stringify(joined.body));
+  await untilListening([[dee, sessionId]]);
+  // Eve's room is open, its timer not started, before Dee's microphone plays.
+  await openRooms([[eve, sessionId]]);
+  assert.equal(await timerState(eve.page), 'not_started');
+  // The agent's media is up (the server announces its line to Eve only once
+  // its connection is), so it hears Dee from her first word.
+  await eve.page.waitForFunction(
+    () => window.lockinMedia.tracks().some((track) => track.kind === 'audio'),
+    null,
+    { timeout: JOIN_WAIT, polling: 200 },
+  );
+  await openRooms([[dee, sessionId]]);
+});
+
+after(closeAll);
+
+test('a spoken room command starts the timer for everyone in the room', async () => {
+  const log = await poll(
+    async () => {
+      const logs = await apiAs(dee.page, 'GET', `/api/sessions/${sessionId}/ai-logs`);
+      assert.equal(logs.status, 200);
+      return logs.body.find((entry) => entry.trigger === 'voice');
+    },
+    { timeout: ANSWER_WAIT, message: 'the spoken room command was never logged' },
+  );
+  // Answered from the room's own data, not by the language model.
+  assert.equal(log.providers.llm, 'room', JSON.stringify(log));
+  assert.equal(log.error, null, JSON.stringify(log));
+  assert.match(log.question, /timer/i, JSON.stringify(log));
+  for (const page of [dee.page, eve.page]) {
+    await page.waitForFunction(() => document.getElementById('timer')?.dataset.state === 'running', null, { timeout: ANSWER_WAIT });
+  }
+  const left = await eve.page.locator('#timer-clock').evaluate((clock) => Number(clock.dataset.remainingMs));
+  assert.ok(left > 8 * 60_000 && left <= 10 * 60_000, `Eve's room shows ${left} ms of a ten-minute timer`);
+  const timer = (await apiAs(eve.page, 'GET', `/api/sessions/${sessionId}/timer`)).body.timer;
+  assert.equal(timer.minutes, 10, JSON.stringify(timer));
+  await shot(eve.page, 'room-spoken-timer');
+});
