@@ -20,8 +20,8 @@ const binary = resolve(process.env.LOCKIN_BINARY || join(repo, 'target/debug/loc
 export const ANSWER_WAIT = 120000;
 /** How long the agent may take to join a session and start listening. */
 export const JOIN_WAIT = 60000;
-/** Audio energy only sound reaches (see 05-media): the agent's voice adds far more. */
-export const AUDIO_ENERGY = 0.01;
+/** Audio energy only sound reaches (see media.mjs): the agent's voice adds far more. */
+export { AUDIO_ENERGY } from './media.mjs';
 
 const work = mkdtempSync(join(tmpdir(), 'lockin-assistant-'));
 const dataDir = join(work, 'data');

@@ -14,11 +14,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apiAs, launchWithMedia, see, seeText, shot, signedUp, unique, writeTone } from '../lib.mjs';
+import { AUDIO_ENERGY, MEDIA_WAIT } from '../media.mjs';
 
-/** How long media may take to flow: three browsers encode and decode on a small machine. */
-const MEDIA_WAIT = 45000;
-/** Audio energy only sound reaches (see 05-media.test.mjs). */
-const AUDIO_ENERGY = 0.01;
 
 const sounds = mkdtempSync(join(tmpdir(), 'lockin-host-'));
 const browsers = [];
