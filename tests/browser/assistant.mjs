@@ -10,11 +10,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { apiAs, launchWithMedia, person, see, serve, signUp, unique } from './lib.mjs';
+import { BINARY, apiAs, launchWithMedia, person, see, serve, signUp, unique } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const binary = resolve(process.env.LOCKIN_BINARY || join(repo, 'target/debug/lockin'));
 
 /** The local model answers in ~5–15 s on a small machine; speech recognition and synthesis add to it. */
 export const ANSWER_WAIT = 120000;
@@ -84,26 +83,26 @@ export function speech(name, parts, { before: lead = 1, after: tail = 2 } = {}) 
   return path;
 }
 
+/**
+ * The environment of a `lockin serve` with the assistant on. These tests
+ * check that a spoken question is heard, answered, logged and spoken, not
+ * how fast: on a busy two-core machine the local model's first token (behind
+ * its evaluation of the session's prompt, which the first question right
+ * after joining waits for) can take longer than the 15 s a room allows by
+ * default. Likewise a transcription: with several rooms speaking at once it
+ * can take longer than its 10 s, and a question whose words never came is
+ * dropped unheard (nothing says it was meant for the agent).
+ */
+export const ASSISTANT_ENV = {
+  LOCKIN_MODEL_DIR: join(repo, 'data/models'),
+  LOCKIN_AGENT_FIRST_TOKEN_TIMEOUT: '60s',
+  LOCKIN_AGENT_TRANSCRIPTION_TIMEOUT: '60s',
+  LOCKIN_AGENT_ANSWER_TIMEOUT: '120s',
+};
+
 /** Starts `lockin serve` with the assistant; resolves to its base URL. */
 export async function startServer() {
-  const started = serve(binary, {
-    args: ['--data-dir', dataDir],
-    env: {
-      LOCKIN_MODEL_DIR: join(repo, 'data/models'),
-      // These tests check that a spoken question is heard, answered, logged
-      // and spoken, not how fast: on a busy two-core machine the local model's
-      // first token (behind its evaluation of the session's prompt, which the
-      // first question right after joining waits for) can take longer than
-      // the 15 s a room allows by default. Likewise a transcription: with
-      // several rooms speaking at once it can take longer than its 10 s, and
-      // a question whose words never came is dropped unheard (nothing says it
-      // was meant for the agent).
-      LOCKIN_AGENT_FIRST_TOKEN_TIMEOUT: '60s',
-      LOCKIN_AGENT_TRANSCRIPTION_TIMEOUT: '60s',
-      LOCKIN_AGENT_ANSWER_TIMEOUT: '120s',
-    },
-    label: 'assistant server',
-  });
+  const started = serve(BINARY, { args: ['--data-dir', dataDir], env: ASSISTANT_ENV, label: 'assistant server' });
   server = started.server;
   base = `http://${await started.address}`;
   return base;

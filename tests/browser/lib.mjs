@@ -5,13 +5,15 @@
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const BASE = process.env.LOCKIN_URL || 'http://127.0.0.1:8080';
 const here = dirname(fileURLToPath(import.meta.url));
+/** The `lockin` binary under test, for specs that start servers of their own (run.mjs names it). */
+export const BINARY = resolve(process.env.LOCKIN_BINARY || join(here, '../../target/debug/lockin'));
 export const SHOTS = join(here, '../../target/browser-screenshots');
 mkdirSync(SHOTS, { recursive: true });
 
@@ -76,16 +78,17 @@ export async function launch({ args = [] } = {}) {
 /**
  * A Chromium process with a fake camera (a moving test pattern), a
  * microphone that plays `wav` (16-bit PCM; one file per process, which is why
- * each person with their own sound needs a process of their own), a fake
+ * each person with their own sound needs a process of their own) once, from
+ * the page's getUserMedia on, or over and over with `loop`, a fake
  * screen to share, and permission prompts accepted. The SFU's candidates
  * are on loopback, which Chromium skips unless told otherwise.
  */
-export async function launchWithMedia(wav) {
+export async function launchWithMedia(wav, { loop = false } = {}) {
   return launch({
     args: [
       '--use-fake-ui-for-media-stream',
       '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${wav}%noloop`,
+      `--use-file-for-fake-audio-capture=${wav}${loop ? '' : '%noloop'}`,
       '--auto-select-desktop-capture-source=Entire screen',
       '--allow-loopback-in-peer-connection',
       '--autoplay-policy=no-user-gesture-required',

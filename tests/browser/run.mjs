@@ -39,7 +39,7 @@ console.log(`lockin serving at http://${address} (data in ${dataDir})`);
 const tests = spawn(
   process.execPath,
   ['--test', '--test-concurrency=1', '--test-reporter=spec', ...specs],
-  { env: { ...process.env, LOCKIN_URL: `http://${address}` }, stdio: 'inherit', cwd: here },
+  { env: { ...process.env, LOCKIN_URL: `http://${address}`, LOCKIN_BINARY: binary }, stdio: 'inherit', cwd: here },
 );
 const code = await new Promise((done) => tests.on('exit', (exitCode) => done(exitCode ?? 1)));
 stopServer();
