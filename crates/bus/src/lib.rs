@@ -69,7 +69,9 @@ impl Letter {
         self.reply.is_some()
     }
 
-    /// Answers a request; nothing for a letter sent without one.
+    /// Answers a request; nothing for a letter sent without one. An answer
+    /// is never empty: no bytes, like a request dropped unanswered, tell
+    /// the asker the node is gone ([`Unreachable::NoSuchNode`]).
     pub fn answer(self, payload: Vec<u8>) {
         if let Some(reply) = self.reply {
             // The sender may have stopped waiting; nothing to do then.
@@ -81,7 +83,8 @@ impl Letter {
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unreachable {
-    /// Nobody takes letters for that node: it stopped, or never was.
+    /// Nobody takes letters for that node: it stopped (or dropped the
+    /// request unanswered as it stops), or never was.
     NoSuchNode,
     /// The node did not answer (in time, or at all), or the bus failed.
     NoAnswer(String),
@@ -160,9 +163,11 @@ impl Bus for LocalBus {
             },
         )
         .await?;
-        answer
-            .await
-            .map_err(|_| Unreachable::NoAnswer("the letter was dropped unanswered".into()))
+        match answer.await {
+            Ok(answer) if !answer.is_empty() => Ok(answer),
+            // Dropped unanswered: the node is stopping.
+            _ => Err(Unreachable::NoSuchNode),
+        }
     }
 
     async fn send(&self, node_id: &str, payload: Vec<u8>) -> anyhow::Result<()> {

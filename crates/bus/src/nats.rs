@@ -196,6 +196,7 @@ impl Bus for NatsBus {
         let subject = node_subject(&self.prefix, node_id)
             .map_err(|error| Unreachable::NoAnswer(error.to_string()))?;
         match self.client.request(subject, payload.into()).await {
+            Ok(answer) if answer.payload.is_empty() => Err(Unreachable::NoSuchNode),
             Ok(answer) => Ok(answer.payload.to_vec()),
             Err(error) if error.kind() == async_nats::RequestErrorKind::NoResponders => {
                 Err(Unreachable::NoSuchNode)
@@ -227,9 +228,10 @@ async fn read_letters(mut subscriber: Subscriber, client: Client, mailbox: mpsc:
                 let (reply, answer) = tokio::sync::oneshot::channel::<Vec<u8>>();
                 let client = client.clone();
                 tokio::spawn(async move {
-                    if let Ok(answer) = answer.await
-                        && let Err(error) = client.publish(reply_subject, answer.into()).await
-                    {
+                    // Dropped unanswered (this node is stopping): no bytes,
+                    // which the asker takes for "no such node", at once.
+                    let answer = answer.await.unwrap_or_default();
+                    if let Err(error) = client.publish(reply_subject, answer.into()).await {
                         tracing::warn!(%error, "could not answer a letter");
                     }
                 });

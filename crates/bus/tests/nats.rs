@@ -363,6 +363,18 @@ async fn letters_reach_one_node_in_order_and_requests_come_back() {
         "another node read home's letters"
     );
 
+    // A request dropped unanswered (its node stopping) is "no such node",
+    // at once rather than after the request's timeout.
+    let dropped = tokio::spawn(async move {
+        drop(homes.recv().await.expect("a letter"));
+        homes
+    });
+    assert_eq!(
+        asker.request("home", b"late".to_vec()).await,
+        Err(bus::Unreachable::NoSuchNode)
+    );
+    dropped.await.expect("home dropped it");
+
     assert_eq!(
         asker.request("gone", b"anyone?".to_vec()).await,
         Err(bus::Unreachable::NoSuchNode)

@@ -411,9 +411,12 @@ pub trait Store: Send + Sync + 'static {
         here: &MediaHome,
         dead_after: Duration,
     ) -> StoreResult<MediaHome>;
+    /// A node stopping on purpose gives up every media home it holds, so
+    /// the next join of each session pins it to a living node.
+    async fn release_media_homes(&self, node_id: &str) -> StoreResult<()>;
     /// Moves the session's media home from `gone` (a node that stopped
-    /// answering) to `here`, if `gone` is still its home; answers the home
-    /// as it is now either way.
+    /// answering) to `here`, if `gone` is still its home or it has none;
+    /// answers the home as it is now either way.
     async fn take_over_media_home(
         &self,
         session_id: &Id,

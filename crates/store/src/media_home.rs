@@ -63,9 +63,13 @@ impl SqlStore {
         here: &MediaHome,
     ) -> StoreResult<MediaHome> {
         let mut tx = self.writer.begin().await?;
+        // A home given up meanwhile (its node stopped on purpose) is free.
         sqlx::query(
-            "UPDATE media_homes SET node_id = $3, media_address = $4, pinned_at = $5 \
-             WHERE session_id = $1 AND node_id = $2",
+            "INSERT INTO media_homes (session_id, node_id, media_address, pinned_at) \
+             VALUES ($1, $3, $4, $5) \
+             ON CONFLICT (session_id) DO UPDATE SET node_id = excluded.node_id, \
+             media_address = excluded.media_address, pinned_at = excluded.pinned_at \
+             WHERE media_homes.node_id = $2",
         )
         .bind(session_id.as_str())
         .bind(gone)

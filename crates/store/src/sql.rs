@@ -1448,6 +1448,14 @@ impl Store for SqlStore {
         self.pin_home(session_id, here, dead_after).await
     }
 
+    async fn release_media_homes(&self, node_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM media_homes WHERE node_id = $1")
+            .bind(node_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     async fn take_over_media_home(
         &self,
         session_id: &Id,
