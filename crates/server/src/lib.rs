@@ -255,8 +255,11 @@ impl Application {
         let sweeper = sweeper::spawn(state.clone(), self.timeouts, self.sweep_interval);
         let departures = live::media::watch_departures(state.clone());
         let letters = live::media::serve_letters(state.clone(), self.media_letters);
-        // The media server stops with the node; pages hear `room_closed`.
-        let media = tokio::spawn(self.sfu.run(state.shutdown.clone().cancelled_owned()));
+        // The media server stops with the node, once this node has given up
+        // its media homes: pages here hear `room_closed` (their sockets
+        // close too), pages relayed from other nodes `moved`, and their
+        // next join pins the session to a living node.
+        let media = tokio::spawn(self.sfu.run(live::media::hand_over(state.clone())));
         let router = api::router(self.state);
         let stopping = state.shutdown.clone();
         connections::serve(self.listener, router, self.connection_limits, async move {

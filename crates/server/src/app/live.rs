@@ -88,6 +88,12 @@ impl App {
         Ok((session, home))
     }
 
+    /// This node stops: the sessions whose media it holds are homed afresh
+    /// by their next join.
+    pub async fn release_media_homes(&self, node_id: &str) -> Result<()> {
+        Ok(self.store.release_media_homes(node_id).await?)
+    }
+
     /// Moves the session's media home from `gone`, a node that no longer
     /// takes letters, to `here`, if `gone` is still its home; the home as it
     /// is now. Only for someone who may hold media in the session.

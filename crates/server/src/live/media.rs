@@ -58,7 +58,7 @@ use domain::event::Event;
 use domain::moderation::SilencedMedia;
 use domain::session::{ParticipantStatus, Session, SessionStatus};
 pub use protocol::media::MediaState;
-use protocol::media::{ClientMessage, Refusal, ServerMessage, Track};
+use protocol::media::{ClientMessage, CloseReason, Refusal, ServerMessage, Track};
 use serde::{Deserialize, Serialize};
 use sfu::{
     JoinRequest, MediaSource, PeerId, RoomId, SfuError, SfuHandle, SignalIn, SignalOut, Sources,
@@ -592,6 +592,10 @@ async fn home_of(
     person: &Person,
     session_id: &Id,
 ) -> Result<(Session, Option<MediaHome>), Refusal> {
+    if state.shutdown.is_cancelled() {
+        // Gave its homes up: pinning one again would strand it.
+        return Err(SfuError::Stopped.into());
+    }
     let relay = &state.media.relay;
     if !relay.bus.spans_nodes() {
         return Ok((seat(state, &person.id, session_id).await?, None));
@@ -865,6 +869,18 @@ impl Forward {
                     .forget(&self.session_id, &self.user_id, self.join)
                     .await;
             }
+            // A room closed because this node stops has not ended: the page
+            // joins again, and its node pins the session elsewhere.
+            let message = match message {
+                ServerMessage::Closed {
+                    session_id,
+                    reason: CloseReason::RoomClosed,
+                } if self.state.shutdown.is_cancelled() => ServerMessage::Closed {
+                    session_id,
+                    reason: CloseReason::Moved,
+                },
+                other => other,
+            };
             let letter = MediaLetter::Tell {
                 join: self.join,
                 message,
@@ -884,6 +900,15 @@ impl Forward {
                 return;
             }
         }
+    }
+}
+
+/// Completes when this node stops, once it has given up the media homes it
+/// holds (the SFU stops then).
+pub async fn hand_over(state: AppState) {
+    state.shutdown.cancelled().await;
+    if let Err(error) = state.app.release_media_homes(state.media.node_id()).await {
+        tracing::warn!(?error, "giving up this node's media homes");
     }
 }
 
@@ -1064,6 +1089,16 @@ impl Links {
             let answer = relay(state, &home, join, person, message).await;
             return match answer {
                 Ok(answer) => Ok(answer?.map(|message| encode(&message))),
+                // Nobody takes the home's letters: its node is gone, and the
+                // page's media with it. The page joins again, elsewhere.
+                Err(Unreachable::NoSuchNode) => {
+                    self.relayed.remove(&session_id);
+                    state.media.relay.forget(join);
+                    Ok(Some(encode(&ServerMessage::Closed {
+                        session_id,
+                        reason: CloseReason::Moved,
+                    })))
+                }
                 Err(error) => {
                     if leaving {
                         self.relayed.remove(&session_id);

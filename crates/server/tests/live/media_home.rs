@@ -360,3 +360,38 @@ async fn people_on_two_nodes_meet_in_the_sessions_one_media_home() {
     node_b.stop().await;
     node_a.stop().await;
 }
+
+/// The home's node stops: it gives its homes up first, and a page relayed
+/// to it from node B hears `moved`. Joining again through node B pins the
+/// session there, and people meet in the new home.
+#[tokio::test]
+async fn a_stopping_home_hands_its_sessions_over_and_relayed_pages_move() {
+    let node_a = spawn_app_with(Backend::Postgres, own_bus).await;
+    let node_b = node_a.another_node().await;
+    let (ada, bob, id) = node_a.ada_and_bob_in_session().await;
+    let adas = Page::join(&node_a, &ada, &id).await;
+    let mut bobs = Page::join(&node_b, &bob, &id).await;
+    bobs.tracks_until(&ada, 1).await;
+    let old_home = adas.candidate.clone();
+    // Ada's socket is on the node that stops; her page goes first.
+    drop(adas);
+    bobs.tracks_until(&ada, 0).await;
+
+    node_a.stop().await;
+    let closed = bobs.message("closed", |_| true).await;
+    assert_eq!(closed["reason"], "moved", "{closed}");
+
+    let mut bobs = Page::join(&node_b, &bob, &id).await;
+    let mut adas = Page::join(&node_b, &ada, &id).await;
+    assert_ne!(
+        bobs.candidate, old_home,
+        "Bob's media is still on the stopped node"
+    );
+    assert_eq!(adas.candidate, bobs.candidate);
+    adas.hears(&bob).await;
+    bobs.hears(&ada).await;
+    let homes = homes_of(&node_b, &id).await;
+    assert_eq!(homes.len(), 1, "{homes:?}");
+    assert_eq!(homes[0].1, bobs.candidate, "{homes:?}");
+    node_b.stop().await;
+}
