@@ -20,6 +20,12 @@
 //!
 //! Publishing never waits on the network: events queue in an outbox that one
 //! task drains into NATS in order, so a NATS outage slows no request down.
+//!
+//! Letters for one node go on `<prefix>.node.<node id>`: a request is a NATS
+//! request (its answer comes back on the asker's inbox subject; with nobody
+//! subscribed the server says so at once, which is how a stopped node
+//! shows), a letter sent without one a plain publish. NATS keeps the order
+//! of what one connection publishes to one subscriber.
 
 use std::time::Duration;
 
@@ -33,7 +39,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::{BACKLOG, Bus, LocalBus};
+use crate::{BACKLOG, Bus, Letter, LocalBus, Unreachable};
 
 /// How long we wait on the NATS server: to confirm it has our subscription,
 /// or to take the last events when the bus is dropped.
@@ -57,6 +63,12 @@ pub struct NatsBus {
     /// Reading from NATS and watching the connection. Both would run forever
     /// (they hold the subscription), so they are aborted when the bus is dropped.
     readers: [JoinHandle<()>; 2],
+    /// For letters to one node, which skip the outbox: their senders wait.
+    client: Client,
+    /// The bus's subject prefix, for the nodes' letter subjects.
+    prefix: String,
+    /// Reading this node's letters, once [`Bus::letters`] started it.
+    letter_reader: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl NatsBus {
@@ -107,6 +119,7 @@ impl NatsBus {
             .context("confirming the NATS subscription")?;
 
         let outbox = Outbox::start(client.clone(), subject, node_id);
+        let bus_client = client.clone();
         let readers = [
             tokio::spawn(forward_from_other_nodes(subscriber, node_id, local.clone())),
             tokio::spawn(watch_connection(
@@ -121,6 +134,9 @@ impl NatsBus {
             local,
             outbox,
             readers,
+            client: bus_client,
+            prefix: subject_prefix.to_owned(),
+            letter_reader: std::sync::Mutex::default(),
         })
     }
 }
@@ -128,6 +144,9 @@ impl NatsBus {
 impl Drop for NatsBus {
     fn drop(&mut self) {
         for reader in &self.readers {
+            reader.abort();
+        }
+        if let Some(reader) = self.letter_reader.lock().expect("reader lock").take() {
             reader.abort();
         }
         // The outbox task is left alone: it ends by itself once the last
@@ -145,20 +164,115 @@ impl Bus for NatsBus {
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.local.subscribe()
     }
+
+    fn spans_nodes(&self) -> bool {
+        true
+    }
+
+    async fn letters(&self, node_id: &str) -> anyhow::Result<mpsc::Receiver<Letter>> {
+        let subject = node_subject(&self.prefix, node_id)?;
+        let subscriber = self
+            .client
+            .subscribe(subject)
+            .await
+            .context("subscribing to this node's letters")?;
+        confirm_server_caught_up(&self.client)
+            .await
+            .context("confirming the NATS subscription")?;
+        let (mailbox, letters) = mpsc::channel(BACKLOG);
+        let reader = tokio::spawn(read_letters(subscriber, self.client.clone(), mailbox));
+        if let Some(earlier) = self
+            .letter_reader
+            .lock()
+            .expect("reader lock")
+            .replace(reader)
+        {
+            earlier.abort();
+        }
+        Ok(letters)
+    }
+
+    async fn request(&self, node_id: &str, payload: Vec<u8>) -> Result<Vec<u8>, Unreachable> {
+        let subject = node_subject(&self.prefix, node_id)
+            .map_err(|error| Unreachable::NoAnswer(error.to_string()))?;
+        match self.client.request(subject, payload.into()).await {
+            Ok(answer) if answer.payload.is_empty() => Err(Unreachable::NoSuchNode),
+            Ok(answer) => Ok(answer.payload.to_vec()),
+            Err(error) if error.kind() == async_nats::RequestErrorKind::NoResponders => {
+                Err(Unreachable::NoSuchNode)
+            }
+            Err(error) => Err(Unreachable::NoAnswer(error.to_string())),
+        }
+    }
+
+    async fn send(&self, node_id: &str, payload: Vec<u8>) -> anyhow::Result<()> {
+        let subject = node_subject(&self.prefix, node_id)?;
+        self.client
+            .publish(subject, payload.into())
+            .await
+            .context("sending a letter to a node")
+    }
+}
+
+/// Hands this node's letters to the receiver, in order; a request's answer
+/// goes back to the asker's reply subject when the receiver gives it.
+async fn read_letters(mut subscriber: Subscriber, client: Client, mailbox: mpsc::Sender<Letter>) {
+    while let Some(message) = subscriber.next().await {
+        let payload = message.payload.to_vec();
+        let letter = match message.reply {
+            None => Letter {
+                payload,
+                reply: None,
+            },
+            Some(reply_subject) => {
+                let (reply, answer) = tokio::sync::oneshot::channel::<Vec<u8>>();
+                let client = client.clone();
+                tokio::spawn(async move {
+                    // Dropped unanswered (this node is stopping): no bytes,
+                    // which the asker takes for "no such node", at once.
+                    let answer = answer.await.unwrap_or_default();
+                    if let Err(error) = client.publish(reply_subject, answer.into()).await {
+                        tracing::warn!(%error, "could not answer a letter");
+                    }
+                });
+                Letter {
+                    payload,
+                    reply: Some(reply),
+                }
+            }
+        };
+        if mailbox.send(letter).await.is_err() {
+            return;
+        }
+    }
+    tracing::warn!("the NATS subscription for this node's letters ended");
 }
 
 /// `<prefix>.events`, refusing a prefix that is not a plain NATS subject: a
 /// wildcard (`*`, `>`) or an empty token would make nodes listen to, or
 /// publish on, subjects other than their bus's.
 fn events_subject(prefix: &str) -> anyhow::Result<Subject> {
-    let is_plain_token = |token: &str| {
-        !token.is_empty() && !token.contains(|c: char| c.is_whitespace() || c == '*' || c == '>')
-    };
     ensure!(
         prefix.split('.').all(is_plain_token),
         "the NATS subject prefix {prefix:?} must be dot-separated names without spaces or wildcards"
     );
     Ok(Subject::from(format!("{prefix}.events")))
+}
+
+/// `<prefix>.node.<node id>`, where the letters for one node go. The node id
+/// is one plain token, so no node can listen to another's letters.
+fn node_subject(prefix: &str, node_id: &str) -> anyhow::Result<Subject> {
+    let events = events_subject(prefix)?;
+    ensure!(
+        is_plain_token(node_id) && !node_id.contains('.'),
+        "the node id {node_id:?} must be one name without dots, spaces or wildcards"
+    );
+    let prefix = events.as_str().trim_end_matches(".events");
+    Ok(Subject::from(format!("{prefix}.node.{node_id}")))
+}
+
+fn is_plain_token(token: &str) -> bool {
+    !token.is_empty() && !token.contains(|c: char| c.is_whitespace() || c == '*' || c == '>')
 }
 
 /// Events on their way to NATS, sent in the order they were posted by one
@@ -372,6 +486,17 @@ mod tests {
             events_subject("lockin.staging").unwrap().as_str(),
             "lockin.staging.events"
         );
+    }
+
+    #[test]
+    fn a_nodes_letters_have_a_subject_of_their_own() {
+        assert_eq!(
+            node_subject("lockin", "n1").unwrap().as_str(),
+            "lockin.node.n1"
+        );
+        for node_id in ["", "a.b", "*", ">", "a b"] {
+            assert!(node_subject("lockin", node_id).is_err(), "{node_id:?}");
+        }
     }
 
     #[test]

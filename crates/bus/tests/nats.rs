@@ -319,3 +319,64 @@ impl Drop for SeverableProxy {
         self.sever_connections();
     }
 }
+
+/// A request to one node is answered by that node alone; letters sent on
+/// without an answer arrive in the order sent; a node nobody serves is
+/// reported as such, at once.
+#[tokio::test]
+async fn letters_reach_one_node_in_order_and_requests_come_back() {
+    let (url, prefix) = (nats_url(), unique_prefix());
+    let asker = join(&url, &prefix).await;
+    let home = join(&url, &prefix).await;
+    let other = join(&url, &prefix).await;
+    let mut homes = home.letters("home").await.expect("home's letters");
+    let mut others = other.letters("other").await.expect("other's letters");
+
+    let answered = tokio::spawn(async move {
+        let letter = homes.recv().await.expect("a letter");
+        assert!(letter.is_request());
+        let mut answer = letter.payload.clone();
+        answer.extend_from_slice(b" answered");
+        letter.answer(answer);
+        homes
+    });
+    let answer = tokio::time::timeout(EVENT_DEADLINE, asker.request("home", b"join".to_vec()))
+        .await
+        .expect("an answer in time")
+        .expect("an answer");
+    assert_eq!(answer, b"join answered");
+    let mut homes = answered.await.expect("home answered");
+
+    for number in 0..50u8 {
+        asker.send("home", vec![number]).await.expect("sent");
+    }
+    for number in 0..50u8 {
+        let letter = tokio::time::timeout(EVENT_DEADLINE, homes.recv())
+            .await
+            .expect("the letter in time")
+            .expect("a letter");
+        assert!(!letter.is_request());
+        assert_eq!(letter.payload, vec![number]);
+    }
+    assert!(
+        others.try_recv().is_err(),
+        "another node read home's letters"
+    );
+
+    // A request dropped unanswered (its node stopping) is "no such node",
+    // at once rather than after the request's timeout.
+    let dropped = tokio::spawn(async move {
+        drop(homes.recv().await.expect("a letter"));
+        homes
+    });
+    assert_eq!(
+        asker.request("home", b"late".to_vec()).await,
+        Err(bus::Unreachable::NoSuchNode)
+    );
+    dropped.await.expect("home dropped it");
+
+    assert_eq!(
+        asker.request("gone", b"anyone?".to_vec()).await,
+        Err(bus::Unreachable::NoSuchNode)
+    );
+}

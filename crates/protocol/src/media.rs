@@ -401,6 +401,13 @@ mod tests {
             },
         );
         round_trip(
+            &format!(r#"{{"type":"media.closed","session_id":"{SESSION}","reason":"moved"}}"#),
+            ServerMessage::Closed {
+                session_id: session(),
+                reason: CloseReason::Moved,
+            },
+        );
+        round_trip(
             &format!(
                 r#"{{"type":"media.closed","session_id":"{SESSION}","reason":"room_closed"}}"#
             ),

@@ -109,6 +109,9 @@ pub struct Application {
     timeouts: Timeouts,
     sweep_interval: Duration,
     connection_limits: connections::Limits,
+    /// Other nodes' letters to this one: media signalling relayed to the
+    /// sessions homed here, and the homes' messages for pages here.
+    media_letters: tokio::sync::mpsc::Receiver<bus::Letter>,
 }
 
 impl Application {
@@ -137,6 +140,36 @@ impl Application {
         let bus = open_bus(&config).await?;
         let store: Arc<dyn Store> = sql.clone();
         let node_id = uuid::Uuid::new_v4().simple().to_string();
+        let timeouts = Timeouts {
+            departure: config.departure_timeout,
+            empty: config.empty_timeout,
+            // Several missed heartbeats, and never less than a few seconds of grace.
+            node_dead_after: (config.sweep_interval * 5).max(Duration::from_secs(5)),
+            remind_before: Duration::from_secs(10 * 60),
+        };
+        // Alive from the start: a session's media may be pinned here at once.
+        sql.heartbeat(&node_id).await?;
+        let media_letters = bus
+            .letters(&node_id)
+            .await
+            .context("taking this node's letters on the bus")?;
+        let here = store::MediaHome {
+            node_id: node_id.clone(),
+            media_address: sfu
+                .candidates()
+                .addrs()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let media = live::media::MediaRooms::new(
+            sfu.handle(),
+            ice_servers,
+            bus.clone(),
+            here,
+            timeouts.node_dead_after,
+        );
         let state = AppState {
             hub: live::hub::Hub::start(bus.subscribe()),
             data_dir: config.data_dir.clone(),
@@ -169,7 +202,7 @@ impl Application {
             },
             shutdown: CancellationToken::new(),
             live_connections: TaskTracker::new(),
-            media: live::media::MediaRooms::new(sfu.handle(), ice_servers),
+            media,
             live_limits: live::Limits {
                 subscriptions_per_second: std::num::NonZeroU32::new(
                     config.live_subscriptions_per_second,
@@ -179,13 +212,6 @@ impl Application {
             },
             live_holders: Arc::default(),
         };
-        let timeouts = Timeouts {
-            departure: config.departure_timeout,
-            empty: config.empty_timeout,
-            // Several missed heartbeats, and never less than a few seconds of grace.
-            node_dead_after: (config.sweep_interval * 5).max(Duration::from_secs(5)),
-            remind_before: Duration::from_secs(10 * 60),
-        };
         Ok(Self {
             agent_token: SecretString::from(agent_token),
             listener,
@@ -194,6 +220,7 @@ impl Application {
             sql,
             timeouts,
             sweep_interval: config.sweep_interval,
+            media_letters,
             connection_limits: connections::Limits {
                 header_read_timeout: config.header_read_timeout,
                 per_address: config.connections_per_address,
@@ -227,8 +254,12 @@ impl Application {
         let state = self.state.clone();
         let sweeper = sweeper::spawn(state.clone(), self.timeouts, self.sweep_interval);
         let departures = live::media::watch_departures(state.clone());
-        // The media server stops with the node; pages hear `room_closed`.
-        let media = tokio::spawn(self.sfu.run(state.shutdown.clone().cancelled_owned()));
+        let letters = live::media::serve_letters(state.clone(), self.media_letters);
+        // The media server stops with the node, once this node has given up
+        // its media homes: pages here hear `room_closed` (their sockets
+        // close too), pages relayed from other nodes `moved`, and their
+        // next join pins the session to a living node.
+        let media = tokio::spawn(self.sfu.run(live::media::hand_over(state.clone())));
         let router = api::router(self.state);
         let stopping = state.shutdown.clone();
         connections::serve(self.listener, router, self.connection_limits, async move {
@@ -240,6 +271,7 @@ impl Application {
         state.shutdown.cancel();
         let _ = sweeper.await;
         let _ = departures.await;
+        let _ = letters.await;
         let _ = media.await;
         state.live_connections.close();
         if tokio::time::timeout(Duration::from_secs(5), state.live_connections.wait())

@@ -193,6 +193,10 @@ pub enum CloseReason {
     RoomClosed,
     /// The host removed the person from the session.
     Removed,
+    /// Never the room's own: the server moved the session's media to
+    /// another room (its node is stopping, or stopped answering). The page
+    /// joins again, and lands in the new one.
+    Moved,
 }
 
 /// One ICE server handed to the browser for its `RTCPeerConnection`

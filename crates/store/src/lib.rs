@@ -12,11 +12,11 @@
 //! - `focus`: the timer's runs and people's stays, kept inside the
 //!   transactions that change the timer or a seat (`domain::focus` adds
 //!   them up).
-//! - `moderation`, `favourites`, `recap`, `sweep`: the [`Store`] methods of
-//!   one feature each (host controls and blocks; favourites and the notices
-//!   a favourite's new session becomes; the recap and the assistant's
-//!   summary; the timed work), over the same transactions and helpers as
-//!   `sql`.
+//! - `moderation`, `favourites`, `recap`, `sweep`, `media_home`: the
+//!   [`Store`] methods of one feature each (host controls and blocks;
+//!   favourites and the notices a favourite's new session becomes; the recap
+//!   and the assistant's summary; the timed work; which node holds each
+//!   session's media), over the same transactions and helpers as `sql`.
 //!
 //! Every change to a session runs in one transaction that first takes the
 //! session row's write lock and then asks [`domain::rules`] what to do with the
@@ -24,6 +24,7 @@
 
 mod favourites;
 mod focus;
+mod media_home;
 mod moderation;
 mod recap;
 mod rows;
@@ -206,6 +207,15 @@ pub struct SweepReport {
 /// A result together with the version of the session it was read from, both
 /// from one snapshot.
 pub type Versioned<T> = (i64, T);
+
+/// Where a session's media lives: the node whose SFU holds its room, and the
+/// addresses browsers reach that SFU's UDP socket at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaHome {
+    pub node_id: String,
+    /// The SFU's host candidates, as `ip:port`, comma separated.
+    pub media_address: String,
+}
 
 /// Counts for `/metrics`, read from the store so every node reports the same.
 pub struct Gauges {
@@ -391,6 +401,28 @@ pub trait Store: Send + Sync + 'static {
     async fn heartbeat(&self, node_id: &str) -> StoreResult<bool>;
     /// A node stopping on purpose: its connections count as closed now.
     async fn forget_node(&self, node_id: &str) -> StoreResult<()>;
+    /// The session's media home, pinned to `here` when it has none or when
+    /// its node is dead (no heartbeat within `dead_after`, or none on
+    /// record). **One statement decides**, so nodes racing for it all get
+    /// the same home.
+    async fn pin_media_home(
+        &self,
+        session_id: &Id,
+        here: &MediaHome,
+        dead_after: Duration,
+    ) -> StoreResult<MediaHome>;
+    /// A node stopping on purpose gives up every media home it holds, so
+    /// the next join of each session pins it to a living node.
+    async fn release_media_homes(&self, node_id: &str) -> StoreResult<()>;
+    /// Moves the session's media home from `gone` (a node that stopped
+    /// answering) to `here`, if `gone` is still its home or it has none;
+    /// answers the home as it is now either way.
+    async fn take_over_media_home(
+        &self,
+        session_id: &Id,
+        gone: &str,
+        here: &MediaHome,
+    ) -> StoreResult<MediaHome>;
     /// Sessions linked to a project, newest first.
     async fn project_sessions(&self, project_id: &Id) -> StoreResult<Vec<Session>>;
     /// A person's stays in rooms that reach `since` or later, and the work

@@ -31,9 +31,9 @@ use crate::rows::{
     PROJECT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, micros,
 };
 use crate::{
-    CreatedSession, FocusRecord, Gauges, ListCursor, NewAiLog, NewProject, NewReport, NewSession,
-    NewSummary, NewTimelapse, NewUser, ProjectChanges, SessionPage, Store, StoreError, StoreResult,
-    SweepReport, Timeouts, Versioned,
+    CreatedSession, FocusRecord, Gauges, ListCursor, MediaHome, NewAiLog, NewProject, NewReport,
+    NewSession, NewSummary, NewTimelapse, NewUser, ProjectChanges, SessionPage, Store, StoreError,
+    StoreResult, SweepReport, Timeouts, Versioned,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -1437,6 +1437,32 @@ impl Store for SqlStore {
 
     async fn forget_node(&self, node_id: &str) -> StoreResult<()> {
         self.close_node_connections(node_id, None, now()).await
+    }
+
+    async fn pin_media_home(
+        &self,
+        session_id: &Id,
+        here: &MediaHome,
+        dead_after: Duration,
+    ) -> StoreResult<MediaHome> {
+        self.pin_home(session_id, here, dead_after).await
+    }
+
+    async fn release_media_homes(&self, node_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM media_homes WHERE node_id = $1")
+            .bind(node_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn take_over_media_home(
+        &self,
+        session_id: &Id,
+        gone: &str,
+        here: &MediaHome,
+    ) -> StoreResult<MediaHome> {
+        self.take_over_home(session_id, gone, here).await
     }
 
     async fn project_sessions(&self, project_id: &Id) -> StoreResult<Vec<Session>> {

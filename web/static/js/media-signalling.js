@@ -260,7 +260,8 @@ export class Signalling {
       this.rejoinButton.hidden = false;
       return;
     }
-    // hangup, disconnected, failed: try again.
+    // hangup, disconnected, failed, moved (the session's media went to
+    // another server): try again.
     this.rejoinSoon();
   }
 

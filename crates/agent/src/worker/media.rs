@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use protocol::live::ServerMessage as LiveMessage;
-use protocol::media::{ClientMessage, MediaSource, ServerMessage, Sources, TrackKind};
+use protocol::media::{ClientMessage, CloseReason, MediaSource, ServerMessage, Sources, TrackKind};
 use sfu::client::{ClientDriver, ClientEvent, ClientPeer, Direction, Mid};
 use tokio::sync::mpsc;
 
@@ -247,6 +247,11 @@ impl Link {
                 tracing::warn!(session = %self.session_id, code = %error.code, error = %error.message, "the server refused the assistant's media");
                 Ok(None)
             }
+            // The session's media went to another node: join again, there.
+            ServerMessage::Closed {
+                reason: CloseReason::Moved,
+                ..
+            } => Err(anyhow!("the session's media moved to another node")),
             _ => Ok(None),
         }
     }

@@ -2,10 +2,14 @@
 //! which events touch them and how their results travel are `live::query`'s;
 //! the reading and the deciding are here.
 
+use std::time::Duration;
+
 use domain::Id;
 use domain::ai_log::AiLog;
 use domain::chat::Notification;
 use domain::session::{Participant, Session};
+
+use store::MediaHome;
 
 use super::error::named;
 use super::{App, Caller, Result};
@@ -54,11 +58,55 @@ impl App {
             .await?)
     }
 
-    /// The session, if the caller may hold media in it now: it is active and
-    /// they are joined, decided on one snapshot.
-    pub async fn media_seat(&self, caller: &Caller, session_id: &Id) -> Result<Session> {
+    /// The session, if `user_id` may hold media in it now: it is active and
+    /// they are joined, decided on one snapshot. The user id is always the
+    /// one of an authenticated live connection (on this node, or on the
+    /// node that relayed its page's message here).
+    pub async fn media_seat(&self, user_id: &Id, session_id: &Id) -> Result<Session> {
         self.store
-            .media_seat(session_id, &caller.user().id)
+            .media_seat(session_id, user_id)
+            .await
+            .map_err(named("no such session"))
+    }
+
+    /// The session and its media home, if `user_id` may hold media in it
+    /// now: `here` when it has no home yet or its home's node is dead (no
+    /// heartbeat within `dead_after`), else the living home as recorded.
+    pub async fn media_home(
+        &self,
+        user_id: &Id,
+        session_id: &Id,
+        here: &MediaHome,
+        dead_after: Duration,
+    ) -> Result<(Session, MediaHome)> {
+        let session = self.media_seat(user_id, session_id).await?;
+        let home = self
+            .store
+            .pin_media_home(session_id, here, dead_after)
+            .await
+            .map_err(named("no such session"))?;
+        Ok((session, home))
+    }
+
+    /// This node stops: the sessions whose media it holds are homed afresh
+    /// by their next join.
+    pub async fn release_media_homes(&self, node_id: &str) -> Result<()> {
+        Ok(self.store.release_media_homes(node_id).await?)
+    }
+
+    /// Moves the session's media home from `gone`, a node that no longer
+    /// takes letters, to `here`, if `gone` is still its home; the home as it
+    /// is now. Only for someone who may hold media in the session.
+    pub async fn take_over_media_home(
+        &self,
+        user_id: &Id,
+        session_id: &Id,
+        gone: &str,
+        here: &MediaHome,
+    ) -> Result<MediaHome> {
+        self.media_seat(user_id, session_id).await?;
+        self.store
+            .take_over_media_home(session_id, gone, here)
             .await
             .map_err(named("no such session"))
     }

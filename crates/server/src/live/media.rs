@@ -13,39 +13,62 @@
 //! says their session's participants changed, and [`watch_departures`]
 //! checks the store), or the session ends.
 //!
+//! # One home per session
+//!
+//! With several nodes, a session's media lives on one of them, its home
+//! (recorded in the store, docs/MEDIA.md). A page's `media.*` messages
+//! reach whichever node holds its live connection; that node relays them to
+//! the home over the bus and waits for each answer, so they stay in order,
+//! and the home sends its signals for the page back the same way. **The
+//! home decides**: it checks the seat of the relayed person (the
+//! authenticated user of the relaying connection) and runs the room exactly
+//! as for a page connected to it. With a bus to no other node, every
+//! session's home is here and nothing is recorded.
+//!
 //! # Layout
 //!
 //! - [`MediaRooms`]: this node's side of the SFU: who holds media in which
-//!   session, through which connection, with their microphone and camera
-//!   on or off. Joins and leaves of one session are serialised here. It also
-//!   holds the ICE servers ([`super::turn`]) each `media.config` carries.
+//!   session, through which link (a connection here, or a join relayed from
+//!   another node), with their microphone and camera on or off. Joins and
+//!   leaves of one session are serialised here. It also holds the ICE
+//!   servers ([`super::turn`]) each `media.config` carries, and the way to
+//!   the other nodes (`Relay`).
 //! - [`watch_departures`]: the task that tears down the media of people
 //!   marked left (expels the removed) and of sessions that ended, and holds
-//!   the media the host silenced.
-//! - [`Links`]: one live connection's media: its `media.*` messages in, the
-//!   SFU's signals and the room's on/off states out. The messages are
+//!   the media the host silenced, for the rooms homed here.
+//! - [`Links`]: one live connection's media: its `media.*` messages in (to
+//!   the room here, or relayed to the home), the SFU's signals, the room's
+//!   on/off states and the homes' messages out. The messages are
 //!   `protocol::media`'s.
+//! - `at_home`: what a session's home does with one page's message, whether
+//!   the page is connected here or relayed.
+//! - [`serve_letters`]: the task taking the other nodes' letters: pages'
+//!   messages relayed here (`MediaLetter::Ask`, each answered, and a join's
+//!   signals then sent back by a `Forward`), and the homes' messages for
+//!   pages here (`MediaLetter::Tell`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::Utf8Bytes;
+use bus::{Bus, Unreachable};
 use domain::Id;
 use domain::event::Event;
 use domain::moderation::SilencedMedia;
 use domain::session::{ParticipantStatus, Session, SessionStatus};
-use domain::user::User;
 pub use protocol::media::MediaState;
-use protocol::media::{ClientMessage, Refusal, ServerMessage, Track};
+use protocol::media::{ClientMessage, CloseReason, Refusal, ServerMessage, Track};
+use serde::{Deserialize, Serialize};
 use sfu::{
     JoinRequest, MediaSource, PeerId, RoomId, SfuError, SfuHandle, SignalIn, SignalOut, Sources,
 };
-use tokio::sync::{OwnedMutexGuard, broadcast, watch};
+use store::MediaHome;
+use tokio::sync::{OwnedMutexGuard, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::StreamMap;
 use tokio_stream::wrappers::{UnboundedReceiverStream, WatchStream};
+use uuid::Uuid;
 
 use super::turn::IceServers;
 use crate::AppState;
@@ -55,8 +78,9 @@ use crate::error::ApiError;
 /// One person holding media in a session on this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Member {
-    /// The [`Links`] (live connection) that joined.
-    link: u64,
+    /// What joined: a [`Links`] (live connection) of this node, or one join
+    /// relayed from another node's connection.
+    link: Uuid,
     state: MediaState,
 }
 
@@ -69,7 +93,53 @@ pub struct MediaRooms {
     /// The TURN servers handed to browsers, with each person's credentials.
     ice_servers: IceServers,
     rooms: Mutex<HashMap<Id, Arc<Room>>>,
-    next_link: AtomicU64,
+    relay: Relay,
+}
+
+/// How this node's pages reach the media of sessions homed on another node,
+/// and how that node's messages come back.
+struct Relay {
+    bus: Arc<dyn Bus>,
+    /// This node as a media home: its id, and its SFU's addresses.
+    here: MediaHome,
+    /// A home whose node showed no life for this long is taken over.
+    dead_after: Duration,
+    /// This node's joins to media homed elsewhere: where the home's messages
+    /// for each go (the [`Links`] that made it).
+    joins: Mutex<HashMap<Uuid, mpsc::UnboundedSender<Told>>>,
+}
+
+/// A message from a session's home for one relayed join.
+type Told = (Uuid, ServerMessage);
+
+/// A letter between nodes about media (on the bus, [`Bus::request`] and
+/// [`Bus::send`]).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum MediaLetter {
+    /// A page's `media.*` message, relayed to the session's home by the node
+    /// holding its live connection. The person is the connection's
+    /// authenticated one; `join` names this join of theirs on the home.
+    /// Answered with a [`RelayAnswer`].
+    Ask {
+        from_node: String,
+        join: Uuid,
+        user_id: Id,
+        name: String,
+        message: ClientMessage,
+    },
+    /// The home's message for the page of a relayed join.
+    Tell { join: Uuid, message: ServerMessage },
+}
+
+/// The home's immediate answer to a relayed message (a join's
+/// `media.answer`), or its refusal.
+type RelayAnswer = Result<Option<ServerMessage>, Refusal>;
+
+/// What a page did to the session's media, at its home.
+enum Done {
+    Nothing,
+    Joined(sfu::Joined, watch::Receiver<Members>),
 }
 
 struct Room {
@@ -84,13 +154,32 @@ struct Room {
 }
 
 impl MediaRooms {
-    pub fn new(sfu: SfuHandle, ice_servers: IceServers) -> Arc<Self> {
+    /// This node's media: its SFU, reached by browsers at `here`'s
+    /// addresses, and the bus to the other nodes. A session's home whose
+    /// node showed no life for `dead_after` may be taken over.
+    pub fn new(
+        sfu: SfuHandle,
+        ice_servers: IceServers,
+        bus: Arc<dyn Bus>,
+        here: MediaHome,
+        dead_after: Duration,
+    ) -> Arc<Self> {
         Arc::new(Self {
             sfu,
             ice_servers,
             rooms: Mutex::default(),
-            next_link: AtomicU64::new(1),
+            relay: Relay {
+                bus,
+                here,
+                dead_after,
+                joins: Mutex::default(),
+            },
         })
+    }
+
+    /// This node's id, as the sessions it is home to record it.
+    pub fn node_id(&self) -> &str {
+        &self.relay.here.node_id
     }
 
     /// The SFU itself, for signals from people already in.
@@ -117,7 +206,7 @@ impl MediaRooms {
 
     /// Whether `link` is the connection through which `user_id` holds media
     /// in `session_id`.
-    fn holds(&self, session_id: &Id, user_id: &Id, link: u64) -> bool {
+    fn holds(&self, session_id: &Id, user_id: &Id, link: Uuid) -> bool {
         self.current(session_id).is_some_and(|room| {
             room.members
                 .borrow()
@@ -186,8 +275,8 @@ impl MediaRooms {
     async fn join(
         &self,
         session: &Session,
-        user: &User,
-        link: u64,
+        user: &Person,
+        link: Uuid,
         offer_sdp: String,
         sources: Sources,
     ) -> Result<(sfu::Joined, watch::Receiver<Members>), SfuError> {
@@ -231,7 +320,7 @@ impl MediaRooms {
     /// Takes `user_id`'s media out of the session: their tracks stop for
     /// everyone at once. With `link`, only if that connection holds it (an
     /// old tab closing leaves the new tab's media be).
-    pub async fn leave(&self, session_id: &Id, user_id: &Id, link: Option<u64>) {
+    pub async fn leave(&self, session_id: &Id, user_id: &Id, link: Option<Uuid>) {
         self.take_out(session_id, user_id, link, false).await;
     }
 
@@ -241,7 +330,7 @@ impl MediaRooms {
         self.take_out(session_id, user_id, None, true).await;
     }
 
-    async fn take_out(&self, session_id: &Id, user_id: &Id, link: Option<u64>, removed: bool) {
+    async fn take_out(&self, session_id: &Id, user_id: &Id, link: Option<Uuid>, removed: bool) {
         let Some((room, _changes)) = self.lock(session_id, false).await else {
             return;
         };
@@ -272,7 +361,7 @@ impl MediaRooms {
 
     /// Forgets `user_id`'s media after the SFU let it go by itself (its
     /// connection failed, or it joined again through another link).
-    async fn forget(&self, session_id: &Id, user_id: &Id, link: u64) {
+    async fn forget(&self, session_id: &Id, user_id: &Id, link: Uuid) {
         let Some((room, _changes)) = self.lock(session_id, false).await else {
             return;
         };
@@ -344,7 +433,7 @@ impl MediaRooms {
 
     /// Records what `user_id`'s page sends. False when `link` does not hold
     /// their media.
-    fn set_state(&self, session_id: &Id, user_id: &Id, link: u64, state: MediaState) -> bool {
+    fn set_state(&self, session_id: &Id, user_id: &Id, link: Uuid, state: MediaState) -> bool {
         let Some(room) = self.current(session_id) else {
             return false;
         };
@@ -468,105 +557,470 @@ fn encode(message: &ServerMessage) -> Utf8Bytes {
         .into()
 }
 
-/// The session, if the caller may hold media in it now.
-async fn seat(state: &AppState, caller: &Caller, session_id: &Id) -> Result<Session, Refusal> {
+/// Who holds media: the authenticated person of a live connection, on this
+/// node or on the node that relayed their page's message here. Never taken
+/// from what a page sends.
+#[derive(Debug, Clone)]
+struct Person {
+    id: Id,
+    name: String,
+}
+
+impl Person {
+    fn of(caller: &Caller) -> Self {
+        let user = caller.user();
+        Self {
+            id: user.id.clone(),
+            name: user.name.clone(),
+        }
+    }
+}
+
+/// The session, if the person may hold media in it now.
+async fn seat(state: &AppState, user_id: &Id, session_id: &Id) -> Result<Session, Refusal> {
     Ok(state
         .app
-        .media_seat(caller, session_id)
+        .media_seat(user_id, session_id)
         .await
         .map_err(ApiError::from)?)
 }
 
-/// One live connection's media: the sessions it holds media in, the SFU's
-/// signals for each, and each room's on/off states.
+/// The session, if the person may hold media in it now, and its media home
+/// when that is another node. With a bus to no other node, always here.
+async fn home_of(
+    state: &AppState,
+    person: &Person,
+    session_id: &Id,
+) -> Result<(Session, Option<MediaHome>), Refusal> {
+    if state.shutdown.is_cancelled() {
+        // Gave its homes up: pinning one again would strand it.
+        return Err(SfuError::Stopped.into());
+    }
+    let relay = &state.media.relay;
+    if !relay.bus.spans_nodes() {
+        return Ok((seat(state, &person.id, session_id).await?, None));
+    }
+    let (session, home) = state
+        .app
+        .media_home(&person.id, session_id, &relay.here, relay.dead_after)
+        .await
+        .map_err(ApiError::from)?;
+    let elsewhere = (home.node_id != relay.here.node_id).then_some(home);
+    Ok((session, elsewhere))
+}
+
+/// A refusal for a message the session's home could not be asked about.
+fn unavailable(why: impl std::fmt::Display) -> Refusal {
+    Refusal::new(
+        "unavailable",
+        format!("the session's media server cannot be reached ({why}); join again"),
+    )
+}
+
+/// Joins the person's page to the session's media on this node, through
+/// `link` (a live connection here, or a join relayed from another node).
+async fn join_here(
+    state: &AppState,
+    session: &Session,
+    person: &Person,
+    link: Uuid,
+    offer: String,
+    sources: Sources,
+) -> Result<(sfu::Joined, watch::Receiver<Members>), Refusal> {
+    let joined = state
+        .media
+        .join(session, person, link, offer, sources)
+        .await?;
+    // Marked left while joining? The departure watcher could not see
+    // this media yet, so look again now that it is registered.
+    if seat(state, &person.id, &session.id).await.is_err() {
+        state.media.leave(&session.id, &person.id, Some(link)).await;
+        return Err(
+            ApiError::from(app::Error::Forbidden("join the session before its media")).into(),
+        );
+    }
+    Ok(joined)
+}
+
+/// What the session's home does with a page's media message (any node
+/// answers `media.config` itself). `link` is the page's live connection on
+/// this node, or its join relayed from another.
+async fn at_home(
+    state: &AppState,
+    person: &Person,
+    link: Uuid,
+    session_id: &Id,
+    message: ClientMessage,
+) -> Result<Done, Refusal> {
+    let signal = match message {
+        ClientMessage::Config { .. } => {
+            return Err(Refusal::new(
+                "invalid",
+                "media.config is answered by the node it is sent to",
+            ));
+        }
+        ClientMessage::Join { offer, sources, .. } => {
+            // The seat is checked here, on the home, for the person of the
+            // connection that relayed the join.
+            let (session, elsewhere) = home_of(state, person, session_id).await?;
+            if elsewhere.is_some() {
+                return Err(unavailable("the session's media moved to another node"));
+            }
+            let (joined, members) =
+                join_here(state, &session, person, link, offer, sources).await?;
+            return Ok(Done::Joined(joined, members));
+        }
+        ClientMessage::Leave { .. } => {
+            // The SFU says `closed` (left) on the signal channel, which
+            // then ends.
+            state.media.leave(session_id, &person.id, Some(link)).await;
+            return Ok(Done::Nothing);
+        }
+        ClientMessage::State {
+            microphone,
+            camera,
+            screen,
+            ..
+        } => {
+            let media_state = MediaState { microphone, camera };
+            if !state
+                .media
+                .set_state(session_id, &person.id, link, media_state)
+            {
+                return Err(Refusal::not_in_media());
+            }
+            // The SFU hears it too: what the host held is let go only
+            // once the page has turned it off and then on.
+            SignalIn::Sending {
+                microphone: Some(microphone),
+                camera: Some(camera),
+                screen,
+            }
+        }
+        ClientMessage::Answer { sdp, .. } => SignalIn::Answer { sdp },
+        ClientMessage::Offer { sdp, sources, .. } => SignalIn::Offer { sdp, sources },
+        ClientMessage::Candidate { candidate, .. } => SignalIn::Candidate { candidate },
+        ClientMessage::Publish { sources, .. } => SignalIn::Publish { sources },
+        ClientMessage::RestartIce { .. } => SignalIn::IceRestart,
+    };
+    // Only the link holding the person's media speaks for it: an old tab's
+    // late answer must not reach the new tab's connection.
+    if !state.media.holds(session_id, &person.id, link) {
+        return Err(Refusal::not_in_media());
+    }
+    state
+        .media
+        .sfu()
+        .signal(
+            RoomId::new(session_id.as_str()),
+            PeerId::new(person.id.as_str()),
+            signal,
+        )
+        .await?;
+    Ok(Done::Nothing)
+}
+
+/// The page's message for a signal of the SFU's.
+fn signal_message(session_id: Id, signal: SignalOut) -> ServerMessage {
+    match signal {
+        SignalOut::Answer { sdp } => ServerMessage::Answer { session_id, sdp },
+        SignalOut::Offer { sdp } => ServerMessage::Offer { session_id, sdp },
+        SignalOut::Tracks { tracks } => ServerMessage::Tracks {
+            session_id,
+            tracks: tracks.iter().map(Track::from).collect(),
+        },
+        SignalOut::Held { sources } => ServerMessage::Held {
+            session_id,
+            sources,
+        },
+        SignalOut::Closed { reason } => ServerMessage::Closed { session_id, reason },
+    }
+}
+
+/// The page's `media.states` for the room's members.
+fn states_message(session_id: Id, members: Members) -> ServerMessage {
+    let states = members
+        .into_iter()
+        .map(|(user_id, member)| (user_id, member.state))
+        .collect();
+    ServerMessage::States { session_id, states }
+}
+
+/// Sends a page's media message to the session's home on node `home`, as
+/// the relayed join `join`, and waits for its answer.
+async fn relay(
+    state: &AppState,
+    home: &str,
+    join: Uuid,
+    person: &Person,
+    message: ClientMessage,
+) -> Result<RelayAnswer, Unreachable> {
+    let relay = &state.media.relay;
+    let letter = MediaLetter::Ask {
+        from_node: relay.here.node_id.clone(),
+        join,
+        user_id: person.id.clone(),
+        name: person.name.clone(),
+        message,
+    };
+    let payload = serde_json::to_vec(&letter).expect("media letters serialize");
+    let answer = relay.bus.request(home, payload).await?;
+    serde_json::from_slice(&answer).map_err(|error| Unreachable::NoAnswer(error.to_string()))
+}
+
+/// Takes the letters other nodes send this node about media: their pages'
+/// messages for sessions homed here (each answered by the home, as if the
+/// page were connected here), and the messages of other homes for this
+/// node's pages.
+pub fn serve_letters(state: AppState, mut letters: mpsc::Receiver<bus::Letter>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let letter = tokio::select! {
+                letter = letters.recv() => letter,
+                () = state.shutdown.cancelled() => return,
+            };
+            let Some(letter) = letter else { return };
+            match serde_json::from_slice::<MediaLetter>(&letter.payload) {
+                Ok(MediaLetter::Tell { join, message }) => state.media.relay.tell(join, message),
+                Ok(MediaLetter::Ask {
+                    from_node,
+                    join,
+                    user_id,
+                    name,
+                    message,
+                }) => {
+                    // One at a time per page: its node waits for each answer
+                    // before it relays the next message.
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        let person = Person { id: user_id, name };
+                        let answer = serve_ask(&state, from_node, join, &person, message).await;
+                        letter.answer(serde_json::to_vec(&answer).expect("answers serialize"));
+                    });
+                }
+                Err(error) => tracing::warn!(%error, "skipping a media letter that makes no sense"),
+            }
+        }
+    })
+}
+
+/// Does at home what a page on node `from_node` asked, through its join `join`.
+async fn serve_ask(
+    state: &AppState,
+    from_node: String,
+    join: Uuid,
+    person: &Person,
+    message: ClientMessage,
+) -> RelayAnswer {
+    let session_id = Id::parse("session_id", message.session_id()).map_err(ApiError::from)?;
+    match at_home(state, person, join, &session_id, message).await? {
+        Done::Nothing => Ok(None),
+        Done::Joined(joined, members) => {
+            let forward = Forward {
+                state: state.clone(),
+                session_id: session_id.clone(),
+                user_id: person.id.clone(),
+                join,
+                to_node: from_node,
+            };
+            tokio::spawn(forward.run(joined.signals, members));
+            Ok(Some(ServerMessage::Answer {
+                session_id,
+                sdp: joined.answer_sdp,
+            }))
+        }
+    }
+}
+
+/// Carries the SFU's signals and the room's states for a relayed join to
+/// the node holding its page, in order, until the SFU lets it go.
+struct Forward {
+    state: AppState,
+    session_id: Id,
+    user_id: Id,
+    join: Uuid,
+    to_node: String,
+}
+
+impl Forward {
+    async fn run(
+        self,
+        signals: mpsc::UnboundedReceiver<SignalOut>,
+        members: watch::Receiver<Members>,
+    ) {
+        use futures::StreamExt;
+        let mut signals = UnboundedReceiverStream::new(signals);
+        let mut states = WatchStream::new(members);
+        loop {
+            let (message, closed) = tokio::select! {
+                signal = signals.next() => match signal {
+                    Some(signal) => {
+                        let closed = matches!(signal, SignalOut::Closed { .. });
+                        (signal_message(self.session_id.clone(), signal), closed)
+                    }
+                    None => return,
+                },
+                Some(members) = states.next() => (states_message(self.session_id.clone(), members), false),
+            };
+            if closed {
+                // Nothing more comes for this join; the room is no longer its.
+                self.state
+                    .media
+                    .forget(&self.session_id, &self.user_id, self.join)
+                    .await;
+            }
+            // A room closed because this node stops has not ended: the page
+            // joins again, and its node pins the session elsewhere.
+            let message = match message {
+                ServerMessage::Closed {
+                    session_id,
+                    reason: CloseReason::RoomClosed,
+                } if self.state.shutdown.is_cancelled() => ServerMessage::Closed {
+                    session_id,
+                    reason: CloseReason::Moved,
+                },
+                other => other,
+            };
+            let letter = MediaLetter::Tell {
+                join: self.join,
+                message,
+            };
+            let payload = serde_json::to_vec(&letter).expect("media letters serialize");
+            if let Err(error) = self
+                .state
+                .media
+                .relay
+                .bus
+                .send(&self.to_node, payload)
+                .await
+            {
+                tracing::warn!(?error, session = %self.session_id, "telling a page's node of its media");
+            }
+            if closed {
+                return;
+            }
+        }
+    }
+}
+
+/// Completes when this node stops, once it has given up the media homes it
+/// holds (the SFU stops then).
+pub async fn hand_over(state: AppState) {
+    state.shutdown.cancelled().await;
+    if let Err(error) = state.app.release_media_homes(state.media.node_id()).await {
+        tracing::warn!(?error, "giving up this node's media homes");
+    }
+}
+
+impl Relay {
+    /// Hands a home's message to the connection of the relayed join it is
+    /// for; dropped when that join is over.
+    fn tell(&self, join: Uuid, message: ServerMessage) {
+        if let Some(link) = self.joins.lock().expect("joins lock").get(&join) {
+            // A closed connection is leaving its joins; nothing to tell it.
+            let _ = link.send((join, message));
+        }
+    }
+
+    fn forget(&self, join: Uuid) {
+        self.joins.lock().expect("joins lock").remove(&join);
+    }
+}
+
+/// One live connection's media: the sessions it holds media in, here or
+/// relayed to their home on another node, the SFU's signals for each, and
+/// each room's on/off states.
 pub struct Links {
-    /// This connection among all links of the node: who holds a person's
-    /// media is decided by it, not by the person alone.
-    id: u64,
-    /// The sessions whose media this connection joined and has not left.
+    /// This connection among all links: who holds a person's media is
+    /// decided by it, not by the person alone.
+    id: Uuid,
+    /// The sessions whose media this connection joined here and has not left.
     joined: HashSet<Id>,
     signals: StreamMap<Id, UnboundedReceiverStream<SignalOut>>,
     states: StreamMap<Id, WatchStream<Members>>,
+    /// The sessions whose media this connection holds on another node: that
+    /// node, and the join's id there.
+    relayed: HashMap<Id, (String, Uuid)>,
+    /// The homes' messages for the relayed joins, in the order each sent them.
+    told: mpsc::UnboundedSender<Told>,
+    told_here: mpsc::UnboundedReceiver<Told>,
 }
 
 /// Something for the connection's select loop to pass on: a signal from
-/// the SFU, or a room's new states. Opaque: [`Links::outgoing`] reads it.
+/// the SFU, a room's new states, or a home's message. Opaque:
+/// [`Links::outgoing`] reads it.
 pub struct Outgoing(Pending);
 
 enum Pending {
     Signal(Id, SignalOut),
     States(Id, Members),
+    Told(Told),
 }
 
-impl Links {
-    pub fn new(media: &MediaRooms) -> Self {
+impl Default for Links {
+    fn default() -> Self {
+        let (told, told_here) = mpsc::unbounded_channel();
         Self {
-            id: media.next_link.fetch_add(1, Ordering::Relaxed),
+            id: Uuid::new_v4(),
             joined: HashSet::new(),
             signals: StreamMap::new(),
             states: StreamMap::new(),
+            relayed: HashMap::new(),
+            told,
+            told_here,
         }
     }
+}
 
-    /// The next signal or state change to pass on. Pending forever while the
-    /// connection holds no media, so it can sit in a `select!`.
+impl Links {
+    /// The next signal, state change or home's message to pass on. Pending
+    /// forever while the connection holds no media, so it can sit in a
+    /// `select!`.
     pub async fn next(&mut self) -> Outgoing {
         use futures::StreamExt;
         tokio::select! {
             Some((session_id, signal)) = self.signals.next() => Outgoing(Pending::Signal(session_id, signal)),
             Some((session_id, members)) = self.states.next() => Outgoing(Pending::States(session_id, members)),
-            else => std::future::pending().await,
+            Some(told) = self.told_here.recv() => Outgoing(Pending::Told(told)),
         }
     }
 
-    /// Turns what [`Links::next`] gave into a message for the page.
+    /// Turns what [`Links::next`] gave into a message for the page, if it
+    /// still is one.
     pub async fn outgoing(
         &mut self,
         state: &AppState,
         caller: &Caller,
         outgoing: Outgoing,
-    ) -> Utf8Bytes {
+    ) -> Option<Utf8Bytes> {
         match outgoing.0 {
             Pending::Signal(session_id, signal) => {
-                self.signal_message(state, caller, &session_id, signal)
-                    .await
+                if matches!(signal, SignalOut::Closed { .. }) {
+                    // Nothing more comes on this channel; the room is no longer ours.
+                    self.joined.remove(&session_id);
+                    self.states.remove(&session_id);
+                    state
+                        .media
+                        .forget(&session_id, &caller.user().id, self.id)
+                        .await;
+                }
+                Some(encode(&signal_message(session_id, signal)))
             }
             Pending::States(session_id, members) => {
-                let states = members
-                    .into_iter()
-                    .map(|(user_id, member)| (user_id, member.state))
-                    .collect();
-                encode(&ServerMessage::States { session_id, states })
+                Some(encode(&states_message(session_id, members)))
             }
-        }
-    }
-
-    async fn signal_message(
-        &mut self,
-        state: &AppState,
-        caller: &Caller,
-        session_id: &Id,
-        signal: SignalOut,
-    ) -> Utf8Bytes {
-        let user = caller.user();
-        let session_id = session_id.clone();
-        match signal {
-            SignalOut::Answer { sdp } => encode(&ServerMessage::Answer { session_id, sdp }),
-            SignalOut::Offer { sdp } => encode(&ServerMessage::Offer { session_id, sdp }),
-            SignalOut::Tracks { tracks } => encode(&ServerMessage::Tracks {
-                session_id,
-                tracks: tracks.iter().map(Track::from).collect(),
-            }),
-            SignalOut::Held { sources } => encode(&ServerMessage::Held {
-                session_id,
-                sources,
-            }),
-            SignalOut::Closed { reason } => {
-                // Nothing more comes on this channel; the room is no longer ours.
-                self.joined.remove(&session_id);
-                self.states.remove(&session_id);
-                state.media.forget(&session_id, &user.id, self.id).await;
-                encode(&ServerMessage::Closed { session_id, reason })
+            Pending::Told((join, message)) => {
+                // Only the current join of a session speaks to the page.
+                let session_id = self
+                    .relayed
+                    .iter()
+                    .find(|(_, (_, current))| *current == join)
+                    .map(|(session_id, _)| session_id.clone())?;
+                if matches!(message, ServerMessage::Closed { .. }) {
+                    self.relayed.remove(&session_id);
+                    state.media.relay.forget(join);
+                }
+                Some(encode(&message))
             }
         }
     }
@@ -594,7 +1048,7 @@ impl Links {
             }
         };
         let raw_session_id = message.session_id().to_owned();
-        match self.apply(state, caller, message).await {
+        match self.apply(state, &Person::of(caller), message).await {
             Ok(answer) => answer,
             Err(error) => Some(encode(&ServerMessage::Error {
                 session_id: Some(raw_session_id),
@@ -606,105 +1060,160 @@ impl Links {
     async fn apply(
         &mut self,
         state: &AppState,
-        caller: &Caller,
+        person: &Person,
         message: ClientMessage,
     ) -> Result<Option<Utf8Bytes>, Refusal> {
-        let user = caller.user();
         let session_id = Id::parse("session_id", message.session_id()).map_err(ApiError::from)?;
-        let signal = match message {
+        match message {
             ClientMessage::Config { .. } => {
-                seat(state, caller, &session_id).await?;
+                seat(state, &person.id, &session_id).await?;
                 return Ok(Some(encode(&ServerMessage::Config {
                     ice_servers: state
                         .media
                         .ice_servers
-                        .for_person(&user.id, SystemTime::now()),
+                        .for_person(&person.id, SystemTime::now()),
                     session_id,
                 })));
             }
             ClientMessage::Join { offer, sources, .. } => {
                 return self
-                    .join(state, caller, &session_id, offer, sources)
+                    .join(state, person, &session_id, offer, sources)
                     .await
                     .map(Some);
             }
-            ClientMessage::Leave { .. } => {
-                self.joined.remove(&session_id);
-                // The SFU says `closed` (left) on the signal channel, which
-                // then ends.
-                state
-                    .media
-                    .leave(&session_id, &user.id, Some(self.id))
-                    .await;
-                return Ok(None);
-            }
-            ClientMessage::State {
-                microphone,
-                camera,
-                screen,
-                ..
-            } => {
-                let media_state = MediaState { microphone, camera };
-                if !self.joined.contains(&session_id)
-                    || !state
-                        .media
-                        .set_state(&session_id, &user.id, self.id, media_state)
-                {
-                    return Err(Refusal::not_in_media());
-                }
-                // The SFU hears it too: what the host held is let go only
-                // once the page has turned it off and then on.
-                SignalIn::Sending {
-                    microphone: Some(microphone),
-                    camera: Some(camera),
-                    screen,
-                }
-            }
-            ClientMessage::Answer { sdp, .. } => SignalIn::Answer { sdp },
-            ClientMessage::Offer { sdp, sources, .. } => SignalIn::Offer { sdp, sources },
-            ClientMessage::Candidate { candidate, .. } => SignalIn::Candidate { candidate },
-            ClientMessage::Publish { sources, .. } => SignalIn::Publish { sources },
-            ClientMessage::RestartIce { .. } => SignalIn::IceRestart,
-        };
-        // Only the connection holding the person's media speaks for it: an
-        // old tab's late answer must not reach the new tab's connection.
-        if !self.joined.contains(&session_id) || !state.media.holds(&session_id, &user.id, self.id)
-        {
-            return Err(Refusal::not_in_media());
+            _ => {}
         }
-        state
-            .media
-            .sfu()
-            .signal(
-                RoomId::new(session_id.as_str()),
-                PeerId::new(user.id.as_str()),
-                signal,
-            )
-            .await?;
+        let leaving = matches!(message, ClientMessage::Leave { .. });
+        if let Some((home, join)) = self.relayed.get(&session_id).cloned() {
+            // The home answers `closed` (left) to a leave, which ends the join.
+            let answer = relay(state, &home, join, person, message).await;
+            return match answer {
+                Ok(answer) => Ok(answer?.map(|message| encode(&message))),
+                // Nobody takes the home's letters: its node is gone, and the
+                // page's media with it. The page joins again, elsewhere.
+                Err(Unreachable::NoSuchNode) => {
+                    self.relayed.remove(&session_id);
+                    state.media.relay.forget(join);
+                    Ok(Some(encode(&ServerMessage::Closed {
+                        session_id,
+                        reason: CloseReason::Moved,
+                    })))
+                }
+                Err(error) => {
+                    if leaving {
+                        self.relayed.remove(&session_id);
+                        state.media.relay.forget(join);
+                    }
+                    Err(unavailable(error))
+                }
+            };
+        }
+        if !self.joined.contains(&session_id) {
+            // Leaving media one does not hold changes nothing.
+            return if leaving {
+                Ok(None)
+            } else {
+                Err(Refusal::not_in_media())
+            };
+        }
+        if leaving {
+            self.joined.remove(&session_id);
+        }
+        at_home(state, person, self.id, &session_id, message).await?;
         Ok(None)
     }
 
     async fn join(
         &mut self,
         state: &AppState,
-        caller: &Caller,
+        person: &Person,
         session_id: &Id,
         offer: String,
         sources: Sources,
     ) -> Result<Utf8Bytes, Refusal> {
-        let user = caller.user();
-        let session = seat(state, caller, session_id).await?;
-        let (joined, members) = state
+        let (session, elsewhere) = home_of(state, person, session_id).await?;
+        let Some(home) = elsewhere else {
+            return self
+                .join_here(state, &session, person, offer, sources)
+                .await;
+        };
+        let join = Uuid::new_v4();
+        state
             .media
-            .join(&session, user, self.id, offer, sources)
-            .await?;
-        // Marked left while joining? The departure watcher could not see
-        // this media yet, so look again now that it is registered.
-        if seat(state, caller, session_id).await.is_err() {
-            state.media.leave(session_id, &user.id, Some(self.id)).await;
-            return Err(
-                ApiError::from(app::Error::Forbidden("join the session before its media")).into(),
-            );
+            .relay
+            .joins
+            .lock()
+            .expect("joins lock")
+            .insert(join, self.told.clone());
+        let message = ClientMessage::Join {
+            session_id: session_id.to_string(),
+            offer: offer.clone(),
+            sources: sources.clone(),
+        };
+        let answer = match relay(state, &home.node_id, join, person, message).await {
+            Ok(answer) => answer,
+            Err(Unreachable::NoSuchNode) => {
+                // Nobody takes the home's letters: its node is gone. The
+                // session's media moves here, unless another node took it
+                // first.
+                state.media.relay.forget(join);
+                let relay = &state.media.relay;
+                let now = state
+                    .app
+                    .take_over_media_home(&person.id, session_id, &home.node_id, &relay.here)
+                    .await
+                    .map_err(ApiError::from)?;
+                if now.node_id != relay.here.node_id {
+                    return Err(unavailable("the session's media moved to another node"));
+                }
+                return self
+                    .join_here(state, &session, person, offer, sources)
+                    .await;
+            }
+            Err(error) => {
+                state.media.relay.forget(join);
+                return Err(unavailable(error));
+            }
+        };
+        let answer = match answer {
+            Ok(Some(answer)) => answer,
+            Ok(None) => {
+                state.media.relay.forget(join);
+                return Err(unavailable("the home gave no answer"));
+            }
+            Err(refusal) => {
+                state.media.relay.forget(join);
+                return Err(refusal);
+            }
+        };
+        // A join here before (another home then) gives way to this one.
+        self.leave_here(state, person, session_id).await;
+        if let Some((_, earlier)) = self
+            .relayed
+            .insert(session_id.clone(), (home.node_id, join))
+        {
+            state.media.relay.forget(earlier);
+        }
+        Ok(encode(&answer))
+    }
+
+    async fn join_here(
+        &mut self,
+        state: &AppState,
+        session: &Session,
+        person: &Person,
+        offer: String,
+        sources: Sources,
+    ) -> Result<Utf8Bytes, Refusal> {
+        let (joined, members) = join_here(state, session, person, self.id, offer, sources).await?;
+        let session_id = &session.id;
+        // A join relayed to another home before gives way to this one.
+        if let Some((home, join)) = self.relayed.remove(session_id) {
+            state.media.relay.forget(join);
+            let leave = ClientMessage::Leave {
+                session_id: session_id.to_string(),
+            };
+            let _ = relay(state, &home, join, person, leave).await;
         }
         self.joined.insert(session_id.clone());
         // Replaces the streams of an earlier join on this connection, whose
@@ -721,17 +1230,40 @@ impl Links {
         }))
     }
 
-    /// The connection closed: its media leaves every room.
+    /// Lets go of this connection's media of the session on this node, if
+    /// it holds any.
+    async fn leave_here(&mut self, state: &AppState, person: &Person, session_id: &Id) {
+        if self.joined.remove(session_id) {
+            self.signals.remove(session_id);
+            self.states.remove(session_id);
+            state
+                .media
+                .leave(session_id, &person.id, Some(self.id))
+                .await;
+        }
+    }
+
+    /// The connection closed: its media leaves every room, here and on
+    /// the homes it was relayed to.
     pub async fn close(&mut self, state: &AppState, caller: &Caller) {
-        let user = caller.user();
+        let person = Person::of(caller);
         for session_id in std::mem::take(&mut self.joined) {
             state
                 .media
-                .leave(&session_id, &user.id, Some(self.id))
+                .leave(&session_id, &person.id, Some(self.id))
                 .await;
         }
         self.signals.clear();
         self.states.clear();
+        for (session_id, (home, join)) in std::mem::take(&mut self.relayed) {
+            state.media.relay.forget(join);
+            let leave = ClientMessage::Leave {
+                session_id: session_id.to_string(),
+            };
+            if let Err(error) = relay(state, &home, join, &person, leave).await {
+                tracing::debug!(%error, session = %session_id, "the media home did not hear a page close");
+            }
+        }
     }
 }
 

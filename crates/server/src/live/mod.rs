@@ -188,7 +188,7 @@ struct Connection {
 impl Connection {
     fn new(state: AppState, caller: Caller) -> Self {
         Self {
-            media: media::Links::new(&state.media),
+            media: media::Links::default(),
             caller,
             subscriptions: HashMap::new(),
             results: StreamMap::new(),
@@ -243,7 +243,7 @@ impl Connection {
                     self.let_go_idle().await;
                     None
                 }
-                outgoing = self.media.next() => Some(self.media.outgoing(&self.state, &self.caller, outgoing).await),
+                outgoing = self.media.next() => self.media.outgoing(&self.state, &self.caller, outgoing).await,
                 _ = ping.tick() => {
                     if last_heard.elapsed() > SILENT_LIMIT {
                         break;

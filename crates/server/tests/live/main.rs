@@ -44,6 +44,7 @@ mod harness;
 mod host_controls;
 mod limits;
 mod media;
+mod media_home;
 mod nodes;
 mod presence;
 mod protocol;
