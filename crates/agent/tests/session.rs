@@ -13,6 +13,7 @@ use agent::prompt::{ChatPrompt, SessionContext, SessionInfo};
 use agent::providers::{AgentConfig, ProviderError, Timeouts};
 use agent::stt::domain_lm::build_arpa;
 use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
+use agent::stt::{SpeechToText, Transcript};
 use agent::tts::flite::{FliteTts, FliteVoice, synthesize_blocking};
 use agent::wake::WakeSpotter;
 use agent::{Agent, Interaction, ROOM_PROVIDER, RoomDesk, SpeakerId};
@@ -59,9 +60,17 @@ impl LanguageModel for ScriptedLlm {
 }
 
 fn agent_with(llm: ScriptedLlm, timeouts: Timeouts) -> Agent {
+    agent_hearing_with(llm, timeouts, Arc::new(pocketsphinx()))
+}
+
+fn pocketsphinx() -> PocketsphinxStt {
     let model = PocketsphinxModel::default();
     let arpa = build_arpa(&model.dictionary(), &[]).unwrap();
-    let stt = PocketsphinxStt::with_arpa(&model, &arpa).unwrap();
+    PocketsphinxStt::with_arpa(&model, &arpa).unwrap()
+}
+
+fn agent_hearing_with(llm: ScriptedLlm, timeouts: Timeouts, stt: Arc<dyn SpeechToText>) -> Agent {
+    let model = PocketsphinxModel::default();
     let spotter_model = model.clone();
     let spotters: SharedSpotterFactory = Arc::new(move || {
         Box::new(PocketsphinxSpotter::new(&spotter_model, "hey agent", 1e-20).unwrap())
@@ -73,7 +82,7 @@ fn agent_with(llm: ScriptedLlm, timeouts: Timeouts) -> Agent {
     };
     Agent::from_parts(
         config,
-        Arc::new(stt),
+        stt,
         Arc::new(llm),
         Arc::new(FliteTts::new(FliteVoice::Slt).unwrap()),
         Hearing::offline(Some(spotters)).unwrap(),
@@ -319,6 +328,66 @@ async fn a_language_model_that_never_answers_times_out_into_an_apology() {
         Some("language model (scripted): timed out after 400ms")
     );
     assert!(frames > 20);
+}
+
+/// PocketSphinx behind a delay: a transcript made late, by a busy machine
+/// (`here`: an engine of this process) or a slow remote provider.
+struct Late {
+    inner: PocketsphinxStt,
+    delay: Duration,
+    here: bool,
+}
+
+#[async_trait]
+impl SpeechToText for Late {
+    fn name(&self) -> &'static str {
+        "late"
+    }
+
+    fn runs_here(&self) -> bool {
+        self.here
+    }
+
+    async fn transcribe(&self, pcm: &[i16]) -> Result<Transcript, ProviderError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.transcribe(pcm).await
+    }
+}
+
+fn late_hearing(here: bool) -> Agent {
+    let llm = ScriptedLlm {
+        pieces: vec!["A closure captures its environment."],
+        failure: None,
+        hang: false,
+        prompts: Arc::default(),
+    };
+    let timeouts = Timeouts {
+        transcription: Duration::from_millis(200),
+        ..Timeouts::default()
+    };
+    let stt = Late {
+        inner: pocketsphinx(),
+        delay: Duration::from_millis(1500),
+        here,
+    };
+    agent_hearing_with(llm, timeouts, Arc::new(stt))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcript_this_process_makes_late_is_waited_for_not_dropped() {
+    let agent = late_hearing(true);
+    let (interaction, frames) = ask(&agent, "hey agent, what is a closure in rust").await;
+    assert!(interaction.error.is_none(), "{interaction:?}");
+    assert_eq!(interaction.answer, "A closure captures its environment.");
+    assert!(frames > 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_transcript_past_its_time_limit_is_apologised_for() {
+    let agent = late_hearing(false);
+    let (interaction, _) = ask(&agent, "hey agent, what is a closure in rust").await;
+    let error = interaction.error.as_deref().unwrap_or_default();
+    assert!(error.contains("timed out after 200ms"), "{interaction:?}");
 }
 
 /// The room's data, as the server would answer it: records each question.

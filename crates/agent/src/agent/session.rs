@@ -530,10 +530,15 @@ impl Session {
                     pcm.clone(),
                     work.clone(),
                 );
-                let limit = self.agent.config.timeouts.transcription;
+                // An engine of this process is waited for (see `runs_here`).
+                let limit = (!stt.runs_here()).then_some(self.agent.config.timeouts.transcription);
                 let hints = self.hints();
                 tokio::spawn(async move {
-                    let result = with_timeout(limit, stt.transcribe_with_hints(&pcm, &hints)).await;
+                    let transcribing = stt.transcribe_with_hints(&pcm, &hints);
+                    let result = match limit {
+                        Some(limit) => with_timeout(limit, transcribing).await,
+                        None => transcribing.await,
+                    };
                     let result = result.map(|t| t.text).map_err(|e| e.to_string());
                     let _ = work.send(Work::Transcript { utterance, result }).await;
                 });

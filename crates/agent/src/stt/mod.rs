@@ -28,6 +28,16 @@ pub trait SpeechToText: Send + Sync {
     /// The provider's name as logged with each interaction.
     fn name(&self) -> &'static str;
 
+    /// Whether the engine runs in this process (Whisper, PocketSphinx). Its
+    /// work on a blocking thread cannot be cut off once started, so the
+    /// session waits for its transcript however long a busy machine makes
+    /// it: a time limit would drop the question unheard while the work went
+    /// on anyway. The transcription time limit bounds only the wait on a
+    /// remote provider.
+    fn runs_here(&self) -> bool {
+        false
+    }
+
     async fn transcribe(&self, pcm: &[i16]) -> Result<Transcript, ProviderError>;
 
     /// Transcribes, expecting the words of `hints` (free text such as

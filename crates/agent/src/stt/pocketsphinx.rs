@@ -555,6 +555,10 @@ impl SpeechToText for PocketsphinxStt {
         "pocketsphinx"
     }
 
+    fn runs_here(&self) -> bool {
+        true
+    }
+
     async fn transcribe(&self, pcm: &[i16]) -> Result<Transcript, ProviderError> {
         let decoder = Arc::clone(&self.decoder);
         let pcm = pcm.to_vec();

@@ -486,6 +486,10 @@ impl SpeechToText for WhisperStt {
         "whisper"
     }
 
+    fn runs_here(&self) -> bool {
+        true
+    }
+
     async fn transcribe(&self, pcm: &[i16]) -> Result<Transcript, ProviderError> {
         self.transcribe_with_hints(pcm, "").await
     }
