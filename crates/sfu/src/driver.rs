@@ -15,6 +15,10 @@
 //! **Rooms are only ever touched from this task**, so they need no locks;
 //! everything else talks to them through commands.
 //!
+//! Only due rooms are woken: every room's next timeout is kept in time order
+//! ([`RoomTimers`]), so the task finds the earliest deadline and the rooms
+//! due at it without looking at the others.
+//!
 //! A datagram's room and peer are found from its source address
 //! ([`Routes`]); an address not seen before is offered to each room's
 //! [`Room::accepts`] (which asks each peer's `Rtc`, by ICE credentials for
@@ -37,6 +41,7 @@ use crate::error::SfuError;
 use crate::room::{Room, RoomConfig, RoomInput, RoomOutput};
 use crate::routes::{Route, Routes, UnknownSourceLimit};
 use crate::signal::{CloseReason, MediaSource, PeerId, RoomId, SignalIn, SignalOut, Sources};
+use crate::timers::RoomTimers;
 
 /// How long the task sleeps at most when nothing is due, so a clock that
 /// jumps cannot stall it.
@@ -290,6 +295,7 @@ impl Sfu {
             room_config,
             commands,
             rooms: HashMap::new(),
+            timers: RoomTimers::new(),
             routes: Routes::new(UnknownSourceLimit::default()),
             signals: HashMap::new(),
             transmits: Vec::new(),
@@ -305,7 +311,10 @@ struct Task {
     /// What every room starts from; a join sets its seat limit.
     room_config: RoomConfig,
     commands: mpsc::Receiver<Command>,
-    rooms: HashMap<RoomId, RoomSlot>,
+    rooms: HashMap<RoomId, Room>,
+    /// When each room next wants [`RoomInput::Timeout`]: set after every
+    /// drain of it, forgotten with it.
+    timers: RoomTimers,
     /// Whose datagrams come from which address, learned as rooms claim them,
     /// and the limit on addresses nobody has.
     routes: Routes,
@@ -313,12 +322,6 @@ struct Task {
     signals: HashMap<(RoomId, PeerId), mpsc::UnboundedSender<SignalOut>>,
     /// Datagrams to send once the current input is handled.
     transmits: Vec<(SocketAddr, Vec<u8>)>,
-}
-
-struct RoomSlot {
-    room: Room,
-    /// When the room next wants [`RoomInput::Timeout`].
-    timeout: Instant,
 }
 
 impl Task {
@@ -356,12 +359,8 @@ impl Task {
     }
 
     fn next_deadline(&self, now: Instant) -> Instant {
-        self.rooms
-            .values()
-            .map(|slot| slot.timeout)
-            .min()
-            .unwrap_or(now + IDLE_WAKE)
-            .min(now + IDLE_WAKE)
+        let idle = now + IDLE_WAKE;
+        self.timers.next().map_or(idle, |at| at.min(idle))
     }
 
     fn on_command(&mut self, now: Instant, command: Command) {
@@ -443,18 +442,15 @@ impl Task {
             sources,
             seat_limit,
         } = request;
-        let slot = self.rooms.entry(room_id.clone()).or_insert_with(|| {
+        let room = self.rooms.entry(room_id.clone()).or_insert_with(|| {
             let config = RoomConfig {
                 seat_limit,
                 ..self.room_config.clone()
             };
-            RoomSlot {
-                room: Room::new(config, now),
-                timeout: now,
-            }
+            Room::new(config, now)
         });
-        slot.room.set_seat_limit(seat_limit);
-        let result = slot.room.handle_input(
+        room.set_seat_limit(seat_limit);
+        let result = room.handle_input(
             now,
             RoomInput::AddPeer {
                 peer_id: peer_id.clone(),
@@ -468,7 +464,7 @@ impl Task {
         let replaced = match &result {
             Ok(()) => true,
             // A join refused before the old connection was touched keeps it.
-            Err(_) => !slot.room.contains(&peer_id),
+            Err(_) => !room.contains(&peer_id),
         };
         if replaced {
             if let Some(old) = self.signals.remove(&key) {
@@ -514,9 +510,9 @@ impl Task {
         if route == Route::Drop {
             return;
         }
-        let claimed = self.rooms.iter().find_map(|(room, slot)| {
-            let peer = slot.room.accepts(source, destination, datagram)?;
-            Some((room.clone(), peer.clone()))
+        let claimed = self.rooms.iter().find_map(|(room_id, room)| {
+            let peer = room.accepts(source, destination, datagram)?;
+            Some((room_id.clone(), peer.clone()))
         });
         let Some((room, peer)) = claimed else {
             // Often a browser's first check arriving before its join is
@@ -536,14 +532,10 @@ impl Task {
         }
     }
 
+    /// Feeds [`RoomInput::Timeout`] to the rooms due by `now`, and to no
+    /// other.
     fn fire_timeouts(&mut self, now: Instant) {
-        let due: Vec<RoomId> = self
-            .rooms
-            .iter()
-            .filter(|(_, slot)| slot.timeout <= now)
-            .map(|(room, _)| room.clone())
-            .collect();
-        for room in due {
+        for room in self.timers.due(now) {
             if let Err(e) = self.feed(now, &room, RoomInput::Timeout) {
                 warn!(%room, error = %e, "room timeout failed");
             }
@@ -558,24 +550,25 @@ impl Task {
         room_id: &RoomId,
         input: RoomInput<'_>,
     ) -> Result<(), SfuError> {
-        let Some(slot) = self.rooms.get_mut(room_id) else {
+        let Some(room) = self.rooms.get_mut(room_id) else {
             return Err(SfuError::UnknownPeer);
         };
-        let result = slot.room.handle_input(now, input);
+        let result = room.handle_input(now, input);
         self.drain(room_id, None);
         result
     }
 
     /// Takes a room's outputs: datagrams are queued for sending, signals go
-    /// to their peers, gone peers' channels are closed. An empty room is
-    /// dropped. Returns the answer to `joining`'s offer, if there is one.
+    /// to their peers, gone peers' channels are closed, the room's timeout
+    /// is set. An empty room is dropped. Returns the answer to `joining`'s
+    /// offer, if there is one.
     fn drain(&mut self, room_id: &RoomId, joining: Option<&PeerId>) -> Option<String> {
-        let slot = self.rooms.get_mut(room_id)?;
+        let room = self.rooms.get_mut(room_id)?;
         let mut answer = None;
         loop {
-            match slot.room.poll_output() {
+            match room.poll_output() {
                 RoomOutput::Timeout(at) => {
-                    slot.timeout = at;
+                    self.timers.set(room_id, at);
                     break;
                 }
                 RoomOutput::Transmit {
@@ -604,8 +597,9 @@ impl Task {
                 }
             }
         }
-        if slot.room.is_empty() {
+        if room.is_empty() {
             self.rooms.remove(room_id);
+            self.timers.forget(room_id);
         }
         answer
     }

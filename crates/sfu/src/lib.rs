@@ -19,6 +19,8 @@
 //! - [`routes`]: whose a datagram is, by source address, and the limit on
 //!   addresses nobody has, checked before a datagram is offered to every
 //!   room.
+//! - [`timers`]: each room's next timeout in time order ([`RoomTimers`]), so
+//!   the task wakes only the rooms that are due.
 //! - [`candidates`]: the ICE host candidates of the one UDP socket, and which
 //!   one a datagram arrived on.
 //! - [`driver`]: the one tokio task that owns the UDP socket and every room,
@@ -46,6 +48,7 @@ mod peer;
 pub mod room;
 pub mod routes;
 pub mod signal;
+pub mod timers;
 
 pub use candidates::HostCandidates;
 pub use client::{ClientDriver, ClientEvent, ClientPeer};
@@ -58,3 +61,4 @@ pub use signal::{
     CloseReason, IceServer, MediaSource, PeerId, RoomId, SignalIn, SignalOut, Sources, TrackInfo,
     TrackKind,
 };
+pub use timers::RoomTimers;
