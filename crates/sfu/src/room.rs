@@ -47,7 +47,7 @@
 //! another peer changed are queued as `Work` and carried out afterwards, one
 //! mutation and drain at a time.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -252,6 +252,12 @@ enum Work {
 pub struct Room {
     config: RoomConfig,
     peers: Vec<Peer>,
+    /// Where each peer is in `peers`, by id: a datagram's guessed owner and
+    /// a signal's sender are found without a scan. Rebuilt (with `by_key`)
+    /// whenever a peer comes or goes, which is rare next to media.
+    by_id: HashMap<PeerId, usize>,
+    /// Where each peer is in `peers`, by key.
+    by_key: HashMap<PeerKey, usize>,
     /// The key the next peer gets.
     next_key: PeerKey,
     work: VecDeque<Work>,
@@ -267,6 +273,8 @@ impl Room {
         Self {
             config,
             peers: Vec::new(),
+            by_id: HashMap::new(),
+            by_key: HashMap::new(),
             next_key: 1,
             work: VecDeque::new(),
             outputs: VecDeque::new(),
@@ -430,6 +438,7 @@ impl Room {
             .map(|(mid, source)| (Mid::from(mid.as_str()), *source))
             .collect();
         self.peers.push(peer);
+        self.reindex();
         let index = self.peers.len() - 1;
 
         for addr in self.config.candidates.clone() {
@@ -446,6 +455,7 @@ impl Room {
             Ok(answer) => answer,
             Err(e) => {
                 self.peers.remove(index);
+                self.reindex();
                 return Err(SfuError::bad("offer", e));
             }
         };
@@ -1165,6 +1175,7 @@ impl Room {
     /// everyone (queued), and reports it gone if `gone` says why.
     fn remove_peer(&mut self, index: usize, gone: Option<CloseReason>) {
         let mut peer = self.peers.remove(index);
+        self.reindex();
         info!(peer = %peer.id, reason = ?gone, "media peer leaves");
         if peer.rtc.is_alive() && peer.rtc.close().is_ok() {
             // RTCP BYE and DTLS close_notify: the browser learns at once.
@@ -1197,16 +1208,27 @@ impl Room {
         }
     }
 
+    /// Makes `by_id` and `by_key` match `peers` again. **Called after every
+    /// change to `peers`**, before anything looks a peer up.
+    fn reindex(&mut self) {
+        self.by_id.clear();
+        self.by_key.clear();
+        for (index, peer) in self.peers.iter().enumerate() {
+            self.by_id.insert(peer.id.clone(), index);
+            self.by_key.insert(peer.key, index);
+        }
+    }
+
     fn index_of(&self, peer_id: &PeerId) -> Option<usize> {
-        self.peers.iter().position(|p| &p.id == peer_id)
+        self.by_id.get(peer_id).copied()
     }
 
     fn index_of_key(&self, key: PeerKey) -> Option<usize> {
-        self.peers.iter().position(|p| p.key == key)
+        self.by_key.get(&key).copied()
     }
 
     fn peer_by_key(&self, key: PeerKey) -> Option<&Peer> {
-        self.peers.iter().find(|p| p.key == key)
+        self.index_of_key(key).map(|index| &self.peers[index])
     }
 }
 
