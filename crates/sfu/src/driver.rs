@@ -19,6 +19,12 @@
 //! ([`RoomTimers`]), so the task finds the earliest deadline and the rooms
 //! due at it without looking at the others.
 //!
+//! Datagrams come in and go out in batches, through `quinn-udp`: one
+//! system call reads up to [`RECEIVE_BATCH`] datagrams (each may hold several
+//! the kernel coalesced, GRO), all of them are fed to their rooms, and only
+//! then is everything the rooms output sent, grouped by destination into
+//! GSO batches ([`Outbox`]) — one system call per batch, not per datagram.
+//!
 //! A datagram's room and peer are found from its source address
 //! ([`Routes`]); an address not seen before is offered to each room's
 //! [`Room::accepts`] (which asks each peer's `Rtc`, by ICE credentials for
@@ -28,16 +34,19 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::candidates::HostCandidates;
 use crate::error::SfuError;
+use crate::outbox::Outbox;
 use crate::room::{Room, RoomConfig, RoomInput, RoomOutput};
 use crate::routes::{Route, Routes, UnknownSourceLimit};
 use crate::signal::{CloseReason, MediaSource, PeerId, RoomId, SignalIn, SignalOut, Sources};
@@ -52,6 +61,10 @@ const COMMAND_QUEUE: usize = 1024;
 
 /// A datagram larger than this is not WebRTC (str0m keeps below 1200 bytes).
 const MAX_DATAGRAM: usize = 2048;
+
+/// Receive buffers read by one system call. Each holds one datagram, or
+/// (with GRO) several from one source.
+pub const RECEIVE_BATCH: usize = 8;
 
 /// How the SFU is set up: `--rtc-udp`, `--public-ip` and the caps on a
 /// peer's media lines.
@@ -233,6 +246,9 @@ impl SfuHandle {
 /// The SFU: bound, not yet running. [`Sfu::run`] it on a task of its own.
 pub struct Sfu {
     socket: UdpSocket,
+    /// `quinn-udp`'s view of the socket: batched receive (GRO) and send
+    /// (GSO), and what the kernel supports of them.
+    udp: UdpSocketState,
     local_addr: SocketAddr,
     candidates: HostCandidates,
     /// What every room starts from; a join sets its seat limit.
@@ -245,12 +261,14 @@ impl Sfu {
     /// Binds the UDP socket and works out the host candidates.
     pub async fn bind(config: SfuConfig) -> io::Result<Self> {
         let socket = UdpSocket::bind(config.udp_listen).await?;
+        let udp = UdpSocketState::new((&socket).into())?;
         let local_addr = socket.local_addr()?;
         let candidates = HostCandidates::discover(local_addr, config.public_ip)?;
         info!(%local_addr, candidates = ?candidates.addrs(), "media UDP socket bound");
         let (sender, commands) = mpsc::channel(COMMAND_QUEUE);
         Ok(Self {
             socket,
+            udp,
             local_addr,
             room_config: RoomConfig {
                 max_send_lines: config.max_send_lines,
@@ -282,6 +300,7 @@ impl Sfu {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Sfu {
             socket,
+            udp,
             candidates,
             room_config,
             commands,
@@ -291,6 +310,7 @@ impl Sfu {
         } = self;
         let task = Task {
             socket,
+            udp,
             candidates,
             room_config,
             commands,
@@ -298,7 +318,7 @@ impl Sfu {
             timers: RoomTimers::new(),
             routes: Routes::new(UnknownSourceLimit::default()),
             signals: HashMap::new(),
-            transmits: Vec::new(),
+            outbox: Outbox::new(),
         };
         task.run(shutdown).await;
     }
@@ -307,6 +327,7 @@ impl Sfu {
 /// The running SFU: everything the task owns.
 struct Task {
     socket: UdpSocket,
+    udp: UdpSocketState,
     candidates: HostCandidates,
     /// What every room starts from; a join sets its seat limit.
     room_config: RoomConfig,
@@ -320,14 +341,17 @@ struct Task {
     routes: Routes,
     /// Each joined peer's signal channel.
     signals: HashMap<(RoomId, PeerId), mpsc::UnboundedSender<SignalOut>>,
-    /// Datagrams to send once the current input is handled.
-    transmits: Vec<(SocketAddr, Vec<u8>)>,
+    /// Datagrams to send once everything that came in at once is handled.
+    outbox: Outbox,
 }
 
 impl Task {
     async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        // Room for as many datagrams as GRO puts in one buffer.
+        let buffer_size = MAX_DATAGRAM * self.udp.gro_segments().max(1);
+        let mut buffers = vec![vec![0u8; buffer_size]; RECEIVE_BATCH];
+        let mut meta = [RecvMeta::default(); RECEIVE_BATCH];
         loop {
             let deadline = self.next_deadline(Instant::now());
             tokio::select! {
@@ -337,8 +361,16 @@ impl Task {
                     Some(command) => self.on_command(Instant::now(), command),
                     None => break,
                 },
-                received = self.socket.recv_from(&mut buf) => match received {
-                    Ok((len, source)) => self.on_datagram(Instant::now(), source, &buf[..len]),
+                received = receive(&self.socket, &self.udp, &mut buffers, &mut meta) => match received {
+                    Ok(count) => {
+                        let now = Instant::now();
+                        for (buffer, meta) in buffers.iter().zip(&meta).take(count) {
+                            let stride = if meta.stride == 0 { meta.len } else { meta.stride };
+                            for datagram in buffer[..meta.len].chunks(stride.max(1)) {
+                                self.on_datagram(now, meta.addr, datagram);
+                            }
+                        }
+                    }
                     // Linux reports ICMP errors for earlier sends here; the
                     // socket itself is fine.
                     Err(e) => debug!(error = %e, "media socket receive error"),
@@ -573,7 +605,7 @@ impl Task {
                 }
                 RoomOutput::Transmit {
                     destination, bytes, ..
-                } => self.transmits.push((destination, bytes)),
+                } => self.outbox.push(destination, bytes),
                 RoomOutput::Signal { peer_id, signal } => {
                     if answer.is_none()
                         && joining == Some(&peer_id)
@@ -605,10 +637,77 @@ impl Task {
     }
 
     async fn flush(&mut self) {
-        for (destination, bytes) in self.transmits.drain(..) {
-            if let Err(e) = self.socket.send_to(&bytes, destination).await {
-                debug!(%destination, error = %e, "media send failed");
+        if self.outbox.is_empty() {
+            return;
+        }
+        for batch in self.outbox.take_batches(self.udp.max_gso_segments()) {
+            let segments = batch.segments();
+            let segment_size = (segments > 1).then_some(batch.segment_size);
+            let sent = send(
+                &self.socket,
+                &self.udp,
+                batch.destination,
+                &batch.contents,
+                segment_size,
+            )
+            .await;
+            let Err(e) = sent else {
+                continue;
+            };
+            if segments == 1 {
+                debug!(destination = %batch.destination, error = %e, "media send failed");
+                continue;
+            }
+            // The kernel or the interface would not take the batch whole
+            // (quinn-udp then stops batching): one by one instead.
+            debug!(destination = %batch.destination, error = %e, "batched send failed; sending singly");
+            for datagram in batch.datagrams() {
+                let sent = send(&self.socket, &self.udp, batch.destination, datagram, None).await;
+                if let Err(e) = sent {
+                    debug!(destination = %batch.destination, error = %e, "media send failed");
+                }
             }
         }
     }
+}
+
+/// Reads up to one buffer's worth of datagrams into each of `buffers`, in
+/// one system call once the socket is readable. Returns how many buffers
+/// were filled; `meta` says from whom, how much and how it is cut.
+async fn receive(
+    socket: &UdpSocket,
+    udp: &UdpSocketState,
+    buffers: &mut [Vec<u8>],
+    meta: &mut [RecvMeta],
+) -> io::Result<usize> {
+    socket
+        .async_io(Interest::READABLE, || {
+            let mut slices: Vec<IoSliceMut<'_>> =
+                buffers.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            udp.recv(socket.into(), &mut slices, meta)
+        })
+        .await
+}
+
+/// Sends `contents` to `destination` once the socket is writable: one
+/// datagram, or with `segment_size` several of that size end to end (GSO).
+async fn send(
+    socket: &UdpSocket,
+    udp: &UdpSocketState,
+    destination: SocketAddr,
+    contents: &[u8],
+    segment_size: Option<usize>,
+) -> io::Result<()> {
+    let transmit = Transmit {
+        destination,
+        ecn: None,
+        contents,
+        segment_size,
+        src_ip: None,
+    };
+    socket
+        .async_io(Interest::WRITABLE, || {
+            udp.try_send(socket.into(), &transmit)
+        })
+        .await
 }

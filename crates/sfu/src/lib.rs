@@ -21,6 +21,9 @@
 //!   room.
 //! - [`timers`]: each room's next timeout in time order ([`RoomTimers`]), so
 //!   the task wakes only the rooms that are due.
+//! - [`outbox`]: the datagrams one step of the task sends, grouped by
+//!   destination into batches of equal-sized datagrams, each sent with one
+//!   system call (GSO, through `quinn-udp`).
 //! - [`candidates`]: the ICE host candidates of the one UDP socket, and which
 //!   one a datagram arrived on.
 //! - [`driver`]: the one tokio task that owns the UDP socket and every room,
@@ -44,6 +47,7 @@ pub mod client;
 pub mod driver;
 pub mod error;
 mod layers;
+pub mod outbox;
 mod peer;
 pub mod room;
 pub mod routes;
@@ -55,6 +59,7 @@ pub use client::{ClientDriver, ClientEvent, ClientPeer};
 
 pub use driver::{JoinRequest, Joined, Sfu, SfuConfig, SfuHandle};
 pub use error::SfuError;
+pub use outbox::{Batch, Outbox};
 pub use room::{Room, RoomConfig, RoomInput, RoomOutput};
 pub use routes::{Route, Routes, UnknownSourceLimit};
 pub use signal::{
