@@ -620,6 +620,11 @@ impl Task {
                         let _ = channel.send(signal);
                     }
                 }
+                // Not passed on to browsers yet: the live protocol has no
+                // message for it.
+                RoomOutput::ActiveSpeakers { speakers } => {
+                    debug!(room = %room_id, ?speakers, "active speakers");
+                }
                 RoomOutput::PeerGone { peer_id, reason } => {
                     let key = (room_id.clone(), peer_id);
                     if let Some(channel) = self.signals.remove(&key) {

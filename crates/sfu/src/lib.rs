@@ -14,6 +14,8 @@
 //! - `peer` (private): the state of one peer — what it publishes, what it is
 //!   forwarded, where its negotiation stands.
 //! - `layers` (private): simulcast layer rates and the choice of layer.
+//! - `speakers` (private): who is speaking, from the audio level on the
+//!   microphones' packets, with hysteresis.
 //! - [`signal`]: the signalling values exchanged with browsers
 //!   ([`SignalIn`], [`SignalOut`], [`TrackInfo`]) and the ids.
 //! - [`routes`]: whose a datagram is, by source address, and the limit on
@@ -52,6 +54,7 @@ mod peer;
 pub mod room;
 pub mod routes;
 pub mod signal;
+mod speakers;
 pub mod timers;
 
 pub use candidates::HostCandidates;

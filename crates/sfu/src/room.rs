@@ -17,6 +17,10 @@
 //!   track). Frames arriving on the published track are written to each
 //!   forwarded line (str0m's frame mode: it re-packetizes, and keeps sequence
 //!   numbers and timestamps continuous per subscriber).
+//! - Who is speaking is worked out from the audio level browsers put on
+//!   their microphone's packets (the `speakers` module), looked at every
+//!   `SPEAKER_TICK`, and given out as [`RoomOutput::ActiveSpeakers`] when
+//!   the set of speakers changes. A held microphone speaks for nobody.
 //! - Each published track has a subscriber list (its open forwarded lines),
 //!   so a frame costs its subscribers, not the room. The lists are derived
 //!   from the peers' lines and rebuilt after any change to peers or lines;
@@ -69,10 +73,14 @@ use crate::peer::{Forwarded, OutState, Peer, PeerKey, Published};
 use crate::signal::{
     CloseReason, MediaSource, PeerId, SignalIn, SignalOut, Sources, TrackInfo, TrackKind,
 };
+use crate::speakers::Speakers;
 
 /// How often each subscriber's simulcast layers are chosen again, besides
 /// on every new bandwidth estimate.
 const LAYER_TICK: Duration = Duration::from_secs(1);
+
+/// How often the room looks at who is speaking.
+const SPEAKER_TICK: Duration = Duration::from_millis(200);
 
 /// What a forwarded audio track is assumed to need, in bits per second,
 /// when sharing a subscriber's estimate among its tracks.
@@ -215,6 +223,9 @@ pub enum RoomOutput {
     },
     /// Send a signalling message to a peer's browser.
     Signal { peer_id: PeerId, signal: SignalOut },
+    /// Who is speaking now, loudest first (none: nobody). Given out when the
+    /// set of speakers changes, with hysteresis so it does not flap.
+    ActiveSpeakers { speakers: Vec<PeerId> },
     /// The peer is no longer in the room (it was removed, or its connection
     /// failed or stayed down), and its tracks are being stopped for everyone.
     PeerGone {
@@ -285,6 +296,10 @@ pub struct Room {
     now: Instant,
     /// When layers are next chosen again for everyone.
     next_layer_tick: Instant,
+    /// Who is speaking, from the microphones' audio levels.
+    speakers: Speakers<PeerKey>,
+    /// When the speakers are next looked at.
+    next_speaker_tick: Instant,
 }
 
 impl Room {
@@ -302,6 +317,8 @@ impl Room {
             outputs: VecDeque::new(),
             now,
             next_layer_tick: now + LAYER_TICK,
+            speakers: Speakers::new(),
+            next_speaker_tick: now + SPEAKER_TICK,
         }
     }
 
@@ -416,7 +433,7 @@ impl Room {
     }
 
     fn next_timeout(&self) -> Instant {
-        let mut soonest = self.next_layer_tick;
+        let mut soonest = self.next_layer_tick.min(self.next_speaker_tick);
         for peer in self.peers.iter().filter(|p| p.failed.is_none()) {
             soonest = soonest.min(peer.timeout);
             if let Some(since) = peer.disconnected_since {
@@ -750,6 +767,18 @@ impl Room {
                 kind,
             });
         }
+        if now >= self.next_speaker_tick {
+            self.next_speaker_tick = now + SPEAKER_TICK;
+            if let Some(keys) = self.speakers.update(now) {
+                let speakers = keys
+                    .iter()
+                    .filter_map(|&key| self.peer_by_key(key))
+                    .map(|peer| peer.id.clone())
+                    .collect();
+                self.outputs
+                    .push_back(RoomOutput::ActiveSpeakers { speakers });
+            }
+        }
         if now >= self.next_layer_tick {
             self.next_layer_tick = now + LAYER_TICK;
             for peer in &self.peers {
@@ -885,11 +914,18 @@ impl Room {
     /// Writes one frame of a publisher's track to every subscriber's line
     /// for it: the track's subscriber list, not every peer.
     fn forward(&mut self, now: Instant, from: PeerKey, data: &MediaData) {
-        if self
-            .peer_by_key(from)
-            .is_some_and(|publisher| publisher.is_held(data.mid))
-        {
+        let Some(publisher) = self.peer_by_key(from) else {
             return;
+        };
+        if publisher.is_held(data.mid) {
+            return;
+        }
+        if let Some(level) = data.ext_vals.audio_level
+            && publisher
+                .published(data.mid)
+                .is_some_and(|track| track.source == MediaSource::Microphone)
+        {
+            self.speakers.heard(&from, now, level);
         }
         if self.subscribers_stale {
             self.rebuild_subscribers();
@@ -1228,6 +1264,7 @@ impl Room {
     fn remove_peer(&mut self, index: usize, gone: Option<CloseReason>) {
         let mut peer = self.peers.remove(index);
         self.reindex();
+        self.speakers.forget(&peer.key);
         info!(peer = %peer.id, reason = ?gone, "media peer leaves");
         if peer.rtc.is_alive() && peer.rtc.close().is_ok() {
             // RTCP BYE and DTLS close_notify: the browser learns at once.

@@ -48,6 +48,9 @@ struct Browser {
     keyframe_requests: Vec<KeyframeRequest>,
     /// Datagrams to and from it vanish (its network is down).
     unplugged: bool,
+    /// The audio level (dBov) its microphone packets carry; `None`: no
+    /// level at all, as before any test set one.
+    audio_level: Option<i8>,
     /// Its downlink, bits per second; `None`: unlimited.
     downlink_bps: Option<u64>,
     /// When its downlink has sent everything queued on it.
@@ -186,6 +189,7 @@ impl Net {
             received: Vec::new(),
             keyframe_requests: Vec::new(),
             unplugged: false,
+            audio_level: None,
             downlink_bps: None,
             downlink_free_at: self.now,
             gone: None,
@@ -255,6 +259,7 @@ impl Net {
                     });
                     self.deliver_to_browser(&peer_id, signal);
                 }
+                speakers @ RoomOutput::ActiveSpeakers { .. } => self.log.push(speakers),
                 gone @ RoomOutput::PeerGone { .. } => {
                     if let RoomOutput::PeerGone { peer_id, reason } = &gone
                         && let Some(b) = self.browsers.iter_mut().find(|b| &b.id == peer_id)
@@ -478,6 +483,11 @@ impl Net {
                     .pt();
                 if let Some(rid) = rid {
                     writer = writer.rid(rid);
+                }
+                if line.kind == MediaKind::Audio
+                    && let Some(level) = browser.audio_level
+                {
+                    writer = writer.audio_level(level, level >= -50);
                 }
                 writer.write(pt, now, time, payload).unwrap();
             }
@@ -1464,4 +1474,84 @@ fn a_hold_on_one_peer_leaves_the_lists_of_the_others_alone() {
             .count();
         assert!(got > 10, "{viewer} still gets {publisher}: {got}");
     }
+}
+
+// ----- who is speaking -----
+
+impl Net {
+    /// Every list of speakers the room gave out since log entry `from`.
+    fn speaker_lists(&self, from: usize) -> Vec<Vec<&str>> {
+        self.log[from..]
+            .iter()
+            .filter_map(|o| match o {
+                RoomOutput::ActiveSpeakers { speakers } => {
+                    Some(speakers.iter().map(PeerId::as_str).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn talk(&mut self, id: &str, level: i8) {
+        self.browser(id).audio_level = Some(level);
+    }
+}
+
+#[test]
+fn the_room_says_who_speaks_once_and_again_when_they_stop() {
+    let mut net = Net::joined(&["ada", "bob", "cyd"]);
+    for id in ["ada", "bob", "cyd"] {
+        net.talk(id, -127);
+    }
+    net.run_for(ms(500));
+    let mark = net.log.len();
+    assert!(net.speaker_lists(0).is_empty());
+
+    net.talk("ada", -30);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.speaker_lists(mark), vec![vec!["ada"]]);
+
+    // A breath between sentences changes nothing.
+    net.talk("ada", -127);
+    net.run_for(ms(400));
+    net.talk("ada", -30);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.speaker_lists(mark), vec![vec!["ada"]]);
+
+    // Bob joins in, louder; then Ada is quiet for good.
+    net.talk("bob", -20);
+    net.run_for(Duration::from_secs(1));
+    net.talk("ada", -127);
+    net.run_for(Duration::from_secs(3));
+    assert_eq!(
+        net.speaker_lists(mark),
+        vec![vec!["ada"], vec!["bob", "ada"], vec!["bob"]]
+    );
+}
+
+#[test]
+fn a_held_or_departed_speaker_is_no_speaker() {
+    let mut net = Net::joined(&["ada", "bob", "cyd"]);
+    net.talk("ada", -30);
+    net.talk("bob", -30);
+    net.run_for(Duration::from_secs(2));
+    let mark = net.log.len();
+
+    // The host mutes Ada: however loud her packets, she no longer speaks.
+    net.input(RoomInput::Hold {
+        peer_id: "ada".into(),
+        sources: vec![MediaSource::Microphone],
+    })
+    .unwrap();
+    net.run_for(Duration::from_secs(3));
+    assert_eq!(net.speaker_lists(mark), vec![vec!["bob"]]);
+
+    // Bob leaves mid-sentence: gone from the list at the next look.
+    let mark = net.log.len();
+    net.input(RoomInput::RemovePeer {
+        peer_id: "bob".into(),
+    })
+    .unwrap();
+    net.run_for(ms(500));
+    assert_eq!(net.speaker_lists(mark), vec![Vec::<&str>::new()]);
 }
