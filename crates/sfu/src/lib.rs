@@ -8,9 +8,11 @@
 //! # Layout
 //!
 //! - [`room`]: a sans-IO [`Room`] per session: its peers (one str0m `Rtc`
-//!   each), routing of media between them, renegotiation as people arrive
-//!   and leave, keyframe relay, per-subscriber bandwidth estimation and
-//!   simulcast layer choice. Input in, output out, time passed in.
+//!   each, found by id or key through maps), routing of media between them
+//!   through each published track's subscriber list, renegotiation as
+//!   people arrive and leave, keyframe relay, per-subscriber bandwidth
+//!   estimation, simulcast layer choice and who is speaking. Input in,
+//!   output out, time passed in.
 //! - `peer` (private): the state of one peer — what it publishes, what it is
 //!   forwarded, where its negotiation stands.
 //! - `layers` (private): simulcast layer rates and the choice of layer.
