@@ -15,6 +15,16 @@
 //! **Rooms are only ever touched from this task**, so they need no locks;
 //! everything else talks to them through commands.
 //!
+//! Only due rooms are woken: every room's next timeout is kept in time order
+//! ([`RoomTimers`]), so the task finds the earliest deadline and the rooms
+//! due at it without looking at the others.
+//!
+//! Datagrams come in and go out in batches, through `quinn-udp`: one
+//! system call reads up to [`RECEIVE_BATCH`] datagrams (each may hold several
+//! the kernel coalesced, GRO), all of them are fed to their rooms, and only
+//! then is everything the rooms output sent, grouped by destination into
+//! GSO batches ([`Outbox`]) — one system call per batch, not per datagram.
+//!
 //! A datagram's room and peer are found from its source address
 //! ([`Routes`]); an address not seen before is offered to each room's
 //! [`Room::accepts`] (which asks each peer's `Rtc`, by ICE credentials for
@@ -24,19 +34,23 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::candidates::HostCandidates;
 use crate::error::SfuError;
+use crate::outbox::Outbox;
 use crate::room::{Room, RoomConfig, RoomInput, RoomOutput};
 use crate::routes::{Route, Routes, UnknownSourceLimit};
 use crate::signal::{CloseReason, MediaSource, PeerId, RoomId, SignalIn, SignalOut, Sources};
+use crate::timers::RoomTimers;
 
 /// How long the task sleeps at most when nothing is due, so a clock that
 /// jumps cannot stall it.
@@ -47,6 +61,10 @@ const COMMAND_QUEUE: usize = 1024;
 
 /// A datagram larger than this is not WebRTC (str0m keeps below 1200 bytes).
 const MAX_DATAGRAM: usize = 2048;
+
+/// Receive buffers read by one system call. Each holds one datagram, or
+/// (with GRO) several from one source.
+pub const RECEIVE_BATCH: usize = 8;
 
 /// How the SFU is set up: `--rtc-udp`, `--public-ip` and the caps on a
 /// peer's media lines.
@@ -228,6 +246,9 @@ impl SfuHandle {
 /// The SFU: bound, not yet running. [`Sfu::run`] it on a task of its own.
 pub struct Sfu {
     socket: UdpSocket,
+    /// `quinn-udp`'s view of the socket: batched receive (GRO) and send
+    /// (GSO), and what the kernel supports of them.
+    udp: UdpSocketState,
     local_addr: SocketAddr,
     candidates: HostCandidates,
     /// What every room starts from; a join sets its seat limit.
@@ -240,12 +261,14 @@ impl Sfu {
     /// Binds the UDP socket and works out the host candidates.
     pub async fn bind(config: SfuConfig) -> io::Result<Self> {
         let socket = UdpSocket::bind(config.udp_listen).await?;
+        let udp = UdpSocketState::new((&socket).into())?;
         let local_addr = socket.local_addr()?;
         let candidates = HostCandidates::discover(local_addr, config.public_ip)?;
         info!(%local_addr, candidates = ?candidates.addrs(), "media UDP socket bound");
         let (sender, commands) = mpsc::channel(COMMAND_QUEUE);
         Ok(Self {
             socket,
+            udp,
             local_addr,
             room_config: RoomConfig {
                 max_send_lines: config.max_send_lines,
@@ -277,6 +300,7 @@ impl Sfu {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Sfu {
             socket,
+            udp,
             candidates,
             room_config,
             commands,
@@ -286,13 +310,15 @@ impl Sfu {
         } = self;
         let task = Task {
             socket,
+            udp,
             candidates,
             room_config,
             commands,
             rooms: HashMap::new(),
+            timers: RoomTimers::new(),
             routes: Routes::new(UnknownSourceLimit::default()),
             signals: HashMap::new(),
-            transmits: Vec::new(),
+            outbox: Outbox::new(),
         };
         task.run(shutdown).await;
     }
@@ -301,30 +327,31 @@ impl Sfu {
 /// The running SFU: everything the task owns.
 struct Task {
     socket: UdpSocket,
+    udp: UdpSocketState,
     candidates: HostCandidates,
     /// What every room starts from; a join sets its seat limit.
     room_config: RoomConfig,
     commands: mpsc::Receiver<Command>,
-    rooms: HashMap<RoomId, RoomSlot>,
+    rooms: HashMap<RoomId, Room>,
+    /// When each room next wants [`RoomInput::Timeout`]: set after every
+    /// drain of it, forgotten with it.
+    timers: RoomTimers,
     /// Whose datagrams come from which address, learned as rooms claim them,
     /// and the limit on addresses nobody has.
     routes: Routes,
     /// Each joined peer's signal channel.
     signals: HashMap<(RoomId, PeerId), mpsc::UnboundedSender<SignalOut>>,
-    /// Datagrams to send once the current input is handled.
-    transmits: Vec<(SocketAddr, Vec<u8>)>,
-}
-
-struct RoomSlot {
-    room: Room,
-    /// When the room next wants [`RoomInput::Timeout`].
-    timeout: Instant,
+    /// Datagrams to send once everything that came in at once is handled.
+    outbox: Outbox,
 }
 
 impl Task {
     async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        // Room for as many datagrams as GRO puts in one buffer.
+        let buffer_size = MAX_DATAGRAM * self.udp.gro_segments().max(1);
+        let mut buffers = vec![vec![0u8; buffer_size]; RECEIVE_BATCH];
+        let mut meta = [RecvMeta::default(); RECEIVE_BATCH];
         loop {
             let deadline = self.next_deadline(Instant::now());
             tokio::select! {
@@ -334,8 +361,16 @@ impl Task {
                     Some(command) => self.on_command(Instant::now(), command),
                     None => break,
                 },
-                received = self.socket.recv_from(&mut buf) => match received {
-                    Ok((len, source)) => self.on_datagram(Instant::now(), source, &buf[..len]),
+                received = receive(&self.socket, &self.udp, &mut buffers, &mut meta) => match received {
+                    Ok(count) => {
+                        let now = Instant::now();
+                        for (buffer, meta) in buffers.iter().zip(&meta).take(count) {
+                            let stride = if meta.stride == 0 { meta.len } else { meta.stride };
+                            for datagram in buffer[..meta.len].chunks(stride.max(1)) {
+                                self.on_datagram(now, meta.addr, datagram);
+                            }
+                        }
+                    }
                     // Linux reports ICMP errors for earlier sends here; the
                     // socket itself is fine.
                     Err(e) => debug!(error = %e, "media socket receive error"),
@@ -356,12 +391,8 @@ impl Task {
     }
 
     fn next_deadline(&self, now: Instant) -> Instant {
-        self.rooms
-            .values()
-            .map(|slot| slot.timeout)
-            .min()
-            .unwrap_or(now + IDLE_WAKE)
-            .min(now + IDLE_WAKE)
+        let idle = now + IDLE_WAKE;
+        self.timers.next().map_or(idle, |at| at.min(idle))
     }
 
     fn on_command(&mut self, now: Instant, command: Command) {
@@ -443,18 +474,15 @@ impl Task {
             sources,
             seat_limit,
         } = request;
-        let slot = self.rooms.entry(room_id.clone()).or_insert_with(|| {
+        let room = self.rooms.entry(room_id.clone()).or_insert_with(|| {
             let config = RoomConfig {
                 seat_limit,
                 ..self.room_config.clone()
             };
-            RoomSlot {
-                room: Room::new(config, now),
-                timeout: now,
-            }
+            Room::new(config, now)
         });
-        slot.room.set_seat_limit(seat_limit);
-        let result = slot.room.handle_input(
+        room.set_seat_limit(seat_limit);
+        let result = room.handle_input(
             now,
             RoomInput::AddPeer {
                 peer_id: peer_id.clone(),
@@ -468,7 +496,7 @@ impl Task {
         let replaced = match &result {
             Ok(()) => true,
             // A join refused before the old connection was touched keeps it.
-            Err(_) => !slot.room.contains(&peer_id),
+            Err(_) => !room.contains(&peer_id),
         };
         if replaced {
             if let Some(old) = self.signals.remove(&key) {
@@ -514,9 +542,9 @@ impl Task {
         if route == Route::Drop {
             return;
         }
-        let claimed = self.rooms.iter().find_map(|(room, slot)| {
-            let peer = slot.room.accepts(source, destination, datagram)?;
-            Some((room.clone(), peer.clone()))
+        let claimed = self.rooms.iter().find_map(|(room_id, room)| {
+            let peer = room.accepts(source, destination, datagram)?;
+            Some((room_id.clone(), peer.clone()))
         });
         let Some((room, peer)) = claimed else {
             // Often a browser's first check arriving before its join is
@@ -536,14 +564,10 @@ impl Task {
         }
     }
 
+    /// Feeds [`RoomInput::Timeout`] to the rooms due by `now`, and to no
+    /// other.
     fn fire_timeouts(&mut self, now: Instant) {
-        let due: Vec<RoomId> = self
-            .rooms
-            .iter()
-            .filter(|(_, slot)| slot.timeout <= now)
-            .map(|(room, _)| room.clone())
-            .collect();
-        for room in due {
+        for room in self.timers.due(now) {
             if let Err(e) = self.feed(now, &room, RoomInput::Timeout) {
                 warn!(%room, error = %e, "room timeout failed");
             }
@@ -558,29 +582,30 @@ impl Task {
         room_id: &RoomId,
         input: RoomInput<'_>,
     ) -> Result<(), SfuError> {
-        let Some(slot) = self.rooms.get_mut(room_id) else {
+        let Some(room) = self.rooms.get_mut(room_id) else {
             return Err(SfuError::UnknownPeer);
         };
-        let result = slot.room.handle_input(now, input);
+        let result = room.handle_input(now, input);
         self.drain(room_id, None);
         result
     }
 
     /// Takes a room's outputs: datagrams are queued for sending, signals go
-    /// to their peers, gone peers' channels are closed. An empty room is
-    /// dropped. Returns the answer to `joining`'s offer, if there is one.
+    /// to their peers, gone peers' channels are closed, the room's timeout
+    /// is set. An empty room is dropped. Returns the answer to `joining`'s
+    /// offer, if there is one.
     fn drain(&mut self, room_id: &RoomId, joining: Option<&PeerId>) -> Option<String> {
-        let slot = self.rooms.get_mut(room_id)?;
+        let room = self.rooms.get_mut(room_id)?;
         let mut answer = None;
         loop {
-            match slot.room.poll_output() {
+            match room.poll_output() {
                 RoomOutput::Timeout(at) => {
-                    slot.timeout = at;
+                    self.timers.set(room_id, at);
                     break;
                 }
                 RoomOutput::Transmit {
                     destination, bytes, ..
-                } => self.transmits.push((destination, bytes)),
+                } => self.outbox.push(destination, bytes),
                 RoomOutput::Signal { peer_id, signal } => {
                     if answer.is_none()
                         && joining == Some(&peer_id)
@@ -595,6 +620,11 @@ impl Task {
                         let _ = channel.send(signal);
                     }
                 }
+                // Not passed on to browsers yet: the live protocol has no
+                // message for it.
+                RoomOutput::ActiveSpeakers { speakers } => {
+                    debug!(room = %room_id, ?speakers, "active speakers");
+                }
                 RoomOutput::PeerGone { peer_id, reason } => {
                     let key = (room_id.clone(), peer_id);
                     if let Some(channel) = self.signals.remove(&key) {
@@ -604,17 +634,85 @@ impl Task {
                 }
             }
         }
-        if slot.room.is_empty() {
+        if room.is_empty() {
             self.rooms.remove(room_id);
+            self.timers.forget(room_id);
         }
         answer
     }
 
     async fn flush(&mut self) {
-        for (destination, bytes) in self.transmits.drain(..) {
-            if let Err(e) = self.socket.send_to(&bytes, destination).await {
-                debug!(%destination, error = %e, "media send failed");
+        if self.outbox.is_empty() {
+            return;
+        }
+        for batch in self.outbox.take_batches(self.udp.max_gso_segments()) {
+            let segments = batch.segments();
+            let segment_size = (segments > 1).then_some(batch.segment_size);
+            let sent = send(
+                &self.socket,
+                &self.udp,
+                batch.destination,
+                &batch.contents,
+                segment_size,
+            )
+            .await;
+            let Err(e) = sent else {
+                continue;
+            };
+            if segments == 1 {
+                debug!(destination = %batch.destination, error = %e, "media send failed");
+                continue;
+            }
+            // The kernel or the interface would not take the batch whole
+            // (quinn-udp then stops batching): one by one instead.
+            debug!(destination = %batch.destination, error = %e, "batched send failed; sending singly");
+            for datagram in batch.datagrams() {
+                let sent = send(&self.socket, &self.udp, batch.destination, datagram, None).await;
+                if let Err(e) = sent {
+                    debug!(destination = %batch.destination, error = %e, "media send failed");
+                }
             }
         }
     }
+}
+
+/// Reads up to one buffer's worth of datagrams into each of `buffers`, in
+/// one system call once the socket is readable. Returns how many buffers
+/// were filled; `meta` says from whom, how much and how it is cut.
+async fn receive(
+    socket: &UdpSocket,
+    udp: &UdpSocketState,
+    buffers: &mut [Vec<u8>],
+    meta: &mut [RecvMeta],
+) -> io::Result<usize> {
+    socket
+        .async_io(Interest::READABLE, || {
+            let mut slices: Vec<IoSliceMut<'_>> =
+                buffers.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            udp.recv(socket.into(), &mut slices, meta)
+        })
+        .await
+}
+
+/// Sends `contents` to `destination` once the socket is writable: one
+/// datagram, or with `segment_size` several of that size end to end (GSO).
+async fn send(
+    socket: &UdpSocket,
+    udp: &UdpSocketState,
+    destination: SocketAddr,
+    contents: &[u8],
+    segment_size: Option<usize>,
+) -> io::Result<()> {
+    let transmit = Transmit {
+        destination,
+        ecn: None,
+        contents,
+        segment_size,
+        src_ip: None,
+    };
+    socket
+        .async_io(Interest::WRITABLE, || {
+            udp.try_send(socket.into(), &transmit)
+        })
+        .await
 }

@@ -8,17 +8,26 @@
 //! # Layout
 //!
 //! - [`room`]: a sans-IO [`Room`] per session: its peers (one str0m `Rtc`
-//!   each), routing of media between them, renegotiation as people arrive
-//!   and leave, keyframe relay, per-subscriber bandwidth estimation and
-//!   simulcast layer choice. Input in, output out, time passed in.
+//!   each, found by id or key through maps), routing of media between them
+//!   through each published track's subscriber list, renegotiation as
+//!   people arrive and leave, keyframe relay, per-subscriber bandwidth
+//!   estimation, simulcast layer choice and who is speaking. Input in,
+//!   output out, time passed in.
 //! - `peer` (private): the state of one peer — what it publishes, what it is
 //!   forwarded, where its negotiation stands.
 //! - `layers` (private): simulcast layer rates and the choice of layer.
+//! - `speakers` (private): who is speaking, from the audio level on the
+//!   microphones' packets, with hysteresis.
 //! - [`signal`]: the signalling values exchanged with browsers
 //!   ([`SignalIn`], [`SignalOut`], [`TrackInfo`]) and the ids.
 //! - [`routes`]: whose a datagram is, by source address, and the limit on
 //!   addresses nobody has, checked before a datagram is offered to every
 //!   room.
+//! - [`timers`]: each room's next timeout in time order ([`RoomTimers`]), so
+//!   the task wakes only the rooms that are due.
+//! - [`outbox`]: the datagrams one step of the task sends, grouped by
+//!   destination into batches of equal-sized datagrams, each sent with one
+//!   system call (GSO, through `quinn-udp`).
 //! - [`candidates`]: the ICE host candidates of the one UDP socket, and which
 //!   one a datagram arrived on.
 //! - [`driver`]: the one tokio task that owns the UDP socket and every room,
@@ -42,19 +51,24 @@ pub mod client;
 pub mod driver;
 pub mod error;
 mod layers;
+pub mod outbox;
 mod peer;
 pub mod room;
 pub mod routes;
 pub mod signal;
+mod speakers;
+pub mod timers;
 
 pub use candidates::HostCandidates;
 pub use client::{ClientDriver, ClientEvent, ClientPeer};
 
 pub use driver::{JoinRequest, Joined, Sfu, SfuConfig, SfuHandle};
 pub use error::SfuError;
+pub use outbox::{Batch, Outbox};
 pub use room::{Room, RoomConfig, RoomInput, RoomOutput};
 pub use routes::{Route, Routes, UnknownSourceLimit};
 pub use signal::{
     CloseReason, IceServer, MediaSource, PeerId, RoomId, SignalIn, SignalOut, Sources, TrackInfo,
     TrackKind,
 };
+pub use timers::RoomTimers;

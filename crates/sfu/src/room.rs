@@ -17,6 +17,15 @@
 //!   track). Frames arriving on the published track are written to each
 //!   forwarded line (str0m's frame mode: it re-packetizes, and keeps sequence
 //!   numbers and timestamps continuous per subscriber).
+//! - Who is speaking is worked out from the audio level browsers put on
+//!   their microphone's packets (the `speakers` module), looked at every
+//!   `SPEAKER_TICK`, and given out as [`RoomOutput::ActiveSpeakers`] when
+//!   the set of speakers changes. A held microphone speaks for nobody.
+//! - Each published track has a subscriber list (its open forwarded lines),
+//!   so a frame costs its subscribers, not the room. The lists are derived
+//!   from the peers' lines and rebuilt after any change to peers or lines;
+//!   media alone changes neither, so in a steady room they are built once.
+//!   Likewise offers and track lists are looked at only after such a change.
 //! - A late joiner is offered every track already published, right after its
 //!   answer.
 //! - When a peer leaves, every other peer is offered the same session with
@@ -47,7 +56,7 @@
 //! another peer changed are queued as `Work` and carried out afterwards, one
 //! mutation and drain at a time.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -64,10 +73,14 @@ use crate::peer::{Forwarded, OutState, Peer, PeerKey, Published};
 use crate::signal::{
     CloseReason, MediaSource, PeerId, SignalIn, SignalOut, Sources, TrackInfo, TrackKind,
 };
+use crate::speakers::Speakers;
 
 /// How often each subscriber's simulcast layers are chosen again, besides
 /// on every new bandwidth estimate.
 const LAYER_TICK: Duration = Duration::from_secs(1);
+
+/// How often the room looks at who is speaking.
+const SPEAKER_TICK: Duration = Duration::from_millis(200);
 
 /// What a forwarded audio track is assumed to need, in bits per second,
 /// when sharing a subscriber's estimate among its tracks.
@@ -210,6 +223,9 @@ pub enum RoomOutput {
     },
     /// Send a signalling message to a peer's browser.
     Signal { peer_id: PeerId, signal: SignalOut },
+    /// Who is speaking now, loudest first (none: nobody). Given out when the
+    /// set of speakers changes, with hysteresis so it does not flap.
+    ActiveSpeakers { speakers: Vec<PeerId> },
     /// The peer is no longer in the room (it was removed, or its connection
     /// failed or stayed down), and its tracks are being stopped for everyone.
     PeerGone {
@@ -252,6 +268,26 @@ enum Work {
 pub struct Room {
     config: RoomConfig,
     peers: Vec<Peer>,
+    /// Where each peer is in `peers`, by id: a datagram's guessed owner and
+    /// a signal's sender are found without a scan. Rebuilt (with `by_key`)
+    /// whenever a peer comes or goes, which is rare next to media.
+    by_id: HashMap<PeerId, usize>,
+    /// Where each peer is in `peers`, by key.
+    by_key: HashMap<PeerKey, usize>,
+    /// Each published track's subscribers: (publisher, mid) → the (peer
+    /// index, position in its `forwarded`) of every open line carrying it,
+    /// so a frame goes to its own subscribers without a scan of the room.
+    /// Derived from the peers' `forwarded`, which stays the truth.
+    subscribers: HashMap<(PeerKey, Mid), Vec<(usize, usize)>>,
+    /// `subscribers` may no longer match the peers' lines. **Set by every
+    /// change to `peers` or to any peer's `forwarded` lines**
+    /// (`Room::lines_touched`); the next frame rebuilds the lists first.
+    subscribers_stale: bool,
+    /// Lines or peers may have changed since the last settle, so offers
+    /// and track lists must be looked at again. Media alone (a frame in, a
+    /// frame out) changes neither, and then the room skips that look at
+    /// every peer.
+    lines_changed: bool,
     /// The key the next peer gets.
     next_key: PeerKey,
     work: VecDeque<Work>,
@@ -260,6 +296,10 @@ pub struct Room {
     now: Instant,
     /// When layers are next chosen again for everyone.
     next_layer_tick: Instant,
+    /// Who is speaking, from the microphones' audio levels.
+    speakers: Speakers<PeerKey>,
+    /// When the speakers are next looked at.
+    next_speaker_tick: Instant,
 }
 
 impl Room {
@@ -267,11 +307,18 @@ impl Room {
         Self {
             config,
             peers: Vec::new(),
+            by_id: HashMap::new(),
+            by_key: HashMap::new(),
+            subscribers: HashMap::new(),
+            subscribers_stale: false,
+            lines_changed: false,
             next_key: 1,
             work: VecDeque::new(),
             outputs: VecDeque::new(),
             now,
             next_layer_tick: now + LAYER_TICK,
+            speakers: Speakers::new(),
+            next_speaker_tick: now + SPEAKER_TICK,
         }
     }
 
@@ -315,6 +362,10 @@ impl Room {
     pub fn handle_input(&mut self, now: Instant, input: RoomInput<'_>) -> Result<(), SfuError> {
         self.now = self.now.max(now);
         let now = self.now;
+        // Anything but media and time may change lines (offers, answers,
+        // sources, holds, peers); media and time change them only through
+        // the work they lead to, which says so itself.
+        let touches_lines = !matches!(input, RoomInput::Receive { .. } | RoomInput::Timeout);
         let result = match input {
             RoomInput::AddPeer {
                 peer_id,
@@ -365,6 +416,9 @@ impl Room {
                 Ok(())
             }
         };
+        if touches_lines {
+            self.lines_touched();
+        }
         self.settle(now);
         result
     }
@@ -379,7 +433,7 @@ impl Room {
     }
 
     fn next_timeout(&self) -> Instant {
-        let mut soonest = self.next_layer_tick;
+        let mut soonest = self.next_layer_tick.min(self.next_speaker_tick);
         for peer in self.peers.iter().filter(|p| p.failed.is_none()) {
             soonest = soonest.min(peer.timeout);
             if let Some(since) = peer.disconnected_since {
@@ -430,6 +484,7 @@ impl Room {
             .map(|(mid, source)| (Mid::from(mid.as_str()), *source))
             .collect();
         self.peers.push(peer);
+        self.reindex();
         let index = self.peers.len() - 1;
 
         for addr in self.config.candidates.clone() {
@@ -446,6 +501,7 @@ impl Room {
             Ok(answer) => answer,
             Err(e) => {
                 self.peers.remove(index);
+                self.reindex();
                 return Err(SfuError::bad("offer", e));
             }
         };
@@ -711,6 +767,18 @@ impl Room {
                 kind,
             });
         }
+        if now >= self.next_speaker_tick {
+            self.next_speaker_tick = now + SPEAKER_TICK;
+            if let Some(keys) = self.speakers.update(now) {
+                let speakers = keys
+                    .iter()
+                    .filter_map(|&key| self.peer_by_key(key))
+                    .map(|peer| peer.id.clone())
+                    .collect();
+                self.outputs
+                    .push_back(RoomOutput::ActiveSpeakers { speakers });
+            }
+        }
         if now >= self.next_layer_tick {
             self.next_layer_tick = now + LAYER_TICK;
             for peer in &self.peers {
@@ -723,12 +791,18 @@ impl Room {
 
     /// Carries out everything queued, removes failed peers, and offers what
     /// waits to be offered, until nothing is left to do.
+    ///
+    /// Offers and track lists are looked at only when lines or peers may
+    /// have changed (`lines_changed`): nothing else can call for them.
     fn settle(&mut self, now: Instant) {
         loop {
             self.run_work(now);
             self.reap_failed();
             if !self.work.is_empty() {
                 continue;
+            }
+            if !self.lines_changed {
+                return;
             }
             for index in 0..self.peers.len() {
                 self.negotiate(index, now);
@@ -737,9 +811,39 @@ impl Room {
                 break;
             }
         }
+        self.lines_changed = false;
         for index in 0..self.peers.len() {
             self.announce(index);
         }
+    }
+
+    /// Peers or lines changed (or may have): subscriber lists are rebuilt
+    /// before the next frame, offers and track lists looked at in the
+    /// next settle.
+    fn lines_touched(&mut self) {
+        self.subscribers_stale = true;
+        self.lines_changed = true;
+    }
+
+    /// Makes `subscribers` match the peers' open lines again. A peer takes
+    /// a track on its first open line for it.
+    fn rebuild_subscribers(&mut self) {
+        self.subscribers.clear();
+        for (index, peer) in self.peers.iter().enumerate() {
+            for (position, track) in peer.forwarded.iter().enumerate() {
+                if track.open_mid().is_none() {
+                    continue;
+                }
+                let list = self
+                    .subscribers
+                    .entry((track.from, track.from_mid))
+                    .or_default();
+                if list.last().is_none_or(|&(last, _)| last != index) {
+                    list.push((index, position));
+                }
+            }
+        }
+        self.subscribers_stale = false;
     }
 
     /// One mutation of a peer's `Rtc`, and the drain that must follow it.
@@ -752,37 +856,12 @@ impl Room {
     /// Polls a peer's `Rtc` until it has nothing more: datagrams go to the
     /// outputs, events update the peer and queue work for the others.
     fn drain(&mut self, index: usize, now: Instant) {
-        let Room {
-            peers,
-            work,
-            outputs,
-            ..
-        } = self;
-        let peer = &mut peers[index];
-        loop {
-            if !peer.rtc.is_alive() {
-                peer.failed.get_or_insert(CloseReason::Failed);
-                return;
-            }
-            match peer.rtc.poll_output() {
-                Ok(Output::Timeout(at)) => {
-                    peer.timeout = at;
-                    return;
-                }
-                Ok(Output::Transmit(transmit)) => outputs.push_back(RoomOutput::Transmit {
-                    source: transmit.source,
-                    destination: transmit.destination,
-                    bytes: transmit.contents.into(),
-                }),
-                Ok(Output::Event(event)) => on_event(peer, event, now, work),
-                Err(e) => {
-                    warn!(peer = %peer.id, error = %e, "media connection failed");
-                    peer.failed.get_or_insert(CloseReason::Failed);
-                    peer.rtc.disconnect();
-                    return;
-                }
-            }
-        }
+        drain_peer(
+            &mut self.peers[index],
+            now,
+            &mut self.work,
+            &mut self.outputs,
+        );
     }
 
     fn run_work(&mut self, now: Instant) {
@@ -833,26 +912,42 @@ impl Room {
     }
 
     /// Writes one frame of a publisher's track to every subscriber's line
-    /// for it.
+    /// for it: the track's subscriber list, not every peer.
     fn forward(&mut self, now: Instant, from: PeerKey, data: &MediaData) {
-        if self
-            .peer_by_key(from)
-            .is_some_and(|publisher| publisher.is_held(data.mid))
-        {
+        let Some(publisher) = self.peer_by_key(from) else {
+            return;
+        };
+        if publisher.is_held(data.mid) {
             return;
         }
+        if let Some(level) = data.ext_vals.audio_level
+            && publisher
+                .published(data.mid)
+                .is_some_and(|track| track.source == MediaSource::Microphone)
+        {
+            self.speakers.heard(&from, now, level);
+        }
+        if self.subscribers_stale {
+            self.rebuild_subscribers();
+        }
+        let Room {
+            peers,
+            subscribers,
+            work,
+            outputs,
+            ..
+        } = self;
+        let Some(list) = subscribers.get(&(from, data.mid)) else {
+            return;
+        };
         let is_keyframe = data.is_keyframe();
-        for index in 0..self.peers.len() {
-            let peer = &mut self.peers[index];
-            if peer.key == from || peer.failed.is_some() {
+        for &(index, position) in list {
+            let peer = &mut peers[index];
+            if peer.failed.is_some() {
                 continue;
             }
-            let Some((track, mid)) = peer
-                .forwarded
-                .iter_mut()
-                .filter(|f| f.comes_from(from, data.mid))
-                .find_map(|f| f.open_mid().map(|mid| (f, mid)))
-            else {
+            let track = &mut peer.forwarded[position];
+            let Some(mid) = track.open_mid() else {
                 continue;
             };
             if data.rid.is_some() && track.layer.target.is_none() {
@@ -876,7 +971,7 @@ impl Room {
             if let Err(e) = written {
                 debug!(peer = %peer.id, %mid, error = %e, "frame not forwarded");
             }
-            self.drain(index, now);
+            drain_peer(peer, now, work, outputs);
         }
     }
 
@@ -922,6 +1017,7 @@ impl Room {
             return;
         };
         let (kind, layer) = (track.kind, first_layer(track));
+        self.lines_touched();
         for peer in &mut self.peers {
             if peer.key == from || peer.failed.is_some() {
                 continue;
@@ -938,6 +1034,7 @@ impl Room {
 
     /// Stops every other peer's line for a track that is no longer published.
     fn stop_for_everyone(&mut self, from: PeerKey, mid: Mid) {
+        self.lines_touched();
         for peer in &mut self.peers {
             peer.forwarded.retain_mut(|track| {
                 if !track.comes_from(from, mid) {
@@ -1041,6 +1138,7 @@ impl Room {
         if peer.failed.is_some() || peer.pending_offer.is_some() || !peer.wants_offer() {
             return;
         }
+        self.subscribers_stale = true;
         let stream_ids: Vec<Option<String>> = peer
             .forwarded
             .iter()
@@ -1165,6 +1263,8 @@ impl Room {
     /// everyone (queued), and reports it gone if `gone` says why.
     fn remove_peer(&mut self, index: usize, gone: Option<CloseReason>) {
         let mut peer = self.peers.remove(index);
+        self.reindex();
+        self.speakers.forget(&peer.key);
         info!(peer = %peer.id, reason = ?gone, "media peer leaves");
         if peer.rtc.is_alive() && peer.rtc.close().is_ok() {
             // RTCP BYE and DTLS close_notify: the browser learns at once.
@@ -1197,16 +1297,62 @@ impl Room {
         }
     }
 
+    /// Makes `by_id` and `by_key` match `peers` again. **Called after every
+    /// change to `peers`**, before anything looks a peer up.
+    fn reindex(&mut self) {
+        self.lines_touched();
+        self.by_id.clear();
+        self.by_key.clear();
+        for (index, peer) in self.peers.iter().enumerate() {
+            self.by_id.insert(peer.id.clone(), index);
+            self.by_key.insert(peer.key, index);
+        }
+    }
+
     fn index_of(&self, peer_id: &PeerId) -> Option<usize> {
-        self.peers.iter().position(|p| &p.id == peer_id)
+        self.by_id.get(peer_id).copied()
     }
 
     fn index_of_key(&self, key: PeerKey) -> Option<usize> {
-        self.peers.iter().position(|p| p.key == key)
+        self.by_key.get(&key).copied()
     }
 
     fn peer_by_key(&self, key: PeerKey) -> Option<&Peer> {
-        self.peers.iter().find(|p| p.key == key)
+        self.index_of_key(key).map(|index| &self.peers[index])
+    }
+}
+
+/// Polls a peer's `Rtc` until it has nothing more: datagrams go to
+/// `outputs`, events update the peer and queue work for the others.
+fn drain_peer(
+    peer: &mut Peer,
+    now: Instant,
+    work: &mut VecDeque<Work>,
+    outputs: &mut VecDeque<RoomOutput>,
+) {
+    loop {
+        if !peer.rtc.is_alive() {
+            peer.failed.get_or_insert(CloseReason::Failed);
+            return;
+        }
+        match peer.rtc.poll_output() {
+            Ok(Output::Timeout(at)) => {
+                peer.timeout = at;
+                return;
+            }
+            Ok(Output::Transmit(transmit)) => outputs.push_back(RoomOutput::Transmit {
+                source: transmit.source,
+                destination: transmit.destination,
+                bytes: transmit.contents.into(),
+            }),
+            Ok(Output::Event(event)) => on_event(peer, event, now, work),
+            Err(e) => {
+                warn!(peer = %peer.id, error = %e, "media connection failed");
+                peer.failed.get_or_insert(CloseReason::Failed);
+                peer.rtc.disconnect();
+                return;
+            }
+        }
     }
 }
 

@@ -66,8 +66,9 @@ use synthetic::{Endpoint, MediaShape, Phase, RemoteOffer, Report, VIDEO_FPS};
 #[derive(clap::Args, Debug)]
 pub struct SfuBenchArgs {
     /// Room sizes, publishers×subscribers. Every publisher also subscribes;
-    /// subscribers beyond the publishers only receive.
-    #[arg(long, value_delimiter = ',', default_value = "2x2,4x4,6x6", value_parser = RoomSize::parse)]
+    /// subscribers beyond the publishers only receive (`1x100`: a webinar,
+    /// one speaker and 99 listeners).
+    #[arg(long, value_delimiter = ',', default_value = "2x2,6x6,10x10,1x100", value_parser = RoomSize::parse)]
     pub rooms: Vec<RoomSize>,
     /// How long each SFU is measured in each room, after the warmup.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]

@@ -225,6 +225,7 @@ fn peers_in_a_room_hear_each_other() {
                     } => wire.push((source, destination, bytes)),
                     RoomOutput::Signal { peer_id, signal } => signals.push((peer_id, signal)),
                     RoomOutput::PeerGone { peer_id, .. } => panic!("{peer_id} was let go"),
+                    RoomOutput::ActiveSpeakers { .. } => {}
                 }
             }
             for (peer_id, signal) in signals {

@@ -48,6 +48,9 @@ struct Browser {
     keyframe_requests: Vec<KeyframeRequest>,
     /// Datagrams to and from it vanish (its network is down).
     unplugged: bool,
+    /// The audio level (dBov) its microphone packets carry; `None`: no
+    /// level at all, as before any test set one.
+    audio_level: Option<i8>,
     /// Its downlink, bits per second; `None`: unlimited.
     downlink_bps: Option<u64>,
     /// When its downlink has sent everything queued on it.
@@ -186,6 +189,7 @@ impl Net {
             received: Vec::new(),
             keyframe_requests: Vec::new(),
             unplugged: false,
+            audio_level: None,
             downlink_bps: None,
             downlink_free_at: self.now,
             gone: None,
@@ -255,6 +259,7 @@ impl Net {
                     });
                     self.deliver_to_browser(&peer_id, signal);
                 }
+                speakers @ RoomOutput::ActiveSpeakers { .. } => self.log.push(speakers),
                 gone @ RoomOutput::PeerGone { .. } => {
                     if let RoomOutput::PeerGone { peer_id, reason } = &gone
                         && let Some(b) = self.browsers.iter_mut().find(|b| &b.id == peer_id)
@@ -478,6 +483,11 @@ impl Net {
                     .pt();
                 if let Some(rid) = rid {
                     writer = writer.rid(rid);
+                }
+                if line.kind == MediaKind::Audio
+                    && let Some(level) = browser.audio_level
+                {
+                    writer = writer.audio_level(level, level >= -50);
                 }
                 writer.write(pt, now, time, payload).unwrap();
             }
@@ -1300,4 +1310,248 @@ fn a_removed_peer_is_closed_and_its_tracks_go_for_everyone_at_once() {
         }),
         Err(SfuError::UnknownPeer)
     );
+}
+
+// ----- each published track's subscriber list -----
+//
+// The room forwards a frame to its track's subscriber list, derived from the
+// peers' lines. These change what the lists are made of (peers' places in the
+// room, lines' places in a peer) and check that every frame still lands on
+// the line that says it carries its publisher, and on no other.
+
+impl Net {
+    /// Everyone still here gets everyone else's audio and video on the
+    /// lines the room announced for them (`> min` frames of each since
+    /// `since`, one entry per browser in `received` counts), and nothing on
+    /// a line not announced for its sender.
+    fn check_lines_carry_what_they_say(&self, since: &[usize], min: usize) {
+        let live: Vec<&Browser> = self.browsers.iter().filter(|b| b.gone.is_none()).collect();
+        for (viewer, &from) in self.browsers.iter().zip(since) {
+            if viewer.gone.is_some() {
+                continue;
+            }
+            for (mid, payload) in &viewer.received[from..] {
+                let sender = String::from_utf8_lossy(&payload[1..]);
+                let sender = sender.split('|').next().unwrap_or_default();
+                let announced = viewer.tracks.iter().find(|t| t.mid == mid.to_string());
+                assert_eq!(
+                    announced.map(|t| t.peer_id.as_str()),
+                    Some(sender),
+                    "{} got {sender}'s frame on {mid}",
+                    viewer.id
+                );
+            }
+            for other in live.iter().filter(|o| o.id != viewer.id) {
+                for kind in [TrackKind::Audio, TrackKind::Video] {
+                    let line = self
+                        .line(viewer.id.as_str(), other.id.as_str(), kind)
+                        .unwrap_or_else(|| {
+                            panic!("{} has a {kind:?} line for {}", viewer.id, other.id)
+                        });
+                    let count = viewer.received[from..]
+                        .iter()
+                        .filter(|(mid, _)| *mid == line)
+                        .count();
+                    assert!(
+                        count > min,
+                        "{} got {count} {kind:?} frames of {}",
+                        viewer.id,
+                        other.id
+                    );
+                }
+            }
+        }
+    }
+
+    fn received_marks(&self) -> Vec<usize> {
+        self.browsers.iter().map(|b| b.received.len()).collect()
+    }
+}
+
+#[test]
+fn when_the_first_peer_leaves_the_others_still_get_each_other_on_the_right_lines() {
+    let mut net = Net::joined(&["ada", "bob", "cyd", "dan"]);
+    net.run_for(ms(500));
+    let marks = net.received_marks();
+    net.run_for(ms(500));
+    net.check_lines_carry_what_they_say(&marks, 10);
+
+    // Ada was first in: everyone after her moves up a place.
+    net.input(RoomInput::RemovePeer {
+        peer_id: "ada".into(),
+    })
+    .unwrap();
+    net.settle();
+    net.run_for(ms(100));
+    let marks = net.received_marks();
+    net.run_for(ms(500));
+    net.check_lines_carry_what_they_say(&marks, 10);
+    for viewer in ["bob", "cyd", "dan"] {
+        assert!(
+            net.got_from(viewer, "ada").iter().all(|(mid, _)| net.line(
+                viewer,
+                "ada",
+                TrackKind::Audio
+            ) != Some(*mid)),
+            "{viewer} no longer has a line for Ada"
+        );
+    }
+
+    // A newcomer takes the last place, and is a subscriber and a publisher
+    // like the others.
+    net.join("eve").unwrap();
+    net.settle();
+    net.run_for(ms(100));
+    let marks = net.received_marks();
+    net.run_for(ms(500));
+    net.check_lines_carry_what_they_say(&marks, 10);
+}
+
+#[test]
+fn a_stopped_line_renegotiated_away_leaves_the_other_lines_carrying_their_own() {
+    // Bob's lines: Ada's audio and video, then Cyd's. Ada's camera going off
+    // takes her video line out of Bob's session once he answers, moving
+    // Cyd's lines up a place in his list.
+    let mut net = Net::joined(&["ada", "bob", "cyd"]);
+    net.run_for(ms(300));
+    let camera = net.browser("ada").sending[1].mid;
+    net.browser_offers("ada", |api| api.set_direction(camera, Direction::Inactive));
+    net.run_until(Duration::from_secs(2), "the stops answered", |net| {
+        net.to_room_signals.is_empty()
+            && net.room.peers.iter().all(|p| p.pending_offer.is_none())
+            && net.line("bob", "ada", TrackKind::Video).is_none()
+    });
+    net.run_for(ms(100));
+    let marks = net.received_marks();
+    net.run_for(ms(500));
+    let ada_audio_at_bob = net.line("bob", "ada", TrackKind::Audio).unwrap();
+    assert!(count_on(&net, "bob", "ada", ada_audio_at_bob) > 20);
+    for (viewer, publisher) in [("bob", "cyd"), ("ada", "cyd"), ("cyd", "bob")] {
+        for kind in [TrackKind::Audio, TrackKind::Video] {
+            let line = net.line(viewer, publisher, kind).unwrap();
+            let count = net.browsers[net.index(viewer)].received[marks[net.index(viewer)]..]
+                .iter()
+                .filter(|(mid, _)| *mid == line)
+                .count();
+            assert!(count > 10, "{viewer} gets {publisher}'s {kind:?}: {count}");
+        }
+    }
+
+    // Her camera on again: a new line at the end of everyone's list.
+    net.browser_offers("ada", |api| api.set_direction(camera, Direction::SendOnly));
+    net.settle();
+    net.run_for(ms(100));
+    let marks = net.received_marks();
+    net.run_for(ms(500));
+    net.check_lines_carry_what_they_say(&marks, 10);
+}
+
+#[test]
+fn a_hold_on_one_peer_leaves_the_lists_of_the_others_alone() {
+    let mut net = Net::joined(&["ada", "bob", "cyd"]);
+    net.run_for(ms(300));
+    net.input(RoomInput::Hold {
+        peer_id: "ada".into(),
+        sources: vec![MediaSource::Camera, MediaSource::Microphone],
+    })
+    .unwrap();
+    net.run_for(ms(100));
+    let held = |net: &Net| ["bob", "cyd"].map(|viewer| net.got_from(viewer, "ada").len());
+    let at_hold = held(&net);
+    let marks = net.received_marks();
+    net.run_for(ms(500));
+    assert_eq!(held(&net), at_hold, "nothing of Ada's while held");
+    for (viewer, publisher) in [
+        ("bob", "cyd"),
+        ("cyd", "bob"),
+        ("ada", "bob"),
+        ("ada", "cyd"),
+    ] {
+        let line = net.line(viewer, publisher, TrackKind::Video).unwrap();
+        let got = net.browsers[net.index(viewer)].received[marks[net.index(viewer)]..]
+            .iter()
+            .filter(|(mid, _)| *mid == line)
+            .count();
+        assert!(got > 10, "{viewer} still gets {publisher}: {got}");
+    }
+}
+
+// ----- who is speaking -----
+
+impl Net {
+    /// Every list of speakers the room gave out since log entry `from`.
+    fn speaker_lists(&self, from: usize) -> Vec<Vec<&str>> {
+        self.log[from..]
+            .iter()
+            .filter_map(|o| match o {
+                RoomOutput::ActiveSpeakers { speakers } => {
+                    Some(speakers.iter().map(PeerId::as_str).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn talk(&mut self, id: &str, level: i8) {
+        self.browser(id).audio_level = Some(level);
+    }
+}
+
+#[test]
+fn the_room_says_who_speaks_once_and_again_when_they_stop() {
+    let mut net = Net::joined(&["ada", "bob", "cyd"]);
+    for id in ["ada", "bob", "cyd"] {
+        net.talk(id, -127);
+    }
+    net.run_for(ms(500));
+    let mark = net.log.len();
+    assert!(net.speaker_lists(0).is_empty());
+
+    net.talk("ada", -30);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.speaker_lists(mark), vec![vec!["ada"]]);
+
+    // A breath between sentences changes nothing.
+    net.talk("ada", -127);
+    net.run_for(ms(400));
+    net.talk("ada", -30);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.speaker_lists(mark), vec![vec!["ada"]]);
+
+    // Bob joins in, louder; then Ada is quiet for good.
+    net.talk("bob", -20);
+    net.run_for(Duration::from_secs(1));
+    net.talk("ada", -127);
+    net.run_for(Duration::from_secs(3));
+    assert_eq!(
+        net.speaker_lists(mark),
+        vec![vec!["ada"], vec!["bob", "ada"], vec!["bob"]]
+    );
+}
+
+#[test]
+fn a_held_or_departed_speaker_is_no_speaker() {
+    let mut net = Net::joined(&["ada", "bob", "cyd"]);
+    net.talk("ada", -30);
+    net.talk("bob", -30);
+    net.run_for(Duration::from_secs(2));
+    let mark = net.log.len();
+
+    // The host mutes Ada: however loud her packets, she no longer speaks.
+    net.input(RoomInput::Hold {
+        peer_id: "ada".into(),
+        sources: vec![MediaSource::Microphone],
+    })
+    .unwrap();
+    net.run_for(Duration::from_secs(3));
+    assert_eq!(net.speaker_lists(mark), vec![vec!["bob"]]);
+
+    // Bob leaves mid-sentence: gone from the list at the next look.
+    let mark = net.log.len();
+    net.input(RoomInput::RemovePeer {
+        peer_id: "bob".into(),
+    })
+    .unwrap();
+    net.run_for(ms(500));
+    assert_eq!(net.speaker_lists(mark), vec![Vec::<&str>::new()]);
 }
