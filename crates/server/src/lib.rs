@@ -255,6 +255,7 @@ impl Application {
         let sweeper = sweeper::spawn(state.clone(), self.timeouts, self.sweep_interval);
         let departures = live::media::watch_departures(state.clone());
         let letters = live::media::serve_letters(state.clone(), self.media_letters);
+        let homes = live::media::watch_homes(state.clone());
         // The media server stops with the node, once this node has given up
         // its media homes: pages here hear `room_closed` (their sockets
         // close too), pages relayed from other nodes `moved`, and their
@@ -272,6 +273,7 @@ impl Application {
         let _ = sweeper.await;
         let _ = departures.await;
         let _ = letters.await;
+        let _ = homes.await;
         let _ = media.await;
         state.live_connections.close();
         if tokio::time::timeout(Duration::from_secs(5), state.live_connections.wait())

@@ -105,9 +105,21 @@ struct Relay {
     /// A home whose node showed no life for this long is taken over.
     dead_after: Duration,
     /// This node's joins to media homed elsewhere: where the home's messages
-    /// for each go (the [`Links`] that made it).
-    joins: Mutex<HashMap<Uuid, mpsc::UnboundedSender<Told>>>,
+    /// for each go (the [`Links`] that made it), and the home's session and
+    /// node, which [`watch_homes`] looks after.
+    joins: Mutex<HashMap<Uuid, RelayedJoin>>,
 }
+
+/// A join of this node's to media homed on another node.
+struct RelayedJoin {
+    link: mpsc::UnboundedSender<Told>,
+    session_id: Id,
+    home: String,
+}
+
+/// How often a node asks the homes of its relayed joins whether they are
+/// still there ([`watch_homes`]).
+const HOME_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// A message from a session's home for one relayed join.
 type Told = (Uuid, ServerMessage);
@@ -130,6 +142,8 @@ enum MediaLetter {
     },
     /// The home's message for the page of a relayed join.
     Tell { join: Uuid, message: ServerMessage },
+    /// Is this node still there? Answered at once, with `null`.
+    Ping,
 }
 
 /// The home's immediate answer to a relayed message (a join's
@@ -782,6 +796,8 @@ pub fn serve_letters(state: AppState, mut letters: mpsc::Receiver<bus::Letter>) 
             let Some(letter) = letter else { return };
             match serde_json::from_slice::<MediaLetter>(&letter.payload) {
                 Ok(MediaLetter::Tell { join, message }) => state.media.relay.tell(join, message),
+                // Any answer but none at all, which says the node is gone.
+                Ok(MediaLetter::Ping) => letter.answer(b"null".to_vec()),
                 Ok(MediaLetter::Ask {
                     from_node,
                     join,
@@ -912,13 +928,59 @@ pub async fn hand_over(state: AppState) {
     }
 }
 
+/// Asks the home of each of this node's relayed joins, once a second,
+/// whether its node is still there. A node killed outright says nothing, and
+/// its pages' connections to its SFU take several seconds to be given up
+/// for lost; when nobody takes that node's letters any more, its relayed
+/// joins here are told at once that their media `moved`, and their pages
+/// join again (the first takes the session's home over).
+pub fn watch_homes(state: AppState) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HOME_CHECK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ping = serde_json::to_vec(&MediaLetter::Ping).expect("media letters serialize");
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = state.shutdown.cancelled() => return,
+            }
+            let relay = &state.media.relay;
+            for home in relay.homes() {
+                // Only a node nobody serves is gone; a slow answer is not.
+                if let Err(Unreachable::NoSuchNode) = relay.bus.request(&home, ping.clone()).await {
+                    tracing::info!(node = %home, "a media home's node is gone; its pages here move");
+                    relay.moved_from(&home);
+                }
+            }
+        }
+    })
+}
+
 impl Relay {
     /// Hands a home's message to the connection of the relayed join it is
     /// for; dropped when that join is over.
     fn tell(&self, join: Uuid, message: ServerMessage) {
-        if let Some(link) = self.joins.lock().expect("joins lock").get(&join) {
+        if let Some(relayed) = self.joins.lock().expect("joins lock").get(&join) {
             // A closed connection is leaving its joins; nothing to tell it.
-            let _ = link.send((join, message));
+            let _ = relayed.link.send((join, message));
+        }
+    }
+
+    /// The nodes this node's relayed joins are homed on.
+    fn homes(&self) -> HashSet<String> {
+        let joins = self.joins.lock().expect("joins lock");
+        joins.values().map(|relayed| relayed.home.clone()).collect()
+    }
+
+    /// Tells each relayed join homed on `node` that its media moved.
+    fn moved_from(&self, node: &str) {
+        let joins = self.joins.lock().expect("joins lock");
+        for (join, relayed) in joins.iter().filter(|(_, relayed)| relayed.home == node) {
+            let closed = ServerMessage::Closed {
+                session_id: relayed.session_id.clone(),
+                reason: CloseReason::Moved,
+            };
+            let _ = relayed.link.send((*join, closed));
         }
     }
 
@@ -1138,13 +1200,14 @@ impl Links {
                 .await;
         };
         let join = Uuid::new_v4();
-        state
-            .media
-            .relay
-            .joins
-            .lock()
-            .expect("joins lock")
-            .insert(join, self.told.clone());
+        state.media.relay.joins.lock().expect("joins lock").insert(
+            join,
+            RelayedJoin {
+                link: self.told.clone(),
+                session_id: session_id.clone(),
+                home: home.node_id.clone(),
+            },
+        );
         let message = ClientMessage::Join {
             session_id: session_id.to_string(),
             offer: offer.clone(),
