@@ -44,8 +44,12 @@
 //!   the page is connected here or relayed.
 //! - [`serve_letters`]: the task taking the other nodes' letters: pages'
 //!   messages relayed here (`MediaLetter::Ask`, each answered, and a join's
-//!   signals then sent back by a `Forward`), and the homes' messages for
-//!   pages here (`MediaLetter::Tell`).
+//!   signals then sent back by a `Forward`), the homes' messages for
+//!   pages here (`MediaLetter::Tell`), and other nodes asking whether this
+//!   one is there (`MediaLetter::Ping`).
+//! - [`watch_homes`]: the task asking the homes of this node's relayed
+//!   joins, once a second, whether they are there, and telling the pages of
+//!   a home that is gone that their media moved.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
