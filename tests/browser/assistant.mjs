@@ -108,9 +108,9 @@ export async function startServer() {
   return base;
 }
 
-/** A person in a Chromium process of their own whose microphone plays `wav`, signed up on this spec's server. */
-export async function personWithMic(name, wav) {
-  const browser = await launchWithMedia(wav);
+/** A person in a Chromium process of their own whose microphone plays `wav` (`options`: launchWithMedia's), signed up on this spec's server. */
+export async function personWithMic(name, wav, options) {
+  const browser = await launchWithMedia(wav, options);
   browsers.push(browser);
   return signUp(await person(browser, name, { baseURL: base }));
 }

@@ -228,6 +228,23 @@ impl LiveClient {
         }
     }
 
+    /// The answer to this connection's `media.join` in `session_id`: its
+    /// SDP (a `media.error` instead fails the test).
+    pub async fn join_answer(&mut self, session_id: &str) -> String {
+        let answer = self
+            .next_message_matching(
+                "the join's answer",
+                |message| {
+                    message["session_id"] == session_id
+                        && (message["type"] == "media.answer" || message["type"] == "media.error")
+                },
+                PATIENCE,
+            )
+            .await;
+        assert_eq!(answer["type"], "media.answer", "{answer}");
+        answer["sdp"].as_str().expect("an sdp").to_owned()
+    }
+
     /// The next `error` message with this `id` (`None`: `"id": null`), returning its `error` object.
     pub async fn next_error(&mut self, id: Option<&str>, within: Duration) -> Value {
         let deadline = Instant::now() + within;

@@ -138,18 +138,8 @@ async fn join_media(client: &mut LiveClient, session_id: &str) -> Browser {
             "sources": {"0": "microphone", "1": "camera"},
         }))
         .await;
-    let answer = client
-        .next_message_matching(
-            "the join's answer",
-            |message| {
-                message["session_id"] == session_id
-                    && (message["type"] == "media.answer" || message["type"] == "media.error")
-            },
-            PATIENCE,
-        )
-        .await;
-    assert_eq!(answer["type"], "media.answer", "{answer}");
-    browser.connect(answer["sdp"].as_str().expect("an sdp"))
+    let sdp = client.join_answer(session_id).await;
+    browser.connect(&sdp)
 }
 
 /// A page of `who`'s with a live connection of its own, in the session's

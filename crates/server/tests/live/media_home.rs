@@ -133,18 +133,8 @@ impl Page {
                 "sources": {mids[0].to_string(): "microphone"},
             }))
             .await;
-        let answer = client
-            .next_message_matching(
-                "the join's answer",
-                |message| {
-                    message["session_id"] == session_id
-                        && (message["type"] == "media.answer" || message["type"] == "media.error")
-                },
-                PATIENCE,
-            )
-            .await;
-        assert_eq!(answer["type"], "media.answer", "{answer}");
-        let sdp = answer["sdp"].as_str().expect("an sdp");
+        let sdp = client.join_answer(session_id).await;
+        let sdp = sdp.as_str();
         driver
             .peer()
             .accept_answer(sdp)
