@@ -153,6 +153,31 @@ export async function untilListening(rooms) {
   }
 }
 
+/**
+ * Waits until the agent's media is up in `who`'s room: the server announces
+ * the agent's line to the page only once its connection is. For a room
+ * where the agent is the only other one in media.
+ */
+export async function untilAgentInMedia(who) {
+  await who.page.waitForFunction(
+    () => window.lockinMedia.tracks().some((track) => track.kind === 'audio'),
+    null,
+    { timeout: JOIN_WAIT, polling: 200 },
+  );
+}
+
+/** Waits for a spoken question answered from the room's own data (its log names `room` as the language model); resolves to its log entry. */
+export async function roomAnswer(who, sessionId) {
+  return poll(
+    async () => {
+      const logs = await apiAs(who.page, 'GET', `/api/sessions/${sessionId}/ai-logs`);
+      assert.equal(logs.status, 200);
+      return logs.body.find((entry) => entry.trigger === 'voice' && entry.providers.llm === 'room');
+    },
+    { timeout: ANSWER_WAIT, message: 'the spoken room command was never answered from the room' },
+  );
+}
+
 /** Opens each person's room ([who, session id] pairs) and waits for their microphone to be on. */
 export async function openRooms(rooms) {
   await Promise.all(rooms.map(([who, sessionId]) => who.page.goto(`/sessions/${sessionId}`)));

@@ -12,7 +12,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ANSWER_WAIT, JOIN_WAIT, closeAll, openRooms, personWithMic, poll, roomWithAssistant, speech, startServer, untilListening,
+  ANSWER_WAIT, closeAll, openRooms, personWithMic, roomAnswer, roomWithAssistant, speech, startServer, untilAgentInMedia,
+  untilListening,
 } from '../assistant.mjs';
 import { apiAs, shot } from '../lib.mjs';
 
@@ -41,26 +42,15 @@ before(async () => {
   assert.equal(await timerState(eve.page), 'not_started');
   // The agent's media is up (the server announces its line to Eve only once
   // its connection is), so it hears Dee from her first word.
-  await eve.page.waitForFunction(
-    () => window.lockinMedia.tracks().some((track) => track.kind === 'audio'),
-    null,
-    { timeout: JOIN_WAIT, polling: 200 },
-  );
+  await untilAgentInMedia(eve);
   await openRooms([[dee, sessionId]]);
 });
 
 after(closeAll);
 
 test('a spoken room command starts the timer for everyone in the room', async () => {
-  const log = await poll(
-    async () => {
-      const logs = await apiAs(dee.page, 'GET', `/api/sessions/${sessionId}/ai-logs`);
-      assert.equal(logs.status, 200);
-      // Answered from the room's own data, not by the language model.
-      return logs.body.find((entry) => entry.trigger === 'voice' && entry.providers.llm === 'room');
-    },
-    { timeout: ANSWER_WAIT, message: 'the spoken room command was never answered from the room' },
-  );
+  // Answered from the room's own data, not by the language model.
+  const log = await roomAnswer(dee, sessionId);
   assert.equal(log.error, null, JSON.stringify(log));
   assert.match(log.question, /timer/i, JSON.stringify(log));
   const started = log.answer.match(/Started a (\d+) minute timer/);

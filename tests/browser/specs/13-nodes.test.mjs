@@ -20,7 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ANSWER_WAIT, ASSISTANT_ENV, closeAll, poll, speech } from '../assistant.mjs';
+import { ANSWER_WAIT, ASSISTANT_ENV, closeAll, roomAnswer, speech, untilAgentInMedia } from '../assistant.mjs';
 import { BINARY, apiAs, launchWithMedia, person, see, serve, shot, signUp, unique, writeTone } from '../lib.mjs';
 import { MEDIA_WAIT, receives, userId } from '../media.mjs';
 
@@ -139,19 +139,8 @@ test('the assistant on the other node answers a spoken question', async () => {
   await dee.page.getByRole('tab', { name: /Assistant/ }).click();
   await dee.page.getByRole('switch', { name: 'AI assistant' }).check();
   // Node B's agent is in the room's media once Dee's page is sent its line.
-  await dee.page.waitForFunction(
-    () => window.lockinMedia.tracks().some((track) => track.kind === 'audio'),
-    null,
-    { timeout: MEDIA_WAIT, polling: 200 },
-  );
-  const log = await poll(
-    async () => {
-      const logs = await apiAs(dee.page, 'GET', `/api/sessions/${sessionId}/ai-logs`);
-      assert.equal(logs.status, 200);
-      return logs.body.find((entry) => entry.trigger === 'voice' && entry.providers.llm === 'room');
-    },
-    { timeout: ANSWER_WAIT, message: 'the spoken room command was never answered' },
-  );
+  await untilAgentInMedia(dee);
+  const log = await roomAnswer(dee, sessionId);
   assert.equal(log.error, null, JSON.stringify(log));
   await dee.page.waitForFunction(() => document.getElementById('timer')?.dataset.state === 'running', null, {
     timeout: ANSWER_WAIT,
