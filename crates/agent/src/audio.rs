@@ -146,6 +146,16 @@ pub fn rms(pcm: &[i16]) -> f64 {
     (sum / pcm.len() as f64).sqrt()
 }
 
+/// A frame's level in dBov as RFC 6464 puts it on an audio packet: 0 is
+/// the loudest, -127 silence.
+pub fn dbov(pcm: &[i16]) -> i8 {
+    let rms = rms(pcm);
+    if rms <= 0.0 {
+        return -127;
+    }
+    (20.0 * rms.log10()).round().clamp(-127.0, 0.0) as i8
+}
+
 /// Decodes little-endian signed 16-bit PCM bytes, keeping an odd trailing
 /// byte for the next call (HTTP chunks split samples anywhere).
 #[derive(Debug, Default)]
@@ -195,6 +205,21 @@ mod tests {
         assert_eq!(&last[..60], &[2; 60]);
         assert_eq!(last[60], 0);
         assert!(framer.flush().is_none());
+    }
+
+    #[test]
+    fn levels_are_dbov_from_silence_to_full_scale() {
+        assert_eq!(dbov(&[0; 960]), -127);
+        assert_eq!(dbov(&[]), -127);
+        // A full-scale square wave is 0 dBov; half of it about -6.
+        let full: Vec<i16> = (0..960)
+            .map(|i| if i % 2 == 0 { 32767 } else { -32767 })
+            .collect();
+        assert_eq!(dbov(&full), 0);
+        let half: Vec<i16> = full.iter().map(|s| s / 2).collect();
+        assert_eq!(dbov(&half), -6);
+        // One step of noise is near silence, not speech.
+        assert!(dbov(&[1; 960]) < -80);
     }
 
     #[test]

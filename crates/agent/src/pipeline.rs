@@ -232,6 +232,9 @@ pub enum Event {
         opus: Vec<u8>,
         /// 48 kHz RTP clock: +960 a frame, plus the length of any gap.
         rtp_timestamp: u32,
+        /// How loud it is, in dBov (RFC 6464): the room rings the agent's
+        /// tile while it speaks, as it does anyone's.
+        audio_level: i8,
     },
     /// Someone talked over the agent: its audio is dropped; stop producing it.
     BargeIn { ticket: Ticket, speaker: SpeakerId },
@@ -1186,6 +1189,7 @@ impl SessionPipeline {
                 ticket,
                 opus,
                 rtp_timestamp,
+                audio_level: crate::audio::dbov(&frame),
             }),
             Err(error) => {
                 tracing::warn!(%error, "could not encode a frame of the answer");

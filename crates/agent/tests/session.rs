@@ -139,12 +139,14 @@ async fn ask(agent: &Agent, text: &str) -> (Interaction, usize) {
         .await
         .unwrap();
     let mut frames = 0;
+    let mut voiced = 0;
     let mut last_timestamp: Option<u32> = None;
     loop {
         match next_output(&mut session).await {
             SessionOutput::Frame {
                 rtp_timestamp,
                 opus,
+                audio_level,
             } => {
                 assert!(!opus.is_empty());
                 if let Some(last) = last_timestamp {
@@ -152,8 +154,18 @@ async fn ask(agent: &Agent, text: &str) -> (Interaction, usize) {
                 }
                 last_timestamp = Some(rtp_timestamp);
                 frames += 1;
+                // The level the room rings the agent's tile from.
+                assert!((-127..=0).contains(&audio_level));
+                if audio_level >= -50 {
+                    voiced += 1;
+                }
             }
-            SessionOutput::Interaction(interaction) => return (interaction, frames),
+            SessionOutput::Interaction(interaction) => {
+                if frames > 0 {
+                    assert!(voiced > 0, "{frames} frames of the answer, none voiced");
+                }
+                return (interaction, frames);
+            }
             SessionOutput::Event(_) | SessionOutput::Answered { .. } => {}
         }
     }

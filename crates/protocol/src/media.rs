@@ -117,6 +117,14 @@ pub enum ServerMessage {
         session_id: Id,
         sources: Vec<MediaSource>,
     },
+    /// Who is speaking now, loudest first, by user id (empty: nobody), as
+    /// the server hears it from the microphones' audio levels. Sent when it
+    /// changes, and on joining while anyone speaks.
+    #[serde(rename = "media.speakers")]
+    Speakers {
+        session_id: Id,
+        user_ids: Vec<String>,
+    },
     /// A `media.*` message refused; it changed nothing. `session_id` is the
     /// one the message named, if it could be read.
     #[serde(rename = "media.error")]
@@ -136,7 +144,8 @@ impl ServerMessage {
             | Self::Tracks { session_id, .. }
             | Self::States { session_id, .. }
             | Self::Closed { session_id, .. }
-            | Self::Held { session_id, .. } => Some(session_id.as_str()),
+            | Self::Held { session_id, .. }
+            | Self::Speakers { session_id, .. } => Some(session_id.as_str()),
             Self::Error { session_id, .. } => session_id.as_deref(),
         }
     }

@@ -204,6 +204,31 @@ impl ClientPeer {
         rtp_time: u64,
         payload: Vec<u8>,
     ) -> Result<(), ClientError> {
+        self.write_with_level(now, mid, rtp_time, payload, None)
+    }
+
+    /// [`ClientPeer::write`] of an Opus frame with its level in dBov (0 the
+    /// loudest, -127 silence) on the RFC 6464 audio-level header: what the
+    /// room tells who speaks from.
+    pub fn write_audio(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        rtp_time: u64,
+        payload: Vec<u8>,
+        level: i8,
+    ) -> Result<(), ClientError> {
+        self.write_with_level(now, mid, rtp_time, payload, Some(level))
+    }
+
+    fn write_with_level(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        rtp_time: u64,
+        payload: Vec<u8>,
+        level: Option<i8>,
+    ) -> Result<(), ClientError> {
         let kind = self.rtc.media(mid).map(|media| media.kind());
         let (codec, name, time) = match kind {
             Some(MediaKind::Video) => (Codec::Vp8, "VP8", MediaTime::from_90khz(rtp_time)),
@@ -214,7 +239,7 @@ impl ClientPeer {
             ),
         };
         let not_negotiated = ClientError::NotNegotiated { mid, codec: name };
-        let Some(writer) = self.rtc.writer(mid) else {
+        let Some(mut writer) = self.rtc.writer(mid) else {
             return Err(not_negotiated);
         };
         let known = self.payload_types.get(&mid).copied();
@@ -226,6 +251,9 @@ impl ClientPeer {
         }) else {
             return Err(not_negotiated);
         };
+        if let Some(level) = level {
+            writer = writer.audio_level(level, level >= crate::speakers::SPEECH_LEVEL);
+        }
         let written = writer.write(pt, now, time, payload);
         self.drain()?;
         written?;

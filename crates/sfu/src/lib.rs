@@ -15,7 +15,8 @@
 //!   output out, time passed in.
 //! - `peer` (private): the state of one peer — what it publishes, what it is
 //!   forwarded, where its negotiation stands.
-//! - `layers` (private): simulcast layer rates and the choice of layer.
+//! - `layers` (private): simulcast layer rates, the choice of layer and the
+//!   rate that moves a subscriber up one.
 //! - `speakers` (private): who is speaking, from the audio level on the
 //!   microphones' packets, with hysteresis.
 //! - [`signal`]: the signalling values exchanged with browsers

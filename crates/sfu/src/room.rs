@@ -19,8 +19,14 @@
 //!   numbers and timestamps continuous per subscriber).
 //! - Who is speaking is worked out from the audio level browsers put on
 //!   their microphone's packets (the `speakers` module), looked at every
-//!   `SPEAKER_TICK`, and given out as [`RoomOutput::ActiveSpeakers`] when
-//!   the set of speakers changes. A held microphone speaks for nobody.
+//!   `SPEAKER_TICK`, and given out as [`RoomOutput::ActiveSpeakers`] and to
+//!   every browser as [`SignalOut::Speakers`] when the set of speakers
+//!   changes. A held microphone speaks for nobody.
+//! - **Last N**: in a room with more than `LAST_N` cameras, a subscriber gets
+//!   the cameras of the `LAST_N` people who spoke most recently on the layer
+//!   its bandwidth allows, and every other camera on its smallest layer;
+//!   the budget the small ones leave goes to the large ones. Screen shares
+//!   are never made small this way.
 //! - Each published track has a subscriber list (its open forwarded lines),
 //!   so a frame costs its subscribers, not the room. The lists are derived
 //!   from the peers' lines and rebuilt after any change to peers or lines;
@@ -81,6 +87,13 @@ const LAYER_TICK: Duration = Duration::from_secs(1);
 
 /// How often the room looks at who is speaking.
 const SPEAKER_TICK: Duration = Duration::from_millis(200);
+
+/// Above this many cameras in a room, only the cameras of the people who
+/// spoke last get more than their smallest simulcast layer.
+pub const LAST_N: usize = 4;
+
+/// How many recent speakers are remembered, most recent first.
+const RECENT_SPEAKERS: usize = 32;
 
 /// What a forwarded audio track is assumed to need, in bits per second,
 /// when sharing a subscriber's estimate among its tracks.
@@ -300,6 +313,11 @@ pub struct Room {
     speakers: Speakers<PeerKey>,
     /// When the speakers are next looked at.
     next_speaker_tick: Instant,
+    /// The speakers last given out, loudest first.
+    speaking: Vec<PeerId>,
+    /// Who spoke, most recent first (at most `RECENT_SPEAKERS`): whose
+    /// cameras are the last N.
+    recent_speakers: Vec<PeerKey>,
 }
 
 impl Room {
@@ -319,6 +337,8 @@ impl Room {
             next_layer_tick: now + LAYER_TICK,
             speakers: Speakers::new(),
             next_speaker_tick: now + SPEAKER_TICK,
+            speaking: Vec::new(),
+            recent_speakers: Vec::new(),
         }
     }
 
@@ -507,11 +527,19 @@ impl Room {
         };
         info!(peer = %peer_id, "media peer joined");
         self.outputs.push_back(RoomOutput::Signal {
-            peer_id,
+            peer_id: peer_id.clone(),
             signal: SignalOut::Answer {
                 sdp: answer.to_sdp_string(),
             },
         });
+        if !self.speaking.is_empty() {
+            self.outputs.push_back(RoomOutput::Signal {
+                peer_id,
+                signal: SignalOut::Speakers {
+                    speakers: self.speaking.clone(),
+                },
+            });
+        }
 
         // A late joiner gets everything already published.
         let existing: Vec<(PeerKey, Mid, TrackKind, Option<Rid>)> = self
@@ -770,13 +798,7 @@ impl Room {
         if now >= self.next_speaker_tick {
             self.next_speaker_tick = now + SPEAKER_TICK;
             if let Some(keys) = self.speakers.update(now) {
-                let speakers = keys
-                    .iter()
-                    .filter_map(|&key| self.peer_by_key(key))
-                    .map(|peer| peer.id.clone())
-                    .collect();
-                self.outputs
-                    .push_back(RoomOutput::ActiveSpeakers { speakers });
+                self.speakers_changed(&keys);
             }
         }
         if now >= self.next_layer_tick {
@@ -785,6 +807,46 @@ impl Room {
                 self.work.push_back(Work::Reselect { peer: peer.key });
             }
         }
+    }
+
+    /// The speakers changed to `keys`: everyone is told, and the last N
+    /// cameras are chosen again.
+    fn speakers_changed(&mut self, keys: &[PeerKey]) {
+        let speakers: Vec<PeerId> = keys
+            .iter()
+            .filter_map(|&key| self.peer_by_key(key))
+            .map(|peer| peer.id.clone())
+            .collect();
+        for &key in keys.iter().rev() {
+            self.recent_speakers.retain(|&k| k != key);
+            self.recent_speakers.insert(0, key);
+        }
+        self.recent_speakers.truncate(RECENT_SPEAKERS);
+        for peer in self.peers.iter().filter(|p| p.failed.is_none()) {
+            self.outputs.push_back(RoomOutput::Signal {
+                peer_id: peer.id.clone(),
+                signal: SignalOut::Speakers {
+                    speakers: speakers.clone(),
+                },
+            });
+            self.work.push_back(Work::Reselect { peer: peer.key });
+        }
+        self.speaking = speakers.clone();
+        self.outputs
+            .push_back(RoomOutput::ActiveSpeakers { speakers });
+    }
+
+    /// The publishers whose cameras a subscriber gets in full: all of them
+    /// when there are `LAST_N` cameras or fewer, else the last N speakers'.
+    fn full_cameras(&self) -> Option<&[PeerKey]> {
+        let cameras = self
+            .peers
+            .iter()
+            .filter(|p| p.failed.is_none())
+            .flat_map(|p| &p.published)
+            .filter(|t| t.kind == TrackKind::Video && t.source == MediaSource::Camera)
+            .count();
+        (cameras > LAST_N).then(|| &self.recent_speakers[..self.recent_speakers.len().min(LAST_N)])
     }
 
     // ----- the machinery -----
@@ -1052,7 +1114,7 @@ impl Room {
     }
 
     /// Chooses each simulcast layer a subscriber gets from its bandwidth
-    /// estimate, and tells its BWE what to aim for.
+    /// estimate and the last N speakers, and tells its BWE what to aim for.
     fn choose_layers(&mut self, now: Instant, key: PeerKey) {
         let Some(index) = self.index_of_key(key) else {
             return;
@@ -1061,19 +1123,15 @@ impl Room {
         if subscriber.failed.is_some() {
             return;
         }
-        let listed = || subscriber.forwarded.iter().filter(|f| f.is_listed());
-        let audio_tracks = listed().filter(|f| f.kind == TrackKind::Audio).count() as u64;
-        let video_tracks = listed().filter(|f| f.kind == TrackKind::Video).count() as u64;
-        let budget = subscriber
-            .estimate
-            .map(|e| e.saturating_sub(audio_tracks * AUDIO_ALLOWANCE) / video_tracks.max(1));
+        let full_cameras = self.full_cameras();
 
         // What each video line's publisher offers, looked up before the
-        // subscriber is changed.
+        // subscriber is changed; `small`: a camera outside the last N.
         struct Offered {
             position: usize,
             layers: Vec<layers::LayerView>,
             top: Option<u64>,
+            small: bool,
         }
         let offered: Vec<Offered> = subscriber
             .forwarded
@@ -1082,13 +1140,38 @@ impl Room {
             .filter(|(_, f)| f.is_listed() && f.kind == TrackKind::Video)
             .filter_map(|(position, f)| {
                 let track = self.peer_by_key(f.from)?.published(f.from_mid)?;
+                let small = track.source == MediaSource::Camera
+                    && full_cameras.is_some_and(|full| !full.contains(&f.from));
                 Some(Offered {
                     position,
                     layers: track.layers.ordered(),
                     top: track.layers.top_bps(),
+                    small,
                 })
             })
             .collect();
+        let audio_tracks = subscriber
+            .forwarded
+            .iter()
+            .filter(|f| f.is_listed() && f.kind == TrackKind::Audio)
+            .count() as u64;
+        // The small cameras' smallest layers come off the top; the rest is
+        // shared by the others.
+        let small_bps: u64 = offered
+            .iter()
+            .filter(|o| o.small)
+            .map(|o| {
+                o.layers
+                    .iter()
+                    .find(|l| l.active)
+                    .and_then(|l| l.bps)
+                    .unwrap_or(0)
+            })
+            .sum();
+        let full_tracks = offered.iter().filter(|o| !o.small).count() as u64;
+        let budget = subscriber.estimate.map(|e| {
+            e.saturating_sub(audio_tracks * AUDIO_ALLOWANCE + small_bps) / full_tracks.max(1)
+        });
 
         let mut minimum = audio_tracks * AUDIO_ALLOWANCE;
         let mut desired = audio_tracks * AUDIO_ALLOWANCE;
@@ -1100,15 +1183,37 @@ impl Room {
                 desired += VIDEO_WANT;
                 continue;
             }
-            desired += offer.top.unwrap_or(VIDEO_WANT);
+            desired += if offer.small {
+                offer
+                    .layers
+                    .iter()
+                    .find(|l| l.active)
+                    .and_then(|l| l.bps)
+                    .unwrap_or(0)
+            } else {
+                offer.top.unwrap_or(VIDEO_WANT)
+            };
             let current = track.layer.current;
-            minimum += offer
+            // What to keep the link carrying: enough for the layer above
+            // the current one (the BWE pads up to it, so its estimate can
+            // grow to where the next layer fits), or the current one at the
+            // top and for a camera kept small.
+            let holding = offer
                 .layers
                 .iter()
                 .find(|l| Some(l.rid) == current)
                 .and_then(|l| l.bps)
                 .unwrap_or(0);
-            let choice = layers::choose(&offer.layers, budget, current);
+            minimum += if offer.small {
+                holding
+            } else {
+                layers::next_up(&offer.layers, current).unwrap_or(holding)
+            };
+            let choice = if offer.small {
+                layers::choose(&offer.layers, None, current)
+            } else {
+                layers::choose(&offer.layers, budget, current)
+            };
             if choice != track.layer.target {
                 track.layer.target = choice;
                 if choice != current {
@@ -1265,6 +1370,8 @@ impl Room {
         let mut peer = self.peers.remove(index);
         self.reindex();
         self.speakers.forget(&peer.key);
+        self.recent_speakers.retain(|&k| k != peer.key);
+        self.speaking.retain(|id| *id != peer.id);
         info!(peer = %peer.id, reason = ?gone, "media peer leaves");
         if peer.rtc.is_alive() && peer.rtc.close().is_ok() {
             // RTCP BYE and DTLS close_notify: the browser learns at once.

@@ -173,6 +173,9 @@ pub enum SignalOut {
     /// The host switched these sources of the browser's off: the room
     /// forwards nothing of them until the browser turns them on again.
     Held { sources: Vec<MediaSource> },
+    /// Who in the room is speaking now, loudest first (empty: nobody). Sent
+    /// to everyone when the set changes, and to a joiner when anyone speaks.
+    Speakers { speakers: Vec<PeerId> },
 }
 
 /// Why a room let a connection go.

@@ -107,7 +107,7 @@ impl Client {
                         return;
                     }
                     Some(SignalOut::Answer { .. }) => panic!("an answer to no offer"),
-                    Some(SignalOut::Held { .. }) => {}
+                    Some(SignalOut::Held { .. } | SignalOut::Speakers { .. }) => {}
                     None => return,
                 },
                 _ = pace.tick() => {

@@ -3,7 +3,8 @@
 // one file per process: a different tone for each), in one session. Each
 // turns the camera on and receives the others' video (frames decoded and
 // rising, a frame size) and audio (energy above silence); a screen share is
-// seen large by the others; a microphone switched off shows as off; one
+// seen large by the others; everyone who speaks is ringed, as the server
+// hears it; a microphone switched off shows as off and loses its ring; one
 // leaves and their tiles go for the others at once. Then someone with no
 // camera or microphone at all is told why, and still sees and hears the
 // others. What a page receives is read from its RTCPeerConnection's
@@ -103,16 +104,29 @@ test('a screen share is seen large by the others', async () => {
   }
 });
 
-test('a microphone switched off shows as off to the others', async () => {
+// The ring around a speaker comes from the server (media.speakers), which
+// reads the audio level on everyone's microphone packets.
+const ringed = (who, of) => who.page.locator(`#tiles .tile-speaking[data-user-id="${of.id}"]`);
+
+test('a microphone switched off shows as off to the others, and its ring goes', async () => {
   const { Ada: ada, Bob: bob, Cyd: cyd } = people;
+  // Everyone's tone plays: each page rings all three, its own tile too.
+  for (const who of [ada, bob, cyd]) {
+    for (const of of [ada, bob, cyd]) {
+      await ringed(who, of).waitFor({ timeout: MEDIA_WAIT });
+    }
+  }
   await bob.page.getByRole('button', { name: 'Microphone' }).click();
   await see(bob.page.getByRole('button', { name: 'Microphone', pressed: false }));
   for (const who of [ada, cyd, bob]) {
     await see(tile(who, bob).getByRole('img', { name: 'Microphone off' }));
+    await ringed(who, bob).waitFor({ state: 'detached', timeout: MEDIA_WAIT });
+    await see(ringed(who, ada));
   }
   await bob.page.getByRole('button', { name: 'Microphone' }).click();
   await see(bob.page.getByRole('button', { name: 'Microphone', pressed: true }));
   await tile(ada, bob).getByRole('img', { name: 'Microphone off' }).waitFor({ state: 'hidden' });
+  await ringed(ada, bob).waitFor({ timeout: MEDIA_WAIT });
 });
 
 test('one leaves and their tiles go for the others at once', async () => {

@@ -43,6 +43,8 @@ export class Signalling {
     this.received = new Map();
     /** Who sends what: user id → {microphone, camera}. */
     this.states = {};
+    /** Who speaks now, loudest first, as the server hears it: user ids. */
+    this.speakers = [];
 
     this.pc = null;
     this.stopped = false;
@@ -153,6 +155,7 @@ export class Signalling {
     this.joined = false;
     this.tracks.clear();
     this.received.clear();
+    this.speakers = [];
     this.onChange();
   }
 
@@ -217,6 +220,10 @@ export class Signalling {
         break;
       case 'media.states':
         this.states = message.states || {};
+        this.onChange();
+        break;
+      case 'media.speakers':
+        this.speakers = message.user_ids || [];
         this.onChange();
         break;
       case 'media.held':

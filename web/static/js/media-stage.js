@@ -10,10 +10,6 @@
 import { element, initial } from './app.js';
 import { goalLine } from './goals.js';
 
-const SPEAKING_LEVEL = 0.02; // audioLevel (0..1) above which someone speaks
-const SPEAKER_HOLD_MS = 1500; // how long the ring stays after they stop
-const STATS_EVERY_MS = 400;
-
 const MIC_OFF_ICON =
   '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false"><path fill="currentColor" d="M12 14a3 3 0 0 0 3-3V5a3 3 0 1 0-6 0v6a3 3 0 0 0 3 3Zm5-3a5 5 0 0 1-8.6 3.5l-1.4 1.4A7 7 0 0 0 11 17.9V21h2v-3.1A7 7 0 0 0 19 11h-2ZM3.7 2.3 2.3 3.7l18 18 1.4-1.4-18-18Z"/></svg>';
 
@@ -37,8 +33,6 @@ export class Stage {
     this.screens = new Map();
     /** mid → the <audio> it plays in. */
     this.audios = new Map();
-    this.speaker = null;
-    this.speakerSeen = 0;
 
     this.stage = document.getElementById('stage');
     this.tileList = document.getElementById('tiles');
@@ -46,7 +40,6 @@ export class Stage {
     this.audioBox = document.getElementById('media-audio');
     this.soundButton = document.getElementById('media-sound');
     this.soundButton.addEventListener('click', () => this.playAll());
-    this.speakerTimer = setInterval(() => this.watchSpeaker(), STATS_EVERY_MS);
   }
 
   /** The people present, from the participants query. */
@@ -55,9 +48,8 @@ export class Stage {
     this.render();
   }
 
-  /** Stops watching who speaks and draws what is left: others' name tiles. */
+  /** Draws what is left once media stops: others' name tiles. */
   stop() {
-    clearInterval(this.speakerTimer);
     this.render();
   }
 
@@ -172,7 +164,9 @@ export class Stage {
     showVideo(tile.video, camera);
     tile.root.classList.toggle('tile-has-video', Boolean(camera));
     tile.muted.hidden = !micOff;
-    tile.root.classList.toggle('tile-speaking', this.speaker === person.id);
+    // The server says who speaks, from the audio levels on everyone's
+    // microphone packets, mine included.
+    tile.root.classList.toggle('tile-speaking', this.signalling.speakers.includes(person.id));
   }
 
   // ---- Screen shares -------------------------------------------------------------------
@@ -270,47 +264,6 @@ export class Stage {
   playAll() {
     this.soundButton.hidden = true;
     for (const audio of this.audios.values()) this.play(audio);
-  }
-
-  // ---- Who speaks -----------------------------------------------------------------------
-
-  /** Rings the loudest voice above SPEAKING_LEVEL: others' as received, mine at the microphone. */
-  async watchSpeaker() {
-    const pc = this.signalling.pc;
-    if (!pc || document.hidden) return;
-    let stats;
-    try {
-      stats = await pc.getStats();
-    } catch {
-      return;
-    }
-    let loudest = null;
-    let level = SPEAKING_LEVEL;
-    stats.forEach((report) => {
-      let who = null;
-      if (report.type === 'inbound-rtp' && report.kind === 'audio') {
-        const info = this.signalling.tracks.get(report.mid);
-        if (info && info.source === 'microphone') who = info.user_id;
-      } else if (report.type === 'media-source' && report.kind === 'audio' && this.devices.micOn()) {
-        who = this.me;
-      }
-      if (who && typeof report.audioLevel === 'number' && report.audioLevel > level) {
-        level = report.audioLevel;
-        loudest = who;
-      }
-    });
-    const now = performance.now();
-    let speaker = this.speaker;
-    if (loudest) {
-      speaker = loudest;
-      this.speakerSeen = now;
-    } else if (now - this.speakerSeen > SPEAKER_HOLD_MS) {
-      speaker = null;
-    }
-    if (speaker !== this.speaker) {
-      this.speaker = speaker;
-      for (const [id, tile] of this.tiles) tile.root.classList.toggle('tile-speaking', id === speaker);
-    }
   }
 }
 

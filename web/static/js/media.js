@@ -85,7 +85,7 @@ export class Media {
       connection: pc ? pc.connectionState : 'none',
       ice: pc ? pc.iceConnectionState : 'none',
       joined: Boolean(this.signalling.joined),
-      speaker: this.stage.speaker,
+      speakers: [...this.signalling.speakers],
       received: [],
     };
     if (!pc) return result;

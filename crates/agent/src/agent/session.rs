@@ -111,7 +111,12 @@ pub enum SessionInput {
 #[derive(Debug, Clone)]
 pub enum SessionOutput {
     /// A 20 ms Opus frame of the agent's voice, sent when due (paced).
-    Frame { opus: Vec<u8>, rtp_timestamp: u32 },
+    Frame {
+        opus: Vec<u8>,
+        rtp_timestamp: u32,
+        /// dBov (RFC 6464), for the audio-level header.
+        audio_level: i8,
+    },
     /// A pipeline event worth showing (wake spotted, question, barge-in).
     Event(Event),
     /// The whole text of an answer, ready before it has been spoken out.
@@ -547,6 +552,7 @@ impl Session {
             Event::SpeakFrame {
                 opus,
                 rtp_timestamp,
+                audio_level,
                 ..
             } => {
                 let _ = self
@@ -554,6 +560,7 @@ impl Session {
                     .send(SessionOutput::Frame {
                         opus: opus.clone(),
                         rtp_timestamp: *rtp_timestamp,
+                        audio_level: *audio_level,
                     })
                     .await;
                 return;

@@ -24,6 +24,8 @@ use crate::pipeline::SpeakerId;
 pub struct OutFrame {
     pub opus: Vec<u8>,
     pub rtp_timestamp: u32,
+    /// dBov (RFC 6464).
+    pub audio_level: i8,
 }
 
 /// How long to wait before joining the room's media again after the link
@@ -180,7 +182,14 @@ impl Link {
 
     fn write(&mut self, peer: &mut ClientPeer, frame: OutFrame) {
         let time = u64::from(frame.rtp_timestamp);
-        if let Err(error) = peer.write(Instant::now(), self.own_mid, time, frame.opus) {
+        let written = peer.write_audio(
+            Instant::now(),
+            self.own_mid,
+            time,
+            frame.opus,
+            frame.audio_level,
+        );
+        if let Err(error) = written {
             tracing::debug!(session = %self.session_id, %error, "a voice frame was not sent");
         }
     }

@@ -166,9 +166,9 @@ impl SessionJob {
                     Err(error) => tracing::warn!(session = %id, error = %format!("{error:#}"), "renewing the claim failed"),
                 },
                 output = handle.output.recv() => match output {
-                    Some(SessionOutput::Frame { opus, rtp_timestamp }) => {
+                    Some(SessionOutput::Frame { opus, rtp_timestamp, audio_level }) => {
                         // Frames come paced; a full queue (media down) drops them.
-                        let _ = frames_tx.try_send(OutFrame { opus, rtp_timestamp });
+                        let _ = frames_tx.try_send(OutFrame { opus, rtp_timestamp, audio_level });
                         if !speaking {
                             speaking = true;
                             let _ = status_tx.send(AgentStatus::Speaking);

@@ -641,7 +641,10 @@ async fn relay_offers(
                 }
             }
             SignalOut::Closed { .. } => return,
-            SignalOut::Answer { .. } | SignalOut::Tracks { .. } | SignalOut::Held { .. } => {}
+            SignalOut::Answer { .. }
+            | SignalOut::Tracks { .. }
+            | SignalOut::Held { .. }
+            | SignalOut::Speakers { .. } => {}
         }
     }
 }

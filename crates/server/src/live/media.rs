@@ -752,6 +752,13 @@ fn signal_message(session_id: Id, signal: SignalOut) -> ServerMessage {
             sources,
         },
         SignalOut::Closed { reason } => ServerMessage::Closed { session_id, reason },
+        SignalOut::Speakers { speakers } => ServerMessage::Speakers {
+            session_id,
+            user_ids: speakers
+                .iter()
+                .map(|peer| peer.as_str().to_owned())
+                .collect(),
+        },
     }
 }
 

@@ -179,7 +179,7 @@ fn writing_before_negotiation_says_so() {
 /// Client peers in an SFU room: the first publishes a microphone, the
 /// second joins, answers the room's offer of it, and hears it.
 #[test]
-fn peers_in_a_room_hear_each_other() {
+fn peers_in_a_room_hear_each_other_and_who_speaks() {
     let server = addr("10.0.0.9:5000");
     let mut now = Instant::now();
     let mut room = Room::new(RoomConfig::new(vec![server]), now);
@@ -192,6 +192,7 @@ fn peers_in_a_room_hear_each_other() {
     let mut wire = Vec::new();
     let mut microphone = None;
     let mut heard_from_ada = 0;
+    let mut bob_told_ada_speaks = false;
     let mut seq = 0u64;
 
     for index in 0..2 {
@@ -207,8 +208,11 @@ fn peers_in_a_room_hear_each_other() {
         };
         room.handle_input(now, join).unwrap();
         let end = now + Duration::from_secs(10);
-        // Ada speaks every 20 ms once connected, until Bob hears her.
-        while index == 0 && !peers[0].is_connected() || index == 1 && heard_from_ada < 5 {
+        // Ada speaks every 20 ms once connected, until Bob hears her and is
+        // told she speaks (from the level she writes on each frame).
+        while index == 0 && !peers[0].is_connected()
+            || index == 1 && (heard_from_ada < 5 || !bob_told_ada_speaks)
+        {
             assert!(now < end, "peer {index} not done within 10 s of fake time");
             let mut next = now + Duration::from_millis(20);
             let mut signals = Vec::new();
@@ -239,6 +243,11 @@ fn peers_in_a_room_hear_each_other() {
                             signal: SignalIn::Answer { sdp },
                         };
                         room.handle_input(now, answer).unwrap();
+                    }
+                    SignalOut::Speakers { speakers } => {
+                        if who == 1 {
+                            bob_told_ada_speaks = speakers == [ids[0].clone()];
+                        }
                     }
                     SignalOut::Tracks { .. }
                     | SignalOut::Closed { .. }
@@ -279,7 +288,7 @@ fn peers_in_a_room_hear_each_other() {
             if peers[0].is_connected() {
                 let payload = format!("ada|{seq}").into_bytes();
                 if peers[0]
-                    .write(now, microphone.unwrap(), seq * 960, payload)
+                    .write_audio(now, microphone.unwrap(), seq * 960, payload, -20)
                     .is_ok()
                 {
                     seq += 1;

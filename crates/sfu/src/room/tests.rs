@@ -94,6 +94,8 @@ struct Net {
     /// Routes datagrams to the room as the driver does; `None`: the room
     /// finds every datagram's owner itself.
     routes: Option<crate::routes::Routes>,
+    /// The payload of each audio frame browsers joining from now on send.
+    audio_bytes: usize,
 }
 
 fn server() -> SocketAddr {
@@ -124,6 +126,7 @@ impl Net {
             log: Vec::new(),
             next_frame: now,
             routes: None,
+            audio_bytes: 60,
         }
     }
 
@@ -151,7 +154,11 @@ impl Net {
                 simulcast
             });
             let mid = api.add_media(*kind, Direction::SendOnly, None, None, simulcast);
-            let size = if *kind == MediaKind::Audio { 60 } else { 300 };
+            let size = if *kind == MediaKind::Audio {
+                self.audio_bytes
+            } else {
+                300
+            };
             let layers = match layers {
                 Some(layers) => layers
                     .iter()
@@ -309,7 +316,7 @@ impl Net {
             }
             SignalOut::Tracks { tracks } => browser.tracks = tracks,
             SignalOut::Closed { reason } => browser.gone = Some(reason),
-            SignalOut::Held { .. } => {}
+            SignalOut::Held { .. } | SignalOut::Speakers { .. } => {}
         }
         self.drain_browser(index);
     }
@@ -1554,4 +1561,159 @@ fn a_held_or_departed_speaker_is_no_speaker() {
     .unwrap();
     net.run_for(ms(500));
     assert_eq!(net.speaker_lists(mark), vec![Vec::<&str>::new()]);
+}
+
+/// The speakers lists the room sent `id` since log entry `from`.
+fn speakers_told(net: &Net, id: &str, from: usize) -> Vec<Vec<String>> {
+    net.signals_to(id, from)
+        .into_iter()
+        .filter_map(|signal| match signal {
+            SignalOut::Speakers { speakers } => {
+                Some(speakers.iter().map(|p| p.as_str().to_owned()).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_browser_is_told_who_speaks_and_a_joiner_at_once() {
+    let mut net = Net::joined(&["ada", "bob", "cyd"]);
+    for id in ["ada", "bob", "cyd"] {
+        net.talk(id, -127);
+    }
+    net.run_for(ms(500));
+    let mark = net.log.len();
+
+    net.talk("ada", -30);
+    net.run_for(Duration::from_secs(2));
+    for id in ["ada", "bob", "cyd"] {
+        assert_eq!(speakers_told(&net, id, mark), vec![vec!["ada"]], "{id}");
+    }
+
+    // Dee joins while Ada speaks: she hears so right after her answer.
+    let mark = net.log.len();
+    net.join("dee").unwrap();
+    let told = net.signals_to("dee", mark);
+    assert!(matches!(told.first(), Some(SignalOut::Answer { .. })));
+    assert_eq!(speakers_told(&net, "dee", mark), vec![vec!["ada"]]);
+
+    // Ada stops: everyone, Dee too, is told nobody speaks.
+    net.settle();
+    let mark = net.log.len();
+    net.talk("ada", -127);
+    net.run_for(Duration::from_secs(3));
+    for id in ["ada", "bob", "cyd", "dee"] {
+        assert_eq!(
+            speakers_told(&net, id, mark),
+            vec![Vec::<String>::new()],
+            "{id}"
+        );
+    }
+}
+
+/// Six people with a simulcast camera (a small and a large layer) and a
+/// microphone, and Zed who watches.
+fn six_cameras() -> Net {
+    let mut net = Net::new();
+    // Voice at the rate the room allows for it, so that the bandwidth
+    // estimate (which follows what is sent) leaves room for the cameras.
+    net.audio_bytes = 160;
+    let camera: Line<'_> = (MediaKind::Video, Some(&[("l", 30), ("h", 100)]));
+    for id in ["p1", "p2", "p3", "p4", "p5", "p6"] {
+        net.join_with(id, &[(MediaKind::Audio, None), camera])
+            .unwrap();
+        net.talk(id, -127);
+    }
+    net.join_with("zed", &[(MediaKind::Audio, None)]).unwrap();
+    net.settle();
+    net
+}
+
+impl Net {
+    /// The layer of `publisher`'s camera that `viewer` got last.
+    fn layer_from(&self, viewer: &str, publisher: &str) -> Option<String> {
+        self.got_from(viewer, publisher)
+            .iter()
+            .rev()
+            .filter_map(|(_, payload)| payload.split('|').nth(1).map(str::to_owned))
+            .find(|layer| !layer.is_empty())
+    }
+
+    fn layers_seen_by(&self, viewer: &str, publishers: &[&str]) -> Vec<Option<String>> {
+        publishers
+            .iter()
+            .map(|p| self.layer_from(viewer, p))
+            .collect()
+    }
+
+    /// `ids` speak for a while, then are quiet for good.
+    fn speak_in_turn(&mut self, ids: &[&str]) {
+        for id in ids {
+            self.talk(id, -30);
+        }
+        self.run_for(Duration::from_secs(2));
+        for id in ids {
+            self.talk(id, -127);
+        }
+        self.run_for(Duration::from_secs(3));
+    }
+}
+
+#[test]
+fn above_n_cameras_only_the_last_speakers_are_large() {
+    let mut net = six_cameras();
+    let everyone = ["p1", "p2", "p3", "p4", "p5", "p6"];
+    // Nobody has spoken: six cameras, all small, however fast Zed's link.
+    net.run_for(Duration::from_secs(10));
+    let small = |n: usize| vec![Some("l".to_string()); n];
+    assert_eq!(net.layers_seen_by("zed", &everyone), small(6));
+
+    // P1 and p2 speak, then p3 and p4: the last four speakers are large.
+    net.speak_in_turn(&["p1", "p2"]);
+    net.speak_in_turn(&["p3", "p4"]);
+    let large = |net: &Net, ids: &[&str]| {
+        ids.iter()
+            .all(|id| net.layer_from("zed", id).as_deref() == Some("h"))
+    };
+    net.run_until(
+        Duration::from_secs(30),
+        "the last four speakers large for Zed",
+        |net| large(net, &["p1", "p2", "p3", "p4"]),
+    );
+    net.run_for(Duration::from_secs(2));
+    assert!(large(&net, &["p1", "p2", "p3", "p4"]));
+    assert_eq!(net.layers_seen_by("zed", &["p5", "p6"]), small(2));
+
+    // P6 speaks: theirs grows, and the speaker longest quiet (p1 or p2,
+    // who spoke together) shrinks. Still four large.
+    net.speak_in_turn(&["p6"]);
+    net.run_until(Duration::from_secs(30), "p6 large for Zed", |net| {
+        large(net, &["p6"])
+    });
+    net.run_for(Duration::from_secs(2));
+    let seen = net.layers_seen_by("zed", &everyone);
+    let count = |layer: &str| seen.iter().filter(|l| l.as_deref() == Some(layer)).count();
+    assert_eq!((count("h"), count("l")), (4, 2), "{seen:?}");
+    assert!(large(&net, &["p3", "p4", "p6"]), "{seen:?}");
+    assert_eq!(net.layer_from("zed", "p5").as_deref(), Some("l"));
+}
+
+#[test]
+fn at_most_n_cameras_are_all_large_without_anyone_speaking() {
+    let mut net = Net::new();
+    net.audio_bytes = 160;
+    let camera: Line<'_> = (MediaKind::Video, Some(&[("l", 30), ("h", 100)]));
+    for id in ["p1", "p2", "p3", "p4"] {
+        net.join_with(id, &[(MediaKind::Audio, None), camera])
+            .unwrap();
+        net.talk(id, -127);
+    }
+    net.join_with("zed", &[(MediaKind::Audio, None)]).unwrap();
+    net.settle();
+    net.run_until(Duration::from_secs(30), "all four large for Zed", |net| {
+        ["p1", "p2", "p3", "p4"]
+            .iter()
+            .all(|id| net.layer_from("zed", id).as_deref() == Some("h"))
+    });
 }
