@@ -155,17 +155,6 @@ pub(crate) fn choose(
     Some(best)
 }
 
-/// The rate a subscriber's budget must reach to move up from `current` to
-/// the next active layer (with the upgrade headroom), if there is one above
-/// and it has been measured.
-pub(crate) fn next_up(ordered: &[LayerView], current: Option<Rid>) -> Option<u64> {
-    let active: Vec<&LayerView> = ordered.iter().filter(|l| l.active).collect();
-    let position = active.iter().position(|l| Some(l.rid) == current)?;
-    let next = active.get(position + 1)?;
-    next.bps
-        .map(|bps| (bps as f64 * UPGRADE_HEADROOM).round() as u64)
-}
-
 /// Bits per second over the last full window.
 #[derive(Debug, Default)]
 struct RateMeter {
@@ -211,22 +200,6 @@ mod tests {
             view("m", Some(500), true),
             view("h", Some(1500), true),
         ]
-    }
-
-    #[test]
-    fn the_rate_to_move_up_is_the_next_active_layer_with_headroom() {
-        let layers = three();
-        assert_eq!(next_up(&layers, Some("l".into())), Some(575_000));
-        assert_eq!(next_up(&layers, Some("h".into())), None, "at the top");
-        assert_eq!(next_up(&layers, None), None, "nothing chosen yet");
-        let paused_m = vec![
-            view("l", Some(150), true),
-            view("m", Some(500), false),
-            view("h", Some(1500), true),
-        ];
-        assert_eq!(next_up(&paused_m, Some("l".into())), Some(1_725_000));
-        let unmeasured = vec![view("l", Some(150), true), view("h", None, true)];
-        assert_eq!(next_up(&unmeasured, Some("l".into())), None);
     }
 
     #[test]

@@ -15,8 +15,7 @@
 //!   output out, time passed in.
 //! - `peer` (private): the state of one peer — what it publishes, what it is
 //!   forwarded, where its negotiation stands.
-//! - `layers` (private): simulcast layer rates, the choice of layer and the
-//!   rate that moves a subscriber up one.
+//! - `layers` (private): simulcast layer rates and the choice of layer.
 //! - `speakers` (private): who is speaking, from the audio level on the
 //!   microphones' packets, with hysteresis.
 //! - [`signal`]: the signalling values exchanged with browsers

@@ -1194,21 +1194,12 @@ impl Room {
                 offer.top.unwrap_or(VIDEO_WANT)
             };
             let current = track.layer.current;
-            // What to keep the link carrying: enough for the layer above
-            // the current one (the BWE pads up to it, so its estimate can
-            // grow to where the next layer fits), or the current one at the
-            // top and for a camera kept small.
-            let holding = offer
+            minimum += offer
                 .layers
                 .iter()
                 .find(|l| Some(l.rid) == current)
                 .and_then(|l| l.bps)
                 .unwrap_or(0);
-            minimum += if offer.small {
-                holding
-            } else {
-                layers::next_up(&offer.layers, current).unwrap_or(holding)
-            };
             let choice = if offer.small {
                 layers::choose(&offer.layers, None, current)
             } else {
