@@ -16,7 +16,7 @@
 //!   inside; Whisper's log-mel features; where the offline engines' files
 //!   are, and the ONNX Runtime they run on.
 //! - [`stt`], [`llm`], [`tts`]: one trait per job, each with an offline
-//!   engine (PocketSphinx, SmolLM2 on llama.cpp or candle, Piper's voice
+//!   engine (Whisper tiny.en, SmolLM2 on llama.cpp or candle, Piper's voice
 //!   with espeak-ng's phonemes, flite as its fallback) and a cloud client
 //!   (Deepgram, any OpenAI-compatible endpoint, ElevenLabs).
 //! - [`prompt`]: what the language model is told: to answer a question, or

@@ -131,13 +131,14 @@ pub enum SttConfig {
     /// Offline, open vocabulary: Whisper tiny.en on candle, from the model
     /// directory (`scripts/setup-agent`).
     Whisper,
-    /// Offline: Debian's libpocketsphinx with the en-us model.
-    Pocketsphinx { model_dir: PathBuf },
-    /// Deepgram's streaming WebSocket API.
+    /// Deepgram's streaming WebSocket API. Only what PocketSphinx's
+    /// keyword search (its en-us model in `spotter_model_dir`) heard as the
+    /// wake phrase is sent.
     Deepgram {
         api_key: SecretString,
         url: String,
         model: String,
+        spotter_model_dir: PathBuf,
     },
 }
 
@@ -217,7 +218,7 @@ impl Default for Timeouts {
 /// The whole agent configuration, parsed: holding one means every chosen
 /// cloud provider has what it needs. It is read from the flat `[agent]`
 /// table described by [`AGENT_KEYS`]; the default works offline
-/// (pocketsphinx, the local model, Piper's voice).
+/// (Whisper, the local model, Piper's voice).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "AgentSettings")]
 pub struct AgentConfig {
@@ -277,7 +278,6 @@ pub const AGENT_KEYS: [&str; 24] = [
 #[serde(rename_all = "lowercase")]
 enum SttProvider {
     Whisper,
-    Pocketsphinx,
     Deepgram,
 }
 
@@ -398,13 +398,11 @@ impl TryFrom<AgentSettings> for AgentConfig {
         };
         let stt = match settings.stt {
             SttProvider::Whisper => SttConfig::Whisper,
-            SttProvider::Pocketsphinx => SttConfig::Pocketsphinx {
-                model_dir: settings.pocketsphinx_model_dir,
-            },
             SttProvider::Deepgram => SttConfig::Deepgram {
                 api_key: required(settings.deepgram_api_key, "deepgram", "deepgram_api_key")?,
                 url: settings.deepgram_url,
                 model: settings.deepgram_model,
+                spotter_model_dir: settings.pocketsphinx_model_dir,
             },
         };
         let llm = match settings.llm {

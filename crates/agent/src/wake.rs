@@ -94,10 +94,17 @@ impl WakePhrase {
     }
 
     /// The phrase opening `transcript` (after fillers), with the question
-    /// that follows it (empty when the phrase ends the transcript).
+    /// that follows it (empty when the phrase ends the transcript). The
+    /// phrase said again right after ("hey agent, hey agent, …"; Whisper
+    /// also writes a lone "hey agent" as "Agent, agent,") is not part of
+    /// the question.
     pub fn find(&self, transcript: &str) -> Option<WakeMatch> {
         let found = self.pattern.find(transcript)?;
-        let question = transcript[found.end()..]
+        let mut rest = &transcript[found.end()..];
+        while let Some(again) = self.pattern.find(rest) {
+            rest = &rest[again.end()..];
+        }
+        let question = rest
             .trim_matches(|c: char| c.is_whitespace() || c.is_ascii_punctuation())
             .to_string();
         Some(WakeMatch { question })
@@ -122,6 +129,25 @@ mod tests {
             "what is a trait"
         );
         assert_eq!(wake.find("so um hey agent").unwrap().question, "");
+    }
+
+    #[test]
+    fn the_phrase_said_again_is_not_the_question() {
+        let wake = WakePhrase::new("hey agent");
+        assert_eq!(wake.find("Agent, agent,").unwrap().question, "");
+        assert_eq!(
+            wake.find("Hey agent, hey agent, what is a closure?")
+                .unwrap()
+                .question,
+            "what is a closure"
+        );
+        // "agent" inside the question stays.
+        assert_eq!(
+            wake.find("Hey agent, agent based models?")
+                .unwrap()
+                .question,
+            "agent based models"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The sans-IO pipeline on recorded (synthesised) speech with a fake clock:
 //! flite speaks, Silero hears speech, Smart Turn decides when a turn is
-//! over, PocketSphinx spots and transcribes; nothing sleeps.
+//! over, PocketSphinx spots the wake phrase (as it does for a cloud
+//! transcriber) and Whisper transcribes; nothing sleeps.
 
 use std::time::{Duration, Instant};
 
@@ -9,8 +10,9 @@ use agent::pipeline::{
     Event, Input, Output, PipelineConfig, Question, SessionPipeline, SpeakerId, Ticket, Timings,
     TurnEnd,
 };
-use agent::stt::domain_lm::build_arpa;
-use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
+use agent::prompt::{ProjectInfo, SessionContext, SessionInfo, hints};
+use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter};
+use agent::stt::whisper::WhisperStt;
 use agent::tts::flite::{FliteVoice, synthesize_blocking};
 use agent::turn::{SmartTurn, TurnDetector};
 use agent::vad::{Silero, VoiceActivity};
@@ -18,12 +20,15 @@ use agent::wake::WakeSpotter;
 use domain::ai_log::Trigger;
 
 /// Drives a pipeline on a fake clock and answers its end-of-turn checks
-/// with Smart Turn and its transcription requests with PocketSphinx,
+/// with Smart Turn and its transcription requests with Whisper,
 /// synchronously.
 struct Harness {
     pipeline: SessionPipeline,
     turn: SmartTurn,
-    stt: PocketsphinxStt,
+    stt: WhisperStt,
+    /// What a session of a Rust project hints the transcriber with, as the
+    /// session task does.
+    hints: String,
     now: Instant,
     events: Vec<(Instant, Event)>,
 }
@@ -35,8 +40,20 @@ impl Harness {
 
     fn with_config(config: PipelineConfig) -> Self {
         let model = PocketsphinxModel::default();
-        let arpa = build_arpa(&model.dictionary(), &[]).unwrap();
-        let stt = PocketsphinxStt::with_arpa(&model, &arpa).unwrap();
+        let stt = WhisperStt::load_default().unwrap();
+        let context = SessionContext {
+            session: SessionInfo {
+                title: "Pairing".into(),
+                kind: "coding".into(),
+            },
+            project: Some(ProjectInfo {
+                name: "Lock In".into(),
+                description: "Live focus sessions".into(),
+                tech_stack: vec!["Rust".into(), "axum".into(), "SQLite".into()],
+                repo_url: None,
+            }),
+        };
+        let hints = hints(&config.wake_phrase, &context, &[]);
         let spotter_model = model.clone();
         let silero = Silero::load().unwrap();
         let pipeline = SessionPipeline::new(
@@ -52,6 +69,7 @@ impl Harness {
             pipeline,
             turn: SmartTurn::load(1).unwrap(),
             stt,
+            hints,
             now: Instant::now(),
             events: Vec::new(),
         }
@@ -115,7 +133,7 @@ impl Harness {
                     pcm,
                     speaker,
                 }) => {
-                    let text = self.stt.decode(&pcm).unwrap();
+                    let text = self.stt.recognise(&pcm, &self.hints).unwrap().text;
                     self.events.push((
                         self.now,
                         Event::Transcribe {
@@ -284,7 +302,7 @@ fn a_thinking_pause_does_not_cut_the_question() {
     for voice in FliteVoice::ALL {
         let mut h = Harness::new();
         h.silence("ada", Duration::from_millis(400));
-        h.speak("ada", &trimmed(say(voice, "hey agent, how do I, um,")));
+        h.speak("ada", &trimmed(say(voice, "hey agent, how do I")));
         // A second and a half to think: three times the old fixed wait.
         h.silence("ada", Duration::from_millis(1500));
         h.speak("ada", &trimmed(say(voice, "sort a list in python")));

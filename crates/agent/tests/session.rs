@@ -1,6 +1,7 @@
 //! A whole session task: speech in, paced Opus out, one logged interaction
 //! per question with its latency breakdown, and an apology when a provider
-//! fails. Real Silero VAD, Smart Turn, PocketSphinx and flite; a scripted
+//! fails. Real Silero VAD, Smart Turn, the PocketSphinx wake spotter (as a
+//! cloud transcriber has it), Whisper and flite; a scripted
 //! language model.
 
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use agent::answer::APOLOGY_NO_ANSWER;
 use agent::llm::{LanguageModel, TextStream};
 use agent::prompt::{ChatPrompt, SessionContext, SessionInfo};
 use agent::providers::{AgentConfig, ProviderError, Timeouts};
-use agent::stt::domain_lm::build_arpa;
-use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
+use agent::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter};
+use agent::stt::whisper::WhisperStt;
 use agent::stt::{SpeechToText, Transcript};
 use agent::tts::flite::{FliteTts, FliteVoice, synthesize_blocking};
 use agent::wake::WakeSpotter;
@@ -60,13 +61,11 @@ impl LanguageModel for ScriptedLlm {
 }
 
 fn agent_with(llm: ScriptedLlm, timeouts: Timeouts) -> Agent {
-    agent_hearing_with(llm, timeouts, Arc::new(pocketsphinx()))
+    agent_hearing_with(llm, timeouts, Arc::new(whisper()))
 }
 
-fn pocketsphinx() -> PocketsphinxStt {
-    let model = PocketsphinxModel::default();
-    let arpa = build_arpa(&model.dictionary(), &[]).unwrap();
-    PocketsphinxStt::with_arpa(&model, &arpa).unwrap()
+fn whisper() -> WhisperStt {
+    WhisperStt::load_default().unwrap()
 }
 
 fn agent_hearing_with(llm: ScriptedLlm, timeouts: Timeouts, stt: Arc<dyn SpeechToText>) -> Agent {
@@ -202,7 +201,7 @@ async fn a_question_is_answered_out_loud_and_logged_with_its_latencies() {
             interaction.providers.llm,
             interaction.providers.tts
         ),
-        ("pocketsphinx", "scripted", "flite")
+        ("whisper", "scripted", "flite")
     );
     let l = interaction.latencies;
     eprintln!("latencies: {l:?}");
@@ -342,10 +341,10 @@ async fn a_language_model_that_never_answers_times_out_into_an_apology() {
     assert!(frames > 20);
 }
 
-/// PocketSphinx behind a delay: a transcript made late, by a busy machine
+/// Whisper behind a delay: a transcript made late, by a busy machine
 /// (`here`: an engine of this process) or a slow remote provider.
 struct Late {
-    inner: PocketsphinxStt,
+    inner: WhisperStt,
     delay: Duration,
     here: bool,
 }
@@ -378,7 +377,7 @@ fn late_hearing(here: bool) -> Agent {
         ..Timeouts::default()
     };
     let stt = Late {
-        inner: pocketsphinx(),
+        inner: whisper(),
         delay: Duration::from_millis(1500),
         here,
     };

@@ -235,7 +235,7 @@ fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
 /// config file or as `LOCKIN_AGENT_<KEY>` (docs/AGENT.md).
 #[derive(Debug, Args, Serialize)]
 pub struct EngineArgs {
-    /// Speech-to-text: `whisper`, `pocketsphinx` or `deepgram` [default: whisper] [env: LOCKIN_AGENT_STT]
+    /// Speech-to-text: `whisper` or `deepgram` [default: whisper] [env: LOCKIN_AGENT_STT]
     #[arg(long = "agent-stt")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stt: Option<String>,

@@ -30,8 +30,7 @@ use crate::providers::{
 };
 use crate::stt::SpeechToText;
 use crate::stt::deepgram::Deepgram;
-use crate::stt::domain_lm::build_arpa;
-use crate::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter, PocketsphinxStt};
+use crate::stt::pocketsphinx::{PocketsphinxModel, PocketsphinxSpotter};
 use crate::stt::whisper::WhisperStt;
 use crate::tts::TextToSpeech;
 use crate::tts::elevenlabs::ElevenLabs;
@@ -110,30 +109,22 @@ impl Agent {
     /// so), or sets up the cloud clients.
     pub async fn new(config: AgentConfig) -> Result<Self, ProviderError> {
         let model = match &config.stt {
-            SttConfig::Pocketsphinx { model_dir } => PocketsphinxModel {
-                dir: model_dir.clone(),
+            SttConfig::Deepgram {
+                spotter_model_dir, ..
+            } => PocketsphinxModel {
+                dir: spotter_model_dir.clone(),
             },
-            SttConfig::Whisper | SttConfig::Deepgram { .. } => PocketsphinxModel::default(),
+            SttConfig::Whisper => PocketsphinxModel::default(),
         };
         let stt: Arc<dyn SpeechToText> = match &config.stt {
             SttConfig::Whisper => {
                 Arc::new(on_blocking_thread("whisper", WhisperStt::load_default).await?)
             }
-            SttConfig::Pocketsphinx { .. } => {
-                let model = model.clone();
-                let stt = on_blocking_thread("pocketsphinx", move || {
-                    let arpa = build_arpa(&model.dictionary(), &[]).map_err(|e| {
-                        ProviderError::Engine(format!("reading the pocketsphinx dictionary: {e}"))
-                    })?;
-                    PocketsphinxStt::with_arpa(&model, &arpa)
-                })
-                .await?;
-                Arc::new(stt)
-            }
             SttConfig::Deepgram {
                 api_key,
                 url,
                 model,
+                ..
             } => Arc::new(Deepgram::new(url, api_key.clone(), model)),
         };
         let llm: Arc<dyn LanguageModel> = match &config.llm {
@@ -185,11 +176,11 @@ impl Agent {
             )),
         };
         // Whisper hears any words: every utterance is transcribed and the
-        // wake phrase is looked for in its words. The other engines keep
-        // PocketSphinx's keyword search deciding what is transcribed.
+        // wake phrase is looked for in its words. For a cloud transcriber,
+        // PocketSphinx's keyword search decides what is sent at all.
         let new_spotter = match config.stt {
             SttConfig::Whisper => None,
-            SttConfig::Pocketsphinx { .. } | SttConfig::Deepgram { .. } => {
+            SttConfig::Deepgram { .. } => {
                 // Fail now, not on the first speaker, if the spotter cannot load.
                 PocketsphinxSpotter::new(&model, &config.wake_phrase, WAKE_THRESHOLD)?;
                 let phrase = config.wake_phrase.clone();

@@ -1,12 +1,11 @@
-//! Speech-to-text: one trait; offline engines (Whisper tiny.en, the
-//! default, and PocketSphinx) and a cloud one (Deepgram).
+//! Speech-to-text: one trait; an offline engine (Whisper tiny.en, the
+//! default) and a cloud one (Deepgram).
 //!
 //! The pipeline hands over a whole utterance (it knows where speech ends from
 //! voice activity); a provider returns its text. The wake phrase itself is
 //! spotted separately, frame by frame, by [`crate::wake::WakeSpotter`].
 
 pub mod deepgram;
-pub mod domain_lm;
 pub mod pocketsphinx;
 pub mod whisper;
 
@@ -28,7 +27,7 @@ pub trait SpeechToText: Send + Sync {
     /// The provider's name as logged with each interaction.
     fn name(&self) -> &'static str;
 
-    /// Whether the engine runs in this process (Whisper, PocketSphinx). Its
+    /// Whether the engine runs in this process (Whisper). Its
     /// work on a blocking thread cannot be cut off once started, so the
     /// session waits for its transcript however long a busy machine makes
     /// it: a time limit would drop the question unheard while the work went

@@ -7,22 +7,18 @@
 //! mismatched declaration is undefined behaviour, so the few functions used
 //! here are declared from `/usr/include/pocketsphinx/pocketsphinx.h` itself.
 //!
-//! Two uses, one [`Decoder`] type:
-//! - keyword spotting (`ps_set_keyphrase`) for the wake phrase, run frame by
-//!   frame inside the sans-IO pipeline ([`PocketsphinxSpotter`]);
-//! - full decoding of an utterance with a language model, behind the
-//!   [`SpeechToText`] trait ([`PocketsphinxStt`]).
+//! One use: keyword spotting (`ps_set_keyphrase`) for the wake phrase, run
+//! frame by frame inside the sans-IO pipeline ([`PocketsphinxSpotter`]), so
+//! that only what was addressed to the assistant reaches a cloud
+//! transcriber. (Its transcriber, with a closed bigram model of the
+//! questions it was tuned on, is gone: Whisper hears any words.)
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-
-use super::{SpeechToText, Transcript};
-use crate::providers::{ProviderError, on_blocking_thread};
+use crate::providers::ProviderError;
 use crate::wake::{Spot, WakeSpotter};
 
 /// Opaque `ps_decoder_t`.
@@ -62,12 +58,6 @@ unsafe extern "C" {
     fn ps_seg_frames(seg: *mut PsSeg, out_sf: *mut c_int, out_ef: *mut c_int);
     fn ps_set_keyphrase(ps: *mut PsDecoder, name: *const c_char, keyphrase: *const c_char)
     -> c_int;
-    fn ps_set_lm_file(ps: *mut PsDecoder, name: *const c_char, path: *const c_char) -> c_int;
-    fn ps_set_jsgf_string(
-        ps: *mut PsDecoder,
-        name: *const c_char,
-        jsgf_string: *const c_char,
-    ) -> c_int;
     fn ps_set_search(ps: *mut PsDecoder, name: *const c_char) -> c_int;
 }
 
@@ -159,23 +149,6 @@ impl Decoder {
         // SAFETY: valid decoder, NUL-terminated strings copied by the callee.
         let rc = unsafe { ps_set_keyphrase(self.ps.as_ptr(), search.as_ptr(), phrase.as_ptr()) };
         check(rc, "ps_set_keyphrase")
-    }
-
-    /// Adds an n-gram language-model search read from an ARPA or binary file.
-    pub fn add_lm_file(&mut self, search: &str, path: &Path) -> Result<(), ProviderError> {
-        let search = cstring(search)?;
-        let path = cstring(&path.to_string_lossy())?;
-        // SAFETY: valid decoder, NUL-terminated strings copied by the callee.
-        let rc = unsafe { ps_set_lm_file(self.ps.as_ptr(), search.as_ptr(), path.as_ptr()) };
-        check(rc, "ps_set_lm_file")
-    }
-
-    /// Adds a grammar search from JSGF text.
-    pub fn add_jsgf(&mut self, search: &str, grammar: &str) -> Result<(), ProviderError> {
-        let (search, grammar) = (cstring(search)?, cstring(grammar)?);
-        // SAFETY: valid decoder, NUL-terminated strings copied by the callee.
-        let rc = unsafe { ps_set_jsgf_string(self.ps.as_ptr(), search.as_ptr(), grammar.as_ptr()) };
-        check(rc, "ps_set_jsgf_string")
     }
 
     /// Makes `search` the active one; only allowed between utterances.
@@ -316,9 +289,6 @@ impl PocketsphinxModel {
     pub fn dictionary(&self) -> PathBuf {
         self.dir.join("cmudict-en-us.dict")
     }
-    pub fn general_lm(&self) -> PathBuf {
-        self.dir.join("en-us.lm.bin")
-    }
 
     /// Arguments shared by every decoder: the model, silence on the log.
     fn base_args(&self) -> Vec<(String, String)> {
@@ -420,184 +390,5 @@ impl WakeSpotter for PocketsphinxSpotter {
         if let Err(error) = self.decoder.end_utterance() {
             tracing::warn!(%error, "wake spotter could not end an utterance");
         }
-    }
-}
-
-/// Speech-to-text with PocketSphinx and a language model biased towards
-/// questions put to a coding assistant (see [`super::domain_lm`]).
-///
-/// **The words up to "agent" are decided without the language model's bias.**
-/// A model full of "hey agent …" questions makes "the agent said …" sound
-/// like "hey agent said …" to it. So when the first pass hears "agent", the
-/// audio up to the end of that word is decoded again with a grammar in which
-/// "hey", "the", "a", "they" … are equally likely, and that second opinion
-/// replaces the first pass's words up to "agent". The wake-phrase check then
-/// runs on words the acoustics chose.
-///
-/// Decoding is CPU work of a few tens of milliseconds per utterance; it runs
-/// on tokio's blocking pool, one decode at a time per decoder.
-pub struct PocketsphinxStt {
-    decoder: Arc<Mutex<Decoder>>,
-    /// Keeps the generated ARPA file alive as long as the decoder may reread it.
-    _lm_file: Option<TempFile>,
-}
-
-/// Whole utterances are decoded at once, so cepstral mean normalisation is
-/// computed over each utterance ("batch"). The default ("live") carries a
-/// running mean from one utterance to the next: the same audio then decoded
-/// as "hey agent said …" first and "the agent said …" the second time.
-const UTTERANCE_ARGS: &[(&str, &str)] = &[("-cmn", "batch"), ("-remove_noise", "no")];
-
-/// Search names inside the decoder.
-const LM_SEARCH: &str = "lm";
-const WAKE_GRAMMAR_SEARCH: &str = "wake_words";
-
-/// Words that may stand before "agent", all equally likely.
-const WAKE_GRAMMAR: &str = "#JSGF V1.0;\ngrammar wake;\npublic <wake> = [<lead>] <before> agent;\n\
-<lead> = so | um | okay | and | now;\n\
-<before> = /1/ hey | /4/ the;\n";
-
-impl PocketsphinxStt {
-    /// Decodes with the general US English language model (accurate only for
-    /// clear speech; flite voices come out garbled, FACTS.md).
-    pub fn general(model: &PocketsphinxModel) -> Result<Self, ProviderError> {
-        let mut decoder = model.decoder(UTTERANCE_ARGS)?;
-        decoder.add_lm_file(LM_SEARCH, &model.general_lm())?;
-        decoder.add_jsgf(WAKE_GRAMMAR_SEARCH, WAKE_GRAMMAR)?;
-        decoder.use_search(LM_SEARCH)?;
-        Ok(Self {
-            decoder: Arc::new(Mutex::new(decoder)),
-            _lm_file: None,
-        })
-    }
-
-    /// Decodes with a language model built from `arpa` (text in ARPA format).
-    pub fn with_arpa(model: &PocketsphinxModel, arpa: &str) -> Result<Self, ProviderError> {
-        let file = TempFile::write("lm.arpa", arpa.as_bytes())
-            .map_err(|e| engine(&format!("writing the language model: {e}")))?;
-        let mut decoder = model.decoder(UTTERANCE_ARGS)?;
-        decoder.add_lm_file(LM_SEARCH, &file.path)?;
-        decoder.add_jsgf(WAKE_GRAMMAR_SEARCH, WAKE_GRAMMAR)?;
-        decoder.use_search(LM_SEARCH)?;
-        Ok(Self {
-            decoder: Arc::new(Mutex::new(decoder)),
-            _lm_file: Some(file),
-        })
-    }
-
-    /// Synchronous decode of a whole utterance.
-    pub fn decode(&self, pcm: &[i16]) -> Result<String, ProviderError> {
-        let mut decoder = self
-            .decoder
-            .lock()
-            .map_err(|_| engine("decoder lock poisoned"))?;
-        decode_with(&mut decoder, pcm)
-    }
-}
-
-/// Whether a segment is a real word (not silence, noise or sentence marks).
-fn is_word(word: &str) -> bool {
-    !(word.starts_with('<') || word.starts_with('[') || word.starts_with('+'))
-}
-
-/// `word(2)` (an alternate pronunciation) → `word`.
-fn base_word(word: &str) -> &str {
-    word.split('(').next().unwrap_or(word)
-}
-
-fn decode_pass(decoder: &mut Decoder, pcm: &[i16]) -> Result<Vec<Segment>, ProviderError> {
-    decoder.start_utterance()?;
-    decoder.process(pcm, true)?;
-    decoder.end_utterance()?;
-    Ok(decoder
-        .segments()
-        .into_iter()
-        .filter(|s| is_word(&s.word))
-        .collect())
-}
-
-fn decode_with(decoder: &mut Decoder, pcm: &[i16]) -> Result<String, ProviderError> {
-    // Silence on both sides: the decoders were least reliable on audio cut
-    // right at the first or last syllable.
-    let padding = [0i16; 4000];
-    let padded: Vec<i16> = padding.iter().chain(pcm).chain(&padding).copied().collect();
-    let pcm = padded.as_slice();
-    decoder.use_search(LM_SEARCH)?;
-    let words = decode_pass(decoder, pcm)?;
-    let Some(agent) = words.iter().position(|s| base_word(&s.word) == "agent") else {
-        return Ok(join_words(&words));
-    };
-    // Second opinion on the words up to "agent", a little past its end.
-    let end = ((words[agent].end_frame.max(0) as usize + 10) * SAMPLES_PER_FRAME).min(pcm.len());
-    decoder.use_search(WAKE_GRAMMAR_SEARCH)?;
-    let head = decode_pass(decoder, &pcm[..end]);
-    decoder.use_search(LM_SEARCH)?;
-    let head = head?;
-    if head.is_empty() {
-        return Ok(join_words(&words));
-    }
-    let mut all = head;
-    all.extend(words.into_iter().skip(agent + 1));
-    Ok(join_words(&all))
-}
-
-fn join_words(words: &[Segment]) -> String {
-    words
-        .iter()
-        .map(|s| base_word(&s.word))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[async_trait]
-impl SpeechToText for PocketsphinxStt {
-    fn name(&self) -> &'static str {
-        "pocketsphinx"
-    }
-
-    fn runs_here(&self) -> bool {
-        true
-    }
-
-    async fn transcribe(&self, pcm: &[i16]) -> Result<Transcript, ProviderError> {
-        let decoder = Arc::clone(&self.decoder);
-        let pcm = pcm.to_vec();
-        let text = on_blocking_thread("pocketsphinx decode", move || {
-            let mut decoder = decoder
-                .lock()
-                .map_err(|_| engine("decoder lock poisoned"))?;
-            decode_with(&mut decoder, &pcm)
-        })
-        .await?;
-        Ok(Transcript {
-            text,
-            confidence: None,
-        })
-    }
-}
-
-/// A file in the temp dir removed on drop; PocketSphinx only reads models
-/// from paths.
-struct TempFile {
-    path: PathBuf,
-}
-
-impl TempFile {
-    fn write(suffix: &str, contents: &[u8]) -> std::io::Result<Self> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "lockin-agent-{}-{}-{suffix}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, contents)?;
-        Ok(Self { path })
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }

@@ -123,7 +123,7 @@ mod tests {
     fn ratios_compare_voice_to_voice_with_the_stages_and_the_aim() {
         let report = BenchReport {
             providers: ProviderNames {
-                stt: "pocketsphinx",
+                stt: "whisper",
                 llm: "local",
                 tts: "flite",
             },
