@@ -91,7 +91,24 @@ pub struct SfuBenchArgs {
     /// The Janus executable.
     #[arg(long, default_value = "janus")]
     pub janus: PathBuf,
+    /// Instead of the grid: the most forwarded streams our SFU's one media
+    /// thread (one core) carries with loss under 0.5 % and p99 under 50 ms,
+    /// found with webinar rooms (one publisher, listeners doubled until a
+    /// room fails, then halved between the last pass and the first failure).
+    #[arg(long)]
+    pub capacity: bool,
 }
+
+/// What a room must do to count towards the capacity.
+const CAPACITY_LOSS_PERCENT: f64 = 0.5;
+const CAPACITY_P99_MS: f64 = 50.0;
+/// Listeners in the first capacity room, and the most ever tried.
+const CAPACITY_FIRST: usize = 50;
+const CAPACITY_MOST: usize = 3200;
+/// Halvings between the last room that passed and the first that failed.
+const CAPACITY_REFINE: usize = 2;
+/// mediasoup's own figure: consumers one worker (one core) carries.
+const MEDIASOUP_CONSUMERS_PER_CORE: usize = 500;
 
 /// One room of the grid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,6 +180,9 @@ pub async fn run_sfu(args: SfuBenchArgs) -> anyhow::Result<()> {
         args.video_frame_bytes >= 64 && args.audio_bytes >= 24,
         "frames must hold their stamp: --video-frame-bytes ≥ 64, --audio-bytes ≥ 24"
     );
+    if args.capacity {
+        return run_capacity(&args).await;
+    }
     let janus = match prepare_janus(&args).await? {
         Prepared::RanInNamespace => return Ok(()),
         Prepared::Ready => match JanusProcess::start(&args.janus).await {
@@ -214,6 +234,137 @@ pub async fn run_sfu(args: SfuBenchArgs) -> anyhow::Result<()> {
     let results = measured?;
     print_report(&args, janus_version, &results);
     Ok(())
+}
+
+/// `--capacity`: webinar rooms on our SFU alone, bigger until one fails.
+async fn run_capacity(args: &SfuBenchArgs) -> anyhow::Result<()> {
+    let setting = Setting {
+        args,
+        shape: MediaShape {
+            audio_bytes: args.audio_bytes,
+            video_frame_bytes: args.video_frame_bytes,
+        },
+        ticks_per_second: clock_ticks_per_second().await,
+    };
+    let passes = |f: &Figures| {
+        f.tally.loss_percent() < CAPACITY_LOSS_PERCENT
+            && f.tally.latency.value_at_quantile(0.99) as f64 / 1e3 < CAPACITY_P99_MS
+    };
+    let mut tried: Vec<(RoomSize, Figures)> = Vec::new();
+    let mut try_room = async |listeners: usize| -> anyhow::Result<bool> {
+        let room = RoomSize {
+            publishers: 1,
+            subscribers: listeners,
+        };
+        eprintln!("capacity: {room}…");
+        let figures = measure_ours(setting, room)
+            .await
+            .with_context(|| format!("measuring Lock In in a {room} room"))?;
+        let passed = passes(&figures);
+        tried.push((room, figures));
+        Ok(passed)
+    };
+    let mut passed: Option<usize> = None;
+    let mut failed: Option<usize> = None;
+    let mut listeners = CAPACITY_FIRST;
+    while listeners <= CAPACITY_MOST {
+        if try_room(listeners).await? {
+            passed = Some(listeners);
+            listeners *= 2;
+        } else {
+            failed = Some(listeners);
+            break;
+        }
+    }
+    if let (Some(mut low), Some(mut high)) = (passed, failed) {
+        for _ in 0..CAPACITY_REFINE {
+            let middle = (low + high) / 2;
+            if middle == low {
+                break;
+            }
+            if try_room(middle).await? {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        passed = Some(low);
+    }
+    print_capacity(args, &tried, passed, failed.is_none());
+    Ok(())
+}
+
+fn print_capacity(
+    args: &SfuBenchArgs,
+    tried: &[(RoomSize, Figures)],
+    passed: Option<usize>,
+    never_failed: bool,
+) {
+    let duration = humantime::format_duration(args.duration);
+    let video_kbps = args.video_frame_bytes * 8 * VIDEO_FPS as usize / 1000;
+    println!(
+        "Lock In SFU capacity: webinar rooms (1 publisher of audio and ~{video_kbps} kbit/s video, N listeners), each {duration} measured; a room passes with loss < {CAPACITY_LOSS_PERCENT} % and p99 < {CAPACITY_P99_MS} ms"
+    );
+    println!(
+        "our SFU forwards on one thread, so what it carries is what one core carries; the synthetic clients run on the other cores of this machine\n"
+    );
+    println!("| room   | streams | CPU % | p50 ms | p99 ms | loss % | passes |");
+    println!("|--------|--------:|------:|-------:|-------:|-------:|--------|");
+    let ms = |micros: u64| micros as f64 / 1e3;
+    for (room, figures) in tried {
+        let latency = &figures.tally.latency;
+        let p99 = ms(latency.value_at_quantile(0.99));
+        let loss = figures.tally.loss_percent();
+        let passes = loss < CAPACITY_LOSS_PERCENT && p99 < CAPACITY_P99_MS;
+        println!(
+            "| {:<6} | {:>7} | {:>5.1} | {:>6.2} | {:>6.2} | {:>6.3} | {:<6} |",
+            room.to_string(),
+            figures.streams,
+            figures.cores() * 100.0,
+            ms(latency.value_at_quantile(0.5)),
+            p99,
+            loss,
+            if passes { "yes" } else { "no" }
+        );
+    }
+    let best = passed.and_then(|listeners| {
+        tried
+            .iter()
+            .find(|(room, _)| room.subscribers == listeners)
+            .map(|(room, figures)| (room, figures))
+    });
+    match best {
+        Some((room, figures)) => {
+            let more = if never_failed {
+                format!(" (the most tried; {CAPACITY_MOST} listeners at most)")
+            } else {
+                String::new()
+            };
+            println!(
+                "\ncapacity: {} forwarded streams ({room}){more}, the SFU's thread at {:.0} % of a core; mediasoup publishes ~{MEDIASOUP_CONSUMERS_PER_CORE} consumers per core: {:.2}×",
+                figures.streams,
+                figures.cores() * 100.0,
+                figures.streams as f64 / MEDIASOUP_CONSUMERS_PER_CORE as f64
+            );
+            let first_failure = tried
+                .iter()
+                .filter(|(bigger, _)| bigger.subscribers > room.subscribers)
+                .filter(|(_, f)| {
+                    f.tally.loss_percent() >= CAPACITY_LOSS_PERCENT
+                        || f.tally.latency.value_at_quantile(0.99) as f64 / 1e3 >= CAPACITY_P99_MS
+                })
+                .min_by_key(|(room, _)| room.subscribers);
+            if let Some((failed, f)) = first_failure
+                && f.cores() < 0.9
+            {
+                println!(
+                    "in the smallest room that failed ({failed}) the SFU's thread used {:.0} % of a core: it had time to spare, so the limit was elsewhere on this shared machine (the clients, or a socket's buffer), and the capacity above is a lower bound",
+                    f.cores() * 100.0
+                );
+            }
+        }
+        None => println!("\ncapacity: not even the first room ({CAPACITY_FIRST} listeners) passed"),
+    }
 }
 
 // ----- what is measured -----
