@@ -17,7 +17,9 @@ impl InvalidInput {
     }
 }
 
-/// Trims `raw` and checks its length in characters (not bytes: titles may be in any script).
+/// Trims `raw` and checks its length in characters (not bytes: titles may be in any script):
+/// at most `max` as sent (the API document's `maxLength` counts what the client sends,
+/// spaces included), at least `min` once trimmed (spaces alone are not a title).
 /// Control characters are refused because they break every place a title is shown.
 pub(crate) fn bounded_text(
     field: &str,
@@ -26,15 +28,14 @@ pub(crate) fn bounded_text(
     max: usize,
 ) -> Result<String, InvalidInput> {
     let text = raw.trim();
-    let length = text.chars().count();
-    if length < min {
+    if text.chars().count() < min {
         return Err(if min == 1 {
             InvalidInput::new(field, "must not be empty")
         } else {
             InvalidInput::new(field, format!("must be at least {min} characters"))
         });
     }
-    if length > max {
+    if raw.chars().count() > max {
         return Err(InvalidInput::new(
             field,
             format!("must be at most {max} characters"),
@@ -137,8 +138,11 @@ mod tests {
     }
 
     #[test]
-    fn trims_before_measuring() {
-        assert_eq!(bounded_text("t", "  a  ", 1, 1).unwrap(), "a");
+    fn trims_and_measures_what_was_sent() {
+        assert_eq!(bounded_text("t", "  a  ", 1, 5).unwrap(), "a");
+        // The limit counts the spaces sent, as the API document's maxLength does.
+        assert!(bounded_text("t", "  a  ", 1, 4).is_err());
+        assert!(bounded_text("t", "\tabc", 1, 3).is_err());
         assert_eq!(
             bounded_text("t", "   ", 1, 5).unwrap_err().message,
             "must not be empty"
