@@ -313,8 +313,6 @@ pub struct Room {
     speakers: Speakers<PeerKey>,
     /// When the speakers are next looked at.
     next_speaker_tick: Instant,
-    /// The speakers last given out, loudest first.
-    speaking: Vec<PeerId>,
     /// Who spoke, most recent first (at most `RECENT_SPEAKERS`): whose
     /// cameras are the last N.
     recent_speakers: Vec<PeerKey>,
@@ -337,7 +335,6 @@ impl Room {
             next_layer_tick: now + LAYER_TICK,
             speakers: Speakers::new(),
             next_speaker_tick: now + SPEAKER_TICK,
-            speaking: Vec::new(),
             recent_speakers: Vec::new(),
         }
     }
@@ -532,12 +529,11 @@ impl Room {
                 sdp: answer.to_sdp_string(),
             },
         });
-        if !self.speaking.is_empty() {
+        let speakers = self.speaker_ids();
+        if !speakers.is_empty() {
             self.outputs.push_back(RoomOutput::Signal {
                 peer_id,
-                signal: SignalOut::Speakers {
-                    speakers: self.speaking.clone(),
-                },
+                signal: SignalOut::Speakers { speakers },
             });
         }
 
@@ -809,19 +805,27 @@ impl Room {
         }
     }
 
-    /// The speakers changed to `keys`: everyone is told, and the last N
-    /// cameras are chosen again.
-    fn speakers_changed(&mut self, keys: &[PeerKey]) {
-        let speakers: Vec<PeerId> = keys
+    /// The ids of the speakers last given out, loudest first, of those still
+    /// in the room.
+    fn speaker_ids(&self) -> Vec<PeerId> {
+        self.speakers
+            .announced()
             .iter()
             .filter_map(|&key| self.peer_by_key(key))
             .map(|peer| peer.id.clone())
-            .collect();
+            .collect()
+    }
+
+    /// The speakers changed to `keys`: everyone is told, and where the last
+    /// N apply, the cameras are chosen again.
+    fn speakers_changed(&mut self, keys: &[PeerKey]) {
+        let speakers = self.speaker_ids();
         for &key in keys.iter().rev() {
             self.recent_speakers.retain(|&k| k != key);
             self.recent_speakers.insert(0, key);
         }
         self.recent_speakers.truncate(RECENT_SPEAKERS);
+        let reselect = self.full_cameras().is_some();
         for peer in self.peers.iter().filter(|p| p.failed.is_none()) {
             self.outputs.push_back(RoomOutput::Signal {
                 peer_id: peer.id.clone(),
@@ -829,9 +833,10 @@ impl Room {
                     speakers: speakers.clone(),
                 },
             });
-            self.work.push_back(Work::Reselect { peer: peer.key });
+            if reselect {
+                self.work.push_back(Work::Reselect { peer: peer.key });
+            }
         }
-        self.speaking = speakers.clone();
         self.outputs
             .push_back(RoomOutput::ActiveSpeakers { speakers });
     }
@@ -1131,6 +1136,8 @@ impl Room {
             position: usize,
             layers: Vec<layers::LayerView>,
             top: Option<u64>,
+            /// The rate of its smallest active layer (0 until measured).
+            smallest_bps: u64,
             small: bool,
         }
         let offered: Vec<Offered> = subscriber
@@ -1142,10 +1149,17 @@ impl Room {
                 let track = self.peer_by_key(f.from)?.published(f.from_mid)?;
                 let small = track.source == MediaSource::Camera
                     && full_cameras.is_some_and(|full| !full.contains(&f.from));
+                let layers = track.layers.ordered();
+                let smallest_bps = layers
+                    .iter()
+                    .find(|l| l.active)
+                    .and_then(|l| l.bps)
+                    .unwrap_or(0);
                 Some(Offered {
                     position,
-                    layers: track.layers.ordered(),
+                    layers,
                     top: track.layers.top_bps(),
+                    smallest_bps,
                     small,
                 })
             })
@@ -1160,13 +1174,7 @@ impl Room {
         let small_bps: u64 = offered
             .iter()
             .filter(|o| o.small)
-            .map(|o| {
-                o.layers
-                    .iter()
-                    .find(|l| l.active)
-                    .and_then(|l| l.bps)
-                    .unwrap_or(0)
-            })
+            .map(|o| o.smallest_bps)
             .sum();
         let full_tracks = offered.iter().filter(|o| !o.small).count() as u64;
         let budget = subscriber.estimate.map(|e| {
@@ -1184,12 +1192,7 @@ impl Room {
                 continue;
             }
             desired += if offer.small {
-                offer
-                    .layers
-                    .iter()
-                    .find(|l| l.active)
-                    .and_then(|l| l.bps)
-                    .unwrap_or(0)
+                offer.smallest_bps
             } else {
                 offer.top.unwrap_or(VIDEO_WANT)
             };
@@ -1362,7 +1365,6 @@ impl Room {
         self.reindex();
         self.speakers.forget(&peer.key);
         self.recent_speakers.retain(|&k| k != peer.key);
-        self.speaking.retain(|id| *id != peer.id);
         info!(peer = %peer.id, reason = ?gone, "media peer leaves");
         if peer.rtc.is_alive() && peer.rtc.close().is_ok() {
             // RTCP BYE and DTLS close_notify: the browser learns at once.

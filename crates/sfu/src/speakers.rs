@@ -108,6 +108,11 @@ impl<K: Clone + Eq + Hash + Ord> Speakers<K> {
         voice.voiced.push_back((now, loudness));
     }
 
+    /// The speakers last given out by [`Speakers::update`], loudest first.
+    pub fn announced(&self) -> &[K] {
+        &self.announced
+    }
+
     /// `who` is gone: no longer a speaker.
     pub fn forget(&mut self, who: &K) {
         self.voices.remove(who);
