@@ -135,7 +135,6 @@ impl Application {
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let sfu = sfu::Sfu::bind(config.sfu()?)
-            .await
             .with_context(|| format!("binding the media socket --rtc-udp {}", config.rtc_udp))?;
         let bus = open_bus(&config).await?;
         let store: Arc<dyn Store> = sql.clone();
@@ -260,7 +259,14 @@ impl Application {
         // its media homes: pages here hear `room_closed` (their sockets
         // close too), pages relayed from other nodes `moved`, and their
         // next join pins the session to a living node.
-        let media = tokio::spawn(self.sfu.run(live::media::hand_over(state.clone())));
+        let media = self.sfu.spawn().context("starting the media thread")?;
+        let media = tokio::spawn({
+            let state = state.clone();
+            async move {
+                live::media::hand_over(state).await;
+                media.stop().await;
+            }
+        });
         let router = api::router(self.state);
         let stopping = state.shutdown.clone();
         connections::serve(self.listener, router, self.connection_limits, async move {

@@ -1,22 +1,30 @@
-//! The SFU task: one tokio task that owns the single UDP socket and every
+//! The media thread: one OS thread that owns the single UDP socket and every
 //! [`Room`], and the [`SfuHandle`] the rest of the server reaches it through.
 //!
 //! ```text
-//!  live WebSocket ──SfuHandle (mpsc)──▶ ┌──────── Sfu::run ────────┐
-//!  handlers       ◀──SignalOut (mpsc)── │ rooms: RoomId → Room      │ ◀──UDP──▶ browsers
-//!                                       │ owners: addr → (room,peer)│
-//!                                       └───────────────────────────┘
+//!  live WebSocket ──SfuHandle (mpsc + wake)──▶ ┌──── "lockin-media" thread ────┐
+//!  handlers       ◀──SignalOut (mpsc)───────── │ rooms: RoomId → Room           │ ◀──UDP──▶ browsers
+//!                                              │ routes: addr → (room, peer)    │
+//!                                              └────────────────────────────────┘
 //! ```
 //!
-//! The task waits for whichever comes first — a command, a datagram, or the
+//! The thread waits in `poll(2)` for whichever comes first — a datagram, a
+//! command (an `eventfd` the handle writes after queueing it), or the
 //! earliest room timeout — feeds it to the room concerned, and drains that
 //! room's outputs: datagrams are sent, signals go to the peer's channel.
 //!
-//! **Rooms are only ever touched from this task**, so they need no locks;
+//! **Why a thread of its own and not a task.** str0m paces each subscriber's
+//! video: it names the instant the next packet may leave, often less than a
+//! millisecond ahead. tokio's timer rounds every wait up to a whole
+//! millisecond, and a blocking wait on a shared runtime stalls the web work
+//! beside it. `poll(2)` (as `ppoll`) waits to the microsecond and still wakes
+//! at once for a datagram, and the thread's CPU time is the media's alone.
+//!
+//! **Rooms are only ever touched from this thread**, so they need no locks;
 //! everything else talks to them through commands.
 //!
 //! Only due rooms are woken: every room's next timeout is kept in time order
-//! ([`RoomTimers`]), so the task finds the earliest deadline and the rooms
+//! ([`RoomTimers`]), so the thread finds the earliest deadline and the rooms
 //! due at it without looking at the others.
 //!
 //! Datagrams come in and go out in batches, through `quinn-udp`: one
@@ -33,14 +41,16 @@
 //! before the fan-out.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::io::{self, IoSliceMut};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
+use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -52,11 +62,19 @@ use crate::routes::{Route, Routes, UnknownSourceLimit};
 use crate::signal::{CloseReason, MediaSource, PeerId, RoomId, SignalIn, SignalOut, Sources};
 use crate::timers::RoomTimers;
 
-/// How long the task sleeps at most when nothing is due, so a clock that
-/// jumps cannot stall it.
+/// The media thread's name (what `top -H` and `/proc/<pid>/task/*/comm`
+/// show).
+pub const MEDIA_THREAD: &str = "lockin-media";
+
+/// How long the thread waits at most when nothing is due, so a clock that
+/// jumps cannot stall it and a handle dropped without a word is noticed.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
-/// Commands waiting for the task; senders wait when it is this far behind.
+/// How long a send waits for room in the socket's buffer before the
+/// datagram is dropped (as the network would).
+const SEND_WAIT: Duration = Duration::from_millis(100);
+
+/// Commands waiting for the thread; senders wait when it is this far behind.
 const COMMAND_QUEUE: usize = 1024;
 
 /// A datagram larger than this is not WebRTC (str0m keeps below 1200 bytes).
@@ -124,10 +142,35 @@ pub struct Joined {
     pub signals: mpsc::UnboundedReceiver<SignalOut>,
 }
 
-/// The server's way to the SFU task. Cheap to clone.
+/// The server's way to the media thread. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SfuHandle {
     commands: mpsc::Sender<Command>,
+    wake: Wake,
+}
+
+/// An `eventfd` the media thread waits on beside its socket: written after
+/// a command is queued, or to make it look at its stop flag.
+#[derive(Debug, Clone)]
+struct Wake(Arc<OwnedFd>);
+
+impl Wake {
+    fn new() -> io::Result<Self> {
+        let fd = rustix::event::eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?;
+        Ok(Self(Arc::new(fd)))
+    }
+
+    fn wake(&self) {
+        // Only fails when the counter would overflow, and then the thread is
+        // woken already.
+        let _ = rustix::io::write(&*self.0, &1u64.to_ne_bytes());
+    }
+
+    /// Resets the counter once the thread is awake.
+    fn clear(&self) {
+        let mut count = [0u8; 8];
+        let _ = rustix::io::read(&*self.0, &mut count);
+    }
 }
 
 #[derive(Debug)]
@@ -239,11 +282,12 @@ impl SfuHandle {
             .send(command(reply))
             .await
             .map_err(|_| SfuError::Stopped)?;
+        self.wake.wake();
         answer.await.map_err(|_| SfuError::Stopped)?
     }
 }
 
-/// The SFU: bound, not yet running. [`Sfu::run`] it on a task of its own.
+/// The SFU: bound, not yet running. [`Sfu::spawn`] starts its thread.
 pub struct Sfu {
     socket: UdpSocket,
     /// `quinn-udp`'s view of the socket: batched receive (GRO) and send
@@ -259,8 +303,9 @@ pub struct Sfu {
 
 impl Sfu {
     /// Binds the UDP socket and works out the host candidates.
-    pub async fn bind(config: SfuConfig) -> io::Result<Self> {
-        let socket = UdpSocket::bind(config.udp_listen).await?;
+    pub fn bind(config: SfuConfig) -> io::Result<Self> {
+        let socket = UdpSocket::bind(config.udp_listen)?;
+        socket.set_nonblocking(true)?;
         let udp = UdpSocketState::new((&socket).into())?;
         let local_addr = socket.local_addr()?;
         let candidates = HostCandidates::discover(local_addr, config.public_ip)?;
@@ -277,7 +322,10 @@ impl Sfu {
             },
             candidates,
             commands,
-            handle: SfuHandle { commands: sender },
+            handle: SfuHandle {
+                commands: sender,
+                wake: Wake::new()?,
+            },
         })
     }
 
@@ -295,36 +343,79 @@ impl Sfu {
         self.handle.clone()
     }
 
-    /// Runs until `shutdown` completes or every [`SfuHandle`] is dropped,
-    /// then lets everyone go ([`CloseReason::RoomClosed`]).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// Starts the media thread ([`MEDIA_THREAD`]). It runs until
+    /// [`SfuThread::stop`] (or the [`SfuThread`] is dropped) or every
+    /// [`SfuHandle`] is gone, then lets everyone go
+    /// ([`CloseReason::RoomClosed`]).
+    pub fn spawn(self) -> io::Result<SfuThread> {
         let Sfu {
             socket,
             udp,
             candidates,
             room_config,
             commands,
-            // The task keeps no handle, or it would never see the last one go.
-            handle: _,
+            handle,
             ..
         } = self;
+        let stop = Arc::new(AtomicBool::new(false));
         let task = Task {
             socket,
             udp,
             candidates,
             room_config,
             commands,
+            // The thread keeps no handle, or it would never see the last one
+            // go; only the wake.
+            wake: handle.wake.clone(),
+            stop: Arc::clone(&stop),
             rooms: HashMap::new(),
             timers: RoomTimers::new(),
             routes: Routes::new(UnknownSourceLimit::default()),
             signals: HashMap::new(),
             outbox: Outbox::new(),
         };
-        task.run(shutdown).await;
+        let thread = std::thread::Builder::new()
+            .name(MEDIA_THREAD.into())
+            .spawn(move || task.run())?;
+        Ok(SfuThread {
+            wake: handle.wake,
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
-/// The running SFU: everything the task owns.
+/// The running media thread.
+#[derive(Debug)]
+pub struct SfuThread {
+    wake: Wake,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SfuThread {
+    /// Stops the thread (every room is closed, everyone told
+    /// [`CloseReason::RoomClosed`]) and waits for it to end.
+    pub async fn stop(mut self) {
+        self.ask_to_stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+
+    fn ask_to_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake.wake();
+    }
+}
+
+impl Drop for SfuThread {
+    fn drop(&mut self) {
+        self.ask_to_stop();
+    }
+}
+
+/// The running SFU: everything the thread owns.
 struct Task {
     socket: UdpSocket,
     udp: UdpSocketState,
@@ -332,6 +423,8 @@ struct Task {
     /// What every room starts from; a join sets its seat limit.
     room_config: RoomConfig,
     commands: mpsc::Receiver<Command>,
+    wake: Wake,
+    stop: Arc<AtomicBool>,
     rooms: HashMap<RoomId, Room>,
     /// When each room next wants [`RoomInput::Timeout`]: set after every
     /// drain of it, forgotten with it.
@@ -346,39 +439,51 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
+    fn run(mut self) {
         // Room for as many datagrams as GRO puts in one buffer.
         let buffer_size = MAX_DATAGRAM * self.udp.gro_segments().max(1);
         let mut buffers = vec![vec![0u8; buffer_size]; RECEIVE_BATCH];
         let mut meta = [RecvMeta::default(); RECEIVE_BATCH];
         loop {
             let deadline = self.next_deadline(Instant::now());
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                command = self.commands.recv() => match command {
-                    Some(command) => self.on_command(Instant::now(), command),
-                    None => break,
-                },
-                received = receive(&self.socket, &self.udp, &mut buffers, &mut meta) => match received {
+            let ready = match self.wait(deadline) {
+                Ok(ready) => ready,
+                Err(e) => {
+                    warn!(error = %e, "waiting on the media socket failed");
+                    Ready::default()
+                }
+            };
+            if ready.woken {
+                self.wake.clear();
+            }
+            if self.stop.load(Ordering::Acquire) || !self.take_commands() {
+                break;
+            }
+            if ready.datagrams {
+                let mut slices: Vec<IoSliceMut<'_>> =
+                    buffers.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+                match self.udp.recv((&self.socket).into(), &mut slices, &mut meta) {
                     Ok(count) => {
                         let now = Instant::now();
                         for (buffer, meta) in buffers.iter().zip(&meta).take(count) {
-                            let stride = if meta.stride == 0 { meta.len } else { meta.stride };
+                            let stride = if meta.stride == 0 {
+                                meta.len
+                            } else {
+                                meta.stride
+                            };
                             for datagram in buffer[..meta.len].chunks(stride.max(1)) {
                                 self.on_datagram(now, meta.addr, datagram);
                             }
                         }
                     }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     // Linux reports ICMP errors for earlier sends here; the
                     // socket itself is fine.
                     Err(e) => debug!(error = %e, "media socket receive error"),
-                },
-                () = tokio::time::sleep_until(deadline.into()) => {}
+                }
             }
             self.fire_timeouts(Instant::now());
-            self.flush().await;
+            self.flush();
         }
 
         let now = Instant::now();
@@ -386,8 +491,44 @@ impl Task {
         for room in rooms {
             self.feed(now, &room, RoomInput::Close).ok();
         }
-        self.flush().await;
+        self.flush();
         info!("media server stopped");
+    }
+
+    /// Waits until a datagram or a wake comes, or `deadline` passes, to
+    /// the microsecond (`ppoll`).
+    fn wait(&self, deadline: Instant) -> io::Result<Ready> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let timeout = Timespec {
+            tv_sec: timeout.as_secs() as _,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        let mut fds = [
+            PollFd::new(&self.socket, PollFlags::IN),
+            PollFd::new(&*self.wake.0, PollFlags::IN),
+        ];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return Ok(Ready::default()),
+            Err(e) => return Err(e.into()),
+        }
+        // An error on the socket (an ICMP report) is read like a datagram.
+        let ready = |fd: &PollFd<'_>| !fd.revents().is_empty();
+        Ok(Ready {
+            datagrams: ready(&fds[0]),
+            woken: ready(&fds[1]),
+        })
+    }
+
+    /// Handles every queued command. False once every handle is gone.
+    fn take_commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(command) => self.on_command(Instant::now(), command),
+                Err(mpsc::error::TryRecvError::Empty) => return true,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            }
+        }
     }
 
     fn next_deadline(&self, now: Instant) -> Instant {
@@ -641,21 +782,14 @@ impl Task {
         answer
     }
 
-    async fn flush(&mut self) {
+    fn flush(&mut self) {
         if self.outbox.is_empty() {
             return;
         }
         for batch in self.outbox.take_batches(self.udp.max_gso_segments()) {
             let segments = batch.segments();
             let segment_size = (segments > 1).then_some(batch.segment_size);
-            let sent = send(
-                &self.socket,
-                &self.udp,
-                batch.destination,
-                &batch.contents,
-                segment_size,
-            )
-            .await;
+            let sent = self.send(batch.destination, &batch.contents, segment_size);
             let Err(e) = sent else {
                 continue;
             };
@@ -667,52 +801,57 @@ impl Task {
             // (quinn-udp then stops batching): one by one instead.
             debug!(destination = %batch.destination, error = %e, "batched send failed; sending singly");
             for datagram in batch.datagrams() {
-                let sent = send(&self.socket, &self.udp, batch.destination, datagram, None).await;
-                if let Err(e) = sent {
+                if let Err(e) = self.send(batch.destination, datagram, None) {
                     debug!(destination = %batch.destination, error = %e, "media send failed");
                 }
             }
         }
     }
+
+    /// Sends `contents` to `destination`: one datagram, or with
+    /// `segment_size` several of that size end to end (GSO). Waits up to
+    /// [`SEND_WAIT`] for room in the socket's buffer.
+    fn send(
+        &self,
+        destination: SocketAddr,
+        contents: &[u8],
+        segment_size: Option<usize>,
+    ) -> io::Result<()> {
+        let transmit = Transmit {
+            destination,
+            ecn: None,
+            contents,
+            segment_size,
+            src_ip: None,
+        };
+        let give_up = Instant::now() + SEND_WAIT;
+        loop {
+            match self.udp.try_send((&self.socket).into(), &transmit) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return done,
+            }
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let left = Timespec {
+                tv_sec: 0,
+                tv_nsec: left.subsec_nanos() as _,
+            };
+            let mut fds = [PollFd::new(&self.socket, PollFlags::OUT)];
+            match rustix::event::poll(&mut fds, Some(&left)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
-/// Reads up to one buffer's worth of datagrams into each of `buffers`, in
-/// one system call once the socket is readable. Returns how many buffers
-/// were filled; `meta` says from whom, how much and how it is cut.
-async fn receive(
-    socket: &UdpSocket,
-    udp: &UdpSocketState,
-    buffers: &mut [Vec<u8>],
-    meta: &mut [RecvMeta],
-) -> io::Result<usize> {
-    socket
-        .async_io(Interest::READABLE, || {
-            let mut slices: Vec<IoSliceMut<'_>> =
-                buffers.iter_mut().map(|b| IoSliceMut::new(b)).collect();
-            udp.recv(socket.into(), &mut slices, meta)
-        })
-        .await
-}
-
-/// Sends `contents` to `destination` once the socket is writable: one
-/// datagram, or with `segment_size` several of that size end to end (GSO).
-async fn send(
-    socket: &UdpSocket,
-    udp: &UdpSocketState,
-    destination: SocketAddr,
-    contents: &[u8],
-    segment_size: Option<usize>,
-) -> io::Result<()> {
-    let transmit = Transmit {
-        destination,
-        ecn: None,
-        contents,
-        segment_size,
-        src_ip: None,
-    };
-    socket
-        .async_io(Interest::WRITABLE, || {
-            udp.try_send(socket.into(), &transmit)
-        })
-        .await
+/// What woke the media thread.
+#[derive(Debug, Default, Clone, Copy)]
+struct Ready {
+    /// The socket has something to read.
+    datagrams: bool,
+    /// A command was queued, or the thread is asked to stop.
+    woken: bool,
 }

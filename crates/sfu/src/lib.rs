@@ -30,7 +30,7 @@
 //!   system call (GSO, through `quinn-udp`).
 //! - [`candidates`]: the ICE host candidates of the one UDP socket, and which
 //!   one a datagram arrived on.
-//! - [`driver`]: the one tokio task that owns the UDP socket and every room,
+//! - [`driver`]: the media thread that owns the UDP socket and every room,
 //!   and the [`SfuHandle`] the server talks to it through.
 //! - [`error`]: the one error type, [`SfuError`].
 //! - [`client`]: the other end — a sans-IO [`ClientPeer`] (one str0m `Rtc`
@@ -62,7 +62,7 @@ pub mod timers;
 pub use candidates::HostCandidates;
 pub use client::{ClientDriver, ClientEvent, ClientPeer};
 
-pub use driver::{JoinRequest, Joined, Sfu, SfuConfig, SfuHandle};
+pub use driver::{JoinRequest, Joined, MEDIA_THREAD, Sfu, SfuConfig, SfuHandle, SfuThread};
 pub use error::SfuError;
 pub use outbox::{Batch, Outbox};
 pub use room::{Room, RoomConfig, RoomInput, RoomOutput};

@@ -1,4 +1,4 @@
-//! The SFU task over real UDP on the loopback interface: two client peers
+//! The media thread over real UDP on the loopback interface: two client peers
 //! ([`sfu::client`]) play browsers, join through the [`SfuHandle`], and get
 //! each other's media. Every wait is for an event, with a deadline.
 
@@ -9,7 +9,7 @@ use sfu::{
     CloseReason, JoinRequest, MediaSource, PeerId, RoomId, Sfu, SfuConfig, SfuError, SfuHandle,
     SignalIn, SignalOut, Sources, TrackInfo, TrackKind,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -159,19 +159,15 @@ async fn count_media(seen: &mut mpsc::UnboundedReceiver<Seen>, from: &str, count
 }
 
 #[tokio::test]
-async fn two_clients_meet_through_the_sfu_task() {
+async fn two_clients_meet_through_the_media_thread() {
     let sfu = Sfu::bind(SfuConfig {
         udp_listen: "127.0.0.1:0".parse().unwrap(),
         ..SfuConfig::default()
     })
-    .await
     .unwrap();
     assert_eq!(sfu.candidates().addrs(), &[sfu.local_addr()]);
     let handle = sfu.handle();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(sfu.run(async {
-        let _ = stopped.await;
-    }));
+    let media = sfu.spawn().unwrap();
     let room = RoomId::from("session-1");
 
     let (ada, ada_signals) = Client::join(&handle, &room, "ada", Some(2)).await.unwrap();
@@ -219,14 +215,13 @@ async fn two_clients_meet_through_the_sfu_task() {
     handle.leave(room.clone(), "ada".into()).await.unwrap();
 
     // The server stops: Bob's page hears that the room closed.
-    stop.send(()).unwrap();
+    timeout(DEADLINE, media.stop()).await.unwrap();
     let reason = wait_for(&mut bob_seen, "Bob closed", |s| match s {
         Seen::Closed(reason) => Some(*reason),
         _ => None,
     })
     .await;
     assert_eq!(reason, CloseReason::RoomClosed);
-    timeout(DEADLINE, task).await.unwrap().unwrap();
     assert_eq!(
         handle.leave(room, "bob".into()).await,
         Err(SfuError::Stopped)

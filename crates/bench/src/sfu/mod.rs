@@ -54,7 +54,10 @@ use std::{
 use anyhow::{Context, bail, ensure};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use sfu::{JoinRequest, PeerId, RoomId, Sfu, SfuConfig, SfuHandle, SignalIn, SignalOut, Sources};
+use sfu::{
+    JoinRequest, MEDIA_THREAD, PeerId, RoomId, Sfu, SfuConfig, SfuHandle, SfuThread, SignalIn,
+    SignalOut, Sources,
+};
 use tokio::{
     process::Command,
     sync::{mpsc, oneshot, watch},
@@ -653,73 +656,52 @@ async fn clock_ticks_per_second() -> f64 {
 
 // ----- our SFU -----
 
-/// Our SFU on a thread of its own, so its CPU time is its own.
+/// Our SFU on its media thread, whose CPU time is its own.
 struct OurSfu {
     handle: SfuHandle,
     cpu: CpuClock,
-    stop: oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
+    media: SfuThread,
 }
 
 impl OurSfu {
     async fn start(ticks_per_second: f64) -> anyhow::Result<Self> {
-        let (ready, started) = oneshot::channel();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("lockin-sfu".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                let runtime = match runtime {
-                    Ok(runtime) => runtime,
-                    Err(e) => {
-                        let _ = ready.send(Err(anyhow::Error::new(e)));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let bound = async {
-                        // `<pid>/task/<tid>`: this thread, the SFU's only one.
-                        let task = std::fs::read_link("/proc/thread-self")
-                            .context("finding the SFU thread in /proc")?;
-                        let config = SfuConfig {
-                            udp_listen: (LOOPBACK, 0).into(),
-                            ..SfuConfig::default()
-                        };
-                        let sfu = Sfu::bind(config).await.context("binding the SFU")?;
-                        anyhow::Ok((sfu, Path::new("/proc").join(task)))
-                    };
-                    match bound.await {
-                        Ok((sfu, base)) => {
-                            let _ = ready.send(Ok((sfu.handle(), base)));
-                            sfu.run(async {
-                                let _ = stopped.await;
-                            })
-                            .await;
-                        }
-                        Err(e) => {
-                            let _ = ready.send(Err(e));
-                        }
-                    }
-                });
-            })
-            .context("starting the SFU thread")?;
-        let (handle, base) = started.await.context("the SFU thread died")??;
+        let config = SfuConfig {
+            udp_listen: (LOOPBACK, 0).into(),
+            ..SfuConfig::default()
+        };
+        let sfu = Sfu::bind(config).context("binding the SFU")?;
+        let handle = sfu.handle();
+        let media = sfu.spawn().context("starting the SFU's media thread")?;
         Ok(Self {
             handle,
             cpu: CpuClock {
-                base,
+                base: media_thread_dir()?,
                 ticks_per_second,
             },
-            stop,
-            thread,
+            media,
         })
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
+        self.media.stop().await;
+    }
+}
+
+/// `/proc/self/task/<tid>` of the one running media thread (the bench runs
+/// one SFU at a time), found by its name.
+fn media_thread_dir() -> anyhow::Result<PathBuf> {
+    let tasks = Path::new("/proc/self/task");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(tasks).context("listing this process's threads")? {
+        let dir = entry?.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if name.trim_end() == MEDIA_THREAD {
+            found.push(dir);
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        n => anyhow::bail!("{n} threads named {MEDIA_THREAD}; expected one"),
     }
 }
 

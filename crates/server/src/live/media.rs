@@ -19,7 +19,11 @@
 //! (recorded in the store, docs/MEDIA.md). A page's `media.*` messages
 //! reach whichever node holds its live connection; that node relays them to
 //! the home over the bus and waits for each answer, so they stay in order,
-//! and the home sends its signals for the page back the same way. **The
+//! and the home sends its signals for the page back the same way. The
+//! waiting is done by the connection's media signalling task
+//! ([`Signalling`]), never by the connection itself: a home that is slow
+//! to answer holds up that page's media messages (a bounded queue, past
+//! which they are refused), not its chat, presence or pings. **The
 //! home decides**: it checks the seat of the relayed person (the
 //! authenticated user of the relaying connection) and runs the room exactly
 //! as for a page connected to it. With a bus to no other node, every
@@ -36,7 +40,11 @@
 //! - [`watch_departures`]: the task that tears down the media of people
 //!   marked left (expels the removed) and of sessions that ended, and holds
 //!   the media the host silenced, for the rooms homed here.
-//! - [`Links`]: one live connection's media: its `media.*` messages in (to
+//! - [`Signalling`]: one live connection's media signalling, on a task
+//!   beside the connection, fed through a queue of [`MEDIA_QUEUE`]
+//!   messages.
+//! - [`Links`]: one live connection's media (what [`Signalling`]'s task
+//!   owns): its `media.*` messages in (to
 //!   the room here, or relayed to the home), the SFU's signals, the room's
 //!   on/off states and the homes' messages out. The messages are
 //!   `protocol::media`'s.
@@ -72,6 +80,7 @@ use tokio::sync::{OwnedMutexGuard, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::StreamMap;
 use tokio_stream::wrappers::{UnboundedReceiverStream, WatchStream};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::turn::IceServers;
@@ -1000,6 +1009,132 @@ impl Relay {
     }
 }
 
+/// How many `media.*` messages of one connection may wait for its media
+/// signalling; past that each is refused (`rate_limited`) at once. A page
+/// sends a few at a time (a join, its candidates, an answer); only a home
+/// that does not answer, or a flood, fills it.
+pub const MEDIA_QUEUE: usize = 64;
+
+/// One live connection's media signalling, run on a task of its own beside
+/// the connection: a `media.*` message relayed to a slow home waits there
+/// (up to the bus's request timeout), while the connection goes on
+/// answering everything else. The messages are handled one at a time, in
+/// the order the page sent them; the answers and the homes' and the SFU's
+/// signals come back through [`Signalling::next`].
+#[derive(Default)]
+pub struct Signalling {
+    running: Option<Running>,
+}
+
+struct Running {
+    inbox: mpsc::Sender<Utf8Bytes>,
+    outbox: mpsc::UnboundedReceiver<Utf8Bytes>,
+    /// Cancelled when the connection closes: messages still queued are moot.
+    closing: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Signalling {
+    /// Queues one `media.*` message (its whole text); the task starts with
+    /// the first. Returns a refusal for the page when the queue is full.
+    pub fn send(
+        &mut self,
+        state: &AppState,
+        caller: &Caller,
+        text: Utf8Bytes,
+    ) -> Option<Utf8Bytes> {
+        let running = self.running.get_or_insert_with(|| {
+            let (inbox, inbox_here) = mpsc::channel(MEDIA_QUEUE);
+            let (outbox_here, outbox) = mpsc::unbounded_channel();
+            let closing = CancellationToken::new();
+            let task = tokio::spawn(signal(
+                Links::default(),
+                state.clone(),
+                caller.clone(),
+                (inbox_here, outbox_here),
+                closing.clone(),
+            ));
+            Running {
+                inbox,
+                outbox,
+                closing,
+                task,
+            }
+        });
+        match running.inbox.try_send(text) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(text)) => Some(encode(&ServerMessage::Error {
+                session_id: session_id_in(&text),
+                error: Refusal::new(
+                    "rate_limited",
+                    format!(
+                        "{MEDIA_QUEUE} media messages are waiting for the session's media \
+                         server already; send this one again once they are answered"
+                    ),
+                ),
+            })),
+            // The task ended: only when the connection closes.
+            Err(mpsc::error::TrySendError::Closed(_)) => None,
+        }
+    }
+
+    /// The next message for the page: an answer, a signal or a state.
+    /// Pending forever while nothing was sent.
+    pub async fn next(&mut self) -> Utf8Bytes {
+        match &mut self.running {
+            Some(running) => match running.outbox.recv().await {
+                Some(message) => message,
+                None => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The connection closed: its media leaves every room, here and on the
+    /// homes it was relayed to, once the message in hand is done; the
+    /// messages queued behind it are dropped.
+    pub async fn close(self) {
+        if let Some(Running { closing, task, .. }) = self.running {
+            closing.cancel();
+            let _ = task.await;
+        }
+    }
+}
+
+/// The `session_id` of a message, if it has one (for a refusal).
+fn session_id_in(text: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|value| value.get("session_id")?.as_str().map(str::to_owned))
+}
+
+/// The media signalling task of one connection ([`Signalling`]).
+async fn signal(
+    mut links: Links,
+    state: AppState,
+    caller: Caller,
+    (mut inbox, outbox): (mpsc::Receiver<Utf8Bytes>, mpsc::UnboundedSender<Utf8Bytes>),
+    closing: CancellationToken,
+) {
+    loop {
+        let message = tokio::select! {
+            biased;
+            () = closing.cancelled() => break,
+            text = inbox.recv() => match text {
+                Some(text) => links.handle(&state, &caller, &text).await,
+                None => break,
+            },
+            outgoing = links.next() => links.outgoing(&state, &caller, outgoing).await,
+        };
+        if let Some(message) = message
+            && outbox.send(message).is_err()
+        {
+            break;
+        }
+    }
+    links.close(&state, &caller).await;
+}
+
 /// One live connection's media: the sessions it holds media in, here or
 /// relayed to their home on another node, the SFU's signals for each, and
 /// each room's on/off states.
@@ -1111,11 +1246,8 @@ impl Links {
             Err(error) => {
                 let message = error.to_string();
                 let message = message.split(" at line ").next().unwrap_or(&message);
-                let session_id = serde_json::from_str::<serde_json::Value>(text)
-                    .ok()
-                    .and_then(|value| value.get("session_id")?.as_str().map(str::to_owned));
                 return Some(encode(&ServerMessage::Error {
-                    session_id,
+                    session_id: session_id_in(text),
                     error: Refusal::new("invalid", format!("malformed message: {message}")),
                 }));
             }

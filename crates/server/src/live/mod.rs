@@ -181,14 +181,15 @@ struct Connection {
     /// Subscribes and unsubscribes allowed per second: churn is refused, never
     /// turned into work for the store.
     churn: governor::DefaultDirectRateLimiter,
-    /// The media this connection holds, and its signalling.
-    media: media::Links,
+    /// The media this connection holds, and its signalling, on a task
+    /// beside the connection.
+    media: media::Signalling,
 }
 
 impl Connection {
     fn new(state: AppState, caller: Caller) -> Self {
         Self {
-            media: media::Links::default(),
+            media: media::Signalling::default(),
             caller,
             subscriptions: HashMap::new(),
             results: StreamMap::new(),
@@ -226,7 +227,7 @@ impl Connection {
                     Some(Ok(message)) => {
                         last_heard = Instant::now();
                         match message {
-                            Message::Text(text) => self.handle(&text).await,
+                            Message::Text(text) => self.handle(text).await,
                             Message::Binary(_) => Some(error_message(None, &ApiError::BadRequest("send JSON text frames".into()))),
                             Message::Close(_) => break,
                             Message::Ping(_) | Message::Pong(_) => None,
@@ -243,7 +244,7 @@ impl Connection {
                     self.let_go_idle().await;
                     None
                 }
-                outgoing = self.media.next() => self.media.outgoing(&self.state, &self.caller, outgoing).await,
+                message = self.media.next() => Some(message),
                 _ = ping.tick() => {
                     if last_heard.elapsed() > SILENT_LIMIT {
                         break;
@@ -268,7 +269,7 @@ impl Connection {
                 break;
             }
         }
-        self.media.close(&self.state, &self.caller).await;
+        std::mem::take(&mut self.media).close().await;
         for session_id in self.watching.close() {
             self.state
                 .presence
@@ -278,11 +279,11 @@ impl Connection {
     }
 
     /// Handles one client message; returns the immediate answer, if any.
-    async fn handle(&mut self, text: &str) -> Option<Utf8Bytes> {
-        if protocol::media::is_media(text) {
-            return self.media.handle(&self.state, &self.caller, text).await;
+    async fn handle(&mut self, text: Utf8Bytes) -> Option<Utf8Bytes> {
+        if protocol::media::is_media(&text) {
+            return self.media.send(&self.state, &self.caller, text);
         }
-        let message = match serde_json::from_str::<ClientMessage>(text) {
+        let message = match serde_json::from_str::<ClientMessage>(&text) {
             Ok(message) => message,
             Err(error) => {
                 let message = error.to_string();

@@ -148,6 +148,13 @@ impl TestApp {
         &self.state.database_url
     }
 
+    /// The NATS server and subject prefix of this node's bus, for scenarios
+    /// that play another node on it. None on the embedded bus.
+    pub fn bus_address(&self) -> Option<(String, String)> {
+        let url = self.config.bus_url.clone()?;
+        Some((url, self.config.bus_subject.clone()))
+    }
+
     /// A second server on this one's database, configured as this one (so on
     /// its bus, if it has one).
     pub async fn another_node(&self) -> TestApp {

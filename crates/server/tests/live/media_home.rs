@@ -15,6 +15,8 @@ use sfu::client::{ClientDriver, ClientEvent, Direction};
 use store::{MediaHome, SqlStore, Store};
 use tokio::sync::mpsc;
 
+use server::live::media::MEDIA_QUEUE;
+
 use crate::client::{LiveClient, PATIENCE};
 use crate::harness::{Backend, TestApp, User, own_bus, spawn_app, spawn_app_with};
 
@@ -349,6 +351,81 @@ async fn people_on_two_nodes_meet_in_the_sessions_one_media_home() {
     adas.tracks_until(&bob, 0).await;
     node_b.stop().await;
     node_a.stop().await;
+}
+
+/// A session's home that takes its letters and never answers (a stalled
+/// node, alive to the store) holds up only its pages' media: a page relayed
+/// there keeps its live socket answering everything else at once, and
+/// media messages past the queue are refused at once, not held.
+#[tokio::test]
+async fn a_home_that_never_answers_holds_up_nothing_but_media() {
+    let node = spawn_app_with(Backend::Postgres, own_bus).await;
+    let (ada, _bob, id) = node.ada_and_bob_in_session().await;
+    let (url, subject) = node.bus_address().expect("a NATS bus");
+    let stalled = bus::NatsBus::connect(&url, &subject)
+        .await
+        .expect("the bus");
+    let letters = bus::Bus::letters(&stalled, "stalled")
+        .await
+        .expect("the stalled node's letters");
+    let store = SqlStore::connect(node.database_url())
+        .await
+        .expect("the test database");
+    store.heartbeat("stalled").await.expect("heartbeat");
+    let home = MediaHome {
+        node_id: "stalled".into(),
+        media_address: "127.0.0.1:9".into(),
+    };
+    let session_id = Id::from_trusted(id.clone());
+    let pinned = store
+        .pin_media_home(&session_id, &home, ALIVE)
+        .await
+        .expect("pinning");
+    assert_eq!(pinned, home);
+
+    let mut client = LiveClient::connect(&node, &ada).await;
+    client
+        .send(json!({"type": "media.join", "session_id": id, "offer": "v=0\r\n"}))
+        .await;
+    // The join waits for the stalled home; the socket does not.
+    client.send(json!({"type": "ping"})).await;
+    let first = client.next_message(PATIENCE).await;
+    assert_eq!(first["type"], "pong", "{first}");
+
+    // More media messages than wait in line: the rest are refused at once.
+    let extra = 5;
+    for _ in 0..MEDIA_QUEUE + extra {
+        client
+            .send(json!({"type": "media.state", "session_id": id, "microphone": true, "camera": false}))
+            .await;
+    }
+    client.send(json!({"type": "ping"})).await;
+    let mut refused = 0;
+    loop {
+        let message = client.next_message(PATIENCE).await;
+        if message["type"] == "pong" {
+            break;
+        }
+        assert_eq!(message["type"], "media.error", "{message}");
+        assert_eq!(message["error"]["code"], "rate_limited", "{message}");
+        assert_eq!(message["session_id"], id.as_str(), "{message}");
+        refused += 1;
+    }
+    assert_eq!(refused, extra);
+
+    // The stalled node goes (its letters dropped unanswered): the join takes
+    // the session's media home over for this node, which answers it.
+    drop(letters);
+    drop(stalled);
+    let answer = client
+        .next_message_matching("the join's answer", |m| m["type"] != "pong", PATIENCE)
+        .await;
+    assert_eq!(answer["type"], "media.error", "{answer}");
+    assert_ne!(answer["error"]["code"], "unavailable", "{answer}");
+    let homes = homes_of(&node, &id).await;
+    assert_ne!(homes[0].0, "stalled", "{homes:?}");
+    client.close().await;
+    node.stop().await;
 }
 
 /// The home's node stops: it gives its homes up first, and a page relayed
