@@ -22,9 +22,9 @@
 //!
 //! From `/proc`, utime + stime, the same way for both: Janus is its own
 //! process (`/proc/<pid>/stat`, all its threads); our SFU runs in this
-//! process but on a thread of its own, with a current-thread runtime that
-//! nothing else uses (`/proc/self/task/<tid>/stat`), so the clients' CPU is
-//! never counted as the SFU's. The kernel charges a loopback send to the
+//! process on its media thread, as in `lockin serve`, which does nothing
+//! else (`/proc/self/task/<tid>/stat`, found by the thread's name), so the
+//! clients' CPU is never counted as the SFU's. The kernel charges a loopback send to the
 //! sender, so each SFU pays for its own sends, and the clients for theirs.
 //!
 //! # Why Janus runs in a network namespace
