@@ -1422,6 +1422,10 @@ impl Room {
     }
 }
 
+/// How many timeouts already due one drain of a peer's `Rtc` handles before
+/// it leaves the rest to the driver's next turn.
+const MAX_DUE_ROUNDS: usize = 256;
+
 /// Polls a peer's `Rtc` until it has nothing more: datagrams go to
 /// `outputs`, events update the peer and queue work for the others.
 fn drain_peer(
@@ -1430,12 +1434,23 @@ fn drain_peer(
     work: &mut VecDeque<Work>,
     outputs: &mut VecDeque<RoomOutput>,
 ) {
+    let mut due_rounds = 0;
     loop {
         if !peer.rtc.is_alive() {
             peer.failed.get_or_insert(CloseReason::Failed);
             return;
         }
         match peer.rtc.poll_output() {
+            // Due already (str0m asks for a timeout before each paced
+            // packet, and after new media): handled now, so a frame's
+            // packets leave in this step rather than one per turn of the
+            // driver. Bounded, in case the engine keeps asking.
+            Ok(Output::Timeout(at)) if at <= now && due_rounds < MAX_DUE_ROUNDS => {
+                due_rounds += 1;
+                if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                    warn!(peer = %peer.id, error = %e, "media timeout failed");
+                }
+            }
             Ok(Output::Timeout(at)) => {
                 peer.timeout = at;
                 return;

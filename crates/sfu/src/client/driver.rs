@@ -79,6 +79,15 @@ impl ClientDriver {
                     ClientOutput::Timeout(at) => break at,
                 }
             };
+            // A timeout already due is handled now: tokio's timer would
+            // round it up to its next millisecond.
+            let now = Instant::now();
+            if timeout <= now {
+                if let Err(error) = self.peer.handle_input(ClientInput::Timeout(now)) {
+                    tracing::debug!(%error, "client peer refused an input");
+                }
+                continue;
+            }
             let input = tokio::select! {
                 received = self.socket.recv_from(&mut self.buf) => match received {
                     Ok((len, source)) => ClientInput::Receive {
