@@ -32,9 +32,9 @@
 //! the kernel coalesced, GRO). Each is fed to its room, and what the room
 //! outputs for it is sent before the next is looked at, grouped by
 //! destination into GSO batches ([`Outbox`]) — one system call per batch,
-//! not per datagram. (Sending only after the whole read made every frame in
-//! it wait for the others: p99 latency 1.2–3.6× Janus's in 6×6 and 10×10
-//! rooms, against 0.85–1.3× this way; docs/PERFORMANCE.md.)
+//! not per datagram. Only a read that fills every buffer (a backlog) is
+//! handled whole before anything is sent, in bigger batches: sending after
+//! every read made each frame in it wait for the others (docs/PERFORMANCE.md).
 //!
 //! A datagram's room and peer are found from its source address
 //! ([`Routes`]); an address not seen before is offered to each room's
@@ -485,8 +485,12 @@ impl Task {
                             for datagram in buffer[..meta.len].chunks(stride.max(1)) {
                                 self.on_datagram(now, meta.addr, datagram);
                                 // What it made leaves before the next is
-                                // looked at: a frame waits for no other.
-                                self.flush();
+                                // looked at, so a frame waits for no
+                                // other; but a full read means a backlog,
+                                // which bigger batches drain sooner.
+                                if count < RECEIVE_BATCH {
+                                    self.flush();
+                                }
                             }
                         }
                     }
