@@ -1073,8 +1073,12 @@ impl Signalling {
                     ),
                 ),
             })),
-            // The task ended: only when the connection closes.
-            Err(mpsc::error::TrySendError::Closed(_)) => None,
+            // The task ended, which only a bug does while the connection
+            // lives: say so rather than leave the page waiting.
+            Err(mpsc::error::TrySendError::Closed(text)) => Some(encode(&ServerMessage::Error {
+                session_id: session_id_in(&text),
+                error: unavailable("this connection's media signalling stopped; reconnect"),
+            })),
         }
     }
 
