@@ -41,8 +41,8 @@
 //!   marked left (expels the removed) and of sessions that ended, and holds
 //!   the media the host silenced, for the rooms homed here.
 //! - [`Signalling`]: one live connection's media signalling, on a task
-//!   beside the connection, fed through a queue of [`MEDIA_QUEUE`]
-//!   messages.
+//!   beside the connection, fed through a queue of at most
+//!   [`MEDIA_QUEUE`] messages and [`MEDIA_QUEUE_BYTES`] bytes.
 //! - [`Links`]: one live connection's media (what [`Signalling`]'s task
 //!   owns): its `media.*` messages in (to
 //!   the room here, or relayed to the home), the SFU's signals, the room's
@@ -60,6 +60,7 @@
 //!   a home that is gone that their media moved.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -1015,6 +1016,12 @@ impl Relay {
 /// that does not answer, or a flood, fills it.
 pub const MEDIA_QUEUE: usize = 64;
 
+/// How many bytes of `media.*` messages one connection may have waiting, so
+/// a queue of offers the size of a whole room cannot hold much memory. A
+/// message that finds the queue empty is always taken (the socket already
+/// limits one message to [`super::MAX_MESSAGE_BYTES`]).
+pub const MEDIA_QUEUE_BYTES: usize = 1024 * 1024;
+
 /// One live connection's media signalling, run on a task of its own beside
 /// the connection: a `media.*` message relayed to a slow home waits there
 /// (up to the bus's request timeout), while the connection goes on
@@ -1031,6 +1038,8 @@ struct Running {
     outbox: mpsc::UnboundedReceiver<Utf8Bytes>,
     /// Cancelled when the connection closes: messages still queued are moot.
     closing: CancellationToken,
+    /// The bytes of the messages in `inbox`, not yet taken by the task.
+    queued: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -1047,39 +1056,47 @@ impl Signalling {
             let (inbox, inbox_here) = mpsc::channel(MEDIA_QUEUE);
             let (outbox_here, outbox) = mpsc::unbounded_channel();
             let closing = CancellationToken::new();
+            let queued = Arc::new(AtomicUsize::new(0));
             let task = tokio::spawn(signal(
                 Links::default(),
                 state.clone(),
                 caller.clone(),
-                (inbox_here, outbox_here),
+                Queue {
+                    inbox: inbox_here,
+                    outbox: outbox_here,
+                    queued: Arc::clone(&queued),
+                },
                 closing.clone(),
             ));
             Running {
                 inbox,
                 outbox,
                 closing,
+                queued,
                 task,
             }
         });
-        match running.inbox.try_send(text) {
-            Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(text)) => Some(encode(&ServerMessage::Error {
-                session_id: session_id_in(&text),
-                error: Refusal::new(
-                    "rate_limited",
-                    format!(
-                        "{MEDIA_QUEUE} media messages are waiting for the session's media \
-                         server already; send this one again once they are answered"
-                    ),
-                ),
-            })),
-            // The task ended, which only a bug does while the connection
-            // lives: say so rather than leave the page waiting.
-            Err(mpsc::error::TrySendError::Closed(text)) => Some(encode(&ServerMessage::Error {
-                session_id: session_id_in(&text),
-                error: unavailable("this connection's media signalling stopped; reconnect"),
-            })),
-        }
+        let len = text.len();
+        // Counted before the send, so the task's count down never passes it.
+        let before = running.queued.fetch_add(len, Ordering::AcqRel);
+        let refusal = if before > 0 && before + len > MEDIA_QUEUE_BYTES {
+            Some(queue_full(&text))
+        } else {
+            match running.inbox.try_send(text) {
+                Ok(()) => return None,
+                Err(mpsc::error::TrySendError::Full(text)) => Some(queue_full(&text)),
+                // The task ended, which only a bug does while the connection
+                // lives: say so rather than leave the page waiting.
+                Err(mpsc::error::TrySendError::Closed(text)) => {
+                    Some(encode(&ServerMessage::Error {
+                        session_id: session_id_in(&text),
+                        error: unavailable("this connection's media signalling stopped; reconnect"),
+                    }))
+                }
+            }
+        };
+        running.queued.fetch_sub(len, Ordering::AcqRel);
+        refusal
     }
 
     /// The next message for the page: an answer, a signal or a state.
@@ -1105,6 +1122,22 @@ impl Signalling {
     }
 }
 
+/// The refusal of a media message that found the connection's queue full.
+fn queue_full(text: &str) -> Utf8Bytes {
+    encode(&ServerMessage::Error {
+        session_id: session_id_in(text),
+        error: Refusal::new(
+            "rate_limited",
+            format!(
+                "this connection's media messages waiting for the session's media server \
+                 already fill its queue ({MEDIA_QUEUE} messages, {} KiB); send this one \
+                 again once they are answered",
+                MEDIA_QUEUE_BYTES / 1024
+            ),
+        ),
+    })
+}
+
 /// The `session_id` of a message, if it has one (for a refusal).
 fn session_id_in(text: &str) -> Option<String> {
     serde_json::from_str::<serde_json::Value>(text)
@@ -1112,26 +1145,37 @@ fn session_id_in(text: &str) -> Option<String> {
         .and_then(|value| value.get("session_id")?.as_str().map(str::to_owned))
 }
 
+/// The task's ends of a connection's media signalling.
+struct Queue {
+    inbox: mpsc::Receiver<Utf8Bytes>,
+    outbox: mpsc::UnboundedSender<Utf8Bytes>,
+    /// Counted down as each message is taken ([`Running::queued`]).
+    queued: Arc<AtomicUsize>,
+}
+
 /// The media signalling task of one connection ([`Signalling`]).
 async fn signal(
     mut links: Links,
     state: AppState,
     caller: Caller,
-    (mut inbox, outbox): (mpsc::Receiver<Utf8Bytes>, mpsc::UnboundedSender<Utf8Bytes>),
+    mut queue: Queue,
     closing: CancellationToken,
 ) {
     loop {
         let message = tokio::select! {
             biased;
             () = closing.cancelled() => break,
-            text = inbox.recv() => match text {
-                Some(text) => links.handle(&state, &caller, &text).await,
+            text = queue.inbox.recv() => match text {
+                Some(text) => {
+                    queue.queued.fetch_sub(text.len(), Ordering::AcqRel);
+                    links.handle(&state, &caller, &text).await
+                }
                 None => break,
             },
             outgoing = links.next() => links.outgoing(&state, &caller, outgoing).await,
         };
         if let Some(message) = message
-            && outbox.send(message).is_err()
+            && queue.outbox.send(message).is_err()
         {
             break;
         }

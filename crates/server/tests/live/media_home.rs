@@ -15,7 +15,7 @@ use sfu::client::{ClientDriver, ClientEvent, Direction};
 use store::{MediaHome, SqlStore, Store};
 use tokio::sync::mpsc;
 
-use server::live::media::MEDIA_QUEUE;
+use server::live::media::{MEDIA_QUEUE, MEDIA_QUEUE_BYTES};
 
 use crate::client::{LiveClient, PATIENCE};
 use crate::harness::{Backend, TestApp, User, own_bus, spawn_app, spawn_app_with};
@@ -356,7 +356,8 @@ async fn people_on_two_nodes_meet_in_the_sessions_one_media_home() {
 /// A session's home that takes its letters and never answers (a stalled
 /// node, alive to the store) holds up only its pages' media: a page relayed
 /// there keeps its live socket answering everything else at once, and
-/// media messages past the queue are refused at once, not held.
+/// media messages past the queue (in number or in bytes) are refused at
+/// once, not held.
 #[tokio::test]
 async fn a_home_that_never_answers_holds_up_nothing_but_media() {
     let node = spawn_app_with(Backend::Postgres, own_bus).await;
@@ -392,26 +393,27 @@ async fn a_home_that_never_answers_holds_up_nothing_but_media() {
     let first = client.next_message(PATIENCE).await;
     assert_eq!(first["type"], "pong", "{first}");
 
+    // Messages past the queue's bytes are refused at once: two answers of
+    // 400 KiB wait, a third does not.
+    let big = "a".repeat(400 * 1024);
+    for _ in 0..3 {
+        client
+            .send(json!({"type": "media.answer", "session_id": id, "sdp": big}))
+            .await;
+    }
+    client.send(json!({"type": "ping"})).await;
+    assert_eq!(refusals_before_pong(&mut client, &id).await, 1);
+    assert!(2 * big.len() <= MEDIA_QUEUE_BYTES && 3 * big.len() > MEDIA_QUEUE_BYTES);
+
     // More media messages than wait in line: the rest are refused at once.
     let extra = 5;
-    for _ in 0..MEDIA_QUEUE + extra {
+    for _ in 0..MEDIA_QUEUE - 2 + extra {
         client
             .send(json!({"type": "media.state", "session_id": id, "microphone": true, "camera": false}))
             .await;
     }
     client.send(json!({"type": "ping"})).await;
-    let mut refused = 0;
-    loop {
-        let message = client.next_message(PATIENCE).await;
-        if message["type"] == "pong" {
-            break;
-        }
-        assert_eq!(message["type"], "media.error", "{message}");
-        assert_eq!(message["error"]["code"], "rate_limited", "{message}");
-        assert_eq!(message["session_id"], id.as_str(), "{message}");
-        refused += 1;
-    }
-    assert_eq!(refused, extra);
+    assert_eq!(refusals_before_pong(&mut client, &id).await, extra);
 
     // The stalled node goes (its letters dropped unanswered): the join takes
     // the session's media home over for this node, which answers it.
@@ -426,6 +428,22 @@ async fn a_home_that_never_answers_holds_up_nothing_but_media() {
     assert_ne!(homes[0].0, "stalled", "{homes:?}");
     client.close().await;
     node.stop().await;
+}
+
+/// Reads up to the next `pong`, every message before it a `rate_limited`
+/// refusal naming the session; answers how many.
+async fn refusals_before_pong(client: &mut LiveClient, session_id: &str) -> usize {
+    let mut refused = 0;
+    loop {
+        let message = client.next_message(PATIENCE).await;
+        if message["type"] == "pong" {
+            return refused;
+        }
+        assert_eq!(message["type"], "media.error", "{message}");
+        assert_eq!(message["error"]["code"], "rate_limited", "{message}");
+        assert_eq!(message["session_id"], session_id, "{message}");
+        refused += 1;
+    }
 }
 
 /// The home's node stops: it gives its homes up first, and a page relayed
