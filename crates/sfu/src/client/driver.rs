@@ -65,6 +65,7 @@ impl ClientDriver {
     ///
     /// Cancel safe: nothing is lost when another branch of a `select!` wins.
     pub async fn next_event(&mut self) -> Result<ClientEvent, ClientError> {
+        let mut due_rounds = 0;
         loop {
             if !self.peer.is_alive() {
                 return Err(ClientError::Closed);
@@ -80,9 +81,12 @@ impl ClientDriver {
                 }
             };
             // A timeout already due is handled now: tokio's timer would
-            // round it up to its next millisecond.
+            // round it up to its next millisecond. Only so many in a row:
+            // an engine that keeps asking must not keep this task from
+            // yielding (the timer below does).
             let now = Instant::now();
-            if timeout <= now {
+            if timeout <= now && due_rounds < MAX_DUE_ROUNDS {
+                due_rounds += 1;
                 if let Err(error) = self.peer.handle_input(ClientInput::Timeout(now)) {
                     tracing::debug!(%error, "client peer refused an input");
                 }
@@ -115,6 +119,10 @@ impl ClientDriver {
         }
     }
 }
+
+/// How many timeouts already due [`ClientDriver::next_event`] handles in a
+/// row before it waits on tokio's timer, which yields.
+const MAX_DUE_ROUNDS: usize = 64;
 
 /// The local address the kernel sends to `server` from.
 fn route_to(unspecified: IpAddr, server: IpAddr) -> io::Result<IpAddr> {
