@@ -516,11 +516,7 @@ impl Task {
     /// Waits until a datagram or a wake comes, or `deadline` passes, to
     /// the microsecond (`ppoll`).
     fn wait(&self, deadline: Instant) -> io::Result<Ready> {
-        let timeout = deadline.saturating_duration_since(Instant::now());
-        let timeout = Timespec {
-            tv_sec: timeout.as_secs() as _,
-            tv_nsec: timeout.subsec_nanos() as _,
-        };
+        let timeout = timespec(deadline.saturating_duration_since(Instant::now()));
         let mut fds = [
             PollFd::new(&self.socket, PollFlags::IN),
             PollFd::new(&*self.wake.0, PollFlags::IN),
@@ -852,16 +848,21 @@ impl Task {
             if left.is_zero() {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            let left = Timespec {
-                tv_sec: 0,
-                tv_nsec: left.subsec_nanos() as _,
-            };
+            let left = timespec(left);
             let mut fds = [PollFd::new(&self.socket, PollFlags::OUT)];
             match rustix::event::poll(&mut fds, Some(&left)) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+/// A wait for `poll(2)`.
+fn timespec(wait: Duration) -> Timespec {
+    Timespec {
+        tv_sec: wait.as_secs() as _,
+        tv_nsec: wait.subsec_nanos() as _,
     }
 }
 
