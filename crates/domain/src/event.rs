@@ -29,8 +29,9 @@ pub enum Event {
         user_id: Id,
     },
     /// The host switched off some people's media of one kind: whichever node
-    /// holds their media stops forwarding it until they turn it on again.
-    /// Nothing is stored, so the event carries who and what.
+    /// holds their media stops forwarding it until they turn it off and on
+    /// again. The event carries who and what, so no node need read it back
+    /// (the store keeps the holds for the next media join of each).
     MediaSilenced {
         session_id: Id,
         user_ids: Vec<Id>,

@@ -53,6 +53,23 @@ pub enum SilencedMedia {
     Screen,
 }
 
+/// The names the store writes for each kind.
+impl SilencedMedia {
+    pub const ALL: [Self; 3] = [Self::Microphone, Self::Camera, Self::Screen];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Microphone => "microphone",
+            Self::Camera => "camera",
+            Self::Screen => "screen",
+        }
+    }
+
+    pub fn from_str_opt(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|media| media.as_str() == text)
+    }
+}
+
 /// Why someone is reported: a fixed list, so the operator can sort them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -182,6 +199,18 @@ mod tests {
             );
         }
         assert_eq!(ReportReason::from_str_opt("boring"), None);
+    }
+
+    #[test]
+    fn silenced_media_round_trips_through_its_stored_names() {
+        for media in SilencedMedia::ALL {
+            assert_eq!(SilencedMedia::from_str_opt(media.as_str()), Some(media));
+            assert_eq!(
+                serde_json::to_value(media).unwrap(),
+                serde_json::Value::String(media.as_str().into())
+            );
+        }
+        assert_eq!(SilencedMedia::from_str_opt("speaker"), None);
     }
 
     #[test]

@@ -111,11 +111,15 @@ pub enum ServerMessage {
     Closed { session_id: Id, reason: CloseReason },
     /// The host switched off these sources of the page's: the server
     /// forwards nothing of them until the page turns them off and on again
-    /// (its `media.state` says so).
+    /// (its `media.state` says so). A hold outlives the connection: a page
+    /// joining media again is told of what is still held, `renewed` (its
+    /// sources may well be off already).
     #[serde(rename = "media.held")]
     Held {
         session_id: Id,
         sources: Vec<MediaSource>,
+        #[serde(default)]
+        renewed: bool,
     },
     /// Who is speaking now, loudest first, by user id (empty: nobody), as
     /// the server hears it from the microphones' audio levels. Sent when it
@@ -395,11 +399,22 @@ mod tests {
         );
         round_trip(
             &format!(
-                r#"{{"type":"media.held","session_id":"{SESSION}","sources":["screen","screen_audio"]}}"#
+                r#"{{"type":"media.held","session_id":"{SESSION}","sources":["screen","screen_audio"],"renewed":false}}"#
             ),
             ServerMessage::Held {
                 session_id: session(),
                 sources: vec![MediaSource::Screen, MediaSource::ScreenAudio],
+                renewed: false,
+            },
+        );
+        round_trip(
+            &format!(
+                r#"{{"type":"media.held","session_id":"{SESSION}","sources":["microphone"],"renewed":true}}"#
+            ),
+            ServerMessage::Held {
+                session_id: session(),
+                sources: vec![MediaSource::Microphone],
+                renewed: true,
             },
         );
         round_trip(

@@ -130,6 +130,9 @@ pub struct JoinRequest {
     /// The session's seat limit, checked again here so media can never hold
     /// more people than the session.
     pub seat_limit: Option<usize>,
+    /// What the host holds of this person's media from an earlier
+    /// connection ([`RoomInput::AddPeer`]'s `held`).
+    pub held: Vec<MediaSource>,
 }
 
 /// A join that was accepted.
@@ -143,6 +146,15 @@ pub struct Joined {
     /// Unbounded on purpose: signals are few and small, none may be dropped,
     /// and the media task must never wait on a slow WebSocket.
     pub signals: mpsc::UnboundedReceiver<SignalOut>,
+}
+
+/// What a room's drain left for the media thread's caller.
+#[derive(Default)]
+struct Drained {
+    /// The answer to the joining peer's offer.
+    answer: Option<String>,
+    /// Holds let go, by whose.
+    released: Vec<(PeerId, Vec<MediaSource>)>,
 }
 
 /// The server's way to the media thread. Cheap to clone.
@@ -187,7 +199,7 @@ enum Command {
         room: RoomId,
         peer: PeerId,
         signal: SignalIn,
-        reply: oneshot::Sender<Result<(), SfuError>>,
+        reply: oneshot::Sender<Result<Vec<MediaSource>, SfuError>>,
     },
     Leave {
         room: RoomId,
@@ -223,13 +235,15 @@ impl SfuHandle {
         .await
     }
 
-    /// Passes on a signal from a joined browser.
+    /// Passes on a signal from a joined browser. Answers the sources whose
+    /// holds it let go (a [`SignalIn::Sending`] saying them on after off),
+    /// for the caller to forget: most often none.
     pub async fn signal(
         &self,
         room: RoomId,
         peer: PeerId,
         signal: SignalIn,
-    ) -> Result<(), SfuError> {
+    ) -> Result<Vec<MediaSource>, SfuError> {
         self.ask(|reply| Command::Signal {
             room,
             peer,
@@ -566,14 +580,7 @@ impl Task {
                 signal,
                 reply,
             } => {
-                let result = self.feed(
-                    now,
-                    &room,
-                    RoomInput::Signal {
-                        peer_id: peer,
-                        signal,
-                    },
-                );
+                let result = self.signal(now, &room, peer, signal);
                 let _ = reply.send(result);
             }
             Command::Leave { room, peer, reply } => {
@@ -628,6 +635,7 @@ impl Task {
             offer_sdp,
             sources,
             seat_limit,
+            held,
         } = request;
         let room = self.rooms.entry(room_id.clone()).or_insert_with(|| {
             let config = RoomConfig {
@@ -644,6 +652,7 @@ impl Task {
                 name,
                 offer_sdp,
                 sources,
+                held,
             },
         );
 
@@ -667,7 +676,7 @@ impl Task {
             receiver
         });
 
-        let answer = self.drain(&room_id, Some(&peer_id));
+        let answer = self.drain(&room_id, Some(&peer_id)).answer;
         result?;
         let answer_sdp = answer.ok_or_else(|| SfuError::bad("offer", "the room gave no answer"))?;
         Ok(Joined {
@@ -745,13 +754,42 @@ impl Task {
         result
     }
 
+    /// A peer's signal, fed to its room: the holds it let go, if any.
+    fn signal(
+        &mut self,
+        now: Instant,
+        room_id: &RoomId,
+        peer_id: PeerId,
+        signal: SignalIn,
+    ) -> Result<Vec<MediaSource>, SfuError> {
+        let Some(room) = self.rooms.get_mut(room_id) else {
+            return Err(SfuError::UnknownPeer);
+        };
+        let input = RoomInput::Signal {
+            peer_id: peer_id.clone(),
+            signal,
+        };
+        let result = room.handle_input(now, input);
+        let drained = self.drain(room_id, None);
+        result?;
+        Ok(drained
+            .released
+            .into_iter()
+            .filter(|(whose, _)| *whose == peer_id)
+            .flat_map(|(_, sources)| sources)
+            .collect())
+    }
+
     /// Takes a room's outputs: datagrams are queued for sending, signals go
     /// to their peers, gone peers' channels are closed, the room's timeout
     /// is set. An empty room is dropped. Returns the answer to `joining`'s
-    /// offer, if there is one.
-    fn drain(&mut self, room_id: &RoomId, joining: Option<&PeerId>) -> Option<String> {
-        let room = self.rooms.get_mut(room_id)?;
-        let mut answer = None;
+    /// offer, if there is one, and the holds let go.
+    fn drain(&mut self, room_id: &RoomId, joining: Option<&PeerId>) -> Drained {
+        let mut drained = Drained::default();
+        let Some(room) = self.rooms.get_mut(room_id) else {
+            return drained;
+        };
+
         loop {
             match room.poll_output() {
                 RoomOutput::Timeout(at) => {
@@ -762,11 +800,11 @@ impl Task {
                     destination, bytes, ..
                 } => self.outbox.push(destination, bytes),
                 RoomOutput::Signal { peer_id, signal } => {
-                    if answer.is_none()
+                    if drained.answer.is_none()
                         && joining == Some(&peer_id)
                         && let SignalOut::Answer { sdp } = signal
                     {
-                        answer = Some(sdp);
+                        drained.answer = Some(sdp);
                         continue;
                     }
                     if let Some(channel) = self.signals.get(&(room_id.clone(), peer_id)) {
@@ -774,6 +812,9 @@ impl Task {
                         // will say so with a leave.
                         let _ = channel.send(signal);
                     }
+                }
+                RoomOutput::Released { peer_id, sources } => {
+                    drained.released.push((peer_id, sources));
                 }
                 // Not passed on to browsers yet: the live protocol has no
                 // message for it.
@@ -793,7 +834,7 @@ impl Task {
             self.rooms.remove(room_id);
             self.timers.forget(room_id);
         }
-        answer
+        drained
     }
 
     fn flush(&mut self) {

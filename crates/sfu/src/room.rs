@@ -193,6 +193,11 @@ pub enum RoomInput<'a> {
         name: String,
         offer_sdp: String,
         sources: Sources,
+        /// Sources the host switched off on an earlier connection of this
+        /// person's that they have not turned on again since: held from
+        /// the start, as [`RoomInput::Hold`] would (the browser is told,
+        /// after the answer, with [`SignalOut::Held`] `renewed`).
+        held: Vec<MediaSource>,
     },
     /// Someone leaves: their tracks are stopped for everyone at once.
     RemovePeer { peer_id: PeerId },
@@ -203,7 +208,8 @@ pub enum RoomInput<'a> {
     /// The host switched off some of a peer's sources: from this input on,
     /// **the room forwards nothing of them** until the browser says it
     /// turned them off and then on again ([`SignalIn::Sending`]). The
-    /// browser is told ([`SignalOut::Held`]).
+    /// browser is told ([`SignalOut::Held`]). When the browser lets a hold
+    /// go, the room says so ([`RoomOutput::Released`]).
     Hold {
         peer_id: PeerId,
         sources: Vec<MediaSource>,
@@ -236,6 +242,13 @@ pub enum RoomOutput {
     },
     /// Send a signalling message to a peer's browser.
     Signal { peer_id: PeerId, signal: SignalOut },
+    /// The browser of `peer_id` turned these held sources off and on again
+    /// ([`SignalIn::Sending`]): the holds are let go. Given out while that
+    /// signal is handled.
+    Released {
+        peer_id: PeerId,
+        sources: Vec<MediaSource>,
+    },
     /// Who is speaking now, loudest first (none: nobody). Given out when the
     /// set of speakers changes, with hysteresis so it does not flap.
     ActiveSpeakers { speakers: Vec<PeerId> },
@@ -389,7 +402,8 @@ impl Room {
                 name,
                 offer_sdp,
                 sources,
-            } => self.add_peer(now, peer_id, name, &offer_sdp, sources),
+                held,
+            } => self.add_peer(now, peer_id, name, &offer_sdp, sources, &held),
             RoomInput::RemovePeer { peer_id } => match self.index_of(&peer_id) {
                 Some(index) => {
                     self.remove_peer(index, Some(CloseReason::Left));
@@ -409,7 +423,10 @@ impl Room {
                     self.peers[index].hold(&sources);
                     self.outputs.push_back(RoomOutput::Signal {
                         peer_id,
-                        signal: SignalOut::Held { sources },
+                        signal: SignalOut::Held {
+                            sources,
+                            renewed: false,
+                        },
                     });
                     Ok(())
                 }
@@ -476,6 +493,7 @@ impl Room {
         name: String,
         offer_sdp: &str,
         sources: Sources,
+        held: &[MediaSource],
     ) -> Result<(), SfuError> {
         let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::bad("offer", e))?;
         self.config.check_lines(&offer)?;
@@ -500,6 +518,7 @@ impl Room {
             .iter()
             .map(|(mid, source)| (Mid::from(mid.as_str()), *source))
             .collect();
+        peer.hold(held);
         self.peers.push(peer);
         self.reindex();
         let index = self.peers.len() - 1;
@@ -529,6 +548,15 @@ impl Room {
                 sdp: answer.to_sdp_string(),
             },
         });
+        if !held.is_empty() {
+            self.outputs.push_back(RoomOutput::Signal {
+                peer_id: peer_id.clone(),
+                signal: SignalOut::Held {
+                    sources: held.to_vec(),
+                    renewed: true,
+                },
+            });
+        }
         let speakers = self.speaker_ids();
         if !speakers.is_empty() {
             self.outputs.push_back(RoomOutput::Signal {
@@ -635,7 +663,13 @@ impl Room {
                         released.push(source);
                     }
                 }
-                self.after_release(index, &released);
+                if !released.is_empty() {
+                    self.after_release(index, &released);
+                    self.outputs.push_back(RoomOutput::Released {
+                        peer_id: peer_id.clone(),
+                        sources: released,
+                    });
+                }
                 Ok(())
             }
         }

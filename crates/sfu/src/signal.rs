@@ -171,8 +171,13 @@ pub enum SignalOut {
     /// join again.
     Closed { reason: CloseReason },
     /// The host switched these sources of the browser's off: the room
-    /// forwards nothing of them until the browser turns them on again.
-    Held { sources: Vec<MediaSource> },
+    /// forwards nothing of them until the browser turns them off and on
+    /// again. `renewed`: a hold made on an earlier connection, renewed as
+    /// this one joined (the browser may well have them off already).
+    Held {
+        sources: Vec<MediaSource>,
+        renewed: bool,
+    },
     /// Who in the room is speaking now, loudest first (empty: nobody). Sent
     /// to everyone when the set changes, and to a joiner when anyone speaks.
     Speakers { speakers: Vec<PeerId> },

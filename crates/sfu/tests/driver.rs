@@ -58,6 +58,7 @@ impl Client {
                     offer_sdp,
                     sources,
                     seat_limit,
+                    held: Vec::new(),
                 },
             )
             .await?;
@@ -185,6 +186,7 @@ async fn two_clients_meet_through_the_media_thread() {
                 offer_sdp: "v=0".into(),
                 sources: Sources::new(),
                 seat_limit: None,
+                held: Vec::new(),
             },
         )
         .await;

@@ -40,7 +40,9 @@ use domain::chat::{ChatMessage, Notification};
 use domain::favourite::Favourite;
 use domain::focus::{Run, SessionRun, Stay};
 use domain::goal::{CheckOut, Goal};
-use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report, ReportReason};
+use domain::moderation::{
+    Block, HostAction, Moderated, MutedEveryone, Report, ReportReason, SilencedMedia,
+};
 use domain::project::{Project, Timelapse};
 use domain::recap::{RecapRecord, SummaryAuthor, WrittenSummary};
 use domain::ritual::{SessionShape, TimerAction};
@@ -473,8 +475,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The host acts on someone joined to the session, decided on the locked
     /// session (`rules::moderate`): a removal frees their seat and marks
-    /// them removed; silencing their media stores nothing (the media server
-    /// holds it). Answers their seat as it is now.
+    /// them removed; silencing their media records the hold, which the
+    /// media server keeps until they turn that media off and on again.
+    /// Answers their seat as it is now.
     async fn moderate(
         &self,
         session_id: &Id,
@@ -483,8 +486,19 @@ pub trait Store: Send + Sync + 'static {
         action: HostAction,
     ) -> StoreResult<Moderated>;
     /// Whom "mute everyone" mutes: the people joined now but the host and
-    /// the assistant, decided on the locked session. Stores nothing.
+    /// the assistant, decided on the locked session; each one's microphone
+    /// hold is recorded.
     async fn mute_everyone(&self, session_id: &Id, actor: &Id) -> StoreResult<MutedEveryone>;
+    /// What the host holds of `user_id`'s media in the session now: what a
+    /// media room holds again when they join it.
+    async fn media_holds(&self, session_id: &Id, user_id: &Id) -> StoreResult<Vec<SilencedMedia>>;
+    /// The person turned `media` off and on again: those holds are let go.
+    async fn release_media_holds(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+        media: &[SilencedMedia],
+    ) -> StoreResult<()>;
     /// Locks or unlocks the room for its host (`rules::lock`).
     async fn set_locked(&self, session_id: &Id, actor: &Id, locked: bool) -> StoreResult<Session>;
     /// Keeps a report, if its writer and its subject are or were in the

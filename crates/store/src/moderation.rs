@@ -5,7 +5,9 @@
 //! [`Store`]: crate::Store
 
 use domain::Id;
-use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report, ReportReason};
+use domain::moderation::{
+    Block, HostAction, Moderated, MutedEveryone, Report, ReportReason, SilencedMedia,
+};
 use domain::rules::{self, LeavePlan, ModerationPlan};
 use domain::session::{Participant, Session};
 use sqlx::any::AnyRow;
@@ -46,6 +48,30 @@ fn block(row: &AnyRow) -> anyhow::Result<Block> {
         name: row.try_get("name")?,
         created_at: crate::rows::time(row, "created_at")?,
     })
+}
+
+/// Records that the host switched off `media` of each of `people` (again:
+/// the hold's time moves on), in the transaction that decided it.
+async fn hold_in(
+    conn: &mut AnyConnection,
+    session_id: &Id,
+    people: &[Id],
+    media: SilencedMedia,
+) -> StoreResult<()> {
+    let held_at = now();
+    for user_id in people {
+        sqlx::query(
+            "INSERT INTO media_holds (session_id, user_id, media, held_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (session_id, user_id, media) DO UPDATE SET held_at = excluded.held_at",
+        )
+        .bind(session_id.as_str())
+        .bind(user_id.as_str())
+        .bind(media.as_str())
+        .bind(held_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Refuses a join the host's controls forbid (`rules::admit`): called by
@@ -102,10 +128,9 @@ impl SqlStore {
                     action,
                 })
             }
-            ModerationPlan::Silence(_) => {
-                // Nothing stored changes (the media server holds the mute),
-                // so the version bump of the lock is undone too.
-                tx.rollback().await?;
+            ModerationPlan::Silence(media) => {
+                hold_in(&mut tx, session_id, std::slice::from_ref(target), media).await?;
+                tx.commit().await?;
                 Ok(Moderated {
                     participant: seat.ok_or(StoreError::NotFound)?,
                     action,
@@ -129,11 +154,53 @@ impl SqlStore {
         .bind(session_id.as_str())
         .fetch_all(&mut *tx)
         .await?;
-        tx.rollback().await?;
+        let muted: Vec<Id> = muted.into_iter().map(Id::from_trusted).collect();
+        hold_in(&mut tx, session_id, &muted, SilencedMedia::Microphone).await?;
+        tx.commit().await?;
         Ok(MutedEveryone {
             session_id: session_id.clone(),
-            muted: muted.into_iter().map(Id::from_trusted).collect(),
+            muted,
         })
+    }
+
+    pub(crate) async fn holds_of(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+    ) -> StoreResult<Vec<SilencedMedia>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT media FROM media_holds WHERE session_id = $1 AND user_id = $2 ORDER BY media",
+        )
+        .bind(session_id.as_str())
+        .bind(user_id.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(names
+            .iter()
+            .map(|name| {
+                SilencedMedia::from_str_opt(name)
+                    .ok_or_else(|| anyhow::anyhow!("unknown held media {name:?}"))
+            })
+            .collect::<anyhow::Result<_>>()?)
+    }
+
+    pub(crate) async fn let_go_of_holds(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+        media: &[SilencedMedia],
+    ) -> StoreResult<()> {
+        for media in media {
+            sqlx::query(
+                "DELETE FROM media_holds WHERE session_id = $1 AND user_id = $2 AND media = $3",
+            )
+            .bind(session_id.as_str())
+            .bind(user_id.as_str())
+            .bind(media.as_str())
+            .execute(&self.writer)
+            .await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn lock_room(

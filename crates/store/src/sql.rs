@@ -12,7 +12,7 @@ use domain::chat::{ChatMessage, Notification};
 use domain::favourite::Favourite;
 use domain::focus::Run;
 use domain::goal::{self, CheckOut, Goal};
-use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report};
+use domain::moderation::{Block, HostAction, Moderated, MutedEveryone, Report, SilencedMedia};
 use domain::project::Project;
 use domain::project::Timelapse;
 use domain::recap::{RecapRecord, WrittenSummary};
@@ -1683,6 +1683,19 @@ impl Store for SqlStore {
 
     async fn mute_everyone(&self, session_id: &Id, actor: &Id) -> StoreResult<MutedEveryone> {
         self.mute_everyone_in(session_id, actor).await
+    }
+
+    async fn media_holds(&self, session_id: &Id, user_id: &Id) -> StoreResult<Vec<SilencedMedia>> {
+        self.holds_of(session_id, user_id).await
+    }
+
+    async fn release_media_holds(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+        media: &[SilencedMedia],
+    ) -> StoreResult<()> {
+        self.let_go_of_holds(session_id, user_id, media).await
     }
 
     async fn set_locked(&self, session_id: &Id, actor: &Id, locked: bool) -> StoreResult<Session> {

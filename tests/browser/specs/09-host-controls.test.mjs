@@ -2,7 +2,8 @@
 // Ada hosts, Bob and Cyd join, each in a Chromium process of their own with
 // a fake camera and a microphone playing their own tone. Ada mutes Bob from
 // the People tab: Bob's page shows his microphone off and why, the others
-// see him muted, and once he turns it on again himself they hear him again.
+// see him muted; a reload of his page keeps him muted (the hold is the
+// server's), and once he turns it on again himself they hear him again.
 // Ada removes Cyd (confirmed in a dialog): Cyd's tile and media go for
 // everyone, Cyd's page says the host removed them, and their join is
 // refused. Bob reports Ada through the report dialog. Every wait polls the
@@ -121,6 +122,13 @@ test('Ada mutes Bob: his page and everyone else\'s show him muted, until he unmu
     await see(tile(who, bob).getByRole('img', { name: 'Microphone off' }));
   }
   await shot(bob.page, 'room-host-muted');
+  // A reload does not undo it: his new page joins held, and says why.
+  await bob.page.reload();
+  await see(bob.page.locator('#media-problems').getByText('The host muted your microphone.'));
+  await see(bob.page.getByRole('button', { name: 'Microphone', pressed: false }));
+  for (const who of [ada, cyd]) {
+    await see(tile(who, bob).getByRole('img', { name: 'Microphone off' }));
+  }
   // His own choice brings him back, through the server's hold.
   await bob.page.getByRole('button', { name: 'Microphone' }).click();
   await see(bob.page.getByRole('button', { name: 'Microphone', pressed: true }));

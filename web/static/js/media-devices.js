@@ -249,17 +249,20 @@ export class Devices {
   /**
    * The host switched some of my sources off (`media.held`): they go off
    * here too, and the person is told. Turning them on again is up to them.
+   * A `renewed` hold (made before this page joined media again) is told
+   * only where it switched something off: most often it finds it off. A
+   * microphone still being opened counts as on: it opens switched off.
    */
-  heldByHost(sources) {
+  heldByHost(sources, renewed = false) {
     const said = [];
-    if (sources.includes('microphone')) {
+    if (sources.includes('microphone') && (!renewed || this.micWanted)) {
       said.push('muted your microphone');
-      if (this.micOn()) {
+      if (this.micWanted) {
         this.micWanted = false;
         this.useMicrophone();
       }
     }
-    if (sources.includes('camera')) {
+    if (sources.includes('camera') && (!renewed || this.cameraTrack)) {
       said.push('turned off your camera');
       if (this.cameraTrack) {
         const track = this.cameraTrack;
@@ -268,7 +271,7 @@ export class Devices {
         this.useCamera();
       }
     }
-    if (sources.includes('screen')) {
+    if (sources.includes('screen') && (!renewed || this.screen)) {
       said.push('stopped your screen share');
       this.stopScreen();
     }

@@ -229,7 +229,7 @@ export class Signalling {
       case 'media.held':
         // The host switched these off; the server forwards none of them
         // until this page turns them off and on again.
-        this.devices.heldByHost(message.sources || []);
+        this.devices.heldByHost(message.sources || [], Boolean(message.renewed));
         this.sendState();
         break;
       case 'media.closed':

@@ -731,6 +731,7 @@ async fn measure_ours(setting: Setting<'_>, room: RoomSize) -> anyhow::Result<Fi
                 // Unnamed lines are the microphone and the camera.
                 sources: Sources::new(),
                 seat_limit: None,
+                held: Vec::new(),
             };
             let joined = sfu.handle.join(room_id.clone(), request).await?;
             endpoint.accept_answer(&joined.answer_sdp)?;

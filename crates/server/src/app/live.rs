@@ -7,6 +7,7 @@ use std::time::Duration;
 use domain::Id;
 use domain::ai_log::AiLog;
 use domain::chat::Notification;
+use domain::moderation::SilencedMedia;
 use domain::session::{Participant, Session};
 
 use store::MediaHome;
@@ -67,6 +68,25 @@ impl App {
             .media_seat(session_id, user_id)
             .await
             .map_err(named("no such session"))
+    }
+
+    /// What the host holds of `user_id`'s media in the session: a media room
+    /// they join holds it again.
+    pub async fn media_holds(&self, session_id: &Id, user_id: &Id) -> Result<Vec<SilencedMedia>> {
+        Ok(self.store.media_holds(session_id, user_id).await?)
+    }
+
+    /// `user_id` turned held media off and on again: those holds go.
+    pub async fn release_media_holds(
+        &self,
+        session_id: &Id,
+        user_id: &Id,
+        media: &[SilencedMedia],
+    ) -> Result<()> {
+        Ok(self
+            .store
+            .release_media_holds(session_id, user_id, media)
+            .await?)
     }
 
     /// The session and its media home, if `user_id` may hold media in it

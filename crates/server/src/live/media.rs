@@ -300,15 +300,25 @@ impl MediaRooms {
     }
 
     /// Joins `user`'s page to the session's media through connection `link`.
+    /// What the host holds of theirs is read under the room's lock, so a
+    /// hold is either read here or finds them in the room ([`Self::silence`]).
     async fn join(
         &self,
+        app: &app::App,
         session: &Session,
         user: &Person,
         link: Uuid,
         offer_sdp: String,
         sources: Sources,
-    ) -> Result<(sfu::Joined, watch::Receiver<Members>), SfuError> {
+    ) -> Result<(sfu::Joined, watch::Receiver<Members>), Refusal> {
         let (room, _changes) = self.lock(&session.id, true).await.expect("made if missing");
+        let held = match app.media_holds(&session.id, &user.id).await {
+            Ok(held) => held.into_iter().flat_map(held_sources).collect(),
+            Err(error) => {
+                self.drop_if_empty(&session.id, &room);
+                return Err(ApiError::from(error).into());
+            }
+        };
         let joined = self
             .sfu
             .join(
@@ -322,6 +332,7 @@ impl MediaRooms {
                         session.max_participants,
                         session.ai_agent_enabled,
                     )),
+                    held,
                 },
             )
             .await;
@@ -340,7 +351,7 @@ impl MediaRooms {
             }
             Err(error) => {
                 self.drop_if_empty(&session.id, &room);
-                Err(error)
+                Err(error.into())
             }
         }
     }
@@ -416,17 +427,12 @@ impl MediaRooms {
         if !room.members.borrow().contains_key(user_id) {
             return;
         }
-        let sources = match media {
-            SilencedMedia::Microphone => vec![MediaSource::Microphone],
-            SilencedMedia::Camera => vec![MediaSource::Camera],
-            SilencedMedia::Screen => vec![MediaSource::Screen, MediaSource::ScreenAudio],
-        };
         let held = self
             .sfu
             .hold(
                 RoomId::new(session_id.as_str()),
                 PeerId::new(user_id.as_str()),
-                sources,
+                held_sources(media),
             )
             .await;
         if let Err(error) = held {
@@ -478,6 +484,31 @@ impl MediaRooms {
             });
         held
     }
+}
+
+/// The SFU's sources a hold of the host's covers.
+fn held_sources(media: SilencedMedia) -> Vec<MediaSource> {
+    match media {
+        SilencedMedia::Microphone => vec![MediaSource::Microphone],
+        SilencedMedia::Camera => vec![MediaSource::Camera],
+        SilencedMedia::Screen => vec![MediaSource::Screen, MediaSource::ScreenAudio],
+    }
+}
+
+/// The holds of the host's that the SFU's sources let go of cover.
+fn released_media(sources: &[MediaSource]) -> Vec<SilencedMedia> {
+    let mut media: Vec<SilencedMedia> = Vec::new();
+    for source in sources {
+        let kind = match source {
+            MediaSource::Microphone => SilencedMedia::Microphone,
+            MediaSource::Camera => SilencedMedia::Camera,
+            MediaSource::Screen | MediaSource::ScreenAudio => SilencedMedia::Screen,
+        };
+        if !media.contains(&kind) {
+            media.push(kind);
+        }
+    }
+    media
 }
 
 /// Logs an SFU refusal of a leave or a close. The SFU stopping (the node is
@@ -657,7 +688,7 @@ async fn join_here(
 ) -> Result<(sfu::Joined, watch::Receiver<Members>), Refusal> {
     let joined = state
         .media
-        .join(session, person, link, offer, sources)
+        .join(&state.app, session, person, link, offer, sources)
         .await?;
     // Marked left while joining? The departure watcher could not see
     // this media yet, so look again now that it is registered.
@@ -680,6 +711,7 @@ async fn at_home(
     session_id: &Id,
     message: ClientMessage,
 ) -> Result<Done, Refusal> {
+    let mut sending = None;
     let signal = match message {
         ClientMessage::Config { .. } => {
             return Err(Refusal::new(
@@ -710,15 +742,10 @@ async fn at_home(
             screen,
             ..
         } => {
-            let media_state = MediaState { microphone, camera };
-            if !state
-                .media
-                .set_state(session_id, &person.id, link, media_state)
-            {
-                return Err(Refusal::not_in_media());
-            }
-            // The SFU hears it too: what the host held is let go only
-            // once the page has turned it off and then on.
+            // The SFU hears it first: what the host held is let go only
+            // once the page has turned it off and then on. The others see
+            // the new state once that is settled.
+            sending = Some(MediaState { microphone, camera });
             SignalIn::Sending {
                 microphone: Some(microphone),
                 camera: Some(camera),
@@ -736,7 +763,7 @@ async fn at_home(
     if !state.media.holds(session_id, &person.id, link) {
         return Err(Refusal::not_in_media());
     }
-    state
+    let released = state
         .media
         .sfu()
         .signal(
@@ -745,6 +772,22 @@ async fn at_home(
             signal,
         )
         .await?;
+    if !released.is_empty() {
+        // Forgotten before the page's next message is handled, so its next
+        // join is not held again.
+        state
+            .app
+            .release_media_holds(session_id, &person.id, &released_media(&released))
+            .await
+            .map_err(ApiError::from)?;
+    }
+    if let Some(media_state) = sending
+        && !state
+            .media
+            .set_state(session_id, &person.id, link, media_state)
+    {
+        return Err(Refusal::not_in_media());
+    }
     Ok(Done::Nothing)
 }
 
@@ -757,9 +800,10 @@ fn signal_message(session_id: Id, signal: SignalOut) -> ServerMessage {
             session_id,
             tracks: tracks.iter().map(Track::from).collect(),
         },
-        SignalOut::Held { sources } => ServerMessage::Held {
+        SignalOut::Held { sources, renewed } => ServerMessage::Held {
             session_id,
             sources,
+            renewed,
         },
         SignalOut::Closed { reason } => ServerMessage::Closed { session_id, reason },
         SignalOut::Speakers { speakers } => ServerMessage::Speakers {

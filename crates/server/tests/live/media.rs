@@ -128,7 +128,7 @@ async fn refused(client: &mut LiveClient, message: Value, code: &str) -> Value {
 }
 
 /// Joins the session's media from `client`; returns the browser, its answer applied.
-async fn join_media(client: &mut LiveClient, session_id: &str) -> Browser {
+pub(crate) async fn join_media(client: &mut LiveClient, session_id: &str) -> Browser {
     let browser = Offering::new().await;
     client
         .send(json!({

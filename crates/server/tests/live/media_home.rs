@@ -448,7 +448,9 @@ async fn refusals_before_pong(client: &mut LiveClient, session_id: &str) -> usiz
 
 /// The home's node stops: it gives its homes up first, and a page relayed
 /// to it from node B hears `moved`. Joining again through node B pins the
-/// session there, and people meet in the new home.
+/// session there, and people meet in the new home. What the host held
+/// moves with it: Bob, muted at the old home, is held at the new one until
+/// he turns his microphone off and on.
 #[tokio::test]
 async fn a_stopping_home_hands_its_sessions_over_and_relayed_pages_move() {
     let node_a = spawn_app_with(Backend::Postgres, own_bus).await;
@@ -458,6 +460,17 @@ async fn a_stopping_home_hands_its_sessions_over_and_relayed_pages_move() {
     let mut bobs = Page::join(&node_b, &bob, &id).await;
     bobs.tracks_until(&ada, 1).await;
     let old_home = adas.candidate.clone();
+    let mute = json!({"action": "mute_microphone"});
+    node_b
+        .post_as(
+            &ada,
+            &format!("/api/sessions/{id}/participants/{}/moderate", bob.id),
+            &mute,
+        )
+        .await
+        .expect(200);
+    let held = bobs.message("held", |_| true).await;
+    assert_eq!(held["renewed"], false, "{held}");
     // Ada's socket is on the node that stops; her page goes first.
     drop(adas);
     bobs.tracks_until(&ada, 0).await;
@@ -473,6 +486,12 @@ async fn a_stopping_home_hands_its_sessions_over_and_relayed_pages_move() {
         "Bob's media is still on the stopped node"
     );
     assert_eq!(adas.candidate, bobs.candidate);
+    let held = bobs.message("held", |_| true).await;
+    assert_eq!(held["sources"], json!(["microphone"]), "{held}");
+    assert_eq!(held["renewed"], true, "{held}");
+    for microphone in [false, true] {
+        bobs.send(json!({"type": "media.state", "session_id": id, "microphone": microphone, "camera": false}));
+    }
     adas.hears(&bob).await;
     bobs.hears(&ada).await;
     let homes = homes_of(&node_b, &id).await;

@@ -205,6 +205,7 @@ fn peers_in_a_room_hear_each_other_and_who_speaks() {
             name: ids[index].to_string(),
             offer_sdp,
             sources: Sources::new(),
+            held: Vec::new(),
         };
         room.handle_input(now, join).unwrap();
         let end = now + Duration::from_secs(10);
@@ -229,7 +230,7 @@ fn peers_in_a_room_hear_each_other_and_who_speaks() {
                     } => wire.push((source, destination, bytes)),
                     RoomOutput::Signal { peer_id, signal } => signals.push((peer_id, signal)),
                     RoomOutput::PeerGone { peer_id, .. } => panic!("{peer_id} was let go"),
-                    RoomOutput::ActiveSpeakers { .. } => {}
+                    RoomOutput::ActiveSpeakers { .. } | RoomOutput::Released { .. } => {}
                 }
             }
             for (peer_id, signal) in signals {

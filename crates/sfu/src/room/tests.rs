@@ -138,6 +138,17 @@ impl Net {
     /// A browser joins sending these lines (kind, simulcast layers with
     /// payload sizes).
     fn join_with(&mut self, id: &str, lines: &[Line<'_>]) -> Result<(), SfuError> {
+        self.join_held(id, lines, &[])
+    }
+
+    /// As [`Net::join_with`], with sources the host held on an earlier
+    /// connection of theirs.
+    fn join_held(
+        &mut self,
+        id: &str,
+        lines: &[Line<'_>],
+        held: &[MediaSource],
+    ) -> Result<(), SfuError> {
         let number = self.browsers.len() as u8 + 1;
         let addr: SocketAddr = format!("10.0.1.{number}:4000").parse().unwrap();
         let mut rtc = Rtc::builder().build(self.now);
@@ -210,6 +221,7 @@ impl Net {
                 name: name_of(id),
                 offer_sdp: offer.to_sdp_string(),
                 sources,
+                held: held.to_vec(),
             },
         );
         if joined.is_err() {
@@ -266,7 +278,9 @@ impl Net {
                     });
                     self.deliver_to_browser(&peer_id, signal);
                 }
-                speakers @ RoomOutput::ActiveSpeakers { .. } => self.log.push(speakers),
+                told @ (RoomOutput::ActiveSpeakers { .. } | RoomOutput::Released { .. }) => {
+                    self.log.push(told)
+                }
                 gone @ RoomOutput::PeerGone { .. } => {
                     if let RoomOutput::PeerGone { peer_id, reason } = &gone
                         && let Some(b) = self.browsers.iter_mut().find(|b| &b.id == peer_id)
@@ -548,6 +562,19 @@ impl Net {
             .iter()
             .filter_map(|o| match o {
                 RoomOutput::Signal { peer_id, signal } if peer_id.as_str() == id => Some(signal),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Holds let go since log entry `from`: whose, and which sources.
+    fn released(&self, from: usize) -> Vec<(&str, Vec<MediaSource>)> {
+        self.log[from..]
+            .iter()
+            .filter_map(|o| match o {
+                RoomOutput::Released { peer_id, sources } => {
+                    Some((peer_id.as_str(), sources.clone()))
+                }
                 _ => None,
             })
             .collect()
@@ -926,6 +953,7 @@ fn bad_signals_are_refused_and_change_nothing() {
             name: "Ada".into(),
             offer_sdp: "v=0 nonsense".into(),
             sources: Sources::new(),
+            held: Vec::new(),
         }),
         Err(SfuError::BadSignal { what: "offer", .. })
     ));
@@ -1192,7 +1220,8 @@ fn a_held_microphone_is_forwarded_to_nobody_until_its_owner_turns_it_off_and_on(
     assert_eq!(
         net.signals_to("bob", mark),
         vec![&SignalOut::Held {
-            sources: vec![MediaSource::Microphone]
+            sources: vec![MediaSource::Microphone],
+            renewed: false,
         }]
     );
     // What was on the wire before the hold lands; after that, nothing more
@@ -1236,11 +1265,67 @@ fn a_held_microphone_is_forwarded_to_nobody_until_its_owner_turns_it_off_and_on(
     net.signal("bob", sending(false)).unwrap();
     net.run_for(ms(300));
     assert_eq!(heard(&net), at_hold);
+    let mark = net.log.len();
     net.signal("bob", sending(true)).unwrap();
+    // The room says so, for the server to forget the hold.
+    assert_eq!(net.released(mark), [("bob", vec![MediaSource::Microphone])]);
     net.run_for(ms(500));
     let (ada_heard, cyd_heard) = heard(&net);
     assert!(ada_heard > at_hold.0 + 10, "Ada hears Bob again");
     assert!(cyd_heard > at_hold.1 + 10, "Cyd hears Bob again");
+}
+
+/// A hold made on an earlier connection (the page joined again, or the
+/// session's media moved to a new home) holds from the join on: nothing of
+/// it is forwarded, the browser is told after its answer, and it goes the
+/// same way as any hold.
+#[test]
+fn a_joiner_held_before_is_held_from_the_start() {
+    let mut net = Net::joined(&["ada", "bob"]);
+    let mark = net.log.len();
+    net.join_held(
+        "cyd",
+        &[(MediaKind::Audio, None), (MediaKind::Video, None)],
+        &[MediaSource::Microphone],
+    )
+    .unwrap();
+    let told = net.signals_to("cyd", mark);
+    assert!(
+        matches!(told[0], SignalOut::Answer { .. }),
+        "the answer comes first: {told:?}"
+    );
+    assert_eq!(
+        told[1],
+        &SignalOut::Held {
+            sources: vec![MediaSource::Microphone],
+            renewed: true,
+        }
+    );
+    net.settle();
+    net.run_for(ms(500));
+    let cyd_audio_at_ada = net.line("ada", "cyd", TrackKind::Audio).unwrap();
+    let cyd_video_at_ada = net.line("ada", "cyd", TrackKind::Video).unwrap();
+    assert_eq!(
+        count_on(&net, "ada", "cyd", cyd_audio_at_ada),
+        0,
+        "a renewed hold was forwarded"
+    );
+    assert!(count_on(&net, "ada", "cyd", cyd_video_at_ada) > 10);
+
+    let sending = |microphone| SignalIn::Sending {
+        microphone: Some(microphone),
+        camera: Some(true),
+        screen: None,
+    };
+    net.signal("cyd", sending(true)).unwrap();
+    net.run_for(ms(300));
+    assert_eq!(count_on(&net, "ada", "cyd", cyd_audio_at_ada), 0);
+    net.signal("cyd", sending(false)).unwrap();
+    let mark = net.log.len();
+    net.signal("cyd", sending(true)).unwrap();
+    assert_eq!(net.released(mark), [("cyd", vec![MediaSource::Microphone])]);
+    net.run_for(ms(500));
+    assert!(count_on(&net, "ada", "cyd", cyd_audio_at_ada) > 10);
 }
 
 #[test]
