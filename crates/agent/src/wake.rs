@@ -36,8 +36,9 @@ const FILLERS: &str = "so|um+|uh+|er+|hm+|oh|okay|ok|and|well|right|alright|yeah
 
 /// A greeting opening the phrase, and what transcribers hear it as
 /// (Whisper tiny.en on synthetic and real voices: "Play agent, …", "Pay
-/// agent, …", "Here agent, …").
-const GREETINGS: &str = "hey|hay|hi|he|eh|a|pay|play|here";
+/// agent, …", "Here agent, …", "They agent, …"). Never "the": "the agent
+/// said…" is about the assistant, not to it.
+const GREETINGS: &str = "hey|hay|hi|he|eh|a|pay|play|here|they";
 
 /// The wake phrase as a case-insensitive, word-bounded pattern.
 #[derive(Debug, Clone)]
@@ -154,7 +155,6 @@ mod tests {
     fn the_word_agent_alone_does_not_wake() {
         let wake = WakePhrase::new("hey agent");
         assert!(wake.find("the agent said hello to the team").is_none());
-        assert!(wake.find("they agent").is_none());
         assert!(wake.find("hey agents").is_none());
         assert!(wake.find("hey everyone").is_none());
     }
@@ -170,6 +170,7 @@ mod tests {
             "Play agent, how do I read a file?",
             "Pay agent, how do I read a file",
             "Here agent, how do I read a file?",
+            "They agent, how do I read a file?",
         ] {
             assert_eq!(
                 wake.find(heard).map(|m| m.question).as_deref(),
@@ -180,6 +181,8 @@ mod tests {
         assert!(wake.find("Agent in a tent was reading").is_none());
         assert!(wake.find("A gent in a tent was reading").is_none());
         assert!(wake.find("agency staff, please").is_none());
+        assert!(wake.find("The agent said hello to the team.").is_none());
+        assert!(wake.find("They agents were all busy").is_none());
         // Another phrase keeps its own words.
         let other = WakePhrase::new("computer");
         assert!(other.find("Computer, lights").is_some());

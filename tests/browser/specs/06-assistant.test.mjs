@@ -9,13 +9,19 @@
 // person asks with a 1.5 s thinking pause mid-question: the question is
 // logged whole (its words stop at "how do I", so the pause is kept open
 // even when the end-of-turn model hears it as finished). Negative: a
-// second person, in another session with the assistant on, whose microphone
-// says "the agent said hello to the team" (no wake phrase) gets no AI log —
-// checked after the first case has finished, so the bounded wait is at least
-// as long as the assistant took to answer a real question, and then for a
-// further expect-style window in which the count must stay 0. Finally the
-// host switches the assistant off in the room: the agent shows as left in
-// the people list and the status pill says Off.
+// second person, in another session with the assistant on, says "the agent
+// said hello to the team" (no wake phrase) and then, after a silence longer
+// than any turn's end, asks a question with it: the second is answered and
+// logged, the first never is. Finally the host switches the assistant off
+// in the room: the agent shows as left in the people list and the status
+// pill says Off.
+//
+// One person speaks at a time: each room opens, and its fake microphone
+// starts playing, once the room before it has been answered. On a two-core
+// machine, speech heard while the assistant transcribes or answers someone
+// else can reach it clipped (Chromium's fake capture and the media path
+// share the cores with Whisper and the model), which is not what these
+// cases are about.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,7 +37,10 @@ const sessions = {};
 before(async () => {
   await startServer();
   const ask = speech('ada', 'hey agent, show me a closure in rust');
-  const chat = speech('bob', 'the agent said hello to the team');
+  // Words about the agent without its wake phrase, then, after a silence
+  // longer than any turn's end, a question with it: its answer is the sign
+  // that the first words were heard out and passed over.
+  const chat = speech('bob', ['the agent said hello to the team', 5, 'hey agent, what is a tuple in python']);
   // A question with a long thinking pause in the middle of it.
   const pause = speech('cy', ['hey agent, how do I', 1.5, 'sort a list of numbers in python']);
   people.ada = await personWithMic('Ada', ask);
@@ -44,10 +53,21 @@ before(async () => {
   // microphone starts with the room's getUserMedia and plays once).
   const rooms = ['ada', 'bob', 'cy'].map((name) => [people[name], sessions[name]]);
   await untilListening(rooms);
-  await openRooms(rooms);
+  await openRooms([[people.ada, sessions.ada]]);
 });
 
 after(closeAll);
+
+/**
+ * `who` comes into their room now, its microphone starting to play. Away
+ * from it longer than the departure timeout, they were marked left: they
+ * join again first, as anyone coming back to a room does.
+ */
+async function comeIn(who, sessionId) {
+  const joined = await apiAs(who.page, 'POST', `/api/sessions/${sessionId}/join`);
+  assert.equal(joined.status, 200, JSON.stringify(joined.body));
+  await openRooms([[who, sessionId]]);
+}
 
 test('a spoken question is answered in Piper\'s voice, with its code in the transcript as a code block', async () => {
   const { ada } = people;
@@ -83,6 +103,7 @@ test('a spoken question is answered in Piper\'s voice, with its code in the tran
 
 test('a question with a long thinking pause is taken whole', async () => {
   const { cy } = people;
+  await comeIn(cy, sessions.cy);
   const log = await poll(
     async () => {
       const logs = await apiAs(cy.page, 'GET', `/api/sessions/${sessions.cy}/ai-logs`);
@@ -101,17 +122,24 @@ test('a question with a long thinking pause is taken whole', async () => {
 });
 
 test('speech without the wake phrase is not answered', async () => {
-  // By now the first case has finished: the assistant has had as long as it
-  // took to answer a real question. It must still have logged nothing for
-  // Bob, and keep it so for a further 20 s.
   const { bob } = people;
-  const deadline = Date.now() + 20000;
-  while (Date.now() < deadline) {
+  await comeIn(bob, sessions.bob);
+  const voiced = async () => {
     const logs = await apiAs(bob.page, 'GET', `/api/sessions/${sessions.bob}/ai-logs`);
     assert.equal(logs.status, 200);
-    assert.deepEqual(logs.body, [], 'the assistant answered speech without its wake phrase');
-    await new Promise((done) => setTimeout(done, 1000));
-  }
+    return logs.body.filter((entry) => entry.trigger === 'voice');
+  };
+  // The question after the pause is answered (Whisper tiny.en may mishear
+  // one of its words, so any of them will do)...
+  await poll(
+    async () => (await voiced()).find((entry) => /\b(tuple|python)\b/i.test(entry.question)),
+    { timeout: ANSWER_WAIT, message: 'the question after the chatter was never answered' },
+  );
+  // ...and it is the only thing logged: the words before it, heard first,
+  // were passed over.
+  const logs = await voiced();
+  assert.equal(logs.length, 1, JSON.stringify(logs));
+  assert.doesNotMatch(logs[0].question, /hello|team/i, JSON.stringify(logs));
 });
 
 test('the host switches the assistant off and it leaves', async () => {
