@@ -21,7 +21,12 @@
 //! at once for a datagram, and the thread's CPU time is the media's alone.
 //!
 //! **Rooms are only ever touched from this thread**, so they need no locks;
-//! everything else talks to them through commands.
+//! everything else talks to them through commands. The one exception is
+//! borrowed, not shared: on a machine with more than one core, a frame for
+//! [`FANOUT_SPLIT`](crate::room::FANOUT_SPLIT) or more subscribers is
+//! written to half of them on a second thread ([`FANOUT_THREAD`], a rayon
+//! pool of one) while this thread writes to the other half, each half's
+//! peers lent to one thread for that step only.
 //!
 //! Only due rooms are woken: every room's next timeout is kept in time order
 //! ([`RoomTimers`]), so the thread finds the earliest deadline and the rooms
@@ -68,6 +73,9 @@ use crate::timers::RoomTimers;
 /// The media thread's name (what `top -H` and `/proc/<pid>/task/*/comm`
 /// show).
 pub const MEDIA_THREAD: &str = "lockin-media";
+
+/// The thread that takes half of a big fan-out ([`RoomConfig::fanout`]).
+pub const FANOUT_THREAD: &str = "lockin-media-2";
 
 /// How long the thread waits at most when nothing is due, so a clock that
 /// jumps cannot stall it and a handle dropped without a word is noticed.
@@ -370,11 +378,21 @@ impl Sfu {
             socket,
             udp,
             candidates,
-            room_config,
+            mut room_config,
             commands,
             handle,
             ..
         } = self;
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(|_| FANOUT_THREAD.into())
+                .build()
+                .map_err(io::Error::other)?;
+            // Runs once, so the thread is there under its name on return.
+            pool.install(|| ());
+            room_config.fanout = Some(Arc::new(pool));
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let task = Task {
             socket,

@@ -62,7 +62,9 @@ pub mod timers;
 pub use candidates::HostCandidates;
 pub use client::{ClientDriver, ClientEvent, ClientPeer};
 
-pub use driver::{JoinRequest, Joined, MEDIA_THREAD, Sfu, SfuConfig, SfuHandle, SfuThread};
+pub use driver::{
+    FANOUT_THREAD, JoinRequest, Joined, MEDIA_THREAD, Sfu, SfuConfig, SfuHandle, SfuThread,
+};
 pub use error::SfuError;
 pub use outbox::{Batch, Outbox};
 pub use room::{Room, RoomConfig, RoomInput, RoomOutput};

@@ -64,6 +64,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
@@ -84,6 +85,10 @@ use crate::speakers::Speakers;
 /// How often each subscriber's simulcast layers are chosen again, besides
 /// on every new bandwidth estimate.
 const LAYER_TICK: Duration = Duration::from_secs(1);
+
+/// A frame for at least this many subscribers is split across the
+/// [`RoomConfig::fanout`] thread and the caller's.
+pub const FANOUT_SPLIT: usize = 4;
 
 /// How often the room looks at who is speaking.
 const SPEAKER_TICK: Duration = Duration::from_millis(200);
@@ -125,6 +130,10 @@ pub struct RoomConfig {
     /// room's own stopped lines). With a seat limit, the lines still in use
     /// are bounded by the seats too (see [`RoomConfig::max_live_lines`]).
     pub max_media_lines: usize,
+    /// A second thread for big fan-outs: a frame for at least
+    /// [`FANOUT_SPLIT`] subscribers is written to half of them there while
+    /// the caller writes to the other half. `None`: all on the caller's.
+    pub fanout: Option<Arc<rayon::ThreadPool>>,
 }
 
 impl RoomConfig {
@@ -136,6 +145,7 @@ impl RoomConfig {
             initial_bitrate: 600_000,
             max_send_lines: 4,
             max_media_lines: 256,
+            fanout: None,
         }
     }
 
@@ -1032,6 +1042,7 @@ impl Room {
             self.rebuild_subscribers();
         }
         let Room {
+            config,
             peers,
             subscribers,
             work,
@@ -1042,38 +1053,66 @@ impl Room {
             return;
         };
         let is_keyframe = data.is_keyframe();
-        for &(index, position) in list {
-            let peer = &mut peers[index];
-            if peer.failed.is_some() {
-                continue;
+        let Some(pool) = config
+            .fanout
+            .as_ref()
+            .filter(|_| list.len() >= FANOUT_SPLIT)
+        else {
+            for &(index, position) in list {
+                forward_to(
+                    &mut peers[index],
+                    position,
+                    data,
+                    is_keyframe,
+                    now,
+                    work,
+                    outputs,
+                );
             }
-            let track = &mut peer.forwarded[position];
-            let Some(mid) = track.open_mid() else {
-                continue;
-            };
-            if data.rid.is_some() && track.layer.target.is_none() {
-                // Simulcast the SDP did not announce: take the first layer seen.
-                track.layer.target = data.rid;
+            return;
+        };
+        // Each subscriber borrowed once (a peer has one line per published
+        // track), kept in the list's order so the outputs are too.
+        let mut order: Vec<(usize, usize, usize)> = list
+            .iter()
+            .enumerate()
+            .map(|(at, &(index, position))| (index, position, at))
+            .collect();
+        order.sort_unstable();
+        let mut slots: Vec<Option<(&mut Peer, usize)>> = (0..list.len()).map(|_| None).collect();
+        let mut wanted = order.iter().peekable();
+        for (index, peer) in peers.iter_mut().enumerate() {
+            if let Some(&&(want, position, at)) = wanted.peek()
+                && want == index
+            {
+                slots[at] = Some((peer, position));
+                wanted.next();
             }
-            let Some(time) = track
-                .layer
-                .admit(data.rid, is_keyframe, data.time, data.network_time)
-            else {
-                continue;
-            };
-            let Some(writer) = peer.rtc.writer(mid) else {
-                continue;
-            };
-            let Some(pt) = writer.match_params(data.params) else {
-                debug!(peer = %peer.id, %mid, "no matching codec to forward");
-                continue;
-            };
-            let written = writer.write(pt, data.network_time, time, data.data.clone());
-            if let Err(e) = written {
-                debug!(peer = %peer.id, %mid, error = %e, "frame not forwarded");
-            }
-            drain_peer(peer, now, work, outputs);
         }
+        let mut jobs: Vec<(&mut Peer, usize)> = slots.into_iter().flatten().collect();
+        let half = jobs.len() / 2;
+        let (mine, theirs) = jobs.split_at_mut(half);
+        let (mut their_work, mut their_outputs) = (VecDeque::new(), VecDeque::new());
+        pool.in_place_scope(|scope| {
+            scope.spawn(|_| {
+                for (peer, position) in theirs.iter_mut() {
+                    forward_to(
+                        peer,
+                        *position,
+                        data,
+                        is_keyframe,
+                        now,
+                        &mut their_work,
+                        &mut their_outputs,
+                    );
+                }
+            });
+            for (peer, position) in mine.iter_mut() {
+                forward_to(peer, *position, data, is_keyframe, now, work, outputs);
+            }
+        });
+        work.append(&mut their_work);
+        outputs.append(&mut their_outputs);
     }
 
     fn request_keyframe(
@@ -1462,6 +1501,48 @@ const MAX_DUE_ROUNDS: usize = 256;
 
 /// Polls a peer's `Rtc` until it has nothing more: datagrams go to
 /// `outputs`, events update the peer and queue work for the others.
+/// Writes a publisher's frame to one subscriber's line `position`, if that
+/// line takes it (open, its layer), and drains what that makes.
+fn forward_to(
+    peer: &mut Peer,
+    position: usize,
+    data: &MediaData,
+    is_keyframe: bool,
+    now: Instant,
+    work: &mut VecDeque<Work>,
+    outputs: &mut VecDeque<RoomOutput>,
+) {
+    if peer.failed.is_some() {
+        return;
+    }
+    let track = &mut peer.forwarded[position];
+    let Some(mid) = track.open_mid() else {
+        return;
+    };
+    if data.rid.is_some() && track.layer.target.is_none() {
+        // Simulcast the SDP did not announce: take the first layer seen.
+        track.layer.target = data.rid;
+    }
+    let Some(time) = track
+        .layer
+        .admit(data.rid, is_keyframe, data.time, data.network_time)
+    else {
+        return;
+    };
+    let Some(writer) = peer.rtc.writer(mid) else {
+        return;
+    };
+    let Some(pt) = writer.match_params(data.params) else {
+        debug!(peer = %peer.id, %mid, "no matching codec to forward");
+        return;
+    };
+    let written = writer.write(pt, data.network_time, time, data.data.clone());
+    if let Err(e) = written {
+        debug!(peer = %peer.id, %mid, error = %e, "frame not forwarded");
+    }
+    drain_peer(peer, now, work, outputs);
+}
+
 fn drain_peer(
     peer: &mut Peer,
     now: Instant,

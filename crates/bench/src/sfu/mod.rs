@@ -55,8 +55,8 @@ use anyhow::{Context, bail, ensure};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use sfu::{
-    JoinRequest, MEDIA_THREAD, PeerId, RoomId, Sfu, SfuConfig, SfuHandle, SfuThread, SignalIn,
-    SignalOut, Sources,
+    FANOUT_THREAD, JoinRequest, MEDIA_THREAD, PeerId, RoomId, Sfu, SfuConfig, SfuHandle, SfuThread,
+    SignalIn, SignalOut, Sources,
 };
 use tokio::{
     process::Command,
@@ -553,7 +553,9 @@ impl Load {
 /// `/proc`: `base` is `/proc/<pid>` or `/proc/<pid>/task/<tid>`.
 #[derive(Clone, Debug)]
 struct CpuClock {
-    base: PathBuf,
+    /// `/proc/<pid>` (all its threads) or `/proc/self/task/<tid>` (one
+    /// thread), each counted.
+    bases: Vec<PathBuf>,
     ticks_per_second: f64,
 }
 
@@ -579,18 +581,23 @@ struct CpuTime {
 
 impl CpuClock {
     fn read(&self) -> anyhow::Result<CpuReading> {
-        let stat = self.base.join("stat");
-        let text = std::fs::read_to_string(&stat)
-            .with_context(|| format!("reading {}", stat.display()))?;
-        let ticks = cpu_ticks(&text).with_context(|| format!("parsing {}", stat.display()))?;
-        let threads: Vec<(String, PathBuf)> = match std::fs::read_dir(self.base.join("task")) {
-            Ok(tasks) => tasks
-                .flatten()
-                .map(|task| (task.file_name().to_string_lossy().into_owned(), task.path()))
-                .collect(),
-            // A thread's own directory has no `task` in it.
-            Err(_) => vec![(String::new(), self.base.clone())],
-        };
+        let mut ticks = 0;
+        let mut threads: Vec<(String, PathBuf)> = Vec::new();
+        for base in &self.bases {
+            let stat = base.join("stat");
+            let text = std::fs::read_to_string(&stat)
+                .with_context(|| format!("reading {}", stat.display()))?;
+            ticks += cpu_ticks(&text).with_context(|| format!("parsing {}", stat.display()))?;
+            match std::fs::read_dir(base.join("task")) {
+                Ok(tasks) => threads.extend(
+                    tasks
+                        .flatten()
+                        .map(|task| (task.file_name().to_string_lossy().into_owned(), task.path())),
+                ),
+                // A thread's own directory has no `task` in it.
+                Err(_) => threads.push((base.to_string_lossy().into_owned(), base.clone())),
+            }
+        }
         let by_thread = threads
             .into_iter()
             // A thread may exit between the listing and the read.
@@ -675,7 +682,7 @@ impl OurSfu {
         Ok(Self {
             handle,
             cpu: CpuClock {
-                base: media_thread_dir()?,
+                bases: media_thread_dirs()?,
                 ticks_per_second,
             },
             media,
@@ -687,22 +694,27 @@ impl OurSfu {
     }
 }
 
-/// `/proc/self/task/<tid>` of the one running media thread (the bench runs
-/// one SFU at a time), found by its name.
-fn media_thread_dir() -> anyhow::Result<PathBuf> {
+/// `/proc/self/task/<tid>` of the running SFU's threads (the bench runs one
+/// SFU at a time): its media thread and its fan-out thread, found by name.
+fn media_thread_dirs() -> anyhow::Result<Vec<PathBuf>> {
     let tasks = Path::new("/proc/self/task");
     let mut found = Vec::new();
     for entry in std::fs::read_dir(tasks).context("listing this process's threads")? {
         let dir = entry?.path();
         let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if name.trim_end() == MEDIA_THREAD {
-            found.push(dir);
+        if [MEDIA_THREAD, FANOUT_THREAD].contains(&name.trim_end()) {
+            found.push((name.trim_end().to_owned(), dir));
         }
     }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        n => anyhow::bail!("{n} threads named {MEDIA_THREAD}; expected one"),
-    }
+    let media = found
+        .iter()
+        .filter(|(name, _)| name == MEDIA_THREAD)
+        .count();
+    anyhow::ensure!(
+        media == 1,
+        "{media} threads named {MEDIA_THREAD}; expected one"
+    );
+    Ok(found.into_iter().map(|(_, dir)| dir).collect())
 }
 
 /// What every measurement shares: the arguments, the media each publisher
@@ -1300,7 +1312,7 @@ async fn measure_janus(
             load.spawn(participant, endpoint, no_offers());
         }
         let cpu = CpuClock {
-            base: PathBuf::from(format!("/proc/{}", janus.pid)),
+            bases: vec![PathBuf::from(format!("/proc/{}", janus.pid))],
             ticks_per_second: setting.ticks_per_second,
         };
         let figures = load.measure(room, setting.args, &cpu).await?;
@@ -1342,7 +1354,7 @@ fn print_report(args: &SfuBenchArgs, janus: Result<String, String>, results: &[O
         "rooms: publishers×subscribers, every publisher also subscribes; streams = (publisher, track, subscriber) forwarded"
     );
     println!(
-        "CPU: the SFU's own time on a CPU, per thread from /proc/…/schedstat (ours: its one thread; Janus: all its threads); 100 % = one core; per stream = CPU ms per second per forwarded stream"
+        "CPU: the SFU's own time on a CPU, per thread from /proc/…/schedstat (ours: its media and fan-out threads; Janus: all its threads); 100 % = one core; per stream = CPU ms per second per forwarded stream"
     );
     println!(
         "latency: publisher writes the frame → subscriber holds it whole (one clock); loss: frames written in the window never received"
@@ -1473,7 +1485,7 @@ mod tests {
     #[test]
     fn cpu_time_is_exact_unless_a_thread_exited() {
         let clock = CpuClock {
-            base: PathBuf::from("/proc/1"),
+            bases: vec![PathBuf::from("/proc/1")],
             ticks_per_second: 100.0,
         };
         let before = reading(&[("1", 1_000_000_000), ("2", 500_000_000)], 150);

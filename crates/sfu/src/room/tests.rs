@@ -1195,6 +1195,50 @@ fn a_flood_from_an_unknown_address_does_not_keep_a_new_peer_out() {
     assert!(net.got_from("bob", "ada").len() > 20);
 }
 
+/// With a fan-out thread (as the media thread has), a frame for five
+/// subscribers is written to half of them on that thread: every one of
+/// them still gets everyone's media, in order.
+#[test]
+fn a_fan_out_split_across_two_threads_reaches_everyone() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut net = Net::with_config(|config| config.fanout = Some(std::sync::Arc::new(pool)));
+    let ids = ["p1", "p2", "p3", "p4", "p5", "p6"];
+    for id in ids {
+        net.join(id).unwrap();
+    }
+    net.settle();
+    net.run_for(ms(1000));
+    for viewer in ids {
+        for publisher in ids.iter().filter(|p| **p != viewer) {
+            let got = net.got_from(viewer, publisher);
+            assert!(
+                got.len() > 40,
+                "{viewer} got {} from {publisher}",
+                got.len()
+            );
+            for kind in [TrackKind::Audio, TrackKind::Video] {
+                let line = net.line(viewer, publisher, kind).unwrap();
+                let seqs: Vec<u64> = got
+                    .iter()
+                    .filter(|(mid, _)| *mid == line)
+                    .filter_map(|(_, payload)| payload.split('|').nth(2)?.parse().ok())
+                    .collect();
+                assert!(
+                    seqs.len() > 10,
+                    "{viewer} got {seqs:?} of {publisher}'s {kind:?}"
+                );
+                assert!(
+                    seqs.windows(2).all(|pair| pair[0] < pair[1]),
+                    "{viewer} got {publisher}'s {kind:?} out of order: {seqs:?}"
+                );
+            }
+        }
+    }
+}
+
 /// Payloads `viewer` got on `line`.
 fn count_on(net: &Net, viewer: &str, publisher: &str, line: Mid) -> usize {
     net.got_from(viewer, publisher)
