@@ -219,6 +219,7 @@ impl Config {
             public_ip: self.public_ip,
             max_send_lines: self.media_send_lines_per_peer,
             max_media_lines: self.media_lines_per_peer,
+            fanout_thread: true,
         })
     }
 

@@ -108,6 +108,10 @@ pub struct SfuConfig {
     pub max_send_lines: usize,
     /// Every room's [`RoomConfig::max_media_lines`].
     pub max_media_lines: usize,
+    /// Big fan-outs split with a second thread ([`FANOUT_THREAD`]) on a
+    /// machine with more than one core. Off: everything on the media
+    /// thread (what `lockin-bench sfu --capacity` measures: one core).
+    pub fanout_thread: bool,
 }
 
 impl Default for SfuConfig {
@@ -118,6 +122,7 @@ impl Default for SfuConfig {
             public_ip: None,
             max_send_lines: room.max_send_lines,
             max_media_lines: room.max_media_lines,
+            fanout_thread: true,
         }
     }
 }
@@ -322,6 +327,8 @@ pub struct Sfu {
     candidates: HostCandidates,
     /// What every room starts from; a join sets its seat limit.
     room_config: RoomConfig,
+    /// [`SfuConfig::fanout_thread`].
+    fanout_thread: bool,
     commands: mpsc::Receiver<Command>,
     handle: SfuHandle,
 }
@@ -345,6 +352,7 @@ impl Sfu {
                 max_media_lines: config.max_media_lines,
                 ..RoomConfig::new(candidates.addrs().to_vec())
             },
+            fanout_thread: config.fanout_thread,
             candidates,
             commands,
             handle: SfuHandle {
@@ -379,11 +387,12 @@ impl Sfu {
             udp,
             candidates,
             mut room_config,
+            fanout_thread,
             commands,
             handle,
             ..
         } = self;
-        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        if fanout_thread && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(1)
                 .thread_name(|_| FANOUT_THREAD.into())

@@ -95,7 +95,8 @@ pub struct SfuBenchArgs {
     #[arg(long, default_value = "janus")]
     pub janus: PathBuf,
     /// Instead of the grid: the most forwarded streams our SFU's one media
-    /// thread (one core) carries with loss under 0.5 % and p99 under 50 ms,
+    /// thread (one core: its fan-out thread off) carries with loss under
+    /// 0.5 % and p99 under 50 ms,
     /// found with webinar rooms (one publisher, listeners doubled until a
     /// room fails, then halved between the last pass and the first failure).
     #[arg(long)]
@@ -671,9 +672,11 @@ struct OurSfu {
 }
 
 impl OurSfu {
-    async fn start(ticks_per_second: f64) -> anyhow::Result<Self> {
+    /// `fanout_thread`: [`SfuConfig::fanout_thread`].
+    async fn start(ticks_per_second: f64, fanout_thread: bool) -> anyhow::Result<Self> {
         let config = SfuConfig {
             udp_listen: (LOOPBACK, 0).into(),
+            fanout_thread,
             ..SfuConfig::default()
         };
         let sfu = Sfu::bind(config).context("binding the SFU")?;
@@ -727,7 +730,8 @@ struct Setting<'a> {
 }
 
 async fn measure_ours(setting: Setting<'_>, room: RoomSize) -> anyhow::Result<Figures> {
-    let sfu = OurSfu::start(setting.ticks_per_second).await?;
+    // The capacity is one core's: the fan-out thread stays off for it.
+    let sfu = OurSfu::start(setting.ticks_per_second, !setting.args.capacity).await?;
     let measured = async {
         let room_id = RoomId::from("bench");
         let mut load = Load::new(setting.shape);
