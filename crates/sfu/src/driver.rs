@@ -773,12 +773,22 @@ impl Task {
         room_id: &RoomId,
         input: RoomInput<'_>,
     ) -> Result<(), SfuError> {
+        self.feed_drained(now, room_id, input).map(drop)
+    }
+
+    /// As [`Task::feed`], with what the drain left.
+    fn feed_drained(
+        &mut self,
+        now: Instant,
+        room_id: &RoomId,
+        input: RoomInput<'_>,
+    ) -> Result<Drained, SfuError> {
         let Some(room) = self.rooms.get_mut(room_id) else {
             return Err(SfuError::UnknownPeer);
         };
         let result = room.handle_input(now, input);
-        self.drain(room_id, None);
-        result
+        let drained = self.drain(room_id, None);
+        result.map(|()| drained)
     }
 
     /// A peer's signal, fed to its room: the holds it let go, if any.
@@ -789,17 +799,12 @@ impl Task {
         peer_id: PeerId,
         signal: SignalIn,
     ) -> Result<Vec<MediaSource>, SfuError> {
-        let Some(room) = self.rooms.get_mut(room_id) else {
-            return Err(SfuError::UnknownPeer);
-        };
         let input = RoomInput::Signal {
             peer_id: peer_id.clone(),
             signal,
         };
-        let result = room.handle_input(now, input);
-        let drained = self.drain(room_id, None);
-        result?;
-        Ok(drained
+        Ok(self
+            .feed_drained(now, room_id, input)?
             .released
             .into_iter()
             .filter(|(whose, _)| *whose == peer_id)

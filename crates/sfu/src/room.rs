@@ -1071,25 +1071,18 @@ impl Room {
             }
             return;
         };
-        // Each subscriber borrowed once (a peer has one line per published
-        // track), kept in the list's order so the outputs are too.
-        let mut order: Vec<(usize, usize, usize)> = list
-            .iter()
-            .enumerate()
-            .map(|(at, &(index, position))| (index, position, at))
-            .collect();
-        order.sort_unstable();
-        let mut slots: Vec<Option<(&mut Peer, usize)>> = (0..list.len()).map(|_| None).collect();
-        let mut wanted = order.iter().peekable();
+        // Each subscriber borrowed once: the list holds each peer at most
+        // once, in the peers' order (`rebuild_subscribers`).
+        let mut wanted = list.iter().peekable();
+        let mut jobs: Vec<(&mut Peer, usize)> = Vec::with_capacity(list.len());
         for (index, peer) in peers.iter_mut().enumerate() {
-            if let Some(&&(want, position, at)) = wanted.peek()
+            if let Some(&&(want, position)) = wanted.peek()
                 && want == index
             {
-                slots[at] = Some((peer, position));
+                jobs.push((peer, position));
                 wanted.next();
             }
         }
-        let mut jobs: Vec<(&mut Peer, usize)> = slots.into_iter().flatten().collect();
         let half = jobs.len() / 2;
         let (mine, theirs) = jobs.split_at_mut(half);
         let (mut their_work, mut their_outputs) = (VecDeque::new(), VecDeque::new());
