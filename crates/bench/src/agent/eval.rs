@@ -15,7 +15,11 @@ pub async fn run_eval(json: bool) -> anyhow::Result<()> {
     eprintln!("loading the assistant's engines…");
     let assistant = agent::Agent::new(config).await?;
     // The set's Piper voice is the assistant's own offline voice engine.
-    let piper = tokio::task::spawn_blocking(|| PiperTts::load(agent::models::find)).await??;
+    // Without its noise, so that every run hears the same audio (the same
+    // samples the agent's test asserts on).
+    let piper = tokio::task::spawn_blocking(|| PiperTts::load(agent::models::find))
+        .await??
+        .without_noise();
     let started = std::time::Instant::now();
     let report: Report = evaluate(&assistant, &piper, &samples()).await?;
     if json {
