@@ -312,21 +312,22 @@ impl Outbox {
     }
 }
 
-/// Drains the outbox into NATS. Ends when every [`Outbox`] is gone, after a
-/// last flush so that events published just before shutdown still go out.
+/// Drains the outbox into NATS. Ends when every [`Outbox`] is gone, once
+/// the server has read what was published, so that events published just
+/// before shutdown still go out.
 async fn send_to_nats(mut queued: mpsc::Receiver<Vec<u8>>, client: Client, subject: Subject) {
     while let Some(payload) = queued.recv().await {
         if let Err(error) = client.publish(subject.clone(), payload.into()).await {
             tracing::warn!(%error, "could not publish an event to NATS");
         }
     }
-    // `flush` only empties the client's write buffer into the socket, which is
-    // what matters here: the client stops when its last handle is gone and
-    // would drop what it had not written yet.
-    match tokio::time::timeout(NATS_DEADLINE, client.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "could not flush the last events to NATS"),
-        Err(_) => tracing::warn!("NATS did not take the last events in time"),
+    // The client stops when its last handle is gone. Bytes in the socket are
+    // not enough: the server still echoes our own events to this connection,
+    // and a write of its that meets the closed socket makes it close the
+    // connection, unread commands and all. So wait until it has read them.
+    if let Err(error) = confirm_server_caught_up(&client).await {
+        let error = format!("{error:#}");
+        tracing::warn!(%error, "NATS did not take the last events in time");
     }
 }
 
