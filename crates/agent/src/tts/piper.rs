@@ -169,8 +169,8 @@ impl PiperVoice {
         let input = ort::value::Tensor::from_array(([1, length], ids)).map_err(engine_error)?;
         let lengths =
             ort::value::Tensor::from_array(([1], vec![length as i64])).map_err(engine_error)?;
-        let scales = ort::value::Tensor::from_array(([3], scales.to_vec()))
-            .map_err(engine_error)?;
+        let scales =
+            ort::value::Tensor::from_array(([3], scales.to_vec())).map_err(engine_error)?;
         let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
         let Engine { session, resampler } = &mut *engine;
         let outputs = session
