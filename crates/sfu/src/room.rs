@@ -1071,27 +1071,20 @@ impl Room {
             }
             return;
         };
-        // Each subscriber borrowed once: the list holds each peer at most
-        // once, in the peers' order (`rebuild_subscribers`).
-        let mut wanted = list.iter().peekable();
-        let mut jobs: Vec<(&mut Peer, usize)> = Vec::with_capacity(list.len());
-        for (index, peer) in peers.iter_mut().enumerate() {
-            if let Some(&&(want, position)) = wanted.peek()
-                && want == index
-            {
-                jobs.push((peer, position));
-                wanted.next();
-            }
-        }
-        let half = jobs.len() / 2;
-        let (mine, theirs) = jobs.split_at_mut(half);
+        // The list holds each peer at most once, in the peers' order
+        // (`rebuild_subscribers`): its first half are all peers before its
+        // middle one, so cutting the peers there lends each half to one
+        // thread.
+        let (mine, theirs) = list.split_at(list.len() / 2);
+        let cut = theirs[0].0;
+        let (my_peers, their_peers) = peers.split_at_mut(cut);
         let (mut their_work, mut their_outputs) = (VecDeque::new(), VecDeque::new());
         pool.in_place_scope(|scope| {
             scope.spawn(|_| {
-                for (peer, position) in theirs.iter_mut() {
+                for &(index, position) in theirs {
                     forward_to(
-                        peer,
-                        *position,
+                        &mut their_peers[index - cut],
+                        position,
                         data,
                         is_keyframe,
                         now,
@@ -1100,8 +1093,9 @@ impl Room {
                     );
                 }
             });
-            for (peer, position) in mine.iter_mut() {
-                forward_to(peer, *position, data, is_keyframe, now, work, outputs);
+            for &(index, position) in mine {
+                let peer = &mut my_peers[index];
+                forward_to(peer, position, data, is_keyframe, now, work, outputs);
             }
         });
         work.append(&mut their_work);

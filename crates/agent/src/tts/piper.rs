@@ -86,11 +86,15 @@ impl PiperTts {
     ) -> Result<Self, ProviderError> {
         let model = find(VOICE_FILE, "Piper's joe voice")?;
         let config = find(VOICE_CONFIG_FILE, "Piper's joe voice configuration")?;
-        let voice = PiperVoice::load(&model, &config, THREADS)?;
-        Ok(Self {
+        Ok(Self::speaking(PiperVoice::load(&model, &config, THREADS)?))
+    }
+
+    /// `voice`, with the scales its configuration gives.
+    fn speaking(voice: PiperVoice) -> Self {
+        Self {
             scales: voice.config.scales,
             voice: Arc::new(voice),
-        })
+        }
     }
 
     /// The same voice with the noise it samples set to zero: a text is
@@ -523,11 +527,7 @@ mod tests {
             let started = Instant::now();
             let voice = PiperVoice::load(&model, &config, threads).unwrap();
             println!("threads {threads}: loaded in {:?}", started.elapsed());
-            let tts = PiperTts {
-                scales: voice.config.scales,
-                voice: Arc::new(voice),
-            };
-            voices.push((threads, tts, Vec::new(), Vec::new()));
+            voices.push((threads, PiperTts::speaking(voice), Vec::new(), Vec::new()));
         }
         for _ in 0..8 {
             for (_, tts, firsts, rtfs) in &mut voices {
